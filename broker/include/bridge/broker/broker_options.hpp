@@ -1,0 +1,46 @@
+#pragma once
+/// @file Broker options: one field per key of config/broker.yaml (documented there).
+
+#include <cstdint>
+#include <string>
+
+#include "bridge/core/wire.hpp"
+
+namespace bridge::broker {
+
+struct BrokerOptions {
+  static constexpr std::uint32_t kDefaultHeartbeatMs = 1000;
+  static constexpr std::uint32_t kDefaultLiveness = 3;
+  static constexpr std::uint32_t kDefaultTimeoutMs = 30000;
+  static constexpr std::uint32_t kDefaultMaxAttempts = 3;
+  static constexpr std::uint32_t kDefaultMaxQueuedJobs = 100000;
+  static constexpr std::uint32_t kDefaultRetryAfterMs = 100;
+  static constexpr std::uint32_t kDefaultAdmissionTimeoutMs = 2000;
+  static constexpr std::uint32_t kDefaultDrainTimeoutMs = 10000;
+
+  std::string id;                                  ///< empty: "<hostname>-<pid>-<random>"
+  std::string frontend = "tcp://127.0.0.1:5555";   ///< clients connect here (ROUTER)
+  std::string backend = "tcp://127.0.0.1:5556";    ///< workers connect here (ROUTER)
+  std::string redis = "redis://127.0.0.1:6379/0";
+  std::string redis_prefix = "bridge:";            ///< prefix of every key the broker writes
+  std::string tenants_file = "tenants.yaml";       ///< relative to the broker.yaml that names it
+  std::uint32_t heartbeat_ms = kDefaultHeartbeatMs;
+  std::uint32_t liveness = kDefaultLiveness;       ///< a worker silent this many of its heartbeats is dead
+  std::uint32_t default_timeout_ms = kDefaultTimeoutMs;  ///< for jobs that set none
+  std::uint32_t max_attempts = kDefaultMaxAttempts;      ///< dispatches before WORKER_LOST
+  std::uint32_t max_queued_jobs = kDefaultMaxQueuedJobs; ///< beyond it: QUEUE_FULL
+  std::uint32_t retry_after_ms = kDefaultRetryAfterMs;   ///< advised with RESOURCE_EXHAUSTED / QUEUE_FULL
+  std::uint32_t admission_timeout_ms = kDefaultAdmissionTimeoutMs;  ///< Redis must decide within this
+  std::uint32_t drain_timeout_ms = kDefaultDrainTimeoutMs;          ///< on SIGTERM
+  std::string log_level = "info";
+  core::Limits limits;
+
+  /// Throws core::ConfigError naming the field and the allowed range.
+  void validate() const;
+};
+
+/// Reads a broker.yaml (every key optional; unknown keys refused). `tenants_file` comes back resolved
+/// against the file's directory. Throws core::ConfigError.
+BrokerOptions load_broker_options(const std::string& path);
+
+}  // namespace bridge::broker

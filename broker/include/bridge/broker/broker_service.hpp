@@ -1,0 +1,103 @@
+#pragma once
+/// @file BrokerService: routes jobs from clients to workers and results back.
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+
+#include <zmq.hpp>
+
+#include "bridge/broker/broker_options.hpp"
+#include "bridge/broker/fleet_view.hpp"
+#include "bridge/broker/quota_store.hpp"
+#include "bridge/broker/redis_connection.hpp"
+#include "bridge/broker/scheduler.hpp"
+#include "bridge/broker/tenants.hpp"
+#include "bridge/broker/worker_registry.hpp"
+#include "bridge/core/notifier.hpp"
+
+namespace bridge::broker {
+
+/// Thread model: run() is the broker's only thread. It owns both ROUTER sockets and the Redis
+/// connection and waits on all three (plus the stop eventfd) in one zmq_poll, so no Redis round trip
+/// ever blocks it: admission replies arrive as poll events like any message.
+///
+/// A job's life: verified -> admitting (Redis quota check in flight) -> queued (Scheduler) ->
+/// in flight on a worker (WorkerRecord::inflight) -> answered. If its worker dies it goes back to the
+/// front of its tenant's queue, up to max_attempts. Every path ends in exactly one reply to the client.
+class BrokerService {
+ public:
+  /// Binds nothing yet; throws core::ConfigError on invalid options.
+  BrokerService(BrokerOptions options, TenantTable tenants);
+  ~BrokerService();
+
+  /// Binds the endpoints and serves until stop(); then stops accepting, drains (drain_timeout_ms),
+  /// answers whatever is left with UNAVAILABLE, and returns. Throws zmq::error_t if a bind fails.
+  void run();
+  void stop() noexcept { stop_.notify(); }
+  /// Async-signal-safe stop: notify() this from a signal handler.
+  core::Notifier& stop_notifier() { return stop_; }
+
+  const std::string& id() const { return options_.id; }
+
+ private:
+  // Clients.
+  void receive_clients();
+  void handle_client_message(core::Frames& frames);
+  void handle_request(std::string client, core::Frames frames, const wire::JobRequest& request);
+  void handle_status(const std::string& client, const wire::StatusRequest& request);
+  void reply(const std::string& client, core::Frames frames);
+  void reply_error(const std::string& client, std::uint64_t job_id, const Status& status, std::uint32_t retry_after_ms = 0);
+
+  // Admission.
+  void on_admission(std::uint64_t key, const std::string& tenant, const QuotaStore::Decision& decision);
+
+  // Workers.
+  void receive_workers();
+  void handle_worker_message(core::Frames& frames);
+  void on_hello(const std::string& id, const wire::WorkerHello& hello);
+  void on_result(WorkerRecord& worker, core::Frames& frames);
+  void lose_worker(const std::string& id, const std::string& reason);
+  void send_to_worker(const std::string& id, core::Frames frames);
+  void send_reregister(const std::string& id, const std::string& reason);
+
+  // Scheduling.
+  void route(std::unique_ptr<Job> job);
+  void dispatch_queued();
+  bool dispatch(WorkerRecord& worker, std::unique_ptr<Job>& job);
+
+  // Endings: every job ends in exactly one of these.
+  void finish(Job& job, core::Frames result);
+  void fail(Job& job, const Status& status, std::uint32_t retry_after_ms = 0);
+  void forget(Job& job);
+
+  void on_timers(Clock::time_point now);
+  bool drained() const;
+  /// How long this broker's liveness key lives in Redis without a refresh.
+  std::chrono::milliseconds liveness_ttl() const;
+
+  BrokerOptions options_;
+  TenantTable tenants_;
+  zmq::context_t context_;
+  zmq::socket_t frontend_;
+  zmq::socket_t backend_;
+  core::Notifier stop_;
+  bool stopping_ = false;
+
+  WorkerRegistry workers_;
+  Scheduler scheduler_;
+  std::unordered_map<std::uint64_t, std::unique_ptr<Job>> admitting_;  ///< waiting for Redis
+  std::unordered_set<std::string> active_ids_;  ///< "<client>/<job id>" of every job held: duplicates are ignored
+  std::uint64_t next_key_ = 1;
+  std::uint64_t next_dispatch_id_ = 1;
+  Clock::time_point next_heartbeat_{};
+
+  // Declared last so that it is destroyed first: its destructor runs pending reply handlers, which
+  // must still find the maps above alive.
+  RedisConnection redis_;
+  QuotaStore quotas_;
+  FleetView fleet_view_;
+};
+
+}  // namespace bridge::broker

@@ -1,0 +1,71 @@
+#pragma once
+/// @file RedisConnection: a hiredis async connection driven by the broker's own poll loop.
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "bridge/status.hpp"
+
+struct redisAsyncContext;
+struct redisReply;
+
+namespace bridge::broker {
+
+/// Where Redis is: parsed from "redis://[:PASSWORD@]HOST[:PORT][/DB]".
+struct RedisAddress {
+  std::string host = "127.0.0.1";
+  int port = 6379;
+  std::string password;
+  int db = 0;
+
+  /// Throws core::ConfigError with the problem if `url` is not of the form above.
+  static RedisAddress parse(const std::string& url);
+  std::string to_string() const;  ///< without the password
+};
+
+/// One non-blocking connection. No thread of its own: the owner polls fd() for events() and calls
+/// on_events() with what fired, and calls tick() regularly to reconnect (with backoff) after a loss.
+/// Commands are pipelined: many may be outstanding, replies arrive in order. Not thread-safe: only
+/// the owning loop thread may touch it. Connection state changes are logged once each, never per command.
+class RedisConnection {
+ public:
+  /// Called once per command: with the reply, or with nullptr if the connection failed first.
+  using ReplyHandler = std::function<void(const redisReply*)>;
+
+  explicit RedisConnection(RedisAddress address);
+  ~RedisConnection();
+  RedisConnection(const RedisConnection&) = delete;
+  RedisConnection& operator=(const RedisConnection&) = delete;
+
+  bool connected() const { return connected_; }
+  const RedisAddress& address() const { return address_; }
+
+  /// Queues a command; false (and the handler is never called) if there is no connection.
+  bool command(const std::vector<std::string>& args, ReplyHandler on_reply = nullptr);
+
+  /// The socket to poll, or -1 while disconnected; and the ZMQ_POLLIN/ZMQ_POLLOUT it waits for.
+  int fd() const;
+  short events() const;
+  void on_events(short revents);
+  /// Starts a connection attempt when one is due.
+  void tick(std::chrono::steady_clock::time_point now);
+
+ private:
+  static void on_connect(const redisAsyncContext* context, int status);
+  static void on_disconnect(const redisAsyncContext* context, int status);
+  void lost(const std::string& why);
+  void connect();
+
+  RedisAddress address_;
+  redisAsyncContext* context_ = nullptr;  // owned by hiredis; freed by it on disconnect
+  bool connected_ = false;
+  bool want_read_ = false;
+  bool want_write_ = false;
+  bool reported_down_ = false;
+  std::chrono::milliseconds backoff_{0};
+  std::chrono::steady_clock::time_point next_attempt_{};
+};
+
+}  // namespace bridge::broker

@@ -1,0 +1,67 @@
+#pragma once
+/// @file WorkerRegistry: the workers a broker knows, their credits and the jobs they hold.
+
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "bridge/broker/job.hpp"
+#include "bridge/fleet.hpp"
+
+namespace bridge::broker {
+
+struct WorkerRecord {
+  std::string id;                      ///< the worker's ROUTER routing id
+  std::uint64_t incarnation = 0;
+  DeviceInfo device;
+  DeviceMetrics metrics;
+  std::vector<std::string> kernels;    ///< sorted
+  std::uint32_t slots = 0;             ///< credits: jobs the broker may keep in flight here
+  std::uint32_t heartbeat_ms = 1000;
+  Clock::time_point last_seen{};
+  bool draining = false;               ///< said Goodbye: no new jobs, results still welcome
+  std::uint64_t completed = 0;
+  Clock::time_point last_dispatch{};   ///< breaks ties between equally free workers (round robin)
+  std::unordered_map<std::uint64_t, std::unique_ptr<Job>> inflight;  ///< by dispatch id
+
+  bool has_kernel(const std::string& kernel) const;
+  bool has_free_slot() const { return !draining && inflight.size() < slots; }
+  bool is_gpu() const { return device.kind != DeviceKind::kCpu; }
+};
+
+/// Not thread-safe: owned by the broker's loop thread.
+class WorkerRegistry {
+ public:
+  /// Registers a worker (or re-registers one that said hello again). Returns the record and, when the
+  /// hello comes from a new process under a known id, the jobs the old process held (to re-queue).
+  WorkerRecord& upsert(WorkerRecord hello, std::vector<std::unique_ptr<Job>>& orphaned);
+  WorkerRecord* find(const std::string& id);
+  /// Removes a worker and hands back the jobs it held.
+  std::vector<std::unique_ptr<Job>> remove(const std::string& id);
+  /// Workers silent for more than `liveness` of their heartbeat intervals.
+  std::vector<std::string> silent_since(Clock::time_point now, std::uint32_t liveness) const;
+
+  /// The worker to run `job` now: one that has the kernel, a free slot and suits the placement hint,
+  /// preferring a GPU for prefer-gpu, then the most free slots, then the one idle longest.
+  /// nullptr if none.
+  WorkerRecord* select(const Job& job);
+  /// Whether any registered worker could ever run it (kernel + placement), free or not.
+  bool could_run(const std::string& kernel, Placement placement) const;
+  bool any_has_kernel(const std::string& kernel) const;
+
+  bool empty() const { return workers_.empty(); }
+  std::size_t size() const { return workers_.size(); }
+  const std::map<std::string, WorkerRecord>& workers() const { return workers_; }
+  std::map<std::string, WorkerRecord>& workers() { return workers_; }
+  std::size_t inflight_jobs() const;
+
+ private:
+  std::map<std::string, WorkerRecord> workers_;
+};
+
+/// Whether a worker's device kind suits a placement hint at all.
+bool placement_allows(Placement placement, const WorkerRecord& worker);
+
+}  // namespace bridge::broker

@@ -1,0 +1,46 @@
+#include "bridge/broker/broker_options.hpp"
+
+#include "bridge/broker/redis_connection.hpp"
+#include "bridge/core/config_map.hpp"
+#include "bridge/core/limits_config.hpp"
+
+namespace bridge::broker {
+
+void BrokerOptions::validate() const {
+  using core::ConfigError;
+  if (frontend.empty() || backend.empty()) throw ConfigError("frontend and backend endpoints must be set");
+  if (frontend == backend) throw ConfigError("frontend and backend must be different endpoints");
+  RedisAddress::parse(redis);
+  if (heartbeat_ms < 10 || heartbeat_ms > 60000) throw ConfigError("heartbeat_ms: must be between 10 and 60000");
+  if (liveness < 2 || liveness > 100) throw ConfigError("liveness: must be between 2 and 100");
+  if (default_timeout_ms == 0) throw ConfigError("default_timeout_ms: must be at least 1");
+  if (max_attempts == 0 || max_attempts > 100) throw ConfigError("max_attempts: must be between 1 and 100");
+  if (max_queued_jobs == 0) throw ConfigError("max_queued_jobs: must be at least 1");
+  if (admission_timeout_ms == 0) throw ConfigError("admission_timeout_ms: must be at least 1");
+}
+
+BrokerOptions load_broker_options(const std::string& path) {
+  BrokerOptions o;
+  auto config = core::ConfigMap::load_file(path);
+  config.get("id", o.id);
+  config.get("frontend", o.frontend);
+  config.get("backend", o.backend);
+  config.get("redis", o.redis);
+  config.get("redis_prefix", o.redis_prefix);
+  config.get("tenants_file", o.tenants_file);
+  config.get("heartbeat_ms", o.heartbeat_ms);
+  config.get("liveness", o.liveness);
+  config.get("default_timeout_ms", o.default_timeout_ms);
+  config.get("max_attempts", o.max_attempts);
+  config.get("max_queued_jobs", o.max_queued_jobs);
+  config.get("retry_after_ms", o.retry_after_ms);
+  config.get("admission_timeout_ms", o.admission_timeout_ms);
+  config.get("drain_timeout_ms", o.drain_timeout_ms);
+  config.get("log_level", o.log_level);
+  core::read_limits(config.child("limits"), o.limits);
+  config.reject_unknown_keys();
+  o.tenants_file = core::resolve_path(o.tenants_file, path);
+  return o;
+}
+
+}  // namespace bridge::broker

@@ -1,0 +1,94 @@
+#include "bridge/broker/worker_registry.hpp"
+
+#include <algorithm>
+
+namespace bridge::broker {
+
+bool WorkerRecord::has_kernel(const std::string& kernel) const {
+  return std::binary_search(kernels.begin(), kernels.end(), kernel);
+}
+
+bool placement_allows(Placement placement, const WorkerRecord& worker) {
+  switch (placement) {
+    case Placement::kRequireGpu: return worker.is_gpu();
+    case Placement::kCpuOnly: return !worker.is_gpu();
+    case Placement::kAny:
+    case Placement::kPreferGpu: return true;
+  }
+  return false;
+}
+
+WorkerRecord& WorkerRegistry::upsert(WorkerRecord hello, std::vector<std::unique_ptr<Job>>& orphaned) {
+  std::sort(hello.kernels.begin(), hello.kernels.end());
+  auto it = workers_.find(hello.id);
+  if (it == workers_.end()) return workers_.emplace(hello.id, std::move(hello)).first->second;
+  WorkerRecord& record = it->second;
+  if (record.incarnation != hello.incarnation) {
+    // Same id, new process: whatever the old one held will never be answered.
+    for (auto& [dispatch_id, job] : record.inflight) orphaned.push_back(std::move(job));
+    record.inflight.clear();
+    record.completed = 0;
+  }
+  // Same process saying hello again (it reconnected): its jobs are still running there; keep them.
+  hello.inflight = std::move(record.inflight);
+  hello.completed = record.completed;
+  record = std::move(hello);
+  return record;
+}
+
+WorkerRecord* WorkerRegistry::find(const std::string& id) {
+  auto it = workers_.find(id);
+  return it == workers_.end() ? nullptr : &it->second;
+}
+
+std::vector<std::unique_ptr<Job>> WorkerRegistry::remove(const std::string& id) {
+  std::vector<std::unique_ptr<Job>> jobs;
+  auto it = workers_.find(id);
+  if (it == workers_.end()) return jobs;
+  for (auto& [dispatch_id, job] : it->second.inflight) jobs.push_back(std::move(job));
+  workers_.erase(it);
+  // Oldest first, so that re-queued jobs keep their order.
+  std::sort(jobs.begin(), jobs.end(), [](const auto& a, const auto& b) { return a->key < b->key; });
+  return jobs;
+}
+
+std::vector<std::string> WorkerRegistry::silent_since(Clock::time_point now, std::uint32_t liveness) const {
+  std::vector<std::string> out;
+  for (const auto& [id, w] : workers_)
+    if (now - w.last_seen > std::chrono::milliseconds(w.heartbeat_ms) * liveness) out.push_back(id);
+  return out;
+}
+
+WorkerRecord* WorkerRegistry::select(const Job& job) {
+  WorkerRecord* best = nullptr;
+  auto better = [&](const WorkerRecord& w) {
+    if (best == nullptr) return true;
+    if (job.placement == Placement::kPreferGpu && w.is_gpu() != best->is_gpu()) return w.is_gpu();
+    const auto free_w = w.slots - w.inflight.size(), free_best = best->slots - best->inflight.size();
+    if (free_w != free_best) return free_w > free_best;
+    return w.last_dispatch < best->last_dispatch;
+  };
+  for (auto& [id, w] : workers_) {
+    if (!w.has_free_slot() || !w.has_kernel(job.kernel) || !placement_allows(job.placement, w)) continue;
+    if (better(w)) best = &w;
+  }
+  return best;
+}
+
+bool WorkerRegistry::could_run(const std::string& kernel, Placement placement) const {
+  return std::any_of(workers_.begin(), workers_.end(), [&](const auto& entry) {
+    return !entry.second.draining && entry.second.has_kernel(kernel) && placement_allows(placement, entry.second);
+  });
+}
+
+bool WorkerRegistry::any_has_kernel(const std::string& kernel) const {
+  return std::any_of(workers_.begin(), workers_.end(), [&](const auto& entry) { return entry.second.has_kernel(kernel); });
+}
+
+std::size_t WorkerRegistry::inflight_jobs() const {
+  std::size_t n = 0;
+  for (const auto& [id, w] : workers_) n += w.inflight.size();
+  return n;
+}
+
+}  // namespace bridge::broker

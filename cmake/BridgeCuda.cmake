@@ -1,0 +1,21 @@
+# BRIDGE_CUDA=AUTO|ON|OFF decides whether the CUDA backend plugin (worker/cuda) is built.
+# AUTO builds it whenever nvcc is found; ON fails the configure step when it is not, so that a build
+# which silently drops CUDA cannot pass for one that has it.
+set(BRIDGE_HAVE_CUDA OFF)
+if(NOT BRIDGE_CUDA STREQUAL "OFF")
+  if(NOT CMAKE_CUDA_COMPILER AND EXISTS /usr/local/cuda/bin/nvcc)
+    set(CMAKE_CUDA_COMPILER /usr/local/cuda/bin/nvcc)
+  endif()
+  include(CheckLanguage)
+  check_language(CUDA)
+  if(CMAKE_CUDA_COMPILER)
+    set(BRIDGE_HAVE_CUDA ON)
+  elseif(BRIDGE_CUDA STREQUAL "ON")
+    message(FATAL_ERROR "BRIDGE_CUDA=ON but no CUDA compiler was found (looked for nvcc, /usr/local/cuda/bin/nvcc)")
+  endif()
+endif()
+if(BRIDGE_HAVE_CUDA AND EXISTS "${CMAKE_CURRENT_SOURCE_DIR}/worker/cuda/CMakeLists.txt")
+  enable_language(CUDA)
+  add_subdirectory(worker/cuda)
+endif()
+message(STATUS "GpuBridge: CUDA backend ${BRIDGE_HAVE_CUDA} (BRIDGE_CUDA=${BRIDGE_CUDA})")

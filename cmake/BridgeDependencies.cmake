@@ -1,0 +1,15 @@
+# Every dependency comes from a Debian package (scripts/install-deps); nothing is downloaded here.
+find_package(PkgConfig REQUIRED)
+find_package(Threads REQUIRED)
+find_package(cppzmq REQUIRED)            # cppzmq-dev, brings libzmq
+find_package(FlatBuffers REQUIRED)       # libflatbuffers-dev + flatbuffers-compiler
+find_package(TBB REQUIRED)               # libtbb-dev
+find_package(yaml-cpp REQUIRED)          # libyaml-cpp-dev
+find_package(spdlog REQUIRED)            # libspdlog-dev
+pkg_check_modules(HIREDIS REQUIRED IMPORTED_TARGET hiredis)   # libhiredis-dev
+
+find_program(FLATC_EXECUTABLE flatc REQUIRED)
+
+if(NOT TARGET yaml-cpp::yaml-cpp)
+  add_library(yaml-cpp::yaml-cpp ALIAS yaml-cpp)
+endif()

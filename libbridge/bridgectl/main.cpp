@@ -1,0 +1,265 @@
+// bridgectl: submit jobs to a GpuBridge fleet and look at it.
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <sstream>
+
+#include "bridge/client.hpp"
+#include "bridge/core/args.hpp"
+#include "bridge/core/config_map.hpp"
+
+namespace {
+
+using namespace bridge;
+
+constexpr const char* kUsage = R"(usage: bridgectl [--broker ENDPOINT] [--tenant NAME] [--timeout MS] [--json] COMMAND ...
+
+commands:
+  submit KERNEL [--input [NAME=]V1,V2,...[:SHAPE]]... [--param NAME=VALUE]... [--dtype f32|f64|i32|i64|u8]
+                [--placement any|prefer-gpu|require-gpu|cpu-only] [--priority N]
+      Runs one job and prints its result. SHAPE is like 2x3 (default: a vector of the values).
+      Inputs are positional, in the order given. Exit status 0 if the job succeeded, 1 if not.
+  status
+      Prints the workers the broker knows: id, device, kernels, slots, in flight, last heartbeat.
+
+defaults: --broker tcp://127.0.0.1:5555 (or $BRIDGE_BROKER), --tenant default, --timeout 30000
+)";
+
+constexpr std::size_t kMaxPrintedValues = 16;
+
+std::string json_escape(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> parts;
+  std::stringstream in(s);
+  for (std::string part; std::getline(in, part, sep);) parts.push_back(part);
+  return parts;
+}
+
+// One value of a tensor as text (JSON-compatible numbers; NaN/Inf as strings).
+std::string value_at(const Tensor& t, std::size_t i) {
+  auto number = [](double v) {
+    if (!std::isfinite(v)) return std::string("\"") + (std::isnan(v) ? "nan" : v > 0 ? "inf" : "-inf") + "\"";
+    std::ostringstream o;
+    o.precision(9);
+    o << v;
+    return o.str();
+  };
+  switch (t.dtype()) {
+    case DType::kF32: return number(t.values<float>()[i]);
+    case DType::kF64: return number(t.values<double>()[i]);
+    case DType::kI32: return std::to_string(t.values<std::int32_t>()[i]);
+    case DType::kI64: return std::to_string(t.values<std::int64_t>()[i]);
+    case DType::kU8: return std::to_string(t.values<std::uint8_t>()[i]);
+  }
+  return "?";
+}
+
+std::string shape_text(const Shape& shape) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) out += (i ? "," : "") + std::to_string(shape[i]);
+  return out + "]";
+}
+
+Tensor parse_input(const std::string& spec, DType dtype) {
+  std::string name, rest = spec;
+  if (auto eq = rest.find('='); eq != std::string::npos) {
+    name = rest.substr(0, eq);
+    rest = rest.substr(eq + 1);
+  }
+  std::string shape_spec;
+  if (auto colon = rest.find(':'); colon != std::string::npos) {
+    shape_spec = rest.substr(colon + 1);
+    rest = rest.substr(0, colon);
+  }
+  std::vector<double> values;
+  for (const auto& v : split(rest, ',')) {
+    if (v.empty()) continue;
+    try {
+      std::size_t used = 0;
+      values.push_back(std::stod(v, &used));
+      if (used != v.size()) throw std::invalid_argument(v);
+    } catch (const std::exception&) {
+      throw core::ConfigError("--input " + spec + ": '" + v + "' is not a number");
+    }
+  }
+  Shape shape{static_cast<std::int64_t>(values.size())};
+  if (!shape_spec.empty()) {
+    shape.clear();
+    for (const auto& d : split(shape_spec, 'x')) {
+      try {
+        shape.push_back(std::stoll(d));
+      } catch (const std::exception&) {
+        throw core::ConfigError("--input " + spec + ": shape '" + shape_spec + "' must look like 2x3");
+      }
+    }
+  }
+  Tensor t;
+  try {
+    t = Tensor::zeros(dtype, shape, name);
+  } catch (const std::exception& e) {
+    throw core::ConfigError("--input " + spec + ": " + e.what());
+  }
+  if (static_cast<std::size_t>(t.element_count()) != values.size())
+    throw core::ConfigError("--input " + spec + ": shape " + shape_text(shape) + " needs " +
+                            std::to_string(t.element_count()) + " values, got " + std::to_string(values.size()));
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    switch (dtype) {
+      case DType::kF32: t.mutable_values<float>()[i] = static_cast<float>(values[i]); break;
+      case DType::kF64: t.mutable_values<double>()[i] = values[i]; break;
+      case DType::kI32: t.mutable_values<std::int32_t>()[i] = static_cast<std::int32_t>(values[i]); break;
+      case DType::kI64: t.mutable_values<std::int64_t>()[i] = static_cast<std::int64_t>(values[i]); break;
+      case DType::kU8: t.mutable_values<std::uint8_t>()[i] = static_cast<std::uint8_t>(values[i]); break;
+    }
+  }
+  return t;
+}
+
+void print_result(const JobResult& r, bool json) {
+  const auto us = [](std::chrono::microseconds d) { return static_cast<long long>(d.count()); };
+  if (json) {
+    std::cout << "{\"job_id\":" << r.job_id << ",\"status\":\"" << status_code_name(r.status.code())
+              << "\",\"message\":\"" << json_escape(r.status.message()) << "\",\"worker_id\":\"" << json_escape(r.worker_id)
+              << "\",\"device_kind\":\"" << device_kind_name(r.device_kind) << "\",\"device_name\":\""
+              << json_escape(r.device_name) << "\",\"fallback_reason\":\"" << json_escape(r.fallback_reason)
+              << "\",\"attempts\":" << r.attempts << ",\"retry_after_ms\":" << r.retry_after.count()
+              << ",\"timings_us\":{\"queued\":" << us(r.timings.queued) << ",\"transfer\":" << us(r.timings.transfer)
+              << ",\"compute\":" << us(r.timings.compute) << ",\"total\":" << us(r.timings.total) << "},\"outputs\":[";
+    for (std::size_t o = 0; o < r.outputs.size(); ++o) {
+      const Tensor& t = r.outputs[o];
+      std::cout << (o ? "," : "") << "{\"name\":\"" << json_escape(t.name()) << "\",\"dtype\":\"" << dtype_name(t.dtype())
+                << "\",\"shape\":" << shape_text(t.shape()) << ",\"values\":[";
+      for (std::size_t i = 0; i < static_cast<std::size_t>(t.element_count()); ++i) std::cout << (i ? "," : "") << value_at(t, i);
+      std::cout << "]}";
+    }
+    std::cout << "]}\n";
+    return;
+  }
+  if (!r.ok()) {
+    std::cout << "job " << r.job_id << " failed: " << r.status.to_string() << "\n";
+    if (r.retry_after.count() > 0) std::cout << "  retry after " << r.retry_after.count() << " ms\n";
+    return;
+  }
+  std::cout << "job " << r.job_id << " OK on " << r.worker_id << " (" << device_kind_name(r.device_kind) << ": "
+            << r.device_name << ")  queued " << us(r.timings.queued) << " us, transfer " << us(r.timings.transfer)
+            << " us, compute " << us(r.timings.compute) << " us, total " << us(r.timings.total) << " us\n";
+  for (const Tensor& t : r.outputs) {
+    std::cout << "  " << (t.name().empty() ? "out" : t.name()) << " " << dtype_name(t.dtype()) << shape_text(t.shape()) << " =";
+    const auto n = static_cast<std::size_t>(t.element_count());
+    for (std::size_t i = 0; i < std::min(n, kMaxPrintedValues); ++i) std::cout << (i ? ", " : " ") << value_at(t, i);
+    if (n > kMaxPrintedValues) std::cout << ", ... (" << n << " values)";
+    std::cout << "\n";
+  }
+}
+
+int submit(Client& client, const core::Args& args, bool json) {
+  if (args.positional().size() < 2) throw core::ConfigError("submit needs a kernel name (see --help)");
+  JobRequest job;
+  job.kernel = args.positional()[1];
+  DType dtype = DType::kF32;
+  if (args.has("dtype") && !parse_dtype(args.get("dtype"), dtype))
+    throw core::ConfigError("--dtype " + args.get("dtype") + ": use f32, f64, i32, i64 or u8");
+  for (const auto& spec : args.all("input")) job.inputs.push_back(parse_input(spec, dtype));
+  for (const auto& spec : args.all("param")) {
+    const auto eq = spec.find('=');
+    if (eq == std::string::npos) throw core::ConfigError("--param " + spec + ": use NAME=VALUE");
+    try {
+      job.params[spec.substr(0, eq)] = std::stod(spec.substr(eq + 1));
+    } catch (const std::exception&) {
+      throw core::ConfigError("--param " + spec + ": the value is not a number");
+    }
+  }
+  if (args.has("placement") && !parse_placement(args.get("placement"), job.placement))
+    throw core::ConfigError("--placement " + args.get("placement") + ": use any, prefer-gpu, require-gpu or cpu-only");
+  if (args.has("priority")) job.priority = std::stoi(args.get("priority"));
+  JobResult result = client.run(std::move(job));
+  print_result(result, json);
+  return result.ok() ? 0 : 1;
+}
+
+int status(Client& client, bool json) {
+  FleetStatus fleet;
+  Status s = client.status(fleet);
+  if (!s.is_ok()) {
+    std::cerr << "bridgectl: " << s.to_string() << "\n";
+    return 1;
+  }
+  if (json) {
+    std::cout << "{\"broker_id\":\"" << json_escape(fleet.broker_id) << "\",\"queued_jobs\":" << fleet.queued_jobs
+              << ",\"inflight_jobs\":" << fleet.inflight_jobs << ",\"redis_connected\":"
+              << (fleet.redis_connected ? "true" : "false") << ",\"workers\":[";
+    for (std::size_t i = 0; i < fleet.workers.size(); ++i) {
+      const auto& w = fleet.workers[i];
+      std::cout << (i ? "," : "") << "{\"id\":\"" << json_escape(w.id) << "\",\"device_kind\":\""
+                << device_kind_name(w.device.kind) << "\",\"device_name\":\"" << json_escape(w.device.name)
+                << "\",\"slots\":" << w.slots << ",\"inflight\":" << w.inflight << ",\"completed\":" << w.completed
+                << ",\"last_heartbeat_ms_ago\":" << w.since_heartbeat.count() << ",\"kernels\":[";
+      for (std::size_t k = 0; k < w.kernels.size(); ++k) std::cout << (k ? "," : "") << "\"" << json_escape(w.kernels[k]) << "\"";
+      std::cout << "]}";
+    }
+    std::cout << "]}\n";
+    return 0;
+  }
+  std::cout << "broker " << fleet.broker_id << ": " << fleet.workers.size() << " worker(s), " << fleet.queued_jobs
+            << " queued, " << fleet.inflight_jobs << " in flight, redis " << (fleet.redis_connected ? "connected" : "DOWN")
+            << "\n";
+  std::printf("%-32s %-6s %-28s %5s %8s %9s %10s  %s\n", "WORKER", "DEVICE", "DEVICE NAME", "SLOTS", "INFLIGHT",
+              "COMPLETED", "HEARTBEAT", "KERNELS");
+  for (const auto& w : fleet.workers) {
+    std::string kernels;
+    for (const auto& k : w.kernels) kernels += (kernels.empty() ? "" : ",") + k;
+    std::printf("%-32s %-6s %-28.28s %5u %8u %9llu %7lld ms  %s\n", w.id.c_str(), device_kind_name(w.device.kind),
+                w.device.name.c_str(), w.slots, w.inflight, static_cast<unsigned long long>(w.completed),
+                static_cast<long long>(w.since_heartbeat.count()), kernels.c_str());
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    core::Args args(argc, argv, {"help", "json"});
+    if (args.has("help") || args.positional().empty()) {
+      std::cout << kUsage;
+      return args.has("help") ? 0 : 2;
+    }
+    args.reject_unknown({"help", "json", "broker", "tenant", "timeout", "input", "param", "dtype", "placement", "priority"});
+    Client::Options options;
+    const char* env_broker = std::getenv("BRIDGE_BROKER");
+    options.broker = args.get("broker", env_broker ? env_broker : options.broker);
+    options.tenant = args.get("tenant", options.tenant);
+    if (args.has("timeout")) options.timeout = std::chrono::milliseconds(std::stoll(args.get("timeout")));
+    Client client(options);
+    const std::string& command = args.positional()[0];
+    const bool json = args.has("json");
+    if (command == "submit") return submit(client, args, json);
+    if (command == "status") return status(client, json);
+    throw core::ConfigError("unknown command '" + command + "' (see --help)");
+  } catch (const core::ConfigError& e) {
+    std::cerr << "bridgectl: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "bridgectl: " << e.what() << "\n";
+    return 2;
+  }
+}

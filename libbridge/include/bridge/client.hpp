@@ -1,0 +1,61 @@
+#pragma once
+/// @file bridge::Client, the way to run kernels on a GpuBridge fleet.
+///
+///   bridge::Client client({.broker = "tcp://127.0.0.1:5555", .tenant = "team-a"});
+///   bridge::JobRequest job{.kernel = "vector_add",
+///                          .inputs = {bridge::Tensor::vector<float>({1, 2}), bridge::Tensor::vector<float>({3, 4})}};
+///   bridge::JobResult result = client.run(job);        // or client.submit(job) for a std::future
+///   if (!result.ok()) std::cerr << result.status.to_string();
+
+#include <chrono>
+#include <functional>
+#include <future>
+#include <memory>
+#include <string>
+
+#include "bridge/fleet.hpp"
+#include "bridge/job.hpp"
+
+namespace bridge {
+
+/// A connection to one broker. Thread-safety: every method may be called from any number of threads
+/// at once; one internal I/O thread owns the socket. Jobs are answered exactly once each: with the
+/// fleet's result, or, if none arrives within the timeout, with DEADLINE_EXCEEDED; on destruction,
+/// jobs still pending are answered CANCELLED.
+class Client {
+ public:
+  struct Options {
+    std::string broker = "tcp://127.0.0.1:5555";      ///< the broker's client endpoint ("frontend")
+    std::string tenant = "default";                   ///< used when a request leaves tenant empty
+    std::chrono::milliseconds timeout{30000};         ///< default job and status timeout
+  };
+
+  using Callback = std::function<void(JobResult)>;
+
+  explicit Client(Options options);
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  /// Sends a job; the future is fulfilled once, with the result or an error status.
+  /// Input tensors are shared, not copied, and must not be modified afterwards.
+  std::future<JobResult> submit(JobRequest request);
+
+  /// Like submit(), but calls `done` on the client's I/O thread. `done` must return quickly and must
+  /// not call back into this Client's blocking methods (run, status).
+  void submit(JobRequest request, Callback done);
+
+  /// Sends a job and waits for its result.
+  JobResult run(JobRequest request);
+
+  /// Asks the broker for its view of the fleet. Blocks up to the default timeout.
+  Status status(FleetStatus& out);
+
+  const Options& options() const;
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace bridge

@@ -1,0 +1,31 @@
+#pragma once
+/// @file Conversions between the public job/fleet types and the wire format.
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "bridge/core/wire.hpp"
+#include "bridge/fleet.hpp"
+#include "bridge/job.hpp"
+
+namespace bridge::core {
+
+/// Header frame plus one frame per input tensor (tensor bytes are not copied).
+/// An empty `request.tenant` becomes `default_tenant`; a zero timeout becomes `default_timeout`.
+Frames encode_request(const JobRequest& request, std::uint64_t job_id, const std::string& default_tenant,
+                      std::chrono::milliseconds default_timeout);
+
+/// Fills `out` from a verified JobResult header and its output frames (consumed). Returns an error if
+/// the outputs do not match their descriptors; `out.job_id` is set even then.
+Status decode_result(const wire::JobResult& header, std::span<zmq::message_t> outputs, const Limits& limits,
+                     JobResult& out);
+
+flatbuffers::Offset<wire::DeviceInfo> add_device_info(flatbuffers::FlatBufferBuilder& fbb, const DeviceInfo& info);
+flatbuffers::Offset<wire::DeviceMetrics> add_device_metrics(flatbuffers::FlatBufferBuilder& fbb,
+                                                           const DeviceMetrics& metrics);
+DeviceInfo device_info_from(const wire::DeviceInfo* info);
+DeviceMetrics device_metrics_from(const wire::DeviceMetrics* metrics);
+void decode_status(const wire::StatusReply& reply, FleetStatus& out);
+
+}  // namespace bridge::core

@@ -1,0 +1,79 @@
+#pragma once
+/// @file The wire format as broker, worker and client use it: decoding with verification, limits,
+/// building headers, and moving tensor bytes between ZeroMQ frames and Tensors without copies.
+/// Internal to the fleet (not installed); clients in other languages follow docs/protocol.md.
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <zmq.hpp>
+
+#include "bridge/status.hpp"
+#include "bridge/tensor.hpp"
+#include "bridge/wire/bridge_generated.h"
+
+namespace bridge::core {
+
+/// Protocol version written in every Envelope; a peer with another version is refused with VERSION_MISMATCH.
+inline constexpr std::uint16_t kProtocolVersion = 1;
+
+/// Size limits applied to every received message before any of it is used. The YAML key for each
+/// field is its name under `limits:` in broker.yaml / worker.yaml.
+struct Limits {
+  std::uint64_t max_header_bytes = 64 * 1024;
+  std::uint64_t max_tensors = 64;           // per request or result
+  std::uint64_t max_rank = 8;
+  std::uint64_t max_tensor_bytes = 256ull << 20;
+  std::uint64_t max_job_bytes = 1ull << 30;  // all tensors of one job together
+  std::uint64_t max_params = 64;
+  std::uint64_t max_name_bytes = 256;        // kernel, tenant, tensor and param names
+};
+
+using Frames = std::vector<zmq::message_t>;
+
+StatusCode from_wire(wire::StatusCode code);
+wire::StatusCode to_wire(StatusCode code);
+
+/// Verifies a header frame (size limit, FlatBuffer structure, file identifier, version) and points
+/// `out` into it; `out` is valid as long as `frame` is alive and unmodified.
+Status decode_envelope(const zmq::message_t& frame, const Limits& limits, const wire::Envelope*& out);
+
+/// Checks tensor descriptors against the payload frames that carry their bytes: counts, dtypes,
+/// ranks, dimensions, byte sizes and limits. Adds the bytes to `total_bytes`.
+Status validate_tensors(const flatbuffers::Vector<flatbuffers::Offset<wire::TensorDesc>>* descs,
+                        std::span<const zmq::message_t> payload, const Limits& limits,
+                        std::uint64_t& total_bytes);
+
+/// Checks every field of a request a broker or worker relies on, and its tensors (validate_tensors).
+Status validate_request(const wire::JobRequest& request, std::span<const zmq::message_t> payload,
+                        const Limits& limits, std::uint64_t& total_bytes);
+
+/// Copies a finished builder into a header frame.
+zmq::message_t to_frame(const flatbuffers::FlatBufferBuilder& fbb);
+
+/// Finishes `fbb` with an Envelope around `body` and returns the header frame.
+zmq::message_t finish_envelope(flatbuffers::FlatBufferBuilder& fbb, wire::Body type,
+                               flatbuffers::Offset<void> body);
+
+/// A JobResult header that carries only an error.
+zmq::message_t make_error_result(std::uint64_t job_id, const Status& status, std::uint32_t retry_after_ms = 0);
+
+/// Descriptor of a tensor for a header under construction.
+flatbuffers::Offset<wire::TensorDesc> add_tensor_desc(flatbuffers::FlatBufferBuilder& fbb, const Tensor& tensor);
+
+/// The tensor's bytes as a frame, without copying: the frame keeps the tensor's storage alive.
+zmq::message_t tensor_to_frame(const Tensor& tensor);
+
+/// A tensor over a received frame (already checked by validate_tensors). Zero-copy when the frame's
+/// bytes are aligned for the dtype; otherwise the bytes are copied once into aligned storage and
+/// `realigned` is set (ZeroMQ may deliver small frames at any offset inside its receive buffer).
+Tensor tensor_from_frame(const wire::TensorDesc& desc, zmq::message_t&& frame, bool* realigned = nullptr);
+
+/// Shape of a descriptor as a Shape.
+Shape shape_of(const wire::TensorDesc& desc);
+
+std::string_view view(const flatbuffers::String* s);
+
+}  // namespace bridge::core

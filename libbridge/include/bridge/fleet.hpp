@@ -1,0 +1,49 @@
+#pragma once
+/// @file The fleet as the broker sees it (bridgectl status).
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "bridge/job.hpp"
+
+namespace bridge {
+
+struct DeviceInfo {
+  DeviceKind kind = DeviceKind::kCpu;
+  std::string name;
+  std::uint64_t total_memory_bytes = 0;
+  int compute_capability_major = -1;  ///< -1: not applicable or unknown
+  int compute_capability_minor = -1;
+  int multiprocessors = -1;           ///< SMs for CUDA, logical cores for CPU
+};
+
+/// Readings at the last heartbeat; -1 means the worker could not read the value.
+struct DeviceMetrics {
+  std::int64_t free_memory_bytes = -1;
+  float utilization_percent = -1;
+  float temperature_c = -1;
+  float power_watts = -1;
+};
+
+struct WorkerInfo {
+  std::string id;
+  DeviceInfo device;
+  std::vector<std::string> kernels;
+  std::uint32_t slots = 0;
+  std::uint32_t inflight = 0;
+  std::chrono::milliseconds since_heartbeat{0};
+  std::uint64_t completed = 0;
+  DeviceMetrics metrics;
+};
+
+struct FleetStatus {
+  std::string broker_id;
+  std::vector<WorkerInfo> workers;
+  std::uint32_t queued_jobs = 0;
+  std::uint32_t inflight_jobs = 0;
+  bool redis_connected = false;
+};
+
+}  // namespace bridge

@@ -1,0 +1,268 @@
+#include "bridge/client.hpp"
+
+#include <atomic>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <unordered_map>
+
+#include <zmq_addon.hpp>
+
+#include "bridge/core/job_codec.hpp"
+#include "bridge/core/notifier.hpp"
+#include "bridge/core/poll.hpp"
+
+namespace bridge {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// The broker answers DEADLINE_EXCEEDED at the deadline; the client waits this much longer before
+// answering it itself, so that a silent broker cannot leave a job pending forever.
+constexpr auto kClientGrace = std::chrono::milliseconds(1000);
+// Bound on messages queued towards the broker; past it a submit is answered UNAVAILABLE at once.
+constexpr int kSendHighWaterMark = 100000;
+constexpr int kMaxReceivesPerWakeup = 1024;
+
+std::string random_identity() {
+  std::random_device rd;
+  std::mt19937_64 rng((static_cast<std::uint64_t>(rd()) << 32) ^ rd());
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id = "client-";
+  for (int i = 0; i < 16; ++i) id += kHex[rng() % 16];
+  return id;
+}
+
+}  // namespace
+
+class Client::Impl {
+ public:
+  explicit Impl(Options options)
+      : options_(std::move(options)), context_(1), socket_(context_, zmq::socket_type::dealer) {
+    // A stable identity per Client lets the broker pair job ids with this client (dedup, docs/protocol.md).
+    socket_.set(zmq::sockopt::routing_id, random_identity());
+    socket_.set(zmq::sockopt::linger, 0);
+    socket_.set(zmq::sockopt::sndhwm, kSendHighWaterMark);
+    socket_.set(zmq::sockopt::rcvhwm, kSendHighWaterMark);
+    socket_.connect(options_.broker);  // throws zmq::error_t on a malformed endpoint
+    io_thread_ = std::thread([this] { loop(); });
+  }
+
+  ~Impl() {
+    stopping_.store(true);
+    notifier_.notify();
+    io_thread_.join();
+  }
+
+  const Options& options() const { return options_; }
+
+  void submit(JobRequest request, Callback done) {
+    const std::uint64_t id = next_id_.fetch_add(1);
+    Outgoing out;
+    out.id = id;
+    out.started = Clock::now();
+    const auto timeout = request.timeout.count() > 0 ? request.timeout : options_.timeout;
+    out.deadline = out.started + timeout + kClientGrace;
+    out.on_result = std::move(done);
+    try {
+      out.frames = core::encode_request(request, id, options_.tenant, options_.timeout);
+    } catch (const std::exception& e) {
+      JobResult result;
+      result.job_id = id;
+      result.status = Status(StatusCode::kInvalidArgument, std::string("cannot encode request: ") + e.what());
+      out.on_result(std::move(result));
+      return;
+    }
+    enqueue(std::move(out));
+  }
+
+  Status status(FleetStatus& out) {
+    auto promise = std::make_shared<std::promise<std::pair<Status, FleetStatus>>>();
+    auto future = promise->get_future();
+    Outgoing request;
+    request.id = next_id_.fetch_add(1);
+    request.started = Clock::now();
+    request.deadline = request.started + options_.timeout;
+    request.on_status = [promise](Status s, FleetStatus f) { promise->set_value({std::move(s), std::move(f)}); };
+    flatbuffers::FlatBufferBuilder fbb(64);
+    auto body = wire::CreateStatusRequest(fbb, request.id);
+    request.frames.push_back(core::finish_envelope(fbb, wire::Body::StatusRequest, body.Union()));
+    enqueue(std::move(request));
+    auto [status, fleet] = future.get();
+    out = std::move(fleet);
+    return status;
+  }
+
+ private:
+  // One entry type for jobs and status requests; exactly one of the callbacks is set.
+  struct Outgoing {
+    std::uint64_t id = 0;
+    core::Frames frames;
+    Clock::time_point started;
+    Clock::time_point deadline;
+    Callback on_result;
+    std::function<void(Status, FleetStatus)> on_status;
+  };
+
+  void enqueue(Outgoing out) {
+    {
+      std::lock_guard lock(outbox_mutex_);
+      // Checked under the lock: the I/O thread empties the outbox under it after stopping_ is set.
+      if (!stopping_.load()) {
+        outbox_.push_back(std::move(out));
+        notifier_.notify();
+        return;
+      }
+    }
+    fail(out, Status(StatusCode::kCancelled, "client is shutting down"));
+  }
+
+  void fail(Outgoing& entry, Status status) {
+    if (entry.on_result) {
+      JobResult result;
+      result.job_id = entry.id;
+      result.status = std::move(status);
+      result.timings.total = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - entry.started);
+      entry.on_result(std::move(result));
+    } else if (entry.on_status) {
+      entry.on_status(std::move(status), {});
+    }
+  }
+
+  void loop() {
+    while (!stopping_.load()) {
+      zmq::pollitem_t items[] = {{socket_.handle(), 0, ZMQ_POLLIN, 0}, {nullptr, notifier_.fd(), ZMQ_POLLIN, 0}};
+      auto wait = std::chrono::milliseconds(100);
+      if (!expiry_.empty()) {
+        auto until = std::chrono::duration_cast<std::chrono::milliseconds>(expiry_.begin()->first - Clock::now());
+        wait = std::clamp(until + std::chrono::milliseconds(1), std::chrono::milliseconds(0), wait);
+      }
+      core::poll(items, 2, wait);
+      if (items[1].revents & ZMQ_POLLIN) {
+        notifier_.drain();
+        send_outbox();
+      }
+      if (items[0].revents & ZMQ_POLLIN) receive();
+      expire(Clock::now());
+    }
+    // Shutdown: everything still pending is answered CANCELLED, exactly once.
+    std::deque<Outgoing> unsent;
+    {
+      std::lock_guard lock(outbox_mutex_);
+      unsent.swap(outbox_);
+    }
+    for (auto& entry : unsent) fail(entry, Status(StatusCode::kCancelled, "client is shutting down"));
+    for (auto& [id, entry] : pending_) fail(entry, Status(StatusCode::kCancelled, "client is shutting down"));
+    pending_.clear();
+  }
+
+  void send_outbox() {
+    std::deque<Outgoing> batch;
+    {
+      std::lock_guard lock(outbox_mutex_);
+      batch.swap(outbox_);
+    }
+    for (auto& entry : batch) {
+      bool sent = false;
+      try {
+        sent = zmq::send_multipart(socket_, entry.frames, zmq::send_flags::dontwait).has_value();
+      } catch (const zmq::error_t& e) {
+        fail(entry, Status(StatusCode::kUnavailable, std::string("send to broker failed: ") + e.what()));
+        continue;
+      }
+      if (!sent) {
+        fail(entry, Status(StatusCode::kUnavailable, "too many requests queued towards broker " + options_.broker +
+                                                         " (is it running and reachable?)"));
+        continue;
+      }
+      entry.frames.clear();
+      expiry_.emplace(entry.deadline, entry.id);
+      pending_.emplace(entry.id, std::move(entry));
+    }
+  }
+
+  void receive() {
+    for (int i = 0; i < kMaxReceivesPerWakeup; ++i) {
+      core::Frames frames;
+      if (!zmq::recv_multipart(socket_, std::back_inserter(frames), zmq::recv_flags::dontwait)) return;
+      handle(frames);
+    }
+  }
+
+  void handle(core::Frames& frames) {
+    const wire::Envelope* envelope = nullptr;
+    if (frames.empty() || !core::decode_envelope(frames[0], limits_, envelope).is_ok()) return;  // not ours to answer
+    if (const auto* header = envelope->body_as_JobResult()) {
+      auto it = pending_.find(header->job_id());
+      if (it == pending_.end() || !it->second.on_result) return;  // late answer after a timeout
+      JobResult result;
+      Status decoded = core::decode_result(*header, std::span(frames).subspan(1), limits_, result);
+      if (!decoded.is_ok()) result.status = Status(decoded.code(), "result from the fleet is corrupt: " + decoded.message());
+      result.timings.total =
+          std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - it->second.started);
+      Outgoing entry = std::move(it->second);
+      pending_.erase(it);
+      entry.on_result(std::move(result));
+    } else if (const auto* reply = envelope->body_as_StatusReply()) {
+      auto it = pending_.find(reply->request_id());
+      if (it == pending_.end() || !it->second.on_status) return;
+      FleetStatus fleet;
+      core::decode_status(*reply, fleet);
+      Outgoing entry = std::move(it->second);
+      pending_.erase(it);
+      entry.on_status(Status{}, std::move(fleet));
+    }
+  }
+
+  void expire(Clock::time_point now) {
+    while (!expiry_.empty() && expiry_.begin()->first <= now) {
+      const std::uint64_t id = expiry_.begin()->second;
+      expiry_.erase(expiry_.begin());
+      auto it = pending_.find(id);
+      if (it == pending_.end()) continue;  // already answered
+      Outgoing entry = std::move(it->second);
+      pending_.erase(it);
+      fail(entry, Status(StatusCode::kDeadlineExceeded,
+                         "no answer from broker " + options_.broker + " in time (is it running? is the timeout long enough?)"));
+    }
+  }
+
+  Options options_;
+  core::Limits limits_;
+  zmq::context_t context_;
+  zmq::socket_t socket_;  // owned by io_thread_ after construction
+  core::Notifier notifier_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<std::uint64_t> next_id_{1};
+
+  std::mutex outbox_mutex_;
+  std::deque<Outgoing> outbox_;  // guarded by outbox_mutex_
+
+  // Owned by io_thread_.
+  std::unordered_map<std::uint64_t, Outgoing> pending_;
+  std::multimap<Clock::time_point, std::uint64_t> expiry_;
+
+  std::thread io_thread_;
+};
+
+Client::Client(Options options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+Client::~Client() = default;
+
+std::future<JobResult> Client::submit(JobRequest request) {
+  auto promise = std::make_shared<std::promise<JobResult>>();
+  auto future = promise->get_future();
+  impl_->submit(std::move(request), [promise](JobResult result) { promise->set_value(std::move(result)); });
+  return future;
+}
+
+void Client::submit(JobRequest request, Callback done) { impl_->submit(std::move(request), std::move(done)); }
+
+JobResult Client::run(JobRequest request) { return submit(std::move(request)).get(); }
+
+Status Client::status(FleetStatus& out) { return impl_->status(out); }
+
+const Client::Options& Client::options() const { return impl_->options(); }
+
+}  // namespace bridge

@@ -1,0 +1,110 @@
+#include "bridge/core/job_codec.hpp"
+
+#include <algorithm>
+#include <limits>
+
+namespace bridge::core {
+
+Frames encode_request(const JobRequest& request, std::uint64_t job_id, const std::string& default_tenant,
+                      std::chrono::milliseconds default_timeout) {
+  flatbuffers::FlatBufferBuilder fbb(512);
+  std::vector<flatbuffers::Offset<wire::TensorDesc>> inputs;
+  inputs.reserve(request.inputs.size());
+  for (const Tensor& t : request.inputs) inputs.push_back(add_tensor_desc(fbb, t));
+  std::vector<flatbuffers::Offset<wire::Param>> params;
+  for (const auto& [name, value] : request.params) params.push_back(wire::CreateParam(fbb, fbb.CreateString(name), value));
+  const auto timeout = request.timeout.count() > 0 ? request.timeout : default_timeout;
+  auto body = wire::CreateJobRequest(
+      fbb, job_id, fbb.CreateString(request.tenant.empty() ? default_tenant : request.tenant),
+      request.actor_id.empty() ? 0 : fbb.CreateString(request.actor_id), fbb.CreateString(request.kernel),
+      fbb.CreateVector(inputs), fbb.CreateVector(params),
+      static_cast<std::int8_t>(std::clamp(request.priority, -128, 127)),
+      static_cast<std::uint32_t>(std::min<std::int64_t>(timeout.count(), std::numeric_limits<std::uint32_t>::max())),
+      static_cast<wire::Placement>(request.placement));
+  Frames frames;
+  frames.reserve(1 + request.inputs.size());
+  frames.push_back(finish_envelope(fbb, wire::Body::JobRequest, body.Union()));
+  for (const Tensor& t : request.inputs) frames.push_back(tensor_to_frame(t));
+  return frames;
+}
+
+Status decode_result(const wire::JobResult& header, std::span<zmq::message_t> outputs, const Limits& limits,
+                     JobResult& out) {
+  out.job_id = header.job_id();
+  out.status = Status(from_wire(header.status()), std::string(view(header.message())));
+  out.worker_id = std::string(view(header.worker_id()));
+  out.device_kind = static_cast<DeviceKind>(header.device_kind());
+  out.device_name = std::string(view(header.device_name()));
+  out.fallback_reason = std::string(view(header.fallback_reason()));
+  if (const auto* t = header.timings()) {
+    out.timings.queued = std::chrono::microseconds(t->queued_us());
+    out.timings.transfer = std::chrono::microseconds(t->transfer_us());
+    out.timings.compute = std::chrono::microseconds(t->compute_us());
+  }
+  out.retry_after = std::chrono::milliseconds(header.retry_after_ms());
+  out.attempts = header.attempts();
+  std::uint64_t total = 0;
+  BRIDGE_RETURN_IF_ERROR(validate_tensors(header.outputs(), outputs, limits, total));
+  out.outputs.clear();
+  for (std::size_t i = 0; i < outputs.size(); ++i)
+    out.outputs.push_back(tensor_from_frame(*header.outputs()->Get(static_cast<flatbuffers::uoffset_t>(i)),
+                                            std::move(outputs[i])));
+  return {};
+}
+
+flatbuffers::Offset<wire::DeviceInfo> add_device_info(flatbuffers::FlatBufferBuilder& fbb, const DeviceInfo& info) {
+  return wire::CreateDeviceInfo(fbb, static_cast<wire::DeviceKind>(info.kind), fbb.CreateString(info.name),
+                                info.total_memory_bytes, info.compute_capability_major,
+                                info.compute_capability_minor, info.multiprocessors);
+}
+
+flatbuffers::Offset<wire::DeviceMetrics> add_device_metrics(flatbuffers::FlatBufferBuilder& fbb,
+                                                           const DeviceMetrics& m) {
+  return wire::CreateDeviceMetrics(fbb, m.free_memory_bytes, m.utilization_percent, m.temperature_c, m.power_watts);
+}
+
+DeviceInfo device_info_from(const wire::DeviceInfo* info) {
+  DeviceInfo out;
+  if (info == nullptr) return out;
+  out.kind = static_cast<DeviceKind>(info->kind());
+  out.name = std::string(view(info->name()));
+  out.total_memory_bytes = info->total_memory_bytes();
+  out.compute_capability_major = info->compute_capability_major();
+  out.compute_capability_minor = info->compute_capability_minor();
+  out.multiprocessors = info->multiprocessors();
+  return out;
+}
+
+DeviceMetrics device_metrics_from(const wire::DeviceMetrics* m) {
+  DeviceMetrics out;
+  if (m == nullptr) return out;
+  out.free_memory_bytes = m->free_memory_bytes();
+  out.utilization_percent = m->utilization_percent();
+  out.temperature_c = m->temperature_c();
+  out.power_watts = m->power_watts();
+  return out;
+}
+
+void decode_status(const wire::StatusReply& reply, FleetStatus& out) {
+  out.broker_id = std::string(view(reply.broker_id()));
+  out.queued_jobs = reply.queued_jobs();
+  out.inflight_jobs = reply.inflight_jobs();
+  out.redis_connected = reply.redis_connected();
+  out.workers.clear();
+  if (reply.workers() == nullptr) return;
+  for (const auto* w : *reply.workers()) {
+    WorkerInfo info;
+    info.id = std::string(view(w->worker_id()));
+    info.device = device_info_from(w->device());
+    if (w->kernels())
+      for (const auto* k : *w->kernels()) info.kernels.emplace_back(view(k));
+    info.slots = w->slots();
+    info.inflight = w->inflight();
+    info.since_heartbeat = std::chrono::milliseconds(w->last_heartbeat_ms_ago());
+    info.completed = w->completed();
+    info.metrics = device_metrics_from(w->metrics());
+    out.workers.push_back(std::move(info));
+  }
+}
+
+}  // namespace bridge::core

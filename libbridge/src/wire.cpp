@@ -1,0 +1,215 @@
+#include "bridge/core/wire.hpp"
+
+#include <limits>
+#include <memory>
+
+namespace bridge::core {
+namespace {
+
+#define BRIDGE_SAME_CODE(ours, theirs) \
+  static_assert(static_cast<unsigned>(StatusCode::ours) == static_cast<unsigned>(wire::StatusCode::theirs))
+BRIDGE_SAME_CODE(kOk, OK);
+BRIDGE_SAME_CODE(kInvalidArgument, INVALID_ARGUMENT);
+BRIDGE_SAME_CODE(kMalformedMessage, MALFORMED_MESSAGE);
+BRIDGE_SAME_CODE(kVersionMismatch, VERSION_MISMATCH);
+BRIDGE_SAME_CODE(kUnknownKernel, UNKNOWN_KERNEL);
+BRIDGE_SAME_CODE(kUnknownTenant, UNKNOWN_TENANT);
+BRIDGE_SAME_CODE(kTooLarge, TOO_LARGE);
+BRIDGE_SAME_CODE(kResourceExhausted, RESOURCE_EXHAUSTED);
+BRIDGE_SAME_CODE(kQueueFull, QUEUE_FULL);
+BRIDGE_SAME_CODE(kDeadlineExceeded, DEADLINE_EXCEEDED);
+BRIDGE_SAME_CODE(kUnavailable, UNAVAILABLE);
+BRIDGE_SAME_CODE(kWorkerLost, WORKER_LOST);
+BRIDGE_SAME_CODE(kInternal, INTERNAL);
+BRIDGE_SAME_CODE(kNoCapableWorker, NO_CAPABLE_WORKER);
+BRIDGE_SAME_CODE(kCancelled, CANCELLED);
+static_assert(wire::StatusCode::MAX == wire::StatusCode::CANCELLED, "add new status codes to bridge::StatusCode");
+#undef BRIDGE_SAME_CODE
+
+static_assert(static_cast<int>(DType::kF32) == static_cast<int>(wire::DType::F32));
+static_assert(static_cast<int>(DType::kU8) == static_cast<int>(wire::DType::U8));
+static_assert(wire::DType::MAX == wire::DType::U8, "add new dtypes to bridge::DType");
+
+Status malformed(std::string message) { return {StatusCode::kMalformedMessage, std::move(message)}; }
+
+Status check_name(const flatbuffers::String* s, const char* what, const Limits& limits, bool required) {
+  if (s == nullptr || s->size() == 0) {
+    if (required) return {StatusCode::kInvalidArgument, std::string(what) + " is empty; set it"};
+    return {};
+  }
+  if (s->size() > limits.max_name_bytes)
+    return {StatusCode::kTooLarge, std::string(what) + " is " + std::to_string(s->size()) +
+                                       " bytes; the limit is " + std::to_string(limits.max_name_bytes)};
+  return {};
+}
+
+}  // namespace
+
+StatusCode from_wire(wire::StatusCode code) { return static_cast<StatusCode>(code); }
+wire::StatusCode to_wire(StatusCode code) { return static_cast<wire::StatusCode>(code); }
+
+std::string_view view(const flatbuffers::String* s) {
+  return s == nullptr ? std::string_view{} : std::string_view(s->data(), s->size());
+}
+
+Status decode_envelope(const zmq::message_t& frame, const Limits& limits, const wire::Envelope*& out) {
+  out = nullptr;
+  const auto* data = static_cast<const std::uint8_t*>(frame.data());
+  const std::size_t size = frame.size();
+  if (size > limits.max_header_bytes)
+    return {StatusCode::kTooLarge, "header frame is " + std::to_string(size) + " bytes; the limit is " +
+                                       std::to_string(limits.max_header_bytes)};
+  if (size < 8 || !flatbuffers::BufferHasIdentifier(data, wire::EnvelopeIdentifier()))
+    return malformed("first frame is not a GpuBridge header (expected a FlatBuffer with file identifier "
+                     "'GBRG'; see docs/protocol.md)");
+  // Verify first, then read the version: a newer peer's header still verifies here (fields are only
+  // appended), so it gets VERSION_MISMATCH; bytes that do not verify at all get MALFORMED_MESSAGE.
+  const auto* envelope = flatbuffers::GetRoot<wire::Envelope>(data);
+  flatbuffers::Verifier verifier(data, size, /*max_depth=*/16, /*max_tables=*/100000);
+  if (!wire::VerifyEnvelopeBuffer(verifier))
+    return malformed("header frame failed FlatBuffer verification (truncated or corrupt)");
+  if (envelope->version() != kProtocolVersion)
+    return {StatusCode::kVersionMismatch, "peer speaks protocol version " + std::to_string(envelope->version()) +
+                                              ", this side speaks " + std::to_string(kProtocolVersion) +
+                                              "; upgrade the older side"};
+  if (envelope->body_type() == wire::Body::NONE || envelope->body() == nullptr)
+    return malformed("header has no body");
+  if (static_cast<unsigned>(envelope->body_type()) > static_cast<unsigned>(wire::Body::MAX))
+    return malformed("header body type " + std::to_string(static_cast<unsigned>(envelope->body_type())) +
+                     " is not known to this protocol version");
+  out = envelope;
+  return {};
+}
+
+Status validate_tensors(const flatbuffers::Vector<flatbuffers::Offset<wire::TensorDesc>>* descs,
+                        std::span<const zmq::message_t> payload, const Limits& limits,
+                        std::uint64_t& total_bytes) {
+  const std::size_t count = descs == nullptr ? 0 : descs->size();
+  if (count > limits.max_tensors)
+    return {StatusCode::kTooLarge, std::to_string(count) + " tensors; the limit is " +
+                                       std::to_string(limits.max_tensors)};
+  if (count != payload.size())
+    return malformed("header describes " + std::to_string(count) + " tensors but " +
+                     std::to_string(payload.size()) + " payload frames follow; send one frame per tensor");
+  for (std::size_t i = 0; i < count; ++i) {
+    const wire::TensorDesc* desc = descs->Get(static_cast<flatbuffers::uoffset_t>(i));
+    const std::string label = "tensor " + std::to_string(i) +
+                              (desc->name() ? " ('" + std::string(view(desc->name())) + "')" : std::string());
+    BRIDGE_RETURN_IF_ERROR(check_name(desc->name(), "tensor name", limits, false));
+    if (static_cast<unsigned>(desc->dtype()) > static_cast<unsigned>(wire::DType::MAX))
+      return {StatusCode::kInvalidArgument, label + " has unknown dtype " +
+                                                std::to_string(static_cast<unsigned>(desc->dtype()))};
+    const std::size_t rank = desc->shape() == nullptr ? 0 : desc->shape()->size();
+    if (rank > limits.max_rank)
+      return {StatusCode::kTooLarge, label + " has rank " + std::to_string(rank) + "; the limit is " +
+                                         std::to_string(limits.max_rank)};
+    // Overflow-safe: every dimension is bounded by the byte limit before it is multiplied.
+    const std::uint64_t element_bytes = dtype_size(static_cast<DType>(desc->dtype()));
+    std::uint64_t bytes = element_bytes;
+    for (std::size_t d = 0; d < rank; ++d) {
+      const std::int64_t dim = desc->shape()->Get(static_cast<flatbuffers::uoffset_t>(d));
+      if (dim < 0)
+        return {StatusCode::kInvalidArgument, label + " has negative dimension " + std::to_string(dim)};
+      if (dim != 0 && bytes > limits.max_tensor_bytes / static_cast<std::uint64_t>(dim)) {
+        return {StatusCode::kTooLarge, label + " declares more than " + std::to_string(limits.max_tensor_bytes) +
+                                           " bytes (max_tensor_bytes)"};
+      }
+      bytes *= static_cast<std::uint64_t>(dim);
+    }
+    if (bytes > limits.max_tensor_bytes)
+      return {StatusCode::kTooLarge, label + " is " + std::to_string(bytes) + " bytes; the limit is " +
+                                         std::to_string(limits.max_tensor_bytes)};
+    if (payload[i].size() != bytes)
+      return {StatusCode::kInvalidArgument, label + ": shape and dtype give " + std::to_string(bytes) +
+                                                " bytes but its frame has " + std::to_string(payload[i].size())};
+    total_bytes += bytes;
+    if (total_bytes > limits.max_job_bytes)
+      return {StatusCode::kTooLarge, "tensors total more than " + std::to_string(limits.max_job_bytes) +
+                                         " bytes (max_job_bytes)"};
+  }
+  return {};
+}
+
+Status validate_request(const wire::JobRequest& request, std::span<const zmq::message_t> payload,
+                        const Limits& limits, std::uint64_t& total_bytes) {
+  if (request.job_id() == 0) return {StatusCode::kInvalidArgument, "job_id is 0; use a non-zero id unique per client"};
+  BRIDGE_RETURN_IF_ERROR(check_name(request.kernel(), "kernel", limits, true));
+  BRIDGE_RETURN_IF_ERROR(check_name(request.tenant(), "tenant", limits, true));
+  BRIDGE_RETURN_IF_ERROR(check_name(request.actor_id(), "actor_id", limits, false));
+  if (static_cast<unsigned>(request.placement()) > static_cast<unsigned>(wire::Placement::MAX))
+    return {StatusCode::kInvalidArgument,
+            "unknown placement " + std::to_string(static_cast<unsigned>(request.placement()))};
+  const std::size_t params = request.params() == nullptr ? 0 : request.params()->size();
+  if (params > limits.max_params)
+    return {StatusCode::kTooLarge, std::to_string(params) + " params; the limit is " + std::to_string(limits.max_params)};
+  for (std::size_t i = 0; i < params; ++i)
+    BRIDGE_RETURN_IF_ERROR(check_name(request.params()->Get(static_cast<flatbuffers::uoffset_t>(i))->name(),
+                                      "param name", limits, true));
+  return validate_tensors(request.inputs(), payload, limits, total_bytes);
+}
+
+zmq::message_t to_frame(const flatbuffers::FlatBufferBuilder& fbb) {
+  return zmq::message_t(fbb.GetBufferPointer(), fbb.GetSize());
+}
+
+zmq::message_t finish_envelope(flatbuffers::FlatBufferBuilder& fbb, wire::Body type, flatbuffers::Offset<void> body) {
+  auto envelope = wire::CreateEnvelope(fbb, kProtocolVersion, type, body);
+  wire::FinishEnvelopeBuffer(fbb, envelope);
+  return to_frame(fbb);
+}
+
+zmq::message_t make_error_result(std::uint64_t job_id, const Status& status, std::uint32_t retry_after_ms) {
+  flatbuffers::FlatBufferBuilder fbb(256);
+  fbb.ForceDefaults(true);  // the broker rewrites job_id and timings in place (docs/protocol.md)
+  auto message = fbb.CreateString(status.message());
+  wire::JobResultBuilder result(fbb);
+  result.add_job_id(job_id);
+  result.add_status(to_wire(status.code()));
+  result.add_message(message);
+  wire::Timings timings(0, 0, 0);
+  result.add_timings(&timings);
+  result.add_retry_after_ms(retry_after_ms);
+  return finish_envelope(fbb, wire::Body::JobResult, result.Finish().Union());
+}
+
+flatbuffers::Offset<wire::TensorDesc> add_tensor_desc(flatbuffers::FlatBufferBuilder& fbb, const Tensor& tensor) {
+  auto name = tensor.name().empty() ? 0 : fbb.CreateString(tensor.name());
+  auto shape = fbb.CreateVector(tensor.shape());
+  return wire::CreateTensorDesc(fbb, name, static_cast<wire::DType>(tensor.dtype()), shape);
+}
+
+zmq::message_t tensor_to_frame(const Tensor& tensor) {
+  if (tensor.byte_size() == 0) return zmq::message_t();
+  // Ownership of this Tensor copy passes to ZeroMQ, which calls the free function (possibly on its
+  // I/O thread) once the bytes are on the wire.
+  auto keep_alive = std::make_unique<Tensor>(tensor);
+  auto* data = const_cast<std::byte*>(keep_alive->bytes().data());
+  zmq::message_t frame(data, keep_alive->byte_size(),
+                       [](void*, void* hint) { delete static_cast<Tensor*>(hint); }, keep_alive.get());
+  keep_alive.release();
+  return frame;
+}
+
+Shape shape_of(const wire::TensorDesc& desc) {
+  if (desc.shape() == nullptr) return {};
+  return Shape(desc.shape()->begin(), desc.shape()->end());
+}
+
+Tensor tensor_from_frame(const wire::TensorDesc& desc, zmq::message_t&& frame, bool* realigned) {
+  const auto dtype = static_cast<DType>(desc.dtype());
+  std::string name(view(desc.name()));
+  const std::size_t size = frame.size();
+  const auto address = reinterpret_cast<std::uintptr_t>(frame.data());
+  if (realigned != nullptr) *realigned = false;
+  if (size == 0 || address % dtype_size(dtype) == 0) {
+    auto owner = std::make_shared<zmq::message_t>(std::move(frame));
+    const auto* data = static_cast<const std::byte*>(owner->data());
+    return Tensor::adopt(dtype, shape_of(desc), std::move(name), std::move(owner), data, size);
+  }
+  Tensor copy = Tensor::zeros(dtype, shape_of(desc), std::move(name));
+  std::memcpy(copy.mutable_bytes().data(), frame.data(), size);
+  if (realigned != nullptr) *realigned = true;
+  return copy;
+}
+
+}  // namespace bridge::core

@@ -1,0 +1,74 @@
+#pragma once
+/// @file WorkerService: a worker's connection to the broker and its job loop.
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include <zmq.hpp>
+
+#include "bridge/core/notifier.hpp"
+#include "bridge/worker/backend.hpp"
+#include "bridge/worker/worker_options.hpp"
+
+namespace bridge::worker {
+
+/// Thread model: run() owns the DEALER socket on the calling thread and never waits on a kernel;
+/// kernels run on the backend's threads and hand results back through a queue and an eventfd, and
+/// every wake-up sends all results that are ready. stop() may be called from any thread (and from a
+/// signal handler through stop_notifier()).
+///
+/// Protocol (docs/protocol.md): hello on connect, heartbeats every heartbeat_ms, a reconnect with a
+/// fresh hello when the broker is silent for `liveness` heartbeats, Goodbye then drain on stop.
+class WorkerService {
+ public:
+  WorkerService(WorkerOptions options, std::unique_ptr<Backend> backend, const KernelRegistry& kernels);
+  ~WorkerService();
+
+  /// Serves until stop(); then stops taking jobs, finishes those in flight (up to drain_timeout_ms),
+  /// sends their results and a Goodbye, and returns.
+  void run();
+  void stop() noexcept;
+  /// Async-signal-safe way to call stop(): notify() this from a signal handler.
+  core::Notifier& stop_notifier() { return stop_; }
+
+  const std::string& id() const { return id_; }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+
+  void connect();
+  void send(core::Frames& frames);
+  void send_hello();
+  void send_heartbeat();
+  void send_goodbye(const std::string& reason);
+  void receive();
+  void handle_dispatch(const wire::Dispatch& dispatch, core::Frames& frames);
+  void answer_error(std::uint64_t dispatch_id, const Status& status);
+  void on_complete(std::unique_ptr<Execution> execution);  // any thread
+  void send_completed();
+  zmq::message_t result_header(const Execution& execution);
+
+  WorkerOptions options_;
+  std::unique_ptr<Backend> backend_;
+  const KernelRegistry& kernels_;
+  std::string id_;
+  std::uint64_t incarnation_ = 0;
+
+  zmq::context_t context_;
+  std::unique_ptr<zmq::socket_t> socket_;
+  core::Notifier stop_;
+  core::Notifier completed_signal_;
+  Backend::Completion completion_;
+
+  std::mutex completed_mutex_;
+  std::vector<std::unique_ptr<Execution>> completed_;  // guarded by completed_mutex_
+
+  std::uint32_t inflight_ = 0;  // dispatched to the backend, result not yet sent
+  Clock::time_point last_heard_;
+  Clock::time_point next_heartbeat_;
+};
+
+}  // namespace bridge::worker

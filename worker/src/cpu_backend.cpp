@@ -1,0 +1,126 @@
+#include "bridge/worker/cpu_backend.hpp"
+
+#include <unistd.h>
+
+#include <fstream>
+#include <thread>
+
+#include <tbb/global_control.h>
+#include <tbb/task_arena.h>
+
+namespace bridge::worker {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string cpu_model_name() {
+  std::ifstream in("/proc/cpuinfo");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("model name", 0) == 0) {
+      const auto colon = line.find(':');
+      if (colon != std::string::npos) return line.substr(line.find_first_not_of(' ', colon + 1));
+    }
+  }
+  return "cpu";
+}
+
+// MemAvailable from /proc/meminfo, in bytes; -1 if unreadable.
+std::int64_t available_memory_bytes() {
+  std::ifstream in("/proc/meminfo");
+  for (std::string key; in >> key;) {
+    std::int64_t kib = 0;
+    in >> kib;
+    if (key == "MemAvailable:") return kib * 1024;
+    in.ignore(64, '\n');
+  }
+  return -1;
+}
+
+// Busy and total jiffies of all CPUs from the first line of /proc/stat; false if unreadable.
+bool read_cpu_jiffies(std::uint64_t& busy, std::uint64_t& total) {
+  std::ifstream in("/proc/stat");
+  std::string label;
+  std::uint64_t user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
+  if (!(in >> label >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal) || label != "cpu") return false;
+  busy = user + nice + system + irq + softirq + steal;
+  total = busy + idle + iowait;
+  return true;
+}
+
+}  // namespace
+
+struct CpuBackend::Arena {
+  // oneTBB lets at most (cores - 1) worker threads run by default, counting on a master thread to
+  // join; here no master joins, so the limit is raised to give the arena all of its threads.
+  explicit Arena(int threads)
+      : parallelism(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(threads) + 1),
+        arena(threads, 0) {}
+  tbb::global_control parallelism;
+  tbb::task_arena arena;
+};
+
+void run_on_cpu(Execution& execution) {
+  const auto start = Clock::now();
+  try {
+    KernelArgs args{execution.inputs, &execution.params};
+    execution.kernel->run_cpu(args, execution.outputs);
+    execution.status = {};
+  } catch (const std::exception& e) {
+    execution.status = Status(StatusCode::kInternal, "kernel " + execution.kernel->name + " failed on the CPU: " + e.what());
+  }
+  execution.compute_us = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start).count());
+}
+
+CpuBackend::CpuBackend(Options options) {
+  const unsigned hardware = std::max(1u, std::thread::hardware_concurrency());
+  const unsigned threads = options.threads == 0 ? hardware : options.threads;
+  // No slot is reserved for an external "master" thread: the service thread only enqueues.
+  arena_ = std::make_unique<Arena>(static_cast<int>(threads));
+  device_.kind = DeviceKind::kCpu;
+  device_.name = cpu_model_name();
+  device_.total_memory_bytes =
+      static_cast<std::uint64_t>(::sysconf(_SC_PHYS_PAGES)) * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+  device_.multiprocessors = static_cast<int>(threads);
+  read_cpu_jiffies(last_busy_, last_total_);
+}
+
+CpuBackend::~CpuBackend() { wait_idle(); }
+
+DeviceMetrics CpuBackend::metrics() {
+  DeviceMetrics m;
+  m.free_memory_bytes = available_memory_bytes();
+  std::uint64_t busy = 0, total = 0;
+  if (read_cpu_jiffies(busy, total) && total > last_total_) {
+    m.utilization_percent = 100.0f * static_cast<float>(busy - last_busy_) / static_cast<float>(total - last_total_);
+    last_busy_ = busy;
+    last_total_ = total;
+  }
+  return m;  // temperature and power: not read on CPUs (-1, unknown)
+}
+
+void CpuBackend::execute(std::unique_ptr<Execution> execution, const Completion& done) {
+  running_.fetch_add(1);
+  // The Execution moves into the task; std::function needs a copyable callable, hence shared_ptr.
+  auto shared = std::make_shared<std::unique_ptr<Execution>>(std::move(execution));
+  arena_->arena.enqueue([this, shared, done] {
+    Execution& e = **shared;
+    if (Clock::now() > e.deadline) {
+      e.status = Status(StatusCode::kDeadlineExceeded, "deadline passed while the job waited in the worker");
+    } else {
+      run_on_cpu(e);
+    }
+    done(std::move(*shared));
+    if (running_.fetch_sub(1) == 1) {
+      std::lock_guard lock(idle_mutex_);
+      idle_.notify_all();
+    }
+  });
+}
+
+void CpuBackend::wait_idle() {
+  std::unique_lock lock(idle_mutex_);
+  idle_.wait(lock, [this] { return running_.load() == 0; });
+}
+
+}  // namespace bridge::worker

@@ -1,0 +1,37 @@
+// saxpy: out = alpha * x + y, float32, any shape (x and y alike); param alpha.
+#include <tbb/parallel_for.h>
+
+#include "checks.hpp"
+
+namespace bridge::worker {
+namespace {
+
+constexpr const char* kName = "saxpy";
+
+Status plan(const KernelArgs& args, std::vector<OutputSpec>& outputs) {
+  double alpha = 0;
+  BRIDGE_RETURN_IF_ERROR(checks::input_count(kName, args, 2, "x, y"));
+  BRIDGE_RETURN_IF_ERROR(checks::dtype_is(kName, args.inputs[0], "x", DType::kF32));
+  BRIDGE_RETURN_IF_ERROR(checks::dtype_is(kName, args.inputs[1], "y", DType::kF32));
+  BRIDGE_RETURN_IF_ERROR(checks::same_shape(kName, args.inputs[0], "x", args.inputs[1], "y"));
+  BRIDGE_RETURN_IF_ERROR(checks::required_param(kName, args, "alpha", alpha));
+  outputs.push_back({"out", DType::kF32, args.inputs[0].shape()});
+  return {};
+}
+
+void run_cpu(const KernelArgs& args, std::span<Tensor> outputs) {
+  const auto alpha = static_cast<float>(*args.find_param("alpha"));
+  const float* x = args.inputs[0].values<float>().data();
+  const float* y = args.inputs[1].values<float>().data();
+  float* out = outputs[0].mutable_values<float>().data();
+  const std::size_t n = outputs[0].values<float>().size();
+  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, n, 16384), [=](const tbb::blocked_range<std::size_t>& r) {
+    for (std::size_t i = r.begin(); i < r.end(); ++i) out[i] = alpha * x[i] + y[i];
+  });
+}
+
+KernelSpec make_spec() { return {kName, "x:f32[*], y:f32[*], param alpha -> out = alpha*x + y", plan, run_cpu}; }
+BRIDGE_REGISTER_KERNEL(make_spec);
+
+}  // namespace
+}  // namespace bridge::worker

@@ -1,0 +1,206 @@
+// Hostile and broken input on a raw ZeroMQ socket: every message that can be answered gets an error
+// with a code and a message; the broker never crashes and keeps serving well-behaved clients.
+#include <gtest/gtest.h>
+
+#include <zmq_addon.hpp>
+
+#include "bridge/core/wire.hpp"
+#include "fleet.hpp"
+
+namespace bridge::testing {
+namespace {
+
+using core::Frames;
+
+class BadInput : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    FleetOptions options;
+    options.workers = 1;
+    options.broker_yaml_extra = "limits:\n  max_tensor_bytes: 1048576\n  max_job_bytes: 2097152\n  max_tensors: 4\n";
+    fleet_ = new Fleet(options);
+  }
+  static void TearDownTestSuite() {
+    delete fleet_;
+    fleet_ = nullptr;
+  }
+  void SetUp() override {
+    socket_ = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::dealer);
+    socket_->set(zmq::sockopt::linger, 0);
+    socket_->connect(fleet_->frontend());
+  }
+  void TearDown() override {
+    // Whatever was sent, the broker is still up and still serves a proper client.
+    EXPECT_TRUE(fleet_->broker().running()) << fleet_->broker().log();
+    Client client(fleet_->client_options());
+    JobResult r = client.run({.kernel = "vector_add", .inputs = {Tensor::vector<float>({1}), Tensor::vector<float>({2})}});
+    EXPECT_TRUE(r.ok()) << r.status.to_string();
+    if (HasFailure()) std::cerr << fleet_->logs();
+  }
+
+  struct Answer {
+    std::uint64_t job_id = 0;
+    StatusCode code = StatusCode::kOk;
+    std::string message;
+  };
+
+  Answer exchange(Frames frames) {
+    zmq::send_multipart(*socket_, frames);
+    zmq::pollitem_t item{socket_->handle(), 0, ZMQ_POLLIN, 0};
+    if (zmq::poll(&item, 1, std::chrono::seconds(10)) == 0) {
+      ADD_FAILURE() << "no answer from the broker";
+      return {0, StatusCode::kInternal, "<none>"};
+    }
+    Frames reply;
+    (void)zmq::recv_multipart(*socket_, std::back_inserter(reply));
+    const wire::Envelope* envelope = nullptr;
+    EXPECT_TRUE(core::decode_envelope(reply[0], core::Limits{}, envelope).is_ok());
+    const auto* result = envelope->body_as_JobResult();
+    return {result->job_id(), core::from_wire(result->status()), std::string(core::view(result->message()))};
+  }
+
+  // A request header; each tensor is {dtype, shape}; the caller adds payload frames.
+  static zmq::message_t request(std::uint64_t job_id, const std::string& kernel,
+                                std::vector<std::pair<wire::DType, std::vector<std::int64_t>>> tensors,
+                                const std::string& tenant = "default", std::uint16_t version = core::kProtocolVersion) {
+    flatbuffers::FlatBufferBuilder fbb;
+    std::vector<flatbuffers::Offset<wire::TensorDesc>> descs;
+    for (auto& [dtype, shape] : tensors) descs.push_back(wire::CreateTensorDesc(fbb, 0, dtype, fbb.CreateVector(shape)));
+    auto body = wire::CreateJobRequest(fbb, job_id, fbb.CreateString(tenant), 0, fbb.CreateString(kernel), fbb.CreateVector(descs));
+    wire::FinishEnvelopeBuffer(fbb, wire::CreateEnvelope(fbb, version, wire::Body::JobRequest, body.Union()));
+    return core::to_frame(fbb);
+  }
+  static Frames frames_of(zmq::message_t header, std::vector<std::size_t> payload_sizes = {}) {
+    Frames frames;
+    frames.push_back(std::move(header));
+    for (auto size : payload_sizes) frames.emplace_back(size);
+    return frames;
+  }
+
+  static Fleet* fleet_;
+  zmq::context_t context_;
+  std::unique_ptr<zmq::socket_t> socket_;
+};
+Fleet* BadInput::fleet_ = nullptr;
+
+TEST_F(BadInput, BytesThatAreNotAFlatBufferAreMalformed) {
+  Frames frames;
+  frames.emplace_back(std::string("GET / HTTP/1.1\r\n\r\n"));
+  auto a = exchange(std::move(frames));
+  EXPECT_EQ(a.code, StatusCode::kMalformedMessage);
+  EXPECT_EQ(a.job_id, 0u);
+  EXPECT_NE(a.message.find("docs/protocol.md"), std::string::npos) << a.message;
+}
+
+TEST_F(BadInput, EmptyFrameIsMalformed) {
+  Frames frames;
+  frames.emplace_back();
+  EXPECT_EQ(exchange(std::move(frames)).code, StatusCode::kMalformedMessage);
+}
+
+TEST_F(BadInput, AnotherProtocolVersionIsRefusedByName) {
+  auto a = exchange(frames_of(request(5, "passthrough", {}, "default", 7)));
+  EXPECT_EQ(a.code, StatusCode::kVersionMismatch);
+  EXPECT_NE(a.message.find("version 7"), std::string::npos) << a.message;
+}
+
+TEST_F(BadInput, FewerPayloadFramesThanTensorsIsMalformed) {
+  auto a = exchange(frames_of(request(6, "vector_add", {{wire::DType::F32, {1}}, {wire::DType::F32, {1}}}), {4}));
+  EXPECT_EQ(a.code, StatusCode::kMalformedMessage);
+  EXPECT_EQ(a.job_id, 6u);
+}
+
+TEST_F(BadInput, TooManyFramesIsTooLarge) {
+  auto a = exchange(frames_of(request(7, "passthrough", {}), {1, 1, 1, 1, 1, 1, 1, 1}));
+  EXPECT_EQ(a.code, StatusCode::kTooLarge);
+}
+
+TEST_F(BadInput, ShapeThatDisagreesWithTheBytesIsInvalid) {
+  auto a = exchange(frames_of(request(8, "passthrough", {{wire::DType::F32, {3}}}), {8}));
+  EXPECT_EQ(a.code, StatusCode::kInvalidArgument);
+  EXPECT_NE(a.message.find("12 bytes"), std::string::npos) << a.message;
+}
+
+TEST_F(BadInput, DeclaredTensorOverTheLimitIsTooLarge) {
+  auto a = exchange(frames_of(request(9, "passthrough", {{wire::DType::F32, {1 << 20}}}), {16}));
+  EXPECT_EQ(a.code, StatusCode::kTooLarge);
+  EXPECT_NE(a.message.find("max_tensor_bytes"), std::string::npos) << a.message;
+}
+
+TEST_F(BadInput, UnknownKernelIsAnsweredNotLeftHanging) {
+  auto a = exchange(frames_of(request(10, "fft", {})));
+  EXPECT_EQ(a.code, StatusCode::kUnknownKernel);
+  EXPECT_NE(a.message.find("available: matmul"), std::string::npos) << a.message;
+}
+
+TEST_F(BadInput, UnknownTenantIsRefused) {
+  auto a = exchange(frames_of(request(11, "passthrough", {}, "mallory")));
+  EXPECT_EQ(a.code, StatusCode::kUnknownTenant);
+  EXPECT_NE(a.message.find("mallory"), std::string::npos);
+}
+
+TEST_F(BadInput, WrongDtypeForTheKernelIsInvalidFromTheWorker) {
+  auto a = exchange(frames_of(request(12, "vector_add", {{wire::DType::I32, {2}}, {wire::DType::I32, {2}}}), {8, 8}));
+  EXPECT_EQ(a.code, StatusCode::kInvalidArgument);
+  EXPECT_NE(a.message.find("must be f32"), std::string::npos) << a.message;
+}
+
+TEST_F(BadInput, JobIdZeroIsInvalid) {
+  EXPECT_EQ(exchange(frames_of(request(0, "passthrough", {}))).code, StatusCode::kInvalidArgument);
+}
+
+TEST_F(BadInput, WorkerMessageFromAClientIsMalformed) {
+  flatbuffers::FlatBufferBuilder fbb;
+  auto body = wire::CreateGoodbye(fbb, fbb.CreateString("hi"));
+  auto a = exchange(frames_of(core::finish_envelope(fbb, wire::Body::Goodbye, body.Union())));
+  EXPECT_EQ(a.code, StatusCode::kMalformedMessage);
+  EXPECT_NE(a.message.find("Goodbye"), std::string::npos) << a.message;
+}
+
+TEST_F(BadInput, FrameOverTheTransportLimitDropsOnlyThatConnection) {
+  Frames frames = frames_of(request(13, "passthrough", {{wire::DType::U8, {2 << 20}}}), {2 << 20});
+  zmq::send_multipart(*socket_, frames);  // ZMQ_MAXMSGSIZE: the broker closes this connection
+  // TearDown checks that the broker still serves other clients.
+}
+
+TEST_F(BadInput, GarbageOnTheWorkerSocketIsIgnored) {
+  zmq::socket_t fake(context_, zmq::socket_type::dealer);
+  fake.set(zmq::sockopt::linger, 0);
+  fake.set(zmq::sockopt::routing_id, std::string("fake-worker"));
+  fake.connect(fleet_->backend());
+  Frames junk;
+  junk.emplace_back(std::string("\x00\x01\x02garbage", 10));
+  zmq::send_multipart(fake, junk);
+  // A valid-looking result from a worker the broker never met: it asks for a hello instead.
+  Frames result;
+  result.push_back(core::make_error_result(1, {StatusCode::kOk, ""}));
+  zmq::send_multipart(fake, result);
+  zmq::pollitem_t item{fake.handle(), 0, ZMQ_POLLIN, 0};
+  ASSERT_EQ(zmq::poll(&item, 1, std::chrono::seconds(5)), 1);
+  Frames reply;
+  (void)zmq::recv_multipart(fake, std::back_inserter(reply));
+  const wire::Envelope* envelope = nullptr;
+  ASSERT_TRUE(core::decode_envelope(reply[0], core::Limits{}, envelope).is_ok());
+  EXPECT_EQ(envelope->body_type(), wire::Body::Reregister);
+}
+
+TEST_F(BadInput, DuplicateJobIdWhileInProgressIsAnsweredOnce) {
+  auto send_sleep = [&] {
+    flatbuffers::FlatBufferBuilder fbb;
+    std::vector<flatbuffers::Offset<wire::Param>> params{wire::CreateParam(fbb, fbb.CreateString("ms"), 200)};
+    auto body = wire::CreateJobRequest(fbb, 77, fbb.CreateString("default"), 0, fbb.CreateString("sleep"), 0,
+                                       fbb.CreateVector(params));
+    zmq::send_multipart(*socket_, frames_of(core::finish_envelope(fbb, wire::Body::JobRequest, body.Union())));
+  };
+  send_sleep();
+  send_sleep();
+  zmq::pollitem_t item{socket_->handle(), 0, ZMQ_POLLIN, 0};
+  ASSERT_EQ(zmq::poll(&item, 1, std::chrono::seconds(5)), 1);
+  Frames reply;
+  (void)zmq::recv_multipart(*socket_, std::back_inserter(reply));
+  item.revents = 0;
+  EXPECT_EQ(zmq::poll(&item, 1, std::chrono::milliseconds(500)), 0) << "a second answer arrived for one job id";
+}
+
+}  // namespace
+}  // namespace bridge::testing

@@ -1,0 +1,132 @@
+// Workers dying and leaving: jobs move to another worker, each client gets exactly one answer.
+#include <gtest/gtest.h>
+
+#include <signal.h>
+
+#include <thread>
+
+#include "fleet.hpp"
+
+namespace bridge::testing {
+namespace {
+
+TEST(Failover, JobsOfAKilledWorkerRunElsewhereAndAnswerOnce) {
+  FleetOptions options;
+  options.workers = 2;
+  options.slots = 2;
+  Fleet fleet(options);
+  Client client(fleet.client_options());
+  std::vector<std::future<JobResult>> futures;
+  for (int i = 0; i < 4; ++i) futures.push_back(client.submit({.kernel = "sleep", .params = {{"ms", 700}}}));
+  // Wait until all four are running (two on each worker), then kill worker-0 mid-job.
+  ASSERT_TRUE(eventually(
+      [&] {
+        FleetStatus s;
+        return client.status(s).is_ok() && s.inflight_jobs == 4;
+      },
+      std::chrono::seconds(5)));
+  fleet.worker(0).kill_hard();
+  int ok = 0, moved = 0;
+  for (auto& f : futures) {
+    ASSERT_EQ(f.wait_for(std::chrono::seconds(15)), std::future_status::ready) << fleet.logs();
+    JobResult r = f.get();
+    ASSERT_TRUE(r.ok()) << r.status.to_string() << fleet.logs();
+    ++ok;
+    if (r.attempts == 2) {
+      ++moved;
+      EXPECT_EQ(r.worker_id, "worker-1");
+    }
+  }
+  EXPECT_EQ(ok, 4);
+  EXPECT_EQ(moved, 2);
+  FleetStatus s;
+  ASSERT_TRUE(client.status(s).is_ok());
+  ASSERT_EQ(s.workers.size(), 1u);  // the dead one was removed
+  EXPECT_EQ(s.workers[0].id, "worker-1");
+}
+
+TEST(Failover, AJobWhoseWorkersKeepDyingEndsWorkerLost) {
+  FleetOptions options;
+  options.workers = 1;
+  options.slots = 1;
+  options.broker_yaml_extra = "max_attempts: 2\n";
+  Fleet fleet(options);
+  Client client(fleet.client_options());
+  auto future = client.submit({.kernel = "sleep", .params = {{"ms", 5000}}});
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    const std::string holder = "worker-" + std::to_string(attempt);
+    ASSERT_TRUE(eventually(
+        [&] {
+          FleetStatus s;
+          if (!client.status(s).is_ok()) return false;
+          return std::any_of(s.workers.begin(), s.workers.end(),
+                             [&](const WorkerInfo& w) { return w.id == holder && w.inflight == 1; });
+        },
+        std::chrono::seconds(5)))
+        << fleet.logs();
+    fleet.worker(attempt).kill_hard();
+    fleet.add_worker(1);
+  }
+  JobResult r = future.get();
+  EXPECT_EQ(r.status.code(), StatusCode::kWorkerLost) << r.status.to_string();
+}
+
+TEST(Failover, StoppedWorkerFinishesItsJobsThenLeaves) {
+  FleetOptions options;
+  options.workers = 1;
+  options.slots = 2;
+  Fleet fleet(options);
+  Client client(fleet.client_options());
+  std::vector<std::future<JobResult>> futures;
+  for (int i = 0; i < 2; ++i) futures.push_back(client.submit({.kernel = "sleep", .params = {{"ms", 400}}}));
+  ASSERT_TRUE(eventually(
+      [&] {
+        FleetStatus s;
+        return client.status(s).is_ok() && s.inflight_jobs == 2;
+      },
+      std::chrono::seconds(5)));
+  fleet.worker(0).signal(SIGTERM);
+  for (auto& f : futures) {
+    JobResult r = f.get();
+    EXPECT_TRUE(r.ok()) << r.status.to_string();
+    EXPECT_EQ(r.attempts, 1);  // finished where it started, not re-run
+  }
+  EXPECT_EQ(fleet.worker(0).wait(std::chrono::seconds(5)), 0) << fleet.worker(0).log();
+  EXPECT_TRUE(fleet.wait_for_workers(0, std::chrono::seconds(2)));
+}
+
+TEST(Failover, BrokerRestartMakesWorkersRegisterAgain) {
+  FleetOptions options;
+  options.workers = 1;
+  Fleet fleet(options);
+  const int frontend = std::stoi(fleet.frontend().substr(fleet.frontend().rfind(':') + 1));
+  const int backend = std::stoi(fleet.backend().substr(fleet.backend().rfind(':') + 1));
+  fleet.broker().kill_hard();
+  auto second = fleet.start_broker(frontend, backend, "broker-b");
+  // The worker hears nothing, or hears Reregister after its heartbeat reaches the new broker.
+  ASSERT_TRUE(fleet.wait_for_workers(1, std::chrono::seconds(10))) << second->log();
+  Client client(fleet.client_options());
+  JobResult r = client.run({.kernel = "vector_add", .inputs = {Tensor::vector<float>({1}), Tensor::vector<float>({1})}});
+  EXPECT_TRUE(r.ok()) << r.status.to_string();
+}
+
+TEST(Shutdown, BrokerDrainsJobsInFlightOnSigterm) {
+  FleetOptions options;
+  options.workers = 1;
+  Fleet fleet(options);
+  Client client(fleet.client_options());
+  auto running = client.submit({.kernel = "sleep", .params = {{"ms", 300}}});
+  ASSERT_TRUE(eventually(
+      [&] {
+        FleetStatus s;
+        return client.status(s).is_ok() && s.inflight_jobs == 1;
+      },
+      std::chrono::seconds(5)));
+  fleet.broker().signal(SIGTERM);
+  JobResult r = running.get();
+  EXPECT_TRUE(r.ok()) << r.status.to_string();
+  EXPECT_EQ(fleet.broker().wait(std::chrono::seconds(5)), 0) << fleet.broker().log();
+}
+
+}  // namespace
+}  // namespace bridge::testing

@@ -1,0 +1,200 @@
+// A real fleet (redis-server, bridge-broker, two bridge-worker processes) running every kernel.
+#include <gtest/gtest.h>
+
+#include <signal.h>
+
+#include <random>
+#include <set>
+#include <thread>
+
+#include "fleet.hpp"
+
+namespace bridge::testing {
+namespace {
+
+Tensor random_vector(std::int64_t n, std::uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-10, 10);
+  Tensor t = Tensor::zeros(DType::kF32, {n});
+  for (float& v : t.mutable_values<float>()) v = dist(rng);
+  return t;
+}
+
+class FleetTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { fleet_ = new Fleet(); }
+  static void TearDownTestSuite() {
+    delete fleet_;
+    fleet_ = nullptr;
+  }
+  void TearDown() override {
+    if (HasFailure()) std::cerr << fleet_->logs();
+  }
+  static Fleet* fleet_;
+};
+Fleet* FleetTest::fleet_ = nullptr;
+
+TEST_F(FleetTest, StatusShowsBothWorkersWithTheirKernels) {
+  Client client(fleet_->client_options());
+  FleetStatus fleet;
+  ASSERT_TRUE(client.status(fleet).is_ok());
+  ASSERT_EQ(fleet.workers.size(), 2u);
+  EXPECT_TRUE(fleet.redis_connected);
+  EXPECT_EQ(fleet.broker_id, "broker-a");
+  for (const auto& w : fleet.workers) {
+    EXPECT_EQ(w.device.kind, DeviceKind::kCpu);
+    EXPECT_EQ(w.slots, 2u);
+    EXPECT_NE(std::find(w.kernels.begin(), w.kernels.end(), "matmul"), w.kernels.end());
+    EXPECT_LT(w.since_heartbeat, std::chrono::seconds(2));
+  }
+}
+
+TEST_F(FleetTest, EveryKernelAnswersCorrectly) {
+  Client client(fleet_->client_options());
+  Tensor a = random_vector(1000, 1), b = random_vector(1000, 2);
+
+  auto add = client.run({.kernel = "vector_add", .inputs = {a, b}});
+  ASSERT_TRUE(add.ok()) << add.status.to_string();
+  for (int i = 0; i < 1000; ++i) ASSERT_EQ(add.outputs[0].values<float>()[i], a.values<float>()[i] + b.values<float>()[i]);
+  EXPECT_FALSE(add.worker_id.empty());
+  EXPECT_EQ(add.attempts, 1);
+  EXPECT_GT(add.timings.total.count(), 0);
+
+  auto saxpy = client.run({.kernel = "saxpy", .inputs = {a, b}, .params = {{"alpha", 3}}});
+  ASSERT_TRUE(saxpy.ok()) << saxpy.status.to_string();
+  EXPECT_NEAR(saxpy.outputs[0].values<float>()[7], 3 * a.values<float>()[7] + b.values<float>()[7], 1e-4);
+
+  auto sum = client.run({.kernel = "reduce_sum", .inputs = {a}});
+  ASSERT_TRUE(sum.ok());
+  double want = 0;
+  for (float v : a.values<float>()) want += v;
+  EXPECT_NEAR(sum.outputs[0].values<float>()[0], want, 1e-3);
+
+  Tensor m = Tensor::from<float>(std::vector<float>{1, 2, 3, 4, 5, 6}, {2, 3});
+  Tensor n = Tensor::from<float>(std::vector<float>{7, 8, 9, 10, 11, 12}, {3, 2});
+  auto mm = client.run({.kernel = "matmul", .inputs = {m, n}});
+  ASSERT_TRUE(mm.ok());
+  EXPECT_EQ(mm.outputs[0].shape(), (Shape{2, 2}));
+  const auto c = mm.outputs[0].values<float>();
+  EXPECT_EQ(std::vector<float>(c.begin(), c.end()), (std::vector<float>{58, 64, 139, 154}));
+
+  auto soft = client.run({.kernel = "softmax", .inputs = {Tensor::from<float>(std::vector<float>{0, 0, 0, 0}, {2, 2})}});
+  ASSERT_TRUE(soft.ok());
+  for (float v : soft.outputs[0].values<float>()) EXPECT_FLOAT_EQ(v, 0.5f);
+
+  Tensor ints = Tensor::vector<std::int64_t>({-1, 1ll << 40}, "ids");
+  auto pass = client.run({.kernel = "passthrough", .inputs = {ints}});
+  ASSERT_TRUE(pass.ok());
+  EXPECT_EQ(pass.outputs[0].name(), "ids");
+  EXPECT_EQ(pass.outputs[0].values<std::int64_t>()[1], 1ll << 40);
+}
+
+TEST_F(FleetTest, LargeTensorsRoundTripIntact) {
+  Client client(fleet_->client_options());
+  Tensor big = random_vector(4 << 20, 3);  // 16 MiB
+  auto result = client.run({.kernel = "passthrough", .inputs = {big}});
+  ASSERT_TRUE(result.ok()) << result.status.to_string();
+  ASSERT_EQ(result.outputs[0].byte_size(), big.byte_size());
+  EXPECT_EQ(std::memcmp(result.outputs[0].bytes().data(), big.bytes().data(), big.byte_size()), 0);
+}
+
+TEST_F(FleetTest, ManyJobsFromManyThreadsEachGetTheirOwnAnswer) {
+  Client client(fleet_->client_options());
+  constexpr int kThreads = 4, kJobsPerThread = 250;
+  std::atomic<int> correct{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::vector<std::pair<float, std::future<JobResult>>> futures;
+      for (int j = 0; j < kJobsPerThread; ++j) {
+        const float x = static_cast<float>(t * 1000 + j);
+        futures.emplace_back(x, client.submit({.kernel = "vector_add", .inputs = {Tensor::vector<float>({x}), Tensor::vector<float>({1})}}));
+      }
+      for (auto& [x, f] : futures) {
+        JobResult r = f.get();
+        if (r.ok() && r.outputs[0].values<float>()[0] == x + 1) ++correct;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(correct.load(), kThreads * kJobsPerThread);
+}
+
+TEST_F(FleetTest, JobsAreSpreadOverWorkers) {
+  Client client(fleet_->client_options());
+  std::vector<std::future<JobResult>> futures;
+  for (int i = 0; i < 8; ++i) futures.push_back(client.submit({.kernel = "sleep", .params = {{"ms", 50}}}));
+  std::set<std::string> workers;
+  for (auto& f : futures) {
+    JobResult r = f.get();
+    ASSERT_TRUE(r.ok()) << r.status.to_string();
+    workers.insert(r.worker_id);
+  }
+  EXPECT_EQ(workers.size(), 2u);
+}
+
+TEST_F(FleetTest, NeverMoreJobsInFlightOnAWorkerThanItsSlots) {
+  Client client(fleet_->client_options());
+  std::vector<std::future<JobResult>> futures;
+  for (int i = 0; i < 12; ++i) futures.push_back(client.submit({.kernel = "sleep", .params = {{"ms", 150}}}));
+  bool saw_queue = false;
+  for (int probe = 0; probe < 20; ++probe) {
+    FleetStatus fleet;
+    ASSERT_TRUE(client.status(fleet).is_ok());
+    for (const auto& w : fleet.workers) EXPECT_LE(w.inflight, w.slots) << w.id;
+    saw_queue |= fleet.queued_jobs > 0;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(saw_queue) << "12 jobs on 4 slots should have waited in the broker";
+  for (auto& f : futures) EXPECT_TRUE(f.get().ok());
+}
+
+TEST_F(FleetTest, FleetViewIsPublishedInRedis) {
+  EXPECT_EQ(fleet_->redis().command({"SCARD", "bridge:workers"}), "2");
+  EXPECT_EQ(fleet_->redis().command({"HGET", "bridge:worker:worker-0", "device_kind"}), "cpu");
+  EXPECT_EQ(fleet_->redis().command({"HGET", "bridge:worker:worker-0", "broker"}), "broker-a");
+}
+
+TEST(FleetStartup, JobSentBeforeAnyWorkerRunsOnceOneJoins) {
+  FleetOptions options;
+  options.workers = 0;
+  Fleet fleet(options);
+  Client client(fleet.client_options());
+  auto future = client.submit({.kernel = "vector_add", .inputs = {Tensor::vector<float>({1}), Tensor::vector<float>({2})}});
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  fleet.add_worker(1);
+  JobResult r = future.get();
+  ASSERT_TRUE(r.ok()) << r.status.to_string() << fleet.logs();
+  EXPECT_EQ(r.outputs[0].values<float>()[0], 3.0f);
+  EXPECT_GE(r.timings.queued, std::chrono::milliseconds(150));
+}
+
+TEST(FleetStartup, JobWithNoWorkerInTimeIsAnsweredDeadlineExceeded) {
+  FleetOptions options;
+  options.workers = 0;
+  Fleet fleet(options);
+  Client client(fleet.client_options());
+  JobResult r = client.run({.kernel = "vector_add", .inputs = {}, .timeout = std::chrono::milliseconds(300)});
+  EXPECT_EQ(r.status.code(), StatusCode::kDeadlineExceeded) << r.status.to_string();
+  EXPECT_NE(r.status.message().find("joined"), std::string::npos) << r.status.message();
+}
+
+TEST(ClientAlone, NoBrokerMeansDeadlineExceededNotAHang) {
+  Client client({.broker = tcp_endpoint(free_port()), .timeout = std::chrono::milliseconds(200)});
+  JobResult r = client.run({.kernel = "passthrough"});
+  EXPECT_EQ(r.status.code(), StatusCode::kDeadlineExceeded);
+  FleetStatus fleet;
+  EXPECT_EQ(client.status(fleet).code(), StatusCode::kDeadlineExceeded);
+}
+
+TEST(ClientAlone, PendingJobsAreCancelledWhenTheClientCloses) {
+  std::future<JobResult> pending;
+  {
+    Client client({.broker = tcp_endpoint(free_port()), .timeout = std::chrono::seconds(60)});
+    pending = client.submit({.kernel = "passthrough"});
+  }
+  EXPECT_EQ(pending.get().status.code(), StatusCode::kCancelled);
+}
+
+}  // namespace
+}  // namespace bridge::testing

@@ -1,0 +1,120 @@
+#include "fleet.hpp"
+
+#include <hiredis/hiredis.h>
+#include <signal.h>
+
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+namespace bridge::testing {
+
+RedisServer::RedisServer(const TempDir& dir) : port_(free_port()) {
+  process_ = std::make_unique<Process>(
+      std::vector<std::string>{BRIDGE_TEST_REDIS_SERVER, "--port", std::to_string(port_), "--bind", "127.0.0.1",
+                               "--save", "", "--appendonly", "no", "--dir", dir.path().string()},
+      (dir.path() / ("redis-" + std::to_string(port_) + ".log")).string());
+  if (!eventually([&] { return command({"PING"}) == "PONG"; }, std::chrono::seconds(10)))
+    throw std::runtime_error("redis-server did not start on port " + std::to_string(port_) + ":\n" + process_->log());
+}
+
+std::string RedisServer::command(const std::vector<std::string>& args) const {
+  timeval timeout{2, 0};
+  redisContext* c = redisConnectWithTimeout("127.0.0.1", port_, timeout);
+  if (c == nullptr || c->err) {
+    if (c) redisFree(c);
+    return "<unreachable>";
+  }
+  std::vector<const char*> argv;
+  std::vector<std::size_t> lengths;
+  for (const auto& a : args) {
+    argv.push_back(a.data());
+    lengths.push_back(a.size());
+  }
+  auto* reply = static_cast<redisReply*>(redisCommandArgv(c, static_cast<int>(args.size()), argv.data(), lengths.data()));
+  std::string out = "<no reply>";
+  if (reply != nullptr) {
+    if (reply->type == REDIS_REPLY_INTEGER) out = std::to_string(reply->integer);
+    else if (reply->type == REDIS_REPLY_NIL) out = "<nil>";
+    else if (reply->str != nullptr) out = std::string(reply->str, reply->len);
+    else if (reply->type == REDIS_REPLY_ARRAY) out = "<array of " + std::to_string(reply->elements) + ">";
+    freeReplyObject(reply);
+  }
+  redisFree(c);
+  return out;
+}
+
+Fleet::Fleet(FleetOptions options) : options_(std::move(options)) {
+  redis_ = std::make_unique<RedisServer>(dir_);
+  frontend_port_ = free_port();
+  backend_port_ = free_port();
+  const std::string heartbeat = std::to_string(options_.heartbeat_ms);
+  dir_.write("tenants.yaml", options_.tenants_yaml);
+  broker_config_ = dir_.write("broker.yaml", "heartbeat_ms: " + heartbeat + "\nliveness: 3\nlog_level: debug\n" +
+                                                 "tenants_file: tenants.yaml\n" + options_.broker_yaml_extra);
+  worker_config_ = dir_.write("worker.yaml", "heartbeat_ms: " + heartbeat + "\nliveness: 5\nthreads: 2\nlog_level: debug\n" +
+                                                 options_.worker_yaml_extra);
+  broker_ = start_broker(frontend_port_, backend_port_, "broker-a");
+  for (int i = 0; i < options_.workers; ++i) add_worker(options_.slots);
+  if (!wait_for_workers(static_cast<std::size_t>(options_.workers)))
+    throw std::runtime_error("fleet did not come up:\n" + logs());
+}
+
+Fleet::~Fleet() {
+  for (auto& w : workers_) w->kill_hard();
+  if (broker_) broker_->kill_hard();
+}
+
+std::unique_ptr<Process> Fleet::start_broker(int frontend_port, int backend_port, const std::string& id) {
+  const std::string log = (dir_.path() / (id + ".log")).string();
+  log_files_.push_back(log);
+  return std::make_unique<Process>(std::vector<std::string>{BRIDGE_TEST_BROKER_BIN, "--config", broker_config_,
+                                                            "--frontend", tcp_endpoint(frontend_port), "--backend",
+                                                            tcp_endpoint(backend_port), "--redis", redis_->url(), "--id", id},
+                                   log);
+}
+
+std::size_t Fleet::add_worker(std::uint32_t slots) {
+  const std::size_t index = workers_.size();
+  const std::string id = "worker-" + std::to_string(index);
+  const std::string log = (dir_.path() / (id + ".log")).string();
+  log_files_.push_back(log);
+  workers_.push_back(std::make_unique<Process>(
+      std::vector<std::string>{BRIDGE_TEST_WORKER_BIN, "--config", worker_config_, "--broker", backend(), "--slots",
+                               std::to_string(slots), "--id", id},
+      log));
+  return index;
+}
+
+Client::Options Fleet::client_options(const std::string& tenant) const {
+  Client::Options o;
+  o.broker = frontend();
+  o.tenant = tenant;
+  o.timeout = std::chrono::seconds(20);
+  return o;
+}
+
+bool Fleet::wait_for_workers(std::size_t count, std::chrono::milliseconds timeout) {
+  auto options = client_options();
+  options.timeout = std::chrono::milliseconds(500);
+  Client client(options);
+  return eventually(
+      [&] {
+        FleetStatus fleet;
+        return client.status(fleet).is_ok() && fleet.workers.size() == count;
+      },
+      timeout);
+}
+
+std::string Fleet::logs() const {
+  std::string all;
+  for (const auto& file : log_files_) {
+    std::ifstream in(file);
+    std::stringstream s;
+    s << in.rdbuf();
+    all += "==== " + file + "\n" + s.str();
+  }
+  return all;
+}
+
+}  // namespace bridge::testing

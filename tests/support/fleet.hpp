@@ -1,0 +1,74 @@
+#pragma once
+// Test support: a real fleet on 127.0.0.1 — redis-server, bridge-broker and bridge-worker processes
+// on free ports, in a temporary directory, torn down by the destructor.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bridge/client.hpp"
+#include "process.hpp"
+
+namespace bridge::testing {
+
+/// Debian's redis-server on a free loopback port, without persistence.
+class RedisServer {
+ public:
+  explicit RedisServer(const TempDir& dir);
+  int port() const { return port_; }
+  std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_) + "/0"; }
+  /// A command's reply as text (integers as decimal), via a blocking hiredis connection.
+  std::string command(const std::vector<std::string>& args) const;
+  Process& process() { return *process_; }
+
+ private:
+  int port_;
+  std::unique_ptr<Process> process_;
+};
+
+struct FleetOptions {
+  int workers = 2;
+  std::uint32_t slots = 2;
+  std::uint32_t heartbeat_ms = 100;  ///< fast liveness for tests
+  std::string tenants_yaml = "defaults:\n  max_inflight_jobs: 1000\ntenants:\n  default: {}\n";
+  std::string broker_yaml_extra;     ///< appended to the generated broker.yaml
+  std::string worker_yaml_extra;     ///< appended to the generated worker.yaml
+};
+
+class Fleet {
+ public:
+  explicit Fleet(FleetOptions options = {});
+  ~Fleet();
+
+  /// Starts another broker on its own ports sharing this fleet's Redis and tenants.
+  std::unique_ptr<Process> start_broker(int frontend_port, int backend_port, const std::string& id);
+  /// Starts a worker connected to this fleet's broker; returns its index.
+  std::size_t add_worker(std::uint32_t slots);
+
+  std::string frontend() const { return tcp_endpoint(frontend_port_); }
+  std::string backend() const { return tcp_endpoint(backend_port_); }
+  Process& broker() { return *broker_; }
+  Process& worker(std::size_t i) { return *workers_.at(i); }
+  RedisServer& redis() { return *redis_; }
+  const TempDir& dir() const { return dir_; }
+
+  Client::Options client_options(const std::string& tenant = "default") const;
+  /// Waits until the broker reports `count` workers.
+  bool wait_for_workers(std::size_t count, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  /// Every process's log, for failure messages.
+  std::string logs() const;
+
+ private:
+  FleetOptions options_;
+  TempDir dir_;
+  std::unique_ptr<RedisServer> redis_;
+  int frontend_port_;
+  int backend_port_;
+  std::string broker_config_;
+  std::string worker_config_;
+  std::unique_ptr<Process> broker_;
+  std::vector<std::unique_ptr<Process>> workers_;
+  std::vector<std::string> log_files_;
+};
+
+}  // namespace bridge::testing

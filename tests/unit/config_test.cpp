@@ -1,0 +1,124 @@
+// Configuration: every error names the file, the line and the key; typos are refused.
+#include <gtest/gtest.h>
+
+#include "bridge/broker/broker_options.hpp"
+#include "bridge/broker/redis_connection.hpp"
+#include "bridge/broker/tenants.hpp"
+#include "bridge/core/config_map.hpp"
+#include "bridge/worker/worker_options.hpp"
+
+namespace bridge {
+namespace {
+
+std::string config_error(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const core::ConfigError& e) {
+    return e.what();
+  }
+  return "<no error>";
+}
+
+TEST(ConfigMap, ReadsTypedValuesAndLeavesAbsentOnesAlone) {
+  auto map = core::ConfigMap::parse("a: 5\nb: hello\nc: true\nd: [x, y]\n", "test.yaml");
+  std::uint32_t a = 0;
+  std::string b;
+  bool c = false;
+  std::vector<std::string> d;
+  int absent = 42;
+  map.get("a", a);
+  map.get("b", b);
+  map.get("c", c);
+  map.get("d", d);
+  map.get("missing", absent);
+  EXPECT_EQ(a, 5u);
+  EXPECT_EQ(b, "hello");
+  EXPECT_TRUE(c);
+  EXPECT_EQ(d, (std::vector<std::string>{"x", "y"}));
+  EXPECT_EQ(absent, 42);
+  map.reject_unknown_keys();
+}
+
+TEST(ConfigMap, WrongTypeNamesFileLineAndKey) {
+  auto map = core::ConfigMap::parse("first: 1\nslots: many\n", "worker.yaml");
+  std::uint32_t slots = 0;
+  EXPECT_EQ(config_error([&] { map.get("slots", slots); }), "worker.yaml:2: slots: expected a non-negative integer, got 'many'");
+}
+
+TEST(ConfigMap, UnknownKeyIsRefusedWithItsLine) {
+  auto map = core::ConfigMap::parse("slots: 1\nhearbeat_ms: 5\n", "worker.yaml");
+  std::uint32_t slots = 0;
+  map.get("slots", slots);
+  EXPECT_NE(config_error([&] { map.reject_unknown_keys(); }).find("worker.yaml:2: hearbeat_ms: unknown key"), std::string::npos);
+}
+
+TEST(ConfigMap, SyntaxErrorNamesTheLine) {
+  EXPECT_NE(config_error([] { core::ConfigMap::parse("a: 1\nb: [unclosed\n", "x.yaml"); }).find("x.yaml:"), std::string::npos);
+}
+
+TEST(ConfigMap, NegativeForUnsignedIsRefused) {
+  auto map = core::ConfigMap::parse("n: -3\n", "x.yaml");
+  std::uint64_t n = 0;
+  EXPECT_NE(config_error([&] { map.get("n", n); }).find("non-negative"), std::string::npos);
+}
+
+TEST(Tenants, InheritDefaultsAndOverrideThem) {
+  auto table = broker::TenantTable::parse(
+      "defaults:\n  max_inflight_jobs: 10\ntenants:\n  a: {}\n  b:\n    max_inflight_jobs: 3\n", "tenants.yaml");
+  ASSERT_NE(table.find("a"), nullptr);
+  EXPECT_EQ(table.find("a")->max_inflight_jobs, 10u);
+  EXPECT_EQ(table.find("b")->max_inflight_jobs, 3u);
+  EXPECT_EQ(table.find("c"), nullptr);
+}
+
+TEST(Tenants, RefuseZeroLimitAndUnknownKeysWithTheirLine) {
+  EXPECT_EQ(config_error([] { broker::TenantTable::parse("tenants:\n  a:\n    max_inflight_jobs: 0\n", "t.yaml"); }),
+            "t.yaml:3: tenants.a.max_inflight_jobs: must be at least 1");
+  EXPECT_NE(config_error([] { broker::TenantTable::parse("tenants:\n  a:\n    max_inflight: 5\n", "t.yaml"); })
+                .find("t.yaml:3: tenants.a.max_inflight: unknown key"),
+            std::string::npos);
+}
+
+TEST(Tenants, TheShippedFileLoads) {
+  auto table = broker::TenantTable::load_file(BRIDGE_SOURCE_DIR "/config/tenants.yaml");
+  EXPECT_NE(table.find("default"), nullptr);
+}
+
+TEST(Options, TheShippedBrokerAndWorkerFilesLoadWithTheirDefaults) {
+  auto b = broker::load_broker_options(BRIDGE_SOURCE_DIR "/config/broker.yaml");
+  EXPECT_EQ(b.heartbeat_ms, broker::BrokerOptions::kDefaultHeartbeatMs);
+  EXPECT_EQ(b.tenants_file, BRIDGE_SOURCE_DIR "/config/tenants.yaml");
+  b.validate();
+  auto w = worker::load_worker_options(BRIDGE_SOURCE_DIR "/config/worker.yaml");
+  EXPECT_EQ(w.slots, worker::WorkerOptions::kDefaultSlots);
+  w.validate();
+}
+
+TEST(Options, ValidateRefusesImpossibleValues) {
+  worker::WorkerOptions w;
+  w.slots = 0;
+  EXPECT_NE(config_error([&] { w.validate(); }).find("slots"), std::string::npos);
+  broker::BrokerOptions b;
+  b.backend = b.frontend;
+  EXPECT_NE(config_error([&] { b.validate(); }).find("different"), std::string::npos);
+}
+
+TEST(RedisAddress, ParsesEveryPart) {
+  auto a = broker::RedisAddress::parse("redis://:secret@10.0.0.5:7000/3");
+  EXPECT_EQ(a.host, "10.0.0.5");
+  EXPECT_EQ(a.port, 7000);
+  EXPECT_EQ(a.password, "secret");
+  EXPECT_EQ(a.db, 3);
+  EXPECT_EQ(a.to_string(), "redis://10.0.0.5:7000/3");  // never prints the password
+  auto b = broker::RedisAddress::parse("redis://localhost");
+  EXPECT_EQ(b.port, 6379);
+  EXPECT_EQ(b.db, 0);
+}
+
+TEST(RedisAddress, RefusesMalformedUrls) {
+  for (const char* bad : {"http://x", "redis://", "redis://h:99999", "redis://h:port", "redis://h/db"})
+    EXPECT_NE(config_error([&] { broker::RedisAddress::parse(bad); }), "<no error>") << bad;
+}
+
+}  // namespace
+}  // namespace bridge

@@ -1,0 +1,218 @@
+// Every catalog kernel against a plain reference implementation, on random data and edge sizes,
+// and every kernel's argument checks.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include <tbb/task_arena.h>
+
+#include "bridge/worker/backend.hpp"
+#include "bridge/worker/cpu_backend.hpp"
+
+namespace bridge::worker {
+namespace {
+
+// Sizes that catch off-by-one and tail-loop bugs: empty, one, primes around vector widths and the
+// TBB grain (16384), and a large one.
+const std::vector<std::int64_t> kSizes = {0, 1, 2, 7, 31, 257, 16383, 16384, 16411, 1 << 20};
+
+Tensor random_tensor(Shape shape, std::uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  Tensor t = Tensor::zeros(DType::kF32, std::move(shape));
+  for (float& v : t.mutable_values<float>()) v = dist(rng);
+  return t;
+}
+
+// Plans and runs a kernel on the CPU as the worker does; returns the status (plan or run).
+Status run(const std::string& name, std::vector<Tensor> inputs, Params params, std::vector<Tensor>& outputs) {
+  const KernelSpec* kernel = KernelRegistry::global().find(name);
+  if (kernel == nullptr) return {StatusCode::kUnknownKernel, name};
+  Execution e;
+  e.kernel = kernel;
+  e.inputs = std::move(inputs);
+  e.params = std::move(params);
+  std::vector<OutputSpec> specs;
+  BRIDGE_RETURN_IF_ERROR(kernel->plan(KernelArgs{e.inputs, &e.params}, specs));
+  for (auto& s : specs) e.outputs.push_back(Tensor::zeros(s.dtype, s.shape, s.name));
+  tbb::task_arena arena(2);
+  arena.execute([&] { run_on_cpu(e); });
+  outputs = std::move(e.outputs);
+  return e.status;
+}
+
+void expect_near_all(std::span<const float> got, const std::vector<double>& want, double rel, double abs) {
+  ASSERT_EQ(got.size(), want.size());
+  for (std::size_t i = 0; i < want.size(); ++i)
+    ASSERT_NEAR(got[i], want[i], abs + rel * std::fabs(want[i])) << "at " << i;
+}
+
+TEST(Kernels, CatalogHasEveryDocumentedKernel) {
+  auto names = KernelRegistry::global().names();
+  EXPECT_EQ(names, (std::vector<std::string>{"matmul", "passthrough", "reduce_sum", "saxpy", "sleep", "softmax", "vector_add"}));
+}
+
+TEST(Kernels, VectorAddMatchesReference) {
+  for (auto n : kSizes) {
+    Tensor a = random_tensor({n}, 1), b = random_tensor({n}, 2);
+    std::vector<Tensor> out;
+    ASSERT_TRUE(run("vector_add", {a, b}, {}, out).is_ok());
+    std::vector<double> want(static_cast<std::size_t>(n));
+    for (std::size_t i = 0; i < want.size(); ++i) want[i] = a.values<float>()[i] + b.values<float>()[i];
+    expect_near_all(out[0].values<float>(), want, 0, 0);  // one float add: exact
+    EXPECT_EQ(out[0].shape(), a.shape());
+  }
+}
+
+TEST(Kernels, SaxpyMatchesReference) {
+  for (auto n : kSizes) {
+    Tensor x = random_tensor({n}, 3), y = random_tensor({n}, 4);
+    std::vector<Tensor> out;
+    ASSERT_TRUE(run("saxpy", {x, y}, {{"alpha", -1.75}}, out).is_ok());
+    std::vector<double> want(static_cast<std::size_t>(n));
+    for (std::size_t i = 0; i < want.size(); ++i) want[i] = -1.75f * x.values<float>()[i] + y.values<float>()[i];
+    expect_near_all(out[0].values<float>(), want, 1e-6, 1e-7);  // FMA contraction may round once less
+  }
+}
+
+TEST(Kernels, ReduceSumMatchesDoubleReference) {
+  for (auto n : kSizes) {
+    Tensor x = random_tensor({n}, 5);
+    std::vector<Tensor> out;
+    ASSERT_TRUE(run("reduce_sum", {x}, {}, out).is_ok());
+    double want = 0;
+    for (float v : x.values<float>()) want += v;
+    EXPECT_TRUE(out[0].shape().empty());
+    EXPECT_NEAR(out[0].values<float>()[0], want, 1e-6 * std::max(1.0, std::fabs(want))) << "n=" << n;
+  }
+}
+
+TEST(Kernels, MatmulMatchesReference) {
+  const std::vector<std::array<std::int64_t, 3>> shapes = {{0, 3, 4}, {3, 0, 4}, {1, 1, 1}, {2, 3, 4}, {7, 13, 5},
+                                                            {33, 257, 31}, {64, 64, 64}, {300, 129, 517}};
+  for (auto [m, k, n] : shapes) {
+    Tensor a = random_tensor({m, k}, 6), b = random_tensor({k, n}, 7);
+    std::vector<Tensor> out;
+    ASSERT_TRUE(run("matmul", {a, b}, {}, out).is_ok());
+    ASSERT_EQ(out[0].shape(), (Shape{m, n}));
+    std::vector<double> want(static_cast<std::size_t>(m * n));
+    for (std::int64_t i = 0; i < m; ++i)
+      for (std::int64_t j = 0; j < n; ++j) {
+        double sum = 0;
+        for (std::int64_t p = 0; p < k; ++p) sum += double(a.values<float>()[i * k + p]) * b.values<float>()[p * n + j];
+        want[static_cast<std::size_t>(i * n + j)] = sum;
+      }
+    // Float accumulation over k terms of magnitude <= 1: error bound ~ k * eps.
+    expect_near_all(out[0].values<float>(), want, 0, 1e-6 * static_cast<double>(k + 1) * 4);
+  }
+}
+
+TEST(Kernels, SoftmaxMatchesReferenceAndIsStableForLargeInputs) {
+  for (auto [rows, cols] : std::vector<std::pair<std::int64_t, std::int64_t>>{{1, 1}, {3, 7}, {17, 1000}, {1000, 17}, {4, 0}}) {
+    Tensor x = random_tensor({rows, cols}, 8);
+    for (float& v : x.mutable_values<float>()) v *= 50.0f;  // exp(50) overflows nothing only if shifted
+    std::vector<Tensor> out;
+    ASSERT_TRUE(run("softmax", {x}, {}, out).is_ok());
+    std::vector<double> want(static_cast<std::size_t>(rows * cols));
+    for (std::int64_t r = 0; r < rows; ++r) {
+      double max = -INFINITY, sum = 0;
+      for (std::int64_t c = 0; c < cols; ++c) max = std::max<double>(max, x.values<float>()[r * cols + c]);
+      for (std::int64_t c = 0; c < cols; ++c) sum += std::exp(x.values<float>()[r * cols + c] - max);
+      for (std::int64_t c = 0; c < cols; ++c)
+        want[static_cast<std::size_t>(r * cols + c)] = std::exp(x.values<float>()[r * cols + c] - max) / sum;
+    }
+    expect_near_all(out[0].values<float>(), want, 1e-5, 1e-7);
+  }
+}
+
+TEST(Kernels, PassthroughReturnsEveryInputUnchanged) {
+  Tensor ints = Tensor::vector<std::int32_t>({1, -2, 3}, "ints");
+  Tensor bytes = Tensor::vector<std::uint8_t>({255, 0}, "bytes");
+  Tensor empty = Tensor::zeros(DType::kF64, {0, 3}, "empty");
+  std::vector<Tensor> out;
+  ASSERT_TRUE(run("passthrough", {ints, bytes, empty}, {}, out).is_ok());
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(out[0].name(), "ints");
+  EXPECT_EQ(std::vector<std::int32_t>(out[0].values<std::int32_t>().begin(), out[0].values<std::int32_t>().end()),
+            (std::vector<std::int32_t>{1, -2, 3}));
+  EXPECT_EQ(out[1].values<std::uint8_t>()[0], 255);
+  EXPECT_EQ(out[2].shape(), (Shape{0, 3}));
+}
+
+TEST(Kernels, SleepHoldsForTheRequestedTime) {
+  std::vector<Tensor> out;
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(run("sleep", {}, {{"ms", 30}}, out).is_ok());
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(30));
+  EXPECT_TRUE(out.empty());
+}
+
+struct BadCall {
+  std::string kernel;
+  std::vector<Tensor> inputs;
+  Params params;
+  std::string mentions;  // the message must name the problem
+};
+
+TEST(Kernels, RefuseBadArgumentsWithAMessageThatNamesTheProblem) {
+  const Tensor f3 = Tensor::vector<float>({1, 2, 3});
+  const Tensor f2 = Tensor::vector<float>({1, 2});
+  const Tensor i3 = Tensor::vector<std::int32_t>({1, 2, 3});
+  const Tensor m23 = Tensor::zeros(DType::kF32, {2, 3});
+  const std::vector<BadCall> cases = {
+      {"vector_add", {f3}, {}, "expects 2 input"},
+      {"vector_add", {f3, f2}, {}, "same shape"},
+      {"vector_add", {f3, i3}, {}, "must be f32, got i32"},
+      {"saxpy", {f3, f3}, {}, "needs param 'alpha'"},
+      {"saxpy", {f3, f3}, {{"alpha", NAN}}, "finite"},
+      {"reduce_sum", {i3}, {}, "must be f32"},
+      {"matmul", {m23, m23}, {}, "inner dimensions differ"},
+      {"matmul", {f3, m23}, {}, "rank 2"},
+      {"softmax", {Tensor::zeros(DType::kF32, {})}, {}, "rank >= 1"},
+      {"sleep", {}, {{"ms", -1}}, "between 0 and 60000"},
+      {"sleep", {f3}, {{"ms", 1}}, "expects 0 input"},
+  };
+  for (const auto& c : cases) {
+    std::vector<Tensor> out;
+    Status s = run(c.kernel, c.inputs, c.params, out);
+    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << c.kernel << ": " << s.to_string();
+    EXPECT_NE(s.message().find(c.mentions), std::string::npos) << c.kernel << ": '" << s.message() << "' lacks '" << c.mentions << "'";
+    EXPECT_EQ(s.message().rfind(c.kernel, 0), 0u) << "message should start with the kernel name: " << s.message();
+  }
+}
+
+TEST(CpuBackend, RunsJobsConcurrentlyAndReportsDeadlinePassedInQueue) {
+  CpuBackend backend({2});
+  EXPECT_EQ(backend.device().kind, DeviceKind::kCpu);
+  EXPECT_EQ(backend.device().multiprocessors, 2);
+  std::mutex mutex;
+  std::vector<std::unique_ptr<Execution>> done;
+  Backend::Completion completion = [&](std::unique_ptr<Execution> e) {
+    std::lock_guard lock(mutex);
+    done.push_back(std::move(e));
+  };
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 2; ++i) {
+    auto e = std::make_unique<Execution>();
+    e->kernel = KernelRegistry::global().find("sleep");
+    e->params = {{"ms", 200}};
+    backend.execute(std::move(e), completion);
+  }
+  auto late = std::make_unique<Execution>();
+  late->kernel = KernelRegistry::global().find("sleep");
+  late->params = {{"ms", 1}};
+  late->deadline = std::chrono::steady_clock::now() - std::chrono::milliseconds(1);
+  backend.execute(std::move(late), completion);
+  backend.wait_idle();
+  ASSERT_EQ(done.size(), 3u);
+  // Two 200 ms sleeps on two threads finish together, well before 400 ms.
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(390));
+  int deadline_exceeded = 0;
+  for (auto& e : done) deadline_exceeded += e->status.code() == StatusCode::kDeadlineExceeded;
+  EXPECT_EQ(deadline_exceeded, 1);
+  EXPECT_GE(backend.metrics().free_memory_bytes, 0);
+}
+
+}  // namespace
+}  // namespace bridge::worker

@@ -1,0 +1,100 @@
+// The broker's queue: fairness across tenants, order within one, re-queues, deadlines, filters.
+#include <gtest/gtest.h>
+
+#include "bridge/broker/scheduler.hpp"
+
+namespace bridge::broker {
+namespace {
+
+std::uint64_t next_key = 1;
+
+std::unique_ptr<Job> make_job(const std::string& tenant, const std::string& kernel = "k",
+                              Clock::duration timeout = std::chrono::hours(1)) {
+  auto job = std::make_unique<Job>();
+  job->key = next_key++;
+  job->tenant = tenant;
+  job->kernel = kernel;
+  job->received = Clock::now();
+  job->deadline = job->received + timeout;
+  return job;
+}
+
+const auto kAny = [](const Job&) { return true; };
+
+TEST(Scheduler, KeepsArrivalOrderWithinATenant) {
+  Scheduler s;
+  std::vector<std::uint64_t> keys;
+  for (int i = 0; i < 5; ++i) {
+    auto job = make_job("a");
+    keys.push_back(job->key);
+    s.enqueue(std::move(job));
+  }
+  for (auto key : keys) EXPECT_EQ(s.next(kAny)->key, key);
+  EXPECT_EQ(s.next(kAny), nullptr);
+  EXPECT_TRUE(s.empty());
+}
+
+TEST(Scheduler, TenantsTakeTurnsSoABacklogCannotStarveOthers) {
+  Scheduler s;
+  for (int i = 0; i < 100; ++i) s.enqueue(make_job("big"));
+  s.enqueue(make_job("small"));
+  s.enqueue(make_job("small"));
+  std::vector<std::string> order;
+  for (int i = 0; i < 4; ++i) order.push_back(s.next(kAny)->tenant);
+  // The small tenant's two jobs are served within the first four, not after 100 big ones.
+  EXPECT_EQ(std::count(order.begin(), order.end(), "small"), 2) << order[0] << order[1] << order[2] << order[3];
+}
+
+TEST(Scheduler, RequeuedJobGoesFirst) {
+  Scheduler s;
+  s.enqueue(make_job("a"));
+  auto lost = make_job("a");
+  const auto lost_key = lost->key;
+  s.requeue(std::move(lost));
+  EXPECT_EQ(s.next(kAny)->key, lost_key);
+}
+
+TEST(Scheduler, SkipsJobsTheWorkerCannotRun) {
+  Scheduler s;
+  s.enqueue(make_job("a", "gpu_only"));
+  s.enqueue(make_job("a", "vector_add"));
+  auto job = s.next([](const Job& j) { return j.kernel == "vector_add"; });
+  ASSERT_NE(job, nullptr);
+  EXPECT_EQ(job->kernel, "vector_add");
+  EXPECT_EQ(s.size(), 1u);
+  EXPECT_EQ(s.next([](const Job& j) { return j.kernel == "vector_add"; }), nullptr);
+  EXPECT_EQ(s.next(kAny)->kernel, "gpu_only");
+}
+
+TEST(Scheduler, HandsBackExpiredJobsOnlyOnceAndNeverServesThem) {
+  Scheduler s;
+  s.enqueue(make_job("a", "k", std::chrono::milliseconds(-1)));
+  s.enqueue(make_job("a"));
+  auto expired = s.take_expired(Clock::now());
+  ASSERT_EQ(expired.size(), 1u);
+  EXPECT_TRUE(s.take_expired(Clock::now()).empty());
+  EXPECT_EQ(s.size(), 1u);
+  auto job = s.next(kAny);
+  ASSERT_NE(job, nullptr);
+  EXPECT_NE(job->key, expired[0]->key);
+  EXPECT_EQ(s.next(kAny), nullptr);
+}
+
+TEST(Scheduler, DispatchedJobsDoNotExpireFromTheQueue) {
+  Scheduler s;
+  s.enqueue(make_job("a", "k", std::chrono::milliseconds(1)));
+  auto job = s.next(kAny);
+  ASSERT_NE(job, nullptr);
+  EXPECT_TRUE(s.take_expired(Clock::now() + std::chrono::seconds(1)).empty());
+}
+
+TEST(Scheduler, TakeAllEmptiesTheQueue) {
+  Scheduler s;
+  for (int i = 0; i < 3; ++i) s.enqueue(make_job(i % 2 ? "a" : "b"));
+  EXPECT_EQ(s.take_all().size(), 3u);
+  EXPECT_TRUE(s.empty());
+  EXPECT_EQ(s.next(kAny), nullptr);
+}
+
+}  // namespace
+}  // namespace bridge::broker

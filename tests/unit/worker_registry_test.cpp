@@ -1,0 +1,107 @@
+// The broker's view of workers: credits, kernel routing, placement, liveness, re-registration.
+#include <gtest/gtest.h>
+
+#include "bridge/broker/worker_registry.hpp"
+
+namespace bridge::broker {
+namespace {
+
+WorkerRecord worker(const std::string& id, std::uint32_t slots, DeviceKind kind = DeviceKind::kCpu,
+                    std::vector<std::string> kernels = {"vector_add", "matmul"}) {
+  WorkerRecord w;
+  w.id = id;
+  w.incarnation = 1;
+  w.slots = slots;
+  w.device.kind = kind;
+  w.kernels = std::move(kernels);
+  w.last_seen = Clock::now();
+  return w;
+}
+
+Job job_for(const std::string& kernel, Placement placement = Placement::kAny) {
+  Job j;
+  j.kernel = kernel;
+  j.placement = placement;
+  return j;
+}
+
+void occupy(WorkerRecord& w, std::uint64_t dispatch_id) { w.inflight.emplace(dispatch_id, std::make_unique<Job>()); }
+
+TEST(WorkerRegistry, SelectsOnlyWorkersWithTheKernelAndAFreeSlot) {
+  WorkerRegistry r;
+  std::vector<std::unique_ptr<Job>> orphaned;
+  r.upsert(worker("a", 1, DeviceKind::kCpu, {"vector_add"}), orphaned);
+  r.upsert(worker("b", 1, DeviceKind::kCpu, {"matmul"}), orphaned);
+  EXPECT_EQ(r.select(job_for("matmul"))->id, "b");
+  occupy(*r.find("b"), 1);
+  EXPECT_EQ(r.select(job_for("matmul")), nullptr);  // never beyond its credits
+  EXPECT_EQ(r.select(job_for("softmax")), nullptr);
+  EXPECT_TRUE(r.any_has_kernel("matmul"));
+  EXPECT_FALSE(r.any_has_kernel("softmax"));
+}
+
+TEST(WorkerRegistry, PrefersTheWorkerWithMostFreeSlotsThenTheLongestIdle) {
+  WorkerRegistry r;
+  std::vector<std::unique_ptr<Job>> orphaned;
+  r.upsert(worker("a", 4), orphaned);
+  r.upsert(worker("b", 4), orphaned);
+  occupy(*r.find("a"), 1);
+  EXPECT_EQ(r.select(job_for("vector_add"))->id, "b");
+  occupy(*r.find("b"), 2);
+  r.find("a")->last_dispatch = Clock::now();
+  EXPECT_EQ(r.select(job_for("vector_add"))->id, "b");  // equal free slots: b waited longer
+}
+
+TEST(WorkerRegistry, HonoursPlacementHints) {
+  WorkerRegistry r;
+  std::vector<std::unique_ptr<Job>> orphaned;
+  r.upsert(worker("cpu", 8), orphaned);
+  EXPECT_EQ(r.select(job_for("matmul", Placement::kRequireGpu)), nullptr);
+  EXPECT_FALSE(r.could_run("matmul", Placement::kRequireGpu));
+  EXPECT_EQ(r.select(job_for("matmul", Placement::kPreferGpu))->id, "cpu");  // falls back to a CPU
+  r.upsert(worker("gpu", 1, DeviceKind::kCuda), orphaned);
+  EXPECT_EQ(r.select(job_for("matmul", Placement::kPreferGpu))->id, "gpu");  // even with fewer free slots
+  EXPECT_EQ(r.select(job_for("matmul", Placement::kRequireGpu))->id, "gpu");
+  EXPECT_EQ(r.select(job_for("matmul", Placement::kCpuOnly))->id, "cpu");
+}
+
+TEST(WorkerRegistry, DrainingWorkerGetsNoNewJobs) {
+  WorkerRegistry r;
+  std::vector<std::unique_ptr<Job>> orphaned;
+  r.upsert(worker("a", 2), orphaned).draining = true;
+  EXPECT_EQ(r.select(job_for("matmul")), nullptr);
+  EXPECT_FALSE(r.could_run("matmul", Placement::kAny));
+}
+
+TEST(WorkerRegistry, RehelloFromSameProcessKeepsJobsNewProcessOrphansThem) {
+  WorkerRegistry r;
+  std::vector<std::unique_ptr<Job>> orphaned;
+  occupy(r.upsert(worker("a", 2), orphaned), 7);
+  r.upsert(worker("a", 3), orphaned);  // same incarnation: it reconnected
+  EXPECT_TRUE(orphaned.empty());
+  EXPECT_EQ(r.find("a")->inflight.size(), 1u);
+  EXPECT_EQ(r.find("a")->slots, 3u);
+  WorkerRecord restarted = worker("a", 2);
+  restarted.incarnation = 2;
+  r.upsert(std::move(restarted), orphaned);
+  EXPECT_EQ(orphaned.size(), 1u);
+  EXPECT_TRUE(r.find("a")->inflight.empty());
+}
+
+TEST(WorkerRegistry, FindsSilentWorkersAndHandsBackTheirJobsOnRemoval) {
+  WorkerRegistry r;
+  std::vector<std::unique_ptr<Job>> orphaned;
+  auto& a = r.upsert(worker("a", 2), orphaned);
+  a.heartbeat_ms = 100;
+  a.last_seen = Clock::now() - std::chrono::milliseconds(500);
+  occupy(a, 1);
+  occupy(a, 2);
+  r.upsert(worker("b", 2), orphaned).heartbeat_ms = 100;
+  EXPECT_EQ(r.silent_since(Clock::now(), 3), std::vector<std::string>{"a"});
+  EXPECT_EQ(r.remove("a").size(), 2u);
+  EXPECT_EQ(r.find("a"), nullptr);
+  EXPECT_EQ(r.size(), 1u);
+}
+
+}  // namespace
+}  // namespace bridge::broker

@@ -1,5 +1,7 @@
 #include "bridge/core/wire.hpp"
 
+#include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <memory>
 
@@ -43,6 +45,18 @@ Status check_name(const flatbuffers::String* s, const char* what, const Limits& 
   return {};
 }
 
+// The largest scalar in the schema is 8 bytes.
+constexpr std::size_t kHeaderAlignment = 8;
+
+void realign_header(zmq::message_t& frame) {
+  if (reinterpret_cast<std::uintptr_t>(frame.data()) % kHeaderAlignment == 0) return;
+  const std::size_t size = frame.size();
+  void* copy = std::aligned_alloc(kHeaderAlignment, (size + kHeaderAlignment - 1) / kHeaderAlignment * kHeaderAlignment);
+  if (copy == nullptr) throw std::bad_alloc();
+  std::memcpy(copy, frame.data(), size);
+  frame = zmq::message_t(copy, size, [](void* data, void*) { std::free(data); }, nullptr);
+}
+
 }  // namespace
 
 StatusCode from_wire(wire::StatusCode code) { return static_cast<StatusCode>(code); }
@@ -52,8 +66,9 @@ std::string_view view(const flatbuffers::String* s) {
   return s == nullptr ? std::string_view{} : std::string_view(s->data(), s->size());
 }
 
-Status decode_envelope(const zmq::message_t& frame, const Limits& limits, const wire::Envelope*& out) {
+Status decode_envelope(zmq::message_t& frame, const Limits& limits, const wire::Envelope*& out) {
   out = nullptr;
+  if (frame.size() <= limits.max_header_bytes) realign_header(frame);
   const auto* data = static_cast<const std::uint8_t*>(frame.data());
   const std::size_t size = frame.size();
   if (size > limits.max_header_bytes)

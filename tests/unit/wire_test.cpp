@@ -6,7 +6,7 @@
 namespace bridge::core {
 namespace {
 
-const wire::Envelope* decode_ok(const zmq::message_t& frame) {
+const wire::Envelope* decode_ok(zmq::message_t& frame) {
   const wire::Envelope* envelope = nullptr;
   Status s = decode_envelope(frame, Limits{}, envelope);
   EXPECT_TRUE(s.is_ok()) << s.to_string();
@@ -104,7 +104,8 @@ TEST(Wire, RefusesAnotherProtocolVersionByName) {
   auto body = wire::CreateStatusRequest(fbb, 1);
   wire::FinishEnvelopeBuffer(fbb, wire::CreateEnvelope(fbb, kProtocolVersion + 1, wire::Body::StatusRequest, body.Union()));
   const wire::Envelope* envelope = nullptr;
-  Status s = decode_envelope(to_frame(fbb), Limits{}, envelope);
+  zmq::message_t frame = to_frame(fbb);
+  Status s = decode_envelope(frame, Limits{}, envelope);
   EXPECT_EQ(s.code(), StatusCode::kVersionMismatch);
   EXPECT_NE(s.message().find("version 2"), std::string::npos) << s.message();
 }
@@ -200,6 +201,17 @@ TEST(Wire, MisalignedFrameIsCopiedToAlignedStorage) {
   EXPECT_EQ(reinterpret_cast<std::uintptr_t>(t.bytes().data()) % alignof(float), 0u);
   EXPECT_EQ(t.values<float>()[0], 1.5f);
   EXPECT_EQ(t.values<float>()[1], -2.0f);
+}
+
+TEST(Wire, MisalignedHeaderIsRealignedBeforeDecoding) {
+  Frames frames = encode_request(vector_add_request(), 99, "t", std::chrono::milliseconds(1));
+  std::vector<char> storage(frames[0].size() + 8);
+  std::memcpy(storage.data() + 3, frames[0].data(), frames[0].size());
+  zmq::message_t misaligned(storage.data() + 3, frames[0].size(), nullptr, nullptr);
+  const wire::Envelope* envelope = decode_ok(misaligned);
+  ASSERT_NE(envelope, nullptr);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(envelope) % 4, 0u);
+  EXPECT_EQ(envelope->body_as_JobRequest()->job_id(), 99u);
 }
 
 TEST(Wire, AlignedFrameIsUsedInPlace) {

@@ -37,8 +37,10 @@ StatusCode from_wire(wire::StatusCode code);
 wire::StatusCode to_wire(StatusCode code);
 
 /// Verifies a header frame (size limit, FlatBuffer structure, file identifier, version) and points
-/// `out` into it; `out` is valid as long as `frame` is alive and unmodified.
-Status decode_envelope(const zmq::message_t& frame, const Limits& limits, const wire::Envelope*& out);
+/// `out` into it; `out` is valid as long as `frame` is alive and unmodified. A frame whose bytes are
+/// not 8-byte aligned (ZeroMQ may deliver one at any offset of its receive buffer) is first replaced
+/// by an aligned copy, because FlatBuffers reads its scalars in place.
+Status decode_envelope(zmq::message_t& frame, const Limits& limits, const wire::Envelope*& out);
 
 /// Checks tensor descriptors against the payload frames that carry their bytes: counts, dtypes,
 /// ranks, dimensions, byte sizes and limits. Adds the bytes to `total_bytes`.

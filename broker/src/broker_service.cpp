@@ -108,7 +108,8 @@ void BrokerService::run() {
   std::vector<std::string> ids;
   for (const auto& [id, w] : workers_.workers()) ids.push_back(id);
   for (const auto& id : ids)
-    for (auto& job : workers_.remove(id)) fail(*job, gone);
+    for (auto& job : workers_.remove(id))
+      if (!job->answered) fail(*job, gone);
   spdlog::info("broker {} stopped", options_.id);
 }
 
@@ -365,6 +366,12 @@ void BrokerService::on_result(WorkerRecord& worker, core::Frames& frames) {
   std::unique_ptr<Job> job = std::move(it->second);
   worker.inflight.erase(it);
   ++worker.completed;
+  if (job->answered) {
+    // Its deadline passed while the worker held it; the client was answered then. Only the credit
+    // was still in use.
+    spdlog::debug("worker {}: result of job {} arrived after its deadline; dropped", worker.id, job->client_job_id);
+    return dispatch_queued();
+  }
 
   std::uint64_t bytes = 0;
   Status valid = core::validate_tensors(result->outputs(), std::span(frames).subspan(2), options_.limits, bytes);
@@ -397,6 +404,7 @@ void BrokerService::lose_worker(const std::string& id, const std::string& reason
   fleet_view_.remove(id);
   spdlog::warn("worker {} lost ({}); re-queueing {} job(s)", id, reason, jobs.size());
   for (auto& job : jobs) {
+    if (job->answered) continue;  // answered at its deadline already
     if (job->attempts >= static_cast<int>(options_.max_attempts)) {
       fail(*job, {StatusCode::kWorkerLost, "the job's worker was lost on each of " + std::to_string(job->attempts) +
                                                " attempts (last: " + id + ", " + reason + ")"});
@@ -496,6 +504,7 @@ void BrokerService::fail(Job& job, const Status& status, std::uint32_t retry_aft
 }
 
 void BrokerService::forget(Job& job) {
+  job.answered = true;
   if (job.holds_quota) {
     quotas_.release(job.tenant);
     job.holds_quota = false;
@@ -527,6 +536,14 @@ void BrokerService::on_timers(Clock::time_point now) {
   next_heartbeat_ = now + std::chrono::milliseconds(options_.heartbeat_ms);
   quotas_.keep_alive(liveness_ttl());
   for (const auto& id : workers_.silent_since(now, options_.liveness)) lose_worker(id, "silent past its liveness");
+  // A job whose worker has not answered a heartbeat after its deadline is answered now, so that the
+  // client and the tenant's quota are never held by a result that may not come. The worker's credit
+  // stays in use until it answers or is declared dead.
+  const auto grace = std::chrono::milliseconds(options_.heartbeat_ms);
+  for (auto& [id, w] : workers_.workers())
+    for (auto& [dispatch_id, job] : w.inflight)
+      if (!job->answered && now > job->deadline + grace)
+        fail(*job, {StatusCode::kDeadlineExceeded, "worker " + id + " did not answer before the job's deadline"});
   flatbuffers::FlatBufferBuilder fbb(64);
   auto body = wire::CreateHeartbeat(fbb, 0);
   const zmq::message_t heartbeat = core::finish_envelope(fbb, wire::Body::Heartbeat, body.Union());

@@ -5,6 +5,10 @@
 
 #include <thread>
 
+#include <zmq_addon.hpp>
+
+#include "bridge/core/job_codec.hpp"
+
 #include "fleet.hpp"
 
 namespace bridge::testing {
@@ -108,6 +112,47 @@ TEST(Failover, BrokerRestartMakesWorkersRegisterAgain) {
   Client client(fleet.client_options());
   JobResult r = client.run({.kernel = "vector_add", .inputs = {Tensor::vector<float>({1}), Tensor::vector<float>({1})}});
   EXPECT_TRUE(r.ok()) << r.status.to_string();
+}
+
+// A worker that registers and heartbeats but never answers its jobs (a raw DEALER playing a worker).
+TEST(Failover, JobWhoseWorkerNeverAnswersIsAnsweredAtItsDeadlineAndFreesTheQuota) {
+  FleetOptions options;
+  options.workers = 0;
+  Fleet fleet(options);
+  zmq::context_t context;
+  zmq::socket_t silent(context, zmq::socket_type::dealer);
+  silent.set(zmq::sockopt::linger, 0);
+  silent.set(zmq::sockopt::routing_id, std::string("silent-worker"));
+  silent.connect(fleet.backend());
+  auto send = [&](flatbuffers::FlatBufferBuilder& fbb, wire::Body type, flatbuffers::Offset<void> body) {
+    core::Frames frames;
+    frames.push_back(core::finish_envelope(fbb, type, body));
+    zmq::send_multipart(silent, frames);
+  };
+  {
+    flatbuffers::FlatBufferBuilder fbb;
+    std::vector<flatbuffers::Offset<flatbuffers::String>> kernels{fbb.CreateString("sleep")};
+    auto hello = wire::CreateWorkerHello(fbb, fbb.CreateString("silent-worker"), 1, core::add_device_info(fbb, {}),
+                                         fbb.CreateVector(kernels), 1, 100);
+    send(fbb, wire::Body::WorkerHello, hello.Union());
+  }
+  std::atomic<bool> done{false};
+  std::thread heartbeats([&] {
+    while (!done) {
+      flatbuffers::FlatBufferBuilder fbb;
+      send(fbb, wire::Body::Heartbeat, wire::CreateHeartbeat(fbb, 1).Union());
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  });
+  ASSERT_TRUE(fleet.wait_for_workers(1));
+  Client client(fleet.client_options());
+  JobResult r = client.run({.kernel = "sleep", .params = {{"ms", 1}}, .timeout = std::chrono::milliseconds(300)});
+  done = true;
+  heartbeats.join();
+  EXPECT_EQ(r.status.code(), StatusCode::kDeadlineExceeded) << r.status.to_string();
+  EXPECT_NE(r.status.message().find("silent-worker did not answer"), std::string::npos) << r.status.message();
+  EXPECT_TRUE(eventually([&] { return fleet.redis().command({"HGET", "bridge:inflight:default", "broker-a"}) == "0"; },
+                         std::chrono::seconds(2)));
 }
 
 TEST(Shutdown, BrokerDrainsJobsInFlightOnSigterm) {

@@ -28,6 +28,7 @@ struct Job {
   std::uint64_t payload_bytes = 0;
   int attempts = 0;                    ///< dispatches so far
   bool holds_quota = false;            ///< an in-flight slot of the tenant is held in Redis
+  bool answered = false;               ///< the client has its answer; the worker's credit is still held
   std::uint64_t dispatch_id = 0;       ///< current dispatch (0 while not dispatched)
   Clock::time_point dispatched{};
 };

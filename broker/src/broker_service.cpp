@@ -70,8 +70,14 @@ void BrokerService::run() {
     s->set(zmq::sockopt::maxmsgsize, max_frame);  // a peer sending a bigger frame is disconnected
   }
   backend_.set(zmq::sockopt::router_handover, 1);  // a reconnecting worker takes over its id
-  frontend_.bind(options_.frontend);
-  backend_.bind(options_.backend);
+  for (auto [socket, endpoint, role] : {std::tuple{&frontend_, &options_.frontend, "frontend (clients)"},
+                                        std::tuple{&backend_, &options_.backend, "backend (workers)"}}) {
+    try {
+      socket->bind(*endpoint);
+    } catch (const zmq::error_t& e) {
+      throw std::runtime_error(std::string("cannot bind the ") + role + " endpoint " + *endpoint + ": " + e.what());
+    }
+  }
   spdlog::info("broker {} listening: clients on {}, workers on {}, quotas in {} ({} tenants)", options_.id,
                options_.frontend, options_.backend, redis_.address().to_string(), tenants_.tenants().size());
 

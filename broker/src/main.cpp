@@ -1,14 +1,12 @@
 // bridge-broker: routes jobs from clients to workers, with quotas and the fleet view in Redis.
-#include <csignal>
-#include <cstdio>
 #include <iostream>
 
 #include <spdlog/spdlog.h>
 
 #include "bridge/broker/broker_service.hpp"
 #include "bridge/core/args.hpp"
-#include "bridge/core/config_map.hpp"
 #include "bridge/core/logging.hpp"
+#include "bridge/core/program.hpp"
 
 namespace {
 
@@ -19,17 +17,11 @@ Routes GpuBridge jobs from clients (frontend) to workers (backend). Flags overri
 (config/broker.yaml documents every key). SIGINT/SIGTERM: stop accepting, drain, exit.
 )";
 
-bridge::broker::BrokerService* g_service = nullptr;
-
-void on_signal(int) {
-  if (g_service != nullptr) g_service->stop_notifier().notify();  // eventfd write: async-signal-safe
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace bridge;
-  try {
+  return core::run_program("bridge-broker", [&] {
     core::Args args(argc, argv, {"help"});
     if (args.has("help")) {
       std::cout << kUsage;
@@ -49,20 +41,9 @@ int main(int argc, char** argv) {
     auto tenants = broker::TenantTable::load_file(options.tenants_file);
 
     broker::BrokerService service(options, std::move(tenants));
-    g_service = &service;
-    std::signal(SIGINT, on_signal);
-    std::signal(SIGTERM, on_signal);
+    core::stop_on_signals(service.stop_notifier());
     service.run();
-    g_service = nullptr;
+    core::clear_stop_signals();
     return 0;
-  } catch (const core::ConfigError& e) {
-    std::fprintf(stderr, "bridge-broker: %s\n", e.what());
-    return 2;
-  } catch (const zmq::error_t& e) {
-    std::fprintf(stderr, "bridge-broker: cannot bind: %s\n", e.what());
-    return 1;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "bridge-broker: fatal: %s\n", e.what());
-    return 1;
-  }
+  });
 }

@@ -31,6 +31,14 @@ std::string Args::get(const std::string& flag, const std::string& fallback) cons
   return it == values_.end() ? fallback : it->second.back();
 }
 
+std::uint32_t Args::get_uint(const std::string& flag, std::uint32_t fallback) const {
+  if (!has(flag)) return fallback;
+  const std::string value = get(flag);
+  if (value.empty() || value.size() > 9 || value.find_first_not_of("0123456789") != std::string::npos)
+    throw ConfigError("--" + flag + ": expected a non-negative integer, got '" + value + "'");
+  return static_cast<std::uint32_t>(std::stoul(value));
+}
+
 std::vector<std::string> Args::all(const std::string& flag) const {
   auto it = values_.find(flag);
   return it == values_.end() ? std::vector<std::string>{} : it->second;

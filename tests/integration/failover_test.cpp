@@ -23,12 +23,7 @@ TEST(Failover, JobsOfAKilledWorkerRunElsewhereAndAnswerOnce) {
   std::vector<std::future<JobResult>> futures;
   for (int i = 0; i < 4; ++i) futures.push_back(client.submit({.kernel = "sleep", .params = {{"ms", 700}}}));
   // Wait until all four are running (two on each worker), then kill worker-0 mid-job.
-  ASSERT_TRUE(eventually(
-      [&] {
-        FleetStatus s;
-        return client.status(s).is_ok() && s.inflight_jobs == 4;
-      },
-      std::chrono::seconds(5)));
+  ASSERT_TRUE(fleet.wait_for_inflight(4)) << fleet.logs();
   fleet.worker(0).kill_hard();
   int ok = 0, moved = 0;
   for (auto& f : futures) {
@@ -83,12 +78,7 @@ TEST(Failover, StoppedWorkerFinishesItsJobsThenLeaves) {
   Client client(fleet.client_options());
   std::vector<std::future<JobResult>> futures;
   for (int i = 0; i < 2; ++i) futures.push_back(client.submit({.kernel = "sleep", .params = {{"ms", 400}}}));
-  ASSERT_TRUE(eventually(
-      [&] {
-        FleetStatus s;
-        return client.status(s).is_ok() && s.inflight_jobs == 2;
-      },
-      std::chrono::seconds(5)));
+  ASSERT_TRUE(fleet.wait_for_inflight(2)) << fleet.logs();
   fleet.worker(0).signal(SIGTERM);
   for (auto& f : futures) {
     JobResult r = f.get();
@@ -161,12 +151,7 @@ TEST(Shutdown, BrokerDrainsJobsInFlightOnSigterm) {
   Fleet fleet(options);
   Client client(fleet.client_options());
   auto running = client.submit({.kernel = "sleep", .params = {{"ms", 300}}});
-  ASSERT_TRUE(eventually(
-      [&] {
-        FleetStatus s;
-        return client.status(s).is_ok() && s.inflight_jobs == 1;
-      },
-      std::chrono::seconds(5)));
+  ASSERT_TRUE(fleet.wait_for_inflight(1)) << fleet.logs();
   fleet.broker().signal(SIGTERM);
   JobResult r = running.get();
   EXPECT_TRUE(r.ok()) << r.status.to_string();

@@ -106,6 +106,18 @@ bool Fleet::wait_for_workers(std::size_t count, std::chrono::milliseconds timeou
       timeout);
 }
 
+bool Fleet::wait_for_inflight(std::uint32_t count, std::chrono::milliseconds timeout) {
+  auto options = client_options();
+  options.timeout = std::chrono::milliseconds(500);
+  Client client(options);
+  return eventually(
+      [&] {
+        FleetStatus fleet;
+        return client.status(fleet).is_ok() && fleet.inflight_jobs == count;
+      },
+      timeout);
+}
+
 std::string Fleet::logs() const {
   std::string all;
   for (const auto& file : log_files_) {

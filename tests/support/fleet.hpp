@@ -55,6 +55,8 @@ class Fleet {
   Client::Options client_options(const std::string& tenant = "default") const;
   /// Waits until the broker reports `count` workers.
   bool wait_for_workers(std::size_t count, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  /// Waits until the broker reports `count` jobs in flight on workers.
+  bool wait_for_inflight(std::uint32_t count, std::chrono::milliseconds timeout = std::chrono::seconds(5));
   /// Every process's log, for failure messages.
   std::string logs() const;
 

@@ -1,13 +1,11 @@
 // bridge-worker: connects to a broker and runs catalog kernels for it.
-#include <csignal>
-#include <cstdio>
 #include <iostream>
 
 #include <spdlog/spdlog.h>
 
 #include "bridge/core/args.hpp"
-#include "bridge/core/config_map.hpp"
 #include "bridge/core/logging.hpp"
+#include "bridge/core/program.hpp"
 #include "bridge/worker/cpu_backend.hpp"
 #include "bridge/worker/worker_service.hpp"
 
@@ -20,17 +18,11 @@ Connects to a GpuBridge broker and runs jobs on this machine. Flags override the
 (config/worker.yaml documents every key). SIGINT/SIGTERM: finish jobs in flight, say goodbye, exit.
 )";
 
-bridge::worker::WorkerService* g_service = nullptr;
-
-void on_signal(int) {
-  if (g_service != nullptr) g_service->stop_notifier().notify();  // eventfd write: async-signal-safe
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace bridge;
-  try {
+  return core::run_program("bridge-worker", [&] {
     core::Args args(argc, argv, {"help", "list-kernels"});
     if (args.has("help")) {
       std::cout << kUsage;
@@ -48,24 +40,16 @@ int main(int argc, char** argv) {
     options.device = args.get("device", options.device);
     options.id = args.get("id", options.id);
     options.log_level = args.get("log-level", options.log_level);
-    if (args.has("slots")) options.slots = static_cast<std::uint32_t>(std::stoul(args.get("slots")));
-    if (args.has("threads")) options.threads = static_cast<std::uint32_t>(std::stoul(args.get("threads")));
+    options.slots = args.get_uint("slots", options.slots);
+    options.threads = args.get_uint("threads", options.threads);
     options.validate();
     core::init_logging("worker", options.log_level);
 
     auto backend = std::make_unique<worker::CpuBackend>(worker::CpuBackend::Options{options.threads});
     worker::WorkerService service(options, std::move(backend), kernels);
-    g_service = &service;
-    std::signal(SIGINT, on_signal);
-    std::signal(SIGTERM, on_signal);
+    core::stop_on_signals(service.stop_notifier());
     service.run();
-    g_service = nullptr;
+    core::clear_stop_signals();
     return 0;
-  } catch (const core::ConfigError& e) {
-    std::fprintf(stderr, "bridge-worker: %s\n", e.what());
-    return 2;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "bridge-worker: fatal: %s\n", e.what());
-    return 1;
-  }
+  });
 }

@@ -55,7 +55,11 @@ void WorkerService::connect() {
   socket_->set(zmq::sockopt::routing_id, id_);
   socket_->set(zmq::sockopt::linger, 1000);
   socket_->set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(options_.limits.max_job_bytes + options_.limits.max_header_bytes));
-  socket_->connect(options_.broker);
+  try {
+    socket_->connect(options_.broker);
+  } catch (const zmq::error_t& e) {
+    throw std::runtime_error("cannot connect to the broker endpoint '" + options_.broker + "': " + e.what());
+  }
   last_heard_ = Clock::now();
   send_hello();
 }

@@ -1,0 +1,44 @@
+#include "bridge/core/program.hpp"
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+
+#include "bridge/core/config_map.hpp"
+
+namespace bridge::core {
+namespace {
+
+std::atomic<Notifier*> g_stop{nullptr};
+
+void on_stop_signal(int) {
+  if (Notifier* stop = g_stop.load()) stop->notify();
+}
+
+}  // namespace
+
+int run_program(const char* name, const std::function<int()>& body) {
+  try {
+    return body();
+  } catch (const ConfigError& e) {
+    std::fprintf(stderr, "%s: %s\n", name, e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: fatal: %s\n", name, e.what());
+    return 1;
+  }
+}
+
+void stop_on_signals(Notifier& stop) {
+  g_stop.store(&stop);
+  std::signal(SIGINT, on_stop_signal);
+  std::signal(SIGTERM, on_stop_signal);
+}
+
+void clear_stop_signals() {
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
+  g_stop.store(nullptr);
+}
+
+}  // namespace bridge::core

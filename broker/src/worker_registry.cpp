@@ -1,5 +1,7 @@
 #include "bridge/broker/worker_registry.hpp"
 
+#include "bridge/broker/placement.hpp"
+
 #include <algorithm>
 
 namespace bridge::broker {
@@ -61,16 +63,15 @@ std::vector<std::string> WorkerRegistry::silent_since(Clock::time_point now, std
 
 WorkerRecord* WorkerRegistry::select(const Job& job) {
   WorkerRecord* best = nullptr;
-  auto better = [&](const WorkerRecord& w) {
-    if (best == nullptr) return true;
-    if (job.placement == Placement::kPreferGpu && w.is_gpu() != best->is_gpu()) return w.is_gpu();
-    const auto free_w = w.slots - w.inflight.size(), free_best = best->slots - best->inflight.size();
-    if (free_w != free_best) return free_w > free_best;
-    return w.last_dispatch < best->last_dispatch;
-  };
+  double best_rank = 0;
   for (auto& [id, w] : workers_) {
     if (!w.has_free_slot() || !w.has_kernel(job.kernel) || !placement_allows(job.placement, w)) continue;
-    if (better(w)) best = &w;
+    const double rank = placement_rank(job.placement, w);
+    // Equal ranks: the worker idle longest, so that equals take turns.
+    if (best == nullptr || rank > best_rank || (rank == best_rank && w.last_dispatch < best->last_dispatch)) {
+      best = &w;
+      best_rank = rank;
+    }
   }
   return best;
 }

@@ -60,7 +60,8 @@ flatbuffers::Offset<wire::DeviceInfo> add_device_info(flatbuffers::FlatBufferBui
 
 flatbuffers::Offset<wire::DeviceMetrics> add_device_metrics(flatbuffers::FlatBufferBuilder& fbb,
                                                            const DeviceMetrics& m) {
-  return wire::CreateDeviceMetrics(fbb, m.free_memory_bytes, m.utilization_percent, m.temperature_c, m.power_watts);
+  return wire::CreateDeviceMetrics(fbb, m.free_memory_bytes, m.utilization_percent, m.temperature_c, m.power_watts,
+                                   m.pool_bytes_in_use, m.pool_bytes_cached, m.pool_hits, m.pool_misses, m.gpu_disabled);
 }
 
 DeviceInfo device_info_from(const wire::DeviceInfo* info) {
@@ -82,6 +83,11 @@ DeviceMetrics device_metrics_from(const wire::DeviceMetrics* m) {
   out.utilization_percent = m->utilization_percent();
   out.temperature_c = m->temperature_c();
   out.power_watts = m->power_watts();
+  out.pool_bytes_in_use = m->pool_bytes_in_use();
+  out.pool_bytes_cached = m->pool_bytes_cached();
+  out.pool_hits = m->pool_hits();
+  out.pool_misses = m->pool_misses();
+  out.gpu_disabled = m->gpu_disabled();
   return out;
 }
 

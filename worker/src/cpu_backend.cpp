@@ -105,6 +105,7 @@ void CpuBackend::execute(std::unique_ptr<Execution> execution, const Completion&
   auto shared = std::make_shared<std::unique_ptr<Execution>>(std::move(execution));
   arena_->arena.enqueue([this, shared, done] {
     Execution& e = **shared;
+    e.ran_on = &device_;
     if (Clock::now() > e.deadline) {
       e.status = Status(StatusCode::kDeadlineExceeded, "deadline passed while the job waited in the worker");
     } else {

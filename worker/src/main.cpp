@@ -6,13 +6,13 @@
 #include "bridge/core/args.hpp"
 #include "bridge/core/logging.hpp"
 #include "bridge/core/program.hpp"
-#include "bridge/worker/cpu_backend.hpp"
+#include "bridge/worker/backend_factory.hpp"
 #include "bridge/worker/worker_service.hpp"
 
 namespace {
 
-constexpr const char* kUsage = R"(usage: bridge-worker [--config FILE] [--broker ENDPOINT] [--slots N] [--device cpu]
-                     [--threads N] [--id ID] [--log-level LEVEL] [--list-kernels]
+constexpr const char* kUsage = R"(usage: bridge-worker [--config FILE] [--broker ENDPOINT] [--slots N] [--device auto|cpu|cuda:N]
+                     [--threads N] [--id ID] [--cuda-plugin PATH] [--log-level LEVEL] [--list-kernels]
 
 Connects to a GpuBridge broker and runs jobs on this machine. Flags override the config file
 (config/worker.yaml documents every key). SIGINT/SIGTERM: finish jobs in flight, say goodbye, exit.
@@ -28,7 +28,7 @@ int main(int argc, char** argv) {
       std::cout << kUsage;
       return 0;
     }
-    args.reject_unknown({"help", "list-kernels", "config", "broker", "slots", "device", "threads", "id", "log-level"});
+    args.reject_unknown({"help", "list-kernels", "config", "broker", "slots", "device", "threads", "id", "log-level", "cuda-plugin"});
     const auto& kernels = worker::KernelRegistry::global();
     if (args.has("list-kernels")) {
       for (const auto& name : kernels.names()) std::cout << name << "  " << kernels.find(name)->summary << "\n";
@@ -39,13 +39,16 @@ int main(int argc, char** argv) {
     options.broker = args.get("broker", options.broker);
     options.device = args.get("device", options.device);
     options.id = args.get("id", options.id);
+    options.cuda_plugin = args.get("cuda-plugin", options.cuda_plugin);
     options.log_level = args.get("log-level", options.log_level);
     options.slots = args.get_uint("slots", options.slots);
     options.threads = args.get_uint("threads", options.threads);
     options.validate();
     core::init_logging("worker", options.log_level);
 
-    auto backend = std::make_unique<worker::CpuBackend>(worker::CpuBackend::Options{options.threads});
+    std::string notice;
+    auto backend = worker::make_backend(options, notice);
+    if (!notice.empty()) spdlog::info("{}", notice);
     worker::WorkerService service(options, std::move(backend), kernels);
     core::stop_on_signals(service.stop_notifier());
     service.run();

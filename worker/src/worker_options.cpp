@@ -8,12 +8,22 @@ namespace bridge::worker {
 void WorkerOptions::validate() const {
   using core::ConfigError;
   if (broker.empty()) throw ConfigError("broker: set the broker's worker endpoint, e.g. tcp://127.0.0.1:5556");
-  if (device != "cpu")
-    throw ConfigError("device: '" + device + "' is not supported by this build; use 'cpu'");
+  (void)cuda_device();  // throws on a malformed device
+  if (breaker_failures == 0) throw ConfigError("breaker_failures: must be at least 1");
   if (slots == 0 || slots > 4096) throw ConfigError("slots: must be between 1 and 4096, got " + std::to_string(slots));
   if (threads > 4096) throw ConfigError("threads: must be between 0 (all) and 4096");
   if (heartbeat_ms < 10 || heartbeat_ms > 60000) throw ConfigError("heartbeat_ms: must be between 10 and 60000");
   if (liveness < 2 || liveness > 100) throw ConfigError("liveness: must be between 2 and 100");
+}
+
+int WorkerOptions::cuda_device() const {
+  if (device == "cpu") return -1;
+  if (device == "auto") return 0;
+  const std::string prefix = "cuda:";
+  const std::string ordinal = device.rfind(prefix, 0) == 0 ? device.substr(prefix.size()) : "";
+  if (ordinal.empty() || ordinal.size() > 3 || ordinal.find_first_not_of("0123456789") != std::string::npos)
+    throw core::ConfigError("device: '" + device + "' is not one of auto, cpu, cuda:N (N a device number)");
+  return std::stoi(ordinal);
 }
 
 WorkerOptions load_worker_options(const std::string& path) {
@@ -28,6 +38,12 @@ WorkerOptions load_worker_options(const std::string& path) {
   config.get("liveness", o.liveness);
   config.get("drain_timeout_ms", o.drain_timeout_ms);
   config.get("log_level", o.log_level);
+  config.get("cuda_plugin", o.cuda_plugin);
+  config.get("gpu_pool_bytes", o.gpu_pool_bytes);
+  config.get("pinned_pool_bytes", o.pinned_pool_bytes);
+  config.get("breaker_failures", o.breaker_failures);
+  config.get("breaker_window_ms", o.breaker_window_ms);
+  config.get("breaker_cooldown_ms", o.breaker_cooldown_ms);
   core::read_limits(config.child("limits"), o.limits);
   config.reject_unknown_keys();
   return o;

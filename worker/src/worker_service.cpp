@@ -35,7 +35,7 @@ std::uint64_t micros_between(std::chrono::steady_clock::time_point a, std::chron
 
 }  // namespace
 
-WorkerService::WorkerService(WorkerOptions options, std::unique_ptr<Backend> backend, const KernelRegistry& kernels)
+WorkerService::WorkerService(WorkerOptions options, std::shared_ptr<Backend> backend, const KernelRegistry& kernels)
     : options_(std::move(options)),
       backend_(std::move(backend)),
       kernels_(kernels),
@@ -206,7 +206,7 @@ void WorkerService::handle_dispatch(const wire::Dispatch& dispatch, core::Frames
   status = kernel->plan(KernelArgs{execution->inputs, &execution->params}, outputs);
   if (!status.is_ok()) return answer_error(dispatch_id, status);
   try {
-    for (auto& spec : outputs) execution->outputs.push_back(Tensor::zeros(spec.dtype, spec.shape, spec.name));
+    for (auto& spec : outputs) execution->outputs.push_back(backend_->allocate_output(spec));
   } catch (const std::exception& e) {
     return answer_error(dispatch_id, {StatusCode::kResourceExhausted,
                                       std::string("worker cannot allocate the outputs: ") + e.what()});
@@ -262,11 +262,12 @@ zmq::message_t WorkerService::result_header(const Execution& execution) {
   auto message = fbb.CreateString(execution.status.message());
   auto outputs_vector = fbb.CreateVector(outputs);
   auto worker_id = fbb.CreateString(id_);
-  auto device_name = fbb.CreateString(backend_->device().name);
-  auto fallback = fbb.CreateString("");
+  const DeviceInfo& device = execution.ran_on != nullptr ? *execution.ran_on : backend_->device();
+  auto device_name = fbb.CreateString(device.name);
+  auto fallback = fbb.CreateString(execution.fallback_reason);
   const wire::Timings timings(0, execution.transfer_us, execution.compute_us);
   auto result = wire::CreateJobResult(fbb, execution.dispatch_id, core::to_wire(execution.status.code()), message,
-                                      outputs_vector, worker_id, static_cast<wire::DeviceKind>(backend_->device().kind),
+                                      outputs_vector, worker_id, static_cast<wire::DeviceKind>(device.kind),
                                       device_name, fallback, &timings, 0, 0);
   return core::finish_envelope(fbb, wire::Body::JobResult, result.Union());
 }

@@ -25,6 +25,11 @@ struct DeviceMetrics {
   float utilization_percent = -1;
   float temperature_c = -1;
   float power_watts = -1;
+  std::int64_t pool_bytes_in_use = -1;  ///< device memory pool; -1: the worker has none
+  std::int64_t pool_bytes_cached = -1;
+  std::uint64_t pool_hits = 0;
+  std::uint64_t pool_misses = 0;
+  bool gpu_disabled = false;            ///< circuit breaker open after repeated GPU failures
 };
 
 struct WorkerInfo {

@@ -28,7 +28,8 @@ struct WorkerRecord {
 
   bool has_kernel(const std::string& kernel) const;
   bool has_free_slot() const { return !draining && inflight.size() < slots; }
-  bool is_gpu() const { return device.kind != DeviceKind::kCpu; }
+  /// A GPU worker whose circuit breaker is open serves on its CPU, so it counts as a CPU worker.
+  bool is_gpu() const { return device.kind != DeviceKind::kCpu && !metrics.gpu_disabled; }
 };
 
 /// Not thread-safe: owned by the broker's loop thread.
@@ -44,8 +45,7 @@ class WorkerRegistry {
   std::vector<std::string> silent_since(Clock::time_point now, std::uint32_t liveness) const;
 
   /// The worker to run `job` now: one that has the kernel, a free slot and suits the placement hint,
-  /// preferring a GPU for prefer-gpu, then the most free slots, then the one idle longest.
-  /// nullptr if none.
+  /// best by placement_rank() (placement.hpp), then the one idle longest. nullptr if none.
   WorkerRecord* select(const Job& job);
   /// Whether any registered worker could ever run it (kernel + placement), free or not.
   bool could_run(const std::string& kernel, Placement placement) const;

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "bridge/fleet.hpp"
@@ -23,6 +24,8 @@ struct Execution {
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
 
   Status status;                  ///< set by the backend
+  const DeviceInfo* ran_on = nullptr;  ///< set by the backend: the device that produced the result
+  std::string fallback_reason;    ///< set by a GPU backend that ran the job on the CPU instead
   std::uint64_t transfer_us = 0;  ///< set by the service (realignment) and the backend (device copies)
   std::uint64_t compute_us = 0;   ///< set by the backend
 };
@@ -43,6 +46,10 @@ class Backend {
   virtual void execute(std::unique_ptr<Execution> execution, const Completion& done) = 0;
   /// Blocks until every started execution has called its completion.
   virtual void wait_idle() = 0;
+
+  /// Storage for an output tensor, zero-filled (CPU kernels accumulate into their outputs). A GPU
+  /// backend returns pinned host memory so that device-to-host copies land in it directly.
+  virtual Tensor allocate_output(const OutputSpec& spec) { return Tensor::zeros(spec.dtype, spec.shape, spec.name); }
 };
 
 }  // namespace bridge::worker

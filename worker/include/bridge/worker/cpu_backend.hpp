@@ -40,7 +40,7 @@ class CpuBackend final : public Backend {
 };
 
 /// Runs one execution's kernel on the calling thread (inside a TBB arena if the kernel is to use
-/// one) and fills status and compute time. Shared with the tests.
+/// one) and fills status and compute time. The outputs must be zero-filled. Shared with the tests.
 void run_on_cpu(Execution& execution);
 
 }  // namespace bridge::worker

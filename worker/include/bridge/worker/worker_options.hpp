@@ -16,7 +16,7 @@ struct WorkerOptions {
 
   std::string broker = "tcp://127.0.0.1:5556";  ///< the broker's worker endpoint ("backend")
   std::string id;                               ///< empty: "<hostname>-<pid>-<random>"
-  std::string device = "cpu";                   ///< cpu (CUDA devices: issue 3)
+  std::string device = "auto";                  ///< auto | cpu | cuda:N (auto: GPU 0 if usable, else CPU)
   std::uint32_t slots = kDefaultSlots;          ///< jobs the broker may keep in flight here
   std::uint32_t threads = 0;                    ///< CPU threads for kernels; 0 = all
   std::uint32_t heartbeat_ms = kDefaultHeartbeatMs;
@@ -24,6 +24,17 @@ struct WorkerOptions {
   std::uint32_t drain_timeout_ms = kDefaultDrainTimeoutMs;  ///< on SIGTERM, wait this long for jobs
   std::string log_level = "info";
   core::Limits limits;
+
+  // CUDA backend (used when device is auto or cuda:N).
+  std::string cuda_plugin;                      ///< path of libbridge_cuda.so; empty: look beside the binary
+  std::uint64_t gpu_pool_bytes = 0;             ///< device memory pool cap; 0 = 90% of the device
+  std::uint64_t pinned_pool_bytes = 1ull << 30; ///< pinned host staging pool cap
+  std::uint32_t breaker_failures = 3;           ///< GPU failures within breaker_window_ms that disable it
+  std::uint32_t breaker_window_ms = 10000;
+  std::uint32_t breaker_cooldown_ms = 30000;    ///< how long the GPU stays disabled
+
+  /// CUDA device ordinal of `device`: N for cuda:N, 0 for auto, -1 for cpu.
+  int cuda_device() const;
 
   /// Throws core::ConfigError naming the field and the allowed range.
   void validate() const;

@@ -24,7 +24,7 @@ namespace bridge::worker {
 /// fresh hello when the broker is silent for `liveness` heartbeats, Goodbye then drain on stop.
 class WorkerService {
  public:
-  WorkerService(WorkerOptions options, std::unique_ptr<Backend> backend, const KernelRegistry& kernels);
+  WorkerService(WorkerOptions options, std::shared_ptr<Backend> backend, const KernelRegistry& kernels);
   ~WorkerService();
 
   /// Serves until stop(); then stops taking jobs, finishes those in flight (up to drain_timeout_ms),
@@ -52,7 +52,7 @@ class WorkerService {
   zmq::message_t result_header(const Execution& execution);
 
   WorkerOptions options_;
-  std::unique_ptr<Backend> backend_;
+  std::shared_ptr<Backend> backend_;
   const KernelRegistry& kernels_;
   std::string id_;
   std::uint64_t incarnation_ = 0;

@@ -1,0 +1,306 @@
+#include "cuda_backend.hpp"
+
+#include <chrono>
+#include <cstring>
+
+#include <spdlog/spdlog.h>
+
+namespace bridge::worker::cuda {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string describe(cudaError_t error) {
+  return std::string(cudaGetErrorName(error)) + ": " + cudaGetErrorString(error);
+}
+
+float elapsed_ms(cudaEvent_t from, cudaEvent_t to) {
+  float ms = 0;
+  return cudaEventElapsedTime(&ms, from, to) == cudaSuccess ? ms : 0.0f;
+}
+
+std::uint64_t to_us(float ms) { return static_cast<std::uint64_t>(ms * 1000.0f); }
+
+}  // namespace
+
+std::unique_ptr<CudaBackend> CudaBackend::create(const CudaBackendOptions& options, std::string& error) {
+  if (!options.cpu) {
+    error = "the CUDA backend needs a CPU backend to fall back on";
+    return nullptr;
+  }
+  int count = 0;
+  const cudaError_t status = cudaGetDeviceCount(&count);
+  if (status != cudaSuccess) {
+    error = describe(status);
+    return nullptr;
+  }
+  if (options.device < 0 || options.device >= count) {
+    error = "device " + std::to_string(options.device) + " does not exist (" + std::to_string(count) + " CUDA devices)";
+    return nullptr;
+  }
+  std::unique_ptr<CudaBackend> backend(new CudaBackend(options));
+  if (!backend->initialise(error)) return nullptr;
+  return backend;
+}
+
+CudaBackend::CudaBackend(const CudaBackendOptions& options) : options_(options), breaker_(options.breaker) {}
+
+bool CudaBackend::initialise(std::string& error) {
+  const int ordinal = options_.device;
+  auto fail = [&](const char* what, cudaError_t e) {
+    error = std::string(what) + ": " + describe(e);
+    return false;
+  };
+  if (auto e = cudaSetDevice(ordinal); e != cudaSuccess) return fail("cudaSetDevice", e);
+  cudaDeviceProp prop{};
+  if (auto e = cudaGetDeviceProperties(&prop, ordinal); e != cudaSuccess) return fail("cudaGetDeviceProperties", e);
+  device_.kind = DeviceKind::kCuda;
+  device_.name = prop.name;
+  device_.total_memory_bytes = prop.totalGlobalMem;
+  device_.compute_capability_major = prop.major;
+  device_.compute_capability_minor = prop.minor;
+  device_.multiprocessors = prop.multiProcessorCount;
+
+  const std::uint64_t cap = options_.device_pool_bytes > 0 ? options_.device_pool_bytes : prop.totalGlobalMem / 10 * 9;
+  device_pool_ = std::make_unique<CachingPool>(
+      "device", cap,
+      [ordinal](std::size_t bytes) -> void* {
+        void* p = nullptr;
+        cudaSetDevice(ordinal);
+        return cudaMalloc(&p, bytes) == cudaSuccess ? p : (cudaGetLastError(), nullptr);
+      },
+      [ordinal](void* p) {
+        cudaSetDevice(ordinal);
+        cudaFree(p);
+      });
+  pinned_pool_ = std::make_shared<CachingPool>(
+      "pinned", options_.pinned_pool_bytes,
+      [](std::size_t bytes) -> void* {
+        void* p = nullptr;
+        return cudaHostAlloc(&p, bytes, cudaHostAllocPortable) == cudaSuccess ? p : (cudaGetLastError(), nullptr);
+      },
+      [](void* p) { cudaFreeHost(p); });
+
+  char bus_id[32] = {};
+  cudaDeviceGetPCIBusId(bus_id, sizeof bus_id, ordinal);
+  nvml_ = std::make_unique<Nvml>(bus_id);
+
+  slots_.resize(std::max<std::uint32_t>(1, options_.slots));
+  for (Slot& slot : slots_) {
+    if (auto e = cudaStreamCreateWithFlags(&slot.stream, cudaStreamNonBlocking); e != cudaSuccess)
+      return fail("cudaStreamCreate", e);
+    for (cudaEvent_t* event : {&slot.start, &slot.uploaded, &slot.computed, &slot.done})
+      if (auto e = cudaEventCreate(event); e != cudaSuccess) return fail("cudaEventCreate", e);
+    if (cublasCreate(&slot.cublas) != CUBLAS_STATUS_SUCCESS) {
+      error = "cublasCreate failed";
+      return false;
+    }
+    cublasSetStream(slot.cublas, slot.stream);
+  }
+  for (Slot& slot : slots_) threads_.emplace_back([this, &slot] { slot_loop(slot); });
+  spdlog::info("CUDA backend: device {} '{}', compute capability {}.{}, {} SMs, {} MiB, pool cap {} MiB, {} streams; "
+               "NVML {}",
+               ordinal, device_.name, prop.major, prop.minor, prop.multiProcessorCount, prop.totalGlobalMem >> 20,
+               cap >> 20, slots_.size(), nvml_->available() ? "available" : "unavailable: " + nvml_->why_unavailable());
+  return true;
+}
+
+CudaBackend::~CudaBackend() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  work_.notify_all();
+  for (auto& t : threads_) t.join();
+  cudaSetDevice(options_.device);
+  for (Slot& slot : slots_) {
+    if (slot.cublas) cublasDestroy(slot.cublas);
+    for (cudaEvent_t event : {slot.start, slot.uploaded, slot.computed, slot.done})
+      if (event) cudaEventDestroy(event);
+    if (slot.stream) cudaStreamDestroy(slot.stream);
+  }
+}
+
+void CudaBackend::execute(std::unique_ptr<Execution> execution, const Completion& done) {
+  {
+    std::lock_guard lock(mutex_);
+    ++running_;
+    queue_.push_back({std::move(execution), done});
+  }
+  work_.notify_one();
+}
+
+void CudaBackend::wait_idle() {
+  std::unique_lock lock(mutex_);
+  idle_.wait(lock, [this] { return running_ == 0; });
+}
+
+void CudaBackend::finished() {
+  std::lock_guard lock(mutex_);
+  if (--running_ == 0) idle_.notify_all();
+}
+
+void CudaBackend::slot_loop(Slot& slot) {
+  cudaSetDevice(options_.device);
+  while (true) {
+    Task task;
+    {
+      std::unique_lock lock(mutex_);
+      work_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, nothing left
+      task = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    run(std::move(task), slot);
+  }
+}
+
+void CudaBackend::run(Task task, Slot& slot) {
+  Execution& e = *task.execution;
+  if (Clock::now() > e.deadline) {
+    e.status = Status(StatusCode::kDeadlineExceeded, "deadline passed while the job waited in the worker");
+    e.ran_on = &device_;
+    task.done(std::move(task.execution));
+    return finished();
+  }
+  GpuKernelFn kernel = find_gpu_kernel(e.kernel->name);
+  if (kernel == nullptr) return fall_back(std::move(task), "kernel '" + e.kernel->name + "' has no GPU implementation");
+  if (!breaker_.allow()) return fall_back(std::move(task), breaker_.describe());
+
+  const GpuStatus status = run_on_gpu(e, slot, kernel);
+  if (status.ok()) {
+    breaker_.record_success();
+    e.status = {};
+    e.ran_on = &device_;
+    task.done(std::move(task.execution));
+    return finished();
+  }
+  if (status.error == cudaErrorMemoryAllocation) {
+    breaker_.record_success();  // the device works; it is only full
+    return fall_back(std::move(task), "GPU out of memory: " + status.what);
+  }
+  if (breaker_.record_failure()) spdlog::error("CUDA backend: {}", breaker_.describe());
+  spdlog::warn("CUDA backend: job dispatch {} failed on the GPU ({}); running it on the CPU", e.dispatch_id, status.what);
+  fall_back(std::move(task), "GPU failure: " + status.what);
+}
+
+void CudaBackend::fall_back(Task task, std::string reason) {
+  Execution& e = *task.execution;
+  // A failed GPU attempt may have written part of an output; CPU kernels expect zeros.
+  for (Tensor& t : e.outputs)
+    if (t.byte_size() > 0) std::memset(t.mutable_bytes().data(), 0, t.byte_size());
+  e.fallback_reason = std::move(reason);
+  options_.cpu->execute(std::move(task.execution), task.done);
+  finished();
+}
+
+GpuStatus CudaBackend::run_on_gpu(Execution& e, Slot& slot, GpuKernelFn kernel) {
+  GpuJob job{e, {}, {}, slot.stream, slot.cublas, *device_pool_, {}};
+  std::vector<void*> staging;
+  bool enqueued = false;  // something is on the stream: wait for it before reusing buffers
+  auto release_all = [&] {
+    if (enqueued) cudaStreamSynchronize(slot.stream);
+    for (const void* p : job.inputs) device_pool_->release(const_cast<void*>(p));
+    for (void* p : job.outputs) device_pool_->release(p);
+    for (void* p : job.scratch) device_pool_->release(p);
+    for (void* p : staging) pinned_pool_->release(p);
+  };
+  auto give_up = [&](GpuStatus status) {
+    release_all();
+    cudaGetLastError();  // clear a non-sticky error so the next job starts clean
+    return status;
+  };
+  auto check = [](cudaError_t error, const char* what) -> GpuStatus {
+    if (error == cudaSuccess) return {};
+    return {error, std::string(what) + ": " + describe(error)};
+  };
+  std::uint64_t host_staging_us = 0;
+
+  if (auto s = check(cudaEventRecord(slot.start, slot.stream), "cudaEventRecord"); !s.ok()) return give_up(s);
+  for (const Tensor& input : e.inputs) {
+    const std::size_t bytes = input.byte_size();
+    if (bytes == 0) {
+      job.inputs.push_back(nullptr);
+      continue;
+    }
+    void* device = device_pool_->acquire(bytes);
+    if (device == nullptr)
+      return give_up({cudaErrorMemoryAllocation, "no " + std::to_string(bytes) + " bytes in the device pool"});
+    job.inputs.push_back(device);
+    // Pinned staging lets the copy run asynchronously; without room in the pinned pool, the driver
+    // stages the pageable bytes itself (slower, still correct).
+    const void* source = input.bytes().data();
+    if (void* pinned = pinned_pool_->acquire(bytes)) {
+      const auto t0 = Clock::now();
+      std::memcpy(pinned, source, bytes);
+      host_staging_us += static_cast<std::uint64_t>(
+          std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count());
+      staging.push_back(pinned);
+      source = pinned;
+    }
+    enqueued = true;
+    if (auto s = check(cudaMemcpyAsync(device, source, bytes, cudaMemcpyHostToDevice, slot.stream), "upload"); !s.ok())
+      return give_up(s);
+  }
+  for (const Tensor& output : e.outputs) {
+    const std::size_t bytes = output.byte_size();
+    void* device = bytes == 0 ? nullptr : device_pool_->acquire(bytes);
+    if (bytes != 0 && device == nullptr)
+      return give_up({cudaErrorMemoryAllocation, "no " + std::to_string(bytes) + " bytes in the device pool"});
+    job.outputs.push_back(device);
+  }
+  if (auto s = check(cudaEventRecord(slot.uploaded, slot.stream), "cudaEventRecord"); !s.ok()) return give_up(s);
+  enqueued = true;
+  if (auto s = kernel(job); !s.ok()) return give_up(s);
+  if (auto s = check(cudaEventRecord(slot.computed, slot.stream), "cudaEventRecord"); !s.ok()) return give_up(s);
+  for (std::size_t i = 0; i < e.outputs.size(); ++i) {
+    const std::size_t bytes = e.outputs[i].byte_size();
+    if (bytes == 0) continue;
+    // Outputs come from allocate_output(): pinned, so this lands without an extra host copy.
+    if (auto s = check(cudaMemcpyAsync(e.outputs[i].mutable_bytes().data(), job.outputs[i], bytes,
+                                       cudaMemcpyDeviceToHost, slot.stream),
+                       "download");
+        !s.ok())
+      return give_up(s);
+  }
+  if (auto s = check(cudaEventRecord(slot.done, slot.stream), "cudaEventRecord"); !s.ok()) return give_up(s);
+  // Waits for this slot's stream only; other slots keep the device busy meanwhile. Errors of
+  // earlier asynchronous work (a kernel fault) surface here.
+  if (auto s = check(cudaEventSynchronize(slot.done), "job on the GPU"); !s.ok()) return give_up(s);
+  enqueued = false;
+  e.transfer_us += host_staging_us + to_us(elapsed_ms(slot.start, slot.uploaded)) + to_us(elapsed_ms(slot.computed, slot.done));
+  e.compute_us = to_us(elapsed_ms(slot.uploaded, slot.computed));
+  release_all();
+  return {};
+}
+
+Tensor CudaBackend::allocate_output(const OutputSpec& spec) {
+  const std::size_t bytes = static_cast<std::size_t>(element_count(spec.shape)) * dtype_size(spec.dtype);
+  void* pinned = bytes == 0 ? nullptr : pinned_pool_->acquire(bytes);
+  if (pinned == nullptr) return Tensor::zeros(spec.dtype, spec.shape, spec.name);
+  std::memset(pinned, 0, bytes);
+  // The tensor returns its block to the pool when the last reference goes, typically after ZeroMQ
+  // has sent it; the pool stays alive as long as such a tensor does.
+  std::shared_ptr<const void> owner(pinned, [pool = pinned_pool_](const void* p) { pool->release(const_cast<void*>(p)); });
+  return Tensor::adopt(spec.dtype, spec.shape, spec.name, std::move(owner), static_cast<const std::byte*>(pinned), bytes);
+}
+
+DeviceMetrics CudaBackend::metrics() {
+  DeviceMetrics m;
+  cudaSetDevice(options_.device);
+  std::size_t free = 0, total = 0;
+  if (cudaMemGetInfo(&free, &total) == cudaSuccess) m.free_memory_bytes = static_cast<std::int64_t>(free);
+  const NvmlReadings nvml = nvml_->read();
+  m.temperature_c = nvml.temperature_c;
+  m.utilization_percent = nvml.utilization_percent;
+  m.power_watts = nvml.power_watts;
+  const PoolStats pool = device_pool_->stats();
+  m.pool_bytes_in_use = pool.bytes_in_use;
+  m.pool_bytes_cached = pool.bytes_cached;
+  m.pool_hits = pool.hits;
+  m.pool_misses = pool.misses;
+  m.gpu_disabled = breaker_.is_open();
+  return m;
+}
+
+}  // namespace bridge::worker::cuda

@@ -131,8 +131,11 @@ void CudaBackend::execute(std::unique_ptr<Execution> execution, const Completion
 }
 
 void CudaBackend::wait_idle() {
-  std::unique_lock lock(mutex_);
-  idle_.wait(lock, [this] { return running_ == 0; });
+  {
+    std::unique_lock lock(mutex_);
+    idle_.wait(lock, [this] { return running_ == 0; });
+  }
+  options_.cpu->wait_idle();  // jobs this backend handed to the CPU
 }
 
 void CudaBackend::finished() {

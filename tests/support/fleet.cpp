@@ -3,15 +3,26 @@
 #include <hiredis/hiredis.h>
 #include <signal.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
 
 namespace bridge::testing {
+namespace {
+// A bundle on another machine (scripts/gpu-verify) sets these; a build tree uses its own paths.
+std::string program(const char* variable, const char* built) {
+  const char* set = std::getenv(variable);
+  return set != nullptr && *set != '\0' ? set : built;
+}
+std::string broker_bin() { return program("BRIDGE_BROKER_BIN", BRIDGE_TEST_BROKER_BIN); }
+std::string worker_bin() { return program("BRIDGE_WORKER_BIN", BRIDGE_TEST_WORKER_BIN); }
+std::string redis_bin() { return program("BRIDGE_REDIS_SERVER", BRIDGE_TEST_REDIS_SERVER); }
+}  // namespace
 
 RedisServer::RedisServer(const TempDir& dir) : port_(free_port()) {
   process_ = std::make_unique<Process>(
-      std::vector<std::string>{BRIDGE_TEST_REDIS_SERVER, "--port", std::to_string(port_), "--bind", "127.0.0.1",
+      std::vector<std::string>{redis_bin(), "--port", std::to_string(port_), "--bind", "127.0.0.1",
                                "--save", "", "--appendonly", "no", "--dir", dir.path().string()},
       (dir.path() / ("redis-" + std::to_string(port_) + ".log")).string());
   if (!eventually([&] { return command({"PING"}) == "PONG"; }, std::chrono::seconds(10)))
@@ -68,7 +79,7 @@ Fleet::~Fleet() {
 std::unique_ptr<Process> Fleet::start_broker(int frontend_port, int backend_port, const std::string& id) {
   const std::string log = (dir_.path() / (id + ".log")).string();
   log_files_.push_back(log);
-  return std::make_unique<Process>(std::vector<std::string>{BRIDGE_TEST_BROKER_BIN, "--config", broker_config_,
+  return std::make_unique<Process>(std::vector<std::string>{broker_bin(), "--config", broker_config_,
                                                             "--frontend", tcp_endpoint(frontend_port), "--backend",
                                                             tcp_endpoint(backend_port), "--redis", redis_->url(), "--id", id},
                                    log);
@@ -80,8 +91,8 @@ std::size_t Fleet::add_worker(std::uint32_t slots) {
   const std::string log = (dir_.path() / (id + ".log")).string();
   log_files_.push_back(log);
   workers_.push_back(std::make_unique<Process>(
-      std::vector<std::string>{BRIDGE_TEST_WORKER_BIN, "--config", worker_config_, "--broker", backend(), "--slots",
-                               std::to_string(slots), "--id", id},
+      std::vector<std::string>{worker_bin(), "--config", worker_config_, "--broker", backend(), "--slots",
+                               std::to_string(slots), "--id", id, "--device", options_.worker_device},
       log));
   return index;
 }

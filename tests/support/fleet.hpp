@@ -33,6 +33,7 @@ struct FleetOptions {
   std::string tenants_yaml = "defaults:\n  max_inflight_jobs: 1000\ntenants:\n  default: {}\n";
   std::string broker_yaml_extra;     ///< appended to the generated broker.yaml
   std::string worker_yaml_extra;     ///< appended to the generated worker.yaml
+  std::string worker_device = "cpu"; ///< the workers' --device (tests are about the fleet, not the GPU)
 };
 
 class Fleet {

@@ -18,6 +18,7 @@ if(BRIDGE_SANITIZE)
   if("thread" IN_LIST _sanitizers AND "address" IN_LIST _sanitizers)
     message(FATAL_ERROR "BRIDGE_SANITIZE: thread and address sanitizers cannot be combined")
   endif()
-  add_compile_options(-fsanitize=${BRIDGE_SANITIZE} -fno-omit-frame-pointer)
+  # C++ only: nvcc does not take these (CUDA device code is checked with compute-sanitizer instead).
+  add_compile_options($<$<COMPILE_LANGUAGE:CXX>:-fsanitize=${BRIDGE_SANITIZE}> $<$<COMPILE_LANGUAGE:CXX>:-fno-omit-frame-pointer>)
   add_link_options(-fsanitize=${BRIDGE_SANITIZE})
 endif()

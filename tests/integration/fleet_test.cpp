@@ -179,6 +179,26 @@ TEST(FleetStartup, JobWithNoWorkerInTimeIsAnsweredDeadlineExceeded) {
   EXPECT_NE(r.status.message().find("joined"), std::string::npos) << r.status.message();
 }
 
+TEST(FleetStartup, AutoDeviceServesOnTheCpuWhenNoGpuIsUsableAndSaysWhy) {
+  FleetOptions options;
+  options.workers = 1;
+  options.worker_device = "auto";
+  Fleet fleet(options);
+  Client client(fleet.client_options());
+  FleetStatus status;
+  ASSERT_TRUE(client.status(status).is_ok());
+  ASSERT_EQ(status.workers.size(), 1u);
+  const std::string log = fleet.worker(0).log();
+  if (status.workers[0].device.kind == DeviceKind::kCuda) {
+    EXPECT_NE(log.find("CUDA backend: device 0"), std::string::npos) << log;  // a machine with a GPU
+  } else {
+    EXPECT_NE(log.find("no usable CUDA device ("), std::string::npos) << log;
+    JobResult r = client.run({.kernel = "vector_add", .inputs = {Tensor::vector<float>({1}), Tensor::vector<float>({2})}});
+    EXPECT_TRUE(r.ok()) << r.status.to_string();
+    EXPECT_EQ(r.device_kind, DeviceKind::kCpu);
+  }
+}
+
 TEST(ClientAlone, NoBrokerMeansDeadlineExceededNotAHang) {
   Client client({.broker = tcp_endpoint(free_port()), .timeout = std::chrono::milliseconds(200)});
   JobResult r = client.run({.kernel = "passthrough"});

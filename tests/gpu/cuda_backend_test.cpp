@@ -95,7 +95,8 @@ TEST_F(CudaBackend, ReduceSumMatchesTheCpu) {
     auto [g, c] = both("reduce_sum", {x});
     double magnitude = 0;
     for (float v : x.values<float>()) magnitude += std::fabs(v);
-    EXPECT_NEAR(g->outputs[0].values<float>()[0], c->outputs[0].values<float>()[0], 1e-6 * magnitude + 1e-6) << n;
+    // CUB sums in float along a tree: the error bound is about log2(n)·ε·Σ|x|.
+    EXPECT_NEAR(g->outputs[0].values<float>()[0], c->outputs[0].values<float>()[0], 1e-5 * magnitude + 1e-6) << n;
   }
 }
 

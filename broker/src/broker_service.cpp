@@ -3,10 +3,13 @@
 #include <unistd.h>
 
 #include <random>
+#include <sstream>
+#include <sys/stat.h>
 
 #include <spdlog/spdlog.h>
 #include <zmq_addon.hpp>
 
+#include "bridge/core/config_map.hpp"
 #include "bridge/core/job_codec.hpp"
 #include "bridge/core/poll.hpp"
 
@@ -38,6 +41,17 @@ std::string joined(const std::vector<std::string>& items) {
   std::string out;
   for (const auto& s : items) out += (out.empty() ? "" : ", ") + s;
   return out;
+}
+
+// Identifies a version of a file cheaply: modification time (ns) and size; "" if it cannot be read.
+std::string file_signature(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return "";
+  return std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec) + ":" + std::to_string(st.st_size);
+}
+
+std::int64_t unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 BrokerOptions with_id(BrokerOptions options) {
@@ -78,6 +92,8 @@ void BrokerService::run() {
       throw std::runtime_error(std::string("cannot bind the ") + role + " endpoint " + *endpoint + ": " + e.what());
     }
   }
+  apply_tenants(std::move(tenants_), "start");
+  tenants_signature_ = file_signature(options_.tenants_file);
   spdlog::info("broker {} listening: clients on {}, workers on {}, quotas in {} ({} tenants)", options_.id,
                options_.frontend, options_.backend, redis_.address().to_string(), tenants_.tenants().size());
 
@@ -88,11 +104,16 @@ void BrokerService::run() {
     zmq::pollitem_t items[] = {{frontend_.handle(), 0, ZMQ_POLLIN, 0},
                                {backend_.handle(), 0, ZMQ_POLLIN, 0},
                                {nullptr, stop_.fd(), ZMQ_POLLIN, 0},
+                               {nullptr, reload_.fd(), ZMQ_POLLIN, 0},
                                {nullptr, redis_.fd(), redis_.events(), 0}};
-    const int count = redis_.fd() >= 0 ? 4 : 3;
+    const int count = redis_.fd() >= 0 ? 5 : 4;
     // Timers (deadlines, heartbeats, liveness) have 10 ms resolution at worst.
     core::poll(items, count, std::chrono::milliseconds(10));
-    if (count == 4 && items[3].revents != 0) redis_.on_events(items[3].revents);
+    if (count == 5 && items[4].revents != 0) redis_.on_events(items[4].revents);
+    if (items[3].revents & ZMQ_POLLIN) {
+      reload_.drain();
+      check_tenants_file(true);
+    }
     if (items[1].revents & ZMQ_POLLIN) receive_workers();
     if (items[0].revents & ZMQ_POLLIN) receive_clients();
     if ((items[2].revents & ZMQ_POLLIN) && !stopping_) {
@@ -155,9 +176,10 @@ void BrokerService::handle_client_message(core::Frames& frames) {
       return handle_request(std::move(client), std::move(job_frames), *request);
     }
     case wire::Body::StatusRequest: return handle_status(client, *envelope->body_as_StatusRequest());
+    case wire::Body::QuotaRequest: return handle_quota(client, *envelope->body_as_QuotaRequest());
     default:
-      return reply_error(client, 0, {StatusCode::kMalformedMessage, std::string("a client may send JobRequest or "
-                                                                                "StatusRequest, not ") +
+      return reply_error(client, 0, {StatusCode::kMalformedMessage, std::string("a client may send JobRequest, "
+                                                                                "StatusRequest or QuotaRequest, not ") +
                                                                         wire::EnumNameBody(envelope->body_type())});
   }
 }
@@ -193,6 +215,19 @@ void BrokerService::handle_request(std::string client, core::Frames frames, cons
   if (quota == nullptr)
     return fail(*job, {StatusCode::kUnknownTenant, "tenant '" + job->tenant + "' is not configured in " +
                                                        options_.tenants_file + "; ask the fleet operator to add it"});
+  if (!quota->allows_kernel(job->kernel))
+    return fail(*job, {StatusCode::kPermissionDenied, "tenant '" + job->tenant + "' may not run kernel '" + job->kernel +
+                                                          "' (its kernels in " + options_.tenants_file + ": " +
+                                                          joined(quota->kernels) + ")"});
+  if (job->priority < quota->min_priority || job->priority > quota->max_priority)
+    return fail(*job, {StatusCode::kPermissionDenied, "tenant '" + job->tenant + "' may use priorities " +
+                                                          std::to_string(quota->min_priority) + ".." +
+                                                          std::to_string(quota->max_priority) + ", not " +
+                                                          std::to_string(job->priority)});
+  if (job->payload_bytes > quota->max_inflight_bytes)
+    return fail(*job, {StatusCode::kTooLarge, "the job's inputs are " + std::to_string(job->payload_bytes) +
+                                                  " bytes, more than tenant '" + job->tenant + "' may have in flight (max_inflight_bytes " +
+                                                  std::to_string(quota->max_inflight_bytes) + ")"});
   if (!workers_.empty() && !workers_.any_has_kernel(job->kernel)) {
     std::vector<std::string> known;
     for (const auto& [id, w] : workers_.workers())
@@ -212,19 +247,21 @@ void BrokerService::handle_request(std::string client, core::Frames frames, cons
 
   const std::uint64_t key = job->key;
   const std::string tenant = job->tenant;
-  if (!quotas_.acquire(tenant, quota->max_inflight_jobs, liveness_ttl(),
-                       [this, key, tenant](QuotaStore::Decision d) { on_admission(key, tenant, d); }))
+  const std::uint64_t bytes = job->payload_bytes;
+  if (!quotas_.acquire(tenant, *quota, bytes, liveness_ttl(),
+                       [this, key, tenant, bytes](QuotaStore::Decision d) { on_admission(key, tenant, bytes, d); }))
     return fail(*job, {StatusCode::kUnavailable, "the quota store (" + redis_.address().to_string() +
                                                      ") is unreachable; retry later"},
                 options_.retry_after_ms);
   admitting_.emplace(key, std::move(job));
 }
 
-void BrokerService::on_admission(std::uint64_t key, const std::string& tenant, const QuotaStore::Decision& decision) {
+void BrokerService::on_admission(std::uint64_t key, const std::string& tenant, std::uint64_t bytes,
+                                 const QuotaStore::Decision& decision) {
   auto it = admitting_.find(key);
   if (it == admitting_.end()) {
     // The job was already answered (admission timeout, shutdown): hand back a slot granted too late.
-    if (decision.admitted) quotas_.release(tenant);
+    if (decision.admitted) quotas_.release(tenant, bytes);
     return;
   }
   std::unique_ptr<Job> job = std::move(it->second);
@@ -239,12 +276,24 @@ void BrokerService::on_admission(std::uint64_t key, const std::string& tenant, c
   }
   if (!decision.admitted) {
     const TenantQuota* quota = tenants_.find(job->tenant);
-    return fail(*job, {StatusCode::kResourceExhausted,
-                       "tenant '" + job->tenant + "' has " + std::to_string(decision.in_use) +
-                           " jobs in flight, its max_inflight_jobs is " +
-                           std::to_string(quota ? quota->max_inflight_jobs : 0) + "; retry after " +
-                           std::to_string(options_.retry_after_ms) + " ms"},
-                options_.retry_after_ms);
+    const std::uint32_t retry_after = decision.retry_after_ms > 0 ? decision.retry_after_ms : options_.retry_after_ms;
+    std::string why = "tenant '" + job->tenant + "' ";
+    if (quota == nullptr) {
+      why += "was removed from " + options_.tenants_file;
+    } else if (decision.limit == "max_inflight_bytes") {
+      why += "has " + std::to_string(decision.in_use) + " input bytes in flight; this job's " +
+             std::to_string(job->payload_bytes) + " would pass its max_inflight_bytes of " +
+             std::to_string(quota->max_inflight_bytes);
+    } else if (decision.limit == "rate") {
+      std::ostringstream rate;
+      rate << quota->rate << " jobs/s (burst " << quota->effective_burst() << ")";
+      why += "is over its rate of " + rate.str();
+    } else {
+      why += "has " + std::to_string(decision.in_use) + " jobs in flight, its max_inflight_jobs is " +
+             std::to_string(quota->max_inflight_jobs);
+    }
+    return fail(*job, {StatusCode::kResourceExhausted, why + "; retry after " + std::to_string(retry_after) + " ms"},
+                retry_after);
   }
   job->holds_quota = true;
   route(std::move(job));
@@ -512,15 +561,101 @@ void BrokerService::fail(Job& job, const Status& status, std::uint32_t retry_aft
 void BrokerService::forget(Job& job) {
   job.answered = true;
   if (job.holds_quota) {
-    quotas_.release(job.tenant);
+    quotas_.release(job.tenant, job.payload_bytes);
     job.holds_quota = false;
   }
   active_ids_.erase(active_id(job.client, job.client_job_id));
 }
 
+// ---- Tenants ---------------------------------------------------------------------------------------
+
+void BrokerService::check_tenants_file(bool forced) {
+  const std::string signature = file_signature(options_.tenants_file);
+  if (!forced && signature == tenants_signature_) return;
+  tenants_signature_ = signature;
+  try {
+    apply_tenants(TenantTable::load_file(options_.tenants_file), forced ? "SIGHUP" : "file changed");
+  } catch (const core::ConfigError& e) {
+    spdlog::error("tenants not reloaded; the quotas in force stay: {}", e.what());
+  }
+}
+
+void BrokerService::apply_tenants(TenantTable table, const char* why) {
+  int added = 0, changed = 0, removed = 0;
+  for (const auto& [name, quota] : table.tenants()) {
+    const TenantQuota* before = tenants_.find(name);
+    added += before == nullptr;
+    changed += before != nullptr && !(*before == quota);
+  }
+  for (const auto& [name, quota] : tenants_.tenants()) removed += table.find(name) == nullptr;
+  for (const auto& [name, quota] : table.tenants()) scheduler_.set_weight(name, quota.weight);
+  tenants_ = std::move(table);
+  tenants_loaded_at_ms_ = unix_ms();
+  quotas_.publish(tenants_);
+  if (std::string(why) != "start")
+    spdlog::info("tenants reloaded ({}): {} tenants; {} added, {} changed, {} removed", why, tenants_.tenants().size(),
+                 added, changed, removed);
+}
+
+void BrokerService::handle_quota(const std::string& client, const wire::QuotaRequest& request) {
+  // Usage comes from Redis (fleet-wide), one script per tenant; the reply goes out when all answered.
+  struct Pending {
+    std::string client;
+    std::uint64_t request_id = 0;
+    std::vector<std::pair<std::string, TenantQuota>> tenants;
+    std::vector<QuotaStore::Usage> usage;
+    std::size_t outstanding = 0;
+    std::string error;
+  };
+  auto pending = std::make_shared<Pending>();
+  pending->client = client;
+  pending->request_id = request.request_id();
+  const std::string wanted(core::view(request.tenant()));
+  for (const auto& [name, quota] : tenants_.tenants())
+    if (wanted.empty() || name == wanted) pending->tenants.emplace_back(name, quota);
+  if (!wanted.empty() && pending->tenants.empty())
+    pending->error = "tenant '" + wanted + "' is not configured in " + options_.tenants_file;
+  pending->usage.resize(pending->tenants.size());
+
+  auto send = [this](const Pending& p) {
+    flatbuffers::FlatBufferBuilder fbb(1024);
+    std::vector<flatbuffers::Offset<wire::TenantQuotaStatus>> rows;
+    for (std::size_t i = 0; i < p.tenants.size(); ++i) {
+      const auto& [name, q] = p.tenants[i];
+      const QuotaStore::Usage& u = p.usage[i];
+      std::vector<flatbuffers::Offset<flatbuffers::String>> kernels;
+      for (const auto& k : q.kernels) kernels.push_back(fbb.CreateString(k));
+      rows.push_back(wire::CreateTenantQuotaStatus(fbb, fbb.CreateString(name), q.max_inflight_jobs, q.max_inflight_bytes,
+                                                   q.rate, q.effective_burst(), q.weight, q.min_priority, q.max_priority,
+                                                   fbb.CreateVector(kernels), u.known ? u.jobs : -1, u.known ? u.bytes : -1,
+                                                   u.known ? u.rate_tokens : -1));
+    }
+    auto body = wire::CreateQuotaReply(fbb, p.request_id, fbb.CreateVector(rows), fbb.CreateString(options_.tenants_file),
+                                       tenants_loaded_at_ms_, fbb.CreateString(p.error));
+    core::Frames frames;
+    frames.push_back(core::finish_envelope(fbb, wire::Body::QuotaReply, body.Union()));
+    reply(p.client, std::move(frames));
+  };
+  for (std::size_t i = 0; i < pending->tenants.size(); ++i) {
+    const bool asked = quotas_.usage(pending->tenants[i].first, pending->tenants[i].second,
+                                     [pending, i, send](QuotaStore::Usage u) {
+                                       pending->usage[i] = u;
+                                       if (--pending->outstanding == 0) send(*pending);
+                                     });
+    if (asked) ++pending->outstanding;
+  }
+  if (pending->outstanding == 0) send(*pending);  // nothing asked (Redis down, or no tenant): answer now
+}
+
 // ---- Timers ----------------------------------------------------------------------------------------
 
 void BrokerService::on_timers(Clock::time_point now) {
+  if (redis_.connected() && !quotas_published_) quotas_.publish(tenants_);
+  quotas_published_ = redis_.connected();
+  if (options_.tenants_reload_ms > 0 && now >= next_tenants_check_) {
+    next_tenants_check_ = now + std::chrono::milliseconds(options_.tenants_reload_ms);
+    check_tenants_file(false);
+  }
   for (auto& job : scheduler_.take_expired(now)) {
     const bool capable = workers_.could_run(job->kernel, job->placement);
     fail(*job, {StatusCode::kDeadlineExceeded,

@@ -15,6 +15,7 @@ constexpr const char* kUsage = R"(usage: bridge-broker [--config FILE] [--fronte
 
 Routes GpuBridge jobs from clients (frontend) to workers (backend). Flags override the config file
 (config/broker.yaml documents every key). SIGINT/SIGTERM: stop accepting, drain, exit.
+SIGHUP: re-read the tenants file now (edits are also picked up by themselves within tenants_reload_ms).
 )";
 
 }  // namespace
@@ -42,6 +43,7 @@ int main(int argc, char** argv) {
 
     broker::BrokerService service(options, std::move(tenants));
     core::stop_on_signals(service.stop_notifier());
+    core::reload_on_sighup(service.reload_notifier());
     service.run();
     core::clear_stop_signals();
     return 0;

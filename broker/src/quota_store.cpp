@@ -2,52 +2,109 @@
 
 #include <hiredis/hiredis.h>
 
+#include <sstream>
+
 namespace bridge::broker {
 namespace {
 
-// KEYS[1]: the tenant's in-flight hash (field: broker id, value: jobs that broker holds)
-// ARGV[1]: this broker's id; ARGV[2]: the limit; ARGV[3]: prefix of brokers' liveness keys;
-// ARGV[4]: this broker's liveness TTL in ms
-// Returns {admitted (0/1), jobs in flight after the decision}.
-// It reads liveness keys not named in KEYS, so it needs a standalone Redis (not Redis Cluster).
-constexpr const char* kAcquireScript = R"lua(
-redis.call('SET', ARGV[3] .. ARGV[1], '1', 'PX', ARGV[4])
-local held = redis.call('HGETALL', KEYS[1])
-local total = 0
-for i = 1, #held, 2 do
-  local broker = held[i]
-  if broker ~= ARGV[1] and redis.call('EXISTS', ARGV[3] .. broker) == 0 then
-    redis.call('HDEL', KEYS[1], broker)
-  else
-    total = total + tonumber(held[i + 1])
+// Shared head of both scripts: sums a per-broker hash over live brokers, dropping dead ones' fields.
+// ARGV[1]: this broker's id; ARGV[2]: prefix of brokers' liveness keys.
+constexpr const char* kLiveTotal = R"lua(
+local function live_total(key)
+  local held = redis.call('HGETALL', key)
+  local total = 0
+  for i = 1, #held, 2 do
+    local broker = held[i]
+    if broker ~= ARGV[1] and redis.call('EXISTS', ARGV[2] .. broker) == 0 then
+      redis.call('HDEL', key, broker)
+    else
+      total = total + tonumber(held[i + 1])
+    end
   end
+  return total
 end
-if total >= tonumber(ARGV[2]) then
-  return {0, total}
+-- Token bucket: tokens after refilling at `rate` per second up to `burst`, and the time used.
+local function refill(key, rate, burst)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  local state = redis.call('HMGET', key, 'tokens', 'at_us')
+  local tokens = tonumber(state[1]) or burst
+  local at = tonumber(state[2]) or now
+  return math.min(burst, tokens + (now - at) / 1000000 * rate), now
+end
+)lua";
+
+// KEYS: jobs hash, bytes hash, rate bucket. ARGV[3..]: ttl ms, max jobs, max bytes, job bytes, rate, burst.
+// Returns {admitted 0/1, limit, in use, retry after ms}.
+constexpr const char* kAcquireBody = R"lua(
+redis.call('SET', ARGV[2] .. ARGV[1], '1', 'PX', ARGV[3])
+local jobs = live_total(KEYS[1])
+if jobs + 1 > tonumber(ARGV[4]) then return {0, 'max_inflight_jobs', jobs, 0} end
+local bytes = live_total(KEYS[2])
+local job_bytes = tonumber(ARGV[6])
+if bytes + job_bytes > tonumber(ARGV[5]) then return {0, 'max_inflight_bytes', bytes, 0} end
+local rate = tonumber(ARGV[7])
+if rate > 0 then
+  local burst = tonumber(ARGV[8])
+  local tokens, now = refill(KEYS[3], rate, burst)
+  if tokens < 1 then
+    redis.call('HSET', KEYS[3], 'tokens', tostring(tokens), 'at_us', tostring(now))
+    return {0, 'rate', 0, math.ceil((1 - tokens) / rate * 1000)}
+  end
+  redis.call('HSET', KEYS[3], 'tokens', tostring(tokens - 1), 'at_us', tostring(now))
+  -- An idle bucket is full again after burst/rate seconds; then its state is not needed.
+  redis.call('PEXPIRE', KEYS[3], math.ceil(burst / rate * 1000) + 1000)
 end
 redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
-return {1, total + 1}
+redis.call('HINCRBY', KEYS[2], ARGV[1], ARGV[6])
+return {1, '', jobs + 1, 0}
 )lua";
+
+// KEYS: jobs hash, bytes hash, rate bucket. ARGV[3..]: rate, burst. Returns {jobs, bytes, tokens or "-1"}.
+constexpr const char* kUsageBody = R"lua(
+local jobs = live_total(KEYS[1])
+local bytes = live_total(KEYS[2])
+local rate = tonumber(ARGV[3])
+if rate <= 0 then return {jobs, bytes, '-1'} end
+local tokens = refill(KEYS[3], rate, tonumber(ARGV[4]))
+return {jobs, bytes, tostring(tokens)}
+)lua";
+
+std::string number(double v) {
+  std::ostringstream out;
+  out.precision(17);
+  out << v;
+  return out.str();
+}
+
+// EVAL carries the script text each time: Redis caches the compiled script, and unlike EVALSHA it
+// cannot fail with NOSCRIPT after a Redis restart or SCRIPT FLUSH. These scripts read liveness keys
+// they are not passed in KEYS, so they need a standalone Redis (or Sentinel), not Redis Cluster.
+const std::string kAcquireScript = std::string(kLiveTotal) + kAcquireBody;
+const std::string kUsageScript = std::string(kLiveTotal) + kUsageBody;
 
 }  // namespace
 
 QuotaStore::QuotaStore(RedisConnection& redis, std::string prefix, std::string broker_id)
     : redis_(redis), prefix_(std::move(prefix)), broker_id_(std::move(broker_id)) {}
 
-bool QuotaStore::acquire(const std::string& tenant, std::uint32_t limit, std::chrono::milliseconds ttl,
-                         DecisionHandler done) {
-  // EVAL with the script text each time: Redis caches the compiled script, and unlike EVALSHA it
-  // cannot fail with NOSCRIPT after a Redis restart or SCRIPT FLUSH.
+bool QuotaStore::acquire(const std::string& tenant, const TenantQuota& quota, std::uint64_t bytes,
+                         std::chrono::milliseconds ttl, DecisionHandler done) {
   return redis_.command(
-      {"EVAL", kAcquireScript, "1", prefix_ + "inflight:" + tenant, broker_id_, std::to_string(limit), prefix_ + "broker:",
-       std::to_string(ttl.count())},
+      {"EVAL", kAcquireScript, "3", prefix_ + "inflight:" + tenant, prefix_ + "inflight_bytes:" + tenant,
+       prefix_ + "rate:" + tenant, broker_id_, prefix_ + "broker:", std::to_string(ttl.count()),
+       std::to_string(quota.max_inflight_jobs), std::to_string(quota.max_inflight_bytes), std::to_string(bytes),
+       number(quota.rate), number(quota.effective_burst())},
       [done = std::move(done)](const redisReply* reply) {
         Decision d;
-        if (reply != nullptr && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
-            reply->element[0]->type == REDIS_REPLY_INTEGER && reply->element[1]->type == REDIS_REPLY_INTEGER) {
+        if (reply != nullptr && reply->type == REDIS_REPLY_ARRAY && reply->elements == 4 &&
+            reply->element[0]->type == REDIS_REPLY_INTEGER && reply->element[2]->type == REDIS_REPLY_INTEGER &&
+            reply->element[3]->type == REDIS_REPLY_INTEGER) {
           d.reachable = true;
           d.admitted = reply->element[0]->integer == 1;
-          d.in_use = reply->element[1]->integer;
+          if (reply->element[1]->type == REDIS_REPLY_STRING) d.limit.assign(reply->element[1]->str, reply->element[1]->len);
+          d.in_use = reply->element[2]->integer;
+          d.retry_after_ms = static_cast<std::uint32_t>(std::max<long long>(0, reply->element[3]->integer));
         } else if (reply != nullptr && reply->type == REDIS_REPLY_ERROR) {
           d.error = std::string(reply->str, reply->len);
         }
@@ -55,12 +112,46 @@ bool QuotaStore::acquire(const std::string& tenant, std::uint32_t limit, std::ch
       });
 }
 
-void QuotaStore::release(const std::string& tenant) {
+void QuotaStore::release(const std::string& tenant, std::uint64_t bytes) {
   redis_.command({"HINCRBY", prefix_ + "inflight:" + tenant, broker_id_, "-1"});
+  if (bytes > 0) redis_.command({"HINCRBY", prefix_ + "inflight_bytes:" + tenant, broker_id_, "-" + std::to_string(bytes)});
+}
+
+bool QuotaStore::usage(const std::string& tenant, const TenantQuota& quota, UsageHandler done) {
+  return redis_.command({"EVAL", kUsageScript, "3", prefix_ + "inflight:" + tenant, prefix_ + "inflight_bytes:" + tenant,
+                         prefix_ + "rate:" + tenant, broker_id_, prefix_ + "broker:", number(quota.rate),
+                         number(quota.effective_burst())},
+                        [done = std::move(done)](const redisReply* reply) {
+                          Usage u;
+                          if (reply != nullptr && reply->type == REDIS_REPLY_ARRAY && reply->elements == 3 &&
+                              reply->element[0]->type == REDIS_REPLY_INTEGER &&
+                              reply->element[1]->type == REDIS_REPLY_INTEGER &&
+                              reply->element[2]->type == REDIS_REPLY_STRING) {
+                            u.known = true;
+                            u.jobs = reply->element[0]->integer;
+                            u.bytes = reply->element[1]->integer;
+                            u.rate_tokens = std::stod(std::string(reply->element[2]->str, reply->element[2]->len));
+                          }
+                          done(u);
+                        });
 }
 
 void QuotaStore::keep_alive(std::chrono::milliseconds ttl) {
   redis_.command({"SET", prefix_ + "broker:" + broker_id_, "1", "PX", std::to_string(ttl.count())});
+}
+
+void QuotaStore::publish(const TenantTable& table) {
+  if (!redis_.connected()) return;
+  redis_.command({"DEL", prefix_ + "tenants"});
+  for (const auto& [name, q] : table.tenants()) {
+    std::string kernels;
+    for (const auto& k : q.kernels) kernels += (kernels.empty() ? "" : ",") + k;
+    redis_.command({"HSET", prefix_ + "quota:" + name, "max_inflight_jobs", std::to_string(q.max_inflight_jobs),
+                    "max_inflight_bytes", std::to_string(q.max_inflight_bytes), "rate", number(q.rate), "burst",
+                    number(q.effective_burst()), "weight", number(q.weight), "min_priority", std::to_string(q.min_priority),
+                    "max_priority", std::to_string(q.max_priority), "kernels", kernels});
+    redis_.command({"SADD", prefix_ + "tenants", name});
+  }
 }
 
 }  // namespace bridge::broker

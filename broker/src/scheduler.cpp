@@ -1,6 +1,12 @@
 #include "bridge/broker/scheduler.hpp"
 
+#include <algorithm>
+
 namespace bridge::broker {
+
+void Scheduler::set_weight(const std::string& tenant, double weight) {
+  tenants_[tenant].weight = weight > 0 ? weight : 1;
+}
 
 void Scheduler::enqueue(std::unique_ptr<Job> job) { push(std::move(job), false); }
 void Scheduler::requeue(std::unique_ptr<Job> job) { push(std::move(job), true); }
@@ -14,7 +20,10 @@ void Scheduler::push(std::unique_ptr<Job> job, bool front) {
     for (const auto& [k, queued] : jobs_) deadlines_.emplace(queued->deadline, k);
   }
   deadlines_.emplace(job->deadline, key);
-  auto& queue = queues_[job->tenant];
+  TenantQueue& tenant = tenants_[job->tenant];
+  if (tenant.queued == 0) tenant.virtual_time = std::max(tenant.virtual_time, virtual_clock_);
+  ++tenant.queued;
+  auto& queue = tenant.by_priority[job->priority];
   if (front) {
     queue.push_front(key);
   } else {
@@ -23,15 +32,10 @@ void Scheduler::push(std::unique_ptr<Job> job, bool front) {
   jobs_.emplace(key, std::move(job));
 }
 
-std::unique_ptr<Job> Scheduler::next(const std::function<bool(const Job&)>& fits) {
-  if (jobs_.empty() || queues_.empty()) return nullptr;
-  // Start with the tenant after the one served last, wrapping around once.
-  auto start = queues_.upper_bound(last_served_);
-  for (std::size_t visited = 0; visited < queues_.size(); ++visited) {
-    if (start == queues_.end()) start = queues_.begin();
-    auto current = start++;
-    auto& queue = current->second;
-    std::size_t scanned = 0;
+std::unique_ptr<Job> Scheduler::take_from(TenantQueue& tenant, const std::function<bool(const Job&)>& fits) {
+  std::size_t scanned = 0;
+  for (auto level = tenant.by_priority.begin(); level != tenant.by_priority.end() && scanned < kScanDepth;) {
+    auto& queue = level->second;
     for (auto it = queue.begin(); it != queue.end() && scanned < kScanDepth;) {
       auto found = jobs_.find(*it);
       if (found == jobs_.end()) {  // left already (expired)
@@ -46,14 +50,28 @@ std::unique_ptr<Job> Scheduler::next(const std::function<bool(const Job&)>& fits
       std::unique_ptr<Job> job = std::move(found->second);
       jobs_.erase(found);
       queue.erase(it);
-      last_served_ = current->first;
-      if (queue.empty()) queues_.erase(current);
+      if (queue.empty()) tenant.by_priority.erase(level);
       return job;
     }
-    if (queue.empty()) {
-      // Only stale keys were left; drop the tenant's queue. `start` stays valid (map iterators).
-      queues_.erase(current);
-      if (queues_.empty()) break;
+    level = queue.empty() ? tenant.by_priority.erase(level) : std::next(level);
+  }
+  return nullptr;
+}
+
+std::unique_ptr<Job> Scheduler::next(const std::function<bool(const Job&)>& fits) {
+  if (jobs_.empty()) return nullptr;
+  // Backlogged tenants by virtual time (few tenants: a sort per call is cheaper than keeping a heap
+  // coherent with weights that change on reload).
+  std::vector<std::pair<double, TenantQueue*>> order;
+  for (auto& [name, tenant] : tenants_)
+    if (tenant.queued > 0) order.emplace_back(tenant.virtual_time, &tenant);
+  std::stable_sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (auto& [time, tenant] : order) {
+    if (auto job = take_from(*tenant, fits)) {
+      --tenant->queued;
+      virtual_clock_ = tenant->virtual_time;
+      tenant->virtual_time += 1.0 / tenant->weight;
+      return job;
     }
   }
   return nullptr;
@@ -66,6 +84,7 @@ std::vector<std::unique_ptr<Job>> Scheduler::take_expired(Clock::time_point now)
     deadlines_.pop();
     // A stale entry (job dispatched meanwhile, or re-queued with a new entry) is skipped.
     if (found == jobs_.end() || found->second->deadline > now) continue;
+    --tenants_[found->second->tenant].queued;
     expired.push_back(std::move(found->second));
     jobs_.erase(found);
   }
@@ -76,9 +95,17 @@ std::vector<std::unique_ptr<Job>> Scheduler::take_all() {
   std::vector<std::unique_ptr<Job>> all;
   for (auto& [key, job] : jobs_) all.push_back(std::move(job));
   jobs_.clear();
-  queues_.clear();
+  for (auto& [name, tenant] : tenants_) {
+    tenant.by_priority.clear();
+    tenant.queued = 0;
+  }
   deadlines_ = {};
   return all;
+}
+
+std::size_t Scheduler::queued(const std::string& tenant) const {
+  auto it = tenants_.find(tenant);
+  return it == tenants_.end() ? 0 : it->second.queued;
 }
 
 }  // namespace bridge::broker

@@ -1,13 +1,30 @@
 #include "bridge/broker/tenants.hpp"
 
+#include <algorithm>
+#include <cmath>
+
 #include "bridge/core/config_map.hpp"
 
 namespace bridge::broker {
 namespace {
 
-void read_quota(const core::ConfigMap& map, TenantQuota& quota) {
-  map.get("max_inflight_jobs", quota.max_inflight_jobs);
-  if (quota.max_inflight_jobs == 0) map.fail("max_inflight_jobs", "must be at least 1");
+void read_quota(const core::ConfigMap& map, TenantQuota& q) {
+  map.get("max_inflight_jobs", q.max_inflight_jobs);
+  map.get("max_inflight_bytes", q.max_inflight_bytes);
+  map.get("rate", q.rate);
+  map.get("burst", q.burst);
+  map.get("weight", q.weight);
+  map.get("min_priority", q.min_priority);
+  map.get("max_priority", q.max_priority);
+  map.get("kernels", q.kernels);
+  if (q.max_inflight_jobs == 0) map.fail("max_inflight_jobs", "must be at least 1");
+  if (q.max_inflight_bytes == 0) map.fail("max_inflight_bytes", "must be at least 1");
+  if (!std::isfinite(q.rate) || q.rate < 0) map.fail("rate", "must be 0 (no limit) or a positive number of jobs per second");
+  if (!std::isfinite(q.burst) || q.burst < 0) map.fail("burst", "must be 0 (= rate) or positive");
+  if (!std::isfinite(q.weight) || q.weight <= 0) map.fail("weight", "must be a positive number");
+  if (q.min_priority < -128 || q.min_priority > 127) map.fail("min_priority", "must be between -128 and 127");
+  if (q.max_priority < -128 || q.max_priority > 127) map.fail("max_priority", "must be between -128 and 127");
+  if (q.min_priority > q.max_priority) map.fail("min_priority", "must not exceed max_priority");
   map.reject_unknown_keys();
 }
 
@@ -28,6 +45,16 @@ TenantTable from_config(const core::ConfigMap& config) {
 }
 
 }  // namespace
+
+bool TenantQuota::allows_kernel(const std::string& kernel) const {
+  return kernels.empty() || std::find(kernels.begin(), kernels.end(), kernel) != kernels.end();
+}
+
+TenantTable TenantTable::of(std::map<std::string, TenantQuota> tenants) {
+  TenantTable t;
+  t.tenants_ = std::move(tenants);
+  return t;
+}
 
 TenantTable TenantTable::load_file(const std::string& path) { return from_config(core::ConfigMap::load_file(path)); }
 

@@ -10,9 +10,14 @@ namespace bridge::core {
 namespace {
 
 std::atomic<Notifier*> g_stop{nullptr};
+std::atomic<Notifier*> g_reload{nullptr};
 
 void on_stop_signal(int) {
   if (Notifier* stop = g_stop.load()) stop->notify();
+}
+
+void on_reload_signal(int) {
+  if (Notifier* reload = g_reload.load()) reload->notify();
 }
 
 }  // namespace
@@ -38,7 +43,14 @@ void stop_on_signals(Notifier& stop) {
 void clear_stop_signals() {
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);
+  std::signal(SIGHUP, SIG_DFL);
   g_stop.store(nullptr);
+  g_reload.store(nullptr);
+}
+
+void reload_on_sighup(Notifier& reload) {
+  g_reload.store(&reload);
+  std::signal(SIGHUP, on_reload_signal);
 }
 
 }  // namespace bridge::core

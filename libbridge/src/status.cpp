@@ -19,6 +19,7 @@ std::string status_code_name(StatusCode code) {
     case StatusCode::kInternal: return "INTERNAL";
     case StatusCode::kNoCapableWorker: return "NO_CAPABLE_WORKER";
     case StatusCode::kCancelled: return "CANCELLED";
+    case StatusCode::kPermissionDenied: return "PERMISSION_DENIED";
   }
   return "UNKNOWN(" + std::to_string(static_cast<unsigned>(code)) + ")";
 }

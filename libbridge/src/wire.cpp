@@ -25,7 +25,8 @@ BRIDGE_SAME_CODE(kWorkerLost, WORKER_LOST);
 BRIDGE_SAME_CODE(kInternal, INTERNAL);
 BRIDGE_SAME_CODE(kNoCapableWorker, NO_CAPABLE_WORKER);
 BRIDGE_SAME_CODE(kCancelled, CANCELLED);
-static_assert(wire::StatusCode::MAX == wire::StatusCode::CANCELLED, "add new status codes to bridge::StatusCode");
+BRIDGE_SAME_CODE(kPermissionDenied, PERMISSION_DENIED);
+static_assert(wire::StatusCode::MAX == wire::StatusCode::PERMISSION_DENIED, "add new status codes to bridge::StatusCode");
 #undef BRIDGE_SAME_CODE
 
 static_assert(static_cast<int>(DType::kF32) == static_cast<int>(wire::DType::F32));

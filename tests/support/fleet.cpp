@@ -20,13 +20,19 @@ std::string worker_bin() { return program("BRIDGE_WORKER_BIN", BRIDGE_TEST_WORKE
 std::string redis_bin() { return program("BRIDGE_REDIS_SERVER", BRIDGE_TEST_REDIS_SERVER); }
 }  // namespace
 
-RedisServer::RedisServer(const TempDir& dir) : port_(free_port()) {
-  process_ = std::make_unique<Process>(
-      std::vector<std::string>{redis_bin(), "--port", std::to_string(port_), "--bind", "127.0.0.1",
-                               "--save", "", "--appendonly", "no", "--dir", dir.path().string()},
-      (dir.path() / ("redis-" + std::to_string(port_) + ".log")).string());
-  if (!eventually([&] { return command({"PING"}) == "PONG"; }, std::chrono::seconds(10)))
-    throw std::runtime_error("redis-server did not start on port " + std::to_string(port_) + ":\n" + process_->log());
+RedisServer::RedisServer(const TempDir& dir) {
+  // A port found free can be taken by another process before redis-server binds it: try again.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    port_ = free_port();
+    process_ = std::make_unique<Process>(
+        std::vector<std::string>{redis_bin(), "--port", std::to_string(port_), "--bind", "127.0.0.1",
+                                 "--save", "", "--appendonly", "no", "--dir", dir.path().string()},
+        (dir.path() / ("redis-" + std::to_string(port_) + ".log")).string());
+    if (eventually([&] { return command({"PING"}) == "PONG" || !process_->running(); }, std::chrono::seconds(10)) &&
+        process_->running())
+      return;
+  }
+  throw std::runtime_error("redis-server did not start (last port " + std::to_string(port_) + "):\n" + process_->log());
 }
 
 std::string RedisServer::command(const std::vector<std::string>& args) const {
@@ -66,6 +72,12 @@ Fleet::Fleet(FleetOptions options) : options_(std::move(options)) {
   worker_config_ = dir_.write("worker.yaml", "heartbeat_ms: " + heartbeat + "\nliveness: 5\nthreads: 2\nlog_level: debug\n" +
                                                  options_.worker_yaml_extra);
   broker_ = start_broker(frontend_port_, backend_port_, "broker-a");
+  // As for Redis: if a port was taken meanwhile, the broker exits at once; start it on new ports.
+  for (int attempt = 0; attempt < 3 && broker_->wait(std::chrono::milliseconds(200)).has_value(); ++attempt) {
+    frontend_port_ = free_port();
+    backend_port_ = free_port();
+    broker_ = start_broker(frontend_port_, backend_port_, "broker-a");
+  }
   for (int i = 0; i < options_.workers; ++i) add_worker(options_.slots);
   if (!wait_for_workers(static_cast<std::size_t>(options_.workers)))
     throw std::runtime_error("fleet did not come up:\n" + logs());

@@ -26,6 +26,7 @@ enum class StatusCode : std::uint16_t {
   kInternal = 12,
   kNoCapableWorker = 13,
   kCancelled = 14,
+  kPermissionDenied = 15,
 };
 
 /// Upper-case name as on the wire docs, e.g. "RESOURCE_EXHAUSTED"; "UNKNOWN(n)" for a value out of range.

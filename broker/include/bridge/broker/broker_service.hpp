@@ -38,6 +38,8 @@ class BrokerService {
   void stop() noexcept { stop_.notify(); }
   /// Async-signal-safe stop: notify() this from a signal handler.
   core::Notifier& stop_notifier() { return stop_; }
+  /// Async-signal-safe reload of tenants_file (SIGHUP): notify() this from a signal handler.
+  core::Notifier& reload_notifier() { return reload_; }
 
   const std::string& id() const { return options_.id; }
 
@@ -47,11 +49,13 @@ class BrokerService {
   void handle_client_message(core::Frames& frames);
   void handle_request(std::string client, core::Frames frames, const wire::JobRequest& request);
   void handle_status(const std::string& client, const wire::StatusRequest& request);
+  void handle_quota(const std::string& client, const wire::QuotaRequest& request);
   void reply(const std::string& client, core::Frames frames);
   void reply_error(const std::string& client, std::uint64_t job_id, const Status& status, std::uint32_t retry_after_ms = 0);
 
   // Admission.
-  void on_admission(std::uint64_t key, const std::string& tenant, const QuotaStore::Decision& decision);
+  void on_admission(std::uint64_t key, const std::string& tenant, std::uint64_t bytes,
+                    const QuotaStore::Decision& decision);
 
   // Workers.
   void receive_workers();
@@ -73,6 +77,10 @@ class BrokerService {
   void forget(Job& job);
 
   void on_timers(Clock::time_point now);
+  /// Re-reads tenants_file if it changed (or always, when `forced`); a file that does not parse or
+  /// validate is refused with its error logged, and the quotas in force stay.
+  void check_tenants_file(bool forced);
+  void apply_tenants(TenantTable table, const char* why);
   bool drained() const;
   /// How long this broker's liveness key lives in Redis without a refresh.
   std::chrono::milliseconds liveness_ttl() const;
@@ -83,7 +91,12 @@ class BrokerService {
   zmq::socket_t frontend_;
   zmq::socket_t backend_;
   core::Notifier stop_;
+  core::Notifier reload_;
   bool stopping_ = false;
+  std::string tenants_signature_;            ///< mtime and size of tenants_file when last read
+  Clock::time_point next_tenants_check_{};
+  std::int64_t tenants_loaded_at_ms_ = 0;    ///< wall clock, for bridgectl quota show
+  bool quotas_published_ = false;            ///< limits written to Redis since it (re)connected
 
   WorkerRegistry workers_;
   Scheduler scheduler_;

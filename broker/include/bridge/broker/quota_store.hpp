@@ -7,34 +7,53 @@
 #include <string>
 
 #include "bridge/broker/redis_connection.hpp"
+#include "bridge/broker/tenants.hpp"
 
 namespace bridge::broker {
 
-/// Counts each tenant's in-flight jobs in a Redis hash `<prefix>inflight:<tenant>` with one field per
-/// broker, and admits a job only if the sum over live brokers stays within the tenant's limit. The
-/// check-and-increment is one Lua script, so brokers sharing one Redis enforce one limit. A broker that
-/// dies without releasing its jobs stops counting once its liveness key `<prefix>broker:<id>` expires
-/// (the script drops fields of brokers whose key is gone). Loop-thread only, like RedisConnection.
+/// Per tenant, Redis holds the jobs and input bytes each broker has admitted and not answered (hashes
+/// `<prefix>inflight:<tenant>` and `<prefix>inflight_bytes:<tenant>`, one field per broker), and a token
+/// bucket `<prefix>rate:<tenant>` for the jobs-per-second limit. One Lua script checks all three limits and
+/// takes the job's share atomically, so brokers sharing one Redis enforce one set of limits. A broker that
+/// dies without giving back stops counting when its liveness key `<prefix>broker:<id>` expires: scripts
+/// drop the fields of brokers whose key is gone. Loop-thread only, like RedisConnection.
 class QuotaStore {
  public:
   struct Decision {
-    bool reachable = false;   ///< false: no usable answer (connection lost, or `error`)
-    std::string error;        ///< Redis's error reply, if it sent one
+    bool reachable = false;        ///< false: no usable answer (connection lost, or `error`)
+    std::string error;             ///< Redis's error reply, if it sent one
     bool admitted = false;
-    std::int64_t in_use = 0;  ///< the tenant's jobs in flight fleet-wide, after this decision
+    std::string limit;             ///< when refused: max_inflight_jobs | max_inflight_bytes | rate
+    std::int64_t in_use = 0;       ///< when refused for jobs or bytes: the fleet-wide count
+    std::uint32_t retry_after_ms = 0;  ///< when refused for rate: when the next token arrives
   };
   using DecisionHandler = std::function<void(Decision)>;
 
+  struct Usage {
+    bool known = false;
+    std::int64_t jobs = 0;
+    std::int64_t bytes = 0;
+    double rate_tokens = -1;  ///< -1: no rate limit
+  };
+  using UsageHandler = std::function<void(Usage)>;
+
   QuotaStore(RedisConnection& redis, std::string prefix, std::string broker_id);
 
-  /// Asks for one in-flight job of `tenant` under `limit`; `done` is called once, later. Also refreshes
-  /// this broker's liveness key to `ttl`, so that its holdings are never taken for a dead broker's.
-  /// Returns false (and never calls `done`) when Redis is not connected.
-  bool acquire(const std::string& tenant, std::uint32_t limit, std::chrono::milliseconds ttl, DecisionHandler done);
-  /// Gives one back. Best effort: if Redis is down, the count is dropped with the broker's key.
-  void release(const std::string& tenant);
+  /// Asks to admit one job of `bytes` input bytes under `quota`; `done` is called once, later. Also
+  /// refreshes this broker's liveness key to `ttl`. Returns false (`done` never called) when Redis is
+  /// not connected.
+  bool acquire(const std::string& tenant, const TenantQuota& quota, std::uint64_t bytes, std::chrono::milliseconds ttl,
+               DecisionHandler done);
+  /// Gives back one job and its bytes. Best effort: if Redis is down, the counts vanish with this
+  /// broker's liveness key.
+  void release(const std::string& tenant, std::uint64_t bytes);
+  /// Fleet-wide usage of a tenant; false (`done` never called) when Redis is not connected.
+  bool usage(const std::string& tenant, const TenantQuota& quota, UsageHandler done);
   /// Refreshes this broker's liveness key; call well within `ttl`.
   void keep_alive(std::chrono::milliseconds ttl);
+  /// Writes the limits under `<prefix>quota:<tenant>` and the names in `<prefix>tenants`, for tools
+  /// that read Redis. Admission does not read them: each broker applies its own tenants.yaml.
+  void publish(const TenantTable& table);
 
   const std::string& broker_id() const { return broker_id_; }
 

@@ -14,20 +14,29 @@
 
 namespace bridge::broker {
 
-/// Owns queued jobs. Tenants take turns (round robin), so one tenant's backlog cannot starve another;
-/// within a tenant, jobs leave in arrival order, except that re-queued jobs (their worker died) go first.
-/// Jobs past their deadline are handed back by take_expired(). Not thread-safe: loop thread only.
+/// Owns queued jobs and decides which one goes next.
+///
+/// Across tenants: weighted fair queuing (start-time fair queuing). Each tenant has a virtual time
+/// that grows by 1/weight per job it is served; the backlogged tenant with the smallest virtual time
+/// goes next. A tenant that becomes backlogged starts at the current virtual time, so idleness is not
+/// saved up as credit. With every tenant backlogged, jobs are served in proportion to the weights.
+/// Within a tenant: higher priority first, then arrival order; re-queued jobs (their worker died) go
+/// first within their priority. Jobs past their deadline come back through take_expired().
+/// Not thread-safe: loop thread only.
 class Scheduler {
  public:
   /// How far into one tenant's queue next() looks for a job the offered worker can run.
   static constexpr std::size_t kScanDepth = 32;
 
+  /// Weight of a tenant (tenants.yaml `weight`); tenants never set weigh 1. Takes effect for the
+  /// next job served.
+  void set_weight(const std::string& tenant, double weight);
+
   void enqueue(std::unique_ptr<Job> job);
-  /// For a job whose worker was lost: ahead of the tenant's other jobs.
+  /// For a job whose worker was lost: ahead of the tenant's other jobs of the same priority.
   void requeue(std::unique_ptr<Job> job);
 
-  /// Removes and returns the next job for which `fits` is true, visiting tenants in turn; nullptr if
-  /// no queued job fits.
+  /// Removes and returns the next job for which `fits` is true; nullptr if no queued job fits.
   std::unique_ptr<Job> next(const std::function<bool(const Job&)>& fits);
 
   /// Removes and returns every job whose deadline is at or before `now`.
@@ -37,14 +46,23 @@ class Scheduler {
 
   std::size_t size() const { return jobs_.size(); }
   bool empty() const { return jobs_.empty(); }
+  /// Jobs of one tenant waiting.
+  std::size_t queued(const std::string& tenant) const;
 
  private:
-  void push(std::unique_ptr<Job> job, bool front);
+  struct TenantQueue {
+    std::map<int, std::deque<std::uint64_t>, std::greater<>> by_priority;  // highest priority first
+    double weight = 1;
+    double virtual_time = 0;
+    std::size_t queued = 0;  // live jobs (the deques may also hold keys of jobs that expired)
+  };
 
-  // Queues hold keys; a key whose job already left (expired) is skipped and dropped when met.
+  void push(std::unique_ptr<Job> job, bool front);
+  std::unique_ptr<Job> take_from(TenantQueue& tenant, const std::function<bool(const Job&)>& fits);
+
   std::unordered_map<std::uint64_t, std::unique_ptr<Job>> jobs_;
-  std::map<std::string, std::deque<std::uint64_t>> queues_;  // by tenant
-  std::string last_served_;                                  // round-robin position
+  std::map<std::string, TenantQueue> tenants_;
+  double virtual_clock_ = 0;  // start tag of the job served last
   using DeadlineEntry = std::pair<Clock::time_point, std::uint64_t>;
   std::priority_queue<DeadlineEntry, std::vector<DeadlineEntry>, std::greater<>> deadlines_;
 };

@@ -4,14 +4,35 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 namespace bridge::broker {
 
-/// One tenant's limits. Every field is a key under `defaults:` or under the tenant in tenants.yaml.
+/// One tenant's limits. Every field is a key under `defaults:` or under the tenant in tenants.yaml,
+/// documented in config/tenants.yaml.
 struct TenantQuota {
   static constexpr std::uint32_t kDefaultMaxInflightJobs = 64;
+  static constexpr std::uint64_t kDefaultMaxInflightBytes = 4ull << 30;
+
   /// Jobs of this tenant admitted and not yet answered, across every broker sharing the Redis.
   std::uint32_t max_inflight_jobs = kDefaultMaxInflightJobs;
+  /// Input bytes of those jobs, across every broker.
+  std::uint64_t max_inflight_bytes = kDefaultMaxInflightBytes;
+  /// Jobs admitted per second, fleet-wide (token bucket); 0 = no rate limit.
+  double rate = 0;
+  /// Bucket size: jobs that may be admitted at once after a quiet spell; 0 = max(1, rate).
+  double burst = 0;
+  /// Share of the workers when tenants compete (weighted fair queuing); > 0.
+  double weight = 1;
+  /// Priorities the tenant may use (JobRequest.priority).
+  int min_priority = -128;
+  int max_priority = 127;
+  /// Kernels the tenant may run; empty = every kernel.
+  std::vector<std::string> kernels;
+
+  double effective_burst() const { return burst > 0 ? burst : (rate > 1 ? rate : 1); }
+  bool allows_kernel(const std::string& kernel) const;
+  bool operator==(const TenantQuota&) const = default;
 };
 
 /// Immutable after load; safe to read from any thread.
@@ -21,17 +42,12 @@ class TenantTable {
   static TenantTable load_file(const std::string& path);
   /// Same, from text (tests); `origin` names it in errors.
   static TenantTable parse(const std::string& text, const std::string& origin);
+  /// A table with exactly these tenants.
+  static TenantTable of(std::map<std::string, TenantQuota> tenants);
 
   /// The tenant's quota, or nullptr for a tenant that is not configured.
   const TenantQuota* find(const std::string& tenant) const;
   const std::map<std::string, TenantQuota>& tenants() const { return tenants_; }
-
-  /// A table with exactly these tenants.
-  static TenantTable of(std::map<std::string, TenantQuota> tenants) {
-    TenantTable t;
-    t.tenants_ = std::move(tenants);
-    return t;
-  }
 
  private:
   std::map<std::string, TenantQuota> tenants_;

@@ -16,4 +16,7 @@ int run_program(const char* name, const std::function<int()>& body);
 void stop_on_signals(Notifier& stop);
 void clear_stop_signals();
 
+/// From now on SIGHUP calls `reload.notify()`; clear_stop_signals() ends it too.
+void reload_on_sighup(Notifier& reload);
+
 }  // namespace bridge::core

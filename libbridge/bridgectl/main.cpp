@@ -12,15 +12,18 @@ namespace {
 
 using namespace bridge;
 
-constexpr const char* kUsage = R"(usage: bridgectl [--broker ENDPOINT] [--tenant NAME] [--timeout MS] [--json] COMMAND ...
+constexpr const char* kUsage = R"(usage: bridgectl [--broker ENDPOINT] [--tenant NAME] [--timeout MS] [--retries N] [--json] COMMAND ...
 
 commands:
   submit KERNEL [--input [NAME=]V1,V2,...[:SHAPE]]... [--param NAME=VALUE]... [--dtype f32|f64|i32|i64|u8]
                 [--placement any|prefer-gpu|require-gpu|cpu-only] [--priority N]
       Runs one job and prints its result. SHAPE is like 2x3 (default: a vector of the values).
       Inputs are positional, in the order given. Exit status 0 if the job succeeded, 1 if not.
+      --retries N: re-send up to N-1 times when refused for a passing reason (quota, queue full).
   status
       Prints the workers the broker knows: id, device, kernels, slots, in flight, last heartbeat.
+  quota show [TENANT]
+      Prints each tenant's limits (tenants.yaml) and its live usage across the fleet (Redis).
 
 defaults: --broker tcp://127.0.0.1:5555 (or $BRIDGE_BROKER), --tenant default, --timeout 30000
 )";
@@ -190,10 +193,66 @@ int submit(Client& client, const core::Args& args, bool json) {
   }
   if (args.has("placement") && !parse_placement(args.get("placement"), job.placement))
     throw core::ConfigError("--placement " + args.get("placement") + ": use any, prefer-gpu, require-gpu or cpu-only");
-  if (args.has("priority")) job.priority = std::stoi(args.get("priority"));
+  if (args.has("priority")) {
+    try {
+      job.priority = std::stoi(args.get("priority"));
+    } catch (const std::exception&) {
+      throw core::ConfigError("--priority " + args.get("priority") + ": use an integer from -128 to 127");
+    }
+  }
   JobResult result = client.run(std::move(job));
   print_result(result, json);
   return result.ok() ? 0 : 1;
+}
+
+std::string limit_text(double v) {
+  if (v <= 0) return "-";
+  std::ostringstream o;
+  o << v;
+  return o.str();
+}
+
+int quota_show(Client& client, const core::Args& args, bool json) {
+  if (args.positional().size() < 2 || args.positional()[1] != "show")
+    throw core::ConfigError("usage: bridgectl quota show [TENANT]");
+  const std::string tenant = args.positional().size() > 2 ? args.positional()[2] : "";
+  QuotaReport report;
+  Status s = client.quotas(tenant, report);
+  if (!s.is_ok()) {
+    std::cerr << "bridgectl: " << s.to_string() << "\n";
+    return 1;
+  }
+  if (json) {
+    std::cout << "{\"tenants_file\":\"" << json_escape(report.tenants_file) << "\",\"loaded_at_unix_ms\":"
+              << report.loaded_at_unix_ms << ",\"tenants\":[";
+    for (std::size_t i = 0; i < report.tenants.size(); ++i) {
+      const auto& t = report.tenants[i];
+      std::cout << (i ? "," : "") << "{\"tenant\":\"" << json_escape(t.tenant) << "\",\"max_inflight_jobs\":"
+                << t.max_inflight_jobs << ",\"max_inflight_bytes\":" << t.max_inflight_bytes << ",\"rate\":" << t.rate
+                << ",\"burst\":" << t.burst << ",\"weight\":" << t.weight << ",\"min_priority\":" << t.min_priority
+                << ",\"max_priority\":" << t.max_priority << ",\"inflight_jobs\":" << t.inflight_jobs
+                << ",\"inflight_bytes\":" << t.inflight_bytes << ",\"rate_tokens\":" << t.rate_tokens << ",\"kernels\":[";
+      for (std::size_t k = 0; k < t.kernels.size(); ++k) std::cout << (k ? "," : "") << "\"" << json_escape(t.kernels[k]) << "\"";
+      std::cout << "]}";
+    }
+    std::cout << "]}\n";
+    return 0;
+  }
+  std::cout << "quotas from " << report.tenants_file << "; usage fleet-wide (- = no limit, ? = Redis unreachable)\n";
+  std::printf("%-20s %13s %23s %14s %7s %10s  %s\n", "TENANT", "JOBS", "BYTES", "RATE/s (BURST)", "WEIGHT", "PRIORITY",
+              "KERNELS");
+  for (const auto& t : report.tenants) {
+    auto used = [](std::int64_t v) { return v < 0 ? std::string("?") : std::to_string(v); };
+    std::string kernels;
+    for (const auto& k : t.kernels) kernels += (kernels.empty() ? "" : ",") + k;
+    const std::string jobs = used(t.inflight_jobs) + "/" + std::to_string(t.max_inflight_jobs);
+    const std::string bytes = used(t.inflight_bytes) + "/" + std::to_string(t.max_inflight_bytes);
+    const std::string rate = limit_text(t.rate) + (t.rate > 0 ? " (" + limit_text(t.burst) + ")" : "");
+    const std::string priority = std::to_string(t.min_priority) + ".." + std::to_string(t.max_priority);
+    std::printf("%-20s %13s %23s %14s %7s %10s  %s\n", t.tenant.c_str(), jobs.c_str(), bytes.c_str(), rate.c_str(),
+                limit_text(t.weight).c_str(), priority.c_str(), kernels.empty() ? "all" : kernels.c_str());
+  }
+  return 0;
 }
 
 int status(Client& client, bool json) {
@@ -243,17 +302,20 @@ int main(int argc, char** argv) {
       std::cout << kUsage;
       return args.has("help") ? 0 : 2;
     }
-    args.reject_unknown({"help", "json", "broker", "tenant", "timeout", "input", "param", "dtype", "placement", "priority"});
+    args.reject_unknown({"help", "json", "broker", "tenant", "timeout", "input", "param", "dtype", "placement", "priority",
+                         "retries"});
     Client::Options options;
     const char* env_broker = std::getenv("BRIDGE_BROKER");
     options.broker = args.get("broker", env_broker ? env_broker : options.broker);
     options.tenant = args.get("tenant", options.tenant);
-    if (args.has("timeout")) options.timeout = std::chrono::milliseconds(std::stoll(args.get("timeout")));
+    if (args.has("timeout")) options.timeout = std::chrono::milliseconds(args.get_uint("timeout", 30000));
+    options.retry.max_attempts = static_cast<int>(std::max<std::uint32_t>(1, args.get_uint("retries", 1)));
     Client client(options);
     const std::string& command = args.positional()[0];
     const bool json = args.has("json");
     if (command == "submit") return submit(client, args, json);
     if (command == "status") return status(client, json);
+    if (command == "quota") return quota_show(client, args, json);
     throw core::ConfigError("unknown command '" + command + "' (see --help)");
   } catch (const core::ConfigError& e) {
     std::cerr << "bridgectl: " << e.what() << "\n";

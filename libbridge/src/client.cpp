@@ -64,7 +64,8 @@ class Client::Impl {
     out.id = id;
     out.started = Clock::now();
     const auto timeout = request.timeout.count() > 0 ? request.timeout : options_.timeout;
-    out.deadline = out.started + timeout + kClientGrace;
+    out.job_deadline = out.started + timeout;
+    out.deadline = out.job_deadline + kClientGrace;
     out.on_result = std::move(done);
     try {
       out.frames = core::encode_request(request, id, options_.tenant, options_.timeout);
@@ -79,31 +80,61 @@ class Client::Impl {
   }
 
   Status status(FleetStatus& out) {
-    auto promise = std::make_shared<std::promise<std::pair<Status, FleetStatus>>>();
-    auto future = promise->get_future();
-    Outgoing request;
-    request.id = next_id_.fetch_add(1);
-    request.started = Clock::now();
-    request.deadline = request.started + options_.timeout;
-    request.on_status = [promise](Status s, FleetStatus f) { promise->set_value({std::move(s), std::move(f)}); };
+    const std::uint64_t id = next_id_.fetch_add(1);
     flatbuffers::FlatBufferBuilder fbb(64);
-    auto body = wire::CreateStatusRequest(fbb, request.id);
-    request.frames.push_back(core::finish_envelope(fbb, wire::Body::StatusRequest, body.Union()));
-    enqueue(std::move(request));
-    auto [status, fleet] = future.get();
-    out = std::move(fleet);
-    return status;
+    auto body = wire::CreateStatusRequest(fbb, id);
+    return control(core::finish_envelope(fbb, wire::Body::StatusRequest, body.Union()), id, [&](const wire::Envelope& e) {
+      const auto* reply = e.body_as_StatusReply();
+      if (reply == nullptr) return Status(StatusCode::kMalformedMessage, "the broker answered a status request with something else");
+      core::decode_status(*reply, out);
+      return Status{};
+    });
+  }
+
+  Status quotas(const std::string& tenant, QuotaReport& out) {
+    const std::uint64_t id = next_id_.fetch_add(1);
+    flatbuffers::FlatBufferBuilder fbb(128);
+    auto body = wire::CreateQuotaRequest(fbb, id, fbb.CreateString(tenant));
+    return control(core::finish_envelope(fbb, wire::Body::QuotaRequest, body.Union()), id, [&](const wire::Envelope& e) {
+      const auto* reply = e.body_as_QuotaReply();
+      if (reply == nullptr) return Status(StatusCode::kMalformedMessage, "the broker answered a quota request with something else");
+      if (reply->error() != nullptr && reply->error()->size() > 0)
+        return Status(StatusCode::kUnknownTenant, std::string(core::view(reply->error())));
+      core::decode_quotas(*reply, out);
+      return Status{};
+    });
   }
 
  private:
-  // One entry type for jobs and status requests; exactly one of the callbacks is set.
+  // Sends a control request and blocks for its reply; `decode` runs on the I/O thread while this
+  // thread waits, so it may write to the caller's variables.
+  Status control(zmq::message_t header, std::uint64_t id, const std::function<Status(const wire::Envelope&)>& decode) {
+    auto promise = std::make_shared<std::promise<Status>>();
+    auto future = promise->get_future();
+    Outgoing request;
+    request.id = id;
+    request.started = Clock::now();
+    request.job_deadline = request.deadline = request.started + options_.timeout;
+    request.on_control = [promise, &decode](Status s, const wire::Envelope* envelope) {
+      if (s.is_ok() && envelope != nullptr) s = decode(*envelope);
+      promise->set_value(std::move(s));
+    };
+    request.frames.push_back(std::move(header));
+    enqueue(std::move(request));
+    return future.get();
+  }
+
+  // One entry type for jobs and control requests (status, quotas); exactly one callback is set.
   struct Outgoing {
     std::uint64_t id = 0;
-    core::Frames frames;
+    core::Frames frames;          // kept between attempts while retries remain
     Clock::time_point started;
-    Clock::time_point deadline;
+    Clock::time_point job_deadline;  // started + timeout: no retry is sent after it
+    Clock::time_point deadline;      // the client answers DEADLINE_EXCEEDED itself at this point
+    int attempts = 0;
     Callback on_result;
-    std::function<void(Status, FleetStatus)> on_status;
+    // Called with the reply's envelope (valid during the call), or with an error and nullptr.
+    std::function<void(Status, const wire::Envelope*)> on_control;
   };
 
   void enqueue(Outgoing out) {
@@ -126,8 +157,8 @@ class Client::Impl {
       result.status = std::move(status);
       result.timings.total = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - entry.started);
       entry.on_result(std::move(result));
-    } else if (entry.on_status) {
-      entry.on_status(std::move(status), {});
+    } else if (entry.on_control) {
+      entry.on_control(std::move(status), nullptr);
     }
   }
 
@@ -135,8 +166,9 @@ class Client::Impl {
     while (!stopping_.load()) {
       zmq::pollitem_t items[] = {{socket_.handle(), 0, ZMQ_POLLIN, 0}, {nullptr, notifier_.fd(), ZMQ_POLLIN, 0}};
       auto wait = std::chrono::milliseconds(100);
-      if (!expiry_.empty()) {
-        auto until = std::chrono::duration_cast<std::chrono::milliseconds>(expiry_.begin()->first - Clock::now());
+      for (const auto* timers : {&expiry_, &resend_}) {
+        if (timers->empty()) continue;
+        auto until = std::chrono::duration_cast<std::chrono::milliseconds>(timers->begin()->first - Clock::now());
         wait = std::clamp(until + std::chrono::milliseconds(1), std::chrono::milliseconds(0), wait);
       }
       core::poll(items, 2, wait);
@@ -145,6 +177,7 @@ class Client::Impl {
         send_outbox();
       }
       if (items[0].revents & ZMQ_POLLIN) receive();
+      resend_due(Clock::now());
       expire(Clock::now());
     }
     // Shutdown: everything still pending is answered CANCELLED, exactly once.
@@ -165,21 +198,60 @@ class Client::Impl {
       batch.swap(outbox_);
     }
     for (auto& entry : batch) {
-      bool sent = false;
-      try {
-        sent = zmq::send_multipart(socket_, entry.frames, zmq::send_flags::dontwait).has_value();
-      } catch (const zmq::error_t& e) {
-        fail(entry, Status(StatusCode::kUnavailable, std::string("send to broker failed: ") + e.what()));
-        continue;
-      }
-      if (!sent) {
-        fail(entry, Status(StatusCode::kUnavailable, "too many requests queued towards broker " + options_.broker +
-                                                         " (is it running and reachable?)"));
-        continue;
-      }
-      entry.frames.clear();
+      if (!send(entry)) continue;
       expiry_.emplace(entry.deadline, entry.id);
       pending_.emplace(entry.id, std::move(entry));
+    }
+  }
+
+  // Sends an entry's frames; on failure answers it and returns false. Frames are kept (as shared
+  // copies) while a retry may need them.
+  bool send(Outgoing& entry) {
+    ++entry.attempts;
+    const bool keep = entry.on_result && entry.attempts < options_.retry.max_attempts;
+    core::Frames copies;
+    if (keep)
+      for (auto& f : entry.frames) copies.emplace_back().copy(f);
+    core::Frames& outgoing = keep ? copies : entry.frames;
+    bool sent = false;
+    try {
+      sent = zmq::send_multipart(socket_, outgoing, zmq::send_flags::dontwait).has_value();
+    } catch (const zmq::error_t& e) {
+      fail(entry, Status(StatusCode::kUnavailable, std::string("send to broker failed: ") + e.what()));
+      return false;
+    }
+    if (!sent) {
+      fail(entry, Status(StatusCode::kUnavailable, "too many requests queued towards broker " + options_.broker +
+                                                       " (is it running and reachable?)"));
+      return false;
+    }
+    if (!keep) entry.frames.clear();
+    return true;
+  }
+
+  // Whether a refused job should be sent again, and when.
+  bool schedule_retry(Outgoing& entry, const JobResult& result) {
+    const StatusCode code = result.status.code();
+    if (code != StatusCode::kResourceExhausted && code != StatusCode::kQueueFull && code != StatusCode::kUnavailable)
+      return false;
+    if (entry.attempts >= options_.retry.max_attempts || entry.frames.empty()) return false;
+    // Full jitter over an exponential backoff, and never sooner than the broker advised.
+    const auto cap = std::min(options_.retry.max_backoff, options_.retry.initial_backoff * (1 << std::min(entry.attempts - 1, 16)));
+    std::uniform_int_distribution<std::int64_t> jitter(0, std::max<std::int64_t>(0, cap.count()));
+    const auto delay = std::max(result.retry_after, std::chrono::milliseconds(jitter(rng_)));
+    const auto at = Clock::now() + delay;
+    if (at >= entry.job_deadline) return false;
+    resend_.emplace(at, entry.id);
+    return true;
+  }
+
+  void resend_due(Clock::time_point now) {
+    while (!resend_.empty() && resend_.begin()->first <= now) {
+      const std::uint64_t id = resend_.begin()->second;
+      resend_.erase(resend_.begin());
+      auto it = pending_.find(id);
+      if (it == pending_.end()) continue;
+      if (!send(it->second)) pending_.erase(it);
     }
   }
 
@@ -200,19 +272,21 @@ class Client::Impl {
       JobResult result;
       Status decoded = core::decode_result(*header, std::span(frames).subspan(1), limits_, result);
       if (!decoded.is_ok()) result.status = Status(decoded.code(), "result from the fleet is corrupt: " + decoded.message());
+      if (schedule_retry(it->second, result)) return;
       result.timings.total =
           std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - it->second.started);
       Outgoing entry = std::move(it->second);
       pending_.erase(it);
       entry.on_result(std::move(result));
-    } else if (const auto* reply = envelope->body_as_StatusReply()) {
-      auto it = pending_.find(reply->request_id());
-      if (it == pending_.end() || !it->second.on_status) return;
-      FleetStatus fleet;
-      core::decode_status(*reply, fleet);
+    } else {
+      std::uint64_t request_id = 0;
+      if (const auto* status = envelope->body_as_StatusReply()) request_id = status->request_id();
+      if (const auto* quota = envelope->body_as_QuotaReply()) request_id = quota->request_id();
+      auto it = pending_.find(request_id);
+      if (request_id == 0 || it == pending_.end() || !it->second.on_control) return;
       Outgoing entry = std::move(it->second);
       pending_.erase(it);
-      entry.on_status(Status{}, std::move(fleet));
+      entry.on_control(Status{}, envelope);
     }
   }
 
@@ -243,6 +317,8 @@ class Client::Impl {
   // Owned by io_thread_.
   std::unordered_map<std::uint64_t, Outgoing> pending_;
   std::multimap<Clock::time_point, std::uint64_t> expiry_;
+  std::multimap<Clock::time_point, std::uint64_t> resend_;  // jobs waiting to be sent again
+  std::mt19937_64 rng_{std::random_device{}()};
 
   std::thread io_thread_;
 };
@@ -262,6 +338,8 @@ void Client::submit(JobRequest request, Callback done) { impl_->submit(std::move
 JobResult Client::run(JobRequest request) { return submit(std::move(request)).get(); }
 
 Status Client::status(FleetStatus& out) { return impl_->status(out); }
+
+Status Client::quotas(const std::string& tenant, QuotaReport& out) { return impl_->quotas(tenant, out); }
 
 const Client::Options& Client::options() const { return impl_->options(); }
 

@@ -113,4 +113,28 @@ void decode_status(const wire::StatusReply& reply, FleetStatus& out) {
   }
 }
 
+void decode_quotas(const wire::QuotaReply& reply, QuotaReport& out) {
+  out.tenants_file = std::string(view(reply.tenants_file()));
+  out.loaded_at_unix_ms = reply.loaded_at_unix_ms();
+  out.tenants.clear();
+  if (reply.tenants() == nullptr) return;
+  for (const auto* t : *reply.tenants()) {
+    TenantQuotaInfo info;
+    info.tenant = std::string(view(t->tenant()));
+    info.max_inflight_jobs = t->max_inflight_jobs();
+    info.max_inflight_bytes = t->max_inflight_bytes();
+    info.rate = t->rate();
+    info.burst = t->burst();
+    info.weight = t->weight();
+    info.min_priority = t->min_priority();
+    info.max_priority = t->max_priority();
+    if (t->kernels())
+      for (const auto* k : *t->kernels()) info.kernels.emplace_back(view(k));
+    info.inflight_jobs = t->inflight_jobs();
+    info.inflight_bytes = t->inflight_bytes();
+    info.rate_tokens = t->rate_tokens();
+    out.tenants.push_back(std::move(info));
+  }
+}
+
 }  // namespace bridge::core

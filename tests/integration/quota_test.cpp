@@ -1,6 +1,10 @@
 // Tenant admission through Redis: the limit, its error, and one limit shared by two brokers.
 #include <gtest/gtest.h>
 
+#include <signal.h>
+
+#include <thread>
+
 #include "fleet.hpp"
 
 namespace bridge::testing {
@@ -101,6 +105,134 @@ TEST(Quota, RedisDownMeansUnavailableNotAHangAndRecoveryAfterwards) {
                 (dir.path() / "redis.log").string());
   EXPECT_TRUE(eventually([&] { return client.run({.kernel = "sleep", .params = {{"ms", 1}}}).ok(); }, std::chrono::seconds(15)))
       << fleet.logs();
+}
+
+FleetOptions limits_fleet(const std::string& tenants_yaml, const std::string& broker_extra = "") {
+  FleetOptions options;
+  options.workers = 1;
+  options.slots = 1;
+  options.tenants_yaml = tenants_yaml;
+  options.broker_yaml_extra = broker_extra;
+  return options;
+}
+
+const JobRequest kNap{.kernel = "sleep", .params = {{"ms", 1}}};
+
+TEST(Quota, RateLimitRefusesBeyondTheBurstAndSaysWhenToRetry) {
+  Fleet fleet(limits_fleet("tenants:\n  metered:\n    rate: 2\n    burst: 2\n"));
+  Client client(fleet.client_options("metered"));
+  std::vector<std::future<JobResult>> futures;
+  for (int i = 0; i < 6; ++i) futures.push_back(client.submit(kNap));
+  int ok = 0, refused = 0;
+  for (auto& f : futures) {
+    JobResult r = f.get();
+    if (r.ok()) {
+      ++ok;
+      continue;
+    }
+    ++refused;
+    EXPECT_EQ(r.status.code(), StatusCode::kResourceExhausted) << r.status.to_string();
+    EXPECT_NE(r.status.message().find("rate of 2 jobs/s"), std::string::npos) << r.status.message();
+    EXPECT_GT(r.retry_after.count(), 0);
+    EXPECT_LE(r.retry_after.count(), 500);  // one token every 500 ms
+  }
+  // The burst of 2 passes at once; a third token needs 500 ms, far longer than sending six jobs.
+  EXPECT_EQ(ok, 2);
+  EXPECT_EQ(refused, 4);
+}
+
+TEST(Quota, InflightBytesAreLimitedAndAJobTooBigForTheQuotaIsTooLarge) {
+  Fleet fleet(limits_fleet("tenants:\n  small:\n    max_inflight_bytes: 1000\n"));
+  Client client(fleet.client_options("small"));
+  auto bytes = [](std::int64_t n) { return Tensor::zeros(DType::kU8, {n}); };
+  JobResult big = client.run({.kernel = "passthrough", .inputs = {bytes(2000)}});
+  EXPECT_EQ(big.status.code(), StatusCode::kTooLarge) << big.status.to_string();
+  // The only slot is busy, so the first 600-byte job waits in the broker holding its bytes.
+  auto busy = client.submit({.kernel = "sleep", .params = {{"ms", 400}}});
+  ASSERT_TRUE(fleet.wait_for_inflight(1)) << fleet.logs();
+  auto first = client.submit({.kernel = "passthrough", .inputs = {bytes(600)}});
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  JobResult second = client.run({.kernel = "passthrough", .inputs = {bytes(600)}});
+  EXPECT_EQ(second.status.code(), StatusCode::kResourceExhausted) << second.status.to_string();
+  EXPECT_NE(second.status.message().find("max_inflight_bytes of 1000"), std::string::npos) << second.status.message();
+  EXPECT_TRUE(busy.get().ok());
+  EXPECT_TRUE(first.get().ok());
+}
+
+TEST(Quota, KernelsAndPrioritiesOutsideTheTenantsListAreDenied) {
+  Fleet fleet(limits_fleet("tenants:\n  narrow:\n    kernels: [sleep]\n    min_priority: 0\n    max_priority: 3\n"));
+  Client client(fleet.client_options("narrow"));
+  JobResult r = client.run({.kernel = "vector_add", .inputs = {Tensor::vector<float>({1}), Tensor::vector<float>({1})}});
+  EXPECT_EQ(r.status.code(), StatusCode::kPermissionDenied) << r.status.to_string();
+  EXPECT_NE(r.status.message().find("may not run kernel 'vector_add'"), std::string::npos) << r.status.message();
+  JobRequest urgent = kNap;
+  urgent.priority = 9;
+  r = client.run(urgent);
+  EXPECT_EQ(r.status.code(), StatusCode::kPermissionDenied);
+  EXPECT_NE(r.status.message().find("priorities 0..3"), std::string::npos) << r.status.message();
+  urgent.priority = 3;
+  EXPECT_TRUE(client.run(urgent).ok());
+}
+
+TEST(Quota, AnEditedTenantsFileIsAppliedWhileRunningAndABadEditIsRefused) {
+  Fleet fleet(limits_fleet("tenants:\n  t:\n    max_inflight_jobs: 1\n", "tenants_reload_ms: 200\n"));
+  Client client(fleet.client_options("t"));
+  auto limit = [&] {
+    QuotaReport report;
+    return client.quotas("t", report).is_ok() && !report.tenants.empty() ? report.tenants[0].max_inflight_jobs : 0u;
+  };
+  ASSERT_EQ(limit(), 1u);
+  fleet.dir().write("tenants.yaml", "tenants:\n  t:\n    max_inflight_jobs: 3\n");
+  EXPECT_TRUE(eventually([&] { return limit() == 3u; }, std::chrono::seconds(2))) << fleet.broker().log();
+  // Broken on line 3: refused with file, line and key; the quotas in force stay.
+  fleet.dir().write("tenants.yaml", "tenants:\n  t:\n    max_inflight_jobs: lots\n");
+  EXPECT_TRUE(eventually([&] { return fleet.broker().log().find("tenants not reloaded") != std::string::npos; },
+                         std::chrono::seconds(2)));
+  EXPECT_NE(fleet.broker().log().find("tenants.yaml:3: tenants.t.max_inflight_jobs"), std::string::npos)
+      << fleet.broker().log();
+  EXPECT_EQ(limit(), 3u);
+}
+
+TEST(Quota, SighupReloadsTheTenantsFileAtOnce) {
+  Fleet fleet(limits_fleet("tenants:\n  t: {}\n", "tenants_reload_ms: 0\n"));
+  Client client(fleet.client_options("t"));
+  fleet.dir().write("tenants.yaml", "tenants:\n  t: {}\n  newcomer: {}\n");
+  EXPECT_EQ(Client(fleet.client_options("newcomer")).run(kNap).status.code(), StatusCode::kUnknownTenant);
+  fleet.broker().signal(SIGHUP);
+  EXPECT_TRUE(eventually([&] { return Client(fleet.client_options("newcomer")).run(kNap).ok(); }, std::chrono::seconds(2)))
+      << fleet.broker().log();
+}
+
+TEST(Quota, QuotaShowReportsLiveUsageFleetWide) {
+  Fleet fleet(limits_fleet("tenants:\n  t:\n    max_inflight_jobs: 5\n    rate: 100\n"));
+  Client client(fleet.client_options("t"));
+  auto a = client.submit({.kernel = "sleep", .params = {{"ms", 400}}});
+  auto b = client.submit({.kernel = "sleep", .params = {{"ms", 400}}});
+  QuotaReport report;
+  ASSERT_TRUE(eventually([&] { return client.quotas("t", report).is_ok() && report.tenants.at(0).inflight_jobs == 2; },
+                         std::chrono::seconds(2)));
+  EXPECT_EQ(report.tenants[0].max_inflight_jobs, 5u);
+  EXPECT_GE(report.tenants[0].rate_tokens, 0);
+  EXPECT_LT(report.tenants[0].rate_tokens, 100);
+  EXPECT_NE(report.tenants_file.find("tenants.yaml"), std::string::npos);
+  EXPECT_TRUE(a.get().ok());
+  EXPECT_TRUE(b.get().ok());
+  EXPECT_EQ(client.quotas("nobody", report).code(), StatusCode::kUnknownTenant);
+}
+
+TEST(Quota, ClientRetriesWithBackoffWhenAskedTo) {
+  Fleet fleet(limits_fleet("tenants:\n  t:\n    max_inflight_jobs: 1\n"));
+  Client::Options patient = fleet.client_options("t");
+  patient.retry.max_attempts = 50;
+  Client client(patient);
+  std::vector<std::future<JobResult>> futures;
+  for (int i = 0; i < 3; ++i) futures.push_back(client.submit({.kernel = "sleep", .params = {{"ms", 100}}}));
+  for (auto& f : futures) EXPECT_TRUE(f.get().ok());  // without retries, two of them would be refused
+  Client impatient(fleet.client_options("t"));
+  auto held = impatient.submit({.kernel = "sleep", .params = {{"ms", 300}}});
+  ASSERT_TRUE(fleet.wait_for_inflight(1));
+  EXPECT_EQ(impatient.run(kNap).status.code(), StatusCode::kResourceExhausted);
+  EXPECT_TRUE(held.get().ok());
 }
 
 }  // namespace

@@ -79,6 +79,39 @@ TEST(Tenants, RefuseZeroLimitAndUnknownKeysWithTheirLine) {
             std::string::npos);
 }
 
+TEST(Tenants, ReadEveryQuotaKey) {
+  auto table = broker::TenantTable::parse(
+      "defaults:\n  weight: 2\n  rate: 10\ntenants:\n  a:\n    max_inflight_bytes: 1000\n    burst: 5\n"
+      "    min_priority: -5\n    max_priority: 5\n    kernels: [vector_add, matmul]\n  b: {}\n",
+      "tenants.yaml");
+  const auto* a = table.find("a");
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(a->max_inflight_bytes, 1000u);
+  EXPECT_EQ(a->rate, 10);  // from defaults
+  EXPECT_EQ(a->effective_burst(), 5);
+  EXPECT_EQ(a->weight, 2);
+  EXPECT_EQ(a->min_priority, -5);
+  EXPECT_TRUE(a->allows_kernel("matmul"));
+  EXPECT_FALSE(a->allows_kernel("softmax"));
+  const auto* b = table.find("b");
+  EXPECT_EQ(b->effective_burst(), 10);  // burst 0 = rate
+  EXPECT_TRUE(b->allows_kernel("softmax"));
+}
+
+TEST(Tenants, RefuseImpossibleQuotasNamingTheKey) {
+  EXPECT_NE(config_error([] { broker::TenantTable::parse("tenants:\n  a:\n    weight: 0\n", "t.yaml"); })
+                .find("t.yaml:3: tenants.a.weight: must be a positive number"),
+            std::string::npos);
+  EXPECT_NE(config_error([] { broker::TenantTable::parse("tenants:\n  a:\n    min_priority: 3\n    max_priority: 1\n", "t.yaml"); })
+                .find("min_priority: must not exceed max_priority"),
+            std::string::npos);
+  EXPECT_NE(config_error([] { broker::TenantTable::parse("defaults:\n  rate: -1\n", "t.yaml"); }).find("defaults.rate"),
+            std::string::npos);
+  EXPECT_NE(config_error([] { broker::TenantTable::parse("tenants:\n  a:\n    kernels: matmul\n", "t.yaml"); })
+                .find("list of strings"),
+            std::string::npos);
+}
+
 TEST(Tenants, TheShippedFileLoads) {
   auto table = broker::TenantTable::load_file(BRIDGE_SOURCE_DIR "/config/tenants.yaml");
   EXPECT_NE(table.find("default"), nullptr);

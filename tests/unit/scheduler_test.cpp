@@ -9,8 +9,9 @@ namespace {
 std::uint64_t next_key = 1;
 
 std::unique_ptr<Job> make_job(const std::string& tenant, const std::string& kernel = "k",
-                              Clock::duration timeout = std::chrono::hours(1)) {
+                              Clock::duration timeout = std::chrono::hours(1), int priority = 0) {
   auto job = std::make_unique<Job>();
+  job->priority = priority;
   job->key = next_key++;
   job->tenant = tenant;
   job->kernel = kernel;
@@ -43,6 +44,41 @@ TEST(Scheduler, TenantsTakeTurnsSoABacklogCannotStarveOthers) {
   for (int i = 0; i < 4; ++i) order.push_back(s.next(kAny)->tenant);
   // The small tenant's two jobs are served within the first four, not after 100 big ones.
   EXPECT_EQ(std::count(order.begin(), order.end(), "small"), 2) << order[0] << order[1] << order[2] << order[3];
+}
+
+TEST(Scheduler, BackloggedTenantsAreServedInProportionToTheirWeights) {
+  Scheduler s;
+  s.set_weight("gold", 3);
+  s.set_weight("bronze", 1);
+  for (int i = 0; i < 1000; ++i) {
+    s.enqueue(make_job("gold"));
+    s.enqueue(make_job("bronze"));
+  }
+  int gold = 0;
+  for (int i = 0; i < 400; ++i) gold += s.next(kAny)->tenant == "gold";
+  EXPECT_NEAR(gold, 300, 1);
+}
+
+TEST(Scheduler, IdleTimeIsNotSavedUpAsCredit) {
+  Scheduler s;
+  for (int i = 0; i < 100; ++i) s.enqueue(make_job("early"));
+  for (int i = 0; i < 50; ++i) s.next(kAny);  // "early" is served alone for a while
+  for (int i = 0; i < 100; ++i) s.enqueue(make_job("late"));
+  int late = 0;
+  for (int i = 0; i < 20; ++i) late += s.next(kAny)->tenant == "late";
+  EXPECT_NEAR(late, 10, 1) << "equal weights share equally from the moment both are backlogged";
+}
+
+TEST(Scheduler, HigherPriorityFirstWithinATenantArrivalOrderWithinAPriority) {
+  Scheduler s;
+  s.enqueue(make_job("a", "k", std::chrono::hours(1), 0));
+  auto urgent = make_job("a", "k", std::chrono::hours(1), 5);
+  const auto urgent_key = urgent->key;
+  s.enqueue(std::move(urgent));
+  s.enqueue(make_job("a", "k", std::chrono::hours(1), -3));
+  EXPECT_EQ(s.next(kAny)->key, urgent_key);
+  EXPECT_EQ(s.next(kAny)->priority, 0);
+  EXPECT_EQ(s.next(kAny)->priority, -3);
 }
 
 TEST(Scheduler, RequeuedJobGoesFirst) {

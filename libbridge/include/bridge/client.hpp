@@ -24,10 +24,20 @@ namespace bridge {
 /// jobs still pending are answered CANCELLED.
 class Client {
  public:
+  /// Re-sending jobs refused for a passing reason (RESOURCE_EXHAUSTED, QUEUE_FULL, UNAVAILABLE).
+  /// Off by default: the caller sees every refusal. Waits max(retry_after, backoff) with full
+  /// jitter, backoff doubling from `initial_backoff` to `max_backoff`, and never past the job's timeout.
+  struct RetryPolicy {
+    int max_attempts = 1;                             ///< 1 = no retry
+    std::chrono::milliseconds initial_backoff{20};
+    std::chrono::milliseconds max_backoff{2000};
+  };
+
   struct Options {
     std::string broker = "tcp://127.0.0.1:5555";      ///< the broker's client endpoint ("frontend")
     std::string tenant = "default";                   ///< used when a request leaves tenant empty
     std::chrono::milliseconds timeout{30000};         ///< default job and status timeout
+    RetryPolicy retry;
   };
 
   using Callback = std::function<void(JobResult)>;
@@ -50,6 +60,10 @@ class Client {
 
   /// Asks the broker for its view of the fleet. Blocks up to the default timeout.
   Status status(FleetStatus& out);
+
+  /// Asks the broker for `tenant`'s quota and live usage (every tenant if empty). Blocks up to the
+  /// default timeout; an unknown tenant is UNKNOWN_TENANT.
+  Status quotas(const std::string& tenant, QuotaReport& out);
 
   const Options& options() const;
 

@@ -43,6 +43,28 @@ struct WorkerInfo {
   DeviceMetrics metrics;
 };
 
+/// One tenant's limits (tenants.yaml) and its fleet-wide usage (Redis) as a broker reports them.
+struct TenantQuotaInfo {
+  std::string tenant;
+  std::uint32_t max_inflight_jobs = 0;
+  std::uint64_t max_inflight_bytes = 0;
+  double rate = 0;   ///< jobs per second; 0 = unlimited
+  double burst = 0;
+  double weight = 1;
+  int min_priority = -128;
+  int max_priority = 127;
+  std::vector<std::string> kernels;  ///< allowed kernels; empty = all
+  std::int64_t inflight_jobs = -1;   ///< -1: unknown (Redis unreachable)
+  std::int64_t inflight_bytes = -1;
+  double rate_tokens = -1;           ///< tokens left; -1: unknown or no rate limit
+};
+
+struct QuotaReport {
+  std::vector<TenantQuotaInfo> tenants;
+  std::string tenants_file;
+  std::int64_t loaded_at_unix_ms = 0;  ///< when the broker last applied tenants_file
+};
+
 struct FleetStatus {
   std::string broker_id;
   std::vector<WorkerInfo> workers;

@@ -27,5 +27,6 @@ flatbuffers::Offset<wire::DeviceMetrics> add_device_metrics(flatbuffers::FlatBuf
 DeviceInfo device_info_from(const wire::DeviceInfo* info);
 DeviceMetrics device_metrics_from(const wire::DeviceMetrics* metrics);
 void decode_status(const wire::StatusReply& reply, FleetStatus& out);
+void decode_quotas(const wire::QuotaReply& reply, QuotaReport& out);
 
 }  // namespace bridge::core

@@ -245,6 +245,7 @@ void BrokerService::handle_request(std::string client, core::Frames frames, cons
                                                    " waiting jobs (max_queued_jobs); retry later"},
                 options_.retry_after_ms);
 
+  if (!options_.enforce_quotas) return route(std::move(job));
   const std::uint64_t key = job->key;
   const std::string tenant = job->tenant;
   const std::uint64_t bytes = job->payload_bytes;

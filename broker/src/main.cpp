@@ -5,13 +5,14 @@
 
 #include "bridge/broker/broker_service.hpp"
 #include "bridge/core/args.hpp"
+#include "bridge/core/config_map.hpp"
 #include "bridge/core/logging.hpp"
 #include "bridge/core/program.hpp"
 
 namespace {
 
 constexpr const char* kUsage = R"(usage: bridge-broker [--config FILE] [--frontend ENDPOINT] [--backend ENDPOINT]
-                     [--redis URL] [--tenants FILE] [--id ID] [--log-level LEVEL]
+                     [--redis URL] [--tenants FILE] [--id ID] [--enforce-quotas true|false] [--log-level LEVEL]
 
 Routes GpuBridge jobs from clients (frontend) to workers (backend). Flags override the config file
 (config/broker.yaml documents every key). SIGINT/SIGTERM: stop accepting, drain, exit.
@@ -28,7 +29,7 @@ int main(int argc, char** argv) {
       std::cout << kUsage;
       return 0;
     }
-    args.reject_unknown({"help", "config", "frontend", "backend", "redis", "tenants", "id", "log-level"});
+    args.reject_unknown({"help", "config", "frontend", "backend", "redis", "tenants", "id", "log-level", "enforce-quotas"});
     broker::BrokerOptions options;
     if (args.has("config")) options = broker::load_broker_options(args.get("config"));
     options.frontend = args.get("frontend", options.frontend);
@@ -37,6 +38,11 @@ int main(int argc, char** argv) {
     options.tenants_file = args.get("tenants", options.tenants_file);
     options.id = args.get("id", options.id);
     options.log_level = args.get("log-level", options.log_level);
+    if (args.has("enforce-quotas")) {
+      const std::string v = args.get("enforce-quotas");
+      if (v != "true" && v != "false") throw core::ConfigError("--enforce-quotas: use true or false");
+      options.enforce_quotas = v == "true";
+    }
     options.validate();
     core::init_logging("broker", options.log_level);
     auto tenants = broker::TenantTable::load_file(options.tenants_file);

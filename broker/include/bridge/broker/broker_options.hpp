@@ -32,6 +32,9 @@ struct BrokerOptions {
   std::uint32_t retry_after_ms = kDefaultRetryAfterMs;   ///< advised with RESOURCE_EXHAUSTED / QUEUE_FULL
   std::uint32_t admission_timeout_ms = kDefaultAdmissionTimeoutMs;  ///< Redis must decide within this
   std::uint32_t drain_timeout_ms = kDefaultDrainTimeoutMs;          ///< on SIGTERM
+  /// false: jobs skip the Redis quota check (max_inflight_jobs, max_inflight_bytes, rate); tenant,
+  /// kernel, priority and size checks still apply. For single-tenant fleets, and to measure admission.
+  bool enforce_quotas = true;
   std::uint32_t tenants_reload_ms = 1000;  ///< how often tenants_file is checked for edits; 0 = only on SIGHUP
   std::string log_level = "info";
   core::Limits limits;

@@ -1,0 +1,68 @@
+# Sourced by scripts that need a local fleet on 127.0.0.1 (scripts/demo, loadtest/fairness).
+#
+#   fleet_start BUILD_DIR TENANTS_FILE WORKERS SLOTS [BROKER_FLAG...]
+#       starts redis-server, bridge-broker (config/broker.yaml + flags) and WORKERS CPU workers in a
+#       temporary directory on free ports, and waits until the broker sees Redis and every worker.
+#       Sets FLEET_DIR, FLEET_FRONTEND, FLEET_BACKEND, FLEET_REDIS_PORT, FLEET_CTL.
+#   fleet_stop
+#       stops them all (SIGTERM, then waits) and removes FLEET_DIR unless FLEET_KEEP is set.
+# The caller installs the traps (fleet_stop on EXIT; INT/TERM as it likes).
+
+fleet_pids=()
+
+# A port nothing listens on: a connection attempt to it is refused.
+fleet_free_port() {
+  local port
+  while :; do
+    port=$((20000 + RANDOM % 40000))
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
+  done
+}
+
+fleet_start() {
+  local build_dir=$1 tenants=$2 workers=$3 slots=$4
+  shift 4
+  FLEET_DIR=$(mktemp -d -t gpubridge-fleet-XXXXXX)
+  FLEET_REDIS_PORT=$(fleet_free_port)
+  FLEET_FRONTEND=tcp://127.0.0.1:$(fleet_free_port)
+  FLEET_BACKEND=tcp://127.0.0.1:$(fleet_free_port)
+  FLEET_CTL="$build_dir/libbridge/bridgectl --broker $FLEET_FRONTEND --timeout 5000"
+  "$(command -v redis-server || echo /usr/bin/redis-server)" --port "$FLEET_REDIS_PORT" --bind 127.0.0.1 --save '' \
+    --appendonly no --dir "$FLEET_DIR" > "$FLEET_DIR/redis.log" 2>&1 &
+  fleet_pids+=($!)
+  local _
+  for _ in $(seq 100); do
+    redis-cli -p "$FLEET_REDIS_PORT" ping 2>/dev/null | grep -q PONG && break
+    sleep 0.05
+  done
+  "$build_dir/broker/bridge-broker" --config config/broker.yaml --tenants "$tenants" --frontend "$FLEET_FRONTEND" \
+    --backend "$FLEET_BACKEND" --redis "redis://127.0.0.1:$FLEET_REDIS_PORT/0" "$@" > "$FLEET_DIR/broker.log" 2>&1 &
+  fleet_pids+=($!)
+  local i
+  for i in $(seq "$workers"); do
+    "$build_dir/worker/bridge-worker" --config config/worker.yaml --broker "$FLEET_BACKEND" --id "fleet-worker-$i" \
+      --slots "$slots" > "$FLEET_DIR/worker-$i.log" 2>&1 &
+    fleet_pids+=($!)
+  done
+  local status
+  for _ in $(seq 100); do
+    status=$($FLEET_CTL status --json 2>/dev/null || true)
+    if grep -q '"redis_connected":true' <<<"$status" && [ "$(grep -o '"id"' <<<"$status" | wc -l)" -eq "$workers" ]; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "local-fleet: the fleet did not come up; logs:" >&2
+  tail -n 20 "$FLEET_DIR"/*.log >&2
+  return 1
+}
+
+fleet_stop() {
+  local pid
+  for pid in "${fleet_pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${fleet_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  fleet_pids=()
+  if [ -n "${FLEET_DIR:-}" ]; then
+    if [ -n "${FLEET_KEEP:-}" ]; then echo "local-fleet: logs kept in $FLEET_DIR"; else rm -rf "$FLEET_DIR"; fi
+  fi
+}

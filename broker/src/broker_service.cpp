@@ -110,6 +110,11 @@ void BrokerService::run() {
     // Timers (deadlines, heartbeats, liveness) have 10 ms resolution at worst.
     core::poll(items, count, std::chrono::milliseconds(10));
     if (count == 5 && items[4].revents != 0) redis_.on_events(items[4].revents);
+    // Before any message: leases follow the connection (dropped on loss, rewritten on reconnect).
+    if (redis_.connected() != redis_was_connected_) {
+      redis_was_connected_ = redis_.connected();
+      leases_.on_redis(redis_was_connected_);
+    }
     if (items[3].revents & ZMQ_POLLIN) {
       reload_.drain();
       check_tenants_file(true);
@@ -249,12 +254,19 @@ void BrokerService::handle_request(std::string client, core::Frames frames, cons
   const std::uint64_t key = job->key;
   const std::string tenant = job->tenant;
   const std::uint64_t bytes = job->payload_bytes;
-  if (!quotas_.acquire(tenant, *quota, bytes, liveness_ttl(),
-                       [this, key, tenant, bytes](QuotaStore::Decision d) { on_admission(key, tenant, bytes, d); }))
-    return fail(*job, {StatusCode::kUnavailable, "the quota store (" + redis_.address().to_string() +
-                                                     ") is unreachable; retry later"},
-                options_.retry_after_ms);
-  admitting_.emplace(key, std::move(job));
+  switch (leases_.admit(tenant, *quota, bytes, liveness_ttl(),
+                        [this, key, tenant, bytes](QuotaStore::Decision d) { on_admission(key, tenant, bytes, d); })) {
+    case QuotaLeases::Admit::kNow:
+      job->holds_quota = true;
+      return route(std::move(job));
+    case QuotaLeases::Admit::kLater:
+      admitting_.emplace(key, std::move(job));
+      return;
+    case QuotaLeases::Admit::kUnreachable:
+      return fail(*job, {StatusCode::kUnavailable, "the quota store (" + redis_.address().to_string() +
+                                                       ") is unreachable; retry later"},
+                  options_.retry_after_ms);
+  }
 }
 
 void BrokerService::on_admission(std::uint64_t key, const std::string& tenant, std::uint64_t bytes,
@@ -262,7 +274,7 @@ void BrokerService::on_admission(std::uint64_t key, const std::string& tenant, s
   auto it = admitting_.find(key);
   if (it == admitting_.end()) {
     // The job was already answered (admission timeout, shutdown): hand back a slot granted too late.
-    if (decision.admitted) quotas_.release(tenant, bytes);
+    if (decision.admitted) leases_.release(tenant, bytes);
     return;
   }
   std::unique_ptr<Job> job = std::move(it->second);
@@ -562,7 +574,7 @@ void BrokerService::fail(Job& job, const Status& status, std::uint32_t retry_aft
 void BrokerService::forget(Job& job) {
   job.answered = true;
   if (job.holds_quota) {
-    quotas_.release(job.tenant, job.payload_bytes);
+    leases_.release(job.tenant, job.payload_bytes);
     job.holds_quota = false;
   }
   active_ids_.erase(active_id(job.client, job.client_job_id));
@@ -653,6 +665,7 @@ void BrokerService::handle_quota(const std::string& client, const wire::QuotaReq
 void BrokerService::on_timers(Clock::time_point now) {
   if (redis_.connected() && !quotas_published_) quotas_.publish(tenants_);
   quotas_published_ = redis_.connected();
+
   if (options_.tenants_reload_ms > 0 && now >= next_tenants_check_) {
     next_tenants_check_ = now + std::chrono::milliseconds(options_.tenants_reload_ms);
     check_tenants_file(false);
@@ -677,6 +690,7 @@ void BrokerService::on_timers(Clock::time_point now) {
   if (now < next_heartbeat_) return;
   next_heartbeat_ = now + std::chrono::milliseconds(options_.heartbeat_ms);
   quotas_.keep_alive(liveness_ttl());
+  leases_.trim();
   for (const auto& id : workers_.silent_since(now, options_.liveness)) lose_worker(id, "silent past its liveness");
   // A job whose worker has not answered a heartbeat after its deadline is answered now, so that the
   // client and the tenant's quota are never held by a result that may not come. The worker's credit

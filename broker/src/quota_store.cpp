@@ -34,30 +34,37 @@ local function refill(key, rate, burst)
 end
 )lua";
 
-// KEYS: jobs hash, bytes hash, rate bucket. ARGV[3..]: ttl ms, max jobs, max bytes, job bytes, rate, burst.
-// Returns {admitted 0/1, limit, in use, retry after ms}.
+// Grows this broker's lease. KEYS: jobs hash, bytes hash, rate bucket. ARGV[3..]: ttl ms, max jobs,
+// max bytes, rate, burst, then need and want for jobs, bytes and tokens. Each grant is min(want,
+// what is free) and must reach need, else nothing is granted and the limit is named.
+// Returns {granted 0/1, limit, in use, retry after ms, jobs, bytes, tokens}.
 constexpr const char* kAcquireBody = R"lua(
 redis.call('SET', ARGV[2] .. ARGV[1], '1', 'PX', ARGV[3])
 local jobs = live_total(KEYS[1])
-if jobs + 1 > tonumber(ARGV[4]) then return {0, 'max_inflight_jobs', jobs, 0} end
+local free_jobs = tonumber(ARGV[4]) - jobs
+if free_jobs < tonumber(ARGV[8]) then return {0, 'max_inflight_jobs', jobs, 0, 0, 0, 0} end
 local bytes = live_total(KEYS[2])
-local job_bytes = tonumber(ARGV[6])
-if bytes + job_bytes > tonumber(ARGV[5]) then return {0, 'max_inflight_bytes', bytes, 0} end
-local rate = tonumber(ARGV[7])
-if rate > 0 then
-  local burst = tonumber(ARGV[8])
+local free_bytes = tonumber(ARGV[5]) - bytes
+if free_bytes < tonumber(ARGV[10]) then return {0, 'max_inflight_bytes', bytes, 0, 0, 0, 0} end
+local grant_tokens = 0
+local rate = tonumber(ARGV[6])
+if rate > 0 and tonumber(ARGV[12]) > 0 then
+  local burst = tonumber(ARGV[7])
   local tokens, now = refill(KEYS[3], rate, burst)
-  if tokens < 1 then
+  if tokens < tonumber(ARGV[12]) then
     redis.call('HSET', KEYS[3], 'tokens', tostring(tokens), 'at_us', tostring(now))
-    return {0, 'rate', 0, math.ceil((1 - tokens) / rate * 1000)}
+    return {0, 'rate', 0, math.ceil((tonumber(ARGV[12]) - tokens) / rate * 1000), 0, 0, 0}
   end
-  redis.call('HSET', KEYS[3], 'tokens', tostring(tokens - 1), 'at_us', tostring(now))
+  grant_tokens = math.min(tonumber(ARGV[13]), math.floor(tokens))
+  redis.call('HSET', KEYS[3], 'tokens', tostring(tokens - grant_tokens), 'at_us', tostring(now))
   -- An idle bucket is full again after burst/rate seconds; then its state is not needed.
   redis.call('PEXPIRE', KEYS[3], math.ceil(burst / rate * 1000) + 1000)
 end
-redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
-redis.call('HINCRBY', KEYS[2], ARGV[1], ARGV[6])
-return {1, '', jobs + 1, 0}
+local grant_jobs = math.min(tonumber(ARGV[9]), free_jobs)
+local grant_bytes = math.min(tonumber(ARGV[11]), free_bytes)
+redis.call('HINCRBY', KEYS[1], ARGV[1], grant_jobs)
+redis.call('HINCRBY', KEYS[2], ARGV[1], grant_bytes)
+return {1, '', jobs + grant_jobs, 0, grant_jobs, grant_bytes, grant_tokens}
 )lua";
 
 // KEYS: jobs hash, bytes hash, rate bucket. ARGV[3..]: rate, burst. Returns {jobs, bytes, tokens or "-1"}.
@@ -88,23 +95,27 @@ const std::string kUsageScript = std::string(kLiveTotal) + kUsageBody;
 QuotaStore::QuotaStore(RedisConnection& redis, std::string prefix, std::string broker_id)
     : redis_(redis), prefix_(std::move(prefix)), broker_id_(std::move(broker_id)) {}
 
-bool QuotaStore::acquire(const std::string& tenant, const TenantQuota& quota, std::uint64_t bytes,
-                         std::chrono::milliseconds ttl, DecisionHandler done) {
+bool QuotaStore::lease(const std::string& tenant, const TenantQuota& quota, const Amounts& need, const Amounts& want,
+                       std::chrono::milliseconds ttl, DecisionHandler done) {
   return redis_.command(
       {"EVAL", kAcquireScript, "3", prefix_ + "inflight:" + tenant, prefix_ + "inflight_bytes:" + tenant,
        prefix_ + "rate:" + tenant, broker_id_, prefix_ + "broker:", std::to_string(ttl.count()),
-       std::to_string(quota.max_inflight_jobs), std::to_string(quota.max_inflight_bytes), std::to_string(bytes),
-       number(quota.rate), number(quota.effective_burst())},
+       std::to_string(quota.max_inflight_jobs), std::to_string(quota.max_inflight_bytes), number(quota.rate),
+       number(quota.effective_burst()), std::to_string(need.jobs), std::to_string(want.jobs), std::to_string(need.bytes),
+       std::to_string(want.bytes), std::to_string(need.tokens), std::to_string(want.tokens)},
       [done = std::move(done)](const redisReply* reply) {
         Decision d;
-        if (reply != nullptr && reply->type == REDIS_REPLY_ARRAY && reply->elements == 4 &&
-            reply->element[0]->type == REDIS_REPLY_INTEGER && reply->element[2]->type == REDIS_REPLY_INTEGER &&
-            reply->element[3]->type == REDIS_REPLY_INTEGER) {
+        auto integer = [&](std::size_t i) { return reply->element[i]->integer; };
+        bool shaped = reply != nullptr && reply->type == REDIS_REPLY_ARRAY && reply->elements == 7;
+        for (std::size_t i : {0, 2, 3, 4, 5, 6}) shaped = shaped && reply->element[i]->type == REDIS_REPLY_INTEGER;
+        if (shaped) {
           d.reachable = true;
-          d.admitted = reply->element[0]->integer == 1;
+          d.admitted = integer(0) == 1;
           if (reply->element[1]->type == REDIS_REPLY_STRING) d.limit.assign(reply->element[1]->str, reply->element[1]->len);
-          d.in_use = reply->element[2]->integer;
-          d.retry_after_ms = static_cast<std::uint32_t>(std::max<long long>(0, reply->element[3]->integer));
+          d.in_use = integer(2);
+          d.retry_after_ms = static_cast<std::uint32_t>(std::max<long long>(0, integer(3)));
+          d.granted = {static_cast<std::uint64_t>(integer(4)), static_cast<std::uint64_t>(integer(5)),
+                       static_cast<std::uint64_t>(integer(6))};
         } else if (reply != nullptr && reply->type == REDIS_REPLY_ERROR) {
           d.error = std::string(reply->str, reply->len);
         }
@@ -112,9 +123,14 @@ bool QuotaStore::acquire(const std::string& tenant, const TenantQuota& quota, st
       });
 }
 
-void QuotaStore::release(const std::string& tenant, std::uint64_t bytes) {
-  redis_.command({"HINCRBY", prefix_ + "inflight:" + tenant, broker_id_, "-1"});
+void QuotaStore::give_back(const std::string& tenant, std::uint64_t jobs, std::uint64_t bytes) {
+  if (jobs > 0) redis_.command({"HINCRBY", prefix_ + "inflight:" + tenant, broker_id_, "-" + std::to_string(jobs)});
   if (bytes > 0) redis_.command({"HINCRBY", prefix_ + "inflight_bytes:" + tenant, broker_id_, "-" + std::to_string(bytes)});
+}
+
+void QuotaStore::set_held(const std::string& tenant, std::uint64_t jobs, std::uint64_t bytes) {
+  redis_.command({"HSET", prefix_ + "inflight:" + tenant, broker_id_, std::to_string(jobs)});
+  redis_.command({"HSET", prefix_ + "inflight_bytes:" + tenant, broker_id_, std::to_string(bytes)});
 }
 
 bool QuotaStore::usage(const std::string& tenant, const TenantQuota& quota, UsageHandler done) {

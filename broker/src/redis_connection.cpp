@@ -18,8 +18,10 @@ constexpr std::chrono::milliseconds kMaxBackoff{5000};
 
 RedisConnection* owner_of(const redisAsyncContext* context) { return static_cast<RedisConnection*>(context->data); }
 
-void on_reply(redisAsyncContext*, void* reply, void* privdata) {
+void on_reply(redisAsyncContext* context, void* reply, void* privdata) {
   std::unique_ptr<RedisConnection::ReplyHandler> handler(static_cast<RedisConnection::ReplyHandler*>(privdata));
+  // context->data is cleared when the owner is being destroyed: its handlers' targets may be gone.
+  if (context->data == nullptr) return;
   if (handler && *handler) (*handler)(static_cast<const redisReply*>(reply));
 }
 

@@ -220,6 +220,28 @@ TEST(Quota, QuotaShowReportsLiveUsageFleetWide) {
   EXPECT_EQ(client.quotas("nobody", report).code(), StatusCode::kUnknownTenant);
 }
 
+TEST(Quota, AdmissionLeasesCapacityInBlocksInsteadOfAskingRedisPerJob) {
+  Fleet fleet(limits_fleet("tenants:\n  t:\n    max_inflight_jobs: 1000\n"));
+  Client client(fleet.client_options("t"));
+  auto eval_calls = [&] {
+    const std::string stats = fleet.redis().command({"INFO", "commandstats"});
+    const auto at = stats.find("cmdstat_eval:calls=");
+    return at == std::string::npos ? 0 : std::stoll(stats.substr(at + 19));
+  };
+  const long long before = eval_calls();
+  std::vector<std::future<JobResult>> futures;
+  for (int i = 0; i < 400; ++i) futures.push_back(client.submit(kNap));
+  for (auto& f : futures) {
+    JobResult r = f.get();
+    ASSERT_TRUE(r.ok()) << r.status.to_string();
+  }
+  // Blocks of 1000/16 = 62 jobs: far fewer scripts than jobs (one per job before leasing).
+  EXPECT_LT(eval_calls() - before, 100) << "admission scripts for 400 jobs";
+  // Idle again: the lease goes back, so other brokers could use the capacity.
+  EXPECT_TRUE(eventually([&] { return fleet.redis().command({"HGET", "bridge:inflight:t", "broker-a"}) == "0"; },
+                         std::chrono::seconds(3)));
+}
+
 TEST(Quota, ClientRetriesWithBackoffWhenAskedTo) {
   Fleet fleet(limits_fleet("tenants:\n  t:\n    max_inflight_jobs: 1\n"));
   Client::Options patient = fleet.client_options("t");

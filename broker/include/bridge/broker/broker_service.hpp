@@ -10,6 +10,7 @@
 
 #include "bridge/broker/broker_options.hpp"
 #include "bridge/broker/fleet_view.hpp"
+#include "bridge/broker/quota_leases.hpp"
 #include "bridge/broker/quota_store.hpp"
 #include "bridge/broker/redis_connection.hpp"
 #include "bridge/broker/scheduler.hpp"
@@ -106,11 +107,11 @@ class BrokerService {
   std::uint64_t next_dispatch_id_ = 1;
   Clock::time_point next_heartbeat_{};
 
-  // Declared last so that it is destroyed first: its destructor runs pending reply handlers, which
-  // must still find the maps above alive.
-  RedisConnection redis_;
+  RedisConnection redis_;  // drops pending reply handlers unrun when destroyed
   QuotaStore quotas_;
+  QuotaLeases leases_{quotas_};
   FleetView fleet_view_;
+  bool redis_was_connected_ = false;
 };
 
 }  // namespace bridge::broker

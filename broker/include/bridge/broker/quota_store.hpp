@@ -11,7 +11,7 @@
 
 namespace bridge::broker {
 
-/// Per tenant, Redis holds the jobs and input bytes each broker has admitted and not answered (hashes
+/// Per tenant, Redis holds the jobs and input bytes each broker has leased (hashes
 /// `<prefix>inflight:<tenant>` and `<prefix>inflight_bytes:<tenant>`, one field per broker), and a token
 /// bucket `<prefix>rate:<tenant>` for the jobs-per-second limit. One Lua script checks all three limits and
 /// takes the job's share atomically, so brokers sharing one Redis enforce one set of limits. A broker that
@@ -19,6 +19,13 @@ namespace bridge::broker {
 /// drop the fields of brokers whose key is gone. Loop-thread only, like RedisConnection.
 class QuotaStore {
  public:
+  /// Quantities of the three limited things.
+  struct Amounts {
+    std::uint64_t jobs = 0;
+    std::uint64_t bytes = 0;
+    std::uint64_t tokens = 0;  ///< rate-limit tokens (jobs that may start)
+  };
+
   struct Decision {
     bool reachable = false;        ///< false: no usable answer (connection lost, or `error`)
     std::string error;             ///< Redis's error reply, if it sent one
@@ -26,6 +33,7 @@ class QuotaStore {
     std::string limit;             ///< when refused: max_inflight_jobs | max_inflight_bytes | rate
     std::int64_t in_use = 0;       ///< when refused for jobs or bytes: the fleet-wide count
     std::uint32_t retry_after_ms = 0;  ///< when refused for rate: when the next token arrives
+    Amounts granted;               ///< when admitted: what was added to this broker's lease
   };
   using DecisionHandler = std::function<void(Decision)>;
 
@@ -39,14 +47,15 @@ class QuotaStore {
 
   QuotaStore(RedisConnection& redis, std::string prefix, std::string broker_id);
 
-  /// Asks to admit one job of `bytes` input bytes under `quota`; `done` is called once, later. Also
-  /// refreshes this broker's liveness key to `ttl`. Returns false (`done` never called) when Redis is
-  /// not connected.
-  bool acquire(const std::string& tenant, const TenantQuota& quota, std::uint64_t bytes, std::chrono::milliseconds ttl,
-               DecisionHandler done);
-  /// Gives back one job and its bytes. Best effort: if Redis is down, the counts vanish with this
-  /// broker's liveness key.
-  void release(const std::string& tenant, std::uint64_t bytes);
+  /// Grows this broker's lease of `tenant`'s capacity: grants at most `want` of each, and nothing
+  /// unless at least `need` of each is free; `done` is called once, later. Also refreshes this
+  /// broker's liveness key to `ttl`. Returns false (`done` never called) when Redis is not connected.
+  bool lease(const std::string& tenant, const TenantQuota& quota, const Amounts& need, const Amounts& want,
+             std::chrono::milliseconds ttl, DecisionHandler done);
+  /// Shrinks this broker's lease (tokens are spent, never given back). Best effort.
+  void give_back(const std::string& tenant, std::uint64_t jobs, std::uint64_t bytes);
+  /// Sets this broker's lease outright (after Redis reconnects and may have lost it).
+  void set_held(const std::string& tenant, std::uint64_t jobs, std::uint64_t bytes);
   /// Fleet-wide usage of a tenant; false (`done` never called) when Redis is not connected.
   bool usage(const std::string& tenant, const TenantQuota& quota, UsageHandler done);
   /// Refreshes this broker's liveness key; call well within `ttl`.

@@ -31,7 +31,8 @@ struct RedisAddress {
 /// the owning loop thread may touch it. Connection state changes are logged once each, never per command.
 class RedisConnection {
  public:
-  /// Called once per command: with the reply, or with nullptr if the connection failed first.
+  /// Called once per command: with the reply, or with nullptr if the connection failed first;
+  /// never once this RedisConnection is being destroyed.
   using ReplyHandler = std::function<void(const redisReply*)>;
 
   explicit RedisConnection(RedisAddress address);

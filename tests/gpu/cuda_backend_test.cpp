@@ -2,6 +2,8 @@
 // Label `gpu`; each test skips, saying why, when no usable CUDA device is present.
 #include <gtest/gtest.h>
 
+#include "random_tensor.hpp"
+
 #include <cmath>
 #include <random>
 
@@ -10,14 +12,6 @@
 
 namespace bridge::testing {
 namespace {
-
-Tensor random_tensor(Shape shape, std::uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-  Tensor t = Tensor::zeros(DType::kF32, std::move(shape));
-  for (float& v : t.mutable_values<float>()) v = dist(rng);
-  return t;
-}
 
 class CudaBackend : public ::testing::Test {
  protected:

@@ -117,28 +117,24 @@ Client::Options Fleet::client_options(const std::string& tenant) const {
   return o;
 }
 
-bool Fleet::wait_for_workers(std::size_t count, std::chrono::milliseconds timeout) {
+bool Fleet::wait_for_status(const std::function<bool(const FleetStatus&)>& holds, std::chrono::milliseconds timeout) {
   auto options = client_options();
   options.timeout = std::chrono::milliseconds(500);
   Client client(options);
   return eventually(
       [&] {
         FleetStatus fleet;
-        return client.status(fleet).is_ok() && fleet.workers.size() == count;
+        return client.status(fleet).is_ok() && holds(fleet);
       },
       timeout);
 }
 
+bool Fleet::wait_for_workers(std::size_t count, std::chrono::milliseconds timeout) {
+  return wait_for_status([count](const FleetStatus& f) { return f.workers.size() == count; }, timeout);
+}
+
 bool Fleet::wait_for_inflight(std::uint32_t count, std::chrono::milliseconds timeout) {
-  auto options = client_options();
-  options.timeout = std::chrono::milliseconds(500);
-  Client client(options);
-  return eventually(
-      [&] {
-        FleetStatus fleet;
-        return client.status(fleet).is_ok() && fleet.inflight_jobs == count;
-      },
-      timeout);
+  return wait_for_status([count](const FleetStatus& f) { return f.inflight_jobs == count; }, timeout);
 }
 
 std::string Fleet::logs() const {

@@ -2,6 +2,7 @@
 // Test support: a real fleet on 127.0.0.1 — redis-server, bridge-broker and bridge-worker processes
 // on free ports, in a temporary directory, torn down by the destructor.
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -54,6 +55,9 @@ class Fleet {
   const TempDir& dir() const { return dir_; }
 
   Client::Options client_options(const std::string& tenant = "default") const;
+  /// Waits until the broker's status satisfies `holds`.
+  bool wait_for_status(const std::function<bool(const FleetStatus&)>& holds,
+                       std::chrono::milliseconds timeout = std::chrono::seconds(5));
   /// Waits until the broker reports `count` workers.
   bool wait_for_workers(std::size_t count, std::chrono::milliseconds timeout = std::chrono::seconds(10));
   /// Waits until the broker reports `count` jobs in flight on workers.

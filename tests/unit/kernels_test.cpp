@@ -2,6 +2,8 @@
 // and every kernel's argument checks.
 #include <gtest/gtest.h>
 
+#include "random_tensor.hpp"
+
 #include <cmath>
 #include <random>
 
@@ -17,13 +19,7 @@ namespace {
 // TBB grain (16384), and a large one.
 const std::vector<std::int64_t> kSizes = {0, 1, 2, 7, 31, 257, 16383, 16384, 16411, 1 << 20};
 
-Tensor random_tensor(Shape shape, std::uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-  Tensor t = Tensor::zeros(DType::kF32, std::move(shape));
-  for (float& v : t.mutable_values<float>()) v = dist(rng);
-  return t;
-}
+using bridge::testing::random_tensor;
 
 // Plans and runs a kernel on the CPU as the worker does; returns the status (plan or run).
 Status run(const std::string& name, std::vector<Tensor> inputs, Params params, std::vector<Tensor>& outputs) {

@@ -164,21 +164,21 @@ TEST_F(BadInput, FrameOverTheTransportLimitDropsOnlyThatConnection) {
 }
 
 TEST_F(BadInput, GarbageOnTheWorkerSocketIsIgnored) {
-  zmq::socket_t fake(context_, zmq::socket_type::dealer);
-  fake.set(zmq::sockopt::linger, 0);
-  fake.set(zmq::sockopt::routing_id, std::string("fake-worker"));
-  fake.connect(fleet_->backend());
+  zmq::socket_t impostor(context_, zmq::socket_type::dealer);
+  impostor.set(zmq::sockopt::linger, 0);
+  impostor.set(zmq::sockopt::routing_id, std::string("impostor-worker"));
+  impostor.connect(fleet_->backend());
   Frames junk;
   junk.emplace_back(std::string("\x00\x01\x02garbage", 10));
-  zmq::send_multipart(fake, junk);
+  zmq::send_multipart(impostor, junk);
   // A valid-looking result from a worker the broker never met: it asks for a hello instead.
   Frames result;
   result.push_back(core::make_error_result(1, {StatusCode::kOk, ""}));
-  zmq::send_multipart(fake, result);
-  zmq::pollitem_t item{fake.handle(), 0, ZMQ_POLLIN, 0};
+  zmq::send_multipart(impostor, result);
+  zmq::pollitem_t item{impostor.handle(), 0, ZMQ_POLLIN, 0};
   ASSERT_EQ(zmq::poll(&item, 1, std::chrono::seconds(5)), 1);
   Frames reply;
-  (void)zmq::recv_multipart(fake, std::back_inserter(reply));
+  (void)zmq::recv_multipart(impostor, std::back_inserter(reply));
   const wire::Envelope* envelope = nullptr;
   ASSERT_TRUE(core::decode_envelope(reply[0], core::Limits{}, envelope).is_ok());
   EXPECT_EQ(envelope->body_type(), wire::Body::Reregister);

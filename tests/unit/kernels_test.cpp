@@ -46,7 +46,8 @@ void expect_near_all(std::span<const float> got, const std::vector<double>& want
 
 TEST(Kernels, CatalogHasEveryDocumentedKernel) {
   auto names = KernelRegistry::global().names();
-  EXPECT_EQ(names, (std::vector<std::string>{"matmul", "passthrough", "reduce_sum", "saxpy", "sleep", "softmax", "vector_add"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"blur", "matmul", "normalize", "passthrough", "reduce_sum", "resize", "saxpy",
+                                             "sleep", "softmax", "vector_add"}));
 }
 
 TEST(Kernels, VectorAddMatchesReference) {
@@ -122,6 +123,79 @@ TEST(Kernels, SoftmaxMatchesReferenceAndIsStableForLargeInputs) {
   }
 }
 
+// Bilinear sample at output pixel (y, x) with the half-pixel convention, in double, as the reference.
+double reference_resize(const Tensor& img, std::int64_t out_h, std::int64_t out_w, std::int64_t y, std::int64_t x, std::int64_t k) {
+  const std::int64_t h = img.shape()[0], w = img.shape()[1], c = img.shape().size() == 3 ? img.shape()[2] : 1;
+  auto source = [](std::int64_t i, std::int64_t in, std::int64_t out) {
+    return std::clamp((i + 0.5) * static_cast<double>(in) / static_cast<double>(out) - 0.5, 0.0, static_cast<double>(in - 1));
+  };
+  const double sy = source(y, h, out_h), sx = source(x, w, out_w);
+  const auto y0 = static_cast<std::int64_t>(std::floor(sy)), x0 = static_cast<std::int64_t>(std::floor(sx));
+  const std::int64_t y1 = std::min(y0 + 1, h - 1), x1 = std::min(x0 + 1, w - 1);
+  const double fy = sy - static_cast<double>(y0), fx = sx - static_cast<double>(x0);
+  auto at = [&](std::int64_t yy, std::int64_t xx) { return static_cast<double>(img.values<float>()[static_cast<std::size_t>((yy * w + xx) * c + k)]); };
+  return (1 - fy) * ((1 - fx) * at(y0, x0) + fx * at(y0, x1)) + fy * ((1 - fx) * at(y1, x0) + fx * at(y1, x1));
+}
+
+TEST(Kernels, ResizeMatchesBilinearReference) {
+  for (auto [h, w, c, oh, ow] : std::vector<std::array<std::int64_t, 5>>{{5, 7, 3, 11, 13}, {16, 16, 1, 4, 4}, {9, 9, 2, 9, 9}, {1, 1, 1, 3, 2}, {6, 4, 3, 5, 9}}) {
+    Tensor img = random_tensor(c == 1 ? Shape{h, w} : Shape{h, w, c}, 11);
+    std::vector<Tensor> out;
+    ASSERT_TRUE(run("resize", {img}, {{"height", double(oh)}, {"width", double(ow)}}, out).is_ok());
+    ASSERT_EQ(out[0].shape()[0], oh);
+    ASSERT_EQ(out[0].shape()[1], ow);
+    std::vector<double> want;
+    for (std::int64_t y = 0; y < oh; ++y)
+      for (std::int64_t x = 0; x < ow; ++x)
+        for (std::int64_t k = 0; k < c; ++k) want.push_back(reference_resize(img, oh, ow, y, x, k));
+    expect_near_all(out[0].values<float>(), want, 1e-5, 1e-6);
+    if (oh == h && ow == w) {  // same size: the image itself
+      for (std::size_t i = 0; i < want.size(); ++i) ASSERT_EQ(out[0].values<float>()[i], img.values<float>()[i]);
+    }
+  }
+}
+
+TEST(Kernels, BlurMatchesDirectGaussianConvolution) {
+  const std::int64_t h = 13, w = 17, c = 2;
+  const double sigma = 1.5;
+  Tensor img = random_tensor({h, w, c}, 12);
+  std::vector<Tensor> out;
+  ASSERT_TRUE(run("blur", {img}, {{"sigma", sigma}}, out).is_ok());
+  const auto radius = static_cast<std::int64_t>(std::ceil(3 * sigma));
+  double norm = 0;
+  for (std::int64_t t = -radius; t <= radius; ++t) norm += std::exp(-0.5 * t * t / (sigma * sigma));
+  auto weight = [&](std::int64_t t) { return std::exp(-0.5 * t * t / (sigma * sigma)) / norm; };
+  std::vector<double> want;
+  for (std::int64_t y = 0; y < h; ++y)
+    for (std::int64_t x = 0; x < w; ++x)
+      for (std::int64_t k = 0; k < c; ++k) {
+        double acc = 0;
+        for (std::int64_t dy = -radius; dy <= radius; ++dy)
+          for (std::int64_t dx = -radius; dx <= radius; ++dx) {
+            const std::int64_t yy = std::clamp(y + dy, std::int64_t{0}, h - 1), xx = std::clamp(x + dx, std::int64_t{0}, w - 1);
+            acc += weight(dy) * weight(dx) * img.values<float>()[static_cast<std::size_t>((yy * w + xx) * c + k)];
+          }
+        want.push_back(acc);
+      }
+  expect_near_all(out[0].values<float>(), want, 1e-5, 1e-6);
+  // A constant image stays constant: the kernel is normalised.
+  Tensor flat = Tensor::zeros(DType::kF32, {8, 8});
+  for (float& v : flat.mutable_values<float>()) v = 0.25f;
+  ASSERT_TRUE(run("blur", {flat}, {{"sigma", 3}}, out).is_ok());
+  for (float v : out[0].values<float>()) ASSERT_NEAR(v, 0.25f, 1e-6);
+}
+
+TEST(Kernels, NormalizeAppliesScaleAndShiftPerChannel) {
+  Tensor img = random_tensor({4, 5, 3}, 13);
+  Tensor scale = Tensor::vector<float>({2, -1, 0.5f}), shift = Tensor::vector<float>({1, 0, -3});
+  std::vector<Tensor> out;
+  ASSERT_TRUE(run("normalize", {img, scale, shift}, {}, out).is_ok());
+  for (std::size_t i = 0; i < img.values<float>().size(); ++i) {
+    const std::size_t k = i % 3;
+    ASSERT_EQ(out[0].values<float>()[i], img.values<float>()[i] * scale.values<float>()[k] + shift.values<float>()[k]);
+  }
+}
+
 TEST(Kernels, PassthroughReturnsEveryInputUnchanged) {
   Tensor ints = Tensor::vector<std::int32_t>({1, -2, 3}, "ints");
   Tensor bytes = Tensor::vector<std::uint8_t>({255, 0}, "bytes");
@@ -168,6 +242,11 @@ TEST(Kernels, RefuseBadArgumentsWithAMessageThatNamesTheProblem) {
       {"softmax", {Tensor::zeros(DType::kF32, {})}, {}, "rank >= 1"},
       {"sleep", {}, {{"ms", -1}}, "between 0 and 60000"},
       {"sleep", {f3}, {{"ms", 1}}, "expects 0 input"},
+      {"resize", {m23}, {{"height", 0}, {"width", 4}}, "'height' must be a whole number from 1"},
+      {"resize", {m23}, {{"height", 2.5}, {"width", 4}}, "whole number"},
+      {"resize", {f3}, {{"height", 2}, {"width", 2}}, "must be [H,W] or [H,W,C]"},
+      {"blur", {m23}, {{"sigma", 0}}, "'sigma' must be above 0"},
+      {"normalize", {m23, f2, f3}, {}, "'scale' must have shape [3]"},
   };
   for (const auto& c : cases) {
     std::vector<Tensor> out;

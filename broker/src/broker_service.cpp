@@ -92,7 +92,7 @@ void BrokerService::run() {
       throw std::runtime_error(std::string("cannot bind the ") + role + " endpoint " + *endpoint + ": " + e.what());
     }
   }
-  apply_tenants(std::move(tenants_), "start");
+  apply_tenants(TenantTable(tenants_), "start");
   tenants_signature_ = file_signature(options_.tenants_file);
   spdlog::info("broker {} listening: clients on {}, workers on {}, quotas in {} ({} tenants)", options_.id,
                options_.frontend, options_.backend, redis_.address().to_string(), tenants_.tenants().size());
@@ -114,6 +114,7 @@ void BrokerService::run() {
     if (redis_.connected() != redis_was_connected_) {
       redis_was_connected_ = redis_.connected();
       leases_.on_redis(redis_was_connected_);
+      if (redis_was_connected_) quotas_.publish(tenants_);  // Redis may have restarted empty
     }
     if (items[3].revents & ZMQ_POLLIN) {
       reload_.drain();
@@ -663,9 +664,6 @@ void BrokerService::handle_quota(const std::string& client, const wire::QuotaReq
 // ---- Timers ----------------------------------------------------------------------------------------
 
 void BrokerService::on_timers(Clock::time_point now) {
-  if (redis_.connected() && !quotas_published_) quotas_.publish(tenants_);
-  quotas_published_ = redis_.connected();
-
   if (options_.tenants_reload_ms > 0 && now >= next_tenants_check_) {
     next_tenants_check_ = now + std::chrono::milliseconds(options_.tenants_reload_ms);
     check_tenants_file(false);
@@ -676,6 +674,10 @@ void BrokerService::on_timers(Clock::time_point now) {
                 capable ? "no worker slot became free before the job's deadline (fleet busy; raise timeout or add workers)"
                         : "no worker able to run '" + job->kernel + "' joined before the job's deadline"});
   }
+  // The loop wakes for every message under load; what follows (the sweep of jobs waiting for Redis,
+  // heartbeats, liveness) runs at most every 10 ms.
+  if (now < next_admission_sweep_) return;
+  next_admission_sweep_ = now + std::chrono::milliseconds(10);
   const auto admission_limit = std::chrono::milliseconds(options_.admission_timeout_ms);
   for (auto it = admitting_.begin(); it != admitting_.end();) {
     if (now - it->second->received > admission_limit) {

@@ -167,10 +167,4 @@ void QuotaLeases::on_redis(bool connected) {
   }
 }
 
-QuotaLeases::Local QuotaLeases::local(const std::string& tenant) const {
-  auto it = tenants_.find(tenant);
-  if (it == tenants_.end()) return {};
-  return {it->second.leased, it->second.used_jobs, it->second.used_bytes};
-}
-
 }  // namespace bridge::broker

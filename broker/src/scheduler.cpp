@@ -103,9 +103,4 @@ std::vector<std::unique_ptr<Job>> Scheduler::take_all() {
   return all;
 }
 
-std::size_t Scheduler::queued(const std::string& tenant) const {
-  auto it = tenants_.find(tenant);
-  return it == tenants_.end() ? 0 : it->second.queued;
-}
-
 }  // namespace bridge::broker

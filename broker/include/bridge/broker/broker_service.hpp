@@ -97,7 +97,6 @@ class BrokerService {
   std::string tenants_signature_;            ///< mtime and size of tenants_file when last read
   Clock::time_point next_tenants_check_{};
   std::int64_t tenants_loaded_at_ms_ = 0;    ///< wall clock, for bridgectl quota show
-  bool quotas_published_ = false;            ///< limits written to Redis since it (re)connected
 
   WorkerRegistry workers_;
   Scheduler scheduler_;
@@ -106,6 +105,7 @@ class BrokerService {
   std::uint64_t next_key_ = 1;
   std::uint64_t next_dispatch_id_ = 1;
   Clock::time_point next_heartbeat_{};
+  Clock::time_point next_admission_sweep_{};
 
   RedisConnection redis_;  // drops pending reply handlers unrun when destroyed
   QuotaStore quotas_;

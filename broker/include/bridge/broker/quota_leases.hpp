@@ -38,14 +38,6 @@ class QuotaLeases {
   /// Redis connection state changed: drop leases on loss, rewrite what is in use on reconnect.
   void on_redis(bool connected);
 
-  /// This broker's view of a tenant (for tests and logs).
-  struct Local {
-    QuotaStore::Amounts leased;
-    std::uint64_t used_jobs = 0;
-    std::uint64_t used_bytes = 0;
-  };
-  Local local(const std::string& tenant) const;
-
  private:
   struct Waiter {
     std::uint64_t bytes;

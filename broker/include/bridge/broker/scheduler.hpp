@@ -46,8 +46,6 @@ class Scheduler {
 
   std::size_t size() const { return jobs_.size(); }
   bool empty() const { return jobs_.empty(); }
-  /// Jobs of one tenant waiting.
-  std::size_t queued(const std::string& tenant) const;
 
  private:
   struct TenantQueue {

@@ -6,10 +6,12 @@ install(TARGETS bridge_client EXPORT GpuBridgeTargets
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
 install(FILES
+  libbridge/include/bridge/actor.hpp
   libbridge/include/bridge/client.hpp
   libbridge/include/bridge/fleet.hpp
   libbridge/include/bridge/job.hpp
   libbridge/include/bridge/status.hpp
+  libbridge/include/bridge/stream.hpp
   libbridge/include/bridge/tensor.hpp
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/bridge)
 install(EXPORT GpuBridgeTargets NAMESPACE GpuBridge:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/GpuBridge)

@@ -37,6 +37,7 @@ BrokerOptions load_broker_options(const std::string& path) {
   config.get("admission_timeout_ms", o.admission_timeout_ms);
   config.get("drain_timeout_ms", o.drain_timeout_ms);
   config.get("tenants_reload_ms", o.tenants_reload_ms);
+  config.get("actor_idle_ms", o.actor_idle_ms);
   config.get("enforce_quotas", o.enforce_quotas);
   config.get("log_level", o.log_level);
   core::read_limits(config.child("limits"), o.limits);

@@ -70,6 +70,7 @@ BrokerService::BrokerService(BrokerOptions options, TenantTable tenants)
       backend_(context_, zmq::socket_type::router),
       redis_(RedisAddress::parse(options_.redis)),
       quotas_(redis_, options_.redis_prefix, options_.id),
+      actor_store_(redis_, options_.redis_prefix),
       fleet_view_(redis_, options_.redis_prefix, options_.id) {}
 
 BrokerService::~BrokerService() = default;
@@ -130,6 +131,7 @@ void BrokerService::run() {
                    workers_.inflight_jobs());
     }
     on_timers(Clock::now());
+    pump_actors();
     if (stopping_ && (drained() || Clock::now() >= drain_deadline)) break;
   }
 
@@ -138,6 +140,11 @@ void BrokerService::run() {
   for (auto& job : scheduler_.take_all()) fail(*job, gone);
   for (auto& [key, job] : admitting_) fail(*job, gone);
   admitting_.clear();
+  for (auto& job : actors_.take_all_waiting()) fail(*job, gone);
+  for (auto* pending : {&loading_, &writing_}) {
+    for (auto& [key, job] : *pending) fail(*job, gone);
+    pending->clear();
+  }
   std::vector<std::string> ids;
   for (const auto& [id, w] : workers_.workers()) ids.push_back(id);
   for (const auto& id : ids)
@@ -150,7 +157,10 @@ std::chrono::milliseconds BrokerService::liveness_ttl() const {
   return std::chrono::milliseconds(options_.heartbeat_ms) * options_.liveness;
 }
 
-bool BrokerService::drained() const { return scheduler_.empty() && admitting_.empty() && workers_.inflight_jobs() == 0; }
+bool BrokerService::drained() const {
+  return scheduler_.empty() && admitting_.empty() && workers_.inflight_jobs() == 0 && actors_.waiting() == 0 &&
+         loading_.empty() && writing_.empty();
+}
 
 // ---- Clients ---------------------------------------------------------------------------------------
 
@@ -183,9 +193,11 @@ void BrokerService::handle_client_message(core::Frames& frames) {
     }
     case wire::Body::StatusRequest: return handle_status(client, *envelope->body_as_StatusRequest());
     case wire::Body::QuotaRequest: return handle_quota(client, *envelope->body_as_QuotaRequest());
+    case wire::Body::ActorRequest: return handle_actor_show(client, *envelope->body_as_ActorRequest());
     default:
       return reply_error(client, 0, {StatusCode::kMalformedMessage, std::string("a client may send JobRequest, "
-                                                                                "StatusRequest or QuotaRequest, not ") +
+                                                                                "StatusRequest, QuotaRequest or "
+                                                                                "ActorRequest, not ") +
                                                                         wire::EnumNameBody(envelope->body_type())});
   }
 }
@@ -209,6 +221,9 @@ void BrokerService::handle_request(std::string client, core::Frames frames, cons
   job->client_job_id = job_id;
   job->tenant = std::string(core::view(request.tenant()));
   job->kernel = std::string(core::view(request.kernel()));
+  job->kernels.push_back(job->kernel);
+  if (request.stages())
+    for (const auto* stage : *request.stages()) job->kernels.emplace_back(core::view(stage->kernel()));
   job->placement = static_cast<Placement>(request.placement());
   job->priority = request.priority();
   job->received = Clock::now();
@@ -221,10 +236,11 @@ void BrokerService::handle_request(std::string client, core::Frames frames, cons
   if (quota == nullptr)
     return fail(*job, {StatusCode::kUnknownTenant, "tenant '" + job->tenant + "' is not configured in " +
                                                        options_.tenants_file + "; ask the fleet operator to add it"});
-  if (!quota->allows_kernel(job->kernel))
-    return fail(*job, {StatusCode::kPermissionDenied, "tenant '" + job->tenant + "' may not run kernel '" + job->kernel +
-                                                          "' (its kernels in " + options_.tenants_file + ": " +
-                                                          joined(quota->kernels) + ")"});
+  for (const auto& kernel : job->kernels)
+    if (!quota->allows_kernel(kernel))
+      return fail(*job, {StatusCode::kPermissionDenied, "tenant '" + job->tenant + "' may not run kernel '" + kernel +
+                                                            "' (its kernels in " + options_.tenants_file + ": " +
+                                                            joined(quota->kernels) + ")"});
   if (job->priority < quota->min_priority || job->priority > quota->max_priority)
     return fail(*job, {StatusCode::kPermissionDenied, "tenant '" + job->tenant + "' may use priorities " +
                                                           std::to_string(quota->min_priority) + ".." +
@@ -234,24 +250,40 @@ void BrokerService::handle_request(std::string client, core::Frames frames, cons
     return fail(*job, {StatusCode::kTooLarge, "the job's inputs are " + std::to_string(job->payload_bytes) +
                                                   " bytes, more than tenant '" + job->tenant + "' may have in flight (max_inflight_bytes " +
                                                   std::to_string(quota->max_inflight_bytes) + ")"});
-  if (!workers_.empty() && !workers_.any_has_kernel(job->kernel)) {
+  for (const auto& kernel : job->kernels) {
+    if (workers_.empty() || workers_.any_has_kernel(kernel)) continue;
     std::vector<std::string> known;
     for (const auto& [id, w] : workers_.workers())
       for (const auto& k : w.kernels)
         if (std::find(known.begin(), known.end(), k) == known.end()) known.push_back(k);
     std::sort(known.begin(), known.end());
     return fail(*job, {StatusCode::kUnknownKernel,
-                       "no worker in the fleet has kernel '" + job->kernel + "'; available: " + joined(known)});
+                       "no worker in the fleet has kernel '" + kernel + "'; available: " + joined(known)});
   }
-  if (!workers_.empty() && !workers_.could_run(job->kernel, job->placement))
-    return fail(*job, {StatusCode::kNoCapableWorker, std::string("no worker can run '") + job->kernel + "' with placement " +
-                                                         placement_name(job->placement) + " (no worker of that device kind has it)"});
-  if (scheduler_.size() + admitting_.size() >= options_.max_queued_jobs)
+  if (!workers_.empty() && !workers_.could_run(job->kernels, job->placement))
+    return fail(*job, {StatusCode::kNoCapableWorker,
+                       std::string("no worker can run '") + joined(job->kernels) + "' with placement " +
+                           placement_name(job->placement) +
+                           (job->kernels.size() > 1 ? " (no worker of that device kind has every kernel of the pipeline)"
+                                                    : " (no worker of that device kind has it)")});
+  if (scheduler_.size() + admitting_.size() + actors_.waiting() >= options_.max_queued_jobs)
     return fail(*job, {StatusCode::kQueueFull, "the broker holds " + std::to_string(options_.max_queued_jobs) +
                                                    " waiting jobs (max_queued_jobs); retry later"},
                 options_.retry_after_ms);
 
-  if (!options_.enforce_quotas) return route(std::move(job));
+  if (request.actor_id() != nullptr && request.actor_id()->size() > 0) {
+    // Admitted when its turn comes, so that quota waits never reorder an actor's calls.
+    job->actor = job->tenant + "/" + std::string(core::view(request.actor_id()));
+    return actor_call_arrived(std::move(job), std::string(core::view(request.actor_id())));
+  }
+  admit(std::move(job));
+}
+
+void BrokerService::admit(std::unique_ptr<Job> job) {
+  const TenantQuota* quota = tenants_.find(job->tenant);
+  if (quota == nullptr)
+    return fail(*job, {StatusCode::kUnknownTenant, "tenant '" + job->tenant + "' was removed from " + options_.tenants_file});
+  if (!options_.enforce_quotas || job->holds_quota) return admitted(std::move(job));
   const std::uint64_t key = job->key;
   const std::string tenant = job->tenant;
   const std::uint64_t bytes = job->payload_bytes;
@@ -259,7 +291,7 @@ void BrokerService::handle_request(std::string client, core::Frames frames, cons
                         [this, key, tenant, bytes](QuotaStore::Decision d) { on_admission(key, tenant, bytes, d); })) {
     case QuotaLeases::Admit::kNow:
       job->holds_quota = true;
-      return route(std::move(job));
+      return admitted(std::move(job));
     case QuotaLeases::Admit::kLater:
       admitting_.emplace(key, std::move(job));
       return;
@@ -310,7 +342,12 @@ void BrokerService::on_admission(std::uint64_t key, const std::string& tenant, s
                 retry_after);
   }
   job->holds_quota = true;
-  route(std::move(job));
+  admitted(std::move(job));
+}
+
+void BrokerService::admitted(std::unique_ptr<Job> job) {
+  if (job->actor.empty()) return route(std::move(job));
+  start_actor_call(std::move(job));
 }
 
 void BrokerService::handle_status(const std::string& client, const wire::StatusRequest& request) {
@@ -418,7 +455,7 @@ void BrokerService::on_hello(const std::string& id, const wire::WorkerHello& hel
   WorkerRecord& worker = workers_.upsert(std::move(record), orphaned);
   spdlog::info("worker {} {}: {} '{}', {} slots, {} kernels", id, known ? "re-registered" : "registered",
                device_kind_name(worker.device.kind), worker.device.name, worker.slots, worker.kernels.size());
-  for (auto& job : orphaned) scheduler_.requeue(std::move(job));
+  for (auto& job : orphaned) retry_elsewhere(std::move(job), id);
   fleet_view_.publish(worker, std::chrono::milliseconds(worker.heartbeat_ms) * options_.liveness);
   dispatch_queued();
 }
@@ -434,16 +471,28 @@ void BrokerService::on_result(WorkerRecord& worker, core::Frames& frames) {
   }
   std::unique_ptr<Job> job = std::move(it->second);
   worker.inflight.erase(it);
+  job->dispatch_id = 0;  // off the worker
   ++worker.completed;
   if (job->answered) {
     // Its deadline passed while the worker held it; the client was answered then. Only the credit
-    // was still in use.
+    // (and an actor's turn) was still in use. An actor's activation may have moved past Redis.
     spdlog::debug("worker {}: result of job {} arrived after its deadline; dropped", worker.id, job->client_job_id);
+    if (ActorEntry* actor = job->actor.empty() ? nullptr : actors_.find(job->actor)) deactivate(*actor);
+    release_actor_turn(*job);
     return dispatch_queued();
   }
 
+  // [worker id][header][returned outputs...][kept outputs (actor calls)...]
+  const std::size_t returned = result->outputs() == nullptr ? 0 : result->outputs()->size();
   std::uint64_t bytes = 0;
-  Status valid = core::validate_tensors(result->outputs(), std::span(frames).subspan(2), options_.limits, bytes);
+  Status valid = frames.size() < 2 + returned
+                     ? Status(StatusCode::kMalformedMessage, "result has fewer frames than outputs")
+                     : core::validate_tensors(result->outputs(), std::span(frames).subspan(2, returned),
+                                              options_.limits, bytes);
+  if (valid.is_ok())
+    valid = core::validate_tensors(result->kept(), std::span(frames).subspan(2 + returned), options_.limits, bytes);
+  if (valid.is_ok() && job->actor.empty() && result->kept() != nullptr && result->kept()->size() > 0)
+    valid = Status(StatusCode::kMalformedMessage, "kept outputs in the result of a job that is no actor call");
   // The broker rewrites the worker-leg id and its own timing in place; the worker wrote these fields
   // with force_defaults so that they exist in the buffer (docs/protocol.md).
   const auto queued = micros(job->dispatched - job->received);
@@ -453,11 +502,16 @@ void BrokerService::on_result(WorkerRecord& worker, core::Frames& frames) {
     valid = Status(StatusCode::kMalformedMessage, "result lacks job_id, attempts or timings fields");
   if (!valid.is_ok()) {
     spdlog::error("worker {}: corrupt result for job {}: {}", worker.id, job->client_job_id, valid.to_string());
+    if (ActorEntry* actor = job->actor.empty() ? nullptr : actors_.find(job->actor)) deactivate(*actor);
     fail(*job, {StatusCode::kInternal, "worker " + worker.id + " sent a corrupt result: " + valid.message()});
   } else {
     timings->mutate_queued_us(queued);
-    core::Frames out(std::make_move_iterator(frames.begin() + 1), std::make_move_iterator(frames.end()));
-    finish(*job, std::move(out));
+    if (!job->actor.empty()) {
+      on_actor_result(worker, std::move(job), frames, returned);
+    } else {
+      core::Frames out(std::make_move_iterator(frames.begin() + 1), std::make_move_iterator(frames.end()));
+      finish(*job, std::move(out));
+    }
   }
   if (worker.draining && worker.inflight.empty()) {
     const std::string id = worker.id;
@@ -473,16 +527,28 @@ void BrokerService::lose_worker(const std::string& id, const std::string& reason
   fleet_view_.remove(id);
   spdlog::warn("worker {} lost ({}); re-queueing {} job(s)", id, reason, jobs.size());
   for (auto& job : jobs) {
-    if (job->answered) continue;  // answered at its deadline already
+    job->dispatch_id = 0;
+    if (job->answered) {  // answered at its deadline already
+      release_actor_turn(*job);
+      continue;
+    }
     if (job->attempts >= static_cast<int>(options_.max_attempts)) {
       fail(*job, {StatusCode::kWorkerLost, "the job's worker was lost on each of " + std::to_string(job->attempts) +
                                                " attempts (last: " + id + ", " + reason + ")"});
       continue;
     }
-    job->dispatch_id = 0;
-    scheduler_.requeue(std::move(job));
+    retry_elsewhere(std::move(job), id);
   }
   dispatch_queued();
+}
+
+void BrokerService::retry_elsewhere(std::unique_ptr<Job> job, const std::string& lost_worker) {
+  job->dispatch_id = 0;
+  if (job->actor.empty()) return scheduler_.requeue(std::move(job));
+  // The activation died with its worker: the call keeps its turn and runs again on state reloaded
+  // from Redis, which holds everything up to the call before it.
+  if (ActorEntry* actor = actors_.find(job->actor); actor != nullptr && actor->worker == lost_worker) actor->worker.clear();
+  start_actor_call(std::move(job));
 }
 
 void BrokerService::send_to_worker(const std::string& id, core::Frames frames) {
@@ -522,7 +588,7 @@ void BrokerService::dispatch_queued() {
     for (auto& [id, worker] : workers_.workers()) {
       WorkerRecord& w = worker;
       while (w.has_free_slot() && !scheduler_.empty()) {
-        auto job = scheduler_.next([&](const Job& j) { return w.has_kernel(j.kernel) && placement_allows(j.placement, w); });
+        auto job = scheduler_.next([&](const Job& j) { return workers_.can_take(w, j); });
         if (!job) break;
         if (!dispatch(w, job)) {
           scheduler_.requeue(std::move(job));
@@ -541,19 +607,33 @@ bool BrokerService::dispatch(WorkerRecord& worker, std::unique_ptr<Job>& job) {
   ++job->attempts;
   flatbuffers::FlatBufferBuilder fbb(64);
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(job->deadline - now).count();
-  auto body = wire::CreateDispatch(fbb, job->dispatch_id, static_cast<std::uint32_t>(std::max<std::int64_t>(1, left)));
+  flatbuffers::Offset<flatbuffers::String> actor = 0;
+  flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<wire::TensorDesc>>> activation = 0;
+  if (!job->actor.empty()) {
+    actor = fbb.CreateString(job->actor);
+    if (job->activate) {
+      std::vector<flatbuffers::Offset<wire::TensorDesc>> descs;
+      for (const Tensor& t : job->activation) descs.push_back(core::add_tensor_desc(fbb, t));
+      activation = fbb.CreateVector(descs);
+    }
+  }
+  auto body = wire::CreateDispatch(fbb, job->dispatch_id, static_cast<std::uint32_t>(std::max<std::int64_t>(1, left)),
+                                   actor, job->actor_version, job->activate, activation);
   core::Frames frames;
-  frames.reserve(2 + job->frames.size());
+  frames.reserve(2 + job->frames.size() + job->activation.size());
   frames.push_back(zmq::message_t(worker.id.data(), worker.id.size()));
   frames.push_back(core::finish_envelope(fbb, wire::Body::Dispatch, body.Union()));
   // Shares the bytes (reference-counted) rather than copying: the job keeps its frames in case the
   // worker dies and the job must be sent again.
   for (auto& f : job->frames) frames.emplace_back().copy(f);
+  if (job->activate)
+    for (const Tensor& t : job->activation) frames.push_back(core::tensor_to_frame(t));
   try {
     if (!zmq::send_multipart(backend_, frames, zmq::send_flags::dontwait)) return false;
   } catch (const zmq::error_t&) {
     return false;
   }
+  if (job->activate) on_activation_sent(*job, worker);
   worker.last_dispatch = now;
   worker.inflight.emplace(job->dispatch_id, std::move(job));
   return true;
@@ -574,6 +654,8 @@ void BrokerService::fail(Job& job, const Status& status, std::uint32_t retry_aft
 
 void BrokerService::forget(Job& job) {
   job.answered = true;
+  // A call still on its worker keeps the actor's turn until the worker answers or is lost.
+  if (job.dispatch_id == 0) release_actor_turn(job);
   if (job.holds_quota) {
     leases_.release(job.tenant, job.payload_bytes);
     job.holds_quota = false;
@@ -642,7 +724,7 @@ void BrokerService::handle_quota(const std::string& client, const wire::QuotaReq
       rows.push_back(wire::CreateTenantQuotaStatus(fbb, fbb.CreateString(name), q.max_inflight_jobs, q.max_inflight_bytes,
                                                    q.rate, q.effective_burst(), q.weight, q.min_priority, q.max_priority,
                                                    fbb.CreateVector(kernels), u.known ? u.jobs : -1, u.known ? u.bytes : -1,
-                                                   u.known ? u.rate_tokens : -1));
+                                                   u.known ? u.rate_tokens : -1, q.max_resident_bytes));
     }
     auto body = wire::CreateQuotaReply(fbb, p.request_id, fbb.CreateVector(rows), fbb.CreateString(options_.tenants_file),
                                        tenants_loaded_at_ms_, fbb.CreateString(p.error));
@@ -669,11 +751,13 @@ void BrokerService::on_timers(Clock::time_point now) {
     check_tenants_file(false);
   }
   for (auto& job : scheduler_.take_expired(now)) {
-    const bool capable = workers_.could_run(job->kernel, job->placement);
+    const bool capable = workers_.could_run(job->kernels, job->placement);
     fail(*job, {StatusCode::kDeadlineExceeded,
                 capable ? "no worker slot became free before the job's deadline (fleet busy; raise timeout or add workers)"
-                        : "no worker able to run '" + job->kernel + "' joined before the job's deadline"});
+                        : "no worker able to run '" + joined(job->kernels) + "' joined before the job's deadline"});
   }
+  for (auto& job : actors_.take_expired(now))
+    fail(*job, {StatusCode::kDeadlineExceeded, "the actor's earlier calls did not finish before this call's deadline"});
   // The loop wakes for every message under load; what follows (the sweep of jobs waiting for Redis,
   // heartbeats, liveness) runs at most every 10 ms.
   if (now < next_admission_sweep_) return;
@@ -693,6 +777,7 @@ void BrokerService::on_timers(Clock::time_point now) {
   next_heartbeat_ = now + std::chrono::milliseconds(options_.heartbeat_ms);
   quotas_.keep_alive(liveness_ttl());
   leases_.trim();
+  deactivate_idle_actors(now);
   for (const auto& id : workers_.silent_since(now, options_.liveness)) lose_worker(id, "silent past its liveness");
   // A job whose worker has not answered a heartbeat after its deadline is answered now, so that the
   // client and the tenant's quota are never held by a result that may not come. The worker's credit

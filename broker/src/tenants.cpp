@@ -11,6 +11,7 @@ namespace {
 void read_quota(const core::ConfigMap& map, TenantQuota& q) {
   map.get("max_inflight_jobs", q.max_inflight_jobs);
   map.get("max_inflight_bytes", q.max_inflight_bytes);
+  map.get("max_resident_bytes", q.max_resident_bytes);
   map.get("rate", q.rate);
   map.get("burst", q.burst);
   map.get("weight", q.weight);

@@ -61,11 +61,22 @@ std::vector<std::string> WorkerRegistry::silent_since(Clock::time_point now, std
   return out;
 }
 
+bool WorkerRecord::has_kernels(const std::vector<std::string>& wanted) const {
+  return std::all_of(wanted.begin(), wanted.end(), [&](const std::string& k) { return has_kernel(k); });
+}
+
+bool WorkerRegistry::can_take(const WorkerRecord& worker, const Job& job) const {
+  if (!worker.has_free_slot() || !worker.has_kernels(job.kernels) || !placement_allows(job.placement, worker)) return false;
+  // An actor call goes to the worker holding the activation; if that worker left, anywhere (the
+  // new worker answers ACTOR_NOT_ACTIVE and the broker reactivates the actor from Redis).
+  return job.pinned_worker.empty() || job.pinned_worker == worker.id || workers_.count(job.pinned_worker) == 0;
+}
+
 WorkerRecord* WorkerRegistry::select(const Job& job) {
   WorkerRecord* best = nullptr;
   double best_rank = 0;
   for (auto& [id, w] : workers_) {
-    if (!w.has_free_slot() || !w.has_kernel(job.kernel) || !placement_allows(job.placement, w)) continue;
+    if (!can_take(w, job)) continue;
     const double rank = placement_rank(job.placement, w);
     // Equal ranks: the worker idle longest, so that equals take turns.
     if (best == nullptr || rank > best_rank || (rank == best_rank && w.last_dispatch < best->last_dispatch)) {
@@ -76,9 +87,9 @@ WorkerRecord* WorkerRegistry::select(const Job& job) {
   return best;
 }
 
-bool WorkerRegistry::could_run(const std::string& kernel, Placement placement) const {
+bool WorkerRegistry::could_run(const std::vector<std::string>& kernels, Placement placement) const {
   return std::any_of(workers_.begin(), workers_.end(), [&](const auto& entry) {
-    return !entry.second.draining && entry.second.has_kernel(kernel) && placement_allows(placement, entry.second);
+    return !entry.second.draining && entry.second.has_kernels(kernels) && placement_allows(placement, entry.second);
   });
 }
 

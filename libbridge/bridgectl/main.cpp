@@ -24,6 +24,8 @@ commands:
       Prints the workers the broker knows: id, device, kernels, slots, in flight, last heartbeat.
   quota show [TENANT]
       Prints each tenant's limits (tenants.yaml) and its live usage across the fleet (Redis).
+  actor show TENANT ID
+      Prints an actor's state version, the worker holding its activation, and its resident tensors.
 
 defaults: --broker tcp://127.0.0.1:5555 (or $BRIDGE_BROKER), --tenant default, --timeout 30000
 )";
@@ -255,6 +257,49 @@ int quota_show(Client& client, const core::Args& args, bool json) {
   return 0;
 }
 
+int actor_show(Client& client, const core::Args& args, bool json) {
+  if (args.positional().size() != 4 || args.positional()[1] != "show")
+    throw core::ConfigError("usage: bridgectl actor show TENANT ID");
+  ActorInfo actor;
+  Status s = client.actor_info(args.positional()[2], args.positional()[3], actor);
+  if (!s.is_ok()) {
+    std::cerr << "bridgectl: " << s.to_string() << "\n";
+    return 1;
+  }
+  auto shape_text = [](const Shape& shape) {
+    std::string out;
+    for (std::size_t i = 0; i < shape.size(); ++i) out += (i ? "x" : "") + std::to_string(shape[i]);
+    return out.empty() ? std::string("scalar") : out;
+  };
+  if (json) {
+    std::cout << "{\"tenant\":\"" << json_escape(actor.tenant) << "\",\"actor_id\":\"" << json_escape(actor.actor_id)
+              << "\",\"found\":" << (actor.found ? "true" : "false") << ",\"version\":" << actor.version
+              << ",\"worker_id\":\"" << json_escape(actor.worker_id) << "\",\"resident_bytes\":" << actor.resident_bytes
+              << ",\"tenant_resident_bytes\":" << actor.tenant_resident_bytes << ",\"updated_unix_ms\":"
+              << actor.updated_unix_ms << ",\"resident\":[";
+    for (std::size_t i = 0; i < actor.resident.size(); ++i) {
+      const auto& r = actor.resident[i];
+      std::cout << (i ? "," : "") << "{\"name\":\"" << json_escape(r.name) << "\",\"dtype\":\"" << dtype_name(r.dtype)
+                << "\",\"shape\":\"" << shape_text(r.shape) << "\",\"bytes\":" << r.bytes << "}";
+    }
+    std::cout << "]}\n";
+    return 0;
+  }
+  if (!actor.found) {
+    std::cout << "actor " << actor.tenant << "/" << actor.actor_id << " has no saved state (never called with kept outputs)\n";
+    return 0;
+  }
+  std::cout << "actor " << actor.tenant << "/" << actor.actor_id << ": version " << actor.version << ", "
+            << (actor.worker_id.empty() ? std::string("not active") : "active on " + actor.worker_id) << ", "
+            << actor.resident.size() << " resident tensor(s), " << actor.resident_bytes << " bytes (tenant total "
+            << actor.tenant_resident_bytes << ")\n";
+  std::printf("%-24s %-5s %-16s %12s\n", "TENSOR", "DTYPE", "SHAPE", "BYTES");
+  for (const auto& r : actor.resident)
+    std::printf("%-24s %-5s %-16s %12llu\n", r.name.c_str(), dtype_name(r.dtype), shape_text(r.shape).c_str(),
+                static_cast<unsigned long long>(r.bytes));
+  return 0;
+}
+
 int status(Client& client, bool json) {
   FleetStatus fleet;
   Status s = client.status(fleet);
@@ -316,6 +361,7 @@ int main(int argc, char** argv) {
     if (command == "submit") return submit(client, args, json);
     if (command == "status") return status(client, json);
     if (command == "quota") return quota_show(client, args, json);
+    if (command == "actor") return actor_show(client, args, json);
     throw core::ConfigError("unknown command '" + command + "' (see --help)");
   } catch (const core::ConfigError& e) {
     std::cerr << "bridgectl: " << e.what() << "\n";

@@ -105,6 +105,23 @@ class Client::Impl {
     });
   }
 
+  Status actor_info(const std::string& tenant, const std::string& actor_id, ActorInfo& out) {
+    const std::uint64_t id = next_id_.fetch_add(1);
+    flatbuffers::FlatBufferBuilder fbb(128);
+    const std::string& t = tenant.empty() ? options_.tenant : tenant;
+    auto body = wire::CreateActorRequest(fbb, id, fbb.CreateString(t), fbb.CreateString(actor_id));
+    return control(core::finish_envelope(fbb, wire::Body::ActorRequest, body.Union()), id, [&](const wire::Envelope& e) {
+      const auto* reply = e.body_as_ActorReply();
+      if (reply == nullptr) return Status(StatusCode::kMalformedMessage, "the broker answered an actor request with something else");
+      if (reply->status() != wire::StatusCode::OK)
+        return Status(core::from_wire(reply->status()), std::string(core::view(reply->message())));
+      out.tenant = t;
+      out.actor_id = actor_id;
+      core::decode_actor(*reply, out);
+      return Status{};
+    });
+  }
+
  private:
   // Sends a control request and blocks for its reply; `decode` runs on the I/O thread while this
   // thread waits, so it may write to the caller's variables.
@@ -282,6 +299,7 @@ class Client::Impl {
       std::uint64_t request_id = 0;
       if (const auto* status = envelope->body_as_StatusReply()) request_id = status->request_id();
       if (const auto* quota = envelope->body_as_QuotaReply()) request_id = quota->request_id();
+      if (const auto* actor = envelope->body_as_ActorReply()) request_id = actor->request_id();
       auto it = pending_.find(request_id);
       if (request_id == 0 || it == pending_.end() || !it->second.on_control) return;
       Outgoing entry = std::move(it->second);
@@ -340,6 +358,18 @@ JobResult Client::run(JobRequest request) { return submit(std::move(request)).ge
 Status Client::status(FleetStatus& out) { return impl_->status(out); }
 
 Status Client::quotas(const std::string& tenant, QuotaReport& out) { return impl_->quotas(tenant, out); }
+
+Status Client::actor_info(const std::string& tenant, const std::string& actor_id, ActorInfo& out) {
+  return impl_->actor_info(tenant, actor_id, out);
+}
+
+std::vector<std::future<JobResult>> Client::submit_batch(const std::string& kernel, std::vector<std::vector<Tensor>> inputs,
+                                                         const std::map<std::string, double>& params) {
+  std::vector<std::future<JobResult>> results;
+  results.reserve(inputs.size());
+  for (auto& item : inputs) results.push_back(submit(JobRequest{.kernel = kernel, .inputs = std::move(item), .params = params}));
+  return results;
+}
 
 const Client::Options& Client::options() const { return impl_->options(); }
 

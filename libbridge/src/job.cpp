@@ -31,3 +31,17 @@ const char* device_kind_name(DeviceKind kind) {
 }
 
 }  // namespace bridge
+
+namespace bridge {
+
+JobRequest Pipeline::request(std::vector<Tensor> inputs) const {
+  if (steps_.empty()) throw std::logic_error("Pipeline::request: the pipeline has no steps; add one with then()");
+  JobRequest job;
+  job.kernel = steps_.front().kernel;
+  job.params = steps_.front().params;
+  job.stages.assign(steps_.begin() + 1, steps_.end());
+  job.inputs = std::move(inputs);
+  return job;
+}
+
+}  // namespace bridge

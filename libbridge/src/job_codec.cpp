@@ -5,26 +5,57 @@
 
 namespace bridge::core {
 
+namespace {
+
+flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<wire::Param>>> add_params(
+    flatbuffers::FlatBufferBuilder& fbb, const std::map<std::string, double>& params) {
+  std::vector<flatbuffers::Offset<wire::Param>> out;
+  for (const auto& [name, value] : params) out.push_back(wire::CreateParam(fbb, fbb.CreateString(name), value));
+  return fbb.CreateVector(out);
+}
+
+bool is_resident_input(const JobRequest& request, std::size_t i) {
+  return i < request.resident_inputs.size() && !request.resident_inputs[i].empty();
+}
+
+}  // namespace
+
 Frames encode_request(const JobRequest& request, std::uint64_t job_id, const std::string& default_tenant,
                       std::chrono::milliseconds default_timeout) {
   flatbuffers::FlatBufferBuilder fbb(512);
+  // A resident reference may stand where no tensor was given.
+  const std::size_t input_count = std::max(request.inputs.size(), request.resident_inputs.size());
   std::vector<flatbuffers::Offset<wire::TensorDesc>> inputs;
-  inputs.reserve(request.inputs.size());
-  for (const Tensor& t : request.inputs) inputs.push_back(add_tensor_desc(fbb, t));
-  std::vector<flatbuffers::Offset<wire::Param>> params;
-  for (const auto& [name, value] : request.params) params.push_back(wire::CreateParam(fbb, fbb.CreateString(name), value));
+  inputs.reserve(input_count);
+  for (std::size_t i = 0; i < input_count; ++i) {
+    if (is_resident_input(request, i)) {
+      auto name = fbb.CreateString(request.resident_inputs[i]);
+      wire::TensorDescBuilder desc(fbb);
+      desc.add_resident(name);
+      inputs.push_back(desc.Finish());
+    } else {
+      inputs.push_back(add_tensor_desc(fbb, i < request.inputs.size() ? request.inputs[i] : Tensor()));
+    }
+  }
+  std::vector<flatbuffers::Offset<wire::Stage>> stages;
+  for (const Stage& stage : request.stages)
+    stages.push_back(wire::CreateStage(fbb, fbb.CreateString(stage.kernel), add_params(fbb, stage.params)));
+  std::vector<flatbuffers::Offset<flatbuffers::String>> keep;
+  for (const auto& name : request.keep_outputs) keep.push_back(fbb.CreateString(name));
   const auto timeout = request.timeout.count() > 0 ? request.timeout : default_timeout;
   auto body = wire::CreateJobRequest(
       fbb, job_id, fbb.CreateString(request.tenant.empty() ? default_tenant : request.tenant),
       request.actor_id.empty() ? 0 : fbb.CreateString(request.actor_id), fbb.CreateString(request.kernel),
-      fbb.CreateVector(inputs), fbb.CreateVector(params),
+      fbb.CreateVector(inputs), add_params(fbb, request.params),
       static_cast<std::int8_t>(std::clamp(request.priority, -128, 127)),
       static_cast<std::uint32_t>(std::min<std::int64_t>(timeout.count(), std::numeric_limits<std::uint32_t>::max())),
-      static_cast<wire::Placement>(request.placement));
+      static_cast<wire::Placement>(request.placement), stages.empty() ? 0 : fbb.CreateVector(stages),
+      keep.empty() ? 0 : fbb.CreateVector(keep));
   Frames frames;
-  frames.reserve(1 + request.inputs.size());
+  frames.reserve(1 + input_count);
   frames.push_back(finish_envelope(fbb, wire::Body::JobRequest, body.Union()));
-  for (const Tensor& t : request.inputs) frames.push_back(tensor_to_frame(t));
+  for (std::size_t i = 0; i < input_count; ++i)
+    if (!is_resident_input(request, i)) frames.push_back(tensor_to_frame(i < request.inputs.size() ? request.inputs[i] : Tensor()));
   return frames;
 }
 
@@ -43,6 +74,15 @@ Status decode_result(const wire::JobResult& header, std::span<zmq::message_t> ou
   }
   out.retry_after = std::chrono::milliseconds(header.retry_after_ms());
   out.attempts = header.attempts();
+  out.batch_size = static_cast<int>(header.batch_size());
+  out.actor_version = header.actor_version();
+  out.stage_timings.clear();
+  if (header.stage_timings())
+    for (const auto* t : *header.stage_timings())
+      out.stage_timings.push_back({std::string(view(t->kernel())), std::chrono::microseconds(t->compute_us())});
+  out.kept.clear();
+  if (header.kept())
+    for (const auto* k : *header.kept()) out.kept.emplace_back(view(k->name()));
   std::uint64_t total = 0;
   BRIDGE_RETURN_IF_ERROR(validate_tensors(header.outputs(), outputs, limits, total));
   out.outputs.clear();
@@ -133,7 +173,27 @@ void decode_quotas(const wire::QuotaReply& reply, QuotaReport& out) {
     info.inflight_jobs = t->inflight_jobs();
     info.inflight_bytes = t->inflight_bytes();
     info.rate_tokens = t->rate_tokens();
+    info.max_resident_bytes = t->max_resident_bytes();
     out.tenants.push_back(std::move(info));
+  }
+}
+
+void decode_actor(const wire::ActorReply& reply, ActorInfo& out) {
+  out.found = reply.found();
+  out.version = reply.version();
+  out.worker_id = std::string(view(reply.worker_id()));
+  out.resident_bytes = reply.resident_bytes();
+  out.tenant_resident_bytes = reply.tenant_resident_bytes();
+  out.updated_unix_ms = reply.updated_unix_ms();
+  out.resident.clear();
+  if (reply.resident() == nullptr) return;
+  for (const auto* t : *reply.resident()) {
+    ActorInfo::Resident r;
+    r.name = std::string(view(t->name()));
+    r.dtype = static_cast<DType>(t->dtype());
+    r.shape = shape_of(*t);
+    r.bytes = static_cast<std::uint64_t>(element_count(r.shape)) * dtype_size(r.dtype);
+    out.resident.push_back(std::move(r));
   }
 }
 

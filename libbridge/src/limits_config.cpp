@@ -9,6 +9,7 @@ void read_limits(const ConfigMap& section, Limits& limits) {
   section.get("max_tensor_bytes", limits.max_tensor_bytes);
   section.get("max_job_bytes", limits.max_job_bytes);
   section.get("max_params", limits.max_params);
+  section.get("max_stages", limits.max_stages);
   section.get("max_name_bytes", limits.max_name_bytes);
   if (limits.max_header_bytes < 256) section.fail("max_header_bytes", "must be at least 256");
   if (limits.max_tensor_bytes > limits.max_job_bytes)

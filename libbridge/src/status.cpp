@@ -20,6 +20,8 @@ std::string status_code_name(StatusCode code) {
     case StatusCode::kNoCapableWorker: return "NO_CAPABLE_WORKER";
     case StatusCode::kCancelled: return "CANCELLED";
     case StatusCode::kPermissionDenied: return "PERMISSION_DENIED";
+    case StatusCode::kActorNotActive: return "ACTOR_NOT_ACTIVE";
+    case StatusCode::kAborted: return "ABORTED";
   }
   return "UNKNOWN(" + std::to_string(static_cast<unsigned>(code)) + ")";
 }

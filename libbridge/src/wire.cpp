@@ -26,7 +26,9 @@ BRIDGE_SAME_CODE(kInternal, INTERNAL);
 BRIDGE_SAME_CODE(kNoCapableWorker, NO_CAPABLE_WORKER);
 BRIDGE_SAME_CODE(kCancelled, CANCELLED);
 BRIDGE_SAME_CODE(kPermissionDenied, PERMISSION_DENIED);
-static_assert(wire::StatusCode::MAX == wire::StatusCode::PERMISSION_DENIED, "add new status codes to bridge::StatusCode");
+BRIDGE_SAME_CODE(kActorNotActive, ACTOR_NOT_ACTIVE);
+BRIDGE_SAME_CODE(kAborted, ABORTED);
+static_assert(wire::StatusCode::MAX == wire::StatusCode::ABORTED, "add new status codes to bridge::StatusCode");
 #undef BRIDGE_SAME_CODE
 
 static_assert(static_cast<int>(DType::kF32) == static_cast<int>(wire::DType::F32));
@@ -97,21 +99,38 @@ Status decode_envelope(zmq::message_t& frame, const Limits& limits, const wire::
   return {};
 }
 
-Status validate_tensors(const flatbuffers::Vector<flatbuffers::Offset<wire::TensorDesc>>* descs,
-                        std::span<const zmq::message_t> payload, const Limits& limits,
-                        std::uint64_t& total_bytes) {
+bool is_resident(const wire::TensorDesc& desc) { return desc.resident() != nullptr && desc.resident()->size() > 0; }
+
+Status validate_tensors(const TensorDescs* descs, std::span<const zmq::message_t> payload, const Limits& limits,
+                        std::uint64_t& total_bytes, bool allow_resident) {
   const std::size_t count = descs == nullptr ? 0 : descs->size();
   if (count > limits.max_tensors)
     return {StatusCode::kTooLarge, std::to_string(count) + " tensors; the limit is " +
                                        std::to_string(limits.max_tensors)};
-  if (count != payload.size())
-    return malformed("header describes " + std::to_string(count) + " tensors but " +
+  std::size_t framed = 0;  // descriptors that carry a payload frame
+  for (std::size_t i = 0; i < count; ++i) {
+    const wire::TensorDesc* desc = descs->Get(static_cast<flatbuffers::uoffset_t>(i));
+    if (!is_resident(*desc)) {
+      ++framed;
+    } else if (!allow_resident) {
+      return {StatusCode::kInvalidArgument, "tensor " + std::to_string(i) + " names resident tensor '" +
+                                                std::string(view(desc->resident())) +
+                                                "', which only an actor call may do"};
+    }
+  }
+  if (framed != payload.size())
+    return malformed("header describes " + std::to_string(framed) + " tensors with data but " +
                      std::to_string(payload.size()) + " payload frames follow; send one frame per tensor");
+  std::size_t frame = 0;
   for (std::size_t i = 0; i < count; ++i) {
     const wire::TensorDesc* desc = descs->Get(static_cast<flatbuffers::uoffset_t>(i));
     const std::string label = "tensor " + std::to_string(i) +
                               (desc->name() ? " ('" + std::string(view(desc->name())) + "')" : std::string());
     BRIDGE_RETURN_IF_ERROR(check_name(desc->name(), "tensor name", limits, false));
+    if (is_resident(*desc)) {
+      BRIDGE_RETURN_IF_ERROR(check_name(desc->resident(), "resident tensor name", limits, true));
+      continue;
+    }
     if (static_cast<unsigned>(desc->dtype()) > static_cast<unsigned>(wire::DType::MAX))
       return {StatusCode::kInvalidArgument, label + " has unknown dtype " +
                                                 std::to_string(static_cast<unsigned>(desc->dtype()))};
@@ -135,9 +154,10 @@ Status validate_tensors(const flatbuffers::Vector<flatbuffers::Offset<wire::Tens
     if (bytes > limits.max_tensor_bytes)
       return {StatusCode::kTooLarge, label + " is " + std::to_string(bytes) + " bytes; the limit is " +
                                          std::to_string(limits.max_tensor_bytes)};
-    if (payload[i].size() != bytes)
+    if (payload[frame].size() != bytes)
       return {StatusCode::kInvalidArgument, label + ": shape and dtype give " + std::to_string(bytes) +
-                                                " bytes but its frame has " + std::to_string(payload[i].size())};
+                                                " bytes but its frame has " + std::to_string(payload[frame].size())};
+    ++frame;
     total_bytes += bytes;
     if (total_bytes > limits.max_job_bytes)
       return {StatusCode::kTooLarge, "tensors total more than " + std::to_string(limits.max_job_bytes) +
@@ -145,6 +165,19 @@ Status validate_tensors(const flatbuffers::Vector<flatbuffers::Offset<wire::Tens
   }
   return {};
 }
+
+namespace {
+
+Status check_params(const flatbuffers::Vector<flatbuffers::Offset<wire::Param>>* list, const Limits& limits) {
+  const std::size_t params = list == nullptr ? 0 : list->size();
+  if (params > limits.max_params)
+    return {StatusCode::kTooLarge, std::to_string(params) + " params; the limit is " + std::to_string(limits.max_params)};
+  for (std::size_t i = 0; i < params; ++i)
+    BRIDGE_RETURN_IF_ERROR(check_name(list->Get(static_cast<flatbuffers::uoffset_t>(i))->name(), "param name", limits, true));
+  return {};
+}
+
+}  // namespace
 
 Status validate_request(const wire::JobRequest& request, std::span<const zmq::message_t> payload,
                         const Limits& limits, std::uint64_t& total_bytes) {
@@ -155,13 +188,26 @@ Status validate_request(const wire::JobRequest& request, std::span<const zmq::me
   if (static_cast<unsigned>(request.placement()) > static_cast<unsigned>(wire::Placement::MAX))
     return {StatusCode::kInvalidArgument,
             "unknown placement " + std::to_string(static_cast<unsigned>(request.placement()))};
-  const std::size_t params = request.params() == nullptr ? 0 : request.params()->size();
-  if (params > limits.max_params)
-    return {StatusCode::kTooLarge, std::to_string(params) + " params; the limit is " + std::to_string(limits.max_params)};
-  for (std::size_t i = 0; i < params; ++i)
-    BRIDGE_RETURN_IF_ERROR(check_name(request.params()->Get(static_cast<flatbuffers::uoffset_t>(i))->name(),
-                                      "param name", limits, true));
-  return validate_tensors(request.inputs(), payload, limits, total_bytes);
+  BRIDGE_RETURN_IF_ERROR(check_params(request.params(), limits));
+  const std::size_t stages = request.stages() == nullptr ? 0 : request.stages()->size();
+  if (stages > limits.max_stages)
+    return {StatusCode::kTooLarge, "pipeline of " + std::to_string(stages + 1) + " kernels; the limit is " +
+                                       std::to_string(limits.max_stages + 1) + " (max_stages + 1)"};
+  for (std::size_t i = 0; i < stages; ++i) {
+    const wire::Stage* stage = request.stages()->Get(static_cast<flatbuffers::uoffset_t>(i));
+    BRIDGE_RETURN_IF_ERROR(check_name(stage->kernel(), "stage kernel", limits, true));
+    BRIDGE_RETURN_IF_ERROR(check_params(stage->params(), limits));
+  }
+  const bool actor = request.actor_id() != nullptr && request.actor_id()->size() > 0;
+  const std::size_t keep = request.keep_outputs() == nullptr ? 0 : request.keep_outputs()->size();
+  if (keep > 0 && !actor)
+    return {StatusCode::kInvalidArgument, "keep_outputs needs an actor_id: only actors keep tensors"};
+  if (keep > limits.max_tensors)
+    return {StatusCode::kTooLarge, std::to_string(keep) + " keep_outputs; the limit is " + std::to_string(limits.max_tensors)};
+  for (std::size_t i = 0; i < keep; ++i)
+    BRIDGE_RETURN_IF_ERROR(check_name(request.keep_outputs()->Get(static_cast<flatbuffers::uoffset_t>(i)),
+                                      "keep_outputs name", limits, false));
+  return validate_tensors(request.inputs(), payload, limits, total_bytes, actor);
 }
 
 zmq::message_t to_frame(const flatbuffers::FlatBufferBuilder& fbb) {

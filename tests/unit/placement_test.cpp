@@ -61,6 +61,7 @@ TEST(Placement, RegistryPicksTheBestScoredGpu) {
   r.upsert(std::move(cool), orphaned);
   Job job;
   job.kernel = "matmul";
+  job.kernels = {"matmul"};
   job.placement = Placement::kPreferGpu;
   EXPECT_EQ(r.select(job)->id, "cool");
 }
@@ -72,8 +73,8 @@ TEST(Placement, GpuWithOpenCircuitCountsAsCpu) {
   broken.kernels = {"matmul"};
   broken.metrics.gpu_disabled = true;
   r.upsert(std::move(broken), orphaned);
-  EXPECT_FALSE(r.could_run("matmul", Placement::kRequireGpu));
-  EXPECT_TRUE(r.could_run("matmul", Placement::kCpuOnly));
+  EXPECT_FALSE(r.could_run({"matmul"}, Placement::kRequireGpu));
+  EXPECT_TRUE(r.could_run({"matmul"}, Placement::kCpuOnly));
 }
 
 }  // namespace

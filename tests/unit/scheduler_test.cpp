@@ -15,6 +15,7 @@ std::unique_ptr<Job> make_job(const std::string& tenant, const std::string& kern
   job->key = next_key++;
   job->tenant = tenant;
   job->kernel = kernel;
+  job->kernels = {kernel};
   job->received = Clock::now();
   job->deadline = job->received + timeout;
   return job;

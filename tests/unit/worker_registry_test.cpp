@@ -21,6 +21,7 @@ WorkerRecord worker(const std::string& id, std::uint32_t slots, DeviceKind kind 
 Job job_for(const std::string& kernel, Placement placement = Placement::kAny) {
   Job j;
   j.kernel = kernel;
+  j.kernels = {kernel};
   j.placement = placement;
   return j;
 }
@@ -57,7 +58,7 @@ TEST(WorkerRegistry, HonoursPlacementHints) {
   std::vector<std::unique_ptr<Job>> orphaned;
   r.upsert(worker("cpu", 8), orphaned);
   EXPECT_EQ(r.select(job_for("matmul", Placement::kRequireGpu)), nullptr);
-  EXPECT_FALSE(r.could_run("matmul", Placement::kRequireGpu));
+  EXPECT_FALSE(r.could_run({"matmul"}, Placement::kRequireGpu));
   EXPECT_EQ(r.select(job_for("matmul", Placement::kPreferGpu))->id, "cpu");  // falls back to a CPU
   r.upsert(worker("gpu", 1, DeviceKind::kCuda), orphaned);
   EXPECT_EQ(r.select(job_for("matmul", Placement::kPreferGpu))->id, "gpu");  // even with fewer free slots
@@ -70,7 +71,7 @@ TEST(WorkerRegistry, DrainingWorkerGetsNoNewJobs) {
   std::vector<std::unique_ptr<Job>> orphaned;
   r.upsert(worker("a", 2), orphaned).draining = true;
   EXPECT_EQ(r.select(job_for("matmul")), nullptr);
-  EXPECT_FALSE(r.could_run("matmul", Placement::kAny));
+  EXPECT_FALSE(r.could_run({"matmul"}, Placement::kAny));
 }
 
 TEST(WorkerRegistry, RehelloFromSameProcessKeepsJobsNewProcessOrphansThem) {

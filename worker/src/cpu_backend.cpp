@@ -60,16 +60,23 @@ struct CpuBackend::Arena {
 };
 
 void run_on_cpu(Execution& execution) {
-  const auto start = Clock::now();
-  try {
-    KernelArgs args{execution.inputs, &execution.params};
-    execution.kernel->run_cpu(args, execution.outputs);
-    execution.status = {};
-  } catch (const std::exception& e) {
-    execution.status = Status(StatusCode::kInternal, "kernel " + execution.kernel->name + " failed on the CPU: " + e.what());
+  execution.status = {};
+  execution.compute_us = 0;
+  execution.step_compute_us.clear();
+  for (std::size_t i = 0; i < execution.step_count() && execution.status.is_ok(); ++i) {
+    const KernelSpec& kernel = execution.step_kernel(i);
+    const auto start = Clock::now();
+    try {
+      KernelArgs args{execution.step_inputs(i), &execution.step_params(i)};
+      kernel.run_cpu(args, execution.step_outputs(i));
+    } catch (const std::exception& e) {
+      execution.status = Status(StatusCode::kInternal, "kernel " + kernel.name + " failed on the CPU: " + e.what());
+    }
+    const auto us = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start).count());
+    execution.compute_us += us;
+    execution.step_compute_us.push_back(us);
   }
-  execution.compute_us = static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start).count());
 }
 
 CpuBackend::CpuBackend(Options options) {

@@ -12,7 +12,8 @@
 namespace {
 
 constexpr const char* kUsage = R"(usage: bridge-worker [--config FILE] [--broker ENDPOINT] [--slots N] [--device auto|cpu|cuda:N]
-                     [--threads N] [--id ID] [--cuda-plugin PATH] [--log-level LEVEL] [--list-kernels]
+                     [--threads N] [--id ID] [--max-batch N] [--max-delay-us N] [--cuda-plugin PATH]
+                     [--log-level LEVEL] [--list-kernels]
 
 Connects to a GpuBridge broker and runs jobs on this machine. Flags override the config file
 (config/worker.yaml documents every key). SIGINT/SIGTERM: finish jobs in flight, say goodbye, exit.
@@ -28,7 +29,8 @@ int main(int argc, char** argv) {
       std::cout << kUsage;
       return 0;
     }
-    args.reject_unknown({"help", "list-kernels", "config", "broker", "slots", "device", "threads", "id", "log-level", "cuda-plugin"});
+    args.reject_unknown({"help", "list-kernels", "config", "broker", "slots", "device", "threads", "id", "log-level", "cuda-plugin",
+                        "max-batch", "max-delay-us"});
     const auto& kernels = worker::KernelRegistry::global();
     if (args.has("list-kernels")) {
       for (const auto& name : kernels.names()) std::cout << name << "  " << kernels.find(name)->summary << "\n";
@@ -43,6 +45,8 @@ int main(int argc, char** argv) {
     options.log_level = args.get("log-level", options.log_level);
     options.slots = args.get_uint("slots", options.slots);
     options.threads = args.get_uint("threads", options.threads);
+    options.max_batch = args.get_uint("max-batch", options.max_batch);
+    options.max_delay_us = args.get_uint("max-delay-us", options.max_delay_us);
     options.validate();
     core::init_logging("worker", options.log_level);
 

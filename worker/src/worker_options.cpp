@@ -14,6 +14,8 @@ void WorkerOptions::validate() const {
   if (threads > 4096) throw ConfigError("threads: must be between 0 (all) and 4096");
   if (heartbeat_ms < 10 || heartbeat_ms > 60000) throw ConfigError("heartbeat_ms: must be between 10 and 60000");
   if (liveness < 2 || liveness > 100) throw ConfigError("liveness: must be between 2 and 100");
+  if (max_batch == 0 || max_batch > 1024) throw ConfigError("max_batch: must be between 1 (off) and 1024");
+  if (max_delay_us > 1000000) throw ConfigError("max_delay_us: must be between 0 and 1000000 (1 s)");
 }
 
 int WorkerOptions::cuda_device() const {
@@ -38,6 +40,8 @@ WorkerOptions load_worker_options(const std::string& path) {
   config.get("liveness", o.liveness);
   config.get("drain_timeout_ms", o.drain_timeout_ms);
   config.get("log_level", o.log_level);
+  config.get("max_batch", o.max_batch);
+  config.get("max_delay_us", o.max_delay_us);
   config.get("cuda_plugin", o.cuda_plugin);
   config.get("gpu_pool_bytes", o.gpu_pool_bytes);
   config.get("pinned_pool_bytes", o.pinned_pool_bytes);

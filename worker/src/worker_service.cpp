@@ -41,7 +41,8 @@ WorkerService::WorkerService(WorkerOptions options, std::shared_ptr<Backend> bac
       kernels_(kernels),
       id_(options_.id.empty() ? default_worker_id() : options_.id),
       incarnation_(random_u64()),
-      context_(1) {
+      context_(1),
+      batcher_(options_.batching()) {
   options_.validate();
   completion_ = [this](std::unique_ptr<Execution> e) { on_complete(std::move(e)); };
 }
@@ -114,7 +115,10 @@ void WorkerService::run() {
                                {nullptr, completed_signal_.fd(), ZMQ_POLLIN, 0},
                                {nullptr, stop_.fd(), ZMQ_POLLIN, 0}};
     const auto now = Clock::now();
-    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next_heartbeat_ - now);
+    auto wake = next_heartbeat_;
+    if (auto due = batcher_.next_due()) wake = std::min(wake, *due);
+    // Round up: a batch due in 300 us must not turn into a busy loop of zero-timeout polls.
+    auto wait = std::chrono::ceil<std::chrono::milliseconds>(wake - now);
     core::poll(items, 3, std::clamp(wait, std::chrono::milliseconds(0), heartbeat));
 
     if (items[1].revents & ZMQ_POLLIN) {
@@ -122,6 +126,8 @@ void WorkerService::run() {
       send_completed();
     }
     if (items[0].revents & ZMQ_POLLIN) receive();
+    // After a read of the socket: jobs that arrived together form their batches now.
+    launch_batches(batcher_.take_due(draining ? Clock::time_point::max() : Clock::now()));
     if ((items[2].revents & ZMQ_POLLIN) && !draining) {
       stop_.drain();
       draining = true;
@@ -160,6 +166,12 @@ void WorkerService::receive() {
     switch (envelope->body_type()) {
       case wire::Body::Dispatch: handle_dispatch(*envelope->body_as_Dispatch(), frames); break;
       case wire::Body::Heartbeat: break;  // liveness only
+      case wire::Body::Deactivate: {
+        const std::string actor(core::view(envelope->body_as_Deactivate()->actor()));
+        actors_.deactivate(actor);
+        spdlog::debug("actor {} deactivated ({} activations left)", actor, actors_.size());
+        break;
+      }
       case wire::Body::Reregister:
         spdlog::info("broker asked for a new hello ({})", core::view(envelope->body_as_Reregister()->reason()));
         send_hello();
@@ -182,38 +194,155 @@ void WorkerService::handle_dispatch(const wire::Dispatch& dispatch, core::Frames
     status = {StatusCode::kMalformedMessage, "dispatch carries no JobRequest"};
   if (!status.is_ok()) return answer_error(dispatch_id, status);
   const wire::JobRequest& request = *request_envelope->body_as_JobRequest();
+  // [dispatch][request][the request's tensors with data][the activation's tensors, when activating]
+  std::size_t framed = 0;
+  if (request.inputs())
+    for (const auto* desc : *request.inputs()) framed += core::is_resident(*desc) ? 0 : 1;
+  if (frames.size() < 2 + framed)
+    return answer_error(dispatch_id, {StatusCode::kMalformedMessage, "dispatch has fewer frames than its tensors"});
+  auto payload = std::span(frames).subspan(2, framed);
+  auto activation_frames = std::span(frames).subspan(2 + framed);
   std::uint64_t total_bytes = 0;
-  auto payload = std::span(frames).subspan(2);
   status = core::validate_request(request, payload, options_.limits, total_bytes);
   if (!status.is_ok()) return answer_error(dispatch_id, status);
 
-  const KernelSpec* kernel = kernels_.find(core::view(request.kernel()));
-  if (kernel == nullptr)
-    return answer_error(dispatch_id, {StatusCode::kUnknownKernel, "worker " + id_ + " has no kernel '" +
-                                                                      std::string(core::view(request.kernel())) + "'"});
-
   auto execution = std::make_unique<Execution>();
   execution->dispatch_id = dispatch_id;
-  execution->kernel = kernel;
   if (deadline_ms > 0) execution->deadline = received + std::chrono::milliseconds(deadline_ms);
-  if (request.params())
-    for (const auto* p : *request.params()) execution->params.emplace_back(std::string(core::view(p->name())), p->value());
-  for (std::size_t i = 0; i < payload.size(); ++i)
-    execution->inputs.push_back(core::tensor_from_frame(*request.inputs()->Get(static_cast<flatbuffers::uoffset_t>(i)),
-                                                        std::move(payload[i])));
+  auto find_kernel = [&](const flatbuffers::String* name) -> const KernelSpec* {
+    const KernelSpec* kernel = kernels_.find(core::view(name));
+    if (kernel == nullptr)
+      status = {StatusCode::kUnknownKernel, "worker " + id_ + " has no kernel '" + std::string(core::view(name)) + "'"};
+    return kernel;
+  };
+  auto read_params = [](const flatbuffers::Vector<flatbuffers::Offset<wire::Param>>* list, Params& out) {
+    if (list)
+      for (const auto* p : *list) out.emplace_back(std::string(core::view(p->name())), p->value());
+  };
+  if ((execution->kernel = find_kernel(request.kernel())) == nullptr) return answer_error(dispatch_id, status);
+  read_params(request.params(), execution->params);
+  if (request.stages())
+    for (const auto* stage : *request.stages()) {
+      Step& step = execution->then.emplace_back();
+      if ((step.kernel = find_kernel(stage->kernel())) == nullptr) return answer_error(dispatch_id, status);
+      read_params(stage->params(), step.params);
+    }
 
-  std::vector<OutputSpec> outputs;
-  status = kernel->plan(KernelArgs{execution->inputs, &execution->params}, outputs);
-  if (!status.is_ok()) return answer_error(dispatch_id, status);
-  try {
-    for (auto& spec : outputs) execution->outputs.push_back(backend_->allocate_output(spec));
-  } catch (const std::exception& e) {
-    return answer_error(dispatch_id, {StatusCode::kResourceExhausted,
-                                      std::string("worker cannot allocate the outputs: ") + e.what()});
+  Activation* activation = nullptr;
+  if (dispatch.actor() != nullptr && dispatch.actor()->size() > 0) {
+    activation = bind_actor(dispatch, activation_frames, *execution, status);
+    if (activation == nullptr) return answer_error(dispatch_id, status);
+    if (request.keep_outputs())
+      for (const auto* name : *request.keep_outputs()) execution->keep_outputs.emplace_back(core::view(name));
+  } else if (!activation_frames.empty()) {
+    return answer_error(dispatch_id, {StatusCode::kMalformedMessage, "dispatch has more frames than its tensors"});
   }
+  std::size_t frame = 0;
+  for (flatbuffers::uoffset_t i = 0; request.inputs() != nullptr && i < request.inputs()->size(); ++i) {
+    const wire::TensorDesc* desc = request.inputs()->Get(i);
+    if (!core::is_resident(*desc)) {
+      execution->inputs.push_back(core::tensor_from_frame(*desc, std::move(payload[frame++])));
+      continue;
+    }
+    const std::string name(core::view(desc->resident()));
+    auto it = activation == nullptr ? decltype(activation->tensors)::iterator{} : activation->tensors.find(name);
+    if (activation == nullptr || it == activation->tensors.end())
+      return answer_error(dispatch_id, {StatusCode::kInvalidArgument,
+                                        "actor " + execution->actor + " has no resident tensor '" + name +
+                                            "'; put it first (Actor::put) or keep it from an earlier call"});
+    execution->inputs.push_back(it->second);
+  }
+
+  const bool batch = batcher_.eligible(*execution);
+  status = plan(*execution, !batch);
+  if (!status.is_ok()) return answer_error(dispatch_id, status);
   execution->transfer_us = micros_between(received, Clock::now());
   ++inflight_;
-  backend_->execute(std::move(execution), completion_);
+  if (!batch) return launch(std::move(execution));
+  if (auto full = batcher_.add(std::move(execution), Clock::now())) {
+    std::vector<DynamicBatcher::Group> groups;
+    groups.push_back(std::move(*full));
+    launch_batches(std::move(groups));
+  }
+}
+
+Activation* WorkerService::bind_actor(const wire::Dispatch& dispatch, std::span<zmq::message_t> activation_frames,
+                                      Execution& execution, Status& status) {
+  execution.actor = std::string(core::view(dispatch.actor()));
+  execution.actor_version = dispatch.actor_version();
+  if (dispatch.activate()) {
+    std::uint64_t bytes = 0;
+    status = core::validate_tensors(dispatch.activation(), activation_frames, options_.limits, bytes);
+    if (!status.is_ok()) return nullptr;
+    Activation activation;
+    activation.version = dispatch.actor_version();
+    for (std::size_t i = 0; i < activation_frames.size(); ++i) {
+      const wire::TensorDesc& desc = *dispatch.activation()->Get(static_cast<flatbuffers::uoffset_t>(i));
+      activation.tensors[std::string(core::view(desc.name()))] = core::tensor_from_frame(desc, std::move(activation_frames[i]));
+    }
+    actors_.activate(execution.actor, std::move(activation));
+    spdlog::debug("actor {} activated at version {} ({} tensors)", execution.actor, dispatch.actor_version(),
+                  activation_frames.size());
+  } else if (!activation_frames.empty()) {
+    status = {StatusCode::kMalformedMessage, "dispatch has more frames than its tensors"};
+    return nullptr;
+  }
+  Activation* activation = actors_.find(execution.actor);
+  if (activation == nullptr || activation->version != execution.actor_version) {
+    // The broker's view is ahead of this worker's (it restarted, or a write-through failed): the
+    // broker reactivates the actor from Redis and sends the call again.
+    status = {StatusCode::kActorNotActive,
+              "actor " + execution.actor + (activation == nullptr ? " is not active on worker " + id_
+                                                                  : " is at version " + std::to_string(activation->version) +
+                                                                        " on worker " + id_ + ", not " +
+                                                                        std::to_string(execution.actor_version))};
+    return nullptr;
+  }
+  return activation;
+}
+
+Status WorkerService::plan(Execution& execution, bool allocate) {
+  const std::size_t steps = execution.step_count();
+  for (std::size_t i = 0; i < steps; ++i) {
+    const KernelSpec& kernel = execution.step_kernel(i);
+    std::vector<OutputSpec> specs;
+    Status status = kernel.plan(KernelArgs{execution.step_inputs(i), &execution.step_params(i)}, specs);
+    if (!status.is_ok())
+      return steps == 1 ? status
+                        : Status(status.code(), "pipeline step " + std::to_string(i + 1) + " of " +
+                                                    std::to_string(steps) + " (" + kernel.name + "): " + status.message());
+    // A later step plans on its predecessor's outputs, so those exist (zero-filled) even when
+    // the job only waits in the batcher; batching never applies to pipelines.
+    if (!allocate && i + 1 == steps) break;
+    std::vector<Tensor> made;
+    try {
+      for (const auto& spec : specs)
+        // The client gets the last step's outputs: those come from the backend (pinned on a GPU
+        // worker). Intermediates only matter if the job runs on the CPU.
+        made.push_back(i + 1 == steps ? backend_->allocate_output(spec) : Tensor::zeros(spec.dtype, spec.shape, spec.name));
+    } catch (const std::exception& e) {
+      return {StatusCode::kResourceExhausted, std::string("worker cannot allocate the outputs: ") + e.what()};
+    }
+    (i == 0 ? execution.outputs : execution.then[i - 1].outputs) = std::move(made);
+  }
+  return {};
+}
+
+void WorkerService::launch(std::unique_ptr<Execution> execution) { backend_->execute(std::move(execution), completion_); }
+
+void WorkerService::launch_batches(std::vector<DynamicBatcher::Group> groups) {
+  for (auto& group : groups) {
+    const auto start = Clock::now();
+    std::unique_ptr<Execution> combined;
+    try {
+      combined = stack_batch(std::move(group), [this](const OutputSpec& spec) { return backend_->allocate_output(spec); });
+    } catch (const std::exception& e) {
+      spdlog::error("could not stack a batch: {}", e.what());
+      continue;  // its jobs are lost to this worker; the broker answers them at their deadlines
+    }
+    if (combined->batch_size > 1) combined->transfer_us = micros_between(start, Clock::now());
+    launch(std::move(combined));
+  }
 }
 
 void WorkerService::answer_error(std::uint64_t dispatch_id, const Status& status) {
@@ -222,7 +351,7 @@ void WorkerService::answer_error(std::uint64_t dispatch_id, const Status& status
   execution->dispatch_id = dispatch_id;
   execution->status = status;
   core::Frames frames;
-  frames.push_back(result_header(*execution));
+  frames.push_back(result_header(*execution, {}, {}));
   send(frames);
 }
 
@@ -235,40 +364,76 @@ void WorkerService::on_complete(std::unique_ptr<Execution> execution) {
 }
 
 void WorkerService::send_completed() {
-  std::vector<std::unique_ptr<Execution>> batch;
+  std::vector<std::unique_ptr<Execution>> finished;
   {
     std::lock_guard lock(completed_mutex_);
-    batch.swap(completed_);
+    finished.swap(completed_);
   }
-  for (auto& execution : batch) {
-    --inflight_;
-    core::Frames frames;
-    frames.push_back(result_header(*execution));
-    if (execution->status.is_ok())
-      for (const Tensor& t : execution->outputs) frames.push_back(core::tensor_to_frame(t));
-    else
-      spdlog::warn("job dispatch {} ({}) failed: {}", execution->dispatch_id, execution->kernel->name,
-                   execution->status.to_string());
-    send(frames);
-  }
+  for (auto& execution : finished)
+    for (auto& member : unstack_batch(std::move(execution))) {
+      --inflight_;
+      send_result(*member);
+    }
 }
 
-zmq::message_t WorkerService::result_header(const Execution& execution) {
+void WorkerService::send_result(Execution& execution) {
+  std::vector<Tensor> returned, kept;
+  if (execution.status.is_ok()) {
+    std::vector<Tensor>& result = execution.result();
+    for (std::size_t i = 0; i < result.size(); ++i) {
+      const bool keep = i < execution.keep_outputs.size() && !execution.keep_outputs[i].empty();
+      if (!keep) {
+        returned.push_back(result[i]);
+        continue;
+      }
+      result[i].set_name(execution.keep_outputs[i]);
+      kept.push_back(result[i]);
+    }
+    if (!execution.actor.empty() && !kept.empty()) {
+      // The activation moves on with the call; the broker writes the kept tensors through to Redis
+      // (and deactivates this copy if that fails, so that it is never used ahead of Redis).
+      ++execution.actor_version;
+      if (Activation* activation = actors_.find(execution.actor)) {
+        activation->version = execution.actor_version;
+        for (const Tensor& t : kept) activation->tensors[t.name()] = t;
+      }
+    }
+  } else if (execution.kernel != nullptr) {
+    spdlog::warn("job dispatch {} ({}) failed: {}", execution.dispatch_id, execution.kernel->name,
+                 execution.status.to_string());
+  }
+  core::Frames frames;
+  frames.push_back(result_header(execution, returned, kept));
+  for (const Tensor& t : returned) frames.push_back(core::tensor_to_frame(t));
+  for (const Tensor& t : kept) frames.push_back(core::tensor_to_frame(t));
+  send(frames);
+}
+
+zmq::message_t WorkerService::result_header(const Execution& execution, std::span<const Tensor> returned,
+                                            std::span<const Tensor> kept) {
   flatbuffers::FlatBufferBuilder fbb(512);
   fbb.ForceDefaults(true);  // the broker rewrites job_id and timings in place (docs/protocol.md)
-  std::vector<flatbuffers::Offset<wire::TensorDesc>> outputs;
-  if (execution.status.is_ok())
-    for (const Tensor& t : execution.outputs) outputs.push_back(core::add_tensor_desc(fbb, t));
+  std::vector<flatbuffers::Offset<wire::TensorDesc>> outputs, kept_descs;
+  for (const Tensor& t : returned) outputs.push_back(core::add_tensor_desc(fbb, t));
+  for (const Tensor& t : kept) kept_descs.push_back(core::add_tensor_desc(fbb, t));
+  std::vector<flatbuffers::Offset<wire::StageTiming>> stages;
+  if (execution.step_count() > 1 && execution.step_compute_us.size() == execution.step_count())
+    for (std::size_t i = 0; i < execution.step_count(); ++i)
+      stages.push_back(wire::CreateStageTiming(fbb, fbb.CreateString(execution.step_kernel(i).name),
+                                               execution.step_compute_us[i]));
   auto message = fbb.CreateString(execution.status.message());
   auto outputs_vector = fbb.CreateVector(outputs);
   auto worker_id = fbb.CreateString(id_);
   const DeviceInfo& device = execution.ran_on != nullptr ? *execution.ran_on : backend_->device();
   auto device_name = fbb.CreateString(device.name);
   auto fallback = fbb.CreateString(execution.fallback_reason);
+  auto stage_vector = stages.empty() ? 0 : fbb.CreateVector(stages);
+  auto kept_vector = kept_descs.empty() ? 0 : fbb.CreateVector(kept_descs);
   const wire::Timings timings(0, execution.transfer_us, execution.compute_us);
   auto result = wire::CreateJobResult(fbb, execution.dispatch_id, core::to_wire(execution.status.code()), message,
                                       outputs_vector, worker_id, static_cast<wire::DeviceKind>(device.kind),
-                                      device_name, fallback, &timings, 0, 0);
+                                      device_name, fallback, &timings, 0, 0, stage_vector, execution.batch_size,
+                                      kept_vector, execution.actor_version);
   return core::finish_envelope(fbb, wire::Body::JobResult, result.Union());
 }
 

@@ -9,6 +9,8 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
+#include <vector>
 #include <future>
 #include <memory>
 #include <string>
@@ -58,12 +60,22 @@ class Client {
   /// Sends a job and waits for its result.
   JobResult run(JobRequest request);
 
+  /// Sends one job per element of `inputs`, all running `kernel` with `params`, in one call; the
+  /// futures are in the same order. Workers run compatible small jobs waiting together as one launch
+  /// (dynamic batching, worker.yaml max_batch).
+  std::vector<std::future<JobResult>> submit_batch(const std::string& kernel, std::vector<std::vector<Tensor>> inputs,
+                                                   const std::map<std::string, double>& params = {});
+
   /// Asks the broker for its view of the fleet. Blocks up to the default timeout.
   Status status(FleetStatus& out);
 
   /// Asks the broker for `tenant`'s quota and live usage (every tenant if empty). Blocks up to the
   /// default timeout; an unknown tenant is UNKNOWN_TENANT.
   Status quotas(const std::string& tenant, QuotaReport& out);
+
+  /// An actor's version, placement and resident tensors, from Redis (bridgectl actor show). Blocks
+  /// up to the default timeout. An actor that never saved state comes back with found == false.
+  Status actor_info(const std::string& tenant, const std::string& actor_id, ActorInfo& out);
 
   const Options& options() const;
 

@@ -57,6 +57,26 @@ struct TenantQuotaInfo {
   std::int64_t inflight_jobs = -1;   ///< -1: unknown (Redis unreachable)
   std::int64_t inflight_bytes = -1;
   double rate_tokens = -1;           ///< tokens left; -1: unknown or no rate limit
+  std::uint64_t max_resident_bytes = 0;  ///< actors' resident tensors, all actors together; 0 = no limit
+};
+
+/// An actor as Redis and its broker know it (bridgectl actor show).
+struct ActorInfo {
+  std::string tenant;
+  std::string actor_id;
+  bool found = false;                ///< false: the actor has never saved state
+  std::uint64_t version = 0;
+  std::string worker_id;             ///< where it is active; empty: not active
+  struct Resident {
+    std::string name;
+    DType dtype = DType::kF32;
+    Shape shape;
+    std::uint64_t bytes = 0;
+  };
+  std::vector<Resident> resident;
+  std::uint64_t resident_bytes = 0;         ///< this actor's tensors
+  std::uint64_t tenant_resident_bytes = 0;  ///< all of the tenant's actors
+  std::int64_t updated_unix_ms = 0;
 };
 
 struct QuotaReport {

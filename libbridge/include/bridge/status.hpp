@@ -27,6 +27,8 @@ enum class StatusCode : std::uint16_t {
   kNoCapableWorker = 13,
   kCancelled = 14,
   kPermissionDenied = 15,
+  kActorNotActive = 16,
+  kAborted = 17,
 };
 
 /// Upper-case name as on the wire docs, e.g. "RESOURCE_EXHAUSTED"; "UNKNOWN(n)" for a value out of range.

@@ -89,7 +89,7 @@ bool CudaBackend::initialise(std::string& error) {
   for (Slot& slot : slots_) {
     if (auto e = cudaStreamCreateWithFlags(&slot.stream, cudaStreamNonBlocking); e != cudaSuccess)
       return fail("cudaStreamCreate", e);
-    for (cudaEvent_t* event : {&slot.start, &slot.uploaded, &slot.computed, &slot.done})
+    for (cudaEvent_t* event : {&slot.start, &slot.done})
       if (auto e = cudaEventCreate(event); e != cudaSuccess) return fail("cudaEventCreate", e);
     if (cublasCreate(&slot.cublas) != CUBLAS_STATUS_SUCCESS) {
       error = "cublasCreate failed";
@@ -115,8 +115,9 @@ CudaBackend::~CudaBackend() {
   cudaSetDevice(options_.device);
   for (Slot& slot : slots_) {
     if (slot.cublas) cublasDestroy(slot.cublas);
-    for (cudaEvent_t event : {slot.start, slot.uploaded, slot.computed, slot.done})
+    for (cudaEvent_t event : {slot.start, slot.done})
       if (event) cudaEventDestroy(event);
+    for (cudaEvent_t event : slot.marks) cudaEventDestroy(event);
     if (slot.stream) cudaStreamDestroy(slot.stream);
   }
 }
@@ -166,11 +167,18 @@ void CudaBackend::run(Task task, Slot& slot) {
     task.done(std::move(task.execution));
     return finished();
   }
-  GpuKernelFn kernel = find_gpu_kernel(e.kernel->name);
-  if (kernel == nullptr) return fall_back(std::move(task), "kernel '" + e.kernel->name + "' has no GPU implementation");
+  // A pipeline runs on the GPU only as a whole, so that its intermediates never cross the bus.
+  std::vector<GpuKernelFn> kernels;
+  for (std::size_t i = 0; i < e.step_count(); ++i) {
+    const std::string& name = e.step_kernel(i).name;
+    kernels.push_back(find_gpu_kernel(name));
+    if (kernels.back() == nullptr)
+      return fall_back(std::move(task), "kernel '" + name + "' has no GPU implementation" +
+                                            (e.step_count() > 1 ? " (the whole pipeline runs on the CPU)" : ""));
+  }
   if (!breaker_.allow()) return fall_back(std::move(task), breaker_.describe());
 
-  const GpuStatus status = run_on_gpu(e, slot, kernel);
+  const GpuStatus status = run_on_gpu(e, slot, kernels);
   if (status.ok()) {
     breaker_.record_success();
     e.status = {};
@@ -190,22 +198,22 @@ void CudaBackend::run(Task task, Slot& slot) {
 void CudaBackend::fall_back(Task task, std::string reason) {
   Execution& e = *task.execution;
   // A failed GPU attempt may have written part of an output; CPU kernels expect zeros.
-  for (Tensor& t : e.outputs)
-    if (t.byte_size() > 0) std::memset(t.mutable_bytes().data(), 0, t.byte_size());
+  for (std::size_t i = 0; i < e.step_count(); ++i)
+    for (Tensor& t : e.step_outputs(i))
+      if (t.byte_size() > 0) std::memset(t.mutable_bytes().data(), 0, t.byte_size());
   e.fallback_reason = std::move(reason);
   options_.cpu->execute(std::move(task.execution), task.done);
   finished();
 }
 
-GpuStatus CudaBackend::run_on_gpu(Execution& e, Slot& slot, GpuKernelFn kernel) {
-  GpuJob job{e, {}, {}, slot.stream, slot.cublas, *device_pool_, {}};
+GpuStatus CudaBackend::run_on_gpu(Execution& e, Slot& slot, const std::vector<GpuKernelFn>& kernels) {
+  const std::size_t steps = e.step_count();
+  std::vector<void*> device_buffers;  // inputs, every step's outputs, scratch: back to the pool at the end
   std::vector<void*> staging;
   bool enqueued = false;  // something is on the stream: wait for it before reusing buffers
   auto release_all = [&] {
     if (enqueued) cudaStreamSynchronize(slot.stream);
-    for (const void* p : job.inputs) device_pool_->release(const_cast<void*>(p));
-    for (void* p : job.outputs) device_pool_->release(p);
-    for (void* p : job.scratch) device_pool_->release(p);
+    for (void* p : device_buffers) device_pool_->release(p);
     for (void* p : staging) pinned_pool_->release(p);
   };
   auto give_up = [&](GpuStatus status) {
@@ -217,38 +225,46 @@ GpuStatus CudaBackend::run_on_gpu(Execution& e, Slot& slot, GpuKernelFn kernel) 
     if (error == cudaSuccess) return {};
     return {error, std::string(what) + ": " + describe(error)};
   };
+  auto device_alloc = [&](std::size_t bytes, void*& out) -> GpuStatus {
+    out = nullptr;
+    if (bytes == 0) return {};
+    out = device_pool_->acquire(bytes);
+    if (out == nullptr) return {cudaErrorMemoryAllocation, "no " + std::to_string(bytes) + " bytes in the device pool"};
+    device_buffers.push_back(out);
+    return {};
+  };
+  while (slot.marks.size() < steps + 1) {
+    cudaEvent_t event = nullptr;
+    if (auto s = check(cudaEventCreate(&event), "cudaEventCreate"); !s.ok()) return s;
+    slot.marks.push_back(event);
+  }
   // Host side first (device buffers, pinned staging copies), so that the GPU timeline measured by
-  // the events holds only the uploads, the kernel and the downloads.
+  // the events holds only the uploads, the kernels and the downloads.
   const auto host_start = Clock::now();
-  std::vector<const void*> sources;  // what each upload reads: a pinned staging copy, or the frame itself
+  std::vector<const void*> step_inputs;  // device addresses of the current step's inputs
+  std::vector<const void*> sources;      // what each upload reads: a pinned staging copy, or the frame itself
   for (const Tensor& input : e.inputs) {
     const std::size_t bytes = input.byte_size();
-    if (bytes == 0) {
-      job.inputs.push_back(nullptr);
-      sources.push_back(nullptr);
-      continue;
-    }
-    void* device = device_pool_->acquire(bytes);
-    if (device == nullptr)
-      return give_up({cudaErrorMemoryAllocation, "no " + std::to_string(bytes) + " bytes in the device pool"});
-    job.inputs.push_back(device);
+    void* device = nullptr;
+    if (auto s = device_alloc(bytes, device); !s.ok()) return give_up(s);
+    step_inputs.push_back(device);
+    const void* source = bytes == 0 ? nullptr : input.bytes().data();
     // Pinned staging lets the copy run asynchronously; without room in the pinned pool, the driver
     // stages the pageable bytes itself (slower, still correct).
-    const void* source = input.bytes().data();
-    if (void* pinned = pinned_pool_->acquire(bytes)) {
+    if (void* pinned = bytes == 0 ? nullptr : pinned_pool_->acquire(bytes)) {
       std::memcpy(pinned, source, bytes);
       staging.push_back(pinned);
       source = pinned;
     }
     sources.push_back(source);
   }
-  for (const Tensor& output : e.outputs) {
-    const std::size_t bytes = output.byte_size();
-    void* device = bytes == 0 ? nullptr : device_pool_->acquire(bytes);
-    if (bytes != 0 && device == nullptr)
-      return give_up({cudaErrorMemoryAllocation, "no " + std::to_string(bytes) + " bytes in the device pool"});
-    job.outputs.push_back(device);
-  }
+  std::vector<std::vector<void*>> step_outputs(steps);
+  for (std::size_t i = 0; i < steps; ++i)
+    for (const Tensor& output : e.step_outputs(i)) {
+      void* device = nullptr;
+      if (auto s = device_alloc(output.byte_size(), device); !s.ok()) return give_up(s);
+      step_outputs[i].push_back(device);
+    }
   const auto host_staging_us = static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - host_start).count());
 
@@ -256,20 +272,28 @@ GpuStatus CudaBackend::run_on_gpu(Execution& e, Slot& slot, GpuKernelFn kernel) 
   if (auto s = check(cudaEventRecord(slot.start, slot.stream), "cudaEventRecord"); !s.ok()) return give_up(s);
   for (std::size_t i = 0; i < e.inputs.size(); ++i) {
     if (sources[i] == nullptr) continue;
-    if (auto s = check(cudaMemcpyAsync(const_cast<void*>(job.inputs[i]), sources[i], e.inputs[i].byte_size(),
+    if (auto s = check(cudaMemcpyAsync(const_cast<void*>(step_inputs[i]), sources[i], e.inputs[i].byte_size(),
                                        cudaMemcpyHostToDevice, slot.stream),
                        "upload");
         !s.ok())
       return give_up(s);
   }
-  if (auto s = check(cudaEventRecord(slot.uploaded, slot.stream), "cudaEventRecord"); !s.ok()) return give_up(s);
-  if (auto s = kernel(job); !s.ok()) return give_up(s);
-  if (auto s = check(cudaEventRecord(slot.computed, slot.stream), "cudaEventRecord"); !s.ok()) return give_up(s);
-  for (std::size_t i = 0; i < e.outputs.size(); ++i) {
-    const std::size_t bytes = e.outputs[i].byte_size();
+  if (auto s = check(cudaEventRecord(slot.marks[0], slot.stream), "cudaEventRecord"); !s.ok()) return give_up(s);
+  for (std::size_t i = 0; i < steps; ++i) {
+    // Each step reads the previous step's device outputs: intermediates never leave the device.
+    GpuJob job{e.step_inputs(i), e.step_params(i), step_inputs, step_outputs[i], slot.stream, slot.cublas, *device_pool_, {}};
+    const GpuStatus launched = kernels[i](job);
+    device_buffers.insert(device_buffers.end(), job.scratch.begin(), job.scratch.end());
+    if (!launched.ok()) return give_up(launched);
+    if (auto s = check(cudaEventRecord(slot.marks[i + 1], slot.stream), "cudaEventRecord"); !s.ok()) return give_up(s);
+    step_inputs.assign(step_outputs[i].begin(), step_outputs[i].end());
+  }
+  std::vector<Tensor>& result = e.result();
+  for (std::size_t i = 0; i < result.size(); ++i) {
+    const std::size_t bytes = result[i].byte_size();
     if (bytes == 0) continue;
     // Outputs come from allocate_output(): pinned, so this lands without an extra host copy.
-    if (auto s = check(cudaMemcpyAsync(e.outputs[i].mutable_bytes().data(), job.outputs[i], bytes,
+    if (auto s = check(cudaMemcpyAsync(result[i].mutable_bytes().data(), step_outputs[steps - 1][i], bytes,
                                        cudaMemcpyDeviceToHost, slot.stream),
                        "download");
         !s.ok())
@@ -280,8 +304,11 @@ GpuStatus CudaBackend::run_on_gpu(Execution& e, Slot& slot, GpuKernelFn kernel) 
   // earlier asynchronous work (a kernel fault) surface here.
   if (auto s = check(cudaEventSynchronize(slot.done), "job on the GPU"); !s.ok()) return give_up(s);
   enqueued = false;
-  e.transfer_us += host_staging_us + to_us(elapsed_ms(slot.start, slot.uploaded)) + to_us(elapsed_ms(slot.computed, slot.done));
-  e.compute_us = to_us(elapsed_ms(slot.uploaded, slot.computed));
+  e.transfer_us += host_staging_us + to_us(elapsed_ms(slot.start, slot.marks[0])) +
+                   to_us(elapsed_ms(slot.marks[steps], slot.done));
+  e.compute_us = to_us(elapsed_ms(slot.marks[0], slot.marks[steps]));
+  e.step_compute_us.clear();
+  for (std::size_t i = 0; i < steps; ++i) e.step_compute_us.push_back(to_us(elapsed_ms(slot.marks[i], slot.marks[i + 1])));
   release_all();
   return {};
 }

@@ -44,7 +44,9 @@ class CudaBackend final : public Backend {
   struct Slot {
     cudaStream_t stream = nullptr;
     cublasHandle_t cublas = nullptr;
-    cudaEvent_t start = nullptr, uploaded = nullptr, computed = nullptr, done = nullptr;
+    cudaEvent_t start = nullptr, done = nullptr;
+    /// marks[0]: inputs uploaded; marks[i + 1]: step i computed. Grown to the longest pipeline seen.
+    std::vector<cudaEvent_t> marks;
   };
   struct Task {
     std::unique_ptr<Execution> execution;
@@ -55,7 +57,7 @@ class CudaBackend final : public Backend {
   bool initialise(std::string& error);
   void slot_loop(Slot& slot);
   void run(Task task, Slot& slot);
-  GpuStatus run_on_gpu(Execution& execution, Slot& slot, GpuKernelFn kernel);
+  GpuStatus run_on_gpu(Execution& execution, Slot& slot, const std::vector<GpuKernelFn>& kernels);
   void fall_back(Task task, std::string reason);
   void finished();
 

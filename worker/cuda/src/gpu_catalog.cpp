@@ -20,7 +20,7 @@ float* out_f32(GpuJob& job, std::size_t i) { return static_cast<float*>(job.outp
 GpuStatus passthrough(GpuJob& job) {
   // Device-to-device copies: the job still crosses the bus both ways, as any GPU job does.
   for (std::size_t i = 0; i < job.outputs.size(); ++i) {
-    const std::size_t bytes = job.execution.inputs[i].byte_size();
+    const std::size_t bytes = job.host_inputs[i].byte_size();
     if (bytes == 0) continue;
     auto s = check(cudaMemcpyAsync(job.outputs[i], job.inputs[i], bytes, cudaMemcpyDeviceToDevice, job.stream),
                    "passthrough copy");
@@ -30,29 +30,29 @@ GpuStatus passthrough(GpuJob& job) {
 }
 
 GpuStatus vector_add(GpuJob& job) {
-  return check(launch_vector_add(in_f32(job, 0), in_f32(job, 1), out_f32(job, 0), elements(job.execution.inputs[0]),
+  return check(launch_vector_add(in_f32(job, 0), in_f32(job, 1), out_f32(job, 0), elements(job.host_inputs[0]),
                                  job.stream),
                "vector_add launch");
 }
 
 GpuStatus saxpy(GpuJob& job) {
   double alpha = 0;  // present and finite: checked by the kernel's plan
-  for (const auto& [name, value] : job.execution.params)
+  for (const auto& [name, value] : job.params)
     if (name == "alpha") alpha = value;
   return check(launch_saxpy(static_cast<float>(alpha), in_f32(job, 0), in_f32(job, 1), out_f32(job, 0),
-                            elements(job.execution.inputs[0]), job.stream),
+                            elements(job.host_inputs[0]), job.stream),
                "saxpy launch");
 }
 
 GpuStatus softmax(GpuJob& job) {
-  const Tensor& x = job.execution.inputs[0];
+  const Tensor& x = job.host_inputs[0];
   const auto cols = static_cast<std::size_t>(x.shape().back());
   const std::size_t rows = cols == 0 ? 0 : elements(x) / cols;
   return check(launch_softmax_rows(in_f32(job, 0), out_f32(job, 0), rows, cols, job.stream), "softmax launch");
 }
 
 GpuStatus reduce_sum_kernel(GpuJob& job) {
-  const std::size_t n = elements(job.execution.inputs[0]);
+  const std::size_t n = elements(job.host_inputs[0]);
   if (n == 0) return check(cudaMemsetAsync(job.outputs[0], 0, sizeof(float), job.stream), "reduce_sum zero");
   std::size_t temp_bytes = 0;
   auto s = check(reduce_sum(nullptr, temp_bytes, in_f32(job, 0), out_f32(job, 0), n, job.stream), "reduce_sum size query");
@@ -64,9 +64,9 @@ GpuStatus reduce_sum_kernel(GpuJob& job) {
 }
 
 GpuStatus matmul(GpuJob& job) {
-  const auto m = static_cast<int>(job.execution.inputs[0].shape()[0]);
-  const auto k = static_cast<int>(job.execution.inputs[0].shape()[1]);
-  const auto n = static_cast<int>(job.execution.inputs[1].shape()[1]);
+  const auto m = static_cast<int>(job.host_inputs[0].shape()[0]);
+  const auto k = static_cast<int>(job.host_inputs[0].shape()[1]);
+  const auto n = static_cast<int>(job.host_inputs[1].shape()[1]);
   if (m == 0 || n == 0) return {};
   if (k == 0) return check(cudaMemsetAsync(job.outputs[0], 0, std::size_t(m) * n * sizeof(float), job.stream), "matmul zero");
   // cuBLAS is column-major: a row-major C = A x B is the column-major C^T = B^T x A^T, which is what

@@ -2,6 +2,7 @@
 // The GPU implementations of catalog kernels, by name. A kernel missing here runs on the CPU, and
 // its results say so in fallback_reason.
 
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -14,10 +15,13 @@
 
 namespace bridge::worker::cuda {
 
-/// One job on the device: its inputs and outputs already in device memory (nullptr where a tensor is
-/// empty), the slot's stream and cuBLAS handle, and the pool for scratch space.
+/// One kernel launch on the device (a job, or one step of a pipeline): its inputs and outputs
+/// already in device memory (nullptr where a tensor is empty), their host descriptions (shapes; the
+/// bytes there are not current for a pipeline's intermediates), the params, the slot's stream and
+/// cuBLAS handle, and the pool for scratch space.
 struct GpuJob {
-  const Execution& execution;
+  std::span<const Tensor> host_inputs;
+  const Params& params;
   std::vector<const void*> inputs;
   std::vector<void*> outputs;
   cudaStream_t stream = nullptr;

@@ -18,7 +18,7 @@ void run_cpu(const KernelArgs& args, std::span<Tensor> outputs) {
   }
 }
 
-KernelSpec make_spec() { return {"passthrough", "any tensors -> the same tensors", plan, run_cpu}; }
+KernelSpec make_spec() { return {"passthrough", "any tensors -> the same tensors", plan, run_cpu, /*batchable=*/true}; }
 BRIDGE_REGISTER_KERNEL(make_spec);
 
 }  // namespace

@@ -46,7 +46,8 @@ void run_cpu(const KernelArgs& args, std::span<Tensor> outputs) {
   });
 }
 
-KernelSpec make_spec() { return {kName, "x:f32[...,N] -> out:f32[...,N], softmax of each row", plan, run_cpu}; }
+KernelSpec make_spec() { return {kName, "x:f32[...,N] -> out:f32[...,N], softmax of each row", plan, run_cpu,
+                                    /*batchable=*/true}; }
 BRIDGE_REGISTER_KERNEL(make_spec);
 
 }  // namespace

@@ -28,7 +28,7 @@ void run_cpu(const KernelArgs& args, std::span<Tensor> outputs) {
   });
 }
 
-KernelSpec make_spec() { return {kName, "a:f32[*], b:f32[*] -> c = a + b", plan, run_cpu}; }
+KernelSpec make_spec() { return {kName, "a:f32[*], b:f32[*] -> c = a + b", plan, run_cpu, /*batchable=*/true}; }
 BRIDGE_REGISTER_KERNEL(make_spec);
 
 }  // namespace

@@ -36,6 +36,8 @@ struct BrokerOptions {
   /// kernel, priority and size checks still apply. For single-tenant fleets, and to measure admission.
   bool enforce_quotas = true;
   std::uint32_t tenants_reload_ms = 1000;  ///< how often tenants_file is checked for edits; 0 = only on SIGHUP
+  /// An actor without calls for this long is deactivated on its worker (its state stays in Redis).
+  std::uint32_t actor_idle_ms = 300000;
   std::string log_level = "info";
   core::Limits limits;
 

@@ -8,6 +8,8 @@
 
 #include <zmq.hpp>
 
+#include "bridge/broker/actor_store.hpp"
+#include "bridge/broker/actor_table.hpp"
 #include "bridge/broker/broker_options.hpp"
 #include "bridge/broker/fleet_view.hpp"
 #include "bridge/broker/quota_leases.hpp"
@@ -51,10 +53,13 @@ class BrokerService {
   void handle_request(std::string client, core::Frames frames, const wire::JobRequest& request);
   void handle_status(const std::string& client, const wire::StatusRequest& request);
   void handle_quota(const std::string& client, const wire::QuotaRequest& request);
+  void handle_actor_show(const std::string& client, const wire::ActorRequest& request);
   void reply(const std::string& client, core::Frames frames);
   void reply_error(const std::string& client, std::uint64_t job_id, const Status& status, std::uint32_t retry_after_ms = 0);
 
-  // Admission.
+  // Admission: the tenant's quota (leases), then route() or, for an actor call, start_actor_call().
+  void admit(std::unique_ptr<Job> job);
+  void admitted(std::unique_ptr<Job> job);
   void on_admission(std::uint64_t key, const std::string& tenant, std::uint64_t bytes,
                     const QuotaStore::Decision& decision);
 
@@ -64,6 +69,8 @@ class BrokerService {
   void on_hello(const std::string& id, const wire::WorkerHello& hello);
   void on_result(WorkerRecord& worker, core::Frames& frames);
   void lose_worker(const std::string& id, const std::string& reason);
+  /// A job whose worker was lost or restarted: back to the queue (an actor call: reactivated).
+  void retry_elsewhere(std::unique_ptr<Job> job, const std::string& lost_worker);
   void send_to_worker(const std::string& id, core::Frames frames);
   void send_reregister(const std::string& id, const std::string& reason);
 
@@ -71,6 +78,20 @@ class BrokerService {
   void route(std::unique_ptr<Job> job);
   void dispatch_queued();
   bool dispatch(WorkerRecord& worker, std::unique_ptr<Job>& job);
+
+  // Actors (broker_actors.cpp). An actor's calls wait in its ActorEntry and take turns: the call
+  // holding the turn is admitted, sent to the worker holding the activation (or activates the
+  // actor from Redis on a worker), and its kept outputs are written through to Redis before the
+  // result goes to the client and the next call starts.
+  void actor_call_arrived(std::unique_ptr<Job> job, const std::string& actor_id);
+  void pump_actors();
+  void start_actor_call(std::unique_ptr<Job> job);
+  void on_activation_sent(Job& job, const WorkerRecord& worker);
+  void on_actor_result(WorkerRecord& worker, std::unique_ptr<Job> job, core::Frames& frames, std::size_t returned);
+  void release_actor_turn(Job& job);
+  /// Drops the activation on its worker (the worker's copy may be ahead of Redis, or idle).
+  void deactivate(ActorEntry& actor);
+  void deactivate_idle_actors(Clock::time_point now);
 
   // Endings: every job ends in exactly one of these.
   void finish(Job& job, core::Frames result);
@@ -110,6 +131,11 @@ class BrokerService {
   RedisConnection redis_;  // drops pending reply handlers unrun when destroyed
   QuotaStore quotas_;
   QuotaLeases leases_{quotas_};
+  ActorStore actor_store_;
+  ActorTable actors_;
+  std::unordered_map<std::uint64_t, std::unique_ptr<Job>> loading_;  ///< actor calls waiting for state from Redis
+  std::unordered_map<std::uint64_t, std::unique_ptr<Job>> writing_;  ///< actor calls waiting for write-through
+  std::unordered_map<std::uint64_t, core::Frames> writing_results_;  ///< their results, sent once written
   FleetView fleet_view_;
   bool redis_was_connected_ = false;
 };

@@ -13,11 +13,15 @@ namespace bridge::broker {
 struct TenantQuota {
   static constexpr std::uint32_t kDefaultMaxInflightJobs = 64;
   static constexpr std::uint64_t kDefaultMaxInflightBytes = 4ull << 30;
+  static constexpr std::uint64_t kDefaultMaxResidentBytes = 1ull << 30;
 
   /// Jobs of this tenant admitted and not yet answered, across every broker sharing the Redis.
   std::uint32_t max_inflight_jobs = kDefaultMaxInflightJobs;
   /// Input bytes of those jobs, across every broker.
   std::uint64_t max_inflight_bytes = kDefaultMaxInflightBytes;
+  /// Bytes of the resident tensors all of the tenant's actors keep (device memory on GPU workers),
+  /// fleet-wide; 0 = no limit. A call whose kept outputs would pass it is RESOURCE_EXHAUSTED.
+  std::uint64_t max_resident_bytes = kDefaultMaxResidentBytes;
   /// Jobs admitted per second, fleet-wide (token bucket); 0 = no rate limit.
   double rate = 0;
   /// Bucket size: jobs that may be admitted at once after a quiet spell; 0 = max(1, rate).

@@ -27,6 +27,7 @@ struct WorkerRecord {
   std::unordered_map<std::uint64_t, std::unique_ptr<Job>> inflight;  ///< by dispatch id
 
   bool has_kernel(const std::string& kernel) const;
+  bool has_kernels(const std::vector<std::string>& kernels) const;
   bool has_free_slot() const { return !draining && inflight.size() < slots; }
   /// A GPU worker whose circuit breaker is open serves on its CPU, so it counts as a CPU worker.
   bool is_gpu() const { return device.kind != DeviceKind::kCpu && !metrics.gpu_disabled; }
@@ -47,8 +48,11 @@ class WorkerRegistry {
   /// The worker to run `job` now: one that has the kernel, a free slot and suits the placement hint,
   /// best by placement_rank() (placement.hpp), then the one idle longest. nullptr if none.
   WorkerRecord* select(const Job& job);
-  /// Whether any registered worker could ever run it (kernel + placement), free or not.
-  bool could_run(const std::string& kernel, Placement placement) const;
+  /// Whether `worker` may take `job` now: a free slot, every kernel, the placement, and the actor's
+  /// worker for an actor call.
+  bool can_take(const WorkerRecord& worker, const Job& job) const;
+  /// Whether any registered worker could ever run them (kernels + placement), free or not.
+  bool could_run(const std::vector<std::string>& kernels, Placement placement) const;
   bool any_has_kernel(const std::string& kernel) const;
 
   bool empty() const { return workers_.empty(); }

@@ -27,7 +27,8 @@ struct Limits {
   std::uint64_t max_rank = 8;
   std::uint64_t max_tensor_bytes = 256ull << 20;
   std::uint64_t max_job_bytes = 1ull << 30;  // all tensors of one job together
-  std::uint64_t max_params = 64;
+  std::uint64_t max_params = 64;            // per kernel (each pipeline stage has its own)
+  std::uint64_t max_stages = 16;            // pipeline stages after the first kernel
   std::uint64_t max_name_bytes = 256;        // kernel, tenant, tensor and param names
 };
 
@@ -42,11 +43,16 @@ wire::StatusCode to_wire(StatusCode code);
 /// by an aligned copy, because FlatBuffers reads its scalars in place.
 Status decode_envelope(zmq::message_t& frame, const Limits& limits, const wire::Envelope*& out);
 
+using TensorDescs = flatbuffers::Vector<flatbuffers::Offset<wire::TensorDesc>>;
+
 /// Checks tensor descriptors against the payload frames that carry their bytes: counts, dtypes,
-/// ranks, dimensions, byte sizes and limits. Adds the bytes to `total_bytes`.
-Status validate_tensors(const flatbuffers::Vector<flatbuffers::Offset<wire::TensorDesc>>* descs,
-                        std::span<const zmq::message_t> payload, const Limits& limits,
-                        std::uint64_t& total_bytes);
+/// ranks, dimensions, byte sizes and limits. Adds the bytes to `total_bytes`. With
+/// `allow_resident`, a descriptor may name an actor-resident tensor instead (`resident` set, no frame).
+Status validate_tensors(const TensorDescs* descs, std::span<const zmq::message_t> payload, const Limits& limits,
+                        std::uint64_t& total_bytes, bool allow_resident = false);
+
+/// Whether a descriptor names an actor-resident tensor rather than a payload frame.
+bool is_resident(const wire::TensorDesc& desc);
 
 /// Checks every field of a request a broker or worker relies on, and its tensors (validate_tensors).
 Status validate_request(const wire::JobRequest& request, std::span<const zmq::message_t> payload,

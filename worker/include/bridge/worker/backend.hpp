@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -13,21 +14,53 @@
 
 namespace bridge::worker {
 
+/// A pipeline step after the first kernel: it runs on the outputs of the step before it.
+struct Step {
+  const KernelSpec* kernel = nullptr;
+  Params params;
+  std::vector<Tensor> outputs;
+};
+
 /// One job on its way through a backend. The service fills the inputs and allocates the outputs;
 /// the backend fills the status and timings. Owned by whoever holds the unique_ptr.
+///
+/// A plain job is one kernel (`kernel`, `params`, `outputs`). A pipeline adds `then`: step i runs
+/// on the outputs of step i-1, and the job's result is the last step's outputs (result()).
 struct Execution {
   std::uint64_t dispatch_id = 0;
   const KernelSpec* kernel = nullptr;
   std::vector<Tensor> inputs;
   Params params;
   std::vector<Tensor> outputs;
+  std::vector<Step> then;
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
 
   Status status;                  ///< set by the backend
   const DeviceInfo* ran_on = nullptr;  ///< set by the backend: the device that produced the result
   std::string fallback_reason;    ///< set by a GPU backend that ran the job on the CPU instead
   std::uint64_t transfer_us = 0;  ///< set by the service (realignment) and the backend (device copies)
-  std::uint64_t compute_us = 0;   ///< set by the backend
+  std::uint64_t compute_us = 0;   ///< set by the backend: all steps together
+  std::vector<std::uint64_t> step_compute_us;  ///< set by the backend for pipelines: one per step
+
+  /// Dynamic batching: the jobs whose stacked inputs this execution runs (batcher.hpp); empty for a
+  /// job of its own. `batch_size` is reported in each member's result.
+  std::vector<std::unique_ptr<Execution>> members;
+  std::uint32_t batch_size = 1;
+
+  /// Actor calls: "<tenant>/<actor id>", and the names under which outputs are kept.
+  std::string actor;
+  std::vector<std::string> keep_outputs;
+  std::uint64_t actor_version = 0;  ///< the activation's version when dispatched
+
+  /// The tensors the client gets: the last step's outputs.
+  std::vector<Tensor>& result() { return then.empty() ? outputs : then.back().outputs; }
+  const std::vector<Tensor>& result() const { return then.empty() ? outputs : then.back().outputs; }
+  std::size_t step_count() const { return 1 + then.size(); }
+  const KernelSpec& step_kernel(std::size_t i) const { return i == 0 ? *kernel : *then[i - 1].kernel; }
+  const Params& step_params(std::size_t i) const { return i == 0 ? params : then[i - 1].params; }
+  std::span<const Tensor> step_inputs(std::size_t i) const { return i == 0 ? inputs : step_outputs(i - 1); }
+  std::span<const Tensor> step_outputs(std::size_t i) const { return i == 0 ? outputs : then[i - 1].outputs; }
+  std::span<Tensor> step_outputs(std::size_t i) { return i == 0 ? std::span(outputs) : std::span(then[i - 1].outputs); }
 };
 
 class Backend {

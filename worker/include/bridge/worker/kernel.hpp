@@ -50,6 +50,10 @@ struct KernelSpec {
   std::string summary;  ///< one line: inputs -> outputs, for bridgectl and docs
   PlanFn plan = nullptr;
   CpuFn run_cpu = nullptr;
+  /// The kernel treats a new leading axis as independent problems: run on inputs stacked to
+  /// [B, ...], it gives the B results stacked the same way. Such jobs may share one launch
+  /// (dynamic batching, batcher.hpp).
+  bool batchable = false;
 };
 
 /// The catalog of kernels this worker binary was built with. Filled during static initialisation by

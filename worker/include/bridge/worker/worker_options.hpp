@@ -5,6 +5,7 @@
 #include <string>
 
 #include "bridge/core/wire.hpp"
+#include "bridge/worker/batcher.hpp"
 
 namespace bridge::worker {
 
@@ -25,6 +26,10 @@ struct WorkerOptions {
   std::string log_level = "info";
   core::Limits limits;
 
+  // Dynamic batching (batcher.hpp): compatible small jobs waiting together share one launch.
+  std::uint32_t max_batch = 8;                  ///< most jobs per launch; 1 = off
+  std::uint32_t max_delay_us = 0;               ///< how long a job may wait for company; 0 = none
+
   // CUDA backend (used when device is auto or cuda:N).
   std::string cuda_plugin;                      ///< path of libbridge_cuda.so; empty: look beside the binary
   std::uint64_t gpu_pool_bytes = 0;             ///< device memory pool cap; 0 = 90% of the device
@@ -32,6 +37,8 @@ struct WorkerOptions {
   std::uint32_t breaker_failures = 3;           ///< GPU failures within breaker_window_ms that disable it
   std::uint32_t breaker_window_ms = 10000;
   std::uint32_t breaker_cooldown_ms = 30000;    ///< how long the GPU stays disabled
+
+  BatchOptions batching() const { return {max_batch, max_delay_us}; }
 
   /// CUDA device ordinal of `device`: N for cuda:N, 0 for auto, -1 for cpu.
   int cuda_device() const;

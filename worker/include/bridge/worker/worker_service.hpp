@@ -10,7 +10,9 @@
 #include <zmq.hpp>
 
 #include "bridge/core/notifier.hpp"
+#include "bridge/worker/actor_host.hpp"
 #include "bridge/worker/backend.hpp"
+#include "bridge/worker/batcher.hpp"
 #include "bridge/worker/worker_options.hpp"
 
 namespace bridge::worker {
@@ -46,10 +48,21 @@ class WorkerService {
   void send_goodbye(const std::string& reason);
   void receive();
   void handle_dispatch(const wire::Dispatch& dispatch, core::Frames& frames);
+  /// Resolves the actor of an actor call (activating it first if the dispatch says so) and fills
+  /// `execution.actor`; nullptr activation with `status` set on failure.
+  Activation* bind_actor(const wire::Dispatch& dispatch, std::span<zmq::message_t> activation_frames,
+                         Execution& execution, Status& status);
+  /// Plans every step and allocates its outputs (with `allocate` false: plans only, for a job that
+  /// waits in the batcher).
+  Status plan(Execution& execution, bool allocate);
+  void launch(std::unique_ptr<Execution> execution);
+  void launch_batches(std::vector<DynamicBatcher::Group> groups);
   void answer_error(std::uint64_t dispatch_id, const Status& status);
   void on_complete(std::unique_ptr<Execution> execution);  // any thread
   void send_completed();
-  zmq::message_t result_header(const Execution& execution);
+  void send_result(Execution& execution);
+  zmq::message_t result_header(const Execution& execution, std::span<const Tensor> returned,
+                               std::span<const Tensor> kept);
 
   WorkerOptions options_;
   std::shared_ptr<Backend> backend_;
@@ -66,7 +79,9 @@ class WorkerService {
   std::mutex completed_mutex_;
   std::vector<std::unique_ptr<Execution>> completed_;  // guarded by completed_mutex_
 
-  std::uint32_t inflight_ = 0;  // dispatched to the backend, result not yet sent
+  DynamicBatcher batcher_;
+  ActorHost actors_;
+  std::uint32_t inflight_ = 0;  // accepted (batching or in the backend), result not yet sent
   Clock::time_point last_heard_;
   Clock::time_point next_heartbeat_;
 };

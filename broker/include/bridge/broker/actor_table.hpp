@@ -1,0 +1,57 @@
+#pragma once
+/// @file ActorTable: the actors a broker is serving, their turn queues and activations.
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "bridge/broker/job.hpp"
+
+namespace bridge::broker {
+
+/// One actor this broker serves. Calls run one at a time in arrival order: the call holding the
+/// turn is admitted, (re)activated if needed, dispatched, and written through to Redis before the
+/// next one starts.
+struct ActorEntry {
+  std::string key;                     ///< "<tenant>/<actor id>"
+  std::string tenant;
+  std::string actor_id;
+  std::string worker;                  ///< the worker holding its activation; empty: none
+  std::uint64_t incarnation = 0;       ///< of that worker process (a restarted worker lost it)
+  std::uint64_t version = 0;           ///< state version in Redis as this broker last saw it
+  bool busy = false;                   ///< a call holds the turn
+  std::deque<std::unique_ptr<Job>> waiting;  ///< calls behind it, in arrival order
+  Clock::time_point last_used{};
+};
+
+/// Not thread-safe: the broker's loop thread only.
+class ActorTable {
+ public:
+  /// The entry of `key`, created if new.
+  ActorEntry& get(const std::string& tenant, const std::string& actor_id);
+  ActorEntry* find(const std::string& key);
+  void erase(const std::string& key) { actors_.erase(key); }
+
+  /// Marks `key` for a pump_ready() pass (its turn was released or a call arrived).
+  void wake(const std::string& key) { ready_.push_back(key); }
+  /// Keys woken since the last call.
+  std::vector<std::string> take_ready() { return std::exchange(ready_, {}); }
+
+  /// Entries without a call, idle since before `cutoff`.
+  std::vector<std::string> idle_since(Clock::time_point cutoff) const;
+  /// Every queued call (shutdown), leaving the queues empty.
+  std::vector<std::unique_ptr<Job>> take_all_waiting();
+  /// Calls waiting past their deadline.
+  std::vector<std::unique_ptr<Job>> take_expired(Clock::time_point now);
+  std::size_t size() const { return actors_.size(); }
+  std::size_t waiting() const;
+
+ private:
+  std::unordered_map<std::string, ActorEntry> actors_;
+  std::vector<std::string> ready_;
+};
+
+}  // namespace bridge::broker

@@ -1,0 +1,224 @@
+// BrokerService: the actor half (see broker_service.hpp and docs/architecture.md, "Actors").
+#include <spdlog/spdlog.h>
+
+#include "bridge/broker/broker_service.hpp"
+#include "bridge/core/job_codec.hpp"
+
+namespace bridge::broker {
+
+void BrokerService::actor_call_arrived(std::unique_ptr<Job> job, const std::string& actor_id) {
+  ActorEntry& actor = actors_.get(job->tenant, actor_id);
+  actor.waiting.push_back(std::move(job));
+  actors_.wake(actor.key);
+}
+
+void BrokerService::pump_actors() {
+  // Taking a turn can end at once (a refusal releases it), which wakes the actor again: loop.
+  for (auto keys = actors_.take_ready(); !keys.empty(); keys = actors_.take_ready()) {
+    for (const auto& key : keys) {
+      ActorEntry* actor = actors_.find(key);
+      if (actor == nullptr || actor->busy || actor->waiting.empty() || stopping_) continue;
+      std::unique_ptr<Job> job = std::move(actor->waiting.front());
+      actor->waiting.pop_front();
+      actor->busy = true;
+      actor->last_used = Clock::now();
+      job->holds_actor_turn = true;
+      admit(std::move(job));
+    }
+  }
+}
+
+void BrokerService::start_actor_call(std::unique_ptr<Job> job) {
+  ActorEntry* actor = actors_.find(job->actor);
+  if (actor == nullptr) return fail(*job, {StatusCode::kInternal, "actor " + job->actor + " vanished while its call waited"});
+  const WorkerRecord* holder = actor->worker.empty() ? nullptr : workers_.find(actor->worker);
+  if (holder != nullptr && holder->incarnation == actor->incarnation && !holder->draining) {
+    job->pinned_worker = holder->id;
+    job->actor_version = actor->version;
+    job->activate = false;
+    return route(std::move(job));
+  }
+  // Not active anywhere (new, idle, or its worker left): activate it from its state in Redis.
+  actor->worker.clear();
+  const std::uint64_t key = job->key;
+  const std::string tenant = actor->tenant, actor_id = actor->actor_id;
+  loading_.emplace(key, std::move(job));
+  const bool asked = actor_store_.load(tenant, actor_id, /*with_data=*/true, [this, key](bool reachable, ActorState state) {
+    auto it = loading_.find(key);
+    if (it == loading_.end()) return;  // answered meanwhile (shutdown)
+    std::unique_ptr<Job> call = std::move(it->second);
+    loading_.erase(it);
+    if (!reachable)
+      return fail(*call, {StatusCode::kUnavailable, "the actor state store (Redis) did not answer; retry later"},
+                  options_.retry_after_ms);
+    if (ActorEntry* entry = actors_.find(call->actor)) entry->version = state.version;
+    call->pinned_worker.clear();
+    call->activate = true;
+    call->actor_version = state.version;
+    call->activation = std::move(state.tensors);
+    route(std::move(call));
+  });
+  if (!asked) {
+    auto it = loading_.find(key);
+    std::unique_ptr<Job> waiting = std::move(it->second);
+    loading_.erase(it);
+    fail(*waiting, {StatusCode::kUnavailable, "the actor state store (" + redis_.address().to_string() +
+                                                  ") is unreachable; retry later"},
+         options_.retry_after_ms);
+  }
+}
+
+void BrokerService::on_activation_sent(Job& job, const WorkerRecord& worker) {
+  job.activate = false;
+  job.activation.clear();
+  ActorEntry* actor = actors_.find(job.actor);
+  if (actor == nullptr) return;
+  actor->worker = worker.id;
+  actor->incarnation = worker.incarnation;
+  actor_store_.set_worker(actor->tenant, actor->actor_id, worker.id);
+  spdlog::debug("actor {} activated on worker {} at version {}", actor->key, worker.id, actor->version);
+}
+
+void BrokerService::on_actor_result(WorkerRecord& worker, std::unique_ptr<Job> job, core::Frames& frames,
+                                    std::size_t returned) {
+  ActorEntry* actor = actors_.find(job->actor);
+  const auto* result = flatbuffers::GetRoot<wire::Envelope>(frames[1].data())->body_as_JobResult();
+  if (actor == nullptr) return fail(*job, {StatusCode::kInternal, "actor " + job->actor + " vanished during its call"});
+
+  if (result->status() == wire::StatusCode::ACTOR_NOT_ACTIVE) {
+    // The worker lost the activation (or holds an older one): reload from Redis and run it again.
+    spdlog::info("worker {}: {}; reactivating", worker.id, core::view(result->message()));
+    if (actor->worker == worker.id) actor->worker.clear();
+    if (++job->reactivations > 2)
+      return fail(*job, {StatusCode::kInternal, "actor " + job->actor + " could not be activated: " +
+                                                    std::string(core::view(result->message()))});
+    return start_actor_call(std::move(job));
+  }
+  const std::size_t kept = result->kept() == nullptr ? 0 : result->kept()->size();
+  core::Frames out;  // what the client gets: the header and the returned outputs
+  for (std::size_t i = 1; i < 2 + returned; ++i) out.push_back(std::move(frames[i]));
+  if (result->status() != wire::StatusCode::OK || kept == 0) return finish(*job, std::move(out));
+
+  // Write-through: the client hears of the call only once its new state is in Redis.
+  std::vector<Tensor> tensors;
+  for (std::size_t i = 0; i < kept; ++i)
+    tensors.push_back(core::tensor_from_frame(*result->kept()->Get(static_cast<flatbuffers::uoffset_t>(i)),
+                                              std::move(frames[2 + returned + i])));
+  const TenantQuota* quota = tenants_.find(job->tenant);
+  const std::uint64_t limit = quota == nullptr ? 0 : quota->max_resident_bytes;
+  const std::uint64_t key = job->key;
+  const std::uint64_t expected = job->actor_version;
+  const std::string tenant = actor->tenant, actor_id = actor->actor_id;
+  writing_.emplace(key, std::move(job));
+  writing_results_.emplace(key, std::move(out));
+  auto done = [this, key](ActorStore::WriteResult r) {
+    auto it = writing_.find(key);
+    if (it == writing_.end()) return;  // answered meanwhile (shutdown)
+    std::unique_ptr<Job> call = std::move(it->second);
+    writing_.erase(it);
+    core::Frames answer = std::move(writing_results_[key]);
+    writing_results_.erase(key);
+    ActorEntry* entry = actors_.find(call->actor);
+    if (r.written) {
+      if (entry != nullptr) entry->version = r.version;
+      return finish(*call, std::move(answer));
+    }
+    // Not saved: the worker's copy moved on without Redis, so it must not serve another call.
+    if (entry != nullptr) deactivate(*entry);
+    if (!r.reachable)
+      return fail(*call, {StatusCode::kUnavailable, "the call ran but the actor's new state could not be saved (" +
+                                                       (r.error.empty() ? std::string("Redis connection lost") : r.error) +
+                                                       "); its state is unchanged; retry"},
+                  options_.retry_after_ms);
+    if (r.refusal == "max_resident_bytes") {
+      const TenantQuota* q = tenants_.find(call->tenant);
+      return fail(*call, {StatusCode::kResourceExhausted,
+                         "tenant '" + call->tenant + "' actors would keep " + std::to_string(r.resident_bytes) +
+                             " resident bytes, over its max_resident_bytes of " +
+                             std::to_string(q == nullptr ? 0 : q->max_resident_bytes) +
+                             "; the call's state change was not saved. Free tensors or raise the quota"});
+    }
+    fail(*call, {StatusCode::kAborted, "actor " + call->actor + " is at version " + std::to_string(r.version) +
+                                          " in Redis, newer than the version " + std::to_string(call->actor_version) +
+                                          " this call ran on (another broker served it); the call's state change was "
+                                          "not saved; retry"});
+  };
+  if (!actor_store_.write(tenant, actor_id, expected, worker.id, tensors, limit, done)) {
+    ActorStore::WriteResult unreachable;
+    done(unreachable);
+  }
+}
+
+void BrokerService::release_actor_turn(Job& job) {
+  if (!job.holds_actor_turn) return;
+  job.holds_actor_turn = false;
+  if (ActorEntry* actor = actors_.find(job.actor)) {
+    actor->busy = false;
+    actor->last_used = Clock::now();
+    actors_.wake(actor->key);
+  }
+}
+
+void BrokerService::deactivate(ActorEntry& actor) {
+  if (actor.worker.empty()) return;
+  if (workers_.find(actor.worker) != nullptr) {
+    flatbuffers::FlatBufferBuilder fbb(64);
+    auto body = wire::CreateDeactivate(fbb, fbb.CreateString(actor.key));
+    core::Frames frames;
+    frames.push_back(core::finish_envelope(fbb, wire::Body::Deactivate, body.Union()));
+    send_to_worker(actor.worker, std::move(frames));
+  }
+  actor_store_.set_worker(actor.tenant, actor.actor_id, "");
+  actor.worker.clear();
+}
+
+void BrokerService::deactivate_idle_actors(Clock::time_point now) {
+  for (const auto& key : actors_.idle_since(now - std::chrono::milliseconds(options_.actor_idle_ms))) {
+    ActorEntry* actor = actors_.find(key);
+    spdlog::debug("actor {} idle for {} ms: deactivated", key, options_.actor_idle_ms);
+    deactivate(*actor);
+    actors_.erase(key);
+  }
+}
+
+void BrokerService::handle_actor_show(const std::string& client, const wire::ActorRequest& request) {
+  const std::uint64_t request_id = request.request_id();
+  const std::string tenant(core::view(request.tenant())), actor_id(core::view(request.actor_id()));
+  auto send = [this, client, request_id](const Status& status, const ActorState* state, const std::string& worker,
+                                         std::int64_t tenant_bytes) {
+    flatbuffers::FlatBufferBuilder fbb(512);
+    std::vector<flatbuffers::Offset<wire::TensorDesc>> resident;
+    std::uint64_t bytes = 0;
+    if (state != nullptr)
+      for (const Tensor& t : state->tensors) {
+        resident.push_back(core::add_tensor_desc(fbb, t));
+        bytes += static_cast<std::uint64_t>(t.element_count()) * dtype_size(t.dtype());
+      }
+    auto body = wire::CreateActorReply(fbb, request_id, core::to_wire(status.code()), fbb.CreateString(status.message()),
+                                       state != nullptr && state->found, state == nullptr ? 0 : state->version,
+                                       fbb.CreateString(worker), fbb.CreateVector(resident), bytes,
+                                       static_cast<std::uint64_t>(std::max<std::int64_t>(0, tenant_bytes)),
+                                       state == nullptr ? 0 : state->updated_unix_ms);
+    core::Frames frames;
+    frames.push_back(core::finish_envelope(fbb, wire::Body::ActorReply, body.Union()));
+    reply(client, std::move(frames));
+  };
+  if (tenant.empty() || actor_id.empty())
+    return send({StatusCode::kInvalidArgument, "name both the tenant and the actor id"}, nullptr, "", 0);
+  if (tenants_.find(tenant) == nullptr)
+    return send({StatusCode::kUnknownTenant, "tenant '" + tenant + "' is not configured in " + options_.tenants_file},
+                nullptr, "", 0);
+  const std::string key = tenant + "/" + actor_id;
+  const bool asked = actor_store_.load(tenant, actor_id, /*with_data=*/false, [=, this](bool reachable, ActorState state) {
+    if (!reachable) return send({StatusCode::kUnavailable, "Redis did not answer; retry"}, nullptr, "", 0);
+    // This broker's own record is the freshest word on where the actor is active.
+    const ActorEntry* actor = actors_.find(key);
+    const std::string worker = actor != nullptr ? actor->worker : state.worker;
+    auto shared = std::make_shared<ActorState>(std::move(state));
+    if (!actor_store_.tenant_bytes(tenant, [=](bool ok, std::int64_t bytes) { send({}, shared.get(), worker, ok ? bytes : 0); }))
+      send({}, shared.get(), worker, 0);
+  });
+  if (!asked) send({StatusCode::kUnavailable, "Redis (" + redis_.address().to_string() + ") is unreachable; retry"}, nullptr, "", 0);
+}
+
+}  // namespace bridge::broker

@@ -3,12 +3,14 @@
 #   fleet_start BUILD_DIR TENANTS_FILE WORKERS SLOTS [BROKER_FLAG...]
 #       starts redis-server, bridge-broker (config/broker.yaml + flags) and WORKERS CPU workers in a
 #       temporary directory on free ports, and waits until the broker sees Redis and every worker.
-#       Sets FLEET_DIR, FLEET_FRONTEND, FLEET_BACKEND, FLEET_REDIS_PORT, FLEET_CTL.
+#       Sets FLEET_DIR, FLEET_FRONTEND, FLEET_BACKEND, FLEET_REDIS_PORT, FLEET_CTL. Workers also get
+#       the flags in the array FLEET_WORKER_FLAGS, if set.
 #   fleet_stop
 #       stops them all (SIGTERM, then waits) and removes FLEET_DIR unless FLEET_KEEP is set.
 # The caller installs the traps (fleet_stop on EXIT; INT/TERM as it likes).
 
 fleet_pids=()
+FLEET_WORKER_FLAGS=("${FLEET_WORKER_FLAGS[@]}")
 
 # A port nothing listens on: a connection attempt to it is refused.
 fleet_free_port() {
@@ -41,7 +43,7 @@ fleet_start() {
   local i
   for i in $(seq "$workers"); do
     "$build_dir/worker/bridge-worker" --config config/worker.yaml --broker "$FLEET_BACKEND" --id "fleet-worker-$i" \
-      --slots "$slots" > "$FLEET_DIR/worker-$i.log" 2>&1 &
+      --slots "$slots" "${FLEET_WORKER_FLAGS[@]}" > "$FLEET_DIR/worker-$i.log" 2>&1 &
     fleet_pids+=($!)
   done
   local status

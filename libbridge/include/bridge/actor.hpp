@@ -52,7 +52,7 @@ class Actor {
       : client_(&client), tenant_(tenant.empty() ? client.options().tenant : std::move(tenant)), id_(std::move(id)) {}
 
   std::future<JobResult> call(ActorCall call);
-  /// Keeps `tensor` in the actor under `name` (device memory on a GPU worker); counts against the
+  /// Keeps `tensor` in the actor under `name` (on its worker, and in Redis); counts against the
   /// tenant's max_resident_bytes.
   std::future<JobResult> put(const std::string& name, Tensor tensor);
   /// A copy of resident tensor `name` as the result's only output.

@@ -17,7 +17,7 @@ void BrokerService::pump_actors() {
   for (auto keys = actors_.take_ready(); !keys.empty(); keys = actors_.take_ready()) {
     for (const auto& key : keys) {
       ActorEntry* actor = actors_.find(key);
-      if (actor == nullptr || actor->busy || actor->waiting.empty() || stopping_) continue;
+      if (actor == nullptr || actor->busy || actor->waiting.empty()) continue;  // draining: queued calls still run
       std::unique_ptr<Job> job = std::move(actor->waiting.front());
       actor->waiting.pop_front();
       actor->busy = true;

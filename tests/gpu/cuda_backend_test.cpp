@@ -110,6 +110,78 @@ TEST_F(CudaBackend, SoftmaxMatchesTheCpu) {
   }
 }
 
+TEST_F(CudaBackend, ImageKernelsMatchTheCpu) {
+  for (Shape shape : std::vector<Shape>{{1, 1}, {17, 31}, {64, 48, 3}, {480, 640, 3}}) {
+    Tensor image = random_tensor(shape, 11);
+    for (auto [h, w] : std::vector<std::pair<double, double>>{{1, 1}, {5, 9}, {128, 96}, {240, 320}}) {
+      auto [g, c] = both("resize", {image}, {{"height", h}, {"width", w}});
+      expect_close(g->outputs[0], c->outputs[0], 1e-6, 1e-6);
+    }
+    for (double sigma : {0.5, 1.5, 4.0}) {
+      auto [g, c] = both("blur", {image}, {{"sigma", sigma}});
+      expect_close(g->outputs[0], c->outputs[0], 1e-5, 1e-6);
+    }
+    auto [g1, c1] = both("normalize", {image}, {{"scale", 2.5}, {"shift", -0.25}});
+    expect_close(g1->outputs[0], c1->outputs[0], 1e-6, 1e-7);
+    const std::int64_t channels = shape.back();
+    if (shape.size() == 3) {
+      auto [g2, c2] = both("normalize", {image, random_tensor({channels}, 12), random_tensor({channels}, 13)});
+      expect_close(g2->outputs[0], c2->outputs[0], 1e-6, 1e-7);
+    }
+  }
+}
+
+TEST_F(CudaBackend, APipelineRunsWhollyOnTheGpuAndMatchesTheCpu) {
+  auto pipeline = [](Tensor image) {
+    auto e = std::make_unique<worker::Execution>();
+    const auto& registry = worker::KernelRegistry::global();
+    e->kernel = registry.find("resize");
+    e->params = {{"height", 120}, {"width", 160}};
+    e->inputs = {std::move(image)};
+    e->then.push_back({registry.find("blur"), {{"sigma", 2}}, {}});
+    e->then.push_back({registry.find("normalize"), {{"scale", 4}, {"shift", -2}}, {}});
+    return e;
+  };
+  const Tensor image = random_tensor({480, 640, 3}, 14);
+  auto g = run_execution(*gpu_, pipeline(image));
+  auto c = run_execution(*cpu_, pipeline(image));
+  ASSERT_TRUE(g->status.is_ok() && c->status.is_ok()) << g->status.to_string();
+  EXPECT_EQ(g->ran_on->kind, DeviceKind::kCuda) << g->fallback_reason;
+  ASSERT_EQ(g->step_compute_us.size(), 3u);
+  expect_close(g->result()[0], c->result()[0], 1e-5, 1e-5);
+  std::cout << "pipeline resize+blur+normalize on the GPU: stages";
+  for (auto us : g->step_compute_us) std::cout << " " << us << " us";
+  std::cout << ", transfer " << g->transfer_us << " us\n";
+}
+
+TEST_F(CudaBackend, AnActorsResidentTensorIsUploadedOnceAndReused) {
+  worker::CudaBackendOptions options;
+  auto fresh = make(options);
+  ASSERT_NE(fresh, nullptr) << why_;
+  const Tensor weights = random_tensor({256, 256}, 15);
+  auto copy = std::make_shared<worker::DeviceCopy>();
+  const void* first_buffer = nullptr;
+  for (int call = 0; call < 3; ++call) {
+    auto e = std::make_unique<worker::Execution>();
+    e->kernel = worker::KernelRegistry::global().find("matmul");
+    const Tensor x = random_tensor({8, 256}, 16 + call);
+    e->inputs = {x, weights};
+    e->resident_copies = {nullptr, copy};
+    auto g = run_execution(*fresh, std::move(e));
+    ASSERT_TRUE(g->status.is_ok()) << g->status.to_string();
+    EXPECT_EQ(g->ran_on->kind, DeviceKind::kCuda) << g->fallback_reason;
+    auto c = run_job(*cpu_, "matmul", {x, weights});
+    expect_close(g->outputs[0], c->outputs[0], 0, 1e-5 * 257);
+    ASSERT_TRUE(copy->buffer);
+    if (call == 0) first_buffer = copy->buffer.get();
+    EXPECT_EQ(copy->buffer.get(), first_buffer) << "the resident tensor was uploaded again";
+  }
+  EXPECT_EQ(fresh->metrics().pool_bytes_in_use, static_cast<std::int64_t>(weights.byte_size()))
+      << "only the resident copy stays in use between jobs";
+  copy.reset();  // the actor dropped it
+  EXPECT_EQ(fresh->metrics().pool_bytes_in_use, 0);
+}
+
 TEST_F(CudaBackend, KernelWithoutAGpuImplementationRunsOnTheCpuAndSaysWhy) {
   auto e = run_job(*gpu_, "sleep", {}, {{"ms", 1}});
   ASSERT_TRUE(e->status.is_ok()) << e->status.to_string();

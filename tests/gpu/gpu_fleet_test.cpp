@@ -2,6 +2,7 @@
 // Label `gpu`; skips, saying why, when no usable CUDA device is present.
 #include <gtest/gtest.h>
 
+#include "bridge/actor.hpp"
 #include "bridge/worker/cpu_backend.hpp"
 #include "fleet.hpp"
 #include "gpu_test_support.hpp"
@@ -64,12 +65,35 @@ TEST_F(GpuFleet, PlacementHintsDecideTheDeviceAndResultsSayIt) {
   EXPECT_EQ(r.device_kind, DeviceKind::kCpu);
   EXPECT_NE(r.fallback_reason.find("no GPU implementation"), std::string::npos) << r.fallback_reason;
 
+  // A pipeline and an actor with resident weights, on the GPU worker.
+  JobRequest piped = Pipeline{}.then("resize", {{"height", 64}, {"width", 64}}).then("blur", {{"sigma", 1}})
+                         .then("normalize", {{"scale", 2}}).request({Tensor::zeros(DType::kF32, {128, 128, 3})});
+  piped.placement = Placement::kRequireGpu;
+  r = client.run(piped);
+  ASSERT_TRUE(r.ok()) << r.status.to_string();
+  EXPECT_EQ(r.device_kind, DeviceKind::kCuda) << r.fallback_reason;
+  EXPECT_EQ(r.stage_timings.size(), 3u);
+
+  Actor model(client, "", "gpu-model");
+  Tensor w = Tensor::zeros(DType::kF32, {64, 64});
+  for (std::int64_t i = 0; i < 64; ++i) w.mutable_values<float>()[static_cast<std::size_t>(i * 64 + i)] = 2;  // 2·I
+  ASSERT_TRUE(model.call({.kernel = "passthrough", .args = {w}, .keep = {"w"}, .placement = Placement::kRequireGpu}).get().ok());
+  for (int call = 0; call < 3; ++call) {
+    Tensor x = Tensor::zeros(DType::kF32, {4, 64});
+    for (float& v : x.mutable_values<float>()) v = static_cast<float>(call + 1);
+    r = model.call({.kernel = "matmul", .args = {x, Resident{"w"}}, .placement = Placement::kRequireGpu}).get();
+    ASSERT_TRUE(r.ok()) << r.status.to_string();
+    EXPECT_EQ(r.device_kind, DeviceKind::kCuda) << r.fallback_reason;
+    EXPECT_FLOAT_EQ(r.outputs[0].values<float>()[5], 2.0f * static_cast<float>(call + 1));
+  }
+
   FleetStatus s;
   ASSERT_TRUE(client.status(s).is_ok());
-  for (const auto& w : s.workers)
-    if (w.id == "gpu-worker") {
-      EXPECT_GT(w.metrics.free_memory_bytes, 0);
-      EXPECT_GT(w.metrics.pool_misses, 0u);
+  for (const auto& info : s.workers)
+    if (info.id == "gpu-worker") {
+      EXPECT_GT(info.metrics.free_memory_bytes, 0);
+      EXPECT_GT(info.metrics.pool_misses, 0u);
+      EXPECT_GE(info.metrics.pool_bytes_in_use, 64 * 64 * 4) << "the actor's weights stay on the device";
     }
 }
 

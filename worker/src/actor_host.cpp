@@ -2,6 +2,17 @@
 
 namespace bridge::worker {
 
+void Activation::keep(const std::string& name, Tensor tensor) {
+  tensors[name] = std::move(tensor);
+  device_copies[name] = std::make_shared<DeviceCopy>();
+}
+
+std::shared_ptr<DeviceCopy> Activation::device_copy(const std::string& name) {
+  auto& copy = device_copies[name];
+  if (!copy) copy = std::make_shared<DeviceCopy>();
+  return copy;
+}
+
 void ActorHost::activate(const std::string& actor, Activation activation) { actors_[actor] = std::move(activation); }
 
 void ActorHost::deactivate(const std::string& actor) { actors_.erase(actor); }

@@ -242,6 +242,7 @@ void WorkerService::handle_dispatch(const wire::Dispatch& dispatch, core::Frames
     const wire::TensorDesc* desc = request.inputs()->Get(i);
     if (!core::is_resident(*desc)) {
       execution->inputs.push_back(core::tensor_from_frame(*desc, std::move(payload[frame++])));
+      if (!execution->resident_copies.empty()) execution->resident_copies.push_back(nullptr);
       continue;
     }
     const std::string name(core::view(desc->resident()));
@@ -250,6 +251,8 @@ void WorkerService::handle_dispatch(const wire::Dispatch& dispatch, core::Frames
       return answer_error(dispatch_id, {StatusCode::kInvalidArgument,
                                         "actor " + execution->actor + " has no resident tensor '" + name +
                                             "'; put it first (Actor::put) or keep it from an earlier call"});
+    execution->resident_copies.resize(execution->inputs.size());  // nulls for the sent inputs before it
+    execution->resident_copies.push_back(activation->device_copy(name));
     execution->inputs.push_back(it->second);
   }
 
@@ -278,7 +281,7 @@ Activation* WorkerService::bind_actor(const wire::Dispatch& dispatch, std::span<
     activation.version = dispatch.actor_version();
     for (std::size_t i = 0; i < activation_frames.size(); ++i) {
       const wire::TensorDesc& desc = *dispatch.activation()->Get(static_cast<flatbuffers::uoffset_t>(i));
-      activation.tensors[std::string(core::view(desc.name()))] = core::tensor_from_frame(desc, std::move(activation_frames[i]));
+      activation.keep(std::string(core::view(desc.name())), core::tensor_from_frame(desc, std::move(activation_frames[i])));
     }
     actors_.activate(execution.actor, std::move(activation));
     spdlog::debug("actor {} activated at version {} ({} tensors)", execution.actor, dispatch.actor_version(),
@@ -395,7 +398,7 @@ void WorkerService::send_result(Execution& execution) {
       ++execution.actor_version;
       if (Activation* activation = actors_.find(execution.actor)) {
         activation->version = execution.actor_version;
-        for (const Tensor& t : kept) activation->tensors[t.name()] = t;
+        for (const Tensor& t : kept) activation->keep(t.name(), t);
       }
     }
   } else if (execution.kernel != nullptr) {

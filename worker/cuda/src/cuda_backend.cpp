@@ -62,7 +62,7 @@ bool CudaBackend::initialise(std::string& error) {
   device_.multiprocessors = prop.multiProcessorCount;
 
   const std::uint64_t cap = options_.device_pool_bytes > 0 ? options_.device_pool_bytes : prop.totalGlobalMem / 10 * 9;
-  device_pool_ = std::make_unique<CachingPool>(
+  device_pool_ = std::make_shared<CachingPool>(
       "device", cap,
       [ordinal](std::size_t bytes) -> void* {
         void* p = nullptr;
@@ -216,8 +216,10 @@ GpuStatus CudaBackend::run_on_gpu(Execution& e, Slot& slot, const std::vector<Gp
     for (void* p : device_buffers) device_pool_->release(p);
     for (void* p : staging) pinned_pool_->release(p);
   };
+  std::vector<DeviceCopy*> filled;  // actors' device copies this job uploads into
   auto give_up = [&](GpuStatus status) {
     release_all();
+    for (DeviceCopy* copy : filled) copy->buffer.reset();  // its upload may not have happened
     cudaGetLastError();  // clear a non-sticky error so the next job starts clean
     return status;
   };
@@ -243,10 +245,27 @@ GpuStatus CudaBackend::run_on_gpu(Execution& e, Slot& slot, const std::vector<Gp
   const auto host_start = Clock::now();
   std::vector<const void*> step_inputs;  // device addresses of the current step's inputs
   std::vector<const void*> sources;      // what each upload reads: a pinned staging copy, or the frame itself
-  for (const Tensor& input : e.inputs) {
+  for (std::size_t i = 0; i < e.inputs.size(); ++i) {
+    const Tensor& input = e.inputs[i];
     const std::size_t bytes = input.byte_size();
+    DeviceCopy* resident = i < e.resident_copies.size() ? e.resident_copies[i].get() : nullptr;
     void* device = nullptr;
-    if (auto s = device_alloc(bytes, device); !s.ok()) return give_up(s);
+    if (resident != nullptr && bytes > 0) {
+      // An actor's resident tensor: uploaded by the first call that uses it, then reused. Its
+      // block stays out of the job's buffers; the copy gives it back when the actor drops it.
+      std::lock_guard lock(resident->mutex);
+      if (resident->buffer) {
+        step_inputs.push_back(resident->buffer.get());
+        sources.push_back(nullptr);  // already on the device
+        continue;
+      }
+      if ((device = device_pool_->acquire(bytes)) != nullptr) {
+        resident->buffer = std::shared_ptr<void>(device, [pool = device_pool_](void* p) { pool->release(p); });
+        filled.push_back(resident);
+      }
+    }
+    if (device == nullptr)
+      if (auto s = device_alloc(bytes, device); !s.ok()) return give_up(s);
     step_inputs.push_back(device);
     const void* source = bytes == 0 ? nullptr : input.bytes().data();
     // Pinned staging lets the copy run asynchronously; without room in the pinned pool, the driver

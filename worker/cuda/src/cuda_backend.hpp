@@ -63,7 +63,7 @@ class CudaBackend final : public Backend {
 
   CudaBackendOptions options_;
   DeviceInfo device_;
-  std::unique_ptr<CachingPool> device_pool_;
+  std::shared_ptr<CachingPool> device_pool_;  // shared with actors' device copies, which hold blocks
   std::shared_ptr<CachingPool> pinned_pool_;  // shared with pinned output tensors, which may outlive jobs
   std::unique_ptr<Nvml> nvml_;
   CircuitBreaker breaker_;

@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <utility>
+#include <vector>
 
 #include "gpu_kernels.hpp"
+#include "image_math.hpp"
 
 namespace bridge::worker::cuda {
 namespace {
@@ -16,6 +18,12 @@ GpuStatus check(cudaError_t error, const char* what) {
 std::size_t elements(const Tensor& t) { return static_cast<std::size_t>(t.element_count()); }
 const float* in_f32(GpuJob& job, std::size_t i) { return static_cast<const float*>(job.inputs[i]); }
 float* out_f32(GpuJob& job, std::size_t i) { return static_cast<float*>(job.outputs[i]); }
+
+const double* param(const GpuJob& job, const char* name) {
+  for (const auto& [key, value] : job.params)
+    if (key == name) return &value;
+  return nullptr;
+}
 
 GpuStatus passthrough(GpuJob& job) {
   // Device-to-device copies: the job still crosses the bus both ways, as any GPU job does.
@@ -36,9 +44,7 @@ GpuStatus vector_add(GpuJob& job) {
 }
 
 GpuStatus saxpy(GpuJob& job) {
-  double alpha = 0;  // present and finite: checked by the kernel's plan
-  for (const auto& [name, value] : job.params)
-    if (name == "alpha") alpha = value;
+  const double alpha = *param(job, "alpha");  // present and finite: checked by the kernel's plan
   return check(launch_saxpy(static_cast<float>(alpha), in_f32(job, 0), in_f32(job, 1), out_f32(job, 0),
                             elements(job.host_inputs[0]), job.stream),
                "saxpy launch");
@@ -79,9 +85,76 @@ GpuStatus matmul(GpuJob& job) {
           std::string("cublasSgemm: ") + cublasGetStatusString(status)};
 }
 
+// Copies a small host table (taps, weights) into pooled device scratch on the job's stream. Pageable
+// source: the runtime has staged the bytes by the time cudaMemcpyAsync returns, so `host` may go.
+template <class T>
+GpuStatus upload_table(GpuJob& job, const std::vector<T>& host, const T*& device, const char* what) {
+  const std::size_t bytes = std::max<std::size_t>(host.size() * sizeof(T), 1);
+  void* p = job.device_pool.acquire(bytes);
+  if (p == nullptr) return {cudaErrorMemoryAllocation, std::string(what) + ": device memory pool exhausted"};
+  job.scratch.push_back(p);
+  device = static_cast<const T*>(p);
+  if (host.empty()) return {};
+  return check(cudaMemcpyAsync(p, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice, job.stream), what);
+}
+
+// Geometry of an image input [H,W] or [H,W,C] (checked by the kernel's plan).
+struct Image {
+  std::int64_t h, w, c;
+};
+Image image_of(const Tensor& t) { return {t.shape()[0], t.shape()[1], t.shape().size() == 3 ? t.shape()[2] : 1}; }
+
+GpuStatus resize(GpuJob& job) {
+  const Image in = image_of(job.host_inputs[0]);
+  const auto out_h = static_cast<std::int64_t>(*param(job, "height"));
+  const auto out_w = static_cast<std::int64_t>(*param(job, "width"));
+  static_assert(sizeof(ResizeTap) == sizeof(image::BilinearTap), "tap layouts must match");
+  std::vector<ResizeTap> rows, cols;
+  for (const auto& t : image::bilinear_taps(in.h, out_h)) rows.push_back({t.lo, t.hi, t.weight});
+  for (const auto& t : image::bilinear_taps(in.w, out_w)) cols.push_back({t.lo, t.hi, t.weight});
+  const ResizeTap *d_rows = nullptr, *d_cols = nullptr;
+  if (auto s = upload_table(job, rows, d_rows, "resize row taps"); !s.ok()) return s;
+  if (auto s = upload_table(job, cols, d_cols, "resize column taps"); !s.ok()) return s;
+  return check(launch_resize(in_f32(job, 0), out_f32(job, 0), in.w, out_h, out_w, in.c, d_rows, d_cols, job.stream),
+               "resize launch");
+}
+
+GpuStatus blur(GpuJob& job) {
+  const Image im = image_of(job.host_inputs[0]);
+  const std::vector<float> weights = image::gaussian_weights(*param(job, "sigma"));
+  const auto radius = static_cast<std::int64_t>(weights.size() / 2);
+  const float* d_weights = nullptr;
+  if (auto s = upload_table(job, weights, d_weights, "blur weights"); !s.ok()) return s;
+  const std::size_t bytes = static_cast<std::size_t>(im.h * im.w * im.c) * sizeof(float);
+  if (bytes == 0) return {};
+  void* rows = job.device_pool.acquire(bytes);  // the horizontal pass's result
+  if (rows == nullptr) return {cudaErrorMemoryAllocation, "blur scratch: device memory pool exhausted"};
+  job.scratch.push_back(rows);
+  auto* mid = static_cast<float*>(rows);
+  if (auto s = check(launch_blur_pass(in_f32(job, 0), mid, im.h, im.w, im.c, d_weights, radius, false, job.stream),
+                     "blur horizontal pass");
+      !s.ok())
+    return s;
+  return check(launch_blur_pass(mid, out_f32(job, 0), im.h, im.w, im.c, d_weights, radius, true, job.stream),
+               "blur vertical pass");
+}
+
+GpuStatus normalize(GpuJob& job) {
+  const Tensor& x = job.host_inputs[0];
+  const auto c = static_cast<std::size_t>(x.shape().back());
+  const double* scale = param(job, "scale");
+  const double* shift = param(job, "shift");
+  const bool per_channel = job.inputs.size() == 3;
+  return check(launch_normalize(in_f32(job, 0), out_f32(job, 0), elements(x), c, per_channel ? in_f32(job, 1) : nullptr,
+                                per_channel ? in_f32(job, 2) : nullptr, scale ? static_cast<float>(*scale) : 1.0f,
+                                shift ? static_cast<float>(*shift) : 0.0f, job.stream),
+               "normalize launch");
+}
+
 const std::pair<const char*, GpuKernelFn> kKernels[] = {
-    {"matmul", matmul},         {"passthrough", passthrough}, {"reduce_sum", reduce_sum_kernel},
-    {"saxpy", saxpy},           {"softmax", softmax},         {"vector_add", vector_add},
+    {"blur", blur},     {"matmul", matmul},   {"normalize", normalize},   {"passthrough", passthrough},
+    {"reduce_sum", reduce_sum_kernel}, {"resize", resize}, {"saxpy", saxpy}, {"softmax", softmax},
+    {"vector_add", vector_add},
 };
 
 }  // namespace

@@ -59,7 +59,74 @@ __global__ void softmax_rows_kernel(const float* __restrict__ x, float* __restri
   for (std::size_t j = threadIdx.x; j < cols; j += blockDim.x) out[j] *= scale;
 }
 
+// One thread per output element (grid-stride); the same float operations, in the same order, as the
+// CPU version, so results agree to rounding.
+__global__ void resize_kernel(const float* __restrict__ src, float* __restrict__ dst, std::int64_t in_w,
+                              std::int64_t out_w, std::int64_t c, std::size_t n, const ResizeTap* __restrict__ rows,
+                              const ResizeTap* __restrict__ cols) {
+  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n; i += std::size_t(gridDim.x) * blockDim.x) {
+    const std::int64_t k = static_cast<std::int64_t>(i) % c;
+    const std::int64_t x = (static_cast<std::int64_t>(i) / c) % out_w;
+    const std::int64_t y = static_cast<std::int64_t>(i) / (c * out_w);
+    const ResizeTap ty = rows[y], tx = cols[x];
+    const float* r0 = src + ty.lo * in_w * c;
+    const float* r1 = src + ty.hi * in_w * c;
+    const float top = r0[tx.lo * c + k] + tx.weight * (r0[tx.hi * c + k] - r0[tx.lo * c + k]);
+    const float bottom = r1[tx.lo * c + k] + tx.weight * (r1[tx.hi * c + k] - r1[tx.lo * c + k]);
+    dst[i] = top + ty.weight * (bottom - top);
+  }
+}
+
+__global__ void blur_pass_kernel(const float* __restrict__ src, float* __restrict__ dst, std::int64_t h,
+                                 std::int64_t w, std::int64_t c, std::size_t n, const float* __restrict__ weights,
+                                 std::int64_t radius, bool vertical) {
+  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n; i += std::size_t(gridDim.x) * blockDim.x) {
+    const std::int64_t k = static_cast<std::int64_t>(i) % c;
+    const std::int64_t x = (static_cast<std::int64_t>(i) / c) % w;
+    const std::int64_t y = static_cast<std::int64_t>(i) / (c * w);
+    float acc = 0;
+    for (std::int64_t t = -radius; t <= radius; ++t) {
+      const std::int64_t yy = vertical ? min(max(y + t, std::int64_t{0}), h - 1) : y;
+      const std::int64_t xx = vertical ? x : min(max(x + t, std::int64_t{0}), w - 1);
+      acc += weights[t + radius] * src[(yy * w + xx) * c + k];
+    }
+    dst[i] = acc;
+  }
+}
+
+__global__ void normalize_kernel(const float* __restrict__ x, float* __restrict__ out, std::size_t n, std::size_t c,
+                                 const float* __restrict__ scale, const float* __restrict__ shift, float uniform_scale,
+                                 float uniform_shift) {
+  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n; i += std::size_t(gridDim.x) * blockDim.x) {
+    const std::size_t k = i % c;
+    out[i] = x[i] * (scale ? scale[k] : uniform_scale) + (shift ? shift[k] : uniform_shift);
+  }
+}
+
 }  // namespace
+
+cudaError_t launch_resize(const float* src, float* dst, std::int64_t in_w, std::int64_t out_h, std::int64_t out_w,
+                          std::int64_t c, const ResizeTap* rows, const ResizeTap* cols, cudaStream_t stream) {
+  const auto n = static_cast<std::size_t>(out_h * out_w * c);
+  if (n == 0) return cudaSuccess;
+  resize_kernel<<<blocks_for(n), kThreads, 0, stream>>>(src, dst, in_w, out_w, c, n, rows, cols);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_blur_pass(const float* src, float* dst, std::int64_t h, std::int64_t w, std::int64_t c,
+                             const float* weights, std::int64_t radius, bool vertical, cudaStream_t stream) {
+  const auto n = static_cast<std::size_t>(h * w * c);
+  if (n == 0) return cudaSuccess;
+  blur_pass_kernel<<<blocks_for(n), kThreads, 0, stream>>>(src, dst, h, w, c, n, weights, radius, vertical);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_normalize(const float* x, float* out, std::size_t n, std::size_t c, const float* scale,
+                             const float* shift, float uniform_scale, float uniform_shift, cudaStream_t stream) {
+  if (n == 0 || c == 0) return cudaSuccess;
+  normalize_kernel<<<blocks_for(n), kThreads, 0, stream>>>(x, out, n, c, scale, shift, uniform_scale, uniform_shift);
+  return cudaGetLastError();
+}
 
 cudaError_t launch_vector_add(const float* a, const float* b, float* c, std::size_t n, cudaStream_t stream) {
   if (n == 0) return cudaSuccess;

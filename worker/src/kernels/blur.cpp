@@ -6,6 +6,7 @@
 #include <tbb/parallel_for.h>
 
 #include "image.hpp"
+#include "image_math.hpp"
 
 namespace bridge::worker {
 namespace {
@@ -25,20 +26,10 @@ Status plan(const KernelArgs& args, std::vector<OutputSpec>& outputs) {
   return {};
 }
 
-std::vector<float> gaussian(double sigma) {
-  const auto radius = static_cast<std::int64_t>(std::ceil(3 * sigma));
-  std::vector<double> w(static_cast<std::size_t>(2 * radius + 1));
-  double sum = 0;
-  for (std::int64_t i = -radius; i <= radius; ++i) sum += w[static_cast<std::size_t>(i + radius)] = std::exp(-0.5 * i * i / (sigma * sigma));
-  std::vector<float> out(w.size());
-  for (std::size_t i = 0; i < w.size(); ++i) out[i] = static_cast<float>(w[i] / sum);
-  return out;
-}
-
 void run_cpu(const KernelArgs& args, std::span<Tensor> outputs) {
   image::Geometry g;
   (void)image::geometry(kName, args, 0, g);
-  const std::vector<float> w = gaussian(*args.find_param("sigma"));
+  const std::vector<float> w = image::gaussian_weights(*args.find_param("sigma"));
   const auto radius = static_cast<std::int64_t>(w.size() / 2);
   const std::int64_t h = g.height, wd = g.width, c = g.channels;
   const float* src = args.inputs[0].values<float>().data();

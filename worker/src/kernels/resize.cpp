@@ -7,6 +7,7 @@
 #include <tbb/parallel_for.h>
 
 #include "image.hpp"
+#include "image_math.hpp"
 
 namespace bridge::worker {
 namespace {
@@ -27,29 +28,18 @@ Status plan(const KernelArgs& args, std::vector<OutputSpec>& outputs) {
   return {};
 }
 
-// Source coordinate of output index `i` and the two neighbours with the weight of the second.
-struct Tap {
-  std::int64_t lo, hi;
-  float weight;
-};
-
-Tap tap(std::int64_t i, std::int64_t in_size, std::int64_t out_size) {
-  const double scale = static_cast<double>(in_size) / static_cast<double>(out_size);
-  const double source = std::clamp((static_cast<double>(i) + 0.5) * scale - 0.5, 0.0, static_cast<double>(in_size - 1));
-  const auto lo = static_cast<std::int64_t>(std::floor(source));
-  return {lo, std::min(lo + 1, in_size - 1), static_cast<float>(source - static_cast<double>(lo))};
-}
-
 void run_cpu(const KernelArgs& args, std::span<Tensor> outputs) {
   image::Geometry in;
   (void)image::geometry(kName, args, 0, in);
   const std::int64_t out_h = outputs[0].shape()[0], out_w = outputs[0].shape()[1], c = in.channels;
   const float* src = args.inputs[0].values<float>().data();
   float* dst = outputs[0].mutable_values<float>().data();
+  const std::vector<image::BilinearTap> rows = image::bilinear_taps(in.height, out_h);
+  const std::vector<image::BilinearTap> cols = image::bilinear_taps(in.width, out_w);
   tbb::parallel_for(std::int64_t{0}, out_h, [&](std::int64_t y) {
-    const Tap ty = tap(y, in.height, out_h);
+    const image::BilinearTap ty = rows[static_cast<std::size_t>(y)];
     for (std::int64_t x = 0; x < out_w; ++x) {
-      const Tap tx = tap(x, in.width, out_w);
+      const image::BilinearTap tx = cols[static_cast<std::size_t>(x)];
       const float* r0 = src + ty.lo * in.width * c;
       const float* r1 = src + ty.hi * in.width * c;
       for (std::int64_t k = 0; k < c; ++k) {

@@ -3,10 +3,11 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <unordered_map>
 
-#include "bridge/tensor.hpp"
+#include "bridge/worker/backend.hpp"
 
 namespace bridge::worker {
 
@@ -15,6 +16,12 @@ namespace bridge::worker {
 struct Activation {
   std::uint64_t version = 0;
   std::map<std::string, Tensor> tensors;  ///< resident tensors by name
+  /// The backend's device copy of each tensor (filled on first use on a GPU worker; see DeviceCopy).
+  std::map<std::string, std::shared_ptr<DeviceCopy>> device_copies;
+
+  /// Sets a tensor, with a fresh (empty) device copy: the old copy no longer matches.
+  void keep(const std::string& name, Tensor tensor);
+  std::shared_ptr<DeviceCopy> device_copy(const std::string& name);
 };
 
 /// Not thread-safe: the worker's socket thread only. The broker runs an actor's calls one at a time,

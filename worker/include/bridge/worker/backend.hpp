@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <vector>
@@ -13,6 +14,15 @@
 #include "bridge/worker/kernel.hpp"
 
 namespace bridge::worker {
+
+/// A backend's copy of an actor's resident tensor in its own device memory. The worker keeps one
+/// per resident tensor of an activation and hands it to every call that names the tensor; a GPU
+/// backend fills it on first use and reuses it afterwards, so the tensor crosses the bus once per
+/// activation. The CPU backend leaves it empty. Used by one call at a time (an actor's calls take turns).
+struct DeviceCopy {
+  std::mutex mutex;
+  std::shared_ptr<void> buffer;  ///< device memory; its deleter gives it back to the backend
+};
 
 /// A pipeline step after the first kernel: it runs on the outputs of the step before it.
 struct Step {
@@ -30,6 +40,9 @@ struct Execution {
   std::uint64_t dispatch_id = 0;
   const KernelSpec* kernel = nullptr;
   std::vector<Tensor> inputs;
+  /// Per input: the device copy of an actor's resident tensor, or null for a tensor sent with the
+  /// job. Empty when no input is resident.
+  std::vector<std::shared_ptr<DeviceCopy>> resident_copies;
   Params params;
   std::vector<Tensor> outputs;
   std::vector<Step> then;

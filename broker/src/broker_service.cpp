@@ -64,6 +64,7 @@ BrokerOptions with_id(BrokerOptions options) {
 
 BrokerService::BrokerService(BrokerOptions options, TenantTable tenants)
     : options_(with_id(std::move(options))),
+      incarnation_((static_cast<std::uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}()),
       tenants_(std::move(tenants)),
       context_(1),
       frontend_(context_, zmq::socket_type::router),
@@ -147,9 +148,16 @@ void BrokerService::run() {
   }
   std::vector<std::string> ids;
   for (const auto& [id, w] : workers_.workers()) ids.push_back(id);
-  for (const auto& id : ids)
+  for (const auto& id : ids) {
     for (auto& job : workers_.remove(id))
       if (!job->answered) fail(*job, gone);
+    // Tells the worker, so that it says hello again at once to whichever broker binds next.
+    flatbuffers::FlatBufferBuilder fbb(64);
+    auto body = wire::CreateGoodbye(fbb, fbb.CreateString("broker " + options_.id + " shutting down"));
+    core::Frames frames;
+    frames.push_back(core::finish_envelope(fbb, wire::Body::Goodbye, body.Union()));
+    send_to_worker(id, std::move(frames));
+  }
   spdlog::info("broker {} stopped", options_.id);
 }
 
@@ -194,10 +202,11 @@ void BrokerService::handle_client_message(core::Frames& frames) {
     case wire::Body::StatusRequest: return handle_status(client, *envelope->body_as_StatusRequest());
     case wire::Body::QuotaRequest: return handle_quota(client, *envelope->body_as_QuotaRequest());
     case wire::Body::ActorRequest: return handle_actor_show(client, *envelope->body_as_ActorRequest());
+    case wire::Body::Ping: return handle_ping(client, *envelope->body_as_Ping());
     default:
       return reply_error(client, 0, {StatusCode::kMalformedMessage, std::string("a client may send JobRequest, "
-                                                                                "StatusRequest, QuotaRequest or "
-                                                                                "ActorRequest, not ") +
+                                                                                "StatusRequest, QuotaRequest, "
+                                                                                "ActorRequest or Ping, not ") +
                                                                         wire::EnumNameBody(envelope->body_type())});
   }
 }
@@ -348,6 +357,14 @@ void BrokerService::on_admission(std::uint64_t key, const std::string& tenant, s
 void BrokerService::admitted(std::unique_ptr<Job> job) {
   if (job->actor.empty()) return route(std::move(job));
   start_actor_call(std::move(job));
+}
+
+void BrokerService::handle_ping(const std::string& client, const wire::Ping& ping) {
+  flatbuffers::FlatBufferBuilder fbb(128);
+  auto body = wire::CreatePong(fbb, ping.request_id(), fbb.CreateString(options_.id), incarnation_);
+  core::Frames frames;
+  frames.push_back(core::finish_envelope(fbb, wire::Body::Pong, body.Union()));
+  reply(client, std::move(frames));
 }
 
 void BrokerService::handle_status(const std::string& client, const wire::StatusRequest& request) {

@@ -57,6 +57,7 @@ class Client::Impl {
   }
 
   const Options& options() const { return options_; }
+  std::uint64_t resent_after_restart() const { return resent_after_restart_.load(); }
 
   void submit(JobRequest request, Callback done) {
     const std::uint64_t id = next_id_.fetch_add(1);
@@ -149,6 +150,7 @@ class Client::Impl {
     Clock::time_point job_deadline;  // started + timeout: no retry is sent after it
     Clock::time_point deadline;      // the client answers DEADLINE_EXCEEDED itself at this point
     int attempts = 0;
+    std::uint64_t sent_to = 0;       // incarnation of the broker it was last sent to (0: unknown)
     Callback on_result;
     // Called with the reply's envelope (valid during the call), or with an error and nullptr.
     std::function<void(Status, const wire::Envelope*)> on_control;
@@ -188,6 +190,7 @@ class Client::Impl {
         auto until = std::chrono::duration_cast<std::chrono::milliseconds>(timers->begin()->first - Clock::now());
         wait = std::clamp(until + std::chrono::milliseconds(1), std::chrono::milliseconds(0), wait);
       }
+      if (options_.broker_check.count() > 0) wait = std::min(wait, options_.broker_check);
       core::poll(items, 2, wait);
       if (items[1].revents & ZMQ_POLLIN) {
         notifier_.drain();
@@ -196,6 +199,7 @@ class Client::Impl {
       if (items[0].revents & ZMQ_POLLIN) receive();
       resend_due(Clock::now());
       expire(Clock::now());
+      check_broker(Clock::now());
     }
     // Shutdown: everything still pending is answered CANCELLED, exactly once.
     std::deque<Outgoing> unsent;
@@ -225,7 +229,10 @@ class Client::Impl {
   // copies) while a retry may need them.
   bool send(Outgoing& entry) {
     ++entry.attempts;
-    const bool keep = entry.on_result && entry.attempts < options_.retry.max_attempts;
+    // A job keeps its frames (shared, not copied) while it may have to be sent again: for a retry,
+    // or to a broker that restarted.
+    const bool keep = entry.on_result && (entry.attempts < options_.retry.max_attempts || options_.broker_check.count() > 0);
+    entry.sent_to = broker_incarnation_;
     core::Frames copies;
     if (keep)
       for (auto& f : entry.frames) copies.emplace_back().copy(f);
@@ -280,9 +287,46 @@ class Client::Impl {
     }
   }
 
+  // Pings a broker that has been silent while jobs wait (and once at start, to learn who it is).
+  void check_broker(Clock::time_point now) {
+    if (options_.broker_check.count() <= 0 || now < next_ping_) return;
+    const bool jobs_waiting = std::any_of(pending_.begin(), pending_.end(), [](const auto& e) { return bool(e.second.on_result); });
+    if (broker_incarnation_ != 0 && (!jobs_waiting || now - last_heard_ < options_.broker_check)) return;
+    next_ping_ = now + options_.broker_check;
+    flatbuffers::FlatBufferBuilder fbb(64);
+    auto body = wire::CreatePing(fbb, next_id_.fetch_add(1));
+    core::Frames frames;
+    frames.push_back(core::finish_envelope(fbb, wire::Body::Ping, body.Union()));
+    (void)zmq::send_multipart(socket_, frames, zmq::send_flags::dontwait);  // best effort; the next check retries
+  }
+
+  // A broker's incarnation: if it changed, the broker restarted and lost every job sent to the old
+  // one, so they go again, with the same ids. A duplicate reaching a broker that still has the job
+  // is ignored there, and a second result for one id is dropped here: each job is answered once.
+  void on_pong(std::uint64_t incarnation) {
+    const std::uint64_t before = std::exchange(broker_incarnation_, incarnation);
+    for (auto& [id, entry] : pending_) {
+      if (!entry.on_result || entry.sent_to == incarnation) continue;
+      // Jobs sent before the first Pong went to this broker (it answered the Ping they preceded).
+      if (entry.sent_to == 0 && before == 0) {
+        entry.sent_to = incarnation;
+        continue;
+      }
+      if (entry.frames.empty()) continue;  // nothing kept to send (broker_check was off when sent)
+      core::Frames copies;
+      for (auto& f : entry.frames) copies.emplace_back().copy(f);
+      if (zmq::send_multipart(socket_, copies, zmq::send_flags::dontwait)) {
+        entry.sent_to = incarnation;
+        ++resent_after_restart_;
+      }
+    }
+  }
+
   void handle(core::Frames& frames) {
+    last_heard_ = Clock::now();
     const wire::Envelope* envelope = nullptr;
     if (frames.empty() || !core::decode_envelope(frames[0], limits_, envelope).is_ok()) return;  // not ours to answer
+    if (const auto* pong = envelope->body_as_Pong()) return on_pong(pong->incarnation());
     if (const auto* header = envelope->body_as_JobResult()) {
       auto it = pending_.find(header->job_id());
       if (it == pending_.end() || !it->second.on_result) return;  // late answer after a timeout
@@ -337,6 +381,10 @@ class Client::Impl {
   std::multimap<Clock::time_point, std::uint64_t> expiry_;
   std::multimap<Clock::time_point, std::uint64_t> resend_;  // jobs waiting to be sent again
   std::mt19937_64 rng_{std::random_device{}()};
+  std::uint64_t broker_incarnation_ = 0;  // from the latest Pong; 0 = not known yet
+  Clock::time_point last_heard_{};
+  Clock::time_point next_ping_{};
+  std::atomic<std::uint64_t> resent_after_restart_{0};
 
   std::thread io_thread_;
 };
@@ -372,5 +420,7 @@ std::vector<std::future<JobResult>> Client::submit_batch(const std::string& kern
 }
 
 const Client::Options& Client::options() const { return impl_->options(); }
+
+std::uint64_t Client::resent_after_restart() const { return impl_->resent_after_restart(); }
 
 }  // namespace bridge

@@ -3,6 +3,9 @@
 
 #include <signal.h>
 
+#include <condition_variable>
+#include <map>
+#include <mutex>
 #include <thread>
 
 #include <zmq_addon.hpp>
@@ -102,6 +105,41 @@ TEST(Failover, BrokerRestartMakesWorkersRegisterAgain) {
   Client client(fleet.client_options());
   JobResult r = client.run({.kernel = "vector_add", .inputs = {Tensor::vector<float>({1}), Tensor::vector<float>({1})}});
   EXPECT_TRUE(r.ok()) << r.status.to_string();
+}
+
+TEST(Failover, ABrokerRestartLosesNoJobTheClientSendsThemAgain) {
+  Fleet fleet({.workers = 2, .slots = 2});
+  Client::Options options = fleet.client_options();
+  options.broker_check = std::chrono::milliseconds(200);
+  Client client(options);
+  std::mutex mutex;
+  std::map<std::uint64_t, int> answers;  // job id -> results delivered
+  std::vector<JobResult> results;
+  std::condition_variable done;
+  constexpr int kJobs = 24;
+  for (int i = 0; i < kJobs; ++i) {
+    JobRequest job = i % 2 == 0 ? JobRequest{.kernel = "sleep", .params = {{"ms", 300}}}
+                                : JobRequest{.kernel = "vector_add", .inputs = {Tensor::vector<float>({float(i)}),
+                                                                                 Tensor::vector<float>({1})}};
+    job.timeout = std::chrono::seconds(20);
+    client.submit(job, [&](JobResult r) {
+      std::lock_guard lock(mutex);
+      ++answers[r.job_id];
+      results.push_back(std::move(r));
+      done.notify_all();
+    });
+  }
+  ASSERT_TRUE(fleet.wait_for_inflight(4)) << fleet.logs();
+  fleet.restart_broker();
+  std::unique_lock lock(mutex);
+  ASSERT_TRUE(done.wait_for(lock, std::chrono::seconds(20), [&] { return results.size() >= kJobs; })) << fleet.logs();
+  lock.unlock();
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // room for a duplicate to show up
+  lock.lock();
+  EXPECT_EQ(results.size(), std::size_t{kJobs});
+  for (const auto& [id, count] : answers) EXPECT_EQ(count, 1) << "job " << id << " answered " << count << " times";
+  for (const auto& r : results) EXPECT_TRUE(r.ok()) << r.job_id << ": " << r.status.to_string();
+  EXPECT_GT(client.resent_after_restart(), 0u) << "no job was pending at the restart";
 }
 
 // A worker that registers and heartbeats but never answers its jobs (a raw DEALER playing a worker).

@@ -97,6 +97,11 @@ std::unique_ptr<Process> Fleet::start_broker(int frontend_port, int backend_port
                                    log);
 }
 
+void Fleet::restart_broker() {
+  broker_->kill_hard();
+  broker_ = start_broker(frontend_port_, backend_port_, "broker-" + std::to_string(++broker_restarts_));
+}
+
 std::size_t Fleet::add_worker(std::uint32_t slots) {
   const std::size_t index = workers_.size();
   const std::string id = "worker-" + std::to_string(index);

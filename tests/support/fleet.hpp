@@ -44,6 +44,8 @@ class Fleet {
 
   /// Starts another broker on its own ports sharing this fleet's Redis and tenants.
   std::unique_ptr<Process> start_broker(int frontend_port, int backend_port, const std::string& id);
+  /// Kills the broker (SIGKILL) and starts a new one on the same ports, Redis and config.
+  void restart_broker();
   /// Starts a worker connected to this fleet's broker; returns its index.
   std::size_t add_worker(std::uint32_t slots);
 
@@ -74,6 +76,7 @@ class Fleet {
   std::string broker_config_;
   std::string worker_config_;
   std::unique_ptr<Process> broker_;
+  int broker_restarts_ = 0;
   std::vector<std::unique_ptr<Process>> workers_;
   std::vector<std::string> log_files_;
 };

@@ -172,6 +172,13 @@ void WorkerService::receive() {
         spdlog::debug("actor {} deactivated ({} activations left)", actor, actors_.size());
         break;
       }
+      case wire::Body::Goodbye:
+        // The broker is going away. A fresh connection says hello as soon as a broker binds the
+        // endpoint again, rather than after `liveness` silent heartbeats.
+        spdlog::info("broker {} is going away ({}); reconnecting", options_.broker,
+                     core::view(envelope->body_as_Goodbye()->reason()));
+        connect();
+        return;  // the old socket is gone; nothing more to read from it
       case wire::Body::Reregister:
         spdlog::info("broker asked for a new hello ({})", core::view(envelope->body_as_Reregister()->reason()));
         send_hello();

@@ -40,6 +40,10 @@ class Client {
     std::string tenant = "default";                   ///< used when a request leaves tenant empty
     std::chrono::milliseconds timeout{30000};         ///< default job and status timeout
     RetryPolicy retry;
+    /// While jobs are pending and the broker has said nothing for this long, ask it who it is
+    /// (Ping). A broker that restarted lost the jobs it held: the client sends them again, with the
+    /// same job ids, so a restart loses no job (docs/protocol.md, "Delivery"). 0 turns this off.
+    std::chrono::milliseconds broker_check{1000};
   };
 
   using Callback = std::function<void(JobResult)>;
@@ -78,6 +82,8 @@ class Client {
   Status actor_info(const std::string& tenant, const std::string& actor_id, ActorInfo& out);
 
   const Options& options() const;
+  /// Jobs sent again because the broker restarted while they were pending (see broker_check).
+  std::uint64_t resent_after_restart() const;
 
  private:
   class Impl;

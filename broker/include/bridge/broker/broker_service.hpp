@@ -54,6 +54,7 @@ class BrokerService {
   void handle_status(const std::string& client, const wire::StatusRequest& request);
   void handle_quota(const std::string& client, const wire::QuotaRequest& request);
   void handle_actor_show(const std::string& client, const wire::ActorRequest& request);
+  void handle_ping(const std::string& client, const wire::Ping& ping);
   void reply(const std::string& client, core::Frames frames);
   void reply_error(const std::string& client, std::uint64_t job_id, const Status& status, std::uint32_t retry_after_ms = 0);
 
@@ -108,6 +109,7 @@ class BrokerService {
   std::chrono::milliseconds liveness_ttl() const;
 
   BrokerOptions options_;
+  std::uint64_t incarnation_;  ///< random per process: clients see a restart in Pong and re-send
   TenantTable tenants_;
   zmq::context_t context_;
   zmq::socket_t frontend_;

@@ -39,6 +39,11 @@ BrokerOptions load_broker_options(const std::string& path) {
   config.get("tenants_reload_ms", o.tenants_reload_ms);
   config.get("actor_idle_ms", o.actor_idle_ms);
   config.get("enforce_quotas", o.enforce_quotas);
+  std::string outage = o.fail_open ? "fail-open" : "fail-closed";
+  config.get("redis_outage", outage);
+  if (outage != "fail-open" && outage != "fail-closed")
+    throw core::ConfigError(path + ": redis_outage: '" + outage + "' is not fail-closed or fail-open");
+  o.fail_open = outage == "fail-open";
   config.get("log_level", o.log_level);
   core::read_limits(config.child("limits"), o.limits);
   config.reject_unknown_keys();

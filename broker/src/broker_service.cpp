@@ -94,6 +94,7 @@ void BrokerService::run() {
       throw std::runtime_error(std::string("cannot bind the ") + role + " endpoint " + *endpoint + ": " + e.what());
     }
   }
+  leases_.set_fail_open(options_.fail_open);
   apply_tenants(TenantTable(tenants_), "start");
   tenants_signature_ = file_signature(options_.tenants_file);
   spdlog::info("broker {} listening: clients on {}, workers on {}, quotas in {} ({} tenants)", options_.id,
@@ -116,6 +117,10 @@ void BrokerService::run() {
     if (redis_.connected() != redis_was_connected_) {
       redis_was_connected_ = redis_.connected();
       leases_.on_redis(redis_was_connected_);
+      if (!redis_was_connected_)
+        spdlog::warn(options_.fail_open ? "redis_outage fail-open: admitting jobs against the quotas in force, counted by "
+                                          "this broker alone, until Redis is back; actor calls wait for Redis"
+                                        : "redis_outage fail-closed: new jobs are answered UNAVAILABLE until Redis is back");
       if (redis_was_connected_) quotas_.publish(tenants_);  // Redis may have restarted empty
     }
     if (items[3].revents & ZMQ_POLLIN) {
@@ -296,8 +301,10 @@ void BrokerService::admit(std::unique_ptr<Job> job) {
   const std::uint64_t key = job->key;
   const std::string tenant = job->tenant;
   const std::uint64_t bytes = job->payload_bytes;
+  QuotaStore::Decision refusal;
   switch (leases_.admit(tenant, *quota, bytes, liveness_ttl(),
-                        [this, key, tenant, bytes](QuotaStore::Decision d) { on_admission(key, tenant, bytes, d); })) {
+                        [this, key, tenant, bytes](QuotaStore::Decision d) { on_admission(key, tenant, bytes, d); },
+                        &refusal)) {
     case QuotaLeases::Admit::kNow:
       job->holds_quota = true;
       return admitted(std::move(job));
@@ -308,6 +315,8 @@ void BrokerService::admit(std::unique_ptr<Job> job) {
       return fail(*job, {StatusCode::kUnavailable, "the quota store (" + redis_.address().to_string() +
                                                        ") is unreachable; retry later"},
                   options_.retry_after_ms);
+    case QuotaLeases::Admit::kRefused:
+      return refuse_for_quota(*job, refusal);
   }
 }
 
@@ -329,29 +338,30 @@ void BrokerService::on_admission(std::uint64_t key, const std::string& tenant, s
                                                      "); retry later"},
                 options_.retry_after_ms);
   }
-  if (!decision.admitted) {
-    const TenantQuota* quota = tenants_.find(job->tenant);
-    const std::uint32_t retry_after = decision.retry_after_ms > 0 ? decision.retry_after_ms : options_.retry_after_ms;
-    std::string why = "tenant '" + job->tenant + "' ";
-    if (quota == nullptr) {
-      why += "was removed from " + options_.tenants_file;
-    } else if (decision.limit == "max_inflight_bytes") {
-      why += "has " + std::to_string(decision.in_use) + " input bytes in flight; this job's " +
-             std::to_string(job->payload_bytes) + " would pass its max_inflight_bytes of " +
-             std::to_string(quota->max_inflight_bytes);
-    } else if (decision.limit == "rate") {
-      std::ostringstream rate;
-      rate << quota->rate << " jobs/s (burst " << quota->effective_burst() << ")";
-      why += "is over its rate of " + rate.str();
-    } else {
-      why += "has " + std::to_string(decision.in_use) + " jobs in flight, its max_inflight_jobs is " +
-             std::to_string(quota->max_inflight_jobs);
-    }
-    return fail(*job, {StatusCode::kResourceExhausted, why + "; retry after " + std::to_string(retry_after) + " ms"},
-                retry_after);
-  }
+  if (!decision.admitted) return refuse_for_quota(*job, decision);
   job->holds_quota = true;
   admitted(std::move(job));
+}
+
+void BrokerService::refuse_for_quota(Job& job, const QuotaStore::Decision& decision) {
+  const TenantQuota* quota = tenants_.find(job.tenant);
+  const std::uint32_t retry_after = decision.retry_after_ms > 0 ? decision.retry_after_ms : options_.retry_after_ms;
+  std::string why = "tenant '" + job.tenant + "' ";
+  if (quota == nullptr) {
+    why += "was removed from " + options_.tenants_file;
+  } else if (decision.limit == "max_inflight_bytes") {
+    why += "has " + std::to_string(decision.in_use) + " input bytes in flight; this job's " +
+           std::to_string(job.payload_bytes) + " would pass its max_inflight_bytes of " +
+           std::to_string(quota->max_inflight_bytes);
+  } else if (decision.limit == "rate") {
+    std::ostringstream rate;
+    rate << quota->rate << " jobs/s (burst " << quota->effective_burst() << ")";
+    why += "is over its rate of " + rate.str();
+  } else {
+    why += "has " + std::to_string(decision.in_use) + " jobs in flight, its max_inflight_jobs is " +
+           std::to_string(quota->max_inflight_jobs);
+  }
+  fail(job, {StatusCode::kResourceExhausted, why + "; retry after " + std::to_string(retry_after) + " ms"}, retry_after);
 }
 
 void BrokerService::admitted(std::unique_ptr<Job> job) {

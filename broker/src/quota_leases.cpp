@@ -29,8 +29,40 @@ void QuotaLeases::take(Tenant& t, std::uint64_t bytes) {
   if (t.quota.rate > 0) --t.leased.tokens;
 }
 
+QuotaLeases::Admit QuotaLeases::admit_locally(Tenant& t, std::uint64_t bytes, Decision* refusal) {
+  Decision d;
+  d.reachable = true;
+  const auto now = std::chrono::steady_clock::now();
+  if (t.quota.rate > 0) {
+    const double burst = t.quota.effective_burst();
+    t.local_tokens = t.local_tokens < 0 ? burst
+                                        : std::min(burst, t.local_tokens + std::chrono::duration<double>(now - t.local_at).count() *
+                                                                              t.quota.rate);
+    t.local_at = now;
+  }
+  if (t.used_jobs + 1 > t.quota.max_inflight_jobs) {
+    d.limit = "max_inflight_jobs";
+    d.in_use = static_cast<std::int64_t>(t.used_jobs);
+  } else if (t.used_bytes + bytes > t.quota.max_inflight_bytes) {
+    d.limit = "max_inflight_bytes";
+    d.in_use = static_cast<std::int64_t>(t.used_bytes);
+  } else if (t.quota.rate > 0 && t.local_tokens < 1) {
+    d.limit = "rate";
+    d.retry_after_ms = static_cast<std::uint32_t>(std::ceil((1 - t.local_tokens) / t.quota.rate * 1000));
+  } else {
+    ++t.used_jobs;
+    t.used_bytes += bytes;
+    if (t.quota.rate > 0) t.local_tokens -= 1;
+    t.leased.jobs = std::max(t.leased.jobs, t.used_jobs);  // written to Redis as held on reconnect
+    t.leased.bytes = std::max(t.leased.bytes, t.used_bytes);
+    return Admit::kNow;
+  }
+  if (refusal != nullptr) *refusal = d;
+  return Admit::kRefused;
+}
+
 QuotaLeases::Admit QuotaLeases::admit(const std::string& tenant, const TenantQuota& quota, std::uint64_t bytes,
-                                      std::chrono::milliseconds ttl, DecisionHandler done) {
+                                      std::chrono::milliseconds ttl, DecisionHandler done, Decision* refusal) {
   Tenant& t = tenants_[tenant];
   t.quota = quota;
   // Jobs already waiting go first, so a small job cannot overtake a large one forever.
@@ -43,7 +75,7 @@ QuotaLeases::Admit QuotaLeases::admit(const std::string& tenant, const TenantQuo
     request(tenant, t, ttl);
     if (t.pending == 0) {  // Redis not connected
       t.waiters.pop_back();
-      return Admit::kUnreachable;
+      return fail_open_ ? admit_locally(t, bytes, refusal) : Admit::kUnreachable;
     }
   }
   return Admit::kLater;

@@ -118,6 +118,28 @@ FleetOptions limits_fleet(const std::string& tenants_yaml, const std::string& br
 
 const JobRequest kNap{.kernel = "sleep", .params = {{"ms", 1}}};
 
+TEST(Quota, FailOpenKeepsServingWithTheQuotasInForceWhileRedisIsDown) {
+  Fleet fleet(limits_fleet("tenants:\n  capped:\n    max_inflight_jobs: 2\n", "redis_outage: fail-open\n"));
+  Client client(fleet.client_options("capped"));
+  ASSERT_TRUE(client.run(kNap).ok());
+  fleet.redis().process().kill_hard();
+  ASSERT_TRUE(fleet.wait_for_status([](const FleetStatus& s) { return !s.redis_connected; })) << fleet.logs();
+  // Served without Redis, and the limit of 2 in flight still holds (counted by this broker).
+  std::vector<std::future<JobResult>> futures;
+  for (int i = 0; i < 3; ++i) futures.push_back(client.submit({.kernel = "sleep", .params = {{"ms", 400}}}));
+  int ok = 0, refused = 0;
+  for (auto& f : futures) {
+    JobResult r = f.get();
+    if (r.ok()) ++ok;
+    if (r.status.code() == StatusCode::kResourceExhausted) {
+      ++refused;
+      EXPECT_NE(r.status.message().find("max_inflight_jobs"), std::string::npos) << r.status.message();
+    }
+  }
+  EXPECT_EQ(ok, 2) << fleet.logs();
+  EXPECT_EQ(refused, 1);
+}
+
 TEST(Quota, RateLimitRefusesBeyondTheBurstAndSaysWhenToRetry) {
   Fleet fleet(limits_fleet("tenants:\n  metered:\n    rate: 2\n    burst: 2\n"));
   Client client(fleet.client_options("metered"));

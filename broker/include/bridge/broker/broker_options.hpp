@@ -35,6 +35,10 @@ struct BrokerOptions {
   /// false: jobs skip the Redis quota check (max_inflight_jobs, max_inflight_bytes, rate); tenant,
   /// kernel, priority and size checks still apply. For single-tenant fleets, and to measure admission.
   bool enforce_quotas = true;
+  /// While Redis is unreachable: false (fail closed) answers new jobs UNAVAILABLE; true (fail open)
+  /// admits them against the last known quotas, counted by this broker alone. Key `redis_outage`:
+  /// fail-closed | fail-open.
+  bool fail_open = false;
   std::uint32_t tenants_reload_ms = 1000;  ///< how often tenants_file is checked for edits; 0 = only on SIGHUP
   /// An actor without calls for this long is deactivated on its worker (its state stays in Redis).
   std::uint32_t actor_idle_ms = 300000;

@@ -61,6 +61,8 @@ class BrokerService {
   // Admission: the tenant's quota (leases), then route() or, for an actor call, start_actor_call().
   void admit(std::unique_ptr<Job> job);
   void admitted(std::unique_ptr<Job> job);
+  /// Answers a job the tenant's quota has no room for, naming the limit.
+  void refuse_for_quota(Job& job, const QuotaStore::Decision& decision);
   void on_admission(std::uint64_t key, const std::string& tenant, std::uint64_t bytes,
                     const QuotaStore::Decision& decision);
 

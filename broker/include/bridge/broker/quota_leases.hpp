@@ -23,14 +23,19 @@ class QuotaLeases {
  public:
   using Decision = QuotaStore::Decision;
   using DecisionHandler = std::function<void(Decision)>;
-  enum class Admit { kNow, kLater, kUnreachable };
+  enum class Admit { kNow, kLater, kUnreachable, kRefused };
 
   explicit QuotaLeases(QuotaStore& store) : store_(store) {}
 
-  /// kNow: admitted from the lease. kLater: `done` is called once when Redis has answered.
-  /// kUnreachable: Redis is needed and not connected; `done` is never called.
+  /// Fail open: while Redis is unreachable, admit against the tenant's whole limits counted by this
+  /// broker alone (a local token bucket for the rate), instead of answering kUnreachable.
+  void set_fail_open(bool fail_open) { fail_open_ = fail_open; }
+
+  /// kNow: admitted from the lease (or, failing open, locally). kLater: `done` is called once when
+  /// Redis has answered. kUnreachable: Redis is needed and not connected; `done` is never called.
+  /// kRefused: refused locally while failing open; `refusal` says why; `done` is never called.
   Admit admit(const std::string& tenant, const TenantQuota& quota, std::uint64_t bytes, std::chrono::milliseconds ttl,
-              DecisionHandler done);
+              DecisionHandler done, Decision* refusal = nullptr);
   /// A job admitted earlier has ended.
   void release(const std::string& tenant, std::uint64_t bytes);
   /// Gives spare capacity back; call regularly (every heartbeat).
@@ -51,9 +56,12 @@ class QuotaLeases {
     std::deque<Waiter> waiters;
     std::uint64_t pending = 0;  // lease request in flight (0: none)
     TenantQuota quota;          // as of the last admit()
+    double local_tokens = -1;   // fail-open rate bucket (-1: full, not started)
+    std::chrono::steady_clock::time_point local_at{};
   };
 
   bool fits(const Tenant& t, std::uint64_t bytes) const;
+  Admit admit_locally(Tenant& t, std::uint64_t bytes, Decision* refusal);
   void take(Tenant& t, std::uint64_t bytes);
   void request(const std::string& name, Tenant& t, std::chrono::milliseconds ttl);
   void on_reply(const std::string& name, std::uint64_t request, const Decision& d, std::chrono::milliseconds ttl);
@@ -61,6 +69,7 @@ class QuotaLeases {
   QuotaStore& store_;
   std::map<std::string, Tenant> tenants_;
   std::uint64_t next_request_ = 1;
+  bool fail_open_ = false;
 };
 
 }  // namespace bridge::broker

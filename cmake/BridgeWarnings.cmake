@@ -22,3 +22,11 @@ if(BRIDGE_SANITIZE)
   add_compile_options($<$<COMPILE_LANGUAGE:CXX>:-fsanitize=${BRIDGE_SANITIZE}> $<$<COMPILE_LANGUAGE:CXX>:-fno-omit-frame-pointer>)
   add_link_options(-fsanitize=${BRIDGE_SANITIZE})
 endif()
+
+if(BRIDGE_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "BRIDGE_FUZZ needs clang (libFuzzer): configure with CXX=clang++ (scripts/fuzz does)")
+  endif()
+  # Coverage instrumentation for everything; the fuzz targets alone link libFuzzer's main.
+  add_compile_options($<$<COMPILE_LANGUAGE:CXX>:-fsanitize=fuzzer-no-link>)
+endif()

@@ -698,7 +698,7 @@ void BrokerService::check_tenants_file(bool forced) {
   tenants_signature_ = signature;
   try {
     apply_tenants(TenantTable::load_file(options_.tenants_file), forced ? "SIGHUP" : "file changed");
-  } catch (const core::ConfigError& e) {
+  } catch (const std::exception& e) {  // ConfigError, or anything a parser may throw: never fatal here
     spdlog::error("tenants not reloaded; the quotas in force stay: {}", e.what());
   }
 }

@@ -43,8 +43,8 @@ RedisAddress RedisAddress::parse(const std::string& url) {
     const std::string db = rest.substr(slash + 1);
     rest = rest.substr(0, slash);
     if (!db.empty()) {
-      if (db.find_first_not_of("0123456789") != std::string::npos)
-        throw core::ConfigError("redis URL '" + url + "': database '" + db + "' is not a number");
+      if (db.size() > 5 || db.find_first_not_of("0123456789") != std::string::npos || std::stoi(db) > 65535)
+        throw core::ConfigError("redis URL '" + url + "': database '" + db + "' is not a number from 0 to 65535");
       a.db = std::stoi(db);
     }
   }

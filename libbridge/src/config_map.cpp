@@ -37,6 +37,16 @@ std::unique_ptr<ConfigMap::Impl> make_impl(YAML::Node node, std::string origin, 
   return impl;
 }
 
+// A mapping key as text. YAML allows any node as a key (`? [a, b]: 1`); configuration keys are names.
+std::string key_text(const YAML::Node& key, const std::string& origin) {
+  if (!key.IsScalar()) {
+    const auto mark = key.Mark();
+    throw ConfigError(origin + (mark.line >= 0 ? ":" + std::to_string(mark.line + 1) : "") +
+                      ": a key must be a plain name, not a list or mapping");
+  }
+  return key.Scalar();
+}
+
 template <class T>
 T scalar_as(const ConfigMap& map, const YAML::Node& value, const std::string& key, const char* expected) {
   if (!value.IsScalar()) map.fail(key, std::string("expected ") + expected);
@@ -57,12 +67,14 @@ ConfigMap ConfigMap::parse(const std::string& text, const std::string& origin) {
   YAML::Node root;
   try {
     root = YAML::Load(text);
-  } catch (const YAML::ParserException& e) {
+  } catch (const YAML::Exception& e) {
     throw ConfigError(origin + ":" + std::to_string(e.mark.line + 1) + ": YAML syntax error: " + e.msg);
   }
   if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
   if (!root.IsMap()) throw ConfigError(origin + ": the top level must be a mapping of keys to values");
-  return ConfigMap(make_impl(root, origin, ""));
+  ConfigMap map(make_impl(root, origin, ""));
+  map.check_keys();
+  return map;
 }
 
 ConfigMap ConfigMap::load_file(const std::string& path) {
@@ -79,8 +91,15 @@ bool ConfigMap::has(const std::string& key) const { return impl_->node[key].IsDe
 
 std::vector<std::string> ConfigMap::keys() const {
   std::vector<std::string> out;
-  for (const auto& entry : impl_->node) out.push_back(entry.first.as<std::string>());
+  for (const auto& entry : impl_->node) out.push_back(key_text(entry.first, impl_->origin));
   return out;
+}
+
+void ConfigMap::check_keys() const {
+  for (const auto& entry : impl_->node) {
+    (void)key_text(entry.first, impl_->origin);
+    if (entry.second.IsMap()) ConfigMap(make_impl(entry.second, impl_->origin, "")).check_keys();
+  }
 }
 
 void ConfigMap::get(const std::string& key, std::string& out) const {
@@ -149,7 +168,7 @@ ConfigMap ConfigMap::child(const std::string& key) const {
 
 void ConfigMap::reject_unknown_keys() const {
   for (const auto& entry : impl_->node) {
-    const auto key = entry.first.as<std::string>();
+    const auto key = key_text(entry.first, impl_->origin);
     if (!impl_->used.count(key))
       throw ConfigError(impl_->where(entry.first, key) + ": unknown key (misspelt? see the comments in config/)");
   }

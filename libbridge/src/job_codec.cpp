@@ -188,11 +188,17 @@ void decode_actor(const wire::ActorReply& reply, ActorInfo& out) {
   out.resident.clear();
   if (reply.resident() == nullptr) return;
   for (const auto* t : *reply.resident()) {
+    // From the broker, but checked all the same: a bad description is skipped, never thrown on.
+    if (static_cast<unsigned>(t->dtype()) > static_cast<unsigned>(wire::DType::MAX)) continue;
     ActorInfo::Resident r;
     r.name = std::string(view(t->name()));
     r.dtype = static_cast<DType>(t->dtype());
     r.shape = shape_of(*t);
-    r.bytes = static_cast<std::uint64_t>(element_count(r.shape)) * dtype_size(r.dtype);
+    try {
+      r.bytes = static_cast<std::uint64_t>(element_count(r.shape)) * dtype_size(r.dtype);
+    } catch (const std::invalid_argument&) {
+      continue;  // negative or overflowing dimensions
+    }
     out.resident.push_back(std::move(r));
   }
 }

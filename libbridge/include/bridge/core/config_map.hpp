@@ -54,6 +54,9 @@ class ConfigMap {
 
   /// "origin" of this map (file name), for messages.
   const std::string& origin() const;
+  /// Throws ConfigError if any key, at any depth, is not a plain name (YAML allows lists and
+  /// mappings as keys). parse() calls it, so that lookups never meet such a key.
+  void check_keys() const;
 
   struct Impl;  // opaque; keeps yaml-cpp out of this header
 

@@ -1,9 +1,12 @@
-// bridge-loadtest: drives a fleet with per-tenant streams of jobs and reports throughput and latency.
+// bridge-loadtest: drives a fleet with streams of jobs (per tenant, kernel, size, mode) and reports
+// throughput and latency: overall, per stream, per tenant and per kernel, with a progress line
+// while it runs, and JSON/CSV files for scripts/plot-loadtest.
 //
 // A stream is closed-loop (N jobs always in flight) or open-loop (a target rate; latency counts from
 // the intended send time, so that queueing is not hidden by a sender that waits: no coordinated
 // omission). Each stream has its own Client, like a separate tenant's process. Only jobs whose
-// (intended) send time falls in the measured window, after the warm-up, count.
+// (intended) send time falls in the measured window, after the warm-up, count. Latencies go into
+// log-linear histograms (histogram.hpp).
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -16,69 +19,37 @@
 #include <sstream>
 #include <thread>
 
-#include "bridge/client.hpp"
+#include "bridge/actor.hpp"
 #include "bridge/core/args.hpp"
 #include "bridge/core/config_map.hpp"
 #include "bridge/core/program.hpp"
+#include "histogram.hpp"
+#include "scenario.hpp"
 
 namespace {
 
 using namespace bridge;
+using namespace bridge::loadtest;
 using Clock = std::chrono::steady_clock;
 
-constexpr const char* kUsage = R"(usage: bridge-loadtest --broker ENDPOINT [--duration S] [--warmup S] [--json FILE] --stream SPEC...
+constexpr const char* kUsage = R"(usage: bridge-loadtest --broker ENDPOINT [--scenario FILE] [--stream SPEC]... [--duration S] [--warmup S]
+                       [--json FILE] [--csv FILE] [--quiet]
 
-SPEC is comma-separated key=value:
+Streams come from a scenario file (loadtest/scenarios/*.yaml) and/or --stream flags. --duration and
+--warmup override the scenario's. SPEC is comma-separated key=value:
+  name=NAME              (default: TENANT/KERNEL)
   tenant=NAME            (default: default)
-  kernel=NAME            (default: passthrough; sleep, vector_add, saxpy, reduce_sum, softmax, matmul)
+  kernel=NAME            (default: passthrough; sleep, vector_add, saxpy, reduce_sum, softmax, matmul, ...)
   bytes=N                size of each input tensor in bytes (default 16; matmul: an n x n matrix of about N bytes)
   param.NAME=VALUE       a kernel param, e.g. param.ms=5 for sleep
   mode=closed|open       closed: `concurrency` jobs always in flight; open: `rate` jobs per second
   concurrency=N          (closed; default 16)
   rate=R                 (open; default 100)
+  actors=N               calls on N actors, each holding input 0 resident (sent once)
   priority=N, placement=any|prefer-gpu|require-gpu|cpu-only, timeout_ms=N
-Prints one line per stream: jobs sent, OK, errors by code, throughput, latency percentiles.
+Prints a progress line every second (unless --quiet), then a table: per stream, per tenant, per kernel
+and in all: jobs sent, OK, throughput, latency p50/p90/p99/p99.9/max, errors by code.
 )";
-
-struct StreamSpec {
-  std::string tenant = "default";
-  std::string kernel = "passthrough";
-  std::size_t bytes = 16;
-  std::map<std::string, double> params;
-  bool open = false;
-  std::uint32_t concurrency = 16;
-  double rate = 100;
-  int priority = 0;
-  Placement placement = Placement::kAny;
-  std::uint32_t timeout_ms = 30000;
-};
-
-StreamSpec parse_stream(const std::string& text) {
-  StreamSpec s;
-  std::stringstream in(text);
-  for (std::string item; std::getline(in, item, ',');) {
-    const auto eq = item.find('=');
-    if (eq == std::string::npos) throw core::ConfigError("--stream " + text + ": '" + item + "' is not key=value");
-    const std::string key = item.substr(0, eq), value = item.substr(eq + 1);
-    try {
-      if (key == "tenant") s.tenant = value;
-      else if (key == "kernel") s.kernel = value;
-      else if (key == "bytes") s.bytes = std::stoull(value);
-      else if (key.rfind("param.", 0) == 0) s.params[key.substr(6)] = std::stod(value);
-      else if (key == "mode" && (value == "open" || value == "closed")) s.open = value == "open";
-      else if (key == "concurrency") s.concurrency = static_cast<std::uint32_t>(std::stoul(value));
-      else if (key == "rate") s.rate = std::stod(value);
-      else if (key == "priority") s.priority = std::stoi(value);
-      else if (key == "timeout_ms") s.timeout_ms = static_cast<std::uint32_t>(std::stoul(value));
-      else if (key == "placement" && parse_placement(value, s.placement)) {
-      } else throw core::ConfigError("--stream " + text + ": unknown key or value '" + item + "'");
-    } catch (const std::invalid_argument&) {
-      throw core::ConfigError("--stream " + text + ": '" + value + "' is not a number");
-    }
-  }
-  if (s.concurrency == 0 || s.rate <= 0) throw core::ConfigError("--stream " + text + ": concurrency and rate must be positive");
-  return s;
-}
 
 std::vector<Tensor> make_inputs(const StreamSpec& s) {
   const auto n = static_cast<std::int64_t>(std::max<std::size_t>(1, s.bytes / 4));
@@ -94,15 +65,26 @@ std::vector<Tensor> make_inputs(const StreamSpec& s) {
     return {Tensor::zeros(DType::kF32, {side, side}), Tensor::zeros(DType::kF32, {side, side})};
   }
   if (s.kernel == "softmax") return {Tensor::zeros(DType::kF32, {1, n})};
+  if (s.kernel == "resize" || s.kernel == "blur" || s.kernel == "normalize") {
+    const auto side = static_cast<std::int64_t>(std::max(1.0, std::sqrt(static_cast<double>(n) / 3)));
+    return {Tensor::zeros(DType::kF32, {side, side, 3})};
+  }
   return {vec(1)};
 }
 
-// Results of one stream. Written only by its Client's I/O thread while running; read after.
+// Per second of the measured window: for latency over time.
+struct Second {
+  std::uint64_t ok = 0, errors = 0;
+  LatencyHistogram latency;
+};
+
+// Written only by the stream's Client I/O thread while running (the atomics are also read by the
+// progress line); read by the main thread after.
 struct StreamStats {
-  std::vector<double> latencies_ms;              // OK jobs sent inside the window
+  LatencyHistogram latency;                      // OK jobs sent inside the window
   std::map<std::string, std::uint64_t> errors;   // by status code, inside the window
-  std::uint64_t sent_in_window = 0;
-  std::uint64_t sent = 0;
+  std::map<std::uint64_t, Second> timeline;      // by second of the window
+  std::atomic<std::uint64_t> sent_in_window{0}, ok{0}, failed{0};
 };
 
 class Stream {
@@ -115,6 +97,19 @@ class Stream {
     request_.priority = spec_.priority;
     request_.placement = spec_.placement;
     request_.timeout = std::chrono::milliseconds(spec_.timeout_ms);
+  }
+
+  // Actor streams: input 0 goes into each actor once, before the clock starts.
+  void prepare() {
+    if (spec_.actors == 0 || request_.inputs.empty()) return;
+    for (std::uint32_t i = 0; i < spec_.actors; ++i) {
+      Actor actor(client_, spec_.tenant, "loadtest-" + spec_.name + "-" + std::to_string(i));
+      const JobResult r = actor.put("in0", request_.inputs[0]).get();
+      if (!r.ok()) throw std::runtime_error("stream " + spec_.name + ": cannot prepare actor: " + r.status.to_string());
+    }
+    request_.resident_inputs.assign(request_.inputs.size(), "");
+    request_.resident_inputs[0] = "in0";
+    request_.inputs[0] = Tensor();
   }
 
   void run(Clock::time_point window_start, Clock::time_point end) {
@@ -154,15 +149,25 @@ class Stream {
       ++outstanding_;
     }
     const bool counted = intended >= window_start_;
-    client_.submit(request_, [this, intended, counted](JobResult r) {
+    JobRequest request = request_;
+    if (spec_.actors > 0) request.actor_id = "loadtest-" + spec_.name + "-" + std::to_string(next_actor_++ % spec_.actors);
+    client_.submit(std::move(request), [this, intended, counted](JobResult r) {
       const auto now = Clock::now();
-      ++stats_.sent;
       if (counted) {
         ++stats_.sent_in_window;
-        if (r.ok())
-          stats_.latencies_ms.push_back(std::chrono::duration<double, std::milli>(now - intended).count());
-        else
+        Second& second = stats_.timeline[static_cast<std::uint64_t>(
+            std::chrono::duration_cast<std::chrono::seconds>(intended - window_start_).count())];
+        if (r.ok()) {
+          const auto us = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(now - intended).count());
+          stats_.latency.record(us);
+          second.latency.record(us);
+          ++second.ok;
+          ++stats_.ok;
+        } else {
           ++stats_.errors[status_code_name(r.status.code())];
+          ++second.errors;
+          ++stats_.failed;
+        }
       }
       // Closed loop: the next job goes out as this one comes back, until the end.
       if (!spec_.open && now < end_) send(now);
@@ -175,6 +180,7 @@ class Stream {
   Client client_;
   JobRequest request_;
   StreamStats stats_;
+  std::uint64_t next_actor_ = 0;  // send() runs on one thread at a time (the start, then the I/O thread)
   Clock::time_point window_start_{};
   Clock::time_point end_{};
   std::mutex mutex_;
@@ -182,67 +188,174 @@ class Stream {
   std::uint64_t outstanding_ = 0;
 };
 
-double percentile(std::vector<double>& sorted, double p) {
-  if (sorted.empty()) return 0;
-  const auto i = static_cast<std::size_t>(std::ceil(p / 100.0 * static_cast<double>(sorted.size()))) ;
-  return sorted[std::min(sorted.size() - 1, i == 0 ? 0 : i - 1)];
-}
+// A row of the report: one stream, or several merged (a tenant, a kernel, all).
+struct Row {
+  std::string scope, name;
+  std::uint64_t sent = 0, ok = 0;
+  LatencyHistogram latency;
+  std::map<std::string, std::uint64_t> errors;
+
+  void add(const StreamStats& s) {
+    sent += s.sent_in_window;
+    ok += s.ok;
+    latency.merge(s.latency);
+    for (const auto& [code, n] : s.errors) errors[code] += n;
+  }
+  std::string error_text() const {
+    std::string out;
+    for (const auto& [code, n] : errors) out += (out.empty() ? "" : " ") + code + ":" + std::to_string(n);
+    return out;
+  }
+};
+
+double ms(std::uint64_t us) { return static_cast<double>(us) / 1000.0; }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   return core::run_program("bridge-loadtest", [&] {
-    core::Args args(argc, argv, {"help"});
-    if (args.has("help") || !args.has("stream")) {
+    core::Args args(argc, argv, {"help", "quiet"});
+    if (args.has("help") || (!args.has("stream") && !args.has("scenario"))) {
       std::cout << kUsage;
       return args.has("help") ? 0 : 2;
     }
-    args.reject_unknown({"help", "broker", "duration", "warmup", "json", "stream"});
+    args.reject_unknown({"help", "quiet", "broker", "duration", "warmup", "json", "csv", "stream", "scenario"});
     const std::string broker = args.get("broker", "tcp://127.0.0.1:5555");
-    const double duration = std::stod(args.get("duration", "10"));
-    const double warmup = std::stod(args.get("warmup", "2"));
-    std::vector<std::unique_ptr<Stream>> streams;
-    for (const auto& spec : args.all("stream")) streams.push_back(std::make_unique<Stream>(parse_stream(spec), broker));
+    Scenario scenario;
+    if (args.has("scenario")) scenario = load_scenario(args.get("scenario"));
+    for (const auto& spec : args.all("stream")) scenario.streams.push_back(parse_stream(spec));
+    if (args.has("duration")) scenario.duration_s = std::stod(args.get("duration"));
+    if (args.has("warmup")) scenario.warmup_s = std::stod(args.get("warmup"));
+    const double duration = scenario.duration_s;
 
+    std::vector<std::unique_ptr<Stream>> streams;
+    for (const auto& spec : scenario.streams) {
+      streams.push_back(std::make_unique<Stream>(spec, broker));
+      streams.back()->prepare();
+    }
     const auto start = Clock::now();
-    const auto window_start = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(warmup));
+    const auto window_start = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(scenario.warmup_s));
     const auto end = window_start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(duration));
     std::vector<std::thread> threads;
     for (auto& s : streams) threads.emplace_back([&, stream = s.get()] { stream->run(window_start, end); });
+    std::atomic<bool> running{true};
+    std::thread progress([&] {
+      // One line a second on stderr: how far, and what came back so far in the window.
+      std::uint64_t last_ok = 0;
+      while (running.load()) {
+        std::this_thread::sleep_for(std::chrono::seconds(1));
+        if (!running.load() || args.has("quiet")) continue;
+        std::uint64_t ok = 0, failed = 0;
+        for (const auto& s : streams) {
+          ok += s->stats().ok;
+          failed += s->stats().failed;
+        }
+        const double t = std::chrono::duration<double>(Clock::now() - start).count();
+        std::fprintf(stderr, "\r[%5.1f s%s] ok %llu (%llu/s)  errors %llu   ", t,
+                     Clock::now() < window_start ? ", warming up" : "", static_cast<unsigned long long>(ok),
+                     static_cast<unsigned long long>(ok - last_ok), static_cast<unsigned long long>(failed));
+        last_ok = ok;
+      }
+      if (!args.has("quiet")) std::fprintf(stderr, "\n");
+    });
     for (auto& t : threads) t.join();
+    running = false;
+    progress.join();
 
-    std::ostringstream json;
-    json << "{\"duration_s\":" << duration << ",\"warmup_s\":" << warmup << ",\"streams\":[";
-    std::printf("%-12s %-6s %-12s %8s %8s %10s %9s %9s %9s %9s  %s\n", "TENANT", "MODE", "KERNEL", "SENT", "OK", "OK/s",
-                "p50 ms", "p90 ms", "p99 ms", "max ms", "ERRORS");
-    for (std::size_t i = 0; i < streams.size(); ++i) {
-      const auto& spec = streams[i]->spec();
-      StreamStats stats = streams[i]->stats();
-      std::sort(stats.latencies_ms.begin(), stats.latencies_ms.end());
-      const double throughput = static_cast<double>(stats.latencies_ms.size()) / duration;
-      std::string errors;
-      for (const auto& [code, count] : stats.errors) errors += (errors.empty() ? "" : " ") + code + ":" + std::to_string(count);
-      const double p50 = percentile(stats.latencies_ms, 50), p90 = percentile(stats.latencies_ms, 90),
-                   p99 = percentile(stats.latencies_ms, 99), p999 = percentile(stats.latencies_ms, 99.9),
-                   max = stats.latencies_ms.empty() ? 0 : stats.latencies_ms.back();
-      std::printf("%-12s %-6s %-12s %8llu %8zu %10.1f %9.3f %9.3f %9.3f %9.3f  %s\n", spec.tenant.c_str(),
-                  spec.open ? "open" : "closed", spec.kernel.c_str(), static_cast<unsigned long long>(stats.sent_in_window),
-                  stats.latencies_ms.size(), throughput, p50, p90, p99, max, errors.empty() ? "-" : errors.c_str());
-      json << (i ? "," : "") << "{\"tenant\":\"" << spec.tenant << "\",\"kernel\":\"" << spec.kernel << "\",\"mode\":\""
-           << (spec.open ? "open" : "closed") << "\",\"rate\":" << (spec.open ? spec.rate : 0)
-           << ",\"concurrency\":" << (spec.open ? 0 : spec.concurrency) << ",\"sent\":" << stats.sent_in_window
-           << ",\"ok\":" << stats.latencies_ms.size() << ",\"ok_per_s\":" << throughput << ",\"p50_ms\":" << p50
-           << ",\"p90_ms\":" << p90 << ",\"p99_ms\":" << p99 << ",\"p999_ms\":" << p999 << ",\"max_ms\":" << max
-           << ",\"errors\":{";
+    // Rows: each stream, then merged per tenant and per kernel (when there is more than one
+    // stream), then all together.
+    std::vector<Row> rows;
+    std::map<std::string, Row> tenants, kernels;
+    Row all{"all", "all"};
+    for (const auto& s : streams) {
+      Row row{"stream", s->spec().name};
+      row.add(s->stats());
+      rows.push_back(std::move(row));
+      Row& t = tenants[s->spec().tenant];
+      t.scope = "tenant";
+      t.name = s->spec().tenant;
+      t.add(s->stats());
+      Row& k = kernels[s->spec().kernel];
+      k.scope = "kernel";
+      k.name = s->spec().kernel;
+      k.add(s->stats());
+      all.add(s->stats());
+    }
+    if (streams.size() > 1) {
+      for (auto& [name, row] : tenants) rows.push_back(std::move(row));
+      for (auto& [name, row] : kernels) rows.push_back(std::move(row));
+      rows.push_back(std::move(all));
+    }
+
+    std::printf("%-7s %-24s %9s %9s %10s %8s %8s %8s %8s %9s  %s\n", "SCOPE", "NAME", "SENT", "OK", "OK/s", "p50 ms",
+                "p90 ms", "p99 ms", "p99.9 ms", "max ms", "ERRORS");
+    for (const Row& r : rows) {
+      const std::string errors = r.error_text();
+      std::printf("%-7s %-24s %9llu %9llu %10.1f %8.3f %8.3f %8.3f %8.3f %9.3f  %s\n", r.scope.c_str(), r.name.c_str(),
+                  static_cast<unsigned long long>(r.sent), static_cast<unsigned long long>(r.ok),
+                  static_cast<double>(r.ok) / duration, ms(r.latency.percentile(50)), ms(r.latency.percentile(90)),
+                  ms(r.latency.percentile(99)), ms(r.latency.percentile(99.9)), ms(r.latency.max()),
+                  errors.empty() ? "-" : errors.c_str());
+    }
+
+    auto row_json = [&](std::ostream& out, const Row& r, const StreamSpec* spec) {
+      out << "{\"scope\":\"" << r.scope << "\",\"name\":\"" << r.name << "\"";
+      if (spec != nullptr)
+        out << ",\"tenant\":\"" << spec->tenant << "\",\"kernel\":\"" << spec->kernel << "\",\"mode\":\""
+            << (spec->open ? "open" : "closed") << "\",\"rate\":" << (spec->open ? spec->rate : 0)
+            << ",\"concurrency\":" << (spec->open ? 0 : spec->concurrency) << ",\"bytes\":" << spec->bytes
+            << ",\"actors\":" << spec->actors;
+      out << ",\"sent\":" << r.sent << ",\"ok\":" << r.ok << ",\"ok_per_s\":" << static_cast<double>(r.ok) / duration
+          << ",\"p50_ms\":" << ms(r.latency.percentile(50)) << ",\"p90_ms\":" << ms(r.latency.percentile(90))
+          << ",\"p99_ms\":" << ms(r.latency.percentile(99)) << ",\"p999_ms\":" << ms(r.latency.percentile(99.9))
+          << ",\"max_ms\":" << ms(r.latency.max()) << ",\"errors\":{";
       bool first = true;
-      for (const auto& [code, count] : stats.errors) {
-        json << (first ? "" : ",") << "\"" << code << "\":" << count;
+      for (const auto& [code, count] : r.errors) {
+        out << (first ? "" : ",") << "\"" << code << "\":" << count;
         first = false;
       }
-      json << "}}";
+      out << "}}";
+    };
+    if (args.has("json")) {
+      std::ofstream json(args.get("json"));
+      json << "{\"duration_s\":" << duration << ",\"warmup_s\":" << scenario.warmup_s << ",\"streams\":[";
+      for (std::size_t i = 0; i < streams.size(); ++i) {
+        json << (i ? "," : "");
+        row_json(json, rows[i], &streams[i]->spec());
+      }
+      json << "],\"rows\":[";
+      for (std::size_t i = 0; i < rows.size(); ++i) {
+        json << (i ? "," : "");
+        row_json(json, rows[i], nullptr);
+      }
+      // For plots: latency over time, and the whole distribution (percentile curve).
+      json << "],\"timeline\":[";
+      bool first = true;
+      for (const auto& s : streams)
+        for (const auto& [second, data] : s->stats().timeline) {
+          json << (first ? "" : ",") << "{\"stream\":\"" << s->spec().name << "\",\"second\":" << second
+               << ",\"ok\":" << data.ok << ",\"errors\":" << data.errors << ",\"p50_ms\":" << ms(data.latency.percentile(50))
+               << ",\"p99_ms\":" << ms(data.latency.percentile(99)) << ",\"max_ms\":" << ms(data.latency.max()) << "}";
+          first = false;
+        }
+      json << "],\"histograms\":{";
+      for (std::size_t i = 0; i < streams.size(); ++i) {
+        json << (i ? "," : "") << "\"" << streams[i]->spec().name << "\":[";
+        const auto buckets = streams[i]->stats().latency.buckets();
+        for (std::size_t b = 0; b < buckets.size(); ++b)
+          json << (b ? "," : "") << "[" << ms(buckets[b].first) << "," << buckets[b].second << "]";
+        json << "]";
+      }
+      json << "}}\n";
     }
-    json << "]}\n";
-    if (args.has("json")) std::ofstream(args.get("json")) << json.str();
+    if (args.has("csv")) {
+      std::ofstream csv(args.get("csv"));
+      csv << "scope,name,sent,ok,ok_per_s,p50_ms,p90_ms,p99_ms,p999_ms,max_ms,errors\n";
+      for (const Row& r : rows)
+        csv << r.scope << "," << r.name << "," << r.sent << "," << r.ok << "," << static_cast<double>(r.ok) / duration << ","
+            << ms(r.latency.percentile(50)) << "," << ms(r.latency.percentile(90)) << "," << ms(r.latency.percentile(99))
+            << "," << ms(r.latency.percentile(99.9)) << "," << ms(r.latency.max()) << "," << r.error_text() << "\n";
+    }
     return 0;
   });
 }

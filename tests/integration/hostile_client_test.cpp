@@ -153,8 +153,14 @@ TEST_F(HostileClient, AFloodFromOneConnectionLeavesOthersServedAndMemoryBounded)
   const long rss_after = rss_kib(fleet_->broker().pid());
   std::cout << "flood: " << sent.load() << " messages; broker RSS " << rss_before / 1024 << " -> " << rss_after / 1024
             << " MiB\n";
-  // Bounded by the sockets' high-water marks and max_queued_jobs, not by the flood's length.
-  EXPECT_LT(rss_after - rss_before, 512L * 1024) << "broker memory grew by " << (rss_after - rss_before) / 1024 << " MiB";
+  // Bounded by the sockets' high-water marks and max_queued_jobs, not by the flood's length. Under
+  // AddressSanitizer, freed memory waits in a 256 MiB quarantine before reuse, so the bound is wider.
+#ifdef BRIDGE_SANITIZED
+  constexpr long kBoundKib = 1536L * 1024;
+#else
+  constexpr long kBoundKib = 512L * 1024;
+#endif
+  EXPECT_LT(rss_after - rss_before, kBoundKib) << "broker memory grew by " << (rss_after - rss_before) / 1024 << " MiB";
   drain(std::chrono::milliseconds(300));
 }
 

@@ -1,0 +1,156 @@
+// bridge-zmq-baseline: the ceiling for the fleet's per-job overhead. The same path as a job, with
+// nothing but ZeroMQ on it: client DEALER -> relay ROUTER (front) -> relay ROUTER (back) -> worker
+// DEALER, and back; the same hop count, payload size and closed loop as bridge-loadtest. The relay
+// hands requests to workers round-robin with credits, as the broker does; workers echo. Used by
+// scripts/bench.
+//   bridge-zmq-baseline relay --front EP --back EP
+//   bridge-zmq-baseline echo --connect EP [--id ID] [--credits N]
+//   bridge-zmq-baseline client --connect EP [--bytes N] [--concurrency N] [--duration S] [--warmup S] [--json FILE]
+#include <chrono>
+#include <cstring>
+#include <deque>
+#include <fstream>
+#include <iostream>
+#include <map>
+
+#include <zmq.hpp>
+#include <zmq_addon.hpp>
+
+#include "bridge/core/args.hpp"
+#include "bridge/core/program.hpp"
+#include "histogram.hpp"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using Frames = std::vector<zmq::message_t>;
+
+int relay(const bridge::core::Args& args) {
+  zmq::context_t context(1);
+  zmq::socket_t front(context, zmq::socket_type::router), back(context, zmq::socket_type::router);
+  for (auto* s : {&front, &back}) {
+    s->set(zmq::sockopt::sndhwm, 100000);
+    s->set(zmq::sockopt::rcvhwm, 100000);
+  }
+  front.bind(args.get("front"));
+  back.bind(args.get("back"));
+  std::map<std::string, int> credits;  // worker -> free credits
+  std::deque<std::string> ready;       // one entry per free credit, round-robin
+  std::deque<Frames> waiting;          // requests with no free worker
+  auto dispatch = [&](Frames request) {  // request: [client][payload...]
+    const std::string worker = ready.front();
+    ready.pop_front();
+    --credits[worker];
+    request.insert(request.begin(), zmq::message_t(worker.data(), worker.size()));
+    zmq::send_multipart(back, request);
+  };
+  while (true) {
+    zmq::pollitem_t items[] = {{back.handle(), 0, ZMQ_POLLIN, 0}, {front.handle(), 0, ZMQ_POLLIN, 0}};
+    zmq::poll(items, 2, std::chrono::milliseconds(-1));
+    if (items[0].revents & ZMQ_POLLIN) {
+      for (int i = 0; i < 512; ++i) {
+        Frames reply;  // [worker][client][payload] or [worker]["READY" credits]
+        if (!zmq::recv_multipart(back, std::back_inserter(reply), zmq::recv_flags::dontwait)) break;
+        const std::string worker = reply[0].to_string();
+        if (reply.size() == 2) {  // hello: its credits
+          const int n = std::stoi(reply[1].to_string());
+          credits[worker] = n;
+          for (int c = 0; c < n; ++c) ready.push_back(worker);
+        } else {
+          ++credits[worker];
+          ready.push_back(worker);
+          Frames out(std::make_move_iterator(reply.begin() + 1), std::make_move_iterator(reply.end()));
+          zmq::send_multipart(front, out);
+        }
+        while (!waiting.empty() && !ready.empty()) {
+          dispatch(std::move(waiting.front()));
+          waiting.pop_front();
+        }
+      }
+    }
+    if (items[1].revents & ZMQ_POLLIN) {
+      for (int i = 0; i < 512; ++i) {
+        Frames request;
+        if (!zmq::recv_multipart(front, std::back_inserter(request), zmq::recv_flags::dontwait)) break;
+        if (ready.empty()) waiting.push_back(std::move(request));
+        else dispatch(std::move(request));
+      }
+    }
+  }
+}
+
+int echo(const bridge::core::Args& args) {
+  zmq::context_t context(1);
+  zmq::socket_t socket(context, zmq::socket_type::dealer);
+  if (args.has("id")) socket.set(zmq::sockopt::routing_id, args.get("id"));
+  socket.connect(args.get("connect"));
+  const std::string credits = args.get("credits", "4");
+  std::array<zmq::const_buffer, 1> hello{zmq::buffer(credits)};
+  zmq::send_multipart(socket, hello);
+  while (true) {
+    Frames request;  // [client][payload]
+    if (!zmq::recv_multipart(socket, std::back_inserter(request))) continue;
+    zmq::send_multipart(socket, request);
+  }
+}
+
+int client(const bridge::core::Args& args) {
+  zmq::context_t context(1);
+  zmq::socket_t socket(context, zmq::socket_type::dealer);
+  socket.set(zmq::sockopt::sndhwm, 100000);
+  socket.set(zmq::sockopt::rcvhwm, 100000);
+  socket.connect(args.get("connect"));
+  const std::size_t bytes = std::max<std::size_t>(8, std::stoul(args.get("bytes", "16")));
+  const unsigned concurrency = static_cast<unsigned>(std::stoul(args.get("concurrency", "64")));
+  const auto warmup = std::chrono::duration<double>(std::stod(args.get("warmup", "2")));
+  const auto duration = std::chrono::duration<double>(std::stod(args.get("duration", "10")));
+  const auto start = Clock::now();
+  const auto window = start + std::chrono::duration_cast<Clock::duration>(warmup);
+  const auto end = window + std::chrono::duration_cast<Clock::duration>(duration);
+  auto send = [&] {  // payload: the send time, then padding to `bytes`
+    zmq::message_t m(bytes);
+    std::memset(m.data(), 0, bytes);
+    const auto now = Clock::now().time_since_epoch().count();
+    std::memcpy(m.data(), &now, sizeof now);
+    socket.send(m, zmq::send_flags::none);
+  };
+  for (unsigned i = 0; i < concurrency; ++i) send();
+  bridge::loadtest::LatencyHistogram latency;
+  std::uint64_t ok = 0;
+  while (Clock::now() < end) {
+    zmq::message_t m;
+    if (!socket.recv(m, zmq::recv_flags::none)) continue;
+    Clock::rep sent = 0;
+    std::memcpy(&sent, m.data(), sizeof sent);
+    const auto now = Clock::now();
+    const Clock::time_point at{Clock::duration(sent)};
+    if (at >= window) {
+      latency.record(static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(now - at).count()));
+      ++ok;
+    }
+    send();
+  }
+  const double seconds = duration.count();
+  std::printf("zmq relay baseline: %llu round trips in %.1f s = %.1f/s, p50 %.3f ms, p99 %.3f ms\n",
+              static_cast<unsigned long long>(ok), seconds, static_cast<double>(ok) / seconds,
+              static_cast<double>(latency.percentile(50)) / 1000, static_cast<double>(latency.percentile(99)) / 1000);
+  if (args.has("json"))
+    std::ofstream(args.get("json")) << "{\"ok\":" << ok << ",\"ok_per_s\":" << static_cast<double>(ok) / seconds
+                                    << ",\"p50_ms\":" << static_cast<double>(latency.percentile(50)) / 1000
+                                    << ",\"p99_ms\":" << static_cast<double>(latency.percentile(99)) / 1000 << "}\n";
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return bridge::core::run_program("bridge-zmq-baseline", [&] {
+    bridge::core::Args args(argc, argv, {"help"});
+    const std::string mode = args.positional().empty() ? "" : args.positional()[0];
+    if (mode == "relay") return relay(args);
+    if (mode == "echo") return echo(args);
+    if (mode == "client") return client(args);
+    std::cerr << "usage: bridge-zmq-baseline relay|echo|client ... (see the comment at the top of zmq_baseline.cpp)\n";
+    return 2;
+  });
+}

@@ -139,6 +139,13 @@ void BM_SchedulerRound(benchmark::State& state) {
 
 }  // namespace
 
+// Says which OpenBLAS ran (kernel for this CPU, threads), so that the baseline is known.
+const bool kOpenBlasContext = [] {
+  benchmark::AddCustomContext("openblas", std::string(openblas_get_config()) + ", core " + openblas_get_corename() +
+                                              ", " + std::to_string(openblas_get_num_threads()) + " threads");
+  return true;
+}();
+
 BENCHMARK(BM_Triad)->Arg(1 << 24)->UseRealTime();
 BENCHMARK(BM_VectorAdd)->Arg(1 << 24)->UseRealTime();
 BENCHMARK(BM_Matmul)->Arg(256)->Arg(512)->Arg(1024)->UseRealTime();

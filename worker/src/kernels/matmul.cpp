@@ -1,9 +1,9 @@
 // matmul: c[M,N] = a[M,K] x b[K,N], float32, row-major.
 //
 // CPU implementation: 2-D tiles of c in parallel; within a tile, K is walked in panels so that the
-// panel of b stays in cache. The micro-kernel updates four rows of c at once, so each row of b
-// loaded from cache feeds four fused multiply-adds, and runs along a row of b and c (unit stride) so
-// that the compiler vectorises it. It is compiled three times (target_clones): AVX-512, AVX2+FMA and
+// panel of b stays in cache. The micro-kernel keeps a 4 x 32 block of c in registers across the
+// panel, so each vector of b loaded from cache feeds four fused multiply-adds and c is touched once
+// per panel; it runs along rows of b and c (unit stride) so that the compiler vectorises it. It is compiled three times (target_clones): AVX-512, AVX2+FMA and
 // baseline x86-64, and the best one the CPU has is picked at load time, so that one portable binary
 // gets the wide vectors where they exist. docs/performance.md compares it with OpenBLAS.
 #include <algorithm>
@@ -37,28 +37,40 @@ Status plan(const KernelArgs& args, std::vector<OutputSpec>& outputs) {
   return {};
 }
 
+constexpr std::size_t kMicroRows = 4;
+constexpr std::size_t kMicroCols = 32;
+
 // c[i0:i1, j0:j1] += a[i0:i1, p0:p1] x b[p0:p1, j0:j1]; rows of a and c have strides k and n.
+// Full 4 x 32 blocks of c are accumulated in local arrays across the whole panel: the compiler keeps
+// them in vector registers (8 with AVX-512), so the inner loop is two loads of b, four broadcasts of
+// a and eight fused multiply-adds, with no load or store of c. Edges take the plain loop.
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #endif
 void tile(const float* __restrict a, const float* __restrict b, float* __restrict c, std::size_t k, std::size_t n,
           std::size_t i0, std::size_t i1, std::size_t j0, std::size_t j1, std::size_t p0, std::size_t p1) {
   std::size_t i = i0;
-  for (; i + 4 <= i1; i += 4) {
-    float* __restrict c0 = c + i * n;
-    float* __restrict c1 = c0 + n;
-    float* __restrict c2 = c1 + n;
-    float* __restrict c3 = c2 + n;
+  for (; i + kMicroRows <= i1; i += kMicroRows) {
     const float* a0 = a + i * k;
-    for (std::size_t p = p0; p < p1; ++p) {
-      const float x0 = a0[p], x1 = a0[k + p], x2 = a0[2 * k + p], x3 = a0[3 * k + p];
-      const float* __restrict bp = b + p * n;
-      for (std::size_t j = j0; j < j1; ++j) {
-        const float bj = bp[j];
-        c0[j] += x0 * bj;
-        c1[j] += x1 * bj;
-        c2[j] += x2 * bj;
-        c3[j] += x3 * bj;
+    std::size_t j = j0;
+    for (; j + kMicroCols <= j1; j += kMicroCols) {
+      float acc[kMicroRows][kMicroCols] = {};
+      for (std::size_t p = p0; p < p1; ++p) {
+        const float* __restrict bp = b + p * n + j;
+        for (std::size_t r = 0; r < kMicroRows; ++r) {
+          const float x = a0[r * k + p];
+          for (std::size_t q = 0; q < kMicroCols; ++q) acc[r][q] += x * bp[q];
+        }
+      }
+      for (std::size_t r = 0; r < kMicroRows; ++r)
+        for (std::size_t q = 0; q < kMicroCols; ++q) c[(i + r) * n + j + q] += acc[r][q];
+    }
+    for (std::size_t r = 0; r < kMicroRows && j < j1; ++r) {  // the columns past the last full block
+      float* __restrict ci = c + (i + r) * n;
+      for (std::size_t p = p0; p < p1; ++p) {
+        const float x = a0[r * k + p];
+        const float* __restrict bp = b + p * n;
+        for (std::size_t q = j; q < j1; ++q) ci[q] += x * bp[q];
       }
     }
   }
@@ -68,7 +80,7 @@ void tile(const float* __restrict a, const float* __restrict b, float* __restric
     for (std::size_t p = p0; p < p1; ++p) {
       const float x = ai[p];
       const float* __restrict bp = b + p * n;
-      for (std::size_t j = j0; j < j1; ++j) ci[j] += x * bp[j];
+      for (std::size_t q = j0; q < j1; ++q) ci[q] += x * bp[q];
     }
   }
 }

@@ -7,6 +7,7 @@ find_package(TBB REQUIRED)               # libtbb-dev
 find_package(yaml-cpp REQUIRED)          # libyaml-cpp-dev
 find_package(spdlog REQUIRED)            # libspdlog-dev
 pkg_check_modules(HIREDIS REQUIRED IMPORTED_TARGET hiredis)   # libhiredis-dev
+pkg_check_modules(CPP_HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)  # libcpp-httplib-dev (metrics endpoint)
 
 find_program(FLATC_EXECUTABLE flatc REQUIRED)
 

@@ -38,6 +38,7 @@ BrokerOptions load_broker_options(const std::string& path) {
   config.get("drain_timeout_ms", o.drain_timeout_ms);
   config.get("tenants_reload_ms", o.tenants_reload_ms);
   config.get("actor_idle_ms", o.actor_idle_ms);
+  config.get("metrics_listen", o.metrics_listen);
   config.get("enforce_quotas", o.enforce_quotas);
   std::string outage = o.fail_open ? "fail-open" : "fail-closed";
   config.get("redis_outage", outage);

@@ -95,6 +95,18 @@ void BrokerService::run() {
     }
   }
   leases_.set_fail_open(options_.fail_open);
+  if (!options_.metrics_listen.empty()) {
+    // Readiness is read on the HTTP thread, so it looks only at the gauges the loop publishes.
+    metrics_server_ = std::make_unique<metrics::MetricsServer>(
+        options_.metrics_listen, metrics_.registry(), [this]() -> std::string {
+          const auto& r = metrics_.registry();
+          if (r.value("bridge_redis_connected", {}) < 1 && !options_.fail_open) return "Redis is not connected";
+          if (r.value("bridge_workers", {}) < 1) return "no worker has registered";
+          return {};
+        });
+    spdlog::info("metrics on http://{}:{}/metrics", options_.metrics_listen.substr(0, options_.metrics_listen.rfind(':')),
+                 metrics_server_->port());
+  }
   apply_tenants(TenantTable(tenants_), "start");
   tenants_signature_ = file_signature(options_.tenants_file);
   spdlog::info("broker {} listening: clients on {}, workers on {}, quotas in {} ({} tenants)", options_.id,
@@ -344,6 +356,7 @@ void BrokerService::on_admission(std::uint64_t key, const std::string& tenant, s
 }
 
 void BrokerService::refuse_for_quota(Job& job, const QuotaStore::Decision& decision) {
+  metrics_.quota_refused(job.tenant, decision.limit);
   const TenantQuota* quota = tenants_.find(job.tenant);
   const std::uint32_t retry_after = decision.retry_after_ms > 0 ? decision.retry_after_ms : options_.retry_after_ms;
   std::string why = "tenant '" + job.tenant + "' ";
@@ -447,6 +460,7 @@ void BrokerService::handle_worker_message(core::Frames& frames) {
     case wire::Body::Heartbeat: {
       const auto* heartbeat = envelope->body_as_Heartbeat();
       worker->metrics = core::device_metrics_from(heartbeat->metrics());
+      metrics_.worker_seen(*worker);
       fleet_view_.publish(*worker, std::chrono::milliseconds(worker->heartbeat_ms) * options_.liveness);
       break;
     }
@@ -458,6 +472,7 @@ void BrokerService::handle_worker_message(core::Frames& frames) {
       if (worker->inflight.empty()) {
         workers_.remove(id);
         fleet_view_.remove(id);
+        metrics_.worker_gone(id);
       }
       break;
     default: spdlog::warn("worker {}: ignored a {} message", id, wire::EnumNameBody(envelope->body_type()));
@@ -484,6 +499,7 @@ void BrokerService::on_hello(const std::string& id, const wire::WorkerHello& hel
                device_kind_name(worker.device.kind), worker.device.name, worker.slots, worker.kernels.size());
   for (auto& job : orphaned) retry_elsewhere(std::move(job), id);
   fleet_view_.publish(worker, std::chrono::milliseconds(worker.heartbeat_ms) * options_.liveness);
+  metrics_.worker_seen(worker);
   dispatch_queued();
 }
 
@@ -544,6 +560,7 @@ void BrokerService::on_result(WorkerRecord& worker, core::Frames& frames) {
     const std::string id = worker.id;
     workers_.remove(id);
     fleet_view_.remove(id);
+    metrics_.worker_gone(id);
     return;
   }
   dispatch_queued();
@@ -552,6 +569,7 @@ void BrokerService::on_result(WorkerRecord& worker, core::Frames& frames) {
 void BrokerService::lose_worker(const std::string& id, const std::string& reason) {
   auto jobs = workers_.remove(id);
   fleet_view_.remove(id);
+  metrics_.worker_gone(id);
   spdlog::warn("worker {} lost ({}); re-queueing {} job(s)", id, reason, jobs.size());
   for (auto& job : jobs) {
     job->dispatch_id = 0;
@@ -662,6 +680,7 @@ bool BrokerService::dispatch(WorkerRecord& worker, std::unique_ptr<Job>& job) {
   }
   if (job->activate) on_activation_sent(*job, worker);
   worker.last_dispatch = now;
+  metrics_.job_dispatched(*job);
   worker.inflight.emplace(job->dispatch_id, std::move(job));
   return true;
 }
@@ -669,11 +688,17 @@ bool BrokerService::dispatch(WorkerRecord& worker, std::unique_ptr<Job>& job) {
 // ---- Endings ---------------------------------------------------------------------------------------
 
 void BrokerService::finish(Job& job, core::Frames result) {
+  {
+    const auto* r = flatbuffers::GetRoot<wire::Envelope>(result[0].data())->body_as_JobResult();
+    metrics_.job_answered(job, core::from_wire(r->status()), std::string(core::view(r->fallback_reason())),
+                          std::string(core::view(r->worker_id())));
+  }
   reply(job.client, std::move(result));
   forget(job);
 }
 
 void BrokerService::fail(Job& job, const Status& status, std::uint32_t retry_after_ms) {
+  metrics_.job_answered(job, status.code(), {}, {});
   spdlog::debug("client {} job {} ({}/{}): {}", job.client, job.client_job_id, job.tenant, job.kernel, status.to_string());
   reply_error(job.client, job.client_job_id, status, retry_after_ms);
   forget(job);
@@ -789,6 +814,8 @@ void BrokerService::on_timers(Clock::time_point now) {
   // heartbeats, liveness) runs at most every 10 ms.
   if (now < next_admission_sweep_) return;
   next_admission_sweep_ = now + std::chrono::milliseconds(10);
+  metrics_.fleet(scheduler_.size() + admitting_.size() + actors_.waiting(), workers_.inflight_jobs(), workers_.size(),
+                 actors_.size(), redis_.connected());
   const auto admission_limit = std::chrono::milliseconds(options_.admission_timeout_ms);
   for (auto it = admitting_.begin(); it != admitting_.end();) {
     if (now - it->second->received > admission_limit) {

@@ -12,7 +12,8 @@
 namespace {
 
 constexpr const char* kUsage = R"(usage: bridge-broker [--config FILE] [--frontend ENDPOINT] [--backend ENDPOINT]
-                     [--redis URL] [--tenants FILE] [--id ID] [--enforce-quotas true|false] [--log-level LEVEL]
+                     [--redis URL] [--tenants FILE] [--id ID] [--enforce-quotas true|false] [--metrics HOST:PORT]
+                     [--log-level LEVEL]
 
 Routes GpuBridge jobs from clients (frontend) to workers (backend). Flags override the config file
 (config/broker.yaml documents every key). SIGINT/SIGTERM: stop accepting, drain, exit.
@@ -29,12 +30,14 @@ int main(int argc, char** argv) {
       std::cout << kUsage;
       return 0;
     }
-    args.reject_unknown({"help", "config", "frontend", "backend", "redis", "tenants", "id", "log-level", "enforce-quotas"});
+    args.reject_unknown({"help", "config", "frontend", "backend", "redis", "tenants", "id", "log-level", "enforce-quotas",
+                         "metrics"});
     broker::BrokerOptions options;
     if (args.has("config")) options = broker::load_broker_options(args.get("config"));
     options.frontend = args.get("frontend", options.frontend);
     options.backend = args.get("backend", options.backend);
     options.redis = args.get("redis", options.redis);
+    options.metrics_listen = args.get("metrics", options.metrics_listen);
     options.tenants_file = args.get("tenants", options.tenants_file);
     options.id = args.get("id", options.id);
     options.log_level = args.get("log-level", options.log_level);

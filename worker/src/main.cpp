@@ -13,7 +13,7 @@ namespace {
 
 constexpr const char* kUsage = R"(usage: bridge-worker [--config FILE] [--broker ENDPOINT] [--slots N] [--device auto|cpu|cuda:N]
                      [--threads N] [--id ID] [--max-batch N] [--max-delay-us N] [--cuda-plugin PATH]
-                     [--log-level LEVEL] [--list-kernels]
+                     [--metrics HOST:PORT] [--log-level LEVEL] [--list-kernels]
 
 Connects to a GpuBridge broker and runs jobs on this machine. Flags override the config file
 (config/worker.yaml documents every key). SIGINT/SIGTERM: finish jobs in flight, say goodbye, exit.
@@ -30,7 +30,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     args.reject_unknown({"help", "list-kernels", "config", "broker", "slots", "device", "threads", "id", "log-level", "cuda-plugin",
-                        "max-batch", "max-delay-us"});
+                        "max-batch", "max-delay-us", "metrics"});
     const auto& kernels = worker::KernelRegistry::global();
     if (args.has("list-kernels")) {
       for (const auto& name : kernels.names()) std::cout << name << "  " << kernels.find(name)->summary << "\n";
@@ -47,6 +47,7 @@ int main(int argc, char** argv) {
     options.threads = args.get_uint("threads", options.threads);
     options.max_batch = args.get_uint("max-batch", options.max_batch);
     options.max_delay_us = args.get_uint("max-delay-us", options.max_delay_us);
+    options.metrics_listen = args.get("metrics", options.metrics_listen);
     options.validate();
     core::init_logging("worker", options.log_level);
 

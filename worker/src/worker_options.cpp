@@ -42,6 +42,7 @@ WorkerOptions load_worker_options(const std::string& path) {
   config.get("log_level", o.log_level);
   config.get("max_batch", o.max_batch);
   config.get("max_delay_us", o.max_delay_us);
+  config.get("metrics_listen", o.metrics_listen);
   config.get("cuda_plugin", o.cuda_plugin);
   config.get("gpu_pool_bytes", o.gpu_pool_bytes);
   config.get("pinned_pool_bytes", o.pinned_pool_bytes);

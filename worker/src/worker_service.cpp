@@ -45,6 +45,22 @@ WorkerService::WorkerService(WorkerOptions options, std::shared_ptr<Backend> bac
       batcher_(options_.batching()) {
   options_.validate();
   completion_ = [this](std::unique_ptr<Execution> e) { on_complete(std::move(e)); };
+  using metrics::Registry;
+  metrics_.describe("bridge_worker_jobs_total", Registry::Type::kCounter, "Jobs this worker answered, by kernel, device and status.");
+  metrics_.describe("bridge_worker_compute_seconds", Registry::Type::kHistogram, "Kernel time of jobs answered OK.",
+                    metrics::latency_buckets());
+  metrics_.describe("bridge_worker_fallbacks_total", Registry::Type::kCounter, "Jobs run on the CPU instead of the GPU, by kernel (fallback_reason in results and logs says why).");
+  metrics_.describe("bridge_worker_batched_jobs_total", Registry::Type::kCounter, "Jobs that shared a kernel launch.");
+  metrics_.describe("bridge_worker_inflight_jobs", Registry::Type::kGauge, "Jobs accepted and not yet answered.");
+  metrics_.describe("bridge_worker_broker_connected", Registry::Type::kGauge, "1 while the broker is heard within its liveness.");
+  metrics_.describe("bridge_worker_actors", Registry::Type::kGauge, "Actor activations held.");
+  metrics_.describe("bridge_worker_resident_bytes", Registry::Type::kGauge, "Bytes of the actors' resident tensors.");
+  metrics_.describe("bridge_worker_gpu_disabled", Registry::Type::kGauge, "1 while the circuit breaker keeps jobs off the GPU.");
+  metrics_.describe("bridge_worker_pool_bytes", Registry::Type::kGauge, "Device memory pool bytes, by state (in_use, cached).");
+  if (!options_.metrics_listen.empty())
+    metrics_server_ = std::make_unique<metrics::MetricsServer>(options_.metrics_listen, metrics_, [this]() -> std::string {
+      return metrics_.value("bridge_worker_broker_connected", {}) >= 1 ? std::string() : "the broker is not heard";
+    });
 }
 
 WorkerService::~WorkerService() { backend_->wait_idle(); }
@@ -87,7 +103,18 @@ void WorkerService::send_hello() {
 
 void WorkerService::send_heartbeat() {
   flatbuffers::FlatBufferBuilder fbb(128);
-  auto heartbeat = wire::CreateHeartbeat(fbb, inflight_, core::add_device_metrics(fbb, backend_->metrics()));
+  const DeviceMetrics device = backend_->metrics();
+  const auto liveness = std::chrono::milliseconds(options_.heartbeat_ms) * options_.liveness;
+  metrics_.set("bridge_worker_inflight_jobs", {}, inflight_);
+  metrics_.set("bridge_worker_broker_connected", {}, Clock::now() - last_heard_ <= liveness ? 1 : 0);
+  metrics_.set("bridge_worker_actors", {}, static_cast<double>(actors_.size()));
+  metrics_.set("bridge_worker_resident_bytes", {}, static_cast<double>(actors_.resident_bytes()));
+  metrics_.set("bridge_worker_gpu_disabled", {}, device.gpu_disabled ? 1 : 0);
+  if (device.pool_bytes_in_use >= 0) {
+    metrics_.set("bridge_worker_pool_bytes", {{"state", "in_use"}}, static_cast<double>(device.pool_bytes_in_use));
+    metrics_.set("bridge_worker_pool_bytes", {{"state", "cached"}}, static_cast<double>(device.pool_bytes_cached));
+  }
+  auto heartbeat = wire::CreateHeartbeat(fbb, inflight_, core::add_device_metrics(fbb, device));
   core::Frames frames;
   frames.push_back(core::finish_envelope(fbb, wire::Body::Heartbeat, heartbeat.Union()));
   send(frames);
@@ -411,6 +438,18 @@ void WorkerService::send_result(Execution& execution) {
   } else if (execution.kernel != nullptr) {
     spdlog::warn("job dispatch {} ({}) failed: {}", execution.dispatch_id, execution.kernel->name,
                  execution.status.to_string());
+  }
+  if (execution.kernel != nullptr) {
+    const DeviceInfo& device = execution.ran_on != nullptr ? *execution.ran_on : backend_->device();
+    const std::string device_kind = device_kind_name(device.kind);
+    metrics_.add("bridge_worker_jobs_total", {{"kernel", execution.kernel->name}, {"device", device_kind},
+                                              {"status", status_code_name(execution.status.code())}});
+    if (execution.status.is_ok())
+      metrics_.observe("bridge_worker_compute_seconds", {{"kernel", execution.kernel->name}, {"device", device_kind}},
+                       static_cast<double>(execution.compute_us) / 1e6);
+    if (!execution.fallback_reason.empty())
+      metrics_.add("bridge_worker_fallbacks_total", {{"kernel", execution.kernel->name}});
+    if (execution.batch_size > 1) metrics_.add("bridge_worker_batched_jobs_total", {{"kernel", execution.kernel->name}});
   }
   core::Frames frames;
   frames.push_back(result_header(execution, returned, kept));

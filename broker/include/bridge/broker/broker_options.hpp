@@ -42,6 +42,8 @@ struct BrokerOptions {
   std::uint32_t tenants_reload_ms = 1000;  ///< how often tenants_file is checked for edits; 0 = only on SIGHUP
   /// An actor without calls for this long is deactivated on its worker (its state stays in Redis).
   std::uint32_t actor_idle_ms = 300000;
+  /// HOST:PORT of /metrics, /healthz, /readyz over HTTP; empty = off. Port 0 picks a free one.
+  std::string metrics_listen;
   std::string log_level = "info";
   core::Limits limits;
 

@@ -10,7 +10,9 @@
 
 #include "bridge/broker/actor_store.hpp"
 #include "bridge/broker/actor_table.hpp"
+#include "bridge/broker/broker_metrics.hpp"
 #include "bridge/broker/broker_options.hpp"
+#include "bridge/metrics/metrics_server.hpp"
 #include "bridge/broker/fleet_view.hpp"
 #include "bridge/broker/quota_leases.hpp"
 #include "bridge/broker/quota_store.hpp"
@@ -141,6 +143,8 @@ class BrokerService {
   std::unordered_map<std::uint64_t, std::unique_ptr<Job>> writing_;  ///< actor calls waiting for write-through
   std::unordered_map<std::uint64_t, core::Frames> writing_results_;  ///< their results, sent once written
   FleetView fleet_view_;
+  BrokerMetrics metrics_;
+  std::unique_ptr<metrics::MetricsServer> metrics_server_;  // when metrics_listen is set
   bool redis_was_connected_ = false;
 };
 

@@ -25,6 +25,8 @@ struct WorkerOptions {
   std::uint32_t drain_timeout_ms = kDefaultDrainTimeoutMs;  ///< on SIGTERM, wait this long for jobs
   std::string log_level = "info";
   core::Limits limits;
+  /// HOST:PORT of /metrics, /healthz, /readyz over HTTP; empty = off. Port 0 picks a free one.
+  std::string metrics_listen;
 
   // Dynamic batching (batcher.hpp): compatible small jobs waiting together share one launch.
   std::uint32_t max_batch = 8;                  ///< most jobs per launch; 1 = off

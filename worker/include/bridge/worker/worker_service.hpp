@@ -13,6 +13,7 @@
 #include "bridge/worker/actor_host.hpp"
 #include "bridge/worker/backend.hpp"
 #include "bridge/worker/batcher.hpp"
+#include "bridge/metrics/metrics_server.hpp"
 #include "bridge/worker/worker_options.hpp"
 
 namespace bridge::worker {
@@ -79,6 +80,8 @@ class WorkerService {
   std::mutex completed_mutex_;
   std::vector<std::unique_ptr<Execution>> completed_;  // guarded by completed_mutex_
 
+  metrics::Registry metrics_;
+  std::unique_ptr<metrics::MetricsServer> metrics_server_;  // when metrics_listen is set
   DynamicBatcher batcher_;
   ActorHost actors_;
   std::uint32_t inflight_ = 0;  // accepted (batching or in the backend), result not yet sent

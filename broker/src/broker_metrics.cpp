@@ -1,0 +1,99 @@
+#include "bridge/broker/broker_metrics.hpp"
+
+namespace bridge::broker {
+namespace {
+
+using metrics::Registry;
+
+double seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+}  // namespace
+
+std::string fallback_class(const std::string& reason) {
+  if (reason.find("no GPU implementation") != std::string::npos) return "no_gpu_kernel";
+  if (reason.find("out of memory") != std::string::npos) return "out_of_memory";
+  if (reason.find("GPU failure") != std::string::npos) return "device_failure";
+  if (reason.find("breaker") != std::string::npos || reason.find("disabled") != std::string::npos) return "breaker_open";
+  return "other";
+}
+
+BrokerMetrics::BrokerMetrics() {
+  registry_.describe("bridge_jobs_total", Registry::Type::kCounter, "Jobs answered, by tenant, first kernel and status.");
+  registry_.describe("bridge_job_latency_seconds", Registry::Type::kHistogram,
+                     "Broker receive to answer, of jobs answered OK.", metrics::latency_buckets());
+  registry_.describe("bridge_queue_wait_seconds", Registry::Type::kHistogram,
+                     "Broker receive to dispatch (quota admission and queueing).", metrics::latency_buckets());
+  registry_.describe("bridge_quota_refusals_total", Registry::Type::kCounter, "Jobs refused by a tenant quota, by limit.");
+  registry_.describe("bridge_fallbacks_total", Registry::Type::kCounter,
+                     "Jobs a GPU worker ran on its CPU, by worker and reason.");
+  registry_.describe("bridge_queued_jobs", Registry::Type::kGauge, "Jobs waiting in the broker (queue, admission, actor turns).");
+  registry_.describe("bridge_inflight_jobs", Registry::Type::kGauge, "Jobs dispatched to workers and not yet answered.");
+  registry_.describe("bridge_workers", Registry::Type::kGauge, "Workers registered.");
+  registry_.describe("bridge_actors", Registry::Type::kGauge, "Actors this broker serves.");
+  registry_.describe("bridge_redis_connected", Registry::Type::kGauge, "1 while Redis is connected.");
+  registry_.describe("bridge_worker_slots", Registry::Type::kGauge, "A worker's slots (credits).");
+  registry_.describe("bridge_worker_inflight_jobs", Registry::Type::kGauge, "Jobs in flight on a worker.");
+  registry_.describe("bridge_worker_gpu_disabled", Registry::Type::kGauge, "1 while a GPU worker's circuit breaker is open.");
+  registry_.describe("bridge_device_utilization_percent", Registry::Type::kGauge, "Device utilisation (absent: unknown).");
+  registry_.describe("bridge_device_free_memory_bytes", Registry::Type::kGauge, "Free device memory (absent: unknown).");
+  registry_.describe("bridge_device_temperature_celsius", Registry::Type::kGauge, "GPU temperature (absent: unknown).");
+  registry_.describe("bridge_device_power_watts", Registry::Type::kGauge, "GPU power draw (absent: unknown).");
+  registry_.describe("bridge_pool_bytes", Registry::Type::kGauge, "Device memory pool bytes, by state (in_use, cached).");
+  registry_.describe("bridge_pool_allocations", Registry::Type::kGauge, "Device memory pool allocations so far, by result (hit, miss).");
+}
+
+void BrokerMetrics::job_answered(const Job& job, StatusCode code, const std::string& fallback_reason,
+                                 const std::string& worker) {
+  registry_.add("bridge_jobs_total", {{"tenant", job.tenant}, {"kernel", job.kernel}, {"status", status_code_name(code)}});
+  if (code == StatusCode::kOk)
+    registry_.observe("bridge_job_latency_seconds", {{"tenant", job.tenant}, {"kernel", job.kernel}},
+                      seconds(Clock::now() - job.received));
+  if (!fallback_reason.empty())
+    registry_.add("bridge_fallbacks_total", {{"worker", worker}, {"reason", fallback_class(fallback_reason)}});
+}
+
+void BrokerMetrics::job_dispatched(const Job& job) {
+  if (job.attempts == 1) registry_.observe("bridge_queue_wait_seconds", {{"tenant", job.tenant}}, seconds(job.dispatched - job.received));
+}
+
+void BrokerMetrics::quota_refused(const std::string& tenant, const std::string& limit) {
+  registry_.add("bridge_quota_refusals_total", {{"tenant", tenant}, {"limit", limit.empty() ? "unknown" : limit}});
+}
+
+void BrokerMetrics::worker_seen(const WorkerRecord& w) {
+  const metrics::Labels id{{"worker", w.id}};
+  registry_.set("bridge_worker_slots", id, w.slots);
+  registry_.set("bridge_worker_inflight_jobs", id, static_cast<double>(w.inflight.size()));
+  registry_.set("bridge_worker_gpu_disabled", id, w.metrics.gpu_disabled ? 1 : 0);
+  const DeviceMetrics& m = w.metrics;
+  // An unknown reading (-1) is left out rather than exported as a value.
+  if (m.utilization_percent >= 0) registry_.set("bridge_device_utilization_percent", id, m.utilization_percent);
+  if (m.free_memory_bytes >= 0) registry_.set("bridge_device_free_memory_bytes", id, static_cast<double>(m.free_memory_bytes));
+  if (m.temperature_c >= 0) registry_.set("bridge_device_temperature_celsius", id, m.temperature_c);
+  if (m.power_watts >= 0) registry_.set("bridge_device_power_watts", id, m.power_watts);
+  if (m.pool_bytes_in_use >= 0) {
+    registry_.set("bridge_pool_bytes", {{"worker", w.id}, {"state", "in_use"}}, static_cast<double>(m.pool_bytes_in_use));
+    registry_.set("bridge_pool_bytes", {{"worker", w.id}, {"state", "cached"}}, static_cast<double>(m.pool_bytes_cached));
+    registry_.set("bridge_pool_allocations", {{"worker", w.id}, {"result", "hit"}}, static_cast<double>(m.pool_hits));
+    registry_.set("bridge_pool_allocations", {{"worker", w.id}, {"result", "miss"}}, static_cast<double>(m.pool_misses));
+  }
+}
+
+void BrokerMetrics::worker_gone(const std::string& id) {
+  for (const char* name : {"bridge_worker_slots", "bridge_worker_inflight_jobs", "bridge_worker_gpu_disabled",
+                           "bridge_device_utilization_percent", "bridge_device_free_memory_bytes",
+                           "bridge_device_temperature_celsius", "bridge_device_power_watts", "bridge_pool_bytes",
+                           "bridge_pool_allocations"})
+    registry_.remove(name, "worker", id);
+}
+
+void BrokerMetrics::fleet(std::size_t queued, std::size_t inflight, std::size_t workers, std::size_t actors,
+                          bool redis_connected) {
+  registry_.set("bridge_queued_jobs", {}, static_cast<double>(queued));
+  registry_.set("bridge_inflight_jobs", {}, static_cast<double>(inflight));
+  registry_.set("bridge_workers", {}, static_cast<double>(workers));
+  registry_.set("bridge_actors", {}, static_cast<double>(actors));
+  registry_.set("bridge_redis_connected", {}, redis_connected ? 1 : 0);
+}
+
+}  // namespace bridge::broker

@@ -1,0 +1,135 @@
+#include "bridge/metrics/metrics.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+namespace bridge::metrics {
+namespace {
+
+// Label values escaped as the text format wants: backslash, double quote and newline.
+std::string escape(const std::string& value) {
+  std::string out;
+  for (char c : value) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+std::string render_labels(const Labels& labels, const std::string& extra = {}) {
+  std::string out;
+  for (const auto& [k, v] : labels) out += (out.empty() ? "" : ",") + k + "=\"" + escape(v) + "\"";
+  if (!extra.empty()) out += (out.empty() ? "" : ",") + extra;
+  return out.empty() ? "" : "{" + out + "}";
+}
+
+std::string number(double v) {
+  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+  std::ostringstream out;
+  out.precision(17);
+  out << v;
+  return out.str();
+}
+
+const char* type_name(Registry::Type type) {
+  switch (type) {
+    case Registry::Type::kCounter: return "counter";
+    case Registry::Type::kGauge: return "gauge";
+    case Registry::Type::kHistogram: return "histogram";
+  }
+  return "untyped";
+}
+
+}  // namespace
+
+std::vector<double> latency_buckets() {
+  return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
+}
+
+void Registry::describe(const std::string& name, Type type, std::string help, std::vector<double> buckets) {
+  std::lock_guard lock(mutex_);
+  Family& f = families_[name];
+  f.type = type;
+  f.help = std::move(help);
+  f.bounds = std::move(buckets);
+}
+
+Registry::Series& Registry::series(const std::string& name, const Labels& labels, Type type) {
+  Family& f = families_[name];
+  if (f.series.empty() && f.help.empty()) f.type = type;  // used without describe(): still valid output
+  Series& s = f.series[render_labels(labels)];
+  if (s.labels.empty()) s.labels = labels;
+  if (f.type == Type::kHistogram && s.buckets.size() != f.bounds.size()) s.buckets.assign(f.bounds.size(), 0);
+  return s;
+}
+
+void Registry::add(const std::string& name, const Labels& labels, double delta) {
+  std::lock_guard lock(mutex_);
+  series(name, labels, Type::kCounter).value += delta;
+}
+
+void Registry::set(const std::string& name, const Labels& labels, double value) {
+  std::lock_guard lock(mutex_);
+  series(name, labels, Type::kGauge).value = value;
+}
+
+void Registry::observe(const std::string& name, const Labels& labels, double value) {
+  std::lock_guard lock(mutex_);
+  Series& s = series(name, labels, Type::kHistogram);
+  const auto& bounds = families_[name].bounds;
+  const auto at = std::lower_bound(bounds.begin(), bounds.end(), value) - bounds.begin();
+  if (static_cast<std::size_t>(at) < s.buckets.size()) ++s.buckets[static_cast<std::size_t>(at)];
+  ++s.count;
+  s.sum += value;
+}
+
+void Registry::remove(const std::string& name, const std::string& key, const std::string& value) {
+  std::lock_guard lock(mutex_);
+  auto f = families_.find(name);
+  if (f == families_.end()) return;
+  for (auto it = f->second.series.begin(); it != f->second.series.end();) {
+    const auto& labels = it->second.labels;
+    const bool match = std::any_of(labels.begin(), labels.end(), [&](const auto& l) { return l.first == key && l.second == value; });
+    it = match ? f->second.series.erase(it) : std::next(it);
+  }
+}
+
+double Registry::value(const std::string& name, const Labels& labels) const {
+  std::lock_guard lock(mutex_);
+  auto f = families_.find(name);
+  if (f == families_.end()) return 0;
+  auto s = f->second.series.find(render_labels(labels));
+  return s == f->second.series.end() ? 0 : s->second.value;
+}
+
+std::string Registry::render() const {
+  std::lock_guard lock(mutex_);
+  std::string out;
+  for (const auto& [name, f] : families_) {
+    if (!f.help.empty()) out += "# HELP " + name + " " + f.help + "\n";
+    out += "# TYPE " + name + " " + type_name(f.type) + "\n";
+    for (const auto& [key, s] : f.series) {
+      if (f.type != Type::kHistogram) {
+        out += name + key + " " + number(s.value) + "\n";
+        continue;
+      }
+      std::uint64_t cumulative = 0;
+      for (std::size_t i = 0; i < f.bounds.size(); ++i) {
+        cumulative += s.buckets[i];
+        out += name + "_bucket" + render_labels(s.labels, "le=\"" + number(f.bounds[i]) + "\"") + " " +
+               std::to_string(cumulative) + "\n";
+      }
+      out += name + "_bucket" + render_labels(s.labels, "le=\"+Inf\"") + " " + std::to_string(s.count) + "\n";
+      out += name + "_sum" + key + " " + number(s.sum) + "\n";
+      out += name + "_count" + key + " " + std::to_string(s.count) + "\n";
+    }
+  }
+  return out;
+}
+
+}  // namespace bridge::metrics

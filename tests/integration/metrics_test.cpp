@@ -1,0 +1,73 @@
+// /metrics, /healthz and /readyz of a running broker and worker: scraped over HTTP on 127.0.0.1
+// while jobs run, the counters must move with them.
+#include <gtest/gtest.h>
+
+#include <httplib.h>
+
+#include "fleet.hpp"
+
+namespace bridge::testing {
+namespace {
+
+std::string get(int port, const std::string& path, int* status = nullptr) {
+  httplib::Client http("127.0.0.1", port);
+  http.set_connection_timeout(2);
+  auto res = http.Get(path);
+  if (!res) return "<no answer>";
+  if (status != nullptr) *status = res->status;
+  return res->body;
+}
+
+// The value of one sample line, e.g. `bridge_jobs_total{tenant="default",...}`; -1 if absent.
+double sample(const std::string& text, const std::string& series) {
+  const auto at = text.find("\n" + series + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(text.substr(at + series.size() + 2));
+}
+
+TEST(Metrics, CountersMoveAsJobsRunAndHealthEndpointsAnswer) {
+  const int broker_port = free_port(), worker_port = free_port();
+  Fleet fleet({.workers = 1,
+               .broker_yaml_extra = "metrics_listen: 127.0.0.1:" + std::to_string(broker_port) + "\n",
+               .worker_yaml_extra = "metrics_listen: 127.0.0.1:" + std::to_string(worker_port) + "\n"});
+  int status = 0;
+  EXPECT_EQ(get(broker_port, "/healthz", &status), "ok\n");
+  EXPECT_EQ(status, 200);
+  EXPECT_TRUE(eventually([&] { return get(broker_port, "/readyz", &status), status == 200; }, std::chrono::seconds(5)))
+      << get(broker_port, "/readyz");
+  EXPECT_TRUE(eventually([&] { return get(worker_port, "/readyz", &status), status == 200; }, std::chrono::seconds(5)))
+      << get(worker_port, "/readyz");
+
+  Client client(fleet.client_options());
+  for (int i = 0; i < 5; ++i)
+    ASSERT_TRUE(client.run({.kernel = "vector_add", .inputs = {Tensor::vector<float>({1}), Tensor::vector<float>({2})}}).ok());
+  EXPECT_FALSE(client.run({.kernel = "vector_add", .inputs = {Tensor::vector<float>({1})}}).ok());  // INVALID_ARGUMENT
+
+  const std::string broker = get(broker_port, "/metrics");
+  EXPECT_EQ(sample(broker, R"(bridge_jobs_total{tenant="default",kernel="vector_add",status="OK"})"), 5) << broker;
+  EXPECT_EQ(sample(broker, R"(bridge_jobs_total{tenant="default",kernel="vector_add",status="INVALID_ARGUMENT"})"), 1);
+  EXPECT_EQ(sample(broker, R"(bridge_job_latency_seconds_count{tenant="default",kernel="vector_add"})"), 5);
+  EXPECT_EQ(sample(broker, R"(bridge_job_latency_seconds_bucket{tenant="default",kernel="vector_add",le="+Inf"})"), 5);
+  EXPECT_EQ(sample(broker, "bridge_workers"), 1);
+  EXPECT_EQ(sample(broker, R"(bridge_worker_slots{worker="worker-0"})"), 2);
+  EXPECT_NE(broker.find("# TYPE bridge_job_latency_seconds histogram"), std::string::npos);
+
+  EXPECT_TRUE(eventually(
+      [&] {
+        const std::string worker = get(worker_port, "/metrics");
+        return sample(worker, R"(bridge_worker_jobs_total{kernel="vector_add",device="cpu",status="OK"})") == 5 &&
+               sample(worker, R"(bridge_worker_compute_seconds_count{kernel="vector_add",device="cpu"})") == 5;
+      },
+      std::chrono::seconds(3)))
+      << get(worker_port, "/metrics");
+
+  // A worker that leaves takes its series with it.
+  fleet.worker(0).kill_hard();
+  EXPECT_TRUE(eventually([&] { return sample(get(broker_port, "/metrics"), R"(bridge_worker_slots{worker="worker-0"})") < 0; },
+                         std::chrono::seconds(5)));
+  EXPECT_TRUE(eventually([&] { return get(broker_port, "/readyz", &status), status == 503; }, std::chrono::seconds(5)));
+  EXPECT_NE(get(broker_port, "/readyz").find("no worker"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace bridge::testing

@@ -46,6 +46,7 @@ BrokerOptions load_broker_options(const std::string& path) {
     throw core::ConfigError(path + ": redis_outage: '" + outage + "' is not fail-closed or fail-open");
   o.fail_open = outage == "fail-open";
   config.get("log_level", o.log_level);
+  config.get("log_format", o.log_format);
   core::read_limits(config.child("limits"), o.limits);
   config.reject_unknown_keys();
   o.tenants_file = core::resolve_path(o.tenants_file, path);

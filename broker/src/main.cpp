@@ -30,7 +30,7 @@ int main(int argc, char** argv) {
       std::cout << kUsage;
       return 0;
     }
-    args.reject_unknown({"help", "config", "frontend", "backend", "redis", "tenants", "id", "log-level", "enforce-quotas",
+    args.reject_unknown({"help", "config", "frontend", "backend", "redis", "tenants", "id", "log-level", "log-format", "enforce-quotas",
                          "metrics"});
     broker::BrokerOptions options;
     if (args.has("config")) options = broker::load_broker_options(args.get("config"));
@@ -47,7 +47,8 @@ int main(int argc, char** argv) {
       options.enforce_quotas = v == "true";
     }
     options.validate();
-    core::init_logging("broker", options.log_level);
+    options.log_format = args.get("log-format", options.log_format);
+    core::init_logging("broker", options.log_level, options.log_format);
     auto tenants = broker::TenantTable::load_file(options.tenants_file);
 
     broker::BrokerService service(options, std::move(tenants));

@@ -7,8 +7,11 @@
 #include "bridge/client.hpp"
 #include "bridge/core/args.hpp"
 #include "bridge/core/config_map.hpp"
+#include "bridge/core/logging.hpp"
 
 namespace {
+
+using bridge::core::json_escape;
 
 using namespace bridge;
 
@@ -32,26 +35,6 @@ defaults: --broker tcp://127.0.0.1:5555 (or $BRIDGE_BROKER), --tenant default, -
 
 constexpr std::size_t kMaxPrintedValues = 16;
 
-std::string json_escape(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out;
-}
 
 std::vector<std::string> split(const std::string& s, char sep) {
   std::vector<std::string> parts;

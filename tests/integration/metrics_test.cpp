@@ -4,6 +4,8 @@
 
 #include <httplib.h>
 
+#include <sstream>
+
 #include "fleet.hpp"
 
 namespace bridge::testing {
@@ -28,7 +30,7 @@ double sample(const std::string& text, const std::string& series) {
 TEST(Metrics, CountersMoveAsJobsRunAndHealthEndpointsAnswer) {
   const int broker_port = free_port(), worker_port = free_port();
   Fleet fleet({.workers = 1,
-               .broker_yaml_extra = "metrics_listen: 127.0.0.1:" + std::to_string(broker_port) + "\n",
+               .broker_yaml_extra = "metrics_listen: 127.0.0.1:" + std::to_string(broker_port) + "\nlog_format: json\n",
                .worker_yaml_extra = "metrics_listen: 127.0.0.1:" + std::to_string(worker_port) + "\n"});
   int status = 0;
   EXPECT_EQ(get(broker_port, "/healthz", &status), "ok\n");
@@ -60,6 +62,18 @@ TEST(Metrics, CountersMoveAsJobsRunAndHealthEndpointsAnswer) {
       },
       std::chrono::seconds(3)))
       << get(worker_port, "/metrics");
+
+  // The broker logged in JSON: one object per line, messages escaped.
+  std::istringstream log(fleet.broker().log());
+  int lines = 0;
+  for (std::string line; std::getline(log, line);) {
+    if (line.empty()) continue;
+    ++lines;
+    EXPECT_EQ(line.rfind("{\"time\":\"", 0), 0u) << line;
+    EXPECT_EQ(line.substr(line.size() - 2), "\"}") << line;
+    EXPECT_NE(line.find("\"process\":\"broker\""), std::string::npos) << line;
+  }
+  EXPECT_GT(lines, 1);
 
   // A worker that leaves takes its series with it.
   fleet.worker(0).kill_hard();

@@ -29,7 +29,7 @@ int main(int argc, char** argv) {
       std::cout << kUsage;
       return 0;
     }
-    args.reject_unknown({"help", "list-kernels", "config", "broker", "slots", "device", "threads", "id", "log-level", "cuda-plugin",
+    args.reject_unknown({"help", "list-kernels", "config", "broker", "slots", "device", "threads", "id", "log-level", "log-format", "cuda-plugin",
                         "max-batch", "max-delay-us", "metrics"});
     const auto& kernels = worker::KernelRegistry::global();
     if (args.has("list-kernels")) {
@@ -49,7 +49,8 @@ int main(int argc, char** argv) {
     options.max_delay_us = args.get_uint("max-delay-us", options.max_delay_us);
     options.metrics_listen = args.get("metrics", options.metrics_listen);
     options.validate();
-    core::init_logging("worker", options.log_level);
+    options.log_format = args.get("log-format", options.log_format);
+    core::init_logging("worker", options.log_level, options.log_format);
 
     std::string notice;
     auto backend = worker::make_backend(options, notice);

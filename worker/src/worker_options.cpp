@@ -40,6 +40,7 @@ WorkerOptions load_worker_options(const std::string& path) {
   config.get("liveness", o.liveness);
   config.get("drain_timeout_ms", o.drain_timeout_ms);
   config.get("log_level", o.log_level);
+  config.get("log_format", o.log_format);
   config.get("max_batch", o.max_batch);
   config.get("max_delay_us", o.max_delay_us);
   config.get("metrics_listen", o.metrics_listen);

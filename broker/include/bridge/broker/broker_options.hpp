@@ -45,6 +45,7 @@ struct BrokerOptions {
   /// HOST:PORT of /metrics, /healthz, /readyz over HTTP; empty = off. Port 0 picks a free one.
   std::string metrics_listen;
   std::string log_level = "info";
+  std::string log_format = "text";  ///< text | json (one JSON object per line)
   core::Limits limits;
 
   /// Throws core::ConfigError naming the field and the allowed range.

@@ -24,6 +24,7 @@ struct WorkerOptions {
   std::uint32_t liveness = kDefaultLiveness;    ///< broker silent this many heartbeats -> reconnect
   std::uint32_t drain_timeout_ms = kDefaultDrainTimeoutMs;  ///< on SIGTERM, wait this long for jobs
   std::string log_level = "info";
+  std::string log_format = "text";  ///< text | json (one JSON object per line)
   core::Limits limits;
   /// HOST:PORT of /metrics, /healthz, /readyz over HTTP; empty = off. Port 0 picks a free one.
   std::string metrics_listen;

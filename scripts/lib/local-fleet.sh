@@ -12,11 +12,14 @@
 fleet_pids=()
 FLEET_WORKER_FLAGS=("${FLEET_WORKER_FLAGS[@]}")
 
-# A port nothing listens on: a connection attempt to it is refused.
+# A port nothing listens on: a connection attempt to it is refused. Taken below the kernel's range
+# of ephemeral ports (net.ipv4.ip_local_port_range), where an outgoing connection could hold it.
 fleet_free_port() {
-  local port
+  local port low=32768
+  read -r low _ < /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+  [ "$low" -gt 21000 ] || low=32768
   while :; do
-    port=$((20000 + RANDOM % 40000))
+    port=$((20000 + RANDOM % (low - 20000)))
     (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
   done
 }
@@ -29,13 +32,21 @@ fleet_start() {
   FLEET_FRONTEND=tcp://127.0.0.1:$(fleet_free_port)
   FLEET_BACKEND=tcp://127.0.0.1:$(fleet_free_port)
   FLEET_CTL="$build_dir/libbridge/bridgectl --broker $FLEET_FRONTEND --timeout 5000"
-  "$(command -v redis-server || echo /usr/bin/redis-server)" --port "$FLEET_REDIS_PORT" --bind 127.0.0.1 --save '' \
-    --appendonly no --dir "$FLEET_DIR" > "$FLEET_DIR/redis.log" 2>&1 &
-  fleet_pids+=($!)
-  local _
-  for _ in $(seq 100); do
-    redis-cli -p "$FLEET_REDIS_PORT" ping 2>/dev/null | grep -q PONG && break
-    sleep 0.05
+  local _ attempt
+  for attempt in 1 2 3 4 5; do  # a port taken between the probe and the bind: try another
+    "$(command -v redis-server || echo /usr/bin/redis-server)" --port "$FLEET_REDIS_PORT" --bind 127.0.0.1 --save '' \
+      --appendonly no --dir "$FLEET_DIR" >> "$FLEET_DIR/redis.log" 2>&1 &
+    local redis_pid=$!
+    for _ in $(seq 100); do
+      redis-cli -p "$FLEET_REDIS_PORT" ping 2>/dev/null | grep -q PONG && break
+      kill -0 "$redis_pid" 2>/dev/null || break
+      sleep 0.05
+    done
+    if kill -0 "$redis_pid" 2>/dev/null; then
+      fleet_pids+=("$redis_pid")
+      break
+    fi
+    FLEET_REDIS_PORT=$(fleet_free_port)
   done
   "$build_dir/broker/bridge-broker" --config config/broker.yaml --tenants "$tenants" --frontend "$FLEET_FRONTEND" \
     --backend "$FLEET_BACKEND" --redis "redis://127.0.0.1:$FLEET_REDIS_PORT/0" "$@" > "$FLEET_DIR/broker.log" 2>&1 &

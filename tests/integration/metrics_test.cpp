@@ -75,6 +75,17 @@ TEST(Metrics, CountersMoveAsJobsRunAndHealthEndpointsAnswer) {
   }
   EXPECT_GT(lines, 1);
 
+  // bridgectl top, one screen: the worker, its completed jobs, the tenants.
+  TempDir dir;
+  Process top({BRIDGE_TEST_BRIDGECTL_BIN, "--broker", fleet.frontend(), "top", "--once", "--interval", "200"},
+              (dir.path() / "top.txt").string());
+  ASSERT_EQ(top.wait(std::chrono::seconds(10)), 0) << top.log();
+  const std::string screen = top.log();
+  EXPECT_NE(screen.find("workers 1"), std::string::npos) << screen;
+  EXPECT_NE(screen.find("worker-0"), std::string::npos) << screen;
+  EXPECT_NE(screen.find("TENANT"), std::string::npos) << screen;
+  EXPECT_NE(screen.find("default"), std::string::npos) << screen;
+
   // A worker that leaves takes its series with it.
   fleet.worker(0).kill_hard();
   EXPECT_TRUE(eventually([&] { return sample(get(broker_port, "/metrics"), R"(bridge_worker_slots{worker="worker-0"})") < 0; },

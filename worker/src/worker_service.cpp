@@ -242,6 +242,8 @@ void WorkerService::handle_dispatch(const wire::Dispatch& dispatch, core::Frames
 
   auto execution = std::make_unique<Execution>();
   execution->dispatch_id = dispatch_id;
+  execution->job_id = request.job_id();
+  execution->tenant = std::string(core::view(request.tenant()));
   if (deadline_ms > 0) execution->deadline = received + std::chrono::milliseconds(deadline_ms);
   auto find_kernel = [&](const flatbuffers::String* name) -> const KernelSpec* {
     const KernelSpec* kernel = kernels_.find(core::view(name));
@@ -436,7 +438,8 @@ void WorkerService::send_result(Execution& execution) {
       }
     }
   } else if (execution.kernel != nullptr) {
-    spdlog::warn("job dispatch {} ({}) failed: {}", execution.dispatch_id, execution.kernel->name,
+    spdlog::warn("job {} of tenant {} (dispatch {}, {}) failed: {}", execution.job_id, execution.tenant,
+                 execution.dispatch_id, execution.kernel->name,
                  execution.status.to_string());
   }
   if (execution.kernel != nullptr) {

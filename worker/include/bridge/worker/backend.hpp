@@ -38,6 +38,8 @@ struct Step {
 /// on the outputs of step i-1, and the job's result is the last step's outputs (result()).
 struct Execution {
   std::uint64_t dispatch_id = 0;
+  std::uint64_t job_id = 0;  ///< the client's, for logs
+  std::string tenant;        ///< for logs
   const KernelSpec* kernel = nullptr;
   std::vector<Tensor> inputs;
   /// Per input: the device copy of an actor's resident tensor, or null for a tensor sent with the

@@ -16,6 +16,19 @@ ActorEntry& ActorTable::get(const std::string& tenant, const std::string& actor_
   return it->second;
 }
 
+void ActorTable::enqueue(ActorEntry& actor, std::unique_ptr<Job> job) {
+  actor.waiting.push_back(std::move(job));
+  ++waiting_;
+}
+
+std::unique_ptr<Job> ActorTable::next_call(ActorEntry& actor) {
+  if (actor.waiting.empty()) return nullptr;
+  std::unique_ptr<Job> job = std::move(actor.waiting.front());
+  actor.waiting.pop_front();
+  --waiting_;
+  return job;
+}
+
 ActorEntry* ActorTable::find(const std::string& key) {
   auto it = actors_.find(key);
   return it == actors_.end() ? nullptr : &it->second;
@@ -31,10 +44,7 @@ std::vector<std::string> ActorTable::idle_since(Clock::time_point cutoff) const 
 std::vector<std::unique_ptr<Job>> ActorTable::take_all_waiting() {
   std::vector<std::unique_ptr<Job>> all;
   for (auto& [key, actor] : actors_)
-    while (!actor.waiting.empty()) {
-      all.push_back(std::move(actor.waiting.front()));
-      actor.waiting.pop_front();
-    }
+    while (auto job = next_call(actor)) all.push_back(std::move(job));
   return all;
 }
 
@@ -48,14 +58,9 @@ std::vector<std::unique_ptr<Job>> ActorTable::take_expired(Clock::time_point now
       }
       expired.push_back(std::move(*it));
       it = actor.waiting.erase(it);
+      --waiting_;
     }
   return expired;
-}
-
-std::size_t ActorTable::waiting() const {
-  std::size_t n = 0;
-  for (const auto& [key, actor] : actors_) n += actor.waiting.size();
-  return n;
 }
 
 }  // namespace bridge::broker

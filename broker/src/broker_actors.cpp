@@ -8,7 +8,7 @@ namespace bridge::broker {
 
 void BrokerService::actor_call_arrived(std::unique_ptr<Job> job, const std::string& actor_id) {
   ActorEntry& actor = actors_.get(job->tenant, actor_id);
-  actor.waiting.push_back(std::move(job));
+  actors_.enqueue(actor, std::move(job));
   actors_.wake(actor.key);
 }
 
@@ -18,8 +18,7 @@ void BrokerService::pump_actors() {
     for (const auto& key : keys) {
       ActorEntry* actor = actors_.find(key);
       if (actor == nullptr || actor->busy || actor->waiting.empty()) continue;  // draining: queued calls still run
-      std::unique_ptr<Job> job = std::move(actor->waiting.front());
-      actor->waiting.pop_front();
+      std::unique_ptr<Job> job = actors_.next_call(*actor);
       actor->busy = true;
       actor->last_used = Clock::now();
       job->holds_actor_turn = true;
@@ -110,18 +109,16 @@ void BrokerService::on_actor_result(WorkerRecord& worker, std::unique_ptr<Job> j
   const std::uint64_t expected = job->actor_version;
   const std::string tenant = actor->tenant, actor_id = actor->actor_id;
   writing_.emplace(key, std::move(job));
-  writing_results_.emplace(key, std::move(out));
-  auto done = [this, key](ActorStore::WriteResult r) {
+  // The result waits with the write (shared: std::function needs a copyable callable).
+  auto done = [this, key, result = std::make_shared<core::Frames>(std::move(out))](ActorStore::WriteResult r) {
     auto it = writing_.find(key);
     if (it == writing_.end()) return;  // answered meanwhile (shutdown)
     std::unique_ptr<Job> call = std::move(it->second);
     writing_.erase(it);
-    core::Frames answer = std::move(writing_results_[key]);
-    writing_results_.erase(key);
     ActorEntry* entry = actors_.find(call->actor);
     if (r.written) {
       if (entry != nullptr) entry->version = r.version;
-      return finish(*call, std::move(answer));
+      return finish(*call, std::move(*result));
     }
     // Not saved: the worker's copy moved on without Redis, so it must not serve another call.
     if (entry != nullptr) deactivate(*entry);

@@ -9,7 +9,7 @@ double seconds(Clock::duration d) { return std::chrono::duration<double>(d).coun
 
 }  // namespace
 
-std::string fallback_class(const std::string& reason) {
+std::string fallback_class(std::string_view reason) {
   if (reason.find("no GPU implementation") != std::string::npos) return "no_gpu_kernel";
   if (reason.find("out of memory") != std::string::npos) return "out_of_memory";
   if (reason.find("GPU failure") != std::string::npos) return "device_failure";
@@ -42,14 +42,14 @@ BrokerMetrics::BrokerMetrics() {
   registry_.describe("bridge_pool_allocations", Registry::Type::kGauge, "Device memory pool allocations so far, by result (hit, miss).");
 }
 
-void BrokerMetrics::job_answered(const Job& job, StatusCode code, const std::string& fallback_reason,
-                                 const std::string& worker) {
+void BrokerMetrics::job_answered(const Job& job, StatusCode code, std::string_view fallback_reason,
+                                 std::string_view worker) {
   registry_.add("bridge_jobs_total", {{"tenant", job.tenant}, {"kernel", job.kernel}, {"status", status_code_name(code)}});
   if (code == StatusCode::kOk)
     registry_.observe("bridge_job_latency_seconds", {{"tenant", job.tenant}, {"kernel", job.kernel}},
                       seconds(Clock::now() - job.received));
   if (!fallback_reason.empty())
-    registry_.add("bridge_fallbacks_total", {{"worker", worker}, {"reason", fallback_class(fallback_reason)}});
+    registry_.add("bridge_fallbacks_total", {{"worker", std::string(worker)}, {"reason", fallback_class(fallback_reason)}});
 }
 
 void BrokerMetrics::job_dispatched(const Job& job) {

@@ -690,8 +690,7 @@ bool BrokerService::dispatch(WorkerRecord& worker, std::unique_ptr<Job>& job) {
 void BrokerService::finish(Job& job, core::Frames result) {
   {
     const auto* r = flatbuffers::GetRoot<wire::Envelope>(result[0].data())->body_as_JobResult();
-    metrics_.job_answered(job, core::from_wire(r->status()), std::string(core::view(r->fallback_reason())),
-                          std::string(core::view(r->worker_id())));
+    metrics_.job_answered(job, core::from_wire(r->status()), core::view(r->fallback_reason()), core::view(r->worker_id()));
   }
   reply(job.client, std::move(result));
   forget(job);

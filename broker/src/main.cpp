@@ -13,7 +13,7 @@ namespace {
 
 constexpr const char* kUsage = R"(usage: bridge-broker [--config FILE] [--frontend ENDPOINT] [--backend ENDPOINT]
                      [--redis URL] [--tenants FILE] [--id ID] [--enforce-quotas true|false] [--metrics HOST:PORT]
-                     [--log-level LEVEL]
+                     [--log-level LEVEL] [--log-format text|json]
 
 Routes GpuBridge jobs from clients (frontend) to workers (backend). Flags override the config file
 (config/broker.yaml documents every key). SIGINT/SIGTERM: stop accepting, drain, exit.

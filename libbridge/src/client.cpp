@@ -290,8 +290,12 @@ class Client::Impl {
   // Pings a broker that has been silent while jobs wait (and once at start, to learn who it is).
   void check_broker(Clock::time_point now) {
     if (options_.broker_check.count() <= 0 || now < next_ping_) return;
-    const bool jobs_waiting = std::any_of(pending_.begin(), pending_.end(), [](const auto& e) { return bool(e.second.on_result); });
-    if (broker_incarnation_ != 0 && (!jobs_waiting || now - last_heard_ < options_.broker_check)) return;
+    // Cheap checks first: this runs on every wake-up of the I/O thread, and a busy broker is heard
+    // from all the time; only a silent one is worth scanning the pending jobs for.
+    if (broker_incarnation_ != 0) {
+      if (now - last_heard_ < options_.broker_check) return;
+      if (std::none_of(pending_.begin(), pending_.end(), [](const auto& e) { return bool(e.second.on_result); })) return;
+    }
     next_ping_ = now + options_.broker_check;
     flatbuffers::FlatBufferBuilder fbb(64);
     auto body = wire::CreatePing(fbb, next_id_.fetch_add(1));

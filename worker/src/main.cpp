@@ -13,7 +13,7 @@ namespace {
 
 constexpr const char* kUsage = R"(usage: bridge-worker [--config FILE] [--broker ENDPOINT] [--slots N] [--device auto|cpu|cuda:N]
                      [--threads N] [--id ID] [--max-batch N] [--max-delay-us N] [--cuda-plugin PATH]
-                     [--metrics HOST:PORT] [--log-level LEVEL] [--list-kernels]
+                     [--metrics HOST:PORT] [--log-level LEVEL] [--log-format text|json] [--list-kernels]
 
 Connects to a GpuBridge broker and runs jobs on this machine. Flags override the config file
 (config/worker.yaml documents every key). SIGINT/SIGTERM: finish jobs in flight, say goodbye, exit.

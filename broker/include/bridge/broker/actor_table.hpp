@@ -23,7 +23,7 @@ struct ActorEntry {
   std::uint64_t incarnation = 0;       ///< of that worker process (a restarted worker lost it)
   std::uint64_t version = 0;           ///< state version in Redis as this broker last saw it
   bool busy = false;                   ///< a call holds the turn
-  std::deque<std::unique_ptr<Job>> waiting;  ///< calls behind it, in arrival order
+  std::deque<std::unique_ptr<Job>> waiting;  ///< calls behind it, in arrival order (through ActorTable only)
   Clock::time_point last_used{};
 };
 
@@ -34,6 +34,11 @@ class ActorTable {
   ActorEntry& get(const std::string& tenant, const std::string& actor_id);
   ActorEntry* find(const std::string& key);
   void erase(const std::string& key) { actors_.erase(key); }
+
+  /// Queues a call behind the actor's others.
+  void enqueue(ActorEntry& actor, std::unique_ptr<Job> job);
+  /// The actor's oldest waiting call, removed; nullptr if none.
+  std::unique_ptr<Job> next_call(ActorEntry& actor);
 
   /// Marks `key` for a pump_ready() pass (its turn was released or a call arrived).
   void wake(const std::string& key) { ready_.push_back(key); }
@@ -47,11 +52,14 @@ class ActorTable {
   /// Calls waiting past their deadline.
   std::vector<std::unique_ptr<Job>> take_expired(Clock::time_point now);
   std::size_t size() const { return actors_.size(); }
-  std::size_t waiting() const;
+  /// Calls waiting behind their actors' turns, all actors together (kept as a count: the broker
+  /// reads it for every request).
+  std::size_t waiting() const { return waiting_; }
 
  private:
   std::unordered_map<std::string, ActorEntry> actors_;
   std::vector<std::string> ready_;
+  std::size_t waiting_ = 0;
 };
 
 }  // namespace bridge::broker

@@ -2,6 +2,7 @@
 /// @file BrokerMetrics: what the broker counts for Prometheus (docs/operations.md, "Metrics").
 
 #include <string>
+#include <string_view>
 
 #include "bridge/broker/job.hpp"
 #include "bridge/broker/worker_registry.hpp"
@@ -16,7 +17,7 @@ class BrokerMetrics {
  public:
   BrokerMetrics();
 
-  void job_answered(const Job& job, StatusCode code, const std::string& fallback_reason, const std::string& worker);
+  void job_answered(const Job& job, StatusCode code, std::string_view fallback_reason, std::string_view worker);
   void job_dispatched(const Job& job);
   void quota_refused(const std::string& tenant, const std::string& limit);
   void worker_seen(const WorkerRecord& worker);
@@ -31,6 +32,6 @@ class BrokerMetrics {
 
 /// A fallback_reason as a small fixed set, for a label: no_gpu_kernel, out_of_memory, device_failure,
 /// breaker_open, other.
-std::string fallback_class(const std::string& reason);
+std::string fallback_class(std::string_view reason);
 
 }  // namespace bridge::broker

@@ -141,7 +141,6 @@ class BrokerService {
   ActorTable actors_;
   std::unordered_map<std::uint64_t, std::unique_ptr<Job>> loading_;  ///< actor calls waiting for state from Redis
   std::unordered_map<std::uint64_t, std::unique_ptr<Job>> writing_;  ///< actor calls waiting for write-through
-  std::unordered_map<std::uint64_t, core::Frames> writing_results_;  ///< their results, sent once written
   FleetView fleet_view_;
   BrokerMetrics metrics_;
   std::unique_ptr<metrics::MetricsServer> metrics_server_;  // when metrics_listen is set

@@ -1,5 +1,6 @@
 #include "bridge/broker/actor_table.hpp"
 
+#include <algorithm>
 #include <utility>
 
 namespace bridge::broker {
@@ -16,17 +17,26 @@ ActorEntry& ActorTable::get(const std::string& tenant, const std::string& actor_
   return it->second;
 }
 
-void ActorTable::enqueue(ActorEntry& actor, std::unique_ptr<Job> job) {
-  actor.waiting.push_back(std::move(job));
+void ActorTable::enqueue(ActorEntry& actor, Job& job) {
+  actor.waiting.push_back(&job);
   ++waiting_;
 }
 
-std::unique_ptr<Job> ActorTable::next_call(ActorEntry& actor) {
+Job* ActorTable::next_call(ActorEntry& actor) {
   if (actor.waiting.empty()) return nullptr;
-  std::unique_ptr<Job> job = std::move(actor.waiting.front());
+  Job* job = actor.waiting.front();
   actor.waiting.pop_front();
   --waiting_;
   return job;
+}
+
+void ActorTable::remove_waiting(const Job& job) {
+  ActorEntry* actor = find(job.actor);
+  if (actor == nullptr) return;
+  auto it = std::find(actor->waiting.begin(), actor->waiting.end(), &job);
+  if (it == actor->waiting.end()) return;
+  actor->waiting.erase(it);
+  --waiting_;
 }
 
 ActorEntry* ActorTable::find(const std::string& key) {
@@ -39,28 +49,6 @@ std::vector<std::string> ActorTable::idle_since(Clock::time_point cutoff) const 
   for (const auto& [key, actor] : actors_)
     if (!actor.busy && actor.waiting.empty() && actor.last_used < cutoff) idle.push_back(key);
   return idle;
-}
-
-std::vector<std::unique_ptr<Job>> ActorTable::take_all_waiting() {
-  std::vector<std::unique_ptr<Job>> all;
-  for (auto& [key, actor] : actors_)
-    while (auto job = next_call(actor)) all.push_back(std::move(job));
-  return all;
-}
-
-std::vector<std::unique_ptr<Job>> ActorTable::take_expired(Clock::time_point now) {
-  std::vector<std::unique_ptr<Job>> expired;
-  for (auto& [key, actor] : actors_)
-    for (auto it = actor.waiting.begin(); it != actor.waiting.end();) {
-      if ((*it)->deadline > now) {
-        ++it;
-        continue;
-      }
-      expired.push_back(std::move(*it));
-      it = actor.waiting.erase(it);
-      --waiting_;
-    }
-  return expired;
 }
 
 }  // namespace bridge::broker

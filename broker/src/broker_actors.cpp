@@ -6,9 +6,10 @@
 
 namespace bridge::broker {
 
-void BrokerService::actor_call_arrived(std::unique_ptr<Job> job, const std::string& actor_id) {
-  ActorEntry& actor = actors_.get(job->tenant, actor_id);
-  actors_.enqueue(actor, std::move(job));
+void BrokerService::actor_call_arrived(Job& job, const std::string& actor_id) {
+  ActorEntry& actor = actors_.get(job.tenant, actor_id);
+  jobs_.set_state(job, JobState::kWaitingTurn);
+  actors_.enqueue(actor, job);
   actors_.wake(actor.key);
 }
 
@@ -18,35 +19,33 @@ void BrokerService::pump_actors() {
     for (const auto& key : keys) {
       ActorEntry* actor = actors_.find(key);
       if (actor == nullptr || actor->busy || actor->waiting.empty()) continue;  // draining: queued calls still run
-      std::unique_ptr<Job> job = actors_.next_call(*actor);
+      Job* job = actors_.next_call(*actor);
       actor->busy = true;
       actor->last_used = Clock::now();
       job->holds_actor_turn = true;
-      admit(std::move(job));
+      jobs_.set_state(*job, JobState::kAdmitting);
+      admit(*job);
     }
   }
 }
 
-void BrokerService::start_actor_call(std::unique_ptr<Job> job) {
-  ActorEntry* actor = actors_.find(job->actor);
-  if (actor == nullptr) return fail(*job, {StatusCode::kInternal, "actor " + job->actor + " vanished while its call waited"});
+void BrokerService::start_actor_call(Job& job) {
+  ActorEntry* actor = actors_.find(job.actor);
+  if (actor == nullptr) return fail(job, {StatusCode::kInternal, "actor " + job.actor + " vanished while its call waited"});
   const WorkerRecord* holder = actor->worker.empty() ? nullptr : workers_.find(actor->worker);
   if (holder != nullptr && holder->incarnation == actor->incarnation && !holder->draining) {
-    job->pinned_worker = holder->id;
-    job->actor_version = actor->version;
-    job->activate = false;
-    return route(std::move(job));
+    job.pinned_worker = holder->id;
+    job.actor_version = actor->version;
+    job.activate = false;
+    return route(job);
   }
   // Not active anywhere (new, idle, or its worker left): activate it from its state in Redis.
   actor->worker.clear();
-  const std::uint64_t key = job->key;
-  const std::string tenant = actor->tenant, actor_id = actor->actor_id;
-  loading_.emplace(key, std::move(job));
-  const bool asked = actor_store_.load(tenant, actor_id, /*with_data=*/true, [this, key](bool reachable, ActorState state) {
-    auto it = loading_.find(key);
-    if (it == loading_.end()) return;  // answered meanwhile (shutdown)
-    std::unique_ptr<Job> call = std::move(it->second);
-    loading_.erase(it);
+  const std::uint64_t key = job.key;
+  jobs_.set_state(job, JobState::kLoadingActor);
+  const bool asked = actor_store_.load(actor->tenant, actor->actor_id, /*with_data=*/true, [this, key](bool reachable, ActorState state) {
+    Job* call = jobs_.find(key);
+    if (call == nullptr || call->state != JobState::kLoadingActor) return;  // ended meanwhile
     if (!reachable)
       return fail(*call, {StatusCode::kUnavailable, "the actor state store (Redis) did not answer; retry later"},
                   options_.retry_after_ms);
@@ -55,16 +54,12 @@ void BrokerService::start_actor_call(std::unique_ptr<Job> job) {
     call->activate = true;
     call->actor_version = state.version;
     call->activation = std::move(state.tensors);
-    route(std::move(call));
+    route(*call);
   });
-  if (!asked) {
-    auto it = loading_.find(key);
-    std::unique_ptr<Job> waiting = std::move(it->second);
-    loading_.erase(it);
-    fail(*waiting, {StatusCode::kUnavailable, "the actor state store (" + redis_.address().to_string() +
-                                                  ") is unreachable; retry later"},
+  if (!asked)
+    fail(job, {StatusCode::kUnavailable, "the actor state store (" + redis_.address().to_string() +
+                                             ") is unreachable; retry later"},
          options_.retry_after_ms);
-  }
 }
 
 void BrokerService::on_activation_sent(Job& job, const WorkerRecord& worker) {
@@ -78,72 +73,70 @@ void BrokerService::on_activation_sent(Job& job, const WorkerRecord& worker) {
   spdlog::debug("actor {} activated on worker {} at version {}", actor->key, worker.id, actor->version);
 }
 
-void BrokerService::on_actor_result(WorkerRecord& worker, std::unique_ptr<Job> job, core::Frames& frames,
-                                    std::size_t returned) {
-  ActorEntry* actor = actors_.find(job->actor);
+void BrokerService::on_actor_result(WorkerRecord& worker, Job& job, core::Frames& frames, std::size_t returned) {
+  ActorEntry* actor = actors_.find(job.actor);
   const auto* result = flatbuffers::GetRoot<wire::Envelope>(frames[1].data())->body_as_JobResult();
-  if (actor == nullptr) return fail(*job, {StatusCode::kInternal, "actor " + job->actor + " vanished during its call"});
+  if (actor == nullptr) return fail(job, {StatusCode::kInternal, "actor " + job.actor + " vanished during its call"});
 
   if (result->status() == wire::StatusCode::ACTOR_NOT_ACTIVE) {
     // The worker lost the activation (or holds an older one): reload from Redis and run it again.
     spdlog::info("worker {}: {}; reactivating", worker.id, core::view(result->message()));
     if (actor->worker == worker.id) actor->worker.clear();
-    if (++job->reactivations > 2)
-      return fail(*job, {StatusCode::kInternal, "actor " + job->actor + " could not be activated: " +
-                                                    std::string(core::view(result->message()))});
-    return start_actor_call(std::move(job));
+    if (++job.reactivations > 2)
+      return fail(job, {StatusCode::kInternal, "actor " + job.actor + " could not be activated: " +
+                                                   std::string(core::view(result->message()))});
+    return start_actor_call(job);
   }
   const std::size_t kept = result->kept() == nullptr ? 0 : result->kept()->size();
   core::Frames out;  // what the client gets: the header and the returned outputs
   for (std::size_t i = 1; i < 2 + returned; ++i) out.push_back(std::move(frames[i]));
-  if (result->status() != wire::StatusCode::OK || kept == 0) return finish(*job, std::move(out));
+  if (result->status() != wire::StatusCode::OK || kept == 0) return finish(job, std::move(out));
 
   // Write-through: the client hears of the call only once its new state is in Redis.
   std::vector<Tensor> tensors;
   for (std::size_t i = 0; i < kept; ++i)
     tensors.push_back(core::tensor_from_frame(*result->kept()->Get(static_cast<flatbuffers::uoffset_t>(i)),
                                               std::move(frames[2 + returned + i])));
-  const TenantQuota* quota = tenants_.find(job->tenant);
+  const TenantQuota* quota = tenants_.find(job.tenant);
   const std::uint64_t limit = quota == nullptr ? 0 : quota->max_resident_bytes;
-  const std::uint64_t key = job->key;
-  const std::uint64_t expected = job->actor_version;
-  const std::string tenant = actor->tenant, actor_id = actor->actor_id;
-  writing_.emplace(key, std::move(job));
+  const std::uint64_t key = job.key;
+  jobs_.set_state(job, JobState::kWritingThrough);
+  job.write_pending = true;
   // The result waits with the write (shared: std::function needs a copyable callable).
   auto done = [this, key, result = std::make_shared<core::Frames>(std::move(out))](ActorStore::WriteResult r) {
-    auto it = writing_.find(key);
-    if (it == writing_.end()) return;  // answered meanwhile (shutdown)
-    std::unique_ptr<Job> call = std::move(it->second);
-    writing_.erase(it);
-    ActorEntry* entry = actors_.find(call->actor);
-    if (r.written) {
-      if (entry != nullptr) entry->version = r.version;
-      return finish(*call, std::move(*result));
-    }
-    // Not saved: the worker's copy moved on without Redis, so it must not serve another call.
-    if (entry != nullptr) deactivate(*entry);
-    if (!r.reachable)
-      return fail(*call, {StatusCode::kUnavailable, "the call ran but the actor's new state could not be saved (" +
-                                                       (r.error.empty() ? std::string("Redis connection lost") : r.error) +
-                                                       "); its state is unchanged; retry"},
-                  options_.retry_after_ms);
-    if (r.refusal == "max_resident_bytes") {
-      const TenantQuota* q = tenants_.find(call->tenant);
-      return fail(*call, {StatusCode::kResourceExhausted,
-                         "tenant '" + call->tenant + "' actors would keep " + std::to_string(r.resident_bytes) +
-                             " resident bytes, over its max_resident_bytes of " +
-                             std::to_string(q == nullptr ? 0 : q->max_resident_bytes) +
-                             "; the call's state change was not saved. Free tensors or raise the quota"});
-    }
-    fail(*call, {StatusCode::kAborted, "actor " + call->actor + " is at version " + std::to_string(r.version) +
-                                          " in Redis, newer than the version " + std::to_string(call->actor_version) +
-                                          " this call ran on (another broker served it); the call's state change was "
-                                          "not saved; retry"});
+    on_write_through(key, *result, r);
   };
-  if (!actor_store_.write(tenant, actor_id, expected, worker.id, tensors, limit, done)) {
-    ActorStore::WriteResult unreachable;
-    done(unreachable);
+  if (!actor_store_.write(actor->tenant, actor->actor_id, job.actor_version, worker.id, tensors, limit, done))
+    done(ActorStore::WriteResult{});
+}
+
+void BrokerService::on_write_through(std::uint64_t key, core::Frames& result, const ActorStore::WriteResult& r) {
+  Job* call = jobs_.find(key);
+  if (call == nullptr) return;  // ended meanwhile (shutdown)
+  call->write_pending = false;
+  ActorEntry* entry = actors_.find(call->actor);
+  if (r.written && entry != nullptr) entry->version = r.version;
+  // Not saved: the worker's copy moved on without Redis, so it must not serve another call.
+  if (!r.written && entry != nullptr) deactivate(*entry);
+  if (call->answered()) return release(*call);  // its deadline passed during the write
+  if (r.written) return finish(*call, std::move(result));
+  if (!r.reachable)
+    return fail(*call, {StatusCode::kUnavailable, "the call ran but the actor's new state could not be saved (" +
+                                                     (r.error.empty() ? std::string("Redis connection lost") : r.error) +
+                                                     "); its state is unchanged; retry"},
+                options_.retry_after_ms);
+  if (r.refusal == "max_resident_bytes") {
+    const TenantQuota* q = tenants_.find(call->tenant);
+    return fail(*call, {StatusCode::kResourceExhausted,
+                        "tenant '" + call->tenant + "' actors would keep " + std::to_string(r.resident_bytes) +
+                            " resident bytes, over its max_resident_bytes of " +
+                            std::to_string(q == nullptr ? 0 : q->max_resident_bytes) +
+                            "; the call's state change was not saved. Free tensors or raise the quota"});
   }
+  fail(*call, {StatusCode::kAborted, "actor " + call->actor + " is at version " + std::to_string(r.version) +
+                                         " in Redis, newer than the version " + std::to_string(call->actor_version) +
+                                         " this call ran on (another broker served it); the call's state change was "
+                                         "not saved; retry"});
 }
 
 void BrokerService::release_actor_turn(Job& job) {

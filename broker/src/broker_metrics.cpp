@@ -42,22 +42,39 @@ BrokerMetrics::BrokerMetrics() {
   registry_.describe("bridge_pool_allocations", Registry::Type::kGauge, "Device memory pool allocations so far, by result (hit, miss).");
 }
 
+void BrokerMetrics::set_tenants(const TenantTable& tenants) {
+  tenants_.clear();
+  for (const auto& [name, quota] : tenants.tenants()) tenants_.insert(name);
+}
+
+void BrokerMetrics::add_kernels(const std::vector<std::string>& kernels) { kernels_.insert(kernels.begin(), kernels.end()); }
+
+std::string BrokerMetrics::tenant_label(const std::string& tenant) const {
+  return tenants_.count(tenant) > 0 ? tenant : "unknown";
+}
+
+std::string BrokerMetrics::kernel_label(const std::string& kernel) const {
+  return kernels_.count(kernel) > 0 ? kernel : "unknown";
+}
+
 void BrokerMetrics::job_answered(const Job& job, StatusCode code, std::string_view fallback_reason,
                                  std::string_view worker) {
-  registry_.add("bridge_jobs_total", {{"tenant", job.tenant}, {"kernel", job.kernel}, {"status", status_code_name(code)}});
+  const std::string tenant = tenant_label(job.tenant), kernel = kernel_label(job.kernel);
+  registry_.add("bridge_jobs_total", {{"tenant", tenant}, {"kernel", kernel}, {"status", status_code_name(code)}});
   if (code == StatusCode::kOk)
-    registry_.observe("bridge_job_latency_seconds", {{"tenant", job.tenant}, {"kernel", job.kernel}},
+    registry_.observe("bridge_job_latency_seconds", {{"tenant", tenant}, {"kernel", kernel}},
                       seconds(Clock::now() - job.received));
   if (!fallback_reason.empty())
     registry_.add("bridge_fallbacks_total", {{"worker", std::string(worker)}, {"reason", fallback_class(fallback_reason)}});
 }
 
 void BrokerMetrics::job_dispatched(const Job& job) {
-  if (job.attempts == 1) registry_.observe("bridge_queue_wait_seconds", {{"tenant", job.tenant}}, seconds(job.dispatched - job.received));
+  if (job.attempts == 1)
+    registry_.observe("bridge_queue_wait_seconds", {{"tenant", tenant_label(job.tenant)}}, seconds(job.dispatched - job.received));
 }
 
 void BrokerMetrics::quota_refused(const std::string& tenant, const std::string& limit) {
-  registry_.add("bridge_quota_refusals_total", {{"tenant", tenant}, {"limit", limit.empty() ? "unknown" : limit}});
+  registry_.add("bridge_quota_refusals_total", {{"tenant", tenant_label(tenant)}, {"limit", limit.empty() ? "unknown" : limit}});
 }
 
 void BrokerMetrics::worker_seen(const WorkerRecord& w) {

@@ -8,37 +8,34 @@ void Scheduler::set_weight(const std::string& tenant, double weight) {
   tenants_[tenant].weight = weight > 0 ? weight : 1;
 }
 
-void Scheduler::enqueue(std::unique_ptr<Job> job) { push(std::move(job), false); }
-void Scheduler::requeue(std::unique_ptr<Job> job) { push(std::move(job), true); }
+void Scheduler::enqueue(Job& job) { push(job, false); }
+void Scheduler::requeue(Job& job) { push(job, true); }
 
-void Scheduler::push(std::unique_ptr<Job> job, bool front) {
-  const std::uint64_t key = job->key;
-  // Entries of jobs that left through next() stay in the heap until their deadline; rebuild it when
-  // they outnumber the live ones, so that it stays O(queued jobs).
-  if (deadlines_.size() > 2 * jobs_.size() + 1024) {
-    deadlines_ = {};
-    for (const auto& [k, queued] : jobs_) deadlines_.emplace(queued->deadline, k);
-  }
-  deadlines_.emplace(job->deadline, key);
-  TenantQueue& tenant = tenants_[job->tenant];
+void Scheduler::push(Job& job, bool front) {
+  TenantQueue& tenant = tenants_[job.tenant];
   if (tenant.queued == 0) tenant.virtual_time = std::max(tenant.virtual_time, virtual_clock_);
   ++tenant.queued;
-  auto& queue = tenant.by_priority[job->priority];
+  auto& queue = tenant.by_priority[job.priority];
   if (front) {
-    queue.push_front(key);
+    queue.push_front(job.key);
   } else {
-    queue.push_back(key);
+    queue.push_back(job.key);
   }
-  jobs_.emplace(key, std::move(job));
+  jobs_.emplace(job.key, &job);
 }
 
-std::unique_ptr<Job> Scheduler::take_from(TenantQueue& tenant, const std::function<bool(const Job&)>& fits) {
+void Scheduler::remove(const Job& job) {
+  // The key stays in its deque until a scan meets it; take_from() skips keys no longer queued.
+  if (jobs_.erase(job.key) > 0) --tenants_[job.tenant].queued;
+}
+
+Job* Scheduler::take_from(TenantQueue& tenant, const std::function<bool(const Job&)>& fits) {
   std::size_t scanned = 0;
   for (auto level = tenant.by_priority.begin(); level != tenant.by_priority.end() && scanned < kScanDepth;) {
     auto& queue = level->second;
     for (auto it = queue.begin(); it != queue.end() && scanned < kScanDepth;) {
       auto found = jobs_.find(*it);
-      if (found == jobs_.end()) {  // left already (expired)
+      if (found == jobs_.end()) {  // removed meanwhile
         it = queue.erase(it);
         continue;
       }
@@ -47,7 +44,7 @@ std::unique_ptr<Job> Scheduler::take_from(TenantQueue& tenant, const std::functi
         ++it;
         continue;
       }
-      std::unique_ptr<Job> job = std::move(found->second);
+      Job* job = found->second;
       jobs_.erase(found);
       queue.erase(it);
       if (queue.empty()) tenant.by_priority.erase(level);
@@ -58,7 +55,7 @@ std::unique_ptr<Job> Scheduler::take_from(TenantQueue& tenant, const std::functi
   return nullptr;
 }
 
-std::unique_ptr<Job> Scheduler::next(const std::function<bool(const Job&)>& fits) {
+Job* Scheduler::next(const std::function<bool(const Job&)>& fits) {
   if (jobs_.empty()) return nullptr;
   // Backlogged tenants by virtual time (few tenants: a sort per call is cheaper than keeping a heap
   // coherent with weights that change on reload).
@@ -67,7 +64,7 @@ std::unique_ptr<Job> Scheduler::next(const std::function<bool(const Job&)>& fits
     if (tenant.queued > 0) order.emplace_back(tenant.virtual_time, &tenant);
   std::stable_sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   for (auto& [time, tenant] : order) {
-    if (auto job = take_from(*tenant, fits)) {
+    if (Job* job = take_from(*tenant, fits)) {
       --tenant->queued;
       virtual_clock_ = tenant->virtual_time;
       tenant->virtual_time += 1.0 / tenant->weight;
@@ -75,32 +72,6 @@ std::unique_ptr<Job> Scheduler::next(const std::function<bool(const Job&)>& fits
     }
   }
   return nullptr;
-}
-
-std::vector<std::unique_ptr<Job>> Scheduler::take_expired(Clock::time_point now) {
-  std::vector<std::unique_ptr<Job>> expired;
-  while (!deadlines_.empty() && deadlines_.top().first <= now) {
-    auto found = jobs_.find(deadlines_.top().second);
-    deadlines_.pop();
-    // A stale entry (job dispatched meanwhile, or re-queued with a new entry) is skipped.
-    if (found == jobs_.end() || found->second->deadline > now) continue;
-    --tenants_[found->second->tenant].queued;
-    expired.push_back(std::move(found->second));
-    jobs_.erase(found);
-  }
-  return expired;
-}
-
-std::vector<std::unique_ptr<Job>> Scheduler::take_all() {
-  std::vector<std::unique_ptr<Job>> all;
-  for (auto& [key, job] : jobs_) all.push_back(std::move(job));
-  jobs_.clear();
-  for (auto& [name, tenant] : tenants_) {
-    tenant.by_priority.clear();
-    tenant.queued = 0;
-  }
-  deadlines_ = {};
-  return all;
 }
 
 }  // namespace bridge::broker

@@ -12,6 +12,7 @@ void read_quota(const core::ConfigMap& map, TenantQuota& q) {
   map.get("max_inflight_jobs", q.max_inflight_jobs);
   map.get("max_inflight_bytes", q.max_inflight_bytes);
   map.get("max_resident_bytes", q.max_resident_bytes);
+  map.get("max_job_ms", q.max_job_ms);
   map.get("rate", q.rate);
   map.get("burst", q.burst);
   map.get("weight", q.weight);
@@ -20,6 +21,7 @@ void read_quota(const core::ConfigMap& map, TenantQuota& q) {
   map.get("kernels", q.kernels);
   if (q.max_inflight_jobs == 0) map.fail("max_inflight_jobs", "must be at least 1");
   if (q.max_inflight_bytes == 0) map.fail("max_inflight_bytes", "must be at least 1");
+  if (q.max_job_ms == 0) map.fail("max_job_ms", "must be at least 1 (milliseconds)");
   if (!std::isfinite(q.rate) || q.rate < 0) map.fail("rate", "must be 0 (no limit) or a positive number of jobs per second");
   if (!std::isfinite(q.burst) || q.burst < 0) map.fail("burst", "must be 0 (= rate) or positive");
   if (!std::isfinite(q.weight) || q.weight <= 0) map.fail("weight", "must be a positive number");
@@ -35,7 +37,8 @@ TenantTable from_config(const core::ConfigMap& config) {
   const auto tenants = config.child("tenants");
   std::map<std::string, TenantQuota> entries;
   for (const auto& name : tenants.keys()) {
-    if (name.empty() || name.size() > 256) tenants.fail(name, "tenant names must be 1 to 256 bytes");
+    if (!valid_tenant_name(name))
+      tenants.fail(name, "tenant names must be 1 to 64 characters of A-Z a-z 0-9 . _ - (no '/', spaces or other signs)");
     TenantQuota quota = defaults;
     read_quota(tenants.child(name), quota);
     entries.emplace(name, quota);
@@ -46,6 +49,13 @@ TenantTable from_config(const core::ConfigMap& config) {
 }
 
 }  // namespace
+
+bool valid_tenant_name(std::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+  });
+}
 
 bool TenantQuota::allows_kernel(const std::string& kernel) const {
   return kernels.empty() || std::find(kernels.begin(), kernels.end(), kernel) != kernels.end();

@@ -20,14 +20,14 @@ bool placement_allows(Placement placement, const WorkerRecord& worker) {
   return false;
 }
 
-WorkerRecord& WorkerRegistry::upsert(WorkerRecord hello, std::vector<std::unique_ptr<Job>>& orphaned) {
+WorkerRecord& WorkerRegistry::upsert(WorkerRecord hello, std::vector<Job*>& orphaned) {
   std::sort(hello.kernels.begin(), hello.kernels.end());
   auto it = workers_.find(hello.id);
   if (it == workers_.end()) return workers_.emplace(hello.id, std::move(hello)).first->second;
   WorkerRecord& record = it->second;
   if (record.incarnation != hello.incarnation) {
     // Same id, new process: whatever the old one held will never be answered.
-    for (auto& [dispatch_id, job] : record.inflight) orphaned.push_back(std::move(job));
+    for (auto& [dispatch_id, job] : record.inflight) orphaned.push_back(job);
     record.inflight.clear();
     record.completed = 0;
   }
@@ -43,11 +43,11 @@ WorkerRecord* WorkerRegistry::find(const std::string& id) {
   return it == workers_.end() ? nullptr : &it->second;
 }
 
-std::vector<std::unique_ptr<Job>> WorkerRegistry::remove(const std::string& id) {
-  std::vector<std::unique_ptr<Job>> jobs;
+std::vector<Job*> WorkerRegistry::remove(const std::string& id) {
+  std::vector<Job*> jobs;
   auto it = workers_.find(id);
   if (it == workers_.end()) return jobs;
-  for (auto& [dispatch_id, job] : it->second.inflight) jobs.push_back(std::move(job));
+  for (auto& [dispatch_id, job] : it->second.inflight) jobs.push_back(job);
   workers_.erase(it);
   // Oldest first, so that re-queued jobs keep their order.
   std::sort(jobs.begin(), jobs.end(), [](const auto& a, const auto& b) { return a->key < b->key; });

@@ -59,7 +59,7 @@ class Client::Impl {
   const Options& options() const { return options_; }
   std::uint64_t resent_after_restart() const { return resent_after_restart_.load(); }
 
-  void submit(JobRequest request, Callback done) {
+  std::uint64_t submit(JobRequest request, Callback done) {
     const std::uint64_t id = next_id_.fetch_add(1);
     Outgoing out;
     out.id = id;
@@ -75,9 +75,18 @@ class Client::Impl {
       result.job_id = id;
       result.status = Status(StatusCode::kInvalidArgument, std::string("cannot encode request: ") + e.what());
       out.on_result(std::move(result));
-      return;
+      return id;
     }
     enqueue(std::move(out));
+    return id;
+  }
+
+  void cancel(std::uint64_t job_id) {
+    {
+      std::lock_guard lock(outbox_mutex_);
+      cancels_.push_back(job_id);
+    }
+    notifier_.notify();
   }
 
   Status status(FleetStatus& out) {
@@ -195,6 +204,7 @@ class Client::Impl {
       if (items[1].revents & ZMQ_POLLIN) {
         notifier_.drain();
         send_outbox();
+        send_cancels();
       }
       if (items[0].revents & ZMQ_POLLIN) receive();
       resend_due(Clock::now());
@@ -222,6 +232,30 @@ class Client::Impl {
       if (!send(entry)) continue;
       expiry_.emplace(entry.deadline, entry.id);
       pending_.emplace(entry.id, std::move(entry));
+    }
+  }
+
+  // Answers each cancelled job CANCELLED now, once, and tells the broker to stop it (which frees the
+  // worker slot); whatever the broker sends for it later is dropped like any late answer.
+  void send_cancels() {
+    std::vector<std::uint64_t> ids;
+    {
+      std::lock_guard lock(outbox_mutex_);
+      ids.swap(cancels_);
+    }
+    for (const std::uint64_t id : ids) {
+      auto it = pending_.find(id);
+      if (it == pending_.end() || !it->second.on_result) continue;  // answered already
+      flatbuffers::FlatBufferBuilder fbb(64);
+      auto body = wire::CreateCancelRequest(fbb, id);
+      core::Frames frames;
+      frames.push_back(core::finish_envelope(fbb, wire::Body::CancelRequest, body.Union()));
+      try {
+        (void)zmq::send_multipart(socket_, frames, zmq::send_flags::dontwait);  // best effort: the deadline stops it anyway
+      } catch (const zmq::error_t&) {
+      }
+      fail(it->second, Status(StatusCode::kCancelled, "cancelled by this client"));
+      pending_.erase(it);
     }
   }
 
@@ -379,6 +413,7 @@ class Client::Impl {
 
   std::mutex outbox_mutex_;
   std::deque<Outgoing> outbox_;  // guarded by outbox_mutex_
+  std::vector<std::uint64_t> cancels_;  // guarded by outbox_mutex_
 
   // Owned by io_thread_.
   std::unordered_map<std::uint64_t, Outgoing> pending_;
@@ -403,7 +438,9 @@ std::future<JobResult> Client::submit(JobRequest request) {
   return future;
 }
 
-void Client::submit(JobRequest request, Callback done) { impl_->submit(std::move(request), std::move(done)); }
+std::uint64_t Client::submit(JobRequest request, Callback done) { return impl_->submit(std::move(request), std::move(done)); }
+
+void Client::cancel(std::uint64_t job_id) { impl_->cancel(job_id); }
 
 JobResult Client::run(JobRequest request) { return submit(std::move(request)).get(); }
 

@@ -136,6 +136,7 @@ void decode_status(const wire::StatusReply& reply, FleetStatus& out) {
   out.queued_jobs = reply.queued_jobs();
   out.inflight_jobs = reply.inflight_jobs();
   out.redis_connected = reply.redis_connected();
+  out.default_timeout_ms = reply.default_timeout_ms();
   out.workers.clear();
   if (reply.workers() == nullptr) return;
   for (const auto* w : *reply.workers()) {
@@ -174,6 +175,7 @@ void decode_quotas(const wire::QuotaReply& reply, QuotaReport& out) {
     info.inflight_bytes = t->inflight_bytes();
     info.rate_tokens = t->rate_tokens();
     info.max_resident_bytes = t->max_resident_bytes();
+    info.max_job_ms = t->max_job_ms();
     out.tenants.push_back(std::move(info));
   }
 }

@@ -99,6 +99,19 @@ Status decode_envelope(zmq::message_t& frame, const Limits& limits, const wire::
   return {};
 }
 
+std::uint64_t readable_job_id(const zmq::message_t& frame) {
+  const auto* data = static_cast<const std::uint8_t*>(frame.data());
+  const std::size_t size = frame.size();
+  // decode_envelope() realigned the frame if it could be read at all; a misaligned one is not read.
+  if (size < 8 || reinterpret_cast<std::uintptr_t>(data) % 8 != 0 ||
+      !flatbuffers::BufferHasIdentifier(data, wire::EnvelopeIdentifier()))
+    return 0;
+  flatbuffers::Verifier verifier(data, size, /*max_depth=*/16, /*max_tables=*/100000);
+  if (!wire::VerifyEnvelopeBuffer(verifier)) return 0;
+  const auto* request = flatbuffers::GetRoot<wire::Envelope>(data)->body_as_JobRequest();
+  return request == nullptr ? 0 : request->job_id();
+}
+
 bool is_resident(const wire::TensorDesc& desc) { return desc.resident() != nullptr && desc.resident()->size() > 0; }
 
 Status validate_tensors(const TensorDescs* descs, std::span<const zmq::message_t> payload, const Limits& limits,

@@ -61,6 +61,11 @@ std::string RedisServer::command(const std::vector<std::string>& args) const {
   return out;
 }
 
+std::string RedisServer::hash_total(const std::string& key) const {
+  return command({"EVAL", "local s = 0 for _, v in ipairs(redis.call('HVALS', KEYS[1])) do s = s + tonumber(v) end return s",
+                  "1", key});
+}
+
 Fleet::Fleet(FleetOptions options) : options_(std::move(options)) {
   redis_ = std::make_unique<RedisServer>(dir_);
   frontend_port_ = free_port();

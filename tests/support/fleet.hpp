@@ -20,6 +20,9 @@ class RedisServer {
   std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_) + "/0"; }
   /// A command's reply as text (integers as decimal), via a blocking hiredis connection.
   std::string command(const std::vector<std::string>& args) const;
+  /// The sum of a hash's values as text ("0" for a missing hash): a tenant's leases over every
+  /// broker process, e.g. hash_total("bridge:inflight:default").
+  std::string hash_total(const std::string& key) const;
   Process& process() { return *process_; }
 
  private:

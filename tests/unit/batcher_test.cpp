@@ -54,9 +54,13 @@ TEST(Batcher, AStackedLaunchGivesEachJobWhatItWouldGetAlone) {
     members.push_back(job("saxpy", {x, y}, {{"alpha", 0.5}}));
     twins.push_back(job("saxpy", {x, y}, {{"alpha", 0.5}}));
   }
-  auto combined = stack_batch(std::move(members), [](const OutputSpec& s) { return Tensor::zeros(s.dtype, s.shape, s.name); });
+  for (auto& m : members) ASSERT_TRUE(m->kernel->plan(KernelArgs{m->inputs, &m->params}, m->planned).is_ok());
+  auto combined = stack_batch(std::move(members));
   ASSERT_EQ(combined->batch_size, 5u);
+  EXPECT_TRUE(combined->inputs.empty()) << "stacking copies bytes: it belongs on the backend's thread";
+  ASSERT_TRUE(prepare_execution(*combined, [](const OutputSpec& s) { return Tensor::zeros(s.dtype, s.shape, s.name); }).is_ok());
   ASSERT_EQ(combined->inputs[0].shape(), (Shape{5, 3, 7}));
+  ASSERT_EQ(combined->outputs[0].shape(), (Shape{5, 3, 7}));
   run_on_cpu(*combined);
   ASSERT_TRUE(combined->status.is_ok());
   auto split = unstack_batch(std::move(combined));

@@ -245,7 +245,8 @@ TEST(Kernels, RefuseBadArgumentsWithAMessageThatNamesTheProblem) {
       {"resize", {m23}, {{"height", 0}, {"width", 4}}, "'height' must be a whole number from 1"},
       {"resize", {m23}, {{"height", 2.5}, {"width", 4}}, "whole number"},
       {"resize", {f3}, {{"height", 2}, {"width", 2}}, "must be [H,W] or [H,W,C]"},
-      {"blur", {m23}, {{"sigma", 0}}, "'sigma' must be above 0"},
+      {"blur", {m23}, {{"sigma", 0}}, "'sigma' must be between 0.01 and 64"},
+      {"blur", {m23}, {{"sigma", 1e-300}}, "'sigma' must be between 0.01 and 64"},
       {"normalize", {m23, f2, f3}, {}, "'scale' must have shape [3]"},
   };
   for (const auto& c : cases) {

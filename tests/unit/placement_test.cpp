@@ -6,6 +6,12 @@
 namespace bridge::broker {
 namespace {
 
+// A job for occupying a credit; JobTable owns jobs in the broker, the registry only points at them.
+Job& idle_job() {
+  static Job job;
+  return job;
+}
+
 WorkerRecord gpu(std::int64_t free_bytes, float temperature, int cc_major, std::uint32_t slots = 4) {
   WorkerRecord w;
   w.id = "gpu";
@@ -24,7 +30,7 @@ TEST(Placement, DeviceScoreWeighsMemoryQueueTemperatureAndCapability) {
   // Half the memory (0.4×0.5), idle (0.3), 45 °C (0.2×0.5), cc 9 (0.1×0.9).
   EXPECT_DOUBLE_EQ(device_score(gpu(50, 45, 9)), 0.2 + 0.3 + 0.1 + 0.09);
   WorkerRecord busy = gpu(100, 0, 10, 4);
-  for (std::uint64_t i = 0; i < 3; ++i) busy.inflight.emplace(i, std::make_unique<Job>());
+  for (std::uint64_t i = 0; i < 3; ++i) busy.inflight.emplace(i, &idle_job());
   EXPECT_DOUBLE_EQ(device_score(busy), 1.0 - 0.3 * 0.75);
   // Hotter than 90 °C does not go negative.
   EXPECT_DOUBLE_EQ(device_score(gpu(100, 120, 10)), 0.8);
@@ -50,7 +56,7 @@ TEST(Placement, GpuHintsRankEveryGpuAboveEveryCpu) {
 
 TEST(Placement, RegistryPicksTheBestScoredGpu) {
   WorkerRegistry r;
-  std::vector<std::unique_ptr<Job>> orphaned;
+  std::vector<Job*> orphaned;
   WorkerRecord hot = gpu(90, 85, 9);
   hot.id = "hot";
   hot.kernels = {"matmul"};
@@ -68,7 +74,7 @@ TEST(Placement, RegistryPicksTheBestScoredGpu) {
 
 TEST(Placement, GpuWithOpenCircuitCountsAsCpu) {
   WorkerRegistry r;
-  std::vector<std::unique_ptr<Job>> orphaned;
+  std::vector<Job*> orphaned;
   WorkerRecord broken = gpu(90, 40, 9);
   broken.kernels = {"matmul"};
   broken.metrics.gpu_disabled = true;

@@ -1,6 +1,9 @@
 // The broker's queue: fairness across tenants, order within one, re-queues, deadlines, filters.
 #include <gtest/gtest.h>
 
+#include <deque>
+#include <memory>
+
 #include "bridge/broker/scheduler.hpp"
 
 namespace bridge::broker {
@@ -8,9 +11,15 @@ namespace {
 
 std::uint64_t next_key = 1;
 
-std::unique_ptr<Job> make_job(const std::string& tenant, const std::string& kernel = "k",
-                              Clock::duration timeout = std::chrono::hours(1), int priority = 0) {
-  auto job = std::make_unique<Job>();
+// The jobs the tests queue; in the broker, JobTable owns them and the scheduler only points at them.
+std::deque<std::unique_ptr<Job>>& owned() {
+  static std::deque<std::unique_ptr<Job>> jobs;
+  return jobs;
+}
+
+Job& make_job(const std::string& tenant, const std::string& kernel = "k",
+              Clock::duration timeout = std::chrono::hours(1), int priority = 0) {
+  auto& job = owned().emplace_back(std::make_unique<Job>());
   job->priority = priority;
   job->key = next_key++;
   job->tenant = tenant;
@@ -18,7 +27,7 @@ std::unique_ptr<Job> make_job(const std::string& tenant, const std::string& kern
   job->kernels = {kernel};
   job->received = Clock::now();
   job->deadline = job->received + timeout;
-  return job;
+  return *job;
 }
 
 const auto kAny = [](const Job&) { return true; };
@@ -27,9 +36,9 @@ TEST(Scheduler, KeepsArrivalOrderWithinATenant) {
   Scheduler s;
   std::vector<std::uint64_t> keys;
   for (int i = 0; i < 5; ++i) {
-    auto job = make_job("a");
-    keys.push_back(job->key);
-    s.enqueue(std::move(job));
+    Job& job = make_job("a");
+    keys.push_back(job.key);
+    s.enqueue(job);
   }
   for (auto key : keys) EXPECT_EQ(s.next(kAny)->key, key);
   EXPECT_EQ(s.next(kAny), nullptr);
@@ -73,9 +82,9 @@ TEST(Scheduler, IdleTimeIsNotSavedUpAsCredit) {
 TEST(Scheduler, HigherPriorityFirstWithinATenantArrivalOrderWithinAPriority) {
   Scheduler s;
   s.enqueue(make_job("a", "k", std::chrono::hours(1), 0));
-  auto urgent = make_job("a", "k", std::chrono::hours(1), 5);
-  const auto urgent_key = urgent->key;
-  s.enqueue(std::move(urgent));
+  Job& urgent = make_job("a", "k", std::chrono::hours(1), 5);
+  const auto urgent_key = urgent.key;
+  s.enqueue(urgent);
   s.enqueue(make_job("a", "k", std::chrono::hours(1), -3));
   EXPECT_EQ(s.next(kAny)->key, urgent_key);
   EXPECT_EQ(s.next(kAny)->priority, 0);
@@ -85,9 +94,9 @@ TEST(Scheduler, HigherPriorityFirstWithinATenantArrivalOrderWithinAPriority) {
 TEST(Scheduler, RequeuedJobGoesFirst) {
   Scheduler s;
   s.enqueue(make_job("a"));
-  auto lost = make_job("a");
-  const auto lost_key = lost->key;
-  s.requeue(std::move(lost));
+  Job& lost = make_job("a");
+  const auto lost_key = lost.key;
+  s.requeue(lost);
   EXPECT_EQ(s.next(kAny)->key, lost_key);
 }
 
@@ -95,7 +104,7 @@ TEST(Scheduler, SkipsJobsTheWorkerCannotRun) {
   Scheduler s;
   s.enqueue(make_job("a", "gpu_only"));
   s.enqueue(make_job("a", "vector_add"));
-  auto job = s.next([](const Job& j) { return j.kernel == "vector_add"; });
+  Job* job = s.next([](const Job& j) { return j.kernel == "vector_add"; });
   ASSERT_NE(job, nullptr);
   EXPECT_EQ(job->kernel, "vector_add");
   EXPECT_EQ(s.size(), 1u);
@@ -103,34 +112,29 @@ TEST(Scheduler, SkipsJobsTheWorkerCannotRun) {
   EXPECT_EQ(s.next(kAny)->kernel, "gpu_only");
 }
 
-TEST(Scheduler, HandsBackExpiredJobsOnlyOnceAndNeverServesThem) {
+TEST(Scheduler, ARemovedJobIsNeverServedAndFreesItsPlace) {
   Scheduler s;
-  s.enqueue(make_job("a", "k", std::chrono::milliseconds(-1)));
+  Job& gone = make_job("a");
+  s.enqueue(gone);
   s.enqueue(make_job("a"));
-  auto expired = s.take_expired(Clock::now());
-  ASSERT_EQ(expired.size(), 1u);
-  EXPECT_TRUE(s.take_expired(Clock::now()).empty());
+  s.remove(gone);
+  s.remove(gone);  // a second removal changes nothing
   EXPECT_EQ(s.size(), 1u);
-  auto job = s.next(kAny);
+  Job* job = s.next(kAny);
   ASSERT_NE(job, nullptr);
-  EXPECT_NE(job->key, expired[0]->key);
+  EXPECT_NE(job->key, gone.key);
   EXPECT_EQ(s.next(kAny), nullptr);
-}
-
-TEST(Scheduler, DispatchedJobsDoNotExpireFromTheQueue) {
-  Scheduler s;
-  s.enqueue(make_job("a", "k", std::chrono::milliseconds(1)));
-  auto job = s.next(kAny);
-  ASSERT_NE(job, nullptr);
-  EXPECT_TRUE(s.take_expired(Clock::now() + std::chrono::seconds(1)).empty());
-}
-
-TEST(Scheduler, TakeAllEmptiesTheQueue) {
-  Scheduler s;
-  for (int i = 0; i < 3; ++i) s.enqueue(make_job(i % 2 ? "a" : "b"));
-  EXPECT_EQ(s.take_all().size(), 3u);
   EXPECT_TRUE(s.empty());
-  EXPECT_EQ(s.next(kAny), nullptr);
+}
+
+TEST(Scheduler, RemovingADispatchedJobChangesNothing) {
+  Scheduler s;
+  s.enqueue(make_job("a"));
+  Job* job = s.next(kAny);
+  ASSERT_NE(job, nullptr);
+  s.enqueue(make_job("a"));
+  s.remove(*job);
+  EXPECT_EQ(s.size(), 1u);
 }
 
 }  // namespace

@@ -6,6 +6,12 @@
 namespace bridge::broker {
 namespace {
 
+// A job for occupying a credit; JobTable owns jobs in the broker, the registry only points at them.
+Job& idle_job() {
+  static Job job;
+  return job;
+}
+
 WorkerRecord worker(const std::string& id, std::uint32_t slots, DeviceKind kind = DeviceKind::kCpu,
                     std::vector<std::string> kernels = {"vector_add", "matmul"}) {
   WorkerRecord w;
@@ -26,11 +32,11 @@ Job job_for(const std::string& kernel, Placement placement = Placement::kAny) {
   return j;
 }
 
-void occupy(WorkerRecord& w, std::uint64_t dispatch_id) { w.inflight.emplace(dispatch_id, std::make_unique<Job>()); }
+void occupy(WorkerRecord& w, std::uint64_t dispatch_id) { w.inflight.emplace(dispatch_id, &idle_job()); }
 
 TEST(WorkerRegistry, SelectsOnlyWorkersWithTheKernelAndAFreeSlot) {
   WorkerRegistry r;
-  std::vector<std::unique_ptr<Job>> orphaned;
+  std::vector<Job*> orphaned;
   r.upsert(worker("a", 1, DeviceKind::kCpu, {"vector_add"}), orphaned);
   r.upsert(worker("b", 1, DeviceKind::kCpu, {"matmul"}), orphaned);
   EXPECT_EQ(r.select(job_for("matmul"))->id, "b");
@@ -43,7 +49,7 @@ TEST(WorkerRegistry, SelectsOnlyWorkersWithTheKernelAndAFreeSlot) {
 
 TEST(WorkerRegistry, PrefersTheWorkerWithMostFreeSlotsThenTheLongestIdle) {
   WorkerRegistry r;
-  std::vector<std::unique_ptr<Job>> orphaned;
+  std::vector<Job*> orphaned;
   r.upsert(worker("a", 4), orphaned);
   r.upsert(worker("b", 4), orphaned);
   occupy(*r.find("a"), 1);
@@ -55,7 +61,7 @@ TEST(WorkerRegistry, PrefersTheWorkerWithMostFreeSlotsThenTheLongestIdle) {
 
 TEST(WorkerRegistry, HonoursPlacementHints) {
   WorkerRegistry r;
-  std::vector<std::unique_ptr<Job>> orphaned;
+  std::vector<Job*> orphaned;
   r.upsert(worker("cpu", 8), orphaned);
   EXPECT_EQ(r.select(job_for("matmul", Placement::kRequireGpu)), nullptr);
   EXPECT_FALSE(r.could_run({"matmul"}, Placement::kRequireGpu));
@@ -68,7 +74,7 @@ TEST(WorkerRegistry, HonoursPlacementHints) {
 
 TEST(WorkerRegistry, DrainingWorkerGetsNoNewJobs) {
   WorkerRegistry r;
-  std::vector<std::unique_ptr<Job>> orphaned;
+  std::vector<Job*> orphaned;
   r.upsert(worker("a", 2), orphaned).draining = true;
   EXPECT_EQ(r.select(job_for("matmul")), nullptr);
   EXPECT_FALSE(r.could_run({"matmul"}, Placement::kAny));
@@ -76,7 +82,7 @@ TEST(WorkerRegistry, DrainingWorkerGetsNoNewJobs) {
 
 TEST(WorkerRegistry, RehelloFromSameProcessKeepsJobsNewProcessOrphansThem) {
   WorkerRegistry r;
-  std::vector<std::unique_ptr<Job>> orphaned;
+  std::vector<Job*> orphaned;
   occupy(r.upsert(worker("a", 2), orphaned), 7);
   r.upsert(worker("a", 3), orphaned);  // same incarnation: it reconnected
   EXPECT_TRUE(orphaned.empty());
@@ -91,7 +97,7 @@ TEST(WorkerRegistry, RehelloFromSameProcessKeepsJobsNewProcessOrphansThem) {
 
 TEST(WorkerRegistry, FindsSilentWorkersAndHandsBackTheirJobsOnRemoval) {
   WorkerRegistry r;
-  std::vector<std::unique_ptr<Job>> orphaned;
+  std::vector<Job*> orphaned;
   auto& a = r.upsert(worker("a", 2), orphaned);
   a.heartbeat_ms = 100;
   a.last_seen = Clock::now() - std::chrono::milliseconds(500);

@@ -65,39 +65,36 @@ std::optional<DynamicBatcher::Clock::time_point> DynamicBatcher::next_due() cons
   return first;
 }
 
-std::unique_ptr<Execution> stack_batch(DynamicBatcher::Group members,
-                                       const std::function<Tensor(const OutputSpec&)>& allocate) {
+std::unique_ptr<Execution> stack_batch(DynamicBatcher::Group members) {
+  if (members.size() == 1) return std::move(members.front());  // alone after all: runs as planned
   const Execution& first = *members.front();
-  // Every member planned the same outputs (same kernel, params and input shapes).
-  std::vector<OutputSpec> specs;
-  const Status planned = first.kernel->plan(KernelArgs{first.inputs, &first.params}, specs);
-  if (!planned.is_ok()) throw std::logic_error("a batched job no longer plans: " + planned.to_string());
-  if (members.size() == 1) {  // alone after all: runs as planned, unstacked
-    std::unique_ptr<Execution> alone = std::move(members.front());
-    for (const OutputSpec& spec : specs) alone->outputs.push_back(allocate(spec));
-    return alone;
-  }
   auto combined = std::make_unique<Execution>();
   combined->kernel = first.kernel;
   combined->params = first.params;
   combined->dispatch_id = first.dispatch_id;  // for logs only
   combined->batch_size = static_cast<std::uint32_t>(members.size());
   for (const auto& m : members) combined->deadline = std::min(combined->deadline, m->deadline);
+  // Every member planned the same outputs (same kernel, params and input shapes).
+  for (const OutputSpec& spec : first.planned)
+    combined->planned.push_back({spec.name, spec.dtype, stacked(spec.shape, members.size())});
+  combined->members = std::move(members);
+  return combined;
+}
+
+void stack_inputs(Execution& combined) {
+  if (combined.members.empty() || !combined.inputs.empty()) return;
+  const Execution& first = *combined.members.front();
   for (std::size_t i = 0; i < first.inputs.size(); ++i) {
     const Tensor& model = first.inputs[i];
-    Tensor input = Tensor::zeros(model.dtype(), stacked(model.shape(), members.size()), model.name());
+    Tensor input = Tensor::zeros(model.dtype(), stacked(model.shape(), combined.members.size()), model.name());
     std::byte* out = input.mutable_bytes().data();
-    for (const auto& m : members) {
+    for (const auto& m : combined.members) {
       const auto bytes = m->inputs[i].bytes();
       if (!bytes.empty()) std::memcpy(out, bytes.data(), bytes.size());
       out += model.byte_size();
     }
-    combined->inputs.push_back(std::move(input));
+    combined.inputs.push_back(std::move(input));
   }
-  for (const OutputSpec& spec : specs)
-    combined->outputs.push_back(allocate({spec.name, spec.dtype, stacked(spec.shape, members.size())}));
-  combined->members = std::move(members);
-  return combined;
 }
 
 DynamicBatcher::Group unstack_batch(std::unique_ptr<Execution> combined) {

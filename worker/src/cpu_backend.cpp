@@ -7,6 +7,7 @@
 
 #include <tbb/global_control.h>
 #include <tbb/task_arena.h>
+#include <tbb/task_group.h>
 
 namespace bridge::worker {
 namespace {
@@ -63,12 +64,17 @@ void run_on_cpu(Execution& execution) {
   execution.status = {};
   execution.compute_us = 0;
   execution.step_compute_us.clear();
+  // The job's own task group: a stop request cancels it, so the kernels' parallel loops (bound to
+  // it as children) skip every chunk not yet started.
+  tbb::task_group_context context;
+  tbb::task_group group(context);
+  execution.cancel->bind([&context] { context.cancel_group_execution(); });
   for (std::size_t i = 0; i < execution.step_count() && execution.status.is_ok(); ++i) {
+    if (execution.cancel->requested()) break;  // between steps
     const KernelSpec& kernel = execution.step_kernel(i);
     const auto start = Clock::now();
     try {
-      KernelArgs args{execution.step_inputs(i), &execution.step_params(i)};
-      kernel.run_cpu(args, execution.step_outputs(i));
+      group.run_and_wait([&] { kernel.run_cpu(execution.step_args(i), execution.step_outputs(i)); });
     } catch (const std::exception& e) {
       execution.status = Status(StatusCode::kInternal, "kernel " + kernel.name + " failed on the CPU: " + e.what());
     }
@@ -77,6 +83,9 @@ void run_on_cpu(Execution& execution) {
     execution.compute_us += us;
     execution.step_compute_us.push_back(us);
   }
+  execution.cancel->unbind();
+  // A stopped job's outputs are partial: it ends with the stop's reason, whatever the kernel did.
+  if (execution.cancel->requested()) execution.status = execution.cancel->status();
 }
 
 CpuBackend::CpuBackend(Options options) {
@@ -113,8 +122,13 @@ void CpuBackend::execute(std::unique_ptr<Execution> execution, const Completion&
   arena_->arena.enqueue([this, shared, done] {
     Execution& e = **shared;
     e.ran_on = &device_;
-    if (Clock::now() > e.deadline) {
+    if (e.cancel->requested()) {
+      e.status = e.cancel->status();
+    } else if (Clock::now() > e.deadline) {
       e.status = Status(StatusCode::kDeadlineExceeded, "deadline passed while the job waited in the worker");
+    } else if (Status prepared = prepare_execution(e, [this](const OutputSpec& spec) { return allocate_output(spec); });
+               !prepared.is_ok()) {
+      e.status = std::move(prepared);
     } else {
       run_on_cpu(e);
     }

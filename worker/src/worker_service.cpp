@@ -29,6 +29,26 @@ std::string default_worker_id() {
   return std::string(host) + "-" + std::to_string(::getpid()) + "-" + suffix;
 }
 
+// Bytes of a declared output; false if a dimension is negative or the product overflows.
+bool byte_size_of(const OutputSpec& spec, std::uint64_t& bytes) {
+  bytes = dtype_size(spec.dtype);
+  for (std::int64_t dim : spec.shape)
+    if (dim < 0 || __builtin_mul_overflow(bytes, static_cast<std::uint64_t>(dim), &bytes)) return bytes = 0, false;
+  return true;
+}
+
+// Every param must be one the kernel declares, so that a misspelt name is refused, not ignored.
+Status check_params(const KernelSpec& kernel, const Params& params) {
+  for (const auto& [name, value] : params) {
+    if (std::find(kernel.params.begin(), kernel.params.end(), name) != kernel.params.end()) continue;
+    std::string known;
+    for (const auto& p : kernel.params) known += (known.empty() ? "" : ", ") + std::string(p);
+    return {StatusCode::kInvalidArgument, kernel.name + ": unknown param '" + name + "' (its params: " +
+                                              (known.empty() ? std::string("none") : known) + ")"};
+  }
+  return {};
+}
+
 std::uint64_t micros_between(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
   return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(b - a).count());
 }
@@ -142,7 +162,7 @@ void WorkerService::run() {
                                {nullptr, completed_signal_.fd(), ZMQ_POLLIN, 0},
                                {nullptr, stop_.fd(), ZMQ_POLLIN, 0}};
     const auto now = Clock::now();
-    auto wake = next_heartbeat_;
+    auto wake = std::min(next_heartbeat_, stop_overdue_jobs(now));
     if (auto due = batcher_.next_due()) wake = std::min(wake, *due);
     // Round up: a batch due in 300 us must not turn into a busy loop of zero-timeout polls.
     auto wait = std::chrono::ceil<std::chrono::milliseconds>(wake - now);
@@ -193,6 +213,14 @@ void WorkerService::receive() {
     switch (envelope->body_type()) {
       case wire::Body::Dispatch: handle_dispatch(*envelope->body_as_Dispatch(), frames); break;
       case wire::Body::Heartbeat: break;  // liveness only
+      case wire::Body::Cancel: {
+        const auto* cancel = envelope->body_as_Cancel();
+        const StatusCode reason = core::from_wire(cancel->reason());
+        stop_job(cancel->dispatch_id(), reason == StatusCode::kDeadlineExceeded ? reason : StatusCode::kCancelled,
+                 reason == StatusCode::kDeadlineExceeded ? "the job's deadline passed while it ran on worker " + id_
+                                                         : "the job was cancelled while it ran on worker " + id_);
+        break;
+      }
       case wire::Body::Deactivate: {
         const std::string actor(core::view(envelope->body_as_Deactivate()->actor()));
         actors_.deactivate(actor);
@@ -292,12 +320,12 @@ void WorkerService::handle_dispatch(const wire::Dispatch& dispatch, core::Frames
     execution->inputs.push_back(it->second);
   }
 
-  const bool batch = batcher_.eligible(*execution);
-  status = plan(*execution, !batch);
+  status = plan(*execution);
   if (!status.is_ok()) return answer_error(dispatch_id, status);
   execution->transfer_us = micros_between(received, Clock::now());
   ++inflight_;
-  if (!batch) return launch(std::move(execution));
+  running_[dispatch_id] = {execution->deadline, execution->cancel};
+  if (!batcher_.eligible(*execution)) return launch(std::move(execution));
   if (auto full = batcher_.add(std::move(execution), Clock::now())) {
     std::vector<DynamicBatcher::Group> groups;
     groups.push_back(std::move(*full));
@@ -340,30 +368,43 @@ Activation* WorkerService::bind_actor(const wire::Dispatch& dispatch, std::span<
   return activation;
 }
 
-Status WorkerService::plan(Execution& execution, bool allocate) {
+Status WorkerService::plan(Execution& execution) {
   const std::size_t steps = execution.step_count();
+  std::uint64_t total_bytes = 0;  // every step's outputs: what the job will allocate
   for (std::size_t i = 0; i < steps; ++i) {
     const KernelSpec& kernel = execution.step_kernel(i);
-    std::vector<OutputSpec> specs;
+    auto where = [&](const std::string& what) {
+      return steps == 1 ? what
+                        : "pipeline step " + std::to_string(i + 1) + " of " + std::to_string(steps) + " (" +
+                              kernel.name + "): " + what;
+    };
+    if (Status known = check_params(kernel, execution.step_params(i)); !known.is_ok())
+      return {known.code(), where(known.message())};
+    std::vector<OutputSpec>& specs = execution.step_planned(i);
+    specs.clear();
     Status status = kernel.plan(KernelArgs{execution.step_inputs(i), &execution.step_params(i)}, specs);
-    if (!status.is_ok())
-      return steps == 1 ? status
-                        : Status(status.code(), "pipeline step " + std::to_string(i + 1) + " of " +
-                                                    std::to_string(steps) + " (" + kernel.name + "): " + status.message());
-    // A later step plans on its predecessor's outputs, so those exist (zero-filled) even when
-    // the job only waits in the batcher; batching never applies to pipelines.
-    if (!allocate && i + 1 == steps) break;
-    std::vector<Tensor> made;
-    try {
-      for (const auto& spec : specs)
-        // The client gets the last step's outputs: those come from the backend (pinned on a GPU
-        // worker). Intermediates only matter if the job runs on the CPU.
-        made.push_back(i + 1 == steps ? backend_->allocate_output(spec) : Tensor::zeros(spec.dtype, spec.shape, spec.name));
-    } catch (const std::exception& e) {
-      return {StatusCode::kResourceExhausted, std::string("worker cannot allocate the outputs: ") + e.what()};
+    if (!status.is_ok()) return {status.code(), where(status.message())};
+    // Sizes are known before memory is touched: each output and the job's total against the limits.
+    std::vector<Tensor> descriptors;
+    for (const OutputSpec& spec : specs) {
+      std::uint64_t bytes = 0;
+      if (!byte_size_of(spec, bytes) || bytes > options_.limits.max_tensor_bytes)
+        return {StatusCode::kTooLarge, where("output '" + spec.name + "' would be " +
+                                             (bytes == 0 ? std::string("too large to count") : std::to_string(bytes) + " bytes") +
+                                             ", over the worker's max_tensor_bytes of " +
+                                             std::to_string(options_.limits.max_tensor_bytes))};
+      total_bytes += bytes;
+      if (total_bytes > options_.limits.max_job_bytes)
+        return {StatusCode::kTooLarge, where("the job's outputs would take " + std::to_string(total_bytes) +
+                                             " bytes (all steps together), over the worker's max_job_bytes of " +
+                                             std::to_string(options_.limits.max_job_bytes))};
+      // The next step plans on what this one declares; no bytes exist yet (prepare_execution()).
+      descriptors.push_back(Tensor::adopt(spec.dtype, spec.shape, spec.name, nullptr, nullptr, 0));
     }
-    (i == 0 ? execution.outputs : execution.then[i - 1].outputs) = std::move(made);
+    (i == 0 ? execution.outputs : execution.then[i - 1].outputs) = std::move(descriptors);
   }
+  // prepare_execution() allocates what was declared; the descriptors only served planning.
+  for (std::size_t i = 0; i < steps; ++i) (i == 0 ? execution.outputs : execution.then[i - 1].outputs).clear();
   return {};
 }
 
@@ -372,16 +413,33 @@ void WorkerService::launch(std::unique_ptr<Execution> execution) { backend_->exe
 void WorkerService::launch_batches(std::vector<DynamicBatcher::Group> groups) {
   for (auto& group : groups) {
     const auto start = Clock::now();
-    std::unique_ptr<Execution> combined;
-    try {
-      combined = stack_batch(std::move(group), [this](const OutputSpec& spec) { return backend_->allocate_output(spec); });
-    } catch (const std::exception& e) {
-      spdlog::error("could not stack a batch: {}", e.what());
-      continue;  // its jobs are lost to this worker; the broker answers them at their deadlines
-    }
+    std::unique_ptr<Execution> combined = stack_batch(std::move(group));
     if (combined->batch_size > 1) combined->transfer_us = micros_between(start, Clock::now());
     launch(std::move(combined));
   }
+}
+
+void WorkerService::stop_job(std::uint64_t dispatch_id, StatusCode code, const std::string& message) {
+  auto it = running_.find(dispatch_id);
+  if (it == running_.end()) return;  // answered already: the result is on its way
+  if (!it->second.cancel->requested())
+    spdlog::info("stopping job dispatch {}: {}", dispatch_id, message);
+  it->second.cancel->request(code, message);
+}
+
+WorkerService::Clock::time_point WorkerService::stop_overdue_jobs(Clock::time_point now) {
+  // The broker also sends Cancel at the deadline; stopping here too keeps the slot's time bounded
+  // when that message is late or lost.
+  auto next = Clock::time_point::max();
+  for (auto& [dispatch_id, job] : running_) {
+    if (job.cancel->requested()) continue;
+    if (job.deadline <= now) {
+      job.cancel->request(StatusCode::kDeadlineExceeded, "the job's deadline passed while it ran on worker " + id_);
+    } else {
+      next = std::min(next, job.deadline);
+    }
+  }
+  return next;
 }
 
 void WorkerService::answer_error(std::uint64_t dispatch_id, const Status& status) {
@@ -411,6 +469,7 @@ void WorkerService::send_completed() {
   for (auto& execution : finished)
     for (auto& member : unstack_batch(std::move(execution))) {
       --inflight_;
+      running_.erase(member->dispatch_id);
       send_result(*member);
     }
 }

@@ -57,9 +57,16 @@ class Client {
   /// Input tensors are shared, not copied, and must not be modified afterwards.
   std::future<JobResult> submit(JobRequest request);
 
-  /// Like submit(), but calls `done` on the client's I/O thread. `done` must return quickly and must
-  /// not call back into this Client's blocking methods (run, status).
-  void submit(JobRequest request, Callback done);
+  /// Like submit(), but calls `done` on the client's I/O thread, and returns the job's id (for
+  /// cancel()). `done` must return quickly and must not call back into this Client's blocking
+  /// methods (run, status).
+  std::uint64_t submit(JobRequest request, Callback done);
+
+  /// Stops job `job_id` (from submit() with a callback). The job is answered CANCELLED at once, if
+  /// it is still pending, and the broker is told: a job still waiting never runs, and a running one
+  /// is stopped on its worker (CPU kernels between chunks, pipelines between stages), which frees
+  /// the slot. A result already on its way is dropped. An unknown or answered id is ignored.
+  void cancel(std::uint64_t job_id);
 
   /// Sends a job and waits for its result.
   JobResult run(JobRequest request);

@@ -58,6 +58,7 @@ struct TenantQuotaInfo {
   std::int64_t inflight_bytes = -1;
   double rate_tokens = -1;           ///< tokens left; -1: unknown or no rate limit
   std::uint64_t max_resident_bytes = 0;  ///< actors' resident tensors, all actors together; 0 = no limit
+  std::uint32_t max_job_ms = 0;          ///< longest a job may run on a worker
 };
 
 /// An actor as Redis and its broker know it (bridgectl actor show).
@@ -91,6 +92,7 @@ struct FleetStatus {
   std::uint32_t queued_jobs = 0;
   std::uint32_t inflight_jobs = 0;
   bool redis_connected = false;
+  std::uint32_t default_timeout_ms = 0;  ///< the broker's timeout for jobs that set none
 };
 
 }  // namespace bridge

@@ -161,8 +161,15 @@ void CudaBackend::slot_loop(Slot& slot) {
 
 void CudaBackend::run(Task task, Slot& slot) {
   Execution& e = *task.execution;
-  if (Clock::now() > e.deadline) {
-    e.status = Status(StatusCode::kDeadlineExceeded, "deadline passed while the job waited in the worker");
+  Status refused;
+  if (e.cancel->requested())
+    refused = e.cancel->status();
+  else if (Clock::now() > e.deadline)
+    refused = Status(StatusCode::kDeadlineExceeded, "deadline passed while the job waited in the worker");
+  else
+    refused = prepare_execution(e, [this](const OutputSpec& spec) { return allocate_output(spec); });
+  if (!refused.is_ok()) {
+    e.status = std::move(refused);
     e.ran_on = &device_;
     task.done(std::move(task.execution));
     return finished();
@@ -181,7 +188,8 @@ void CudaBackend::run(Task task, Slot& slot) {
   const GpuStatus status = run_on_gpu(e, slot, kernels);
   if (status.ok()) {
     breaker_.record_success();
-    e.status = {};
+    // The stages were enqueued together, so a stop request ends the job here, not between them.
+    e.status = e.cancel->requested() ? e.cancel->status() : Status{};
     e.ran_on = &device_;
     task.done(std::move(task.execution));
     return finished();

@@ -12,6 +12,7 @@ namespace bridge::worker {
 namespace {
 
 constexpr const char* kName = "blur";
+constexpr double kMinSigma = 0.01;
 constexpr double kMaxSigma = 64;
 
 Status plan(const KernelArgs& args, std::vector<OutputSpec>& outputs) {
@@ -20,8 +21,9 @@ Status plan(const KernelArgs& args, std::vector<OutputSpec>& outputs) {
   BRIDGE_RETURN_IF_ERROR(image::geometry(kName, args, 0, g));
   double sigma = 0;
   BRIDGE_RETURN_IF_ERROR(checks::required_param(kName, args, "sigma", sigma));
-  if (sigma <= 0 || sigma > kMaxSigma)
-    return {StatusCode::kInvalidArgument, std::string(kName) + ": param 'sigma' must be above 0 and at most 64"};
+  // Below kMinSigma the weights' sigma^2 can underflow to 0 (NaN pixels); the blur is the identity there anyway.
+  if (!(sigma >= kMinSigma && sigma <= kMaxSigma))
+    return {StatusCode::kInvalidArgument, std::string(kName) + ": param 'sigma' must be between 0.01 and 64"};
   outputs.push_back({"image", DType::kF32, args.inputs[0].shape()});
   return {};
 }
@@ -56,7 +58,7 @@ void run_cpu(const KernelArgs& args, std::span<Tensor> outputs) {
   });
 }
 
-KernelSpec make_spec() { return {kName, "image:f32[H,W(,C)], param sigma -> separable Gaussian blur", plan, run_cpu}; }
+KernelSpec make_spec() { return {kName, "image:f32[H,W(,C)], param sigma -> separable Gaussian blur", plan, run_cpu, /*batchable=*/false, /*params=*/{"sigma"}}; }
 BRIDGE_REGISTER_KERNEL(make_spec);
 
 }  // namespace

@@ -60,7 +60,7 @@ void run_cpu(const KernelArgs& args, std::span<Tensor> outputs) {
   });
 }
 
-KernelSpec make_spec() { return {kName, "x:f32[...,C], scale:f32[C], shift:f32[C] (or x and params scale, shift) -> x*scale + shift per channel", plan, run_cpu}; }
+KernelSpec make_spec() { return {kName, "x:f32[...,C], scale:f32[C], shift:f32[C] (or x and params scale, shift) -> x*scale + shift per channel", plan, run_cpu, /*batchable=*/false, /*params=*/{"scale", "shift"}}; }
 BRIDGE_REGISTER_KERNEL(make_spec);
 
 }  // namespace

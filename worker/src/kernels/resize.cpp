@@ -51,7 +51,7 @@ void run_cpu(const KernelArgs& args, std::span<Tensor> outputs) {
   });
 }
 
-KernelSpec make_spec() { return {kName, "image:f32[H,W(,C)], params height, width -> bilinear resize", plan, run_cpu}; }
+KernelSpec make_spec() { return {kName, "image:f32[H,W(,C)], params height, width -> bilinear resize", plan, run_cpu, /*batchable=*/false, /*params=*/{"height", "width"}}; }
 BRIDGE_REGISTER_KERNEL(make_spec);
 
 }  // namespace

@@ -1,6 +1,7 @@
 // sleep: holds a job slot for `ms` milliseconds and returns nothing. A kernel with a known, fixed
 // duration: the tests use it to observe flow control and failover, the load tests to measure how
-// the broker scales with workers. It occupies one worker thread while it sleeps.
+// the broker scales with workers. It occupies one worker thread while it sleeps, and stops when the
+// job is cancelled.
 #include <chrono>
 #include <thread>
 
@@ -22,10 +23,17 @@ Status plan(const KernelArgs& args, std::vector<OutputSpec>&) {
 }
 
 void run_cpu(const KernelArgs& args, std::span<Tensor>) {
-  std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(*args.find_param("ms")));
+  const auto duration = std::chrono::duration_cast<std::chrono::nanoseconds>(
+      std::chrono::duration<double, std::milli>(*args.find_param("ms")));
+  // Wakes early when the job is stopped (the broker's Cancel, or its deadline).
+  if (args.cancel != nullptr) {
+    args.cancel->wait_for(duration);
+  } else {
+    std::this_thread::sleep_for(duration);
+  }
 }
 
-KernelSpec make_spec() { return {kName, "param ms -> nothing, after ms milliseconds", plan, run_cpu}; }
+KernelSpec make_spec() { return {kName, "param ms -> nothing, after ms milliseconds", plan, run_cpu, /*batchable=*/false, /*params=*/{"ms"}}; }
 BRIDGE_REGISTER_KERNEL(make_spec);
 
 }  // namespace

@@ -3,7 +3,6 @@
 
 #include <cstdint>
 #include <deque>
-#include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -23,7 +22,7 @@ struct ActorEntry {
   std::uint64_t incarnation = 0;       ///< of that worker process (a restarted worker lost it)
   std::uint64_t version = 0;           ///< state version in Redis as this broker last saw it
   bool busy = false;                   ///< a call holds the turn
-  std::deque<std::unique_ptr<Job>> waiting;  ///< calls behind it, in arrival order (through ActorTable only)
+  std::deque<Job*> waiting;            ///< calls behind it, in arrival order (through ActorTable only)
   Clock::time_point last_used{};
 };
 
@@ -36,9 +35,11 @@ class ActorTable {
   void erase(const std::string& key) { actors_.erase(key); }
 
   /// Queues a call behind the actor's others.
-  void enqueue(ActorEntry& actor, std::unique_ptr<Job> job);
+  void enqueue(ActorEntry& actor, Job& job);
   /// The actor's oldest waiting call, removed; nullptr if none.
-  std::unique_ptr<Job> next_call(ActorEntry& actor);
+  Job* next_call(ActorEntry& actor);
+  /// Takes a waiting call out of its actor's queue (deadline, cancel); a no-op if it is not there.
+  void remove_waiting(const Job& job);
 
   /// Marks `key` for a pump_ready() pass (its turn was released or a call arrived).
   void wake(const std::string& key) { ready_.push_back(key); }
@@ -47,10 +48,6 @@ class ActorTable {
 
   /// Entries without a call, idle since before `cutoff`.
   std::vector<std::string> idle_since(Clock::time_point cutoff) const;
-  /// Every queued call (shutdown), leaving the queues empty.
-  std::vector<std::unique_ptr<Job>> take_all_waiting();
-  /// Calls waiting past their deadline.
-  std::vector<std::unique_ptr<Job>> take_expired(Clock::time_point now);
   std::size_t size() const { return actors_.size(); }
   /// Calls waiting behind their actors' turns, all actors together (kept as a count: the broker
   /// reads it for every request).

@@ -1,10 +1,13 @@
 #pragma once
 /// @file BrokerMetrics: what the broker counts for Prometheus (docs/operations.md, "Metrics").
 
+#include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "bridge/broker/job.hpp"
+#include "bridge/broker/tenants.hpp"
 #include "bridge/broker/worker_registry.hpp"
 #include "bridge/metrics/metrics.hpp"
 #include "bridge/status.hpp"
@@ -13,6 +16,9 @@ namespace bridge::broker {
 
 /// Names and labels in one place, so that the loop's code says what happened, not how it is
 /// spelled for Prometheus. Loop thread writes; the metrics server reads through registry().
+/// Label values come only from the configured tenants and the kernel catalog (what workers
+/// announced): a client's unknown tenant or kernel name counts under "unknown", so no request can
+/// grow the number of series.
 class BrokerMetrics {
  public:
   BrokerMetrics();
@@ -22,12 +28,21 @@ class BrokerMetrics {
   void quota_refused(const std::string& tenant, const std::string& limit);
   void worker_seen(const WorkerRecord& worker);
   void worker_gone(const std::string& id);
+  /// The tenants whose names may label a series (on start and every reload).
+  void set_tenants(const TenantTable& tenants);
+  /// Kernels a worker announced: they may label a series.
+  void add_kernels(const std::vector<std::string>& kernels);
   void fleet(std::size_t queued, std::size_t inflight, std::size_t workers, std::size_t actors, bool redis_connected);
 
   const metrics::Registry& registry() const { return registry_; }
 
  private:
+  std::string tenant_label(const std::string& tenant) const;
+  std::string kernel_label(const std::string& kernel) const;
+
   metrics::Registry registry_;
+  std::set<std::string, std::less<>> tenants_;
+  std::set<std::string, std::less<>> kernels_;
 };
 
 /// A fallback_reason as a small fixed set, for a label: no_gpu_kernel, out_of_memory, device_failure,

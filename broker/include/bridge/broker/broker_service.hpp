@@ -3,8 +3,6 @@
 
 #include <memory>
 #include <string>
-#include <unordered_map>
-#include <unordered_set>
 
 #include <zmq.hpp>
 
@@ -12,8 +10,8 @@
 #include "bridge/broker/actor_table.hpp"
 #include "bridge/broker/broker_metrics.hpp"
 #include "bridge/broker/broker_options.hpp"
-#include "bridge/metrics/metrics_server.hpp"
 #include "bridge/broker/fleet_view.hpp"
+#include "bridge/broker/job_table.hpp"
 #include "bridge/broker/quota_leases.hpp"
 #include "bridge/broker/quota_store.hpp"
 #include "bridge/broker/redis_connection.hpp"
@@ -21,6 +19,7 @@
 #include "bridge/broker/tenants.hpp"
 #include "bridge/broker/worker_registry.hpp"
 #include "bridge/core/notifier.hpp"
+#include "bridge/metrics/metrics_server.hpp"
 
 namespace bridge::broker {
 
@@ -28,9 +27,17 @@ namespace bridge::broker {
 /// connection and waits on all three (plus the stop eventfd) in one zmq_poll, so no Redis round trip
 /// ever blocks it: admission replies arrive as poll events like any message.
 ///
-/// A job's life: verified -> admitting (Redis quota check in flight) -> queued (Scheduler) ->
-/// in flight on a worker (WorkerRecord::inflight) -> answered. If its worker dies it goes back to the
-/// front of its tenant's queue, up to max_attempts. Every path ends in exactly one reply to the client.
+/// Jobs: JobTable owns every job; its JobState says which part refers to it (job.hpp). Every job
+/// is answered exactly once (finish() or fail()) and ends exactly once (release()), which gives back
+/// everything it holds: its place in a queue, the tenant's lease, the actor's turn. A job answered
+/// while a worker runs it (deadline, cancel) is Cancelling: the worker is told to stop, and the job
+/// keeps the worker's credit and the tenant's lease until the worker frees the slot, so a tenant
+/// never occupies more slots than it was granted.
+///
+/// The methods live in several files, one concern each: broker_service.cpp (the loop and sockets),
+/// broker_admission.cpp (requests, tenants, quotas), broker_dispatch.cpp (workers, scheduling,
+/// results), broker_endings.cpp (answers, deadlines, cancels, release), broker_actors.cpp (actor
+/// turns, activation, write-through), broker_queries.cpp (status, quotas, ping).
 class BrokerService {
  public:
   /// Binds nothing yet; throws core::ConfigError on invalid options.
@@ -49,68 +56,85 @@ class BrokerService {
   const std::string& id() const { return options_.id; }
 
  private:
-  // Clients.
+  // The loop and its sockets (broker_service.cpp).
+  void on_redis_transition();
   void receive_clients();
   void handle_client_message(core::Frames& frames);
-  void handle_request(std::string client, core::Frames frames, const wire::JobRequest& request);
-  void handle_status(const std::string& client, const wire::StatusRequest& request);
-  void handle_quota(const std::string& client, const wire::QuotaRequest& request);
-  void handle_actor_show(const std::string& client, const wire::ActorRequest& request);
-  void handle_ping(const std::string& client, const wire::Ping& ping);
-  void reply(const std::string& client, core::Frames frames);
-  void reply_error(const std::string& client, std::uint64_t job_id, const Status& status, std::uint32_t retry_after_ms = 0);
-
-  // Admission: the tenant's quota (leases), then route() or, for an actor call, start_actor_call().
-  void admit(std::unique_ptr<Job> job);
-  void admitted(std::unique_ptr<Job> job);
-  /// Answers a job the tenant's quota has no room for, naming the limit.
-  void refuse_for_quota(Job& job, const QuotaStore::Decision& decision);
-  void on_admission(std::uint64_t key, const std::string& tenant, std::uint64_t bytes,
-                    const QuotaStore::Decision& decision);
-
-  // Workers.
   void receive_workers();
   void handle_worker_message(core::Frames& frames);
+  void reply(const std::string& client, core::Frames frames);
+  void reply_error(const std::string& client, std::uint64_t job_id, const Status& status, std::uint32_t retry_after_ms = 0);
+  void send_to_worker(const std::string& id, core::Frames frames);
+  void on_timers(Clock::time_point now);
+  /// Answers every job still held (shutdown) and lets go of the workers.
+  void shut_down();
+  bool drained() const;
+  /// How long this broker's liveness key lives in Redis without a refresh.
+  std::chrono::milliseconds liveness_ttl() const;
+
+  // Requests, tenants and quotas (broker_admission.cpp).
+  void handle_request(std::string client, core::Frames frames, const wire::JobRequest& request);
+  /// The checks that need no Redis: tenant, kernels, priority, size, workers, queue bound.
+  Status check_request(const Job& job, std::uint32_t& retry_after_ms) const;
+  /// Asks for the tenant's quota (leases), then route() or, for an actor call, start_actor_call().
+  void admit(Job& job);
+  void admitted(Job& job);
+  void on_admission(std::uint64_t key, const std::string& tenant, std::uint64_t bytes,
+                    const QuotaStore::Decision& decision);
+  /// Answers a job the tenant's quota has no room for, naming the limit.
+  void refuse_for_quota(Job& job, const QuotaStore::Decision& decision);
+  /// Re-reads tenants_file if it changed (or always, when `forced`); a file that does not parse or
+  /// validate is refused with its error logged, and the quotas in force stay.
+  void check_tenants_file(bool forced);
+  void apply_tenants(TenantTable table, const char* why);
+
+  // Workers, scheduling and results (broker_dispatch.cpp).
   void on_hello(const std::string& id, const wire::WorkerHello& hello);
   void on_result(WorkerRecord& worker, core::Frames& frames);
   void lose_worker(const std::string& id, const std::string& reason);
-  /// A job whose worker was lost or restarted: back to the queue (an actor call: reactivated).
-  void retry_elsewhere(std::unique_ptr<Job> job, const std::string& lost_worker);
-  void send_to_worker(const std::string& id, core::Frames frames);
+  /// A job whose worker is gone (lost, or restarted as a new process): it runs again elsewhere
+  /// (an actor call: reactivated), fails WORKER_LOST after max_attempts, or, if it was answered
+  /// already, ends.
+  void worker_let_go(Job& job, const std::string& worker, const std::string& reason);
+  void remove_worker(const std::string& id);
   void send_reregister(const std::string& id, const std::string& reason);
-
-  // Scheduling.
-  void route(std::unique_ptr<Job> job);
+  void route(Job& job);
   void dispatch_queued();
-  bool dispatch(WorkerRecord& worker, std::unique_ptr<Job>& job);
+  bool dispatch(WorkerRecord& worker, Job& job);
+
+  // Answers and endings (broker_endings.cpp).
+  /// Forwards the worker's result (frames without the routing id) to the client and ends the job.
+  void finish(Job& job, core::Frames result);
+  /// Answers the job with an error. A job a worker or a write still holds becomes Cancelling (a
+  /// running job's worker is told to stop) and ends when they let go; any other ends now.
+  void fail(Job& job, const Status& status, std::uint32_t retry_after_ms = 0);
+  /// Gives back everything the job holds (queue place, tenant lease, actor turn) and destroys it.
+  void release(Job& job);
+  /// Answers every overdue job: deadline, admission timeout or max_job_ms, by the job's state.
+  void answer_overdue(Clock::time_point now);
+  void handle_cancel(const std::string& client, const wire::CancelRequest& request);
+  void send_cancel(const Job& job, StatusCode reason);
 
   // Actors (broker_actors.cpp). An actor's calls wait in its ActorEntry and take turns: the call
   // holding the turn is admitted, sent to the worker holding the activation (or activates the
   // actor from Redis on a worker), and its kept outputs are written through to Redis before the
   // result goes to the client and the next call starts.
-  void actor_call_arrived(std::unique_ptr<Job> job, const std::string& actor_id);
+  void actor_call_arrived(Job& job, const std::string& actor_id);
   void pump_actors();
-  void start_actor_call(std::unique_ptr<Job> job);
+  void start_actor_call(Job& job);
   void on_activation_sent(Job& job, const WorkerRecord& worker);
-  void on_actor_result(WorkerRecord& worker, std::unique_ptr<Job> job, core::Frames& frames, std::size_t returned);
+  void on_actor_result(WorkerRecord& worker, Job& job, core::Frames& frames, std::size_t returned);
+  void on_write_through(std::uint64_t key, core::Frames& result, const ActorStore::WriteResult& written);
   void release_actor_turn(Job& job);
   /// Drops the activation on its worker (the worker's copy may be ahead of Redis, or idle).
   void deactivate(ActorEntry& actor);
   void deactivate_idle_actors(Clock::time_point now);
+  void handle_actor_show(const std::string& client, const wire::ActorRequest& request);
 
-  // Endings: every job ends in exactly one of these.
-  void finish(Job& job, core::Frames result);
-  void fail(Job& job, const Status& status, std::uint32_t retry_after_ms = 0);
-  void forget(Job& job);
-
-  void on_timers(Clock::time_point now);
-  /// Re-reads tenants_file if it changed (or always, when `forced`); a file that does not parse or
-  /// validate is refused with its error logged, and the quotas in force stay.
-  void check_tenants_file(bool forced);
-  void apply_tenants(TenantTable table, const char* why);
-  bool drained() const;
-  /// How long this broker's liveness key lives in Redis without a refresh.
-  std::chrono::milliseconds liveness_ttl() const;
+  // Queries (broker_queries.cpp).
+  void handle_status(const std::string& client, const wire::StatusRequest& request);
+  void handle_quota(const std::string& client, const wire::QuotaRequest& request);
+  void handle_ping(const std::string& client, const wire::Ping& ping);
 
   BrokerOptions options_;
   std::uint64_t incarnation_;  ///< random per process: clients see a restart in Pong and re-send
@@ -125,22 +149,19 @@ class BrokerService {
   Clock::time_point next_tenants_check_{};
   std::int64_t tenants_loaded_at_ms_ = 0;    ///< wall clock, for bridgectl quota show
 
+  JobTable jobs_;
   WorkerRegistry workers_;
   Scheduler scheduler_;
-  std::unordered_map<std::uint64_t, std::unique_ptr<Job>> admitting_;  ///< waiting for Redis
-  std::unordered_set<std::string> active_ids_;  ///< "<client>/<job id>" of every job held: duplicates are ignored
   std::uint64_t next_key_ = 1;
   std::uint64_t next_dispatch_id_ = 1;
   Clock::time_point next_heartbeat_{};
-  Clock::time_point next_admission_sweep_{};
+  Clock::time_point next_sweep_{};
 
   RedisConnection redis_;  // drops pending reply handlers unrun when destroyed
   QuotaStore quotas_;
   QuotaLeases leases_{quotas_};
   ActorStore actor_store_;
   ActorTable actors_;
-  std::unordered_map<std::uint64_t, std::unique_ptr<Job>> loading_;  ///< actor calls waiting for state from Redis
-  std::unordered_map<std::uint64_t, std::unique_ptr<Job>> writing_;  ///< actor calls waiting for write-through
   FleetView fleet_view_;
   BrokerMetrics metrics_;
   std::unique_ptr<metrics::MetricsServer> metrics_server_;  // when metrics_listen is set

@@ -1,5 +1,5 @@
 #pragma once
-/// @file Job: a client's request while the broker holds it.
+/// @file Job: a client's request while the broker holds it, and the states it passes through.
 
 #include <chrono>
 #include <cstdint>
@@ -13,7 +13,28 @@ namespace bridge::broker {
 
 using Clock = std::chrono::steady_clock;
 
-/// Lives from the moment a request passes verification until its result (or error) is sent. Its frames
+/// Where a job is. JobTable owns every job whatever its state; the state says which other part
+/// refers to it and what it holds (docs/architecture.md, "A job's states"):
+///
+///   WaitingTurn -> Admitting -> [LoadingActor] -> Queued -> Running -> [WritingThrough] -> (ended)
+///                                                              |
+///                                                              +-> Cancelling -> (ended)
+///
+/// A job is answered exactly once. It ends, releasing everything it holds, as soon as nothing
+/// outside the broker holds it: at once for a refusal or a job still waiting, and only when the
+/// worker frees the slot (result or loss) for a job answered while on a worker (Cancelling).
+enum class JobState : std::uint8_t {
+  kWaitingTurn,     ///< an actor call behind the actor's earlier calls (ActorTable)
+  kAdmitting,       ///< the tenant's quota is being asked of Redis (holds nothing yet)
+  kLoadingActor,    ///< the actor's state is being read from Redis for an activation
+  kQueued,          ///< waiting for a worker slot (Scheduler)
+  kRunning,         ///< dispatched: holds a credit of `worker`
+  kWritingThrough,  ///< an actor call ran; its kept outputs are being written to Redis
+  kCancelling,      ///< answered (deadline, cancel, shutdown) while a worker or a write still holds it
+};
+const char* job_state_name(JobState state);
+
+/// Lives from the moment a request passes verification until it ends (see JobState). Its frames
 /// are the client's request header and payload, forwarded to a worker without being copied.
 struct Job {
   std::uint64_t key = 0;               ///< broker-unique
@@ -25,23 +46,37 @@ struct Job {
   Placement placement = Placement::kAny;
   int priority = 0;
   Clock::time_point received{};
-  Clock::time_point deadline{};
+  Clock::time_point deadline{};        ///< the client's: answered DEADLINE_EXCEEDED then, wherever it is
+  /// The current step's own time limit, if sooner than the deadline: admission (admission_timeout_ms)
+  /// or running (the tenant's max_job_ms). max() while the step has none.
+  Clock::time_point step_deadline = Clock::time_point::max();
   core::Frames frames;                 ///< [request header][payload...]
   std::uint64_t payload_bytes = 0;
   int attempts = 0;                    ///< dispatches so far
-  bool holds_quota = false;            ///< an in-flight slot of the tenant is held in Redis
-  bool answered = false;               ///< the client has its answer; the worker's credit is still held
-  std::uint64_t dispatch_id = 0;       ///< current dispatch (0 while not dispatched)
+
+  JobState state = JobState::kAdmitting;  ///< changed through JobTable::set_state only
+  bool holds_quota = false;            ///< a unit of the tenant's lease (QuotaLeases) is in use
+  std::string worker;                  ///< the worker whose credit it holds; empty: none
+  bool write_pending = false;          ///< an actor write-through is in flight for it
+  std::uint64_t dispatch_id = 0;       ///< current dispatch (0 while not on a worker)
   Clock::time_point dispatched{};
 
   // Actor calls.
   std::string actor;                   ///< "<tenant>/<actor id>"; empty for a plain job
-  bool holds_actor_turn = false;       ///< the actor runs no other call until this one is over
+  bool holds_actor_turn = false;       ///< the actor runs no other call until this one ends
   std::string pinned_worker;           ///< must run here (the actor's activation), unless it left
   bool activate = false;               ///< the dispatch carries the actor's state from Redis
   std::vector<Tensor> activation;      ///< that state, until dispatched
   std::uint64_t actor_version = 0;     ///< the state version the call starts from
   int reactivations = 0;               ///< times a worker answered ACTOR_NOT_ACTIVE
+
+  /// Answered: the client has its one answer; the job only waits to release what it holds.
+  bool answered() const { return state == JobState::kCancelling; }
+  /// When the job is overdue: its deadline, or earlier, its current step's limit.
+  Clock::time_point due() const { return std::min(deadline, step_deadline); }
+  /// Something outside the broker's loop still holds the job (a worker's credit, a Redis write), so
+  /// answering it cannot end it yet.
+  bool held_outside() const { return !worker.empty() || write_pending; }
 };
 
 }  // namespace bridge::broker

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace bridge::broker {
@@ -14,6 +15,7 @@ struct TenantQuota {
   static constexpr std::uint32_t kDefaultMaxInflightJobs = 64;
   static constexpr std::uint64_t kDefaultMaxInflightBytes = 4ull << 30;
   static constexpr std::uint64_t kDefaultMaxResidentBytes = 1ull << 30;
+  static constexpr std::uint32_t kDefaultMaxJobMs = 600000;
 
   /// Jobs of this tenant admitted and not yet answered, across every broker sharing the Redis.
   std::uint32_t max_inflight_jobs = kDefaultMaxInflightJobs;
@@ -22,6 +24,10 @@ struct TenantQuota {
   /// Bytes of the resident tensors all of the tenant's actors keep (device memory on GPU workers),
   /// fleet-wide; 0 = no limit. A call whose kept outputs would pass it is RESOURCE_EXHAUSTED.
   std::uint64_t max_resident_bytes = kDefaultMaxResidentBytes;
+  /// Longest a job may run on a worker, from dispatch to result; past it the worker is told to stop
+  /// and the client gets DEADLINE_EXCEEDED naming this limit. Bounds compute time whatever the
+  /// client's timeout.
+  std::uint32_t max_job_ms = kDefaultMaxJobMs;
   /// Jobs admitted per second, fleet-wide (token bucket); 0 = no rate limit.
   double rate = 0;
   /// Bucket size: jobs that may be admitted at once after a quiet spell; 0 = max(1, rate).
@@ -38,6 +44,10 @@ struct TenantQuota {
   bool allows_kernel(const std::string& kernel) const;
   bool operator==(const TenantQuota&) const = default;
 };
+
+/// Whether `name` may name a tenant: 1 to 64 of [A-Za-z0-9._-]. Tenant names appear in Redis keys
+/// ("<tenant>/<actor>") and metric labels, so no separator may occur in one.
+bool valid_tenant_name(std::string_view name);
 
 /// Immutable after load; safe to read from any thread.
 class TenantTable {

@@ -24,7 +24,9 @@ struct WorkerRecord {
   bool draining = false;               ///< said Goodbye: no new jobs, results still welcome
   std::uint64_t completed = 0;
   Clock::time_point last_dispatch{};   ///< breaks ties between equally free workers (round robin)
-  std::unordered_map<std::uint64_t, std::unique_ptr<Job>> inflight;  ///< by dispatch id
+  /// Jobs holding a credit here (Running or Cancelling; owned by JobTable), by dispatch id. A credit
+  /// is freed only when the worker answers or is lost, never when the client is answered.
+  std::unordered_map<std::uint64_t, Job*> inflight;
 
   bool has_kernel(const std::string& kernel) const;
   bool has_kernels(const std::vector<std::string>& kernels) const;
@@ -38,10 +40,10 @@ class WorkerRegistry {
  public:
   /// Registers a worker (or re-registers one that said hello again). Returns the record and, when the
   /// hello comes from a new process under a known id, the jobs the old process held (to re-queue).
-  WorkerRecord& upsert(WorkerRecord hello, std::vector<std::unique_ptr<Job>>& orphaned);
+  WorkerRecord& upsert(WorkerRecord hello, std::vector<Job*>& orphaned);
   WorkerRecord* find(const std::string& id);
-  /// Removes a worker and hands back the jobs it held.
-  std::vector<std::unique_ptr<Job>> remove(const std::string& id);
+  /// Removes a worker and hands back the jobs it held, oldest first.
+  std::vector<Job*> remove(const std::string& id);
   /// Workers silent for more than `liveness` of their heartbeat intervals.
   std::vector<std::string> silent_since(Clock::time_point now, std::uint32_t liveness) const;
 

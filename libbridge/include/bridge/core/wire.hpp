@@ -43,6 +43,10 @@ wire::StatusCode to_wire(StatusCode code);
 /// by an aligned copy, because FlatBuffers reads its scalars in place.
 Status decode_envelope(zmq::message_t& frame, const Limits& limits, const wire::Envelope*& out);
 
+/// The job_id of a header frame decode_envelope() refused, when its bytes are still readable as a
+/// JobRequest (another protocol version, say), so that the refusal can name the job; 0 otherwise.
+std::uint64_t readable_job_id(const zmq::message_t& frame);
+
 using TensorDescs = flatbuffers::Vector<flatbuffers::Offset<wire::TensorDesc>>;
 
 /// Checks tensor descriptors against the payload frames that carry their bytes: counts, dtypes,

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "bridge/fleet.hpp"
+#include "bridge/worker/cancellation.hpp"
 #include "bridge/worker/kernel.hpp"
 
 namespace bridge::worker {
@@ -28,11 +29,14 @@ struct DeviceCopy {
 struct Step {
   const KernelSpec* kernel = nullptr;
   Params params;
+  std::vector<OutputSpec> planned;  ///< what plan() declared; allocated by prepare_execution()
   std::vector<Tensor> outputs;
 };
 
-/// One job on its way through a backend. The service fills the inputs and allocates the outputs;
-/// the backend fills the status and timings. Owned by whoever holds the unique_ptr.
+/// One job on its way through a backend. The service fills the inputs and plans the outputs; the
+/// backend allocates them (prepare_execution(), on its own thread: the socket thread never does
+/// work in proportion to a job's bytes) and fills the status and timings. Owned by whoever holds
+/// the unique_ptr.
 ///
 /// A plain job is one kernel (`kernel`, `params`, `outputs`). A pipeline adds `then`: step i runs
 /// on the outputs of step i-1, and the job's result is the last step's outputs (result()).
@@ -46,9 +50,13 @@ struct Execution {
   /// job. Empty when no input is resident.
   std::vector<std::shared_ptr<DeviceCopy>> resident_copies;
   Params params;
+  std::vector<OutputSpec> planned;  ///< what plan() declared; allocated by prepare_execution()
   std::vector<Tensor> outputs;
   std::vector<Step> then;
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+  /// Set by the worker when the broker cancels the job or its deadline passes; checked by the backend
+  /// before it starts, between pipeline steps, and by kernels between chunks.
+  std::shared_ptr<Cancellation> cancel = std::make_shared<Cancellation>();
 
   Status status;                  ///< set by the backend
   const DeviceInfo* ran_on = nullptr;  ///< set by the backend: the device that produced the result
@@ -76,7 +84,15 @@ struct Execution {
   std::span<const Tensor> step_inputs(std::size_t i) const { return i == 0 ? inputs : step_outputs(i - 1); }
   std::span<const Tensor> step_outputs(std::size_t i) const { return i == 0 ? outputs : then[i - 1].outputs; }
   std::span<Tensor> step_outputs(std::size_t i) { return i == 0 ? std::span(outputs) : std::span(then[i - 1].outputs); }
+  std::vector<OutputSpec>& step_planned(std::size_t i) { return i == 0 ? planned : then[i - 1].planned; }
+  KernelArgs step_args(std::size_t i) const { return {step_inputs(i), &step_params(i), cancel.get()}; }
 };
+
+/// Makes an execution ready to run, on the backend's thread: stacks a batch's inputs (batcher.hpp)
+/// and allocates every step's planned outputs, zero-filled; the last step's through
+/// `allocate_result` (pinned memory on a GPU worker). Steps whose outputs exist are left alone.
+/// RESOURCE_EXHAUSTED when memory cannot be had.
+Status prepare_execution(Execution& execution, const std::function<Tensor(const OutputSpec&)>& allocate_result);
 
 class Backend {
  public:

@@ -52,11 +52,15 @@ class DynamicBatcher {
   std::size_t waiting_ = 0;
 };
 
-/// One execution running every member's inputs stacked along a new leading axis, with outputs from
-/// `allocate`. Members must be compatible (same group); a group of one comes back as that job, with
-/// its own outputs allocated.
-std::unique_ptr<Execution> stack_batch(DynamicBatcher::Group members,
-                                       const std::function<Tensor(const OutputSpec&)>& allocate);
+/// One execution that runs every member with their inputs stacked along a new leading axis. Cheap:
+/// it copies no bytes; the stacking happens in prepare_execution() on the backend's thread
+/// (stack_inputs()). Members must be compatible (same group) and planned; a group of one comes
+/// back as that job.
+std::unique_ptr<Execution> stack_batch(DynamicBatcher::Group members);
+
+/// Fills a stacked execution's inputs from its members' (one copy); does nothing for an execution
+/// without members or with inputs already.
+void stack_inputs(Execution& combined);
 
 /// The members of a finished stacked execution, each with its slice of the outputs (sharing the
 /// stacked bytes, no copy), the status, timings and batch size. An execution without members is

@@ -40,7 +40,9 @@ class CpuBackend final : public Backend {
 };
 
 /// Runs one execution's kernel on the calling thread (inside a TBB arena if the kernel is to use
-/// one) and fills status and compute time. The outputs must be zero-filled. Shared with the tests.
+/// one) and fills status and compute time. The outputs must be allocated and zero-filled
+/// (prepare_execution()). Stops between steps and chunks when the execution's cancel is requested,
+/// and then ends with its status. Shared with the tests.
 void run_on_cpu(Execution& execution);
 
 }  // namespace bridge::worker

@@ -15,6 +15,7 @@
 
 #include "bridge/status.hpp"
 #include "bridge/tensor.hpp"
+#include "bridge/worker/cancellation.hpp"
 
 namespace bridge::worker {
 
@@ -25,9 +26,14 @@ using Params = std::vector<std::pair<std::string, double>>;
 struct KernelArgs {
   std::span<const Tensor> inputs;
   const Params* params = nullptr;
+  /// The job's stop request (null in plan(), and where nothing can stop the job). A kernel that
+  /// loops for long without tbb::parallel_for (whose chunks stop by themselves) checks cancelled().
+  const Cancellation* cancel = nullptr;
 
   /// The value of a param, or nullptr if absent.
   const double* find_param(std::string_view name) const;
+  /// Whether the job was asked to stop; its outputs are then discarded, so the kernel may return early.
+  bool cancelled() const { return cancel != nullptr && cancel->requested(); }
 };
 
 /// An output a kernel will produce, declared before it runs so that the worker can allocate it.
@@ -38,7 +44,9 @@ struct OutputSpec {
 };
 
 /// Validates inputs and params; on success fills `outputs`. Errors are INVALID_ARGUMENT with a
-/// message naming the input or param and what is wrong with it. Must not touch tensor data.
+/// message naming the input or param and what is wrong with it. Must not touch tensor data: a
+/// pipeline's later steps are planned on descriptors of the earlier outputs, which hold no bytes yet.
+/// Declared output sizes are checked against the worker's limits before anything is allocated.
 using PlanFn = Status (*)(const KernelArgs& args, std::vector<OutputSpec>& outputs);
 
 /// Computes `outputs` (allocated per plan, zero-filled) on the CPU. Called inside the worker's TBB
@@ -54,6 +62,8 @@ struct KernelSpec {
   /// [B, ...], it gives the B results stacked the same way. Such jobs may share one launch
   /// (dynamic batching, batcher.hpp).
   bool batchable = false;
+  /// The names of the params it reads; any other param is refused (INVALID_ARGUMENT naming it).
+  std::vector<std::string> params = {};
 };
 
 /// The catalog of kernels this worker binary was built with. Filled during static initialisation by

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <unordered_map>
 #include <vector>
 
 #include <zmq.hpp>
@@ -53,9 +54,13 @@ class WorkerService {
   /// `execution.actor`; nullptr activation with `status` set on failure.
   Activation* bind_actor(const wire::Dispatch& dispatch, std::span<zmq::message_t> activation_frames,
                          Execution& execution, Status& status);
-  /// Plans every step and allocates its outputs (with `allocate` false: plans only, for a job that
-  /// waits in the batcher).
-  Status plan(Execution& execution, bool allocate);
+  /// Plans every step (params known, outputs declared) and checks the declared outputs against the
+  /// limits: TOO_LARGE before any byte is allocated. Allocation is the backend's (prepare_execution()).
+  Status plan(Execution& execution);
+  /// Asks a running job to stop (the broker's Cancel); an unknown dispatch is ignored.
+  void stop_job(std::uint64_t dispatch_id, StatusCode code, const std::string& message);
+  /// Stops jobs past their deadline; returns the next deadline of a job still running.
+  Clock::time_point stop_overdue_jobs(Clock::time_point now);
   void launch(std::unique_ptr<Execution> execution);
   void launch_batches(std::vector<DynamicBatcher::Group> groups);
   void answer_error(std::uint64_t dispatch_id, const Status& status);
@@ -85,6 +90,11 @@ class WorkerService {
   DynamicBatcher batcher_;
   ActorHost actors_;
   std::uint32_t inflight_ = 0;  // accepted (batching or in the backend), result not yet sent
+  struct Running {
+    Clock::time_point deadline;
+    std::shared_ptr<Cancellation> cancel;
+  };
+  std::unordered_map<std::uint64_t, Running> running_;  // accepted jobs by dispatch id, until answered
   Clock::time_point last_heard_;
   Clock::time_point next_heartbeat_;
 };

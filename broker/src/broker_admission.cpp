@@ -1,0 +1,236 @@
+// BrokerService: requests, tenants and quota admission (see broker_service.hpp).
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <sstream>
+
+#include <spdlog/spdlog.h>
+
+#include "bridge/broker/broker_service.hpp"
+#include "bridge/core/job_codec.hpp"
+
+namespace bridge::broker {
+namespace {
+
+std::string joined(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& s : items) out += (out.empty() ? "" : ", ") + s;
+  return out;
+}
+
+// Identifies a version of a file cheaply: modification time (ns) and size; "" if it cannot be read.
+std::string file_signature(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return "";
+  return std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec) + ":" + std::to_string(st.st_size);
+}
+
+std::int64_t unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+void BrokerService::handle_request(std::string client, core::Frames frames, const wire::JobRequest& request) {
+  const std::uint64_t job_id = request.job_id();
+  std::uint64_t payload_bytes = 0;
+  Status status = frames.size() - 1 > options_.limits.max_tensors
+                      ? Status(StatusCode::kTooLarge, std::to_string(frames.size() - 1) + " payload frames; the limit is " +
+                                                          std::to_string(options_.limits.max_tensors) + " (max_tensors)")
+                      : core::validate_request(request, std::span(frames).subspan(1), options_.limits, payload_bytes);
+  if (!status.is_ok()) {
+    spdlog::warn("client {} job {}: refused: {}", client, job_id, status.to_string());
+    return reply_error(client, job_id, status);
+  }
+  if (stopping_)
+    return reply_error(client, job_id, {StatusCode::kUnavailable, "the broker is shutting down; send the job to another broker or retry"},
+                       options_.retry_after_ms);
+  auto made = std::make_unique<Job>();
+  made->key = next_key_++;
+  made->client = std::move(client);
+  made->client_job_id = job_id;
+  made->tenant = std::string(core::view(request.tenant()));
+  made->kernel = std::string(core::view(request.kernel()));
+  made->kernels.push_back(made->kernel);
+  if (request.stages())
+    for (const auto* stage : *request.stages()) made->kernels.emplace_back(core::view(stage->kernel()));
+  made->placement = static_cast<Placement>(request.placement());
+  made->priority = request.priority();
+  made->received = Clock::now();
+  made->deadline = made->received + std::chrono::milliseconds(request.timeout_ms() > 0 ? request.timeout_ms()
+                                                                                       : options_.default_timeout_ms);
+  made->frames = std::move(frames);
+  made->payload_bytes = payload_bytes;
+  Job* job = jobs_.add(std::move(made));
+  if (job == nullptr) {
+    spdlog::debug("client job {}: duplicate of a job in progress; the first one will answer", job_id);
+    return;
+  }
+  std::uint32_t retry_after_ms = 0;
+  if (Status refused = check_request(*job, retry_after_ms); !refused.is_ok()) return fail(*job, refused, retry_after_ms);
+  if (request.actor_id() != nullptr && request.actor_id()->size() > 0) {
+    // Admitted when its turn comes, so that quota waits never reorder an actor's calls.
+    job->actor = job->tenant + "/" + std::string(core::view(request.actor_id()));
+    return actor_call_arrived(*job, std::string(core::view(request.actor_id())));
+  }
+  admit(*job);
+}
+
+Status BrokerService::check_request(const Job& job, std::uint32_t& retry_after_ms) const {
+  const TenantQuota* quota = tenants_.find(job.tenant);
+  if (quota == nullptr)
+    return {StatusCode::kUnknownTenant, "tenant '" + job.tenant + "' is not configured in " + options_.tenants_file +
+                                            "; ask the fleet operator to add it"};
+  for (const auto& kernel : job.kernels)
+    if (!quota->allows_kernel(kernel))
+      return {StatusCode::kPermissionDenied, "tenant '" + job.tenant + "' may not run kernel '" + kernel +
+                                                 "' (its kernels in " + options_.tenants_file + ": " +
+                                                 joined(quota->kernels) + ")"};
+  if (job.priority < quota->min_priority || job.priority > quota->max_priority)
+    return {StatusCode::kPermissionDenied, "tenant '" + job.tenant + "' may use priorities " +
+                                               std::to_string(quota->min_priority) + ".." +
+                                               std::to_string(quota->max_priority) + ", not " + std::to_string(job.priority)};
+  if (job.payload_bytes > quota->max_inflight_bytes)
+    return {StatusCode::kTooLarge, "the job's inputs are " + std::to_string(job.payload_bytes) +
+                                       " bytes, more than tenant '" + job.tenant +
+                                       "' may have in flight (max_inflight_bytes " +
+                                       std::to_string(quota->max_inflight_bytes) + ")"};
+  for (const auto& kernel : job.kernels) {
+    if (workers_.empty() || workers_.any_has_kernel(kernel)) continue;
+    std::vector<std::string> known;
+    for (const auto& [id, w] : workers_.workers())
+      for (const auto& k : w.kernels)
+        if (std::find(known.begin(), known.end(), k) == known.end()) known.push_back(k);
+    std::sort(known.begin(), known.end());
+    return {StatusCode::kUnknownKernel, "no worker in the fleet has kernel '" + kernel + "'; available: " + joined(known)};
+  }
+  if (!workers_.empty() && !workers_.could_run(job.kernels, job.placement))
+    return {StatusCode::kNoCapableWorker,
+            std::string("no worker can run '") + joined(job.kernels) + "' with placement " + placement_name(job.placement) +
+                (job.kernels.size() > 1 ? " (no worker of that device kind has every kernel of the pipeline)"
+                                        : " (no worker of that device kind has it)")};
+  // This job is counted among the waiting already.
+  if (jobs_.waiting() > options_.max_queued_jobs) {
+    retry_after_ms = options_.retry_after_ms;
+    return {StatusCode::kQueueFull, "the broker holds " + std::to_string(options_.max_queued_jobs) +
+                                        " waiting jobs (max_queued_jobs); retry later"};
+  }
+  return {};
+}
+
+void BrokerService::admit(Job& job) {
+  const TenantQuota* quota = tenants_.find(job.tenant);
+  if (quota == nullptr)
+    return fail(job, {StatusCode::kUnknownTenant, "tenant '" + job.tenant + "' was removed from " + options_.tenants_file});
+  if (!options_.enforce_quotas || job.holds_quota) return admitted(job);
+  const std::uint64_t key = job.key;
+  const std::string tenant = job.tenant;
+  const std::uint64_t bytes = job.payload_bytes;
+  QuotaStore::Decision refusal;
+  switch (leases_.admit(tenant, *quota, bytes, liveness_ttl(),
+                        [this, key, tenant, bytes](QuotaStore::Decision d) { on_admission(key, tenant, bytes, d); },
+                        &refusal)) {
+    case QuotaLeases::Admit::kNow:
+      job.holds_quota = true;
+      return admitted(job);
+    case QuotaLeases::Admit::kLater:
+      jobs_.set_state(job, JobState::kAdmitting);
+      job.step_deadline = Clock::now() + std::chrono::milliseconds(options_.admission_timeout_ms);
+      jobs_.watch(job);
+      return;
+    case QuotaLeases::Admit::kUnreachable:
+      return fail(job, {StatusCode::kUnavailable, "the quota store (" + redis_.address().to_string() +
+                                                      ") is unreachable; retry later"},
+                  options_.retry_after_ms);
+    case QuotaLeases::Admit::kRefused:
+      return refuse_for_quota(job, refusal);
+  }
+}
+
+void BrokerService::on_admission(std::uint64_t key, const std::string& tenant, std::uint64_t bytes,
+                                 const QuotaStore::Decision& decision) {
+  Job* job = jobs_.find(key);
+  if (job == nullptr || job->state != JobState::kAdmitting) {
+    // The job ended meanwhile (admission timeout, deadline, cancel, shutdown): hand back a slot
+    // granted too late.
+    if (decision.admitted) leases_.release(tenant, bytes);
+    return;
+  }
+  job->step_deadline = Clock::time_point::max();
+  if (!decision.reachable) {
+    spdlog::error("quota check for tenant {} failed: {}", job->tenant,
+                  decision.error.empty() ? "connection to Redis lost" : decision.error);
+    return fail(*job, {StatusCode::kUnavailable, "the quota store could not decide (" +
+                                                     (decision.error.empty() ? std::string("connection lost") : decision.error) +
+                                                     "); retry later"},
+                options_.retry_after_ms);
+  }
+  if (!decision.admitted) return refuse_for_quota(*job, decision);
+  job->holds_quota = true;
+  admitted(*job);
+}
+
+void BrokerService::refuse_for_quota(Job& job, const QuotaStore::Decision& decision) {
+  metrics_.quota_refused(job.tenant, decision.limit);
+  const TenantQuota* quota = tenants_.find(job.tenant);
+  const std::uint32_t retry_after = decision.retry_after_ms > 0 ? decision.retry_after_ms : options_.retry_after_ms;
+  std::string why = "tenant '" + job.tenant + "' ";
+  if (quota == nullptr) {
+    why += "was removed from " + options_.tenants_file;
+  } else if (decision.limit == "max_inflight_bytes") {
+    why += "has " + std::to_string(decision.in_use) + " input bytes in flight; this job's " +
+           std::to_string(job.payload_bytes) + " would pass its max_inflight_bytes of " +
+           std::to_string(quota->max_inflight_bytes);
+  } else if (decision.limit == "rate") {
+    std::ostringstream rate;
+    rate << quota->rate << " jobs/s (burst " << quota->effective_burst() << ")";
+    why += "is over its rate of " + rate.str();
+  } else {
+    why += "has " + std::to_string(decision.in_use) + " jobs in flight, its max_inflight_jobs is " +
+           std::to_string(quota->max_inflight_jobs);
+  }
+  fail(job, {StatusCode::kResourceExhausted, why + "; retry after " + std::to_string(retry_after) + " ms"}, retry_after);
+}
+
+void BrokerService::admitted(Job& job) {
+  job.step_deadline = Clock::time_point::max();
+  if (job.actor.empty()) return route(job);
+  start_actor_call(job);
+}
+
+// ---- Tenants ---------------------------------------------------------------------------------------
+
+void BrokerService::check_tenants_file(bool forced) {
+  const std::string signature = file_signature(options_.tenants_file);
+  if (tenants_signature_.empty() && !forced) {  // first look (start): the table in force came from this file
+    tenants_signature_ = signature;
+    return;
+  }
+  if (!forced && signature == tenants_signature_) return;
+  tenants_signature_ = signature;
+  try {
+    apply_tenants(TenantTable::load_file(options_.tenants_file), forced ? "SIGHUP" : "file changed");
+  } catch (const std::exception& e) {  // ConfigError, or anything a parser may throw: never fatal here
+    spdlog::error("tenants not reloaded; the quotas in force stay: {}", e.what());
+  }
+}
+
+void BrokerService::apply_tenants(TenantTable table, const char* why) {
+  int added = 0, changed = 0, removed = 0;
+  for (const auto& [name, quota] : table.tenants()) {
+    const TenantQuota* before = tenants_.find(name);
+    added += before == nullptr;
+    changed += before != nullptr && !(*before == quota);
+  }
+  for (const auto& [name, quota] : tenants_.tenants()) removed += table.find(name) == nullptr;
+  for (const auto& [name, quota] : table.tenants()) scheduler_.set_weight(name, quota.weight);
+  tenants_ = std::move(table);
+  tenants_loaded_at_ms_ = unix_ms();
+  quotas_.publish(tenants_);
+  metrics_.set_tenants(tenants_);
+  if (std::string(why) != "start")
+    spdlog::info("tenants reloaded ({}): {} tenants; {} added, {} changed, {} removed", why, tenants_.tenants().size(),
+                 added, changed, removed);
+}
+
+}  // namespace bridge::broker

@@ -1,0 +1,241 @@
+// BrokerService: workers, scheduling and results (see broker_service.hpp).
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+#include <zmq_addon.hpp>
+
+#include "bridge/broker/broker_service.hpp"
+#include "bridge/core/job_codec.hpp"
+
+namespace bridge::broker {
+namespace {
+
+std::uint64_t micros(Clock::duration d) {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(d).count());
+}
+
+}  // namespace
+
+void BrokerService::on_hello(const std::string& id, const wire::WorkerHello& hello) {
+  if (core::view(hello.worker_id()) != id)
+    spdlog::warn("worker hello names itself '{}' but connected as '{}'; using the connection id",
+                 core::view(hello.worker_id()), id);
+  WorkerRecord record;
+  record.id = id;
+  record.incarnation = hello.incarnation();
+  record.device = core::device_info_from(hello.device());
+  if (hello.kernels())
+    for (const auto* k : *hello.kernels()) record.kernels.emplace_back(core::view(k));
+  record.slots = std::max<std::uint32_t>(1, hello.slots());
+  record.heartbeat_ms = std::clamp<std::uint32_t>(hello.heartbeat_ms(), 10, 60000);
+  record.last_seen = Clock::now();
+  std::vector<Job*> orphaned;
+  const bool known = workers_.find(id) != nullptr;
+  WorkerRecord& worker = workers_.upsert(std::move(record), orphaned);
+  spdlog::info("worker {} {}: {} '{}', {} slots, {} kernels", id, known ? "re-registered" : "registered",
+               device_kind_name(worker.device.kind), worker.device.name, worker.slots, worker.kernels.size());
+  metrics_.add_kernels(worker.kernels);
+  // A new process under a known id: the old one's jobs will never be answered.
+  for (Job* job : orphaned) worker_let_go(*job, id, "it restarted");
+  fleet_view_.publish(worker, std::chrono::milliseconds(worker.heartbeat_ms) * options_.liveness);
+  metrics_.worker_seen(worker);
+  dispatch_queued();
+}
+
+void BrokerService::on_result(WorkerRecord& worker, core::Frames& frames) {
+  auto* envelope = wire::GetMutableEnvelope(frames[1].data());
+  auto* result = static_cast<wire::JobResult*>(envelope->mutable_body());
+  auto it = worker.inflight.find(result->job_id());
+  if (it == worker.inflight.end()) {
+    // A late answer for a job already re-dispatched elsewhere (or ended): exactly-once delivery.
+    spdlog::debug("worker {}: dropped result of unknown dispatch {}", worker.id, result->job_id());
+    return;
+  }
+  // The slot is free again whatever the result says: the job no longer holds the worker's credit.
+  Job& job = *it->second;
+  worker.inflight.erase(it);
+  job.worker.clear();
+  job.dispatch_id = 0;
+  job.step_deadline = Clock::time_point::max();
+  ++worker.completed;
+  const std::size_t kept = result->kept() == nullptr ? 0 : result->kept()->size();
+  ActorEntry* actor = job.actor.empty() ? nullptr : actors_.find(job.actor);
+  // An actor call that kept outputs moved its activation past Redis; if the write will not happen,
+  // that activation must not serve again.
+  auto drop_activation = [&] {
+    if (actor != nullptr && result->status() == wire::StatusCode::OK && kept > 0) deactivate(*actor);
+  };
+
+  if (job.answered()) {
+    // Answered while the worker held it (deadline, cancel): only the credit was still in use.
+    spdlog::debug("worker {}: result of job {} arrived after its answer; dropped", worker.id, job.client_job_id);
+    drop_activation();
+    release(job);
+  } else if (Clock::now() >= job.deadline) {
+    // The result beat the deadline timer by less than a tick: still too late to forward.
+    drop_activation();
+    fail(job, {StatusCode::kDeadlineExceeded, "the job finished on worker " + worker.id + " after its deadline; its "
+                                              "result was dropped (raise timeout_ms)"});
+  } else {
+    // [worker id][header][returned outputs...][kept outputs (actor calls)...]
+    const std::size_t returned = result->outputs() == nullptr ? 0 : result->outputs()->size();
+    std::uint64_t bytes = 0;
+    Status valid = frames.size() < 2 + returned
+                       ? Status(StatusCode::kMalformedMessage, "result has fewer frames than outputs")
+                       : core::validate_tensors(result->outputs(), std::span(frames).subspan(2, returned),
+                                                options_.limits, bytes);
+    if (valid.is_ok())
+      valid = core::validate_tensors(result->kept(), std::span(frames).subspan(2 + returned), options_.limits, bytes);
+    if (valid.is_ok() && job.actor.empty() && kept > 0)
+      valid = Status(StatusCode::kMalformedMessage, "kept outputs in the result of a job that is no actor call");
+    // The broker rewrites the worker-leg id and its own timing in place; the worker wrote these
+    // fields with force_defaults so that they exist in the buffer (docs/protocol.md).
+    wire::Timings* timings = result->mutable_timings();
+    if (valid.is_ok() && (timings == nullptr || !result->mutate_job_id(job.client_job_id) ||
+                          !result->mutate_attempts(static_cast<std::uint8_t>(std::min(job.attempts, 255)))))
+      valid = Status(StatusCode::kMalformedMessage, "result lacks job_id, attempts or timings fields");
+    if (!valid.is_ok()) {
+      spdlog::error("worker {}: corrupt result for job {} of tenant {}: {}", worker.id, job.client_job_id, job.tenant,
+                    valid.to_string());
+      if (actor != nullptr) deactivate(*actor);
+      fail(job, {StatusCode::kInternal, "worker " + worker.id + " sent a result the broker cannot forward: " +
+                                            valid.message()});
+    } else {
+      timings->mutate_queued_us(micros(job.dispatched - job.received));
+      if (!job.actor.empty()) {
+        on_actor_result(worker, job, frames, returned);
+      } else {
+        core::Frames out(std::make_move_iterator(frames.begin() + 1), std::make_move_iterator(frames.end()));
+        finish(job, std::move(out));
+      }
+    }
+  }
+  if (worker.draining && worker.inflight.empty()) return remove_worker(worker.id);
+  dispatch_queued();
+}
+
+void BrokerService::remove_worker(const std::string& id) {
+  const std::string copy = id;  // `id` may live in the record being removed
+  workers_.remove(copy);
+  fleet_view_.remove(copy);
+  metrics_.worker_gone(copy);
+}
+
+void BrokerService::lose_worker(const std::string& id, const std::string& reason) {
+  auto jobs = workers_.remove(id);
+  fleet_view_.remove(id);
+  metrics_.worker_gone(id);
+  spdlog::warn("worker {} lost ({}); {} job(s) were on it", id, reason, jobs.size());
+  for (Job* job : jobs) worker_let_go(*job, id, reason);
+  dispatch_queued();
+}
+
+void BrokerService::worker_let_go(Job& job, const std::string& worker, const std::string& reason) {
+  job.worker.clear();
+  job.dispatch_id = 0;
+  job.step_deadline = Clock::time_point::max();
+  // The activation died with its worker.
+  if (ActorEntry* actor = job.actor.empty() ? nullptr : actors_.find(job.actor); actor != nullptr && actor->worker == worker)
+    actor->worker.clear();
+  if (job.answered()) return release(job);  // its client has its answer; nothing runs it again
+  if (job.attempts >= static_cast<int>(options_.max_attempts))
+    return fail(job, {StatusCode::kWorkerLost, "the job's worker was lost on each of " + std::to_string(job.attempts) +
+                                                   " attempts (last: " + worker + ", " + reason + ")"});
+  // A plain job goes back to the front of its queue; an actor call keeps its turn and runs again
+  // on state reloaded from Redis, which holds everything up to the call before it.
+  if (job.actor.empty()) {
+    jobs_.set_state(job, JobState::kQueued);
+    return scheduler_.requeue(job);
+  }
+  start_actor_call(job);
+}
+
+void BrokerService::send_reregister(const std::string& id, const std::string& reason) {
+  flatbuffers::FlatBufferBuilder fbb(64);
+  auto body = wire::CreateReregister(fbb, fbb.CreateString(reason));
+  core::Frames frames;
+  frames.push_back(core::finish_envelope(fbb, wire::Body::Reregister, body.Union()));
+  send_to_worker(id, std::move(frames));
+}
+
+// ---- Scheduling ------------------------------------------------------------------------------------
+
+void BrokerService::route(Job& job) {
+  if (scheduler_.empty())
+    if (WorkerRecord* worker = workers_.select(job); worker != nullptr && dispatch(*worker, job)) return;
+  jobs_.set_state(job, JobState::kQueued);
+  scheduler_.enqueue(job);  // wait for a free slot, behind jobs already waiting
+}
+
+void BrokerService::dispatch_queued() {
+  // Offer every worker with free credits the queued jobs it can run, until no more fit.
+  bool progress = true;
+  while (progress && !scheduler_.empty()) {
+    progress = false;
+    for (auto& [id, worker] : workers_.workers()) {
+      WorkerRecord& w = worker;
+      while (w.has_free_slot() && !scheduler_.empty()) {
+        Job* job = scheduler_.next([&](const Job& j) { return workers_.can_take(w, j); });
+        if (job == nullptr) break;
+        if (!dispatch(w, *job)) {
+          scheduler_.requeue(*job);
+          return;  // the worker vanished; the liveness check will remove it
+        }
+        progress = true;
+      }
+    }
+  }
+}
+
+bool BrokerService::dispatch(WorkerRecord& worker, Job& job) {
+  const auto now = Clock::now();
+  const TenantQuota* quota = tenants_.find(job.tenant);
+  const auto max_job = std::chrono::milliseconds(quota != nullptr ? quota->max_job_ms : TenantQuota::kDefaultMaxJobMs);
+  // The worker stops the job at the sooner of its deadline and the tenant's max_job_ms.
+  const Clock::time_point stop_at = std::min(job.deadline, now + max_job);
+  const std::uint64_t dispatch_id = next_dispatch_id_++;
+  flatbuffers::FlatBufferBuilder fbb(64);
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(stop_at - now).count();
+  flatbuffers::Offset<flatbuffers::String> actor = 0;
+  flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<wire::TensorDesc>>> activation = 0;
+  if (!job.actor.empty()) {
+    actor = fbb.CreateString(job.actor);
+    if (job.activate) {
+      std::vector<flatbuffers::Offset<wire::TensorDesc>> descs;
+      for (const Tensor& t : job.activation) descs.push_back(core::add_tensor_desc(fbb, t));
+      activation = fbb.CreateVector(descs);
+    }
+  }
+  auto body = wire::CreateDispatch(fbb, dispatch_id, static_cast<std::uint32_t>(std::max<std::int64_t>(1, left)), actor,
+                                   job.actor_version, job.activate, activation);
+  core::Frames frames;
+  frames.reserve(2 + job.frames.size() + job.activation.size());
+  frames.push_back(zmq::message_t(worker.id.data(), worker.id.size()));
+  frames.push_back(core::finish_envelope(fbb, wire::Body::Dispatch, body.Union()));
+  // Shares the bytes (reference-counted) rather than copying: the job keeps its frames in case the
+  // worker dies and the job must be sent again.
+  for (auto& f : job.frames) frames.emplace_back().copy(f);
+  if (job.activate)
+    for (const Tensor& t : job.activation) frames.push_back(core::tensor_to_frame(t));
+  try {
+    if (!zmq::send_multipart(backend_, frames, zmq::send_flags::dontwait)) return false;
+  } catch (const zmq::error_t&) {
+    return false;
+  }
+  job.dispatch_id = dispatch_id;
+  job.dispatched = now;
+  ++job.attempts;
+  job.worker = worker.id;
+  if (stop_at < job.deadline) {
+    job.step_deadline = stop_at;  // max_job_ms comes first: the timer answers it
+    jobs_.watch(job);
+  }
+  jobs_.set_state(job, JobState::kRunning);
+  if (job.activate) on_activation_sent(job, worker);
+  worker.last_dispatch = now;
+  metrics_.job_dispatched(job);
+  worker.inflight.emplace(dispatch_id, &job);
+  return true;
+}
+
+}  // namespace bridge::broker

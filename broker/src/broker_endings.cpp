@@ -1,0 +1,126 @@
+// BrokerService: answers and endings, the one place a job ends (see broker_service.hpp and
+// docs/architecture.md, "A job's states").
+#include <spdlog/spdlog.h>
+
+#include "bridge/broker/broker_service.hpp"
+#include "bridge/core/job_codec.hpp"
+
+namespace bridge::broker {
+namespace {
+
+std::string joined(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& s : items) out += (out.empty() ? "" : ", ") + s;
+  return out;
+}
+
+}  // namespace
+
+void BrokerService::finish(Job& job, core::Frames result) {
+  {
+    const auto* r = flatbuffers::GetRoot<wire::Envelope>(result[0].data())->body_as_JobResult();
+    metrics_.job_answered(job, core::from_wire(r->status()), core::view(r->fallback_reason()), core::view(r->worker_id()));
+  }
+  reply(job.client, std::move(result));
+  release(job);
+}
+
+void BrokerService::fail(Job& job, const Status& status, std::uint32_t retry_after_ms) {
+  if (job.answered()) return;  // one answer per job
+  metrics_.job_answered(job, status.code(), {}, {});
+  spdlog::debug("client {} job {} ({}/{}, {}): {}", job.client, job.client_job_id, job.tenant, job.kernel,
+                job_state_name(job.state), status.to_string());
+  reply_error(job.client, job.client_job_id, status, retry_after_ms);
+  if (!job.held_outside()) return release(job);
+  // A worker runs it (or a write is in flight): it keeps the credit, the lease and the actor's turn
+  // until they let go, so that the tenant never holds more than it was granted.
+  if (!job.worker.empty())
+    send_cancel(job, status.code() == StatusCode::kDeadlineExceeded ? StatusCode::kDeadlineExceeded : StatusCode::kCancelled);
+  jobs_.set_state(job, JobState::kCancelling);
+}
+
+void BrokerService::release(Job& job) {
+  switch (job.state) {  // off whatever still refers to it
+    case JobState::kQueued: scheduler_.remove(job); break;
+    case JobState::kWaitingTurn: actors_.remove_waiting(job); break;
+    default: break;
+  }
+  if (job.holds_quota) {
+    leases_.release(job.tenant, job.payload_bytes);
+    job.holds_quota = false;
+  }
+  release_actor_turn(job);
+  jobs_.erase(job);
+}
+
+void BrokerService::send_cancel(const Job& job, StatusCode reason) {
+  flatbuffers::FlatBufferBuilder fbb(64);
+  auto body = wire::CreateCancel(fbb, job.dispatch_id, core::to_wire(reason));
+  core::Frames frames;
+  frames.push_back(core::finish_envelope(fbb, wire::Body::Cancel, body.Union()));
+  send_to_worker(job.worker, std::move(frames));
+}
+
+void BrokerService::handle_cancel(const std::string& client, const wire::CancelRequest& request) {
+  Job* job = jobs_.find(client, request.job_id());
+  // Unknown or answered: its answer has gone or is on its way; a cancel changes nothing then.
+  if (job == nullptr || job->answered()) return;
+  spdlog::debug("client {} cancelled job {} ({})", client, request.job_id(), job_state_name(job->state));
+  fail(*job, {StatusCode::kCancelled, "cancelled by the client"});
+}
+
+void BrokerService::answer_overdue(Clock::time_point now) {
+  for (const std::uint64_t key : jobs_.overdue(now)) {
+    Job* job = jobs_.find(key);
+    if (job == nullptr || job->answered()) continue;  // ended or answered by an earlier one's ending
+    const bool deadline = now >= job->deadline;
+    const std::string timeout = std::to_string(
+        std::chrono::duration_cast<std::chrono::milliseconds>(job->deadline - job->received).count());
+    switch (job->state) {
+      case JobState::kAdmitting:
+        if (!deadline) {
+          fail(*job, {StatusCode::kUnavailable, "the quota store did not answer within " +
+                                                    std::to_string(options_.admission_timeout_ms) + " ms; retry later"},
+               options_.retry_after_ms);
+          continue;
+        }
+        fail(*job, {StatusCode::kDeadlineExceeded, "the quota store did not decide before the job's deadline (" + timeout + " ms)"});
+        continue;
+      case JobState::kWaitingTurn:
+        fail(*job, {StatusCode::kDeadlineExceeded, "the actor's earlier calls did not finish before this call's deadline (" +
+                                                       timeout + " ms)"});
+        continue;
+      case JobState::kLoadingActor:
+        fail(*job, {StatusCode::kDeadlineExceeded, "the actor's state did not load from Redis before the call's deadline"});
+        continue;
+      case JobState::kQueued: {
+        const bool capable = workers_.could_run(job->kernels, job->placement);
+        fail(*job, {StatusCode::kDeadlineExceeded,
+                    capable ? "no worker slot became free before the job's deadline of " + timeout +
+                                  " ms (fleet busy; raise timeout_ms or add workers)"
+                            : "no worker able to run '" + joined(job->kernels) + "' joined before the job's deadline"});
+        continue;
+      }
+      case JobState::kRunning: {
+        if (deadline) {
+          fail(*job, {StatusCode::kDeadlineExceeded, "the job ran on worker " + job->worker + " past its deadline of " +
+                                                         timeout + " ms and was stopped (raise timeout_ms)"});
+          continue;
+        }
+        const TenantQuota* quota = tenants_.find(job->tenant);
+        fail(*job, {StatusCode::kDeadlineExceeded,
+                    "the job ran on worker " + job->worker + " longer than tenant '" + job->tenant + "' may (max_job_ms " +
+                        std::to_string(quota != nullptr ? quota->max_job_ms : TenantQuota::kDefaultMaxJobMs) +
+                        " in " + options_.tenants_file + ") and was stopped"});
+        continue;
+      }
+      case JobState::kWritingThrough:
+        fail(*job, {StatusCode::kDeadlineExceeded, "the call ran, but its deadline passed while its new state was being "
+                                                   "saved to Redis; the state may have changed (check actor_version)"});
+        continue;
+      case JobState::kCancelling: continue;  // answered already
+    }
+  }
+}
+
+}  // namespace bridge::broker

@@ -1,0 +1,91 @@
+// BrokerService: what clients and tools may ask of the broker besides jobs (see broker_service.hpp).
+#include <spdlog/spdlog.h>
+
+#include "bridge/broker/broker_service.hpp"
+#include "bridge/core/job_codec.hpp"
+
+namespace bridge::broker {
+
+void BrokerService::handle_ping(const std::string& client, const wire::Ping& ping) {
+  flatbuffers::FlatBufferBuilder fbb(128);
+  auto body = wire::CreatePong(fbb, ping.request_id(), fbb.CreateString(options_.id), incarnation_);
+  core::Frames frames;
+  frames.push_back(core::finish_envelope(fbb, wire::Body::Pong, body.Union()));
+  reply(client, std::move(frames));
+}
+
+void BrokerService::handle_status(const std::string& client, const wire::StatusRequest& request) {
+  flatbuffers::FlatBufferBuilder fbb(1024);
+  const auto now = Clock::now();
+  std::vector<flatbuffers::Offset<wire::WorkerStatus>> workers;
+  for (const auto& [id, w] : workers_.workers()) {
+    std::vector<flatbuffers::Offset<flatbuffers::String>> kernels;
+    for (const auto& k : w.kernels) kernels.push_back(fbb.CreateString(k));
+    const auto ago = std::chrono::duration_cast<std::chrono::milliseconds>(now - w.last_seen).count();
+    workers.push_back(wire::CreateWorkerStatus(fbb, fbb.CreateString(id), core::add_device_info(fbb, w.device),
+                                               fbb.CreateVector(kernels), w.slots,
+                                               static_cast<std::uint32_t>(w.inflight.size()),
+                                               static_cast<std::uint32_t>(ago), w.completed,
+                                               core::add_device_metrics(fbb, w.metrics)));
+  }
+  auto body = wire::CreateStatusReply(fbb, request.request_id(), fbb.CreateString(options_.id), fbb.CreateVector(workers),
+                                      static_cast<std::uint32_t>(jobs_.waiting()),
+                                      static_cast<std::uint32_t>(workers_.inflight_jobs()), redis_.connected(),
+                                      options_.default_timeout_ms);
+  core::Frames frames;
+  frames.push_back(core::finish_envelope(fbb, wire::Body::StatusReply, body.Union()));
+  reply(client, std::move(frames));
+}
+
+void BrokerService::handle_quota(const std::string& client, const wire::QuotaRequest& request) {
+  // Usage comes from Redis (fleet-wide), one script per tenant; the reply goes out when all answered.
+  struct Pending {
+    std::string client;
+    std::uint64_t request_id = 0;
+    std::vector<std::pair<std::string, TenantQuota>> tenants;
+    std::vector<QuotaStore::Usage> usage;
+    std::size_t outstanding = 0;
+    std::string error;
+  };
+  auto pending = std::make_shared<Pending>();
+  pending->client = client;
+  pending->request_id = request.request_id();
+  const std::string wanted(core::view(request.tenant()));
+  for (const auto& [name, quota] : tenants_.tenants())
+    if (wanted.empty() || name == wanted) pending->tenants.emplace_back(name, quota);
+  if (!wanted.empty() && pending->tenants.empty())
+    pending->error = "tenant '" + wanted + "' is not configured in " + options_.tenants_file;
+  pending->usage.resize(pending->tenants.size());
+
+  auto send = [this](const Pending& p) {
+    flatbuffers::FlatBufferBuilder fbb(1024);
+    std::vector<flatbuffers::Offset<wire::TenantQuotaStatus>> rows;
+    for (std::size_t i = 0; i < p.tenants.size(); ++i) {
+      const auto& [name, q] = p.tenants[i];
+      const QuotaStore::Usage& u = p.usage[i];
+      std::vector<flatbuffers::Offset<flatbuffers::String>> kernels;
+      for (const auto& k : q.kernels) kernels.push_back(fbb.CreateString(k));
+      rows.push_back(wire::CreateTenantQuotaStatus(fbb, fbb.CreateString(name), q.max_inflight_jobs, q.max_inflight_bytes,
+                                                   q.rate, q.effective_burst(), q.weight, q.min_priority, q.max_priority,
+                                                   fbb.CreateVector(kernels), u.known ? u.jobs : -1, u.known ? u.bytes : -1,
+                                                   u.known ? u.rate_tokens : -1, q.max_resident_bytes,
+                                                   q.max_job_ms));
+    }
+    auto body = wire::CreateQuotaReply(fbb, p.request_id, fbb.CreateVector(rows), fbb.CreateString(options_.tenants_file),
+                                       tenants_loaded_at_ms_, fbb.CreateString(p.error));
+    core::Frames frames;
+    frames.push_back(core::finish_envelope(fbb, wire::Body::QuotaReply, body.Union()));
+    reply(p.client, std::move(frames));
+  };
+  for (std::size_t i = 0; i < pending->tenants.size(); ++i) {
+    const bool asked = quotas_.usage(pending->tenants[i].first, pending->tenants[i].second,
+                                     [pending, i, send](QuotaStore::Usage u) {
+                                       pending->usage[i] = u;
+                                       if (--pending->outstanding == 0) send(*pending);
+                                     });
+    if (asked) ++pending->outstanding;
+  }
+  if (pending->outstanding == 0) send(*pending);  // nothing asked (Redis down, or no tenant): answer now
+}
+
+}  // namespace bridge::broker

@@ -1,0 +1,25 @@
+// prepare_execution (backend.hpp): what a backend does first with a job, on its own thread.
+#include "bridge/worker/backend.hpp"
+#include "bridge/worker/batcher.hpp"
+
+namespace bridge::worker {
+
+Status prepare_execution(Execution& e, const std::function<Tensor(const OutputSpec&)>& allocate_result) {
+  try {
+    stack_inputs(e);
+    const std::size_t steps = e.step_count();
+    for (std::size_t i = 0; i < steps; ++i) {
+      std::vector<Tensor>& outputs = i == 0 ? e.outputs : e.then[i - 1].outputs;
+      if (!outputs.empty()) continue;
+      for (const OutputSpec& spec : e.step_planned(i))
+        // The client gets the last step's outputs: those come from the backend (pinned on a GPU
+        // worker). Intermediates only matter if the job runs on the CPU.
+        outputs.push_back(i + 1 == steps ? allocate_result(spec) : Tensor::zeros(spec.dtype, spec.shape, spec.name));
+    }
+  } catch (const std::exception& error) {  // bad_alloc, or a pool's refusal
+    return {StatusCode::kResourceExhausted, std::string("the worker cannot allocate the job's buffers: ") + error.what()};
+  }
+  return {};
+}
+
+}  // namespace bridge::worker

@@ -54,6 +54,11 @@ void BrokerService::on_result(WorkerRecord& worker, core::Frames& frames) {
   // The slot is free again whatever the result says: the job no longer holds the worker's credit.
   Job& job = *it->second;
   worker.inflight.erase(it);
+  // The worker stops a job at its tenant's max_job_ms by itself, and may say so before the
+  // broker's timer does: the answer names the limit either way.
+  const bool stopped_at_max_job = job.step_deadline != Clock::time_point::max() && Clock::now() >= job.step_deadline &&
+                                  result->status() == wire::StatusCode::DEADLINE_EXCEEDED;
+  const std::string ran_on = job.worker;
   job.worker.clear();
   job.dispatch_id = 0;
   job.step_deadline = Clock::time_point::max();
@@ -71,11 +76,15 @@ void BrokerService::on_result(WorkerRecord& worker, core::Frames& frames) {
     spdlog::debug("worker {}: result of job {} arrived after its answer; dropped", worker.id, job.client_job_id);
     drop_activation();
     release(job);
+  } else if (stopped_at_max_job) {
+    fail(job, over_max_job_ms(job, ran_on));
   } else if (Clock::now() >= job.deadline) {
     // The result beat the deadline timer by less than a tick: still too late to forward.
     drop_activation();
-    fail(job, {StatusCode::kDeadlineExceeded, "the job finished on worker " + worker.id + " after its deadline; its "
-                                              "result was dropped (raise timeout_ms)"});
+    fail(job, result->status() == wire::StatusCode::DEADLINE_EXCEEDED
+                  ? ran_past_deadline(job, worker.id)  // the worker stopped it at the deadline
+                  : Status(StatusCode::kDeadlineExceeded, "the job finished on worker " + worker.id +
+                                                              " after its deadline; its result was dropped (raise timeout_ms)"));
   } else {
     // [worker id][header][returned outputs...][kept outputs (actor calls)...]
     const std::size_t returned = result->outputs() == nullptr ? 0 : result->outputs()->size();

@@ -69,6 +69,21 @@ void BrokerService::handle_cancel(const std::string& client, const wire::CancelR
   fail(*job, {StatusCode::kCancelled, "cancelled by the client"});
 }
 
+Status BrokerService::over_max_job_ms(const Job& job, const std::string& worker) const {
+  const TenantQuota* quota = tenants_.find(job.tenant);
+  return {StatusCode::kDeadlineExceeded,
+          "the job ran on worker " + worker + " longer than tenant '" +
+              job.tenant + "' may (max_job_ms " +
+              std::to_string(quota != nullptr ? quota->max_job_ms : TenantQuota::kDefaultMaxJobMs) + " in " +
+              options_.tenants_file + ") and was stopped"};
+}
+
+Status BrokerService::ran_past_deadline(const Job& job, const std::string& worker) const {
+  const auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(job.deadline - job.received).count();
+  return {StatusCode::kDeadlineExceeded, "the job ran on worker " + worker + " past its deadline of " +
+                                             std::to_string(timeout) + " ms and was stopped (raise timeout_ms)"};
+}
+
 void BrokerService::answer_overdue(Clock::time_point now) {
   for (const std::uint64_t key : jobs_.overdue(now)) {
     Job* job = jobs_.find(key);
@@ -103,15 +118,10 @@ void BrokerService::answer_overdue(Clock::time_point now) {
       }
       case JobState::kRunning: {
         if (deadline) {
-          fail(*job, {StatusCode::kDeadlineExceeded, "the job ran on worker " + job->worker + " past its deadline of " +
-                                                         timeout + " ms and was stopped (raise timeout_ms)"});
+          fail(*job, ran_past_deadline(*job, job->worker));
           continue;
         }
-        const TenantQuota* quota = tenants_.find(job->tenant);
-        fail(*job, {StatusCode::kDeadlineExceeded,
-                    "the job ran on worker " + job->worker + " longer than tenant '" + job->tenant + "' may (max_job_ms " +
-                        std::to_string(quota != nullptr ? quota->max_job_ms : TenantQuota::kDefaultMaxJobMs) +
-                        " in " + options_.tenants_file + ") and was stopped"});
+        fail(*job, over_max_job_ms(*job, job->worker));
         continue;
       }
       case JobState::kWritingThrough:

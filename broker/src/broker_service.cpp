@@ -60,13 +60,15 @@ BrokerService::BrokerService(BrokerOptions options, TenantTable tenants)
 BrokerService::~BrokerService() = default;
 
 void BrokerService::run() {
+  // A frame over the limits but within twice them is read, so that it can be answered TOO_LARGE
+  // with its job id and logged; a bigger one makes libzmq close that peer's connection unread.
   const auto max_frame = static_cast<std::int64_t>(std::max(options_.limits.max_tensor_bytes, options_.limits.max_header_bytes));
   for (zmq::socket_t* s : {&frontend_, &backend_}) {
     s->set(zmq::sockopt::router_mandatory, 1);  // a send to a vanished peer fails instead of vanishing
     s->set(zmq::sockopt::linger, 1000);
     s->set(zmq::sockopt::sndhwm, kSocketHighWaterMark);
     s->set(zmq::sockopt::rcvhwm, kSocketHighWaterMark);
-    s->set(zmq::sockopt::maxmsgsize, max_frame);  // a peer sending a bigger frame is disconnected
+    s->set(zmq::sockopt::maxmsgsize, 2 * max_frame);
   }
   backend_.set(zmq::sockopt::router_handover, 1);  // a reconnecting worker takes over its id
   for (auto [socket, endpoint, role] : {std::tuple{&frontend_, &options_.frontend, "frontend (clients)"},

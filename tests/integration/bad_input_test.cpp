@@ -102,6 +102,7 @@ TEST_F(BadInput, AnotherProtocolVersionIsRefusedByName) {
   auto a = exchange(frames_of(request(5, "passthrough", {}, "default", 7)));
   EXPECT_EQ(a.code, StatusCode::kVersionMismatch);
   EXPECT_NE(a.message.find("version 7"), std::string::npos) << a.message;
+  EXPECT_EQ(a.job_id, 5u) << "the header was readable: the refusal names its job";
 }
 
 TEST_F(BadInput, FewerPayloadFramesThanTensorsIsMalformed) {
@@ -113,6 +114,8 @@ TEST_F(BadInput, FewerPayloadFramesThanTensorsIsMalformed) {
 TEST_F(BadInput, TooManyFramesIsTooLarge) {
   auto a = exchange(frames_of(request(7, "passthrough", {}), {1, 1, 1, 1, 1, 1, 1, 1}));
   EXPECT_EQ(a.code, StatusCode::kTooLarge);
+  EXPECT_EQ(a.job_id, 7u);
+  EXPECT_NE(a.message.find("max_tensors"), std::string::npos) << a.message;
 }
 
 TEST_F(BadInput, ShapeThatDisagreesWithTheBytesIsInvalid) {
@@ -158,10 +161,58 @@ TEST_F(BadInput, WorkerMessageFromAClientIsMalformed) {
   EXPECT_NE(a.message.find("Goodbye"), std::string::npos) << a.message;
 }
 
-TEST_F(BadInput, FrameOverTheTransportLimitDropsOnlyThatConnection) {
-  Frames frames = frames_of(request(13, "passthrough", {{wire::DType::U8, {2 << 20}}}), {2 << 20});
-  zmq::send_multipart(*socket_, frames);  // ZMQ_MAXMSGSIZE: the broker closes this connection
+TEST_F(BadInput, AFrameOverTheLimitIsAnsweredTooLargeWithItsJobId) {
+  // 1.5 MiB against max_tensor_bytes of 1 MiB: read (up to twice the limit), refused, logged.
+  const std::size_t size = 3 << 19;
+  auto a = exchange(frames_of(request(13, "passthrough", {{wire::DType::U8, {static_cast<std::int64_t>(size)}}}), {size}));
+  EXPECT_EQ(a.code, StatusCode::kTooLarge);
+  EXPECT_EQ(a.job_id, 13u);
+  EXPECT_NE(a.message.find("max_tensor_bytes"), std::string::npos) << a.message;
+  EXPECT_TRUE(eventually([&] { return fleet_->broker().log().find("job 13: refused: TOO_LARGE") != std::string::npos; },
+                         std::chrono::seconds(2)))
+      << fleet_->broker().log();
+}
+
+TEST_F(BadInput, AFrameFarOverTheLimitDropsOnlyThatConnection) {
+  Frames frames = frames_of(request(14, "passthrough", {{wire::DType::U8, {4 << 20}}}), {4 << 20});
+  zmq::send_multipart(*socket_, frames);  // over ZMQ_MAXMSGSIZE (twice the limit): the broker closes this connection
   // TearDown checks that the broker still serves other clients.
+}
+
+TEST_F(BadInput, AnUnknownParamIsInvalidAndNamed) {
+  Client client(fleet_->client_options());
+  JobResult r = client.run({.kernel = "saxpy",
+                            .inputs = {Tensor::vector<float>({1}), Tensor::vector<float>({2})},
+                            .params = {{"alpha", 2}, {"alhpa", 2}}});
+  EXPECT_EQ(r.status.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status.message().find("unknown param 'alhpa'"), std::string::npos) << r.status.message();
+  EXPECT_NE(r.status.message().find("its params: alpha"), std::string::npos) << r.status.message();
+}
+
+TEST_F(BadInput, RankZeroTensorsKeepTheirShape) {
+  Client client(fleet_->client_options());
+  const Tensor scalar = Tensor::from<float>(std::vector<float>{3.f}, Shape{});
+  JobResult same = client.run({.kernel = "passthrough", .inputs = {scalar}});
+  ASSERT_TRUE(same.ok()) << same.status.to_string();
+  ASSERT_EQ(same.outputs.size(), 1u);
+  EXPECT_EQ(same.outputs[0].shape(), Shape{});
+  JobResult sum = client.run({.kernel = "vector_add", .inputs = {scalar, scalar}});
+  ASSERT_TRUE(sum.ok()) << sum.status.to_string();
+  EXPECT_EQ(sum.outputs[0].shape(), Shape{});
+  EXPECT_EQ(sum.outputs[0].values<float>()[0], 6.f);
+  // Kernels with an axis to work along refuse a scalar rather than treat it as [1].
+  for (const char* kernel : {"softmax", "normalize"}) {
+    JobResult r = client.run({.kernel = kernel, .inputs = {scalar}});
+    EXPECT_EQ(r.status.code(), StatusCode::kInvalidArgument) << kernel;
+    EXPECT_NE(r.status.message().find("rank"), std::string::npos) << r.status.message();
+  }
+}
+
+TEST_F(BadInput, StatusTellsTheBrokersDefaultTimeout) {
+  Client client(fleet_->client_options());
+  FleetStatus status;
+  ASSERT_TRUE(client.status(status).is_ok());
+  EXPECT_EQ(status.default_timeout_ms, 30000u);
 }
 
 TEST_F(BadInput, GarbageOnTheWorkerSocketIsIgnored) {

@@ -112,6 +112,10 @@ class BrokerService {
   void release(Job& job);
   /// Answers every overdue job: deadline, admission timeout or max_job_ms, by the job's state.
   void answer_overdue(Clock::time_point now);
+  /// DEADLINE_EXCEEDED for a job stopped on `worker` at its deadline.
+  Status ran_past_deadline(const Job& job, const std::string& worker) const;
+  /// DEADLINE_EXCEEDED for a job stopped on `worker` by its tenant's max_job_ms, naming the limit.
+  Status over_max_job_ms(const Job& job, const std::string& worker) const;
   void handle_cancel(const std::string& client, const wire::CancelRequest& request);
   void send_cancel(const Job& job, StatusCode reason);
 

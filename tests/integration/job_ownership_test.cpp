@@ -1,0 +1,220 @@
+// A job has one owner in the broker, and whatever ends it gives back what it holds exactly once: a
+// careless or hostile tenant cannot take worker slots, memory or time it was not granted (issue 13).
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <future>
+#include <thread>
+
+#include "fleet.hpp"
+
+namespace bridge::testing {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::steady_clock;
+
+long long ms_since(steady_clock::time_point start) {
+  return std::chrono::duration_cast<milliseconds>(steady_clock::now() - start).count();
+}
+
+JobRequest sleep_job(double ms, milliseconds timeout, const std::string& tenant = "") {
+  return {.kernel = "sleep", .params = {{"ms", ms}}, .tenant = tenant, .timeout = timeout};
+}
+
+// 8200 x 0 times 0 x 8200: nothing to send, 269 MB to allocate for the result.
+TEST(JobOwnership, AnOutputOverTheLimitIsTooLargeBeforeAnyMemoryIsTouchedAndFreesTheSlot) {
+  Fleet fleet({.workers = 2, .slots = 2});
+  Client client(fleet.client_options());
+  std::vector<std::future<JobResult>> refused;
+  for (int i = 0; i < 8; ++i)  // twice the fleet's slots: none may stay taken
+    refused.push_back(client.submit({.kernel = "matmul",
+                                     .inputs = {Tensor::zeros(DType::kF32, {8200, 0}), Tensor::zeros(DType::kF32, {0, 8200})},
+                                     .timeout = milliseconds(5000)}));
+  for (auto& f : refused) {
+    JobResult r = f.get();
+    EXPECT_EQ(r.status.code(), StatusCode::kTooLarge) << r.status.to_string();
+    EXPECT_NE(r.status.message().find("268960000 bytes"), std::string::npos) << r.status.message();
+    EXPECT_NE(r.status.message().find("max_tensor_bytes"), std::string::npos) << r.status.message();
+  }
+  EXPECT_TRUE(fleet.wait_for_inflight(0)) << fleet.logs();
+  std::vector<std::future<JobResult>> after;
+  for (int i = 0; i < 4; ++i) after.push_back(client.submit(sleep_job(50, milliseconds(3000))));
+  for (auto& f : after) EXPECT_TRUE(f.get().ok());
+}
+
+// Sixteen resizes to 4100x4100 from one pixel: 4 bytes sent, just over 1 GiB of outputs asked for.
+TEST(JobOwnership, AnExpandingPipelineIsRefusedBeforeAllocationAndNoWorkerIsLost) {
+  Fleet fleet({.workers = 2, .slots = 2});
+  Client client(fleet.client_options());
+  Pipeline pipeline;
+  for (int i = 0; i < 16; ++i) pipeline.then("resize", {{"height", 4100}, {"width", 4100}});
+  const auto start = steady_clock::now();
+  JobResult r = client.run(pipeline.request({Tensor::from<float>(std::vector<float>{1.f}, {1, 1})}));
+  EXPECT_EQ(r.status.code(), StatusCode::kTooLarge) << r.status.to_string();
+  EXPECT_NE(r.status.message().find("max_job_bytes of 1073741824"), std::string::npos) << r.status.message();
+  EXPECT_NE(r.status.message().find("pipeline step 16 of 16"), std::string::npos) << r.status.message();
+  EXPECT_LT(ms_since(start), 1000) << "refused late: memory was touched";
+  // A bystander is served at once, and both workers are still there a few heartbeats later.
+  EXPECT_TRUE(client.run(sleep_job(1, milliseconds(2000))).ok());
+  std::this_thread::sleep_for(milliseconds(600));
+  FleetStatus status;
+  ASSERT_TRUE(client.status(status).is_ok());
+  EXPECT_EQ(status.workers.size(), 2u) << fleet.logs();
+}
+
+// Half a GiB of outputs within the limits: set up and computed off the worker's socket thread, so its
+// heartbeats go out on time and the broker does not declare it lost.
+TEST(JobOwnership, AJobWithLargeOutputsLeavesTheWorkersHeartbeatOnTime) {
+  Fleet fleet({.workers = 1, .slots = 2});
+  Client client(fleet.client_options());
+  Pipeline pipeline;
+  for (int i = 0; i < 8; ++i) pipeline.then("resize", {{"height", 4096}, {"width", 4096}});
+  auto big = client.submit(pipeline.request({Tensor::from<float>(std::vector<float>{1.f}, {1, 1})}));
+  std::this_thread::sleep_for(milliseconds(100));
+  EXPECT_TRUE(client.run(sleep_job(1, milliseconds(5000))).ok()) << "the other slot was not served";
+  JobResult r = big.get();
+  ASSERT_TRUE(r.ok()) << r.status.to_string();
+  ASSERT_EQ(r.outputs.size(), 1u);
+  EXPECT_EQ(r.outputs[0].shape(), (Shape{4096, 4096}));
+  EXPECT_EQ(r.attempts, 1) << "the worker was declared lost and the job sent again";
+  EXPECT_EQ(fleet.broker().log().find("lost"), std::string::npos) << fleet.broker().log();
+}
+
+// A tenant allowed 4 jobs in flight sends jobs that run far past their deadlines. The deadline
+// answers the client, but the tenant keeps the slot until its worker has stopped the job, so it can
+// never hold more than 4 of the fleet's 8 slots, and other tenants keep being served.
+TEST(JobOwnership, JobsPastTheirDeadlineAreStoppedOnTheirWorkersSoATenantNeverHoldsMoreSlotsThanGranted) {
+  FleetOptions options;
+  options.workers = 2;
+  options.slots = 4;
+  options.tenants_yaml = "tenants:\n  default: {}\n  greedy:\n    max_inflight_jobs: 4\n";
+  Fleet fleet(options);
+  Client::Options greedy_options = fleet.client_options("greedy");
+  greedy_options.retry.max_attempts = 50;  // keeps re-filling its quota as soon as it can
+  greedy_options.retry.initial_backoff = milliseconds(5);
+  Client greedy(greedy_options);
+  Client steady(fleet.client_options());
+
+  std::atomic<bool> watching{true};
+  std::atomic<std::uint32_t> most_inflight{0};
+  std::thread watcher([&] {
+    Client observer(fleet.client_options());
+    while (watching) {
+      FleetStatus status;
+      if (observer.status(status).is_ok()) most_inflight = std::max(most_inflight.load(), status.inflight_jobs);
+      std::this_thread::sleep_for(milliseconds(20));
+    }
+  });
+  std::vector<std::future<JobResult>> greedy_jobs;
+  for (int i = 0; i < 12; ++i) greedy_jobs.push_back(greedy.submit(sleep_job(60000, milliseconds(600))));
+  for (int i = 0; i < 10; ++i) {
+    JobResult r = steady.run(sleep_job(20, milliseconds(2000)));
+    EXPECT_TRUE(r.ok()) << "the steady tenant was not served: " << r.status.to_string();
+  }
+  for (auto& f : greedy_jobs) {
+    JobResult r = f.get();
+    EXPECT_TRUE(r.status.code() == StatusCode::kDeadlineExceeded || r.status.code() == StatusCode::kResourceExhausted)
+        << r.status.to_string();
+  }
+  EXPECT_TRUE(fleet.wait_for_inflight(0, std::chrono::seconds(3))) << "a stopped job still holds its slot";
+  watching = false;
+  watcher.join();
+  EXPECT_LE(most_inflight.load(), 4u + 1u) << "greedy (4 granted) plus one steady job at most";
+  EXPECT_TRUE(eventually([&] { return fleet.redis().hash_total("bridge:inflight:greedy") == "0"; }, std::chrono::seconds(3)));
+}
+
+TEST(JobOwnership, ADeadlinePassedWhileRunningIsAnsweredOnTimeAndNothingIsForwardedAfter) {
+  Fleet fleet({.workers = 1, .slots = 1});
+  Client client(fleet.client_options());
+  const auto start = steady_clock::now();
+  JobResult r = client.run(sleep_job(3000, milliseconds(400)));
+  const long long took = ms_since(start);
+  EXPECT_EQ(r.status.code(), StatusCode::kDeadlineExceeded) << r.status.to_string();
+  EXPECT_NE(r.status.message().find("past its deadline of 400 ms"), std::string::npos) << r.status.message();
+  // The broker answers within its 10 ms tick; the margin is for a loaded 2-core machine.
+  EXPECT_LT(took, 400 + 250) << "answered " << took - 400 << " ms after the deadline";
+  // The worker stopped the sleep: its one slot takes the next job at once, not after 3 s.
+  const auto next = steady_clock::now();
+  EXPECT_TRUE(client.run(sleep_job(1, milliseconds(2000))).ok());
+  EXPECT_LT(ms_since(next), 1500) << "the slot stayed taken by the stopped job";
+}
+
+TEST(JobOwnership, MaxJobMsStopsAJobWhateverTimeoutTheClientAsked) {
+  FleetOptions options;
+  options.workers = 1;
+  options.tenants_yaml = "tenants:\n  default:\n    max_job_ms: 200\n";
+  Fleet fleet(options);
+  Client client(fleet.client_options());
+  const auto start = steady_clock::now();
+  JobResult r = client.run(sleep_job(5000, milliseconds(10000)));
+  EXPECT_EQ(r.status.code(), StatusCode::kDeadlineExceeded) << r.status.to_string();
+  EXPECT_NE(r.status.message().find("max_job_ms 200"), std::string::npos) << r.status.message() << fleet.logs();
+  EXPECT_LT(ms_since(start), 1500);
+  EXPECT_TRUE(fleet.wait_for_inflight(0, std::chrono::seconds(2)));
+  QuotaReport report;
+  ASSERT_TRUE(client.quotas("default", report).is_ok());
+  ASSERT_EQ(report.tenants.size(), 1u);
+  EXPECT_EQ(report.tenants[0].max_job_ms, 200u);
+}
+
+TEST(JobOwnership, ACancelledJobIsAnsweredAtOnceNeverRunsIfWaitingAndFreesItsSlotIfRunning) {
+  Fleet fleet({.workers = 1, .slots = 1});
+  Client client(fleet.client_options());
+  std::promise<JobResult> running_result, queued_result;
+  const std::uint64_t running = client.submit(sleep_job(30000, milliseconds(60000)),
+                                              [&](JobResult r) { running_result.set_value(std::move(r)); });
+  ASSERT_TRUE(fleet.wait_for_inflight(1));
+  const std::uint64_t queued = client.submit(sleep_job(30000, milliseconds(60000)),
+                                             [&](JobResult r) { queued_result.set_value(std::move(r)); });
+  std::this_thread::sleep_for(milliseconds(100));  // let it reach the broker's queue
+  client.cancel(queued);
+  auto queued_answer = queued_result.get_future();
+  ASSERT_EQ(queued_answer.wait_for(std::chrono::seconds(1)), std::future_status::ready);
+  EXPECT_EQ(queued_answer.get().status.code(), StatusCode::kCancelled);
+
+  const auto start = steady_clock::now();
+  client.cancel(running);
+  auto running_answer = running_result.get_future();
+  ASSERT_EQ(running_answer.wait_for(std::chrono::seconds(1)), std::future_status::ready);
+  EXPECT_EQ(running_answer.get().status.code(), StatusCode::kCancelled);
+  // The worker stopped it: the slot is free long before the 30 s sleep would have ended.
+  EXPECT_TRUE(fleet.wait_for_inflight(0, std::chrono::seconds(2))) << fleet.logs();
+  EXPECT_LT(ms_since(start), 2000);
+  EXPECT_TRUE(eventually([&] { return fleet.redis().hash_total("bridge:inflight:default") == "0"; }, std::chrono::seconds(2)));
+  // The cancelled queued job never ran: the one slot serves the next job at once.
+  EXPECT_TRUE(client.run(sleep_job(1, milliseconds(2000))).ok());
+  client.cancel(running);  // an answered id is ignored
+  client.cancel(123456);   // and so is an unknown one
+  EXPECT_TRUE(client.run(sleep_job(1, milliseconds(2000))).ok());
+}
+
+// The broker's leases in Redis are named for its process, not only its id: a broker killed -9 and
+// started again under the same --id does not count the dead process's leases as its own.
+TEST(JobOwnership, ABrokerRestartedUnderItsIdDoesNotInheritTheDeadProcesssLeases) {
+  FleetOptions options;
+  options.workers = 2;
+  options.tenants_yaml = "tenants:\n  default:\n    max_inflight_jobs: 1\n";
+  Fleet fleet(options);
+  {
+    Client::Options o = fleet.client_options();
+    o.broker_check = milliseconds(0);  // this client must not re-send the job to the new broker
+    Client holder(o);
+    holder.submit(sleep_job(20000, milliseconds(30000)), [](JobResult) {});
+    ASSERT_TRUE(fleet.wait_for_inflight(1));
+    EXPECT_EQ(fleet.redis().hash_total("bridge:inflight:default"), "1");
+    fleet.restart_broker();
+  }
+  Client::Options o = fleet.client_options();
+  o.retry.max_attempts = 100;
+  o.retry.max_backoff = milliseconds(200);
+  Client client(o);
+  // The dead process's liveness key lives heartbeat_ms x liveness (300 ms here); then its lease goes.
+  const auto start = steady_clock::now();
+  JobResult r = client.run(sleep_job(1, milliseconds(8000)));
+  EXPECT_TRUE(r.ok()) << r.status.to_string() << "\n" << fleet.logs();
+  EXPECT_LT(ms_since(start), 5000);
+}
+
+}  // namespace
+}  // namespace bridge::testing

@@ -42,6 +42,17 @@ void BrokerService::handle_request(std::string client, core::Frames frames, cons
     spdlog::warn("client {} job {}: refused: {}", client, job_id, status.to_string());
     return reply_error(client, job_id, status);
   }
+  if (ledger_.over_budget(client)) {
+    metrics_.quota_refused(std::string(core::view(request.tenant())), "max_unread_result_bytes");
+    return reply_error(client, job_id,
+                       {StatusCode::kResourceExhausted,
+                        "this client has " + std::to_string(ledger_.unread_bytes(client)) +
+                            " bytes of results it has not read, over the broker's max_unread_result_bytes of " +
+                            std::to_string(options_.max_unread_result_bytes) +
+                            "; read your results before sending more jobs (a client that stays over it for " +
+                            std::to_string(options_.client_stall_ms) + " ms is dropped)"},
+                       options_.retry_after_ms);
+  }
   if (stopping_)
     return reply_error(client, job_id, {StatusCode::kUnavailable, "the broker is shutting down; send the job to another broker or retry"},
                        options_.retry_after_ms);

@@ -23,7 +23,12 @@ BrokerMetrics::BrokerMetrics() {
                      "Broker receive to answer, of jobs answered OK.", metrics::latency_buckets());
   registry_.describe("bridge_queue_wait_seconds", Registry::Type::kHistogram,
                      "Broker receive to dispatch (quota admission and queueing).", metrics::latency_buckets());
-  registry_.describe("bridge_quota_refusals_total", Registry::Type::kCounter, "Jobs refused by a tenant quota, by limit.");
+  registry_.describe("bridge_quota_refusals_total", Registry::Type::kCounter,
+                     "Jobs refused by a tenant quota, by limit (max_unread_result_bytes: the client's own unread results).");
+  registry_.describe("bridge_unread_result_bytes", Registry::Type::kGauge,
+                     "Bytes of results sent to clients and not yet written to their connections, all clients together.");
+  registry_.describe("bridge_clients_dropped_total", Registry::Type::kCounter,
+                     "Clients dropped for leaving more than max_unread_result_bytes unread for client_stall_ms.");
   registry_.describe("bridge_fallbacks_total", Registry::Type::kCounter,
                      "Jobs a GPU worker ran on its CPU, by worker and reason.");
   registry_.describe("bridge_queued_jobs", Registry::Type::kGauge, "Jobs waiting in the broker (queue, admission, actor turns).");
@@ -104,8 +109,11 @@ void BrokerMetrics::worker_gone(const std::string& id) {
     registry_.remove(name, "worker", id);
 }
 
+void BrokerMetrics::client_dropped() { registry_.add("bridge_clients_dropped_total", {}); }
+
 void BrokerMetrics::fleet(std::size_t queued, std::size_t inflight, std::size_t workers, std::size_t actors,
-                          bool redis_connected) {
+                          bool redis_connected, std::uint64_t unread_result_bytes) {
+  registry_.set("bridge_unread_result_bytes", {}, static_cast<double>(unread_result_bytes));
   registry_.set("bridge_queued_jobs", {}, static_cast<double>(queued));
   registry_.set("bridge_inflight_jobs", {}, static_cast<double>(inflight));
   registry_.set("bridge_workers", {}, static_cast<double>(workers));

@@ -17,6 +17,8 @@ void BrokerOptions::validate() const {
   if (max_attempts == 0 || max_attempts > 100) throw ConfigError("max_attempts: must be between 1 and 100");
   if (max_queued_jobs == 0) throw ConfigError("max_queued_jobs: must be at least 1");
   if (admission_timeout_ms == 0) throw ConfigError("admission_timeout_ms: must be at least 1");
+  if (max_unread_result_bytes == 0) throw ConfigError("max_unread_result_bytes: must be at least 1");
+  if (client_stall_ms == 0) throw ConfigError("client_stall_ms: must be at least 1");
 }
 
 BrokerOptions load_broker_options(const std::string& path) {
@@ -36,6 +38,8 @@ BrokerOptions load_broker_options(const std::string& path) {
   config.get("retry_after_ms", o.retry_after_ms);
   config.get("admission_timeout_ms", o.admission_timeout_ms);
   config.get("drain_timeout_ms", o.drain_timeout_ms);
+  config.get("max_unread_result_bytes", o.max_unread_result_bytes);
+  config.get("client_stall_ms", o.client_stall_ms);
   config.get("tenants_reload_ms", o.tenants_reload_ms);
   config.get("actor_idle_ms", o.actor_idle_ms);
   config.get("metrics_listen", o.metrics_listen);

@@ -52,6 +52,7 @@ BrokerService::BrokerService(BrokerOptions options, TenantTable tenants)
       context_(1),
       frontend_(context_, zmq::socket_type::router),
       backend_(context_, zmq::socket_type::router),
+      ledger_({options_.max_unread_result_bytes, std::chrono::milliseconds(options_.client_stall_ms)}),
       redis_(RedisAddress::parse(options_.redis)),
       quotas_(redis_, options_.redis_prefix, lease_owner(options_.id, incarnation_)),
       actor_store_(redis_, options_.redis_prefix),
@@ -183,6 +184,10 @@ void BrokerService::receive_clients() {
 
 void BrokerService::handle_client_message(core::Frames& frames) {
   std::string client = frames[0].to_string();  // ROUTER always prepends the routing id
+  if (ledger_.dropped(client)) {
+    spdlog::debug("client {}: ignored a message: dropped for not reading its results", client);
+    return;
+  }
   if (frames.size() < 2) return reply_error(client, 0, {StatusCode::kMalformedMessage, "message has no header frame"});
   const wire::Envelope* envelope = nullptr;
   if (Status s = core::decode_envelope(frames[1], options_.limits, envelope); !s.is_ok()) {
@@ -212,6 +217,9 @@ void BrokerService::handle_client_message(core::Frames& frames) {
 }
 
 void BrokerService::reply(const std::string& client, core::Frames frames) {
+  if (ledger_.dropped(client)) return;  // it reads nothing; its answers would only pile up here
+  // Counted until libzmq has written them to the client's connection (ClientLedger).
+  for (auto& frame : frames) frame = ledger_.counted(client, std::move(frame));
   frames.insert(frames.begin(), zmq::message_t(client.data(), client.size()));
   try {
     if (!zmq::send_multipart(frontend_, frames, zmq::send_flags::dontwait))
@@ -227,6 +235,26 @@ void BrokerService::reply_error(const std::string& client, std::uint64_t job_id,
   core::Frames frames;
   frames.push_back(core::make_error_result(job_id, status, retry_after_ms));
   reply(client, std::move(frames));
+}
+
+void BrokerService::drop_stalled_clients(Clock::time_point now) {
+  for (const std::string& client : ledger_.sweep(now)) {
+    std::size_t cancelled = 0;
+    const Status dropped(StatusCode::kCancelled, "the client was dropped for not reading its results");
+    std::vector<std::uint64_t> keys;
+    for (const Job* job : jobs_.all())
+      if (job->client == client && !job->answered()) keys.push_back(job->key);
+    for (const std::uint64_t key : keys)
+      if (Job* job = jobs_.find(key); job != nullptr && !job->answered()) {
+        fail(*job, dropped);  // nothing is sent to a dropped client; a running job is stopped
+        ++cancelled;
+      }
+    metrics_.client_dropped();
+    spdlog::warn("client {} dropped: {} bytes of results unread for over {} ms (max_unread_result_bytes {}, "
+                 "client_stall_ms); {} of its jobs cancelled, and it is sent nothing until those bytes drain",
+                 client, ledger_.unread_bytes(client), options_.client_stall_ms, options_.max_unread_result_bytes,
+                 cancelled);
+  }
 }
 
 // ---- Workers ---------------------------------------------------------------------------------------
@@ -296,7 +324,9 @@ void BrokerService::on_timers(Clock::time_point now) {
   // The loop wakes for every message under load; what follows runs at most every kTick.
   if (now < next_sweep_) return;
   next_sweep_ = now + kTick;
-  metrics_.fleet(jobs_.waiting(), workers_.inflight_jobs(), workers_.size(), actors_.size(), redis_.connected());
+  drop_stalled_clients(now);
+  metrics_.fleet(jobs_.waiting(), workers_.inflight_jobs(), workers_.size(), actors_.size(), redis_.connected(),
+                 ledger_.total_unread());
   if (now < next_heartbeat_) return;
   next_heartbeat_ = now + std::chrono::milliseconds(options_.heartbeat_ms);
   quotas_.keep_alive(liveness_ttl());

@@ -4,8 +4,12 @@
 
 #include <atomic>
 #include <future>
+#include <map>
 #include <thread>
 
+#include <zmq_addon.hpp>
+
+#include "bridge/core/job_codec.hpp"
 #include "fleet.hpp"
 
 namespace bridge::testing {
@@ -214,6 +218,93 @@ TEST(JobOwnership, ABrokerRestartedUnderItsIdDoesNotInheritTheDeadProcesssLeases
   JobResult r = client.run(sleep_job(1, milliseconds(8000)));
   EXPECT_TRUE(r.ok()) << r.status.to_string() << "\n" << fleet.logs();
   EXPECT_LT(ms_since(start), 5000);
+}
+
+
+// A client that sends jobs with 4 MiB results and never reads: a raw socket whose receive side
+// holds almost nothing, so the results stay in the broker.
+class NonReader {
+ public:
+  explicit NonReader(const std::string& endpoint) : socket_(context_, zmq::socket_type::dealer) {
+    socket_.set(zmq::sockopt::linger, 0);
+    socket_.set(zmq::sockopt::rcvhwm, 1);
+    socket_.set(zmq::sockopt::rcvbuf, 4096);
+    socket_.connect(endpoint);
+  }
+  void send_passthrough(std::uint64_t job_id, std::size_t bytes) {
+    JobRequest request{.kernel = "passthrough", .inputs = {Tensor::zeros(DType::kU8, {static_cast<std::int64_t>(bytes)})},
+                       .timeout = std::chrono::milliseconds(20000)};
+    zmq::send_multipart(socket_, core::encode_request(request, job_id, "default", std::chrono::milliseconds(20000)));
+  }
+  // Reads every answer that comes within `quiet` of the one before: job id -> status.
+  std::map<std::uint64_t, StatusCode> read_all(std::chrono::milliseconds quiet) {
+    std::map<std::uint64_t, StatusCode> answers;
+    zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
+    while (zmq::poll(&item, 1, quiet) > 0) {
+      core::Frames frames;
+      (void)zmq::recv_multipart(socket_, std::back_inserter(frames));
+      const auto* result = flatbuffers::GetRoot<wire::Envelope>(frames[0].data())->body_as_JobResult();
+      if (result != nullptr) {
+        answers[result->job_id()] = core::from_wire(result->status());
+        if (result->status() != wire::StatusCode::OK) last_message_ = std::string(core::view(result->message()));
+      }
+    }
+    return answers;
+  }
+  const std::string& last_message() const { return last_message_; }
+
+ private:
+  zmq::context_t context_;
+  zmq::socket_t socket_;
+  std::string last_message_;
+};
+
+FleetOptions with_small_unread_budget(std::uint32_t stall_ms) {
+  FleetOptions options;
+  options.workers = 1;
+  options.broker_yaml_extra =
+      "max_unread_result_bytes: 16777216\nclient_stall_ms: " + std::to_string(stall_ms) + "\n";
+  return options;
+}
+
+TEST(UnreadResults, AClientOverItsUnreadBudgetIsRefusedAndSaysWhy) {
+  Fleet fleet(with_small_unread_budget(60000));
+  NonReader reader(fleet.frontend());
+  for (std::uint64_t id = 1; id <= 12; ++id) reader.send_passthrough(id, 4 << 20);  // 48 MiB of results
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // all answered, most still unread in the broker
+  reader.send_passthrough(100, 16);
+  // Others are served meanwhile.
+  Client other(fleet.client_options());
+  EXPECT_TRUE(other.run({.kernel = "passthrough", .inputs = {Tensor::vector<float>({1})}}).ok());
+  auto answers = reader.read_all(std::chrono::milliseconds(1000));
+  EXPECT_EQ(answers.size(), 13u);
+  // Every job is answered: those that arrived while the results before them stayed unread are refused.
+  EXPECT_EQ(answers[1], StatusCode::kOk);
+  for (std::uint64_t id = 2; id <= 12; ++id)
+    EXPECT_TRUE(answers[id] == StatusCode::kOk || answers[id] == StatusCode::kResourceExhausted) << "job " << id;
+  EXPECT_EQ(answers[100], StatusCode::kResourceExhausted);
+  EXPECT_NE(reader.last_message().find("max_unread_result_bytes of 16777216"), std::string::npos) << reader.last_message();
+  // Read: under the budget again, so served again.
+  reader.send_passthrough(101, 16);
+  answers = reader.read_all(std::chrono::milliseconds(1000));
+  EXPECT_EQ(answers[101], StatusCode::kOk);
+}
+
+TEST(UnreadResults, AClientThatStaysOverItsBudgetIsDroppedWithALogLineAndCanComeBack) {
+  Fleet fleet(with_small_unread_budget(300));
+  NonReader reader(fleet.frontend());
+  for (std::uint64_t id = 1; id <= 12; ++id) reader.send_passthrough(id, 4 << 20);
+  EXPECT_TRUE(eventually([&] { return fleet.broker().log().find("dropped: ") != std::string::npos; },
+                         std::chrono::seconds(5)))
+      << fleet.broker().log();
+  EXPECT_NE(fleet.broker().log().find("client_stall_ms"), std::string::npos);
+  reader.send_passthrough(200, 16);  // ignored while dropped
+  auto answers = reader.read_all(std::chrono::milliseconds(1000));
+  EXPECT_EQ(answers.count(200), 0u) << "a dropped client is sent nothing";
+  // Everything it held has drained: it is a new client now.
+  reader.send_passthrough(201, 16);
+  answers = reader.read_all(std::chrono::milliseconds(1000));
+  EXPECT_EQ(answers[201], StatusCode::kOk);
 }
 
 }  // namespace

@@ -32,7 +32,9 @@ class BrokerMetrics {
   void set_tenants(const TenantTable& tenants);
   /// Kernels a worker announced: they may label a series.
   void add_kernels(const std::vector<std::string>& kernels);
-  void fleet(std::size_t queued, std::size_t inflight, std::size_t workers, std::size_t actors, bool redis_connected);
+  void fleet(std::size_t queued, std::size_t inflight, std::size_t workers, std::size_t actors, bool redis_connected,
+             std::uint64_t unread_result_bytes);
+  void client_dropped();
 
   const metrics::Registry& registry() const { return registry_; }
 

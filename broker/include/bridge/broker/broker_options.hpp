@@ -17,6 +17,8 @@ struct BrokerOptions {
   static constexpr std::uint32_t kDefaultRetryAfterMs = 100;
   static constexpr std::uint32_t kDefaultAdmissionTimeoutMs = 2000;
   static constexpr std::uint32_t kDefaultDrainTimeoutMs = 10000;
+  static constexpr std::uint64_t kDefaultMaxUnreadResultBytes = 256ull << 20;
+  static constexpr std::uint32_t kDefaultClientStallMs = 30000;
 
   std::string id;                                  ///< empty: "<hostname>-<pid>-<random>"
   std::string frontend = "tcp://127.0.0.1:5555";   ///< clients connect here (ROUTER)
@@ -32,6 +34,12 @@ struct BrokerOptions {
   std::uint32_t retry_after_ms = kDefaultRetryAfterMs;   ///< advised with RESOURCE_EXHAUSTED / QUEUE_FULL
   std::uint32_t admission_timeout_ms = kDefaultAdmissionTimeoutMs;  ///< Redis must decide within this
   std::uint32_t drain_timeout_ms = kDefaultDrainTimeoutMs;          ///< on SIGTERM
+  /// Bytes of results the broker holds for one client that has not read them; over it the client's
+  /// new jobs are RESOURCE_EXHAUSTED.
+  std::uint64_t max_unread_result_bytes = kDefaultMaxUnreadResultBytes;
+  /// A client over max_unread_result_bytes this long is dropped: its jobs are cancelled and it is
+  /// sent nothing until what it holds has drained.
+  std::uint32_t client_stall_ms = kDefaultClientStallMs;
   /// false: jobs skip the Redis quota check (max_inflight_jobs, max_inflight_bytes, rate); tenant,
   /// kernel, priority and size checks still apply. For single-tenant fleets, and to measure admission.
   bool enforce_quotas = true;

@@ -10,6 +10,7 @@
 #include "bridge/broker/actor_table.hpp"
 #include "bridge/broker/broker_metrics.hpp"
 #include "bridge/broker/broker_options.hpp"
+#include "bridge/broker/client_ledger.hpp"
 #include "bridge/broker/fleet_view.hpp"
 #include "bridge/broker/job_table.hpp"
 #include "bridge/broker/quota_leases.hpp"
@@ -66,6 +67,9 @@ class BrokerService {
   void reply_error(const std::string& client, std::uint64_t job_id, const Status& status, std::uint32_t retry_after_ms = 0);
   void send_to_worker(const std::string& id, core::Frames frames);
   void on_timers(Clock::time_point now);
+  /// Drops clients that left more than max_unread_result_bytes unread for client_stall_ms: their
+  /// jobs are cancelled, and they are sent nothing until what they hold has drained.
+  void drop_stalled_clients(Clock::time_point now);
   /// Answers every job still held (shutdown) and lets go of the workers.
   void shut_down();
   bool drained() const;
@@ -154,6 +158,7 @@ class BrokerService {
   std::int64_t tenants_loaded_at_ms_ = 0;    ///< wall clock, for bridgectl quota show
 
   JobTable jobs_;
+  ClientLedger ledger_;
   WorkerRegistry workers_;
   Scheduler scheduler_;
   std::uint64_t next_key_ = 1;

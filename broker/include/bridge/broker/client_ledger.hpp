@@ -1,0 +1,61 @@
+#pragma once
+/// @file ClientLedger: the bytes of results the broker holds for each client, and clients that stall.
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <zmq.hpp>
+
+namespace bridge::broker {
+
+/// A result is held by the broker from the moment it is sent on the client socket until libzmq has
+/// written it to the client's connection (or the connection is gone). A client that does not read
+/// leaves its results in the broker's memory; the ledger counts those bytes per client, exactly, by
+/// wrapping each frame sent so that libzmq's release of it (on its I/O thread) takes the bytes off.
+///
+/// Over `max_unread_bytes`, a client's new jobs are refused (the broker asks over_budget()). A client
+/// over it for `stall` is dropped: sweep() names it once; the broker cancels its jobs and sends it
+/// nothing more (dropped()) until what it holds has drained to nothing, when it starts afresh.
+/// The broker's loop thread only, except the releases, which are atomic.
+class ClientLedger {
+ public:
+  using Clock = std::chrono::steady_clock;
+  struct Options {
+    std::uint64_t max_unread_bytes = 256ull << 20;
+    std::chrono::milliseconds stall{30000};
+  };
+
+  explicit ClientLedger(Options options);
+
+  /// `frame`, with the same bytes (not copied), counted against `client` until libzmq frees it.
+  zmq::message_t counted(const std::string& client, zmq::message_t frame);
+
+  std::uint64_t unread_bytes(const std::string& client) const;
+  bool over_budget(const std::string& client) const { return unread_bytes(client) > options_.max_unread_bytes; }
+  bool dropped(const std::string& client) const;
+  /// Bytes held for every client together (a gauge).
+  std::uint64_t total_unread() const;
+
+  /// Clients over their budget for longer than `stall`, each named once (they are dropped from
+  /// then on); forgets clients that hold nothing (a dropped one with them).
+  std::vector<std::string> sweep(Clock::time_point now);
+
+  const Options& options() const { return options_; }
+
+ private:
+  struct Account {
+    std::shared_ptr<std::atomic<std::uint64_t>> held = std::make_shared<std::atomic<std::uint64_t>>(0);
+    Clock::time_point over_since{};  ///< when it passed the budget; epoch while under it
+    bool dropped = false;
+  };
+
+  Options options_;
+  std::unordered_map<std::string, Account> accounts_;
+};
+
+}  // namespace bridge::broker

@@ -1,0 +1,70 @@
+// ClientLedger: bytes held for a client until libzmq lets go of them, budgets and stalls.
+#include <gtest/gtest.h>
+
+#include "bridge/broker/client_ledger.hpp"
+
+namespace bridge::broker {
+namespace {
+
+using Clock = ClientLedger::Clock;
+using std::chrono::milliseconds;
+
+TEST(ClientLedger, CountsAFrameUntilItIsFreedWithoutCopyingIt) {
+  ClientLedger ledger({.max_unread_bytes = 100, .stall = milliseconds(1000)});
+  zmq::message_t original(64);
+  const void* bytes = original.data();
+  {
+    zmq::message_t counted = ledger.counted("a", std::move(original));
+    EXPECT_EQ(counted.data(), bytes) << "copied";
+    EXPECT_EQ(counted.size(), 64u);
+    EXPECT_EQ(ledger.unread_bytes("a"), 64u);
+    EXPECT_EQ(ledger.unread_bytes("b"), 0u);
+    zmq::message_t shared;
+    shared.copy(counted);  // libzmq shares the bytes; they are held until the last reference goes
+    counted = zmq::message_t();
+    EXPECT_EQ(ledger.unread_bytes("a"), 64u);
+  }
+  EXPECT_EQ(ledger.unread_bytes("a"), 0u);
+  EXPECT_EQ(ledger.total_unread(), 0u);
+}
+
+TEST(ClientLedger, OverTheBudgetForLongerThanTheStallDropsTheClientOnce) {
+  ClientLedger ledger({.max_unread_bytes = 100, .stall = milliseconds(50)});
+  std::vector<zmq::message_t> unread;
+  unread.push_back(ledger.counted("slow", zmq::message_t(80)));
+  EXPECT_FALSE(ledger.over_budget("slow"));
+  unread.push_back(ledger.counted("slow", zmq::message_t(80)));
+  unread.push_back(ledger.counted("fast", zmq::message_t(10)));
+  EXPECT_TRUE(ledger.over_budget("slow"));
+  EXPECT_FALSE(ledger.over_budget("fast"));
+  const auto t0 = Clock::now();
+  EXPECT_TRUE(ledger.sweep(t0).empty());  // over since t0
+  EXPECT_TRUE(ledger.sweep(t0 + milliseconds(20)).empty());
+  EXPECT_EQ(ledger.sweep(t0 + milliseconds(60)), std::vector<std::string>{"slow"});
+  EXPECT_TRUE(ledger.dropped("slow"));
+  EXPECT_FALSE(ledger.dropped("fast"));
+  EXPECT_TRUE(ledger.sweep(t0 + milliseconds(200)).empty()) << "named once";
+  // It read (or its connection went): everything drained, so it starts afresh.
+  unread.clear();
+  EXPECT_TRUE(ledger.sweep(t0 + milliseconds(300)).empty());
+  EXPECT_FALSE(ledger.dropped("slow"));
+  EXPECT_EQ(ledger.total_unread(), 0u);
+}
+
+TEST(ClientLedger, FallingUnderTheBudgetRestartsTheStallClock) {
+  ClientLedger ledger({.max_unread_bytes = 100, .stall = milliseconds(50)});
+  std::vector<zmq::message_t> unread;
+  unread.push_back(ledger.counted("c", zmq::message_t(150)));
+  const auto t0 = Clock::now();
+  ledger.sweep(t0);
+  unread.clear();
+  unread.push_back(ledger.counted("c", zmq::message_t(50)));
+  EXPECT_TRUE(ledger.sweep(t0 + milliseconds(40)).empty());  // under: the clock stops
+  unread.push_back(ledger.counted("c", zmq::message_t(100)));
+  EXPECT_TRUE(ledger.sweep(t0 + milliseconds(60)).empty());  // over again, from now
+  EXPECT_TRUE(ledger.sweep(t0 + milliseconds(100)).empty());
+  EXPECT_EQ(ledger.sweep(t0 + milliseconds(120)).size(), 1u);
+}
+
+}  // namespace
+}  // namespace bridge::broker

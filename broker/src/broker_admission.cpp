@@ -169,7 +169,8 @@ void BrokerService::on_admission(std::uint64_t key, const std::string& tenant, s
   }
   job->step_deadline = Clock::time_point::max();
   if (!decision.reachable) {
-    spdlog::error("quota check for tenant {} failed: {}", job->tenant,
+    // Per job, so debug: the connection logs each change of Redis's state once (RedisConnection).
+    spdlog::debug("quota check for tenant {} failed: {}", job->tenant,
                   decision.error.empty() ? "connection to Redis lost" : decision.error);
     return fail(*job, {StatusCode::kUnavailable, "the quota store could not decide (" +
                                                      (decision.error.empty() ? std::string("connection lost") : decision.error) +

@@ -25,6 +25,8 @@ BrokerMetrics::BrokerMetrics() {
                      "Broker receive to dispatch (quota admission and queueing).", metrics::latency_buckets());
   registry_.describe("bridge_quota_refusals_total", Registry::Type::kCounter,
                      "Jobs refused by a tenant quota, by limit (max_unread_result_bytes: the client's own unread results).");
+  registry_.describe("bridge_redis_refusing", Registry::Type::kGauge,
+                     "1 while Redis refuses the broker's commands (out of memory, authentication, read-only).");
   registry_.describe("bridge_unread_result_bytes", Registry::Type::kGauge,
                      "Bytes of results sent to clients and not yet written to their connections, all clients together.");
   registry_.describe("bridge_clients_dropped_total", Registry::Type::kCounter,
@@ -112,7 +114,8 @@ void BrokerMetrics::worker_gone(const std::string& id) {
 void BrokerMetrics::client_dropped() { registry_.add("bridge_clients_dropped_total", {}); }
 
 void BrokerMetrics::fleet(std::size_t queued, std::size_t inflight, std::size_t workers, std::size_t actors,
-                          bool redis_connected, std::uint64_t unread_result_bytes) {
+                          bool redis_connected, bool redis_refusing, std::uint64_t unread_result_bytes) {
+  registry_.set("bridge_redis_refusing", {}, redis_refusing ? 1 : 0);
   registry_.set("bridge_unread_result_bytes", {}, static_cast<double>(unread_result_bytes));
   registry_.set("bridge_queued_jobs", {}, static_cast<double>(queued));
   registry_.set("bridge_inflight_jobs", {}, static_cast<double>(inflight));

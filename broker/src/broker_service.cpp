@@ -87,6 +87,10 @@ void BrokerService::run() {
         options_.metrics_listen, metrics_.registry(), [this]() -> std::string {
           const auto& r = metrics_.registry();
           if (r.value("bridge_redis_connected", {}) < 1 && !options_.fail_open) return "Redis is not connected";
+          if (r.value("bridge_redis_refusing", {}) > 0 && !options_.fail_open) {
+            std::lock_guard lock(readiness_mutex_);
+            return "Redis refuses the broker's commands: " + redis_refusal_;
+          }
           if (r.value("bridge_workers", {}) < 1) return "no worker has registered";
           return {};
         });
@@ -325,8 +329,15 @@ void BrokerService::on_timers(Clock::time_point now) {
   if (now < next_sweep_) return;
   next_sweep_ = now + kTick;
   drop_stalled_clients(now);
+  if (redis_.refusal() != redis_refusal_seen_) {
+    // Writes refused meanwhile (lease give-backs among them) are set right from this broker's state.
+    if (redis_.refusal().empty()) leases_.resync();
+    redis_refusal_seen_ = redis_.refusal();  // and for /readyz, read on the HTTP thread
+    std::lock_guard lock(readiness_mutex_);
+    redis_refusal_ = redis_refusal_seen_;
+  }
   metrics_.fleet(jobs_.waiting(), workers_.inflight_jobs(), workers_.size(), actors_.size(), redis_.connected(),
-                 ledger_.total_unread());
+                 !redis_.refusal().empty(), ledger_.total_unread());
   if (now < next_heartbeat_) return;
   next_heartbeat_ = now + std::chrono::milliseconds(options_.heartbeat_ms);
   quotas_.keep_alive(liveness_ttl());

@@ -167,9 +167,18 @@ void QuotaLeases::release(const std::string& tenant, std::uint64_t bytes) {
   t.used_bytes -= std::min(t.used_bytes, bytes);
 }
 
+void QuotaLeases::resync() {
+  for (auto& [name, t] : tenants_) t.stale = true;
+}
+
 void QuotaLeases::trim() {
   for (auto& [name, t] : tenants_) {
     if (t.pending != 0) continue;
+    if (t.stale) {
+      // With no grant in flight, `leased` is the whole truth of this broker's share: set, not added.
+      store_.set_held(name, t.leased.jobs, t.leased.bytes);
+      t.stale = false;
+    }
     // Keep one block of headroom while the tenant is busy, nothing while it is idle.
     const bool idle = t.used_jobs == 0 && t.waiters.empty();
     const std::uint64_t keep_jobs = t.used_jobs + (idle ? 0 : job_block(t.quota));

@@ -153,7 +153,8 @@ bool QuotaStore::usage(const std::string& tenant, const TenantQuota& quota, Usag
 }
 
 void QuotaStore::keep_alive(std::chrono::milliseconds ttl) {
-  redis_.command({"SET", prefix_ + "broker:" + broker_id_, "1", "PX", std::to_string(ttl.count())});
+  // A write every heartbeat: its success is what tells that Redis accepts writes again.
+  redis_.probe_write({"SET", prefix_ + "broker:" + broker_id_, "1", "PX", std::to_string(ttl.count())});
 }
 
 void QuotaStore::publish(const TenantTable& table) {

@@ -18,10 +18,18 @@ constexpr std::chrono::milliseconds kMaxBackoff{5000};
 
 RedisConnection* owner_of(const redisAsyncContext* context) { return static_cast<RedisConnection*>(context->data); }
 
+// Errors that mean Redis refuses the fleet's commands as a whole, not one command's arguments.
+bool is_refusal(std::string_view error) {
+  for (std::string_view prefix : {"OOM", "NOAUTH", "WRONGPASS", "NOPERM", "READONLY", "MISCONF", "LOADING", "MASTERDOWN"})
+    if (error.substr(0, prefix.size()) == prefix) return true;
+  return false;
+}
+
 void on_reply(redisAsyncContext* context, void* reply, void* privdata) {
   std::unique_ptr<RedisConnection::ReplyHandler> handler(static_cast<RedisConnection::ReplyHandler*>(privdata));
   // context->data is cleared when the owner is being destroyed: its handlers' targets may be gone.
   if (context->data == nullptr) return;
+  owner_of(context)->observe(static_cast<const redisReply*>(reply));
   if (handler && *handler) (*handler)(static_cast<const redisReply*>(reply));
 }
 
@@ -30,14 +38,19 @@ void on_reply(redisAsyncContext* context, void* reply, void* privdata) {
 RedisAddress RedisAddress::parse(const std::string& url) {
   constexpr std::string_view kScheme = "redis://";
   if (url.rfind(kScheme, 0) != 0)
-    throw core::ConfigError("redis URL '" + url + "' must start with redis:// (redis://[:PASSWORD@]HOST[:PORT][/DB])");
+    throw core::ConfigError("redis URL '" + url + "' must start with redis:// (redis://[[USER]:PASSWORD@]HOST[:PORT][/DB])");
   RedisAddress a;
   std::string rest = url.substr(kScheme.size());
   if (const auto at = rest.rfind('@'); at != std::string::npos) {
     std::string credentials = rest.substr(0, at);
     rest = rest.substr(at + 1);
     const auto colon = credentials.find(':');
-    a.password = colon == std::string::npos ? credentials : credentials.substr(colon + 1);
+    if (colon == std::string::npos) {
+      a.password = credentials;  // redis://PASSWORD@HOST, as redis-cli -u takes it
+    } else {
+      a.user = credentials.substr(0, colon);
+      a.password = credentials.substr(colon + 1);
+    }
   }
   if (const auto slash = rest.find('/'); slash != std::string::npos) {
     const std::string db = rest.substr(slash + 1);
@@ -96,14 +109,20 @@ void RedisConnection::connect() {
   redisAsyncSetConnectCallback(context, &RedisConnection::on_connect);
   redisAsyncSetDisconnectCallback(context, &RedisConnection::on_disconnect);
   // Queued now, sent first once the connection is up.
+  // Their replies pass through observe(): a wrong password or user is a refusal, logged once.
   if (!address_.password.empty()) {
-    const char* argv[] = {"AUTH", address_.password.c_str()};
-    redisAsyncCommandArgv(context, nullptr, nullptr, 2, argv, nullptr);
+    if (address_.user.empty()) {
+      const char* argv[] = {"AUTH", address_.password.c_str()};
+      redisAsyncCommandArgv(context, on_reply, nullptr, 2, argv, nullptr);
+    } else {
+      const char* argv[] = {"AUTH", address_.user.c_str(), address_.password.c_str()};
+      redisAsyncCommandArgv(context, on_reply, nullptr, 3, argv, nullptr);
+    }
   }
   if (address_.db != 0) {
     const std::string db = std::to_string(address_.db);
     const char* argv[] = {"SELECT", db.c_str()};
-    redisAsyncCommandArgv(context, nullptr, nullptr, 2, argv, nullptr);
+    redisAsyncCommandArgv(context, on_reply, nullptr, 2, argv, nullptr);
   }
 }
 
@@ -162,6 +181,30 @@ bool RedisConnection::command(const std::vector<std::string>& args, ReplyHandler
     return false;
   handler.release();  // owned by hiredis until on_reply
   return true;
+}
+
+bool RedisConnection::probe_write(const std::vector<std::string>& args) {
+  return command(args, [this](const redisReply* reply) {
+    if (reply != nullptr && reply->type != REDIS_REPLY_ERROR) set_refusal({});
+  });
+}
+
+void RedisConnection::observe(const redisReply* reply) {
+  if (reply == nullptr || reply->type != REDIS_REPLY_ERROR) return;
+  const std::string_view error(reply->str, reply->len);
+  if (is_refusal(error)) set_refusal(std::string(error));
+}
+
+void RedisConnection::set_refusal(std::string why) {
+  if (why == refusal_) return;
+  if (why.empty()) {
+    spdlog::info("redis: {} accepts the broker's commands again", address_.to_string());
+  } else {
+    spdlog::error("redis: {} refuses the broker's commands: {}; jobs are answered UNAVAILABLE and /readyz says "
+                  "not ready until it accepts them (logged once; the next line says when it does)",
+                  address_.to_string(), why);
+  }
+  refusal_ = std::move(why);
 }
 
 int RedisConnection::fd() const { return context_ == nullptr ? -1 : context_->c.fd; }

@@ -94,5 +94,51 @@ TEST(Metrics, CountersMoveAsJobsRunAndHealthEndpointsAnswer) {
   EXPECT_NE(get(broker_port, "/readyz").find("no worker"), std::string::npos);
 }
 
+std::size_t occurrences(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+// Redis at maxmemory (noeviction) accepts reads and refuses writes: the broker must not call itself
+// ready, must say so once in its log rather than once per job, and must recover by itself.
+TEST(Metrics, ReadyzIsNotReadyWhileRedisRefusesWritesWhichIsLoggedOnceAndRecovered) {
+  const int broker_port = free_port();
+  Fleet fleet({.workers = 1,
+               .tenants_yaml = "tenants:\n  default:\n    max_inflight_jobs: 1\n",  // every job asks Redis
+               .broker_yaml_extra = "metrics_listen: 127.0.0.1:" + std::to_string(broker_port) + "\n"});
+  int status = 0;
+  ASSERT_TRUE(eventually([&] { return get(broker_port, "/readyz", &status), status == 200; }, std::chrono::seconds(5)));
+  Client client(fleet.client_options());
+  const JobRequest job{.kernel = "vector_add", .inputs = {Tensor::vector<float>({1}), Tensor::vector<float>({2})}};
+  ASSERT_TRUE(client.run(job).ok());
+  ASSERT_TRUE(eventually([&] { return fleet.redis().hash_total("bridge:inflight:default") == "0"; }, std::chrono::seconds(2)));
+
+  fleet.redis().command({"CONFIG", "SET", "maxmemory", "1"});
+  int unavailable = 0;
+  for (int i = 0; i < 50; ++i) {
+    JobResult r = client.run(job);
+    if (r.status.code() == StatusCode::kUnavailable) ++unavailable;
+    if (i == 0) {
+      EXPECT_NE(r.status.message().find("OOM"), std::string::npos) << r.status.to_string();
+    }
+  }
+  EXPECT_EQ(unavailable, 50);
+  EXPECT_TRUE(eventually([&] { return get(broker_port, "/readyz", &status), status == 503; }, std::chrono::seconds(3)));
+  EXPECT_NE(get(broker_port, "/readyz").find("Redis refuses the broker's commands: OOM"), std::string::npos)
+      << get(broker_port, "/readyz");
+  EXPECT_EQ(sample(get(broker_port, "/metrics"), "bridge_redis_refusing"), 1);
+  EXPECT_EQ(occurrences(fleet.broker().log(), "refuses the broker's commands"), 1u) << fleet.broker().log();
+
+  fleet.redis().command({"CONFIG", "SET", "maxmemory", "0"});
+  EXPECT_TRUE(eventually([&] { return get(broker_port, "/readyz", &status), status == 200; }, std::chrono::seconds(5)))
+      << get(broker_port, "/readyz");
+  EXPECT_TRUE(client.run(job).ok());
+  EXPECT_EQ(occurrences(fleet.broker().log(), "accepts the broker's commands again"), 1u);
+  // Nothing stays leased from the give-backs Redis refused.
+  EXPECT_TRUE(eventually([&] { return fleet.redis().hash_total("bridge:inflight:default") == "0"; }, std::chrono::seconds(3)))
+      << fleet.redis().hash_total("bridge:inflight:default");
+}
+
 }  // namespace
 }  // namespace bridge::testing

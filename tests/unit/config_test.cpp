@@ -112,6 +112,31 @@ TEST(Tenants, RefuseImpossibleQuotasNamingTheKey) {
             std::string::npos);
 }
 
+// Tenant names go into Redis keys ("<tenant>/<actor>") and metric labels: "team" with actor "a/m"
+// and "team/a" with actor "m" would share a key, so a name with a separator is refused at load.
+TEST(Tenants, NamesAreLettersDigitsDotsDashesAndUnderscoresOnly) {
+  for (const std::string bad : {"team/a", "a b", "x:y", "", "na\u00efve"}) {
+    const std::string yaml = "tenants:\n  \"" + bad + "\": {}\n";
+    EXPECT_NE(config_error([&] { broker::TenantTable::parse(yaml, "t.yaml"); }).find("t.yaml:2:"), std::string::npos)
+        << "'" << bad << "' was accepted";
+  }
+  EXPECT_NE(config_error([] { broker::TenantTable::parse("tenants:\n  team/a: {}\n", "t.yaml"); })
+                .find("tenant names must be 1 to 64 characters of A-Z a-z 0-9 . _ -"),
+            std::string::npos);
+  EXPECT_NE(config_error([] { broker::TenantTable::parse("tenants:\n  " + std::string(65, 'a') + ": {}\n", "t.yaml"); }),
+            "<no error>");
+  auto ok = broker::TenantTable::parse("tenants:\n  Team-1.prod_x: {}\n  " + std::string(64, 'b') + ": {}\n", "t.yaml");
+  EXPECT_NE(ok.find("Team-1.prod_x"), nullptr);
+}
+
+TEST(Tenants, MaxJobMsHasADefaultAndRefusesZero) {
+  auto table = broker::TenantTable::parse("tenants:\n  a: {}\n  b:\n    max_job_ms: 250\n", "t.yaml");
+  EXPECT_EQ(table.find("a")->max_job_ms, broker::TenantQuota::kDefaultMaxJobMs);
+  EXPECT_EQ(table.find("b")->max_job_ms, 250u);
+  EXPECT_EQ(config_error([] { broker::TenantTable::parse("tenants:\n  a:\n    max_job_ms: 0\n", "t.yaml"); }),
+            "t.yaml:3: tenants.a.max_job_ms: must be at least 1 (milliseconds)");
+}
+
 TEST(Tenants, TheShippedFileLoads) {
   auto table = broker::TenantTable::load_file(BRIDGE_SOURCE_DIR "/config/tenants.yaml");
   EXPECT_NE(table.find("default"), nullptr);
@@ -146,6 +171,17 @@ TEST(RedisAddress, ParsesEveryPart) {
   auto b = broker::RedisAddress::parse("redis://localhost");
   EXPECT_EQ(b.port, 6379);
   EXPECT_EQ(b.db, 0);
+}
+
+TEST(RedisAddress, TakesAnAclUserBesideThePassword) {
+  auto a = broker::RedisAddress::parse("redis://fleet:s3cret@127.0.0.1:6380/2");
+  EXPECT_EQ(a.user, "fleet");
+  EXPECT_EQ(a.password, "s3cret");
+  EXPECT_EQ(a.port, 6380);
+  EXPECT_EQ(a.to_string().find("s3cret"), std::string::npos) << "the password is never printed";
+  auto b = broker::RedisAddress::parse("redis://onlypassword@127.0.0.1");
+  EXPECT_EQ(b.user, "");
+  EXPECT_EQ(b.password, "onlypassword");
 }
 
 TEST(RedisAddress, RefusesMalformedUrls) {

@@ -33,7 +33,7 @@ class BrokerMetrics {
   /// Kernels a worker announced: they may label a series.
   void add_kernels(const std::vector<std::string>& kernels);
   void fleet(std::size_t queued, std::size_t inflight, std::size_t workers, std::size_t actors, bool redis_connected,
-             std::uint64_t unread_result_bytes);
+             bool redis_refusing, std::uint64_t unread_result_bytes);
   void client_dropped();
 
   const metrics::Registry& registry() const { return registry_; }

@@ -2,6 +2,7 @@
 /// @file BrokerService: routes jobs from clients to workers and results back.
 
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include <zmq.hpp>
@@ -175,6 +176,9 @@ class BrokerService {
   BrokerMetrics metrics_;
   std::unique_ptr<metrics::MetricsServer> metrics_server_;  // when metrics_listen is set
   bool redis_was_connected_ = false;
+  std::string redis_refusal_seen_;       ///< redis_.refusal() as last published
+  std::mutex readiness_mutex_;
+  std::string redis_refusal_;            ///< the same, for /readyz; guarded by readiness_mutex_
 };
 
 }  // namespace bridge::broker

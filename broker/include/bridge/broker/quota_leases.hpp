@@ -42,6 +42,10 @@ class QuotaLeases {
   void trim();
   /// Redis connection state changed: drop leases on loss, rewrite what is in use on reconnect.
   void on_redis(bool connected);
+  /// Redis accepts writes again after refusing them (out of memory, say): give-backs it refused left
+  /// its counts above this broker's leases, so each tenant's lease is written as it is, by the next
+  /// trim() at which no request of that tenant is in flight.
+  void resync();
 
  private:
   struct Waiter {
@@ -55,6 +59,7 @@ class QuotaLeases {
     std::uint64_t used_bytes = 0;
     std::deque<Waiter> waiters;
     std::uint64_t pending = 0;  // lease request in flight (0: none)
+    bool stale = false;         // Redis may disagree with `leased` (resync())
     TenantQuota quota;          // as of the last admit()
     double local_tokens = -1;   // fail-open rate bucket (-1: full, not started)
     std::chrono::steady_clock::time_point local_at{};

@@ -13,10 +13,11 @@ struct redisReply;
 
 namespace bridge::broker {
 
-/// Where Redis is: parsed from "redis://[:PASSWORD@]HOST[:PORT][/DB]".
+/// Where Redis is: parsed from "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]" (USER: a Redis 6+ ACL user).
 struct RedisAddress {
   std::string host = "127.0.0.1";
   int port = 6379;
+  std::string user;
   std::string password;
   int db = 0;
 
@@ -41,6 +42,15 @@ class RedisConnection {
   RedisConnection& operator=(const RedisConnection&) = delete;
 
   bool connected() const { return connected_; }
+  /// Why Redis refuses this connection's commands (out of memory, authentication, read-only
+  /// replica, a failed save, still loading), from the latest reply that said so; empty while it
+  /// accepts them. Set by any refusing reply, cleared only by a successful probe_write().
+  const std::string& refusal() const { return refusal_; }
+  /// A write whose success shows that Redis accepts writes again (the broker's liveness SET).
+  bool probe_write(const std::vector<std::string>& args);
+  /// Sees every reply before its handler (called from the hiredis callback): a refusing error sets
+  /// refusal(), logged once per change.
+  void observe(const redisReply* reply);
   const RedisAddress& address() const { return address_; }
 
   /// Queues a command; false (and the handler is never called) if there is no connection.
@@ -58,6 +68,7 @@ class RedisConnection {
   static void on_disconnect(const redisAsyncContext* context, int status);
   void lost(const std::string& why);
   void connect();
+  void set_refusal(std::string why);
 
   RedisAddress address_;
   redisAsyncContext* context_ = nullptr;  // owned by hiredis; freed by it on disconnect
@@ -65,6 +76,7 @@ class RedisConnection {
   bool want_read_ = false;
   bool want_write_ = false;
   bool reported_down_ = false;
+  std::string refusal_;
   std::chrono::milliseconds backoff_{0};
   std::chrono::steady_clock::time_point next_attempt_{};
 };

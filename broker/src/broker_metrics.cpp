@@ -25,6 +25,9 @@ BrokerMetrics::BrokerMetrics() {
                      "Broker receive to dispatch (quota admission and queueing).", metrics::latency_buckets());
   registry_.describe("bridge_quota_refusals_total", Registry::Type::kCounter,
                      "Jobs refused by a tenant quota, by limit (max_unread_result_bytes: the client's own unread results).");
+  registry_.describe("bridge_client_connections", Registry::Type::kGauge, "Client connections open on the frontend.");
+  registry_.describe("bridge_failed_accepts", Registry::Type::kGauge,
+                     "Client connections the frontend could not accept so far (out of file descriptors, say).");
   registry_.describe("bridge_redis_refusing", Registry::Type::kGauge,
                      "1 while Redis refuses the broker's commands (out of memory, authentication, read-only).");
   registry_.describe("bridge_unread_result_bytes", Registry::Type::kGauge,
@@ -112,6 +115,11 @@ void BrokerMetrics::worker_gone(const std::string& id) {
 }
 
 void BrokerMetrics::client_dropped() { registry_.add("bridge_clients_dropped_total", {}); }
+
+void BrokerMetrics::connections(std::int64_t clients, std::uint64_t failed_accepts) {
+  registry_.set("bridge_client_connections", {}, static_cast<double>(clients));
+  registry_.set("bridge_failed_accepts", {}, static_cast<double>(failed_accepts));
+}
 
 void BrokerMetrics::fleet(std::size_t queued, std::size_t inflight, std::size_t workers, std::size_t actors,
                           bool redis_connected, bool redis_refusing, std::uint64_t unread_result_bytes) {

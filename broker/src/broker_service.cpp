@@ -72,6 +72,8 @@ void BrokerService::run() {
     s->set(zmq::sockopt::maxmsgsize, 2 * max_frame);
   }
   backend_.set(zmq::sockopt::router_handover, 1);  // a reconnecting worker takes over its id
+  spdlog::info("{}", raise_open_files_limit());  // one descriptor per client connection
+  frontend_monitor_ = std::make_unique<ConnectionMonitor>(context_, frontend_, "frontend (clients)");
   for (auto [socket, endpoint, role] : {std::tuple{&frontend_, &options_.frontend, "frontend (clients)"},
                                         std::tuple{&backend_, &options_.backend, "backend (workers)"}}) {
     try {
@@ -110,10 +112,12 @@ void BrokerService::run() {
                                {backend_.handle(), 0, ZMQ_POLLIN, 0},
                                {nullptr, stop_.fd(), ZMQ_POLLIN, 0},
                                {nullptr, reload_.fd(), ZMQ_POLLIN, 0},
+                               {frontend_monitor_->handle(), 0, ZMQ_POLLIN, 0},
                                {nullptr, redis_.fd(), redis_.events(), 0}};
-    const int count = redis_.fd() >= 0 ? 5 : 4;
+    const int count = redis_.fd() >= 0 ? 6 : 5;
     core::poll(items, count, kTick);
-    if (count == 5 && items[4].revents != 0) redis_.on_events(items[4].revents);
+    if (count == 6 && items[5].revents != 0) redis_.on_events(items[5].revents);
+    if (items[4].revents & ZMQ_POLLIN) frontend_monitor_->drain(Clock::now());
     // Before any message: leases follow the connection (dropped on loss, rewritten on reconnect).
     if (redis_.connected() != redis_was_connected_) on_redis_transition();
     if (items[3].revents & ZMQ_POLLIN) {
@@ -329,6 +333,7 @@ void BrokerService::on_timers(Clock::time_point now) {
   if (now < next_sweep_) return;
   next_sweep_ = now + kTick;
   drop_stalled_clients(now);
+  frontend_monitor_->tick(now);
   if (redis_.refusal() != redis_refusal_seen_) {
     // Writes refused meanwhile (lease give-backs among them) are set right from this broker's state.
     if (redis_.refusal().empty()) leases_.resync();
@@ -338,6 +343,7 @@ void BrokerService::on_timers(Clock::time_point now) {
   }
   metrics_.fleet(jobs_.waiting(), workers_.inflight_jobs(), workers_.size(), actors_.size(), redis_.connected(),
                  !redis_.refusal().empty(), ledger_.total_unread());
+  metrics_.connections(frontend_monitor_->connections(), frontend_monitor_->failed_accepts());
   if (now < next_heartbeat_) return;
   next_heartbeat_ = now + std::chrono::milliseconds(options_.heartbeat_ms);
   quotas_.keep_alive(liveness_ttl());

@@ -166,3 +166,43 @@ TEST_F(HostileClient, AFloodFromOneConnectionLeavesOthersServedAndMemoryBounded)
 
 }  // namespace
 }  // namespace bridge::testing
+
+namespace bridge::testing {
+namespace {
+
+// A broker out of file descriptors cannot take new connections; it says so in its log, and the
+// clients it has keep being served. When descriptors free up, new clients are accepted again.
+TEST(OpenFiles, ConnectionsPastTheOpenFilesLimitAreLoggedAndConnectedClientsKeepBeingServed) {
+  FleetOptions options;
+  options.workers = 1;
+  options.broker_open_files = 64;
+  Fleet fleet(options);
+  Client early(fleet.client_options());
+  const JobRequest job{.kernel = "vector_add", .inputs = {Tensor::vector<float>({1}), Tensor::vector<float>({2})}};
+  ASSERT_TRUE(early.run(job).ok());
+  EXPECT_NE(fleet.broker().log().find("open-files limit 64"), std::string::npos) << fleet.broker().log();
+
+  zmq::context_t context;
+  std::vector<zmq::socket_t> flood;
+  for (int i = 0; i < 100; ++i) {
+    flood.emplace_back(context, zmq::socket_type::dealer);
+    flood.back().set(zmq::sockopt::linger, 0);
+    flood.back().connect(fleet.frontend());
+  }
+  EXPECT_TRUE(eventually([&] { return fleet.broker().log().find("cannot accept a connection: Too many open files") !=
+                                      std::string::npos; },
+                         std::chrono::seconds(5)))
+      << fleet.broker().log();
+  EXPECT_TRUE(early.run(job).ok()) << "a connected client was not served";
+  EXPECT_TRUE(fleet.broker().running());
+  flood.clear();
+  context.shutdown();
+  EXPECT_TRUE(eventually([&] { return fleet.broker().log().find("accepting connections again") != std::string::npos; },
+                         std::chrono::seconds(10)))
+      << fleet.broker().log();
+  Client late(fleet.client_options());
+  EXPECT_TRUE(late.run(job).ok());
+}
+
+}  // namespace
+}  // namespace bridge::testing

@@ -4,6 +4,7 @@
 
 #include <httplib.h>
 
+#include <future>
 #include <sstream>
 
 #include "fleet.hpp"
@@ -92,6 +93,27 @@ TEST(Metrics, CountersMoveAsJobsRunAndHealthEndpointsAnswer) {
                          std::chrono::seconds(5)));
   EXPECT_TRUE(eventually([&] { return get(broker_port, "/readyz", &status), status == 503; }, std::chrono::seconds(5)));
   EXPECT_NE(get(broker_port, "/readyz").find("no worker"), std::string::npos);
+}
+
+// Label values come only from configured tenants and the kernels workers announced: a client's
+// made-up names count under "unknown", so no request can grow the number of series.
+TEST(Metrics, MadeUpTenantAndKernelNamesDoNotAddSeries) {
+  const int broker_port = free_port();
+  Fleet fleet({.workers = 1, .broker_yaml_extra = "metrics_listen: 127.0.0.1:" + std::to_string(broker_port) + "\n"});
+  Client client(fleet.client_options());
+  const JobRequest job{.kernel = "vector_add", .inputs = {Tensor::vector<float>({1}), Tensor::vector<float>({2})}};
+  ASSERT_TRUE(client.run(job).ok());
+  ASSERT_FALSE(client.run({.kernel = "no_such_kernel", .tenant = "no-such-tenant"}).ok());  // the "unknown" series exist
+  const std::size_t before = get(broker_port, "/metrics").size();
+  std::vector<std::future<JobResult>> refused;
+  for (int i = 0; i < 2000; ++i)
+    refused.push_back(client.submit({.kernel = "kernel-" + std::to_string(i), .tenant = "tenant-" + std::to_string(i)}));
+  for (auto& f : refused) EXPECT_FALSE(f.get().ok());
+  const std::string after = get(broker_port, "/metrics");
+  EXPECT_LT(after.size(), before + 2048) << "grew from " << before << " to " << after.size() << " bytes";
+  EXPECT_EQ(after.find("tenant-1"), std::string::npos);
+  EXPECT_EQ(after.find("kernel-1"), std::string::npos);
+  EXPECT_GE(sample(after, R"(bridge_jobs_total{tenant="unknown",kernel="unknown",status="UNKNOWN_TENANT"})"), 2000) << after;
 }
 
 std::size_t occurrences(const std::string& text, const std::string& what) {

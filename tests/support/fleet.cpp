@@ -96,10 +96,11 @@ Fleet::~Fleet() {
 std::unique_ptr<Process> Fleet::start_broker(int frontend_port, int backend_port, const std::string& id) {
   const std::string log = (dir_.path() / (id + ".log")).string();
   log_files_.push_back(log);
-  return std::make_unique<Process>(std::vector<std::string>{broker_bin(), "--config", broker_config_,
-                                                            "--frontend", tcp_endpoint(frontend_port), "--backend",
-                                                            tcp_endpoint(backend_port), "--redis", redis_->url(), "--id", id},
-                                   log);
+  std::vector<std::string> argv{broker_bin(), "--config", broker_config_, "--frontend", tcp_endpoint(frontend_port),
+                                "--backend", tcp_endpoint(backend_port), "--redis", redis_->url(), "--id", id};
+  if (options_.broker_open_files > 0)  // the shell sets the limit, then becomes the broker
+    argv.insert(argv.begin(), {"/bin/sh", "-c", "ulimit -n " + std::to_string(options_.broker_open_files) + " && exec \"$0\" \"$@\""});
+  return std::make_unique<Process>(argv, log);
 }
 
 void Fleet::restart_broker() {

@@ -38,6 +38,7 @@ struct FleetOptions {
   std::string broker_yaml_extra;     ///< appended to the generated broker.yaml
   std::string worker_yaml_extra;     ///< appended to the generated worker.yaml
   std::string worker_device = "cpu"; ///< the workers' --device (tests are about the fleet, not the GPU)
+  int broker_open_files = 0;         ///< >0: the broker runs under this hard limit on open files (ulimit -n)
 };
 
 class Fleet {

@@ -12,6 +12,7 @@
 #include "bridge/broker/broker_metrics.hpp"
 #include "bridge/broker/broker_options.hpp"
 #include "bridge/broker/client_ledger.hpp"
+#include "bridge/broker/connection_monitor.hpp"
 #include "bridge/broker/fleet_view.hpp"
 #include "bridge/broker/job_table.hpp"
 #include "bridge/broker/quota_leases.hpp"
@@ -151,6 +152,7 @@ class BrokerService {
   zmq::context_t context_;
   zmq::socket_t frontend_;
   zmq::socket_t backend_;
+  std::unique_ptr<ConnectionMonitor> frontend_monitor_;  // made in run(), before the bind
   core::Notifier stop_;
   core::Notifier reload_;
   bool stopping_ = false;

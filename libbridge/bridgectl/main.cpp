@@ -1,6 +1,9 @@
 // bridgectl: submit jobs to a GpuBridge fleet and look at it.
+#include <poll.h>
+
 #include <cmath>
 #include <cstdio>
+#include <future>
 #include <iostream>
 #include <map>
 #include <sstream>
@@ -10,6 +13,7 @@
 #include "bridge/core/args.hpp"
 #include "bridge/core/config_map.hpp"
 #include "bridge/core/logging.hpp"
+#include "bridge/core/program.hpp"
 
 namespace {
 
@@ -24,6 +28,7 @@ commands:
                 [--placement any|prefer-gpu|require-gpu|cpu-only] [--priority N]
       Runs one job and prints its result. SHAPE is like 2x3 (default: a vector of the values).
       Inputs are positional, in the order given. Exit status 0 if the job succeeded, 1 if not.
+      Ctrl-C cancels the job (it is stopped on its worker) and prints its CANCELLED answer.
       --retries N: re-send up to N-1 times when refused for a passing reason (quota, queue full).
   status
       Prints the workers the broker knows: id, device, kernels, slots, in flight, last heartbeat.
@@ -191,7 +196,25 @@ int submit(Client& client, const core::Args& args, bool json) {
       throw core::ConfigError("--priority " + args.get("priority") + ": use an integer from -128 to 127");
     }
   }
-  JobResult result = client.run(std::move(job));
+  // Ctrl-C (or SIGTERM) cancels the job: the broker stops it on its worker and frees the slot.
+  core::Notifier interrupted;
+  core::stop_on_signals(interrupted);
+  std::promise<JobResult> done;
+  std::future<JobResult> answer = done.get_future();
+  const std::uint64_t id = client.submit(std::move(job), [&done](JobResult r) { done.set_value(std::move(r)); });
+  bool cancelled = false;
+  while (answer.wait_for(std::chrono::milliseconds(0)) != std::future_status::ready) {
+    pollfd signal{interrupted.fd(), POLLIN, 0};
+    if (!cancelled && ::poll(&signal, 1, 20) == 1) {
+      interrupted.drain();
+      client.cancel(id);
+      cancelled = true;
+    } else if (cancelled) {
+      answer.wait_for(std::chrono::milliseconds(20));
+    }
+  }
+  core::clear_stop_signals();
+  JobResult result = answer.get();
   print_result(result, json);
   return result.ok() ? 0 : 1;
 }

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <csignal>
 #include <future>
 #include <map>
 #include <thread>
@@ -191,6 +192,17 @@ TEST(JobOwnership, ACancelledJobIsAnsweredAtOnceNeverRunsIfWaitingAndFreesItsSlo
   client.cancel(running);  // an answered id is ignored
   client.cancel(123456);   // and so is an unknown one
   EXPECT_TRUE(client.run(sleep_job(1, milliseconds(2000))).ok());
+}
+
+TEST(JobOwnership, CtrlCOnBridgectlSubmitCancelsTheJobAndFreesItsSlot) {
+  Fleet fleet({.workers = 1, .slots = 1});
+  Process submit({BRIDGE_TEST_BRIDGECTL_BIN, "--broker", fleet.frontend(), "submit", "sleep", "--param", "ms=30000"},
+                 (fleet.dir().path() / "submit.txt").string());
+  ASSERT_TRUE(fleet.wait_for_inflight(1)) << submit.log();
+  submit.signal(SIGINT);
+  EXPECT_EQ(submit.wait(std::chrono::seconds(3)), 1) << submit.log();
+  EXPECT_NE(submit.log().find("CANCELLED"), std::string::npos) << submit.log();
+  EXPECT_TRUE(fleet.wait_for_inflight(0, std::chrono::seconds(2))) << "the job still runs on its worker";
 }
 
 // The broker's leases in Redis are named for its process, not only its id: a broker killed -9 and

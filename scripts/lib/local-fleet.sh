@@ -1,9 +1,9 @@
 # Sourced by scripts that need a local fleet on 127.0.0.1 (scripts/demo, loadtest/fairness).
 #
 #   fleet_start BUILD_DIR TENANTS_FILE WORKERS SLOTS [BROKER_FLAG...]
-#       starts redis-server, bridge-broker (config/broker.yaml + flags) and WORKERS CPU workers in a
+#       starts redis-server, bridge-broker ($FLEET_BROKER_CONFIG, default config/broker.yaml, + flags) and WORKERS CPU workers in a
 #       temporary directory on free ports, and waits until the broker sees Redis and every worker.
-#       Sets FLEET_DIR, FLEET_FRONTEND, FLEET_BACKEND, FLEET_REDIS_PORT, FLEET_CTL. Workers also get
+#       Sets FLEET_DIR, FLEET_FRONTEND, FLEET_BACKEND, FLEET_REDIS_PORT, FLEET_BROKER_PID, FLEET_CTL. Workers also get
 #       the flags in the array FLEET_WORKER_FLAGS, if set.
 #   fleet_stop
 #       stops them all (SIGTERM, then waits) and removes FLEET_DIR unless FLEET_KEEP is set.
@@ -48,9 +48,11 @@ fleet_start() {
     fi
     FLEET_REDIS_PORT=$(fleet_free_port)
   done
-  "$build_dir/broker/bridge-broker" --config config/broker.yaml --tenants "$tenants" --frontend "$FLEET_FRONTEND" \
-    --backend "$FLEET_BACKEND" --redis "redis://127.0.0.1:$FLEET_REDIS_PORT/0" "$@" > "$FLEET_DIR/broker.log" 2>&1 &
-  fleet_pids+=($!)
+  "$build_dir/broker/bridge-broker" --config "${FLEET_BROKER_CONFIG:-config/broker.yaml}" --tenants "$tenants" \
+    --frontend "$FLEET_FRONTEND" --backend "$FLEET_BACKEND" --redis "redis://127.0.0.1:$FLEET_REDIS_PORT/0" "$@" \
+    > "$FLEET_DIR/broker.log" 2>&1 &
+  FLEET_BROKER_PID=$!
+  fleet_pids+=("$FLEET_BROKER_PID")
   local i
   for i in $(seq "$workers"); do
     "$build_dir/worker/bridge-worker" --config config/worker.yaml --broker "$FLEET_BACKEND" --id "fleet-worker-$i" \

@@ -1,0 +1,147 @@
+// bridge-abuse: one tenant doing what a careless or hostile tenant does, for loadtest/abuse to run
+// beside a well-behaved one. Four patterns at once, each in its own thread:
+//   oversized  matmul of a[8200,0] x b[0,8200]: nothing sent, 269 MB of result asked for
+//   overdue    sleep 60 s with a 200 ms deadline, as many in flight as the quota allows
+//   expanding  16 resizes to 4100x4100 from one pixel: 4 bytes sent, over 1 GiB of outputs asked for
+//   unread     4 MiB passthrough jobs on a raw socket that never reads its results
+// Prints, per pattern, the answers by status code. Exits 1 if a pattern got an answer it must not
+// (an OK for an oversized or expanding job, a job that ran past its deadline answered OK) or if the
+// broker stopped answering.
+#include <atomic>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include <zmq_addon.hpp>
+
+#include "bridge/client.hpp"
+#include "bridge/core/args.hpp"
+#include "bridge/core/job_codec.hpp"
+#include "bridge/core/program.hpp"
+
+namespace {
+
+using namespace bridge;
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+constexpr const char* kUsage = R"(usage: bridge-abuse --broker ENDPOINT [--tenant NAME] [--unread-tenant NAME] [--duration S]
+
+Runs four hostile patterns for S seconds (default 10): oversized outputs, jobs far past their
+deadlines, expanding pipelines (as --tenant, default hostile), and a client that never reads its
+4 MiB results (as --unread-tenant, default the same). Prints the answers each got; exits 1 if any got
+an answer it must not.
+)";
+
+struct Pattern {
+  std::mutex mutex;
+  std::map<std::string, long> answers;  // status code name -> count
+  std::atomic<long> sent{0};
+  void count(StatusCode code) {
+    std::lock_guard lock(mutex);
+    ++answers[status_code_name(code)];
+  }
+  long of(StatusCode code) {
+    std::lock_guard lock(mutex);
+    auto it = answers.find(status_code_name(code));
+    return it == answers.end() ? 0 : it->second;
+  }
+};
+
+// Sends `make()` with `in_flight` jobs outstanding until `until`; counts each answer's status.
+void keep_sending(Client& client, const std::function<JobRequest()>& make, int in_flight, Clock::time_point until,
+                  Pattern& pattern) {
+  std::vector<std::thread> lanes;
+  for (int i = 0; i < in_flight; ++i)
+    lanes.emplace_back([&] {
+      while (Clock::now() < until) {
+        ++pattern.sent;
+        JobResult r = client.run(make());
+        pattern.count(r.status.code());
+        // Refused for the quota: the tenant is at its limit, which is the point; try again shortly.
+        if (r.status.code() == StatusCode::kResourceExhausted) std::this_thread::sleep_for(milliseconds(10));
+      }
+    });
+  for (auto& lane : lanes) lane.join();
+}
+
+// A client whose socket holds almost nothing, so that its unread results stay in the broker.
+void never_read(const std::string& broker, const std::string& tenant, Clock::time_point until, Pattern& pattern) {
+  zmq::context_t context;
+  zmq::socket_t socket(context, zmq::socket_type::dealer);
+  socket.set(zmq::sockopt::linger, 0);
+  socket.set(zmq::sockopt::rcvhwm, 1);
+  socket.set(zmq::sockopt::rcvbuf, 4096);
+  socket.set(zmq::sockopt::sndtimeo, 100);
+  socket.connect(broker);
+  const Tensor payload = Tensor::zeros(DType::kU8, {4 << 20});
+  std::uint64_t id = 0;
+  while (Clock::now() < until) {
+    JobRequest request{.kernel = "passthrough", .inputs = {payload}, .tenant = tenant, .timeout = milliseconds(10000)};
+    auto frames = core::encode_request(request, ++id, tenant, milliseconds(10000));
+    if (zmq::send_multipart(socket, frames)) ++pattern.sent;
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+}
+
+void print(const char* name, Pattern& p) {
+  std::lock_guard lock(p.mutex);
+  std::printf("%-10s sent %6ld  answers:", name, p.sent.load());
+  if (p.answers.empty()) std::printf(" (none read)");
+  for (const auto& [code, n] : p.answers) std::printf(" %s %ld", code.c_str(), n);
+  std::printf("\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return core::run_program("bridge-abuse", [&] {
+    core::Args args(argc, argv, {"help"});
+    if (args.has("help")) {
+      std::cout << kUsage;
+      return 0;
+    }
+    args.reject_unknown({"help", "broker", "tenant", "unread-tenant", "duration"});
+    Client::Options options;
+    options.broker = args.get("broker", options.broker);
+    options.tenant = args.get("tenant", "hostile");
+    options.timeout = milliseconds(10000);
+    const auto until = Clock::now() + std::chrono::seconds(args.get_uint("duration", 10));
+    Client client(options);
+
+    Pattern oversized, overdue, expanding, unread;
+    Pipeline expand;
+    for (int i = 0; i < 16; ++i) expand.then("resize", {{"height", 4100}, {"width", 4100}});
+    const Tensor pixel = Tensor::zeros(DType::kF32, {1, 1});
+    std::vector<std::thread> threads;
+    threads.emplace_back([&] {
+      keep_sending(client, [] {
+        return JobRequest{.kernel = "matmul", .inputs = {Tensor::zeros(DType::kF32, {8200, 0}), Tensor::zeros(DType::kF32, {0, 8200})}};
+      }, 2, until, oversized);
+    });
+    threads.emplace_back([&] {
+      keep_sending(client, [] { return JobRequest{.kernel = "sleep", .params = {{"ms", 60000}}, .timeout = milliseconds(200)}; },
+                   8, until, overdue);
+    });
+    threads.emplace_back([&] { keep_sending(client, [&] { return expand.request({pixel}); }, 2, until, expanding); });
+    const std::string unread_tenant = args.get("unread-tenant", options.tenant);
+    threads.emplace_back([&] { never_read(options.broker, unread_tenant, until, unread); });
+    for (auto& t : threads) t.join();
+
+    print("oversized", oversized);
+    print("overdue", overdue);
+    print("expanding", expanding);
+    print("unread", unread);
+    // What must never happen: memory handed out for outputs over the limits, a job past its deadline
+    // answered OK, or answers that stopped coming (the client's own deadline).
+    const long wrong = oversized.of(StatusCode::kOk) + expanding.of(StatusCode::kOk) + overdue.of(StatusCode::kOk);
+    const long silent = oversized.of(StatusCode::kDeadlineExceeded) + expanding.of(StatusCode::kDeadlineExceeded);
+    if (wrong > 0 || silent > 0) {
+      std::printf("abuse: FAILED: %ld answers that must not be OK, %ld refusals that never came\n", wrong, silent);
+      return 1;
+    }
+    return 0;
+  });
+}

@@ -3,16 +3,16 @@
 namespace bridge::worker {
 
 void Cancellation::request(StatusCode code, std::string message) {
-  std::function<void()> hook;
   {
     std::lock_guard lock(mutex_);
     if (requested_.load(std::memory_order_relaxed)) return;
     status_ = Status(code, std::move(message));
     requested_.store(true, std::memory_order_relaxed);
-    hook = hook_;
+    // Under the lock: unbind() waits for it, so what the hook touches (the job's task group
+    // context, on the backend thread's stack) cannot be gone while it runs.
+    if (hook_) hook_();
   }
   stopped_.notify_all();
-  if (hook) hook();
 }
 
 Status Cancellation::status() const {
@@ -26,13 +26,9 @@ bool Cancellation::wait_for(std::chrono::nanoseconds duration) const {
 }
 
 void Cancellation::bind(std::function<void()> hook) {
-  bool now = false;
-  {
-    std::lock_guard lock(mutex_);
-    hook_ = hook;
-    now = requested_.load(std::memory_order_relaxed);
-  }
-  if (now && hook) hook();
+  std::lock_guard lock(mutex_);
+  hook_ = std::move(hook);
+  if (requested_.load(std::memory_order_relaxed) && hook_) hook_();
 }
 
 void Cancellation::unbind() {

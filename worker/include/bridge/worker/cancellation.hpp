@@ -27,8 +27,9 @@ class Cancellation {
   Status status() const;
   /// Sleeps for `duration`, or less if a stop is requested meanwhile; true if one was.
   bool wait_for(std::chrono::nanoseconds duration) const;
-  /// Calls `hook` on request() (at once if one came already), until unbind(). The CPU backend
-  /// cancels the job's oneTBB task group this way.
+  /// Calls `hook` on request() (at once if one came already), until unbind(); the hook runs under
+  /// this object's lock, so it must be cheap and must not call back into it. The CPU backend cancels
+  /// the job's oneTBB task group this way.
   void bind(std::function<void()> hook);
   void unbind();
 

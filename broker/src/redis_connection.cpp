@@ -196,7 +196,10 @@ void RedisConnection::observe(const redisReply* reply) {
 }
 
 void RedisConnection::set_refusal(std::string why) {
-  if (why == refusal_) return;
+  // One state per kind of refusal (its first word: OOM, NOAUTH, ...): the same refusal reaches
+  // scripts and plain commands in different words, and is logged once.
+  auto kind = [](const std::string& error) { return error.substr(0, error.find(' ')); };
+  if (kind(why) == kind(refusal_) && why.empty() == refusal_.empty()) return;
   if (why.empty()) {
     spdlog::info("redis: {} accepts the broker's commands again", address_.to_string());
   } else {

@@ -255,7 +255,10 @@ class NonReader {
     while (zmq::poll(&item, 1, quiet) > 0) {
       core::Frames frames;
       (void)zmq::recv_multipart(socket_, std::back_inserter(frames));
-      const auto* result = flatbuffers::GetRoot<wire::Envelope>(frames[0].data())->body_as_JobResult();
+      const wire::Envelope* envelope = nullptr;  // decode_envelope realigns: received frames may not be
+      const auto* result = core::decode_envelope(frames[0], core::Limits{}, envelope).is_ok()
+                               ? envelope->body_as_JobResult()
+                               : nullptr;
       if (result != nullptr) {
         answers[result->job_id()] = core::from_wire(result->status());
         if (result->status() != wire::StatusCode::OK) last_message_ = std::string(core::view(result->message()));

@@ -43,7 +43,7 @@ class RedisConnection {
 
   bool connected() const { return connected_; }
   /// Why Redis refuses this connection's commands (out of memory, authentication, read-only
-  /// replica, a failed save, still loading), from the latest reply that said so; empty while it
+  /// replica, a failed save, still loading), from the first reply that said so; empty while it
   /// accepts them. Set by any refusing reply, cleared only by a successful probe_write().
   const std::string& refusal() const { return refusal_; }
   /// A write whose success shows that Redis accepts writes again (the broker's liveness SET).

@@ -17,16 +17,37 @@ ActorEntry& ActorTable::get(const std::string& tenant, const std::string& actor_
   return it->second;
 }
 
+void ActorTable::count(const Job& job, bool added) {
+  if (added) {
+    ++waiting_;
+    Waiting& w = by_tenant_[job.tenant];
+    ++w.calls;
+    w.bytes += job.payload_bytes;
+    return;
+  }
+  --waiting_;
+  auto it = by_tenant_.find(job.tenant);
+  if (it == by_tenant_.end()) return;
+  --it->second.calls;
+  it->second.bytes -= std::min(it->second.bytes, job.payload_bytes);
+  if (it->second.calls == 0) by_tenant_.erase(it);
+}
+
+ActorTable::Waiting ActorTable::waiting_of(const std::string& tenant) const {
+  auto it = by_tenant_.find(tenant);
+  return it == by_tenant_.end() ? Waiting{} : it->second;
+}
+
 void ActorTable::enqueue(ActorEntry& actor, Job& job) {
   actor.waiting.push_back(&job);
-  ++waiting_;
+  count(job, true);
 }
 
 Job* ActorTable::next_call(ActorEntry& actor) {
   if (actor.waiting.empty()) return nullptr;
   Job* job = actor.waiting.front();
   actor.waiting.pop_front();
-  --waiting_;
+  count(*job, false);
   return job;
 }
 
@@ -36,7 +57,7 @@ void ActorTable::remove_waiting(const Job& job) {
   auto it = std::find(actor->waiting.begin(), actor->waiting.end(), &job);
   if (it == actor->waiting.end()) return;
   actor->waiting.erase(it);
-  --waiting_;
+  count(job, false);
 }
 
 ActorEntry* ActorTable::find(const std::string& key) {

@@ -7,6 +7,24 @@
 namespace bridge::broker {
 
 void BrokerService::actor_call_arrived(Job& job, const std::string& actor_id) {
+  // Calls wait for their turns before their quota is asked, so their number and bytes are bounded
+  // here, by the same limits: no tenant can park more in the broker than it may run.
+  const TenantQuota* quota = tenants_.find(job.tenant);
+  const ActorTable::Waiting waiting = actors_.waiting_of(job.tenant);
+  if (quota != nullptr && options_.enforce_quotas) {
+    if (waiting.calls + 1 > quota->max_inflight_jobs)
+      return fail(job, {StatusCode::kResourceExhausted, "tenant '" + job.tenant + "' has " + std::to_string(waiting.calls) +
+                                                            " actor calls waiting for their actors' turns; its max_inflight_jobs is " +
+                                                            std::to_string(quota->max_inflight_jobs) + "; retry after " +
+                                                            std::to_string(options_.retry_after_ms) + " ms"},
+                  options_.retry_after_ms);
+    if (waiting.bytes + job.payload_bytes > quota->max_inflight_bytes)
+      return fail(job, {StatusCode::kResourceExhausted, "tenant '" + job.tenant + "' has " + std::to_string(waiting.bytes) +
+                                                            " input bytes in actor calls waiting for their turns; this call's " +
+                                                            std::to_string(job.payload_bytes) + " would pass its max_inflight_bytes of " +
+                                                            std::to_string(quota->max_inflight_bytes)},
+                  options_.retry_after_ms);
+  }
   ActorEntry& actor = actors_.get(job.tenant, actor_id);
   jobs_.set_state(job, JobState::kWaitingTurn);
   actors_.enqueue(actor, job);

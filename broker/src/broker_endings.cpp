@@ -65,6 +65,9 @@ void BrokerService::handle_cancel(const std::string& client, const wire::CancelR
   Job* job = jobs_.find(client, request.job_id());
   // Unknown or answered: its answer has gone or is on its way; a cancel changes nothing then.
   if (job == nullptr || job->answered()) return;
+  // An actor call whose state is being saved has run: its result follows, and a CANCELLED answer
+  // would hide an effect that happened.
+  if (job->state == JobState::kWritingThrough) return;
   spdlog::debug("client {} cancelled job {} ({})", client, request.job_id(), job_state_name(job->state));
   fail(*job, {StatusCode::kCancelled, "cancelled by the client"});
 }

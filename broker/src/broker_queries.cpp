@@ -77,15 +77,28 @@ void BrokerService::handle_quota(const std::string& client, const wire::QuotaReq
     frames.push_back(core::finish_envelope(fbb, wire::Body::QuotaReply, body.Union()));
     reply(p.client, std::move(frames));
   };
+  // Usage costs Redis one script per tenant, on the connection admission uses: a flood of quota
+  // requests must not delay admission, so only a few are asked at once; the others are answered
+  // with the limits alone and an error that says to retry.
+  if (quota_queries_in_flight_ >= kMaxQuotaQueriesInFlight) {
+    pending->error = "the broker is answering " + std::to_string(kMaxQuotaQueriesInFlight) +
+                     " quota requests already; usage is left out (-1); retry in a moment";
+    return send(*pending);
+  }
+  ++quota_queries_in_flight_;
+  auto done = [this, pending, send] {
+    --quota_queries_in_flight_;
+    send(*pending);
+  };
   for (std::size_t i = 0; i < pending->tenants.size(); ++i) {
     const bool asked = quotas_.usage(pending->tenants[i].first, pending->tenants[i].second,
-                                     [pending, i, send](QuotaStore::Usage u) {
+                                     [pending, i, done](QuotaStore::Usage u) {
                                        pending->usage[i] = u;
-                                       if (--pending->outstanding == 0) send(*pending);
+                                       if (--pending->outstanding == 0) done();
                                      });
     if (asked) ++pending->outstanding;
   }
-  if (pending->outstanding == 0) send(*pending);  // nothing asked (Redis down, or no tenant): answer now
+  if (pending->outstanding == 0) done();  // nothing asked (Redis down, or no tenant): answer now
 }
 
 }  // namespace bridge::broker

@@ -44,11 +44,19 @@ void JobTable::set_state(Job& job, JobState state) {
   --counts_[static_cast<std::size_t>(job.state)];
   ++counts_[static_cast<std::size_t>(state)];
   job.state = state;
+  // Answered: the client may send the same id again (a retry), which is a new job, although this
+  // one still waits for its worker to let go.
+  if (state == JobState::kCancelling) unindex(job);
+}
+
+void JobTable::unindex(const Job& job) {
+  auto it = by_client_.find(client_key(job.client, job.client_job_id));
+  if (it != by_client_.end() && it->second == job.key) by_client_.erase(it);
 }
 
 void JobTable::erase(Job& job) {
   --counts_[static_cast<std::size_t>(job.state)];
-  by_client_.erase(client_key(job.client, job.client_job_id));
+  unindex(job);
   jobs_.erase(job.key);  // destroys `job`
   // Timers of ended jobs stay until they fall due; rebuild when they outnumber the jobs.
   if (timers_.size() > 4 * jobs_.size() + 1024) {

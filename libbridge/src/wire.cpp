@@ -108,8 +108,10 @@ std::uint64_t readable_job_id(const zmq::message_t& frame) {
     return 0;
   flatbuffers::Verifier verifier(data, size, /*max_depth=*/16, /*max_tables=*/100000);
   if (!wire::VerifyEnvelopeBuffer(verifier)) return 0;
-  const auto* request = flatbuffers::GetRoot<wire::Envelope>(data)->body_as_JobRequest();
-  return request == nullptr ? 0 : request->job_id();
+  const auto* envelope = flatbuffers::GetRoot<wire::Envelope>(data);
+  if (const auto* request = envelope->body_as_JobRequest()) return request->job_id();
+  if (const auto* cancel = envelope->body_as_CancelRequest()) return cancel->job_id();
+  return 0;
 }
 
 bool is_resident(const wire::TensorDesc& desc) { return desc.resident() != nullptr && desc.resident()->size() > 0; }

@@ -105,6 +105,15 @@ TEST_F(BadInput, AnotherProtocolVersionIsRefusedByName) {
   EXPECT_EQ(a.job_id, 5u) << "the header was readable: the refusal names its job";
 }
 
+TEST_F(BadInput, ACancelRequestOfAnotherVersionIsRefusedWithItsJobId) {
+  flatbuffers::FlatBufferBuilder fbb;
+  auto body = wire::CreateCancelRequest(fbb, 15);
+  wire::FinishEnvelopeBuffer(fbb, wire::CreateEnvelope(fbb, 2, wire::Body::CancelRequest, body.Union()));
+  auto a = exchange(frames_of(core::to_frame(fbb)));
+  EXPECT_EQ(a.code, StatusCode::kVersionMismatch);
+  EXPECT_EQ(a.job_id, 15u);
+}
+
 TEST_F(BadInput, FewerPayloadFramesThanTensorsIsMalformed) {
   auto a = exchange(frames_of(request(6, "vector_add", {{wire::DType::F32, {1}}, {wire::DType::F32, {1}}}), {4}));
   EXPECT_EQ(a.code, StatusCode::kMalformedMessage);

@@ -207,6 +207,62 @@ TEST(Failover, JobWhoseWorkerNeverAnswersIsAnsweredAtItsDeadlineAndHoldsItsSlotU
       << fleet.logs();
 }
 
+// A worker (a raw DEALER) that answers its dispatch with a result the broker cannot forward: the
+// client gets INTERNAL naming the worker, and the slot is free again.
+TEST(Failover, AResultTheBrokerCannotForwardIsAnsweredInternalAndFreesTheSlot) {
+  FleetOptions options;
+  options.workers = 0;
+  Fleet fleet(options);
+  zmq::context_t context;
+  zmq::socket_t rogue(context, zmq::socket_type::dealer);
+  rogue.set(zmq::sockopt::linger, 0);
+  rogue.set(zmq::sockopt::routing_id, std::string("corrupt-worker"));
+  rogue.connect(fleet.backend());
+  {
+    flatbuffers::FlatBufferBuilder fbb;
+    std::vector<flatbuffers::Offset<flatbuffers::String>> kernels{fbb.CreateString("sleep")};
+    auto hello = wire::CreateWorkerHello(fbb, fbb.CreateString("corrupt-worker"), 1, core::add_device_info(fbb, {}),
+                                         fbb.CreateVector(kernels), 1, 1000);
+    core::Frames frames;
+    frames.push_back(core::finish_envelope(fbb, wire::Body::WorkerHello, hello.Union()));
+    zmq::send_multipart(rogue, frames);
+  }
+  ASSERT_TRUE(fleet.wait_for_workers(1));
+  Client client(fleet.client_options());
+  auto answer = client.submit({.kernel = "sleep", .params = {{"ms", 1}}, .timeout = std::chrono::milliseconds(3000)});
+  // Take the dispatch, answer it with a result that declares an output and carries no frame for it.
+  zmq::pollitem_t item{rogue.handle(), 0, ZMQ_POLLIN, 0};
+  std::uint64_t dispatch_id = 0;
+  while (dispatch_id == 0 && zmq::poll(&item, 1, std::chrono::seconds(3)) > 0) {
+    core::Frames frames;
+    (void)zmq::recv_multipart(rogue, std::back_inserter(frames));
+    const wire::Envelope* envelope = nullptr;
+    if (core::decode_envelope(frames[0], core::Limits{}, envelope).is_ok() && envelope->body_type() == wire::Body::Dispatch)
+      dispatch_id = envelope->body_as_Dispatch()->dispatch_id();
+  }
+  ASSERT_NE(dispatch_id, 0u);
+  {
+    flatbuffers::FlatBufferBuilder fbb;
+    fbb.ForceDefaults(true);
+    std::vector<std::int64_t> shape{4};
+    std::vector<flatbuffers::Offset<wire::TensorDesc>> outputs{
+        wire::CreateTensorDesc(fbb, fbb.CreateString("out"), wire::DType::F32, fbb.CreateVector(shape))};
+    wire::Timings timings(0, 0, 0);
+    auto result = wire::CreateJobResult(fbb, dispatch_id, wire::StatusCode::OK, 0, fbb.CreateVector(outputs), 0,
+                                        wire::DeviceKind::Cpu, 0, 0, &timings);
+    core::Frames frames;
+    frames.push_back(core::finish_envelope(fbb, wire::Body::JobResult, result.Union()));
+    zmq::send_multipart(rogue, frames);
+  }
+  ASSERT_EQ(answer.wait_for(std::chrono::seconds(2)), std::future_status::ready) << fleet.logs();
+  JobResult r = answer.get();
+  EXPECT_EQ(r.status.code(), StatusCode::kInternal) << r.status.to_string();
+  EXPECT_NE(r.status.message().find("worker corrupt-worker sent a result the broker cannot forward"), std::string::npos)
+      << r.status.message();
+  EXPECT_TRUE(fleet.wait_for_inflight(0, std::chrono::seconds(2)));
+  EXPECT_NE(fleet.broker().log().find("corrupt result"), std::string::npos);
+}
+
 TEST(Shutdown, BrokerDrainsJobsInFlightOnSigterm) {
   FleetOptions options;
   options.workers = 1;

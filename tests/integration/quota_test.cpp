@@ -3,7 +3,12 @@
 
 #include <signal.h>
 
+#include <future>
 #include <thread>
+
+#include <zmq_addon.hpp>
+
+#include "bridge/core/wire.hpp"
 
 #include "fleet.hpp"
 
@@ -277,6 +282,79 @@ TEST(Quota, ClientRetriesWithBackoffWhenAskedTo) {
   ASSERT_TRUE(fleet.wait_for_inflight(1));
   EXPECT_EQ(impatient.run(kNap).status.code(), StatusCode::kResourceExhausted);
   EXPECT_TRUE(held.get().ok());
+}
+
+}  // namespace
+}  // namespace bridge::testing
+
+namespace bridge::testing {
+namespace {
+
+// Actor calls wait for their turns before their quota is asked; the broker bounds how many a tenant
+// may park there by its own max_inflight_jobs, so a flood of calls cannot fill the broker's queue.
+TEST(Quota, ActorCallsWaitingForTheirTurnsAreBoundedByTheTenantsQuota) {
+  FleetOptions options;
+  options.workers = 1;
+  options.tenants_yaml = "tenants:\n  default:\n    max_inflight_jobs: 2\n";
+  Fleet fleet(options);
+  Client client(fleet.client_options());
+  const JobRequest call{.kernel = "sleep", .params = {{"ms", 500}}, .actor_id = "a1", .timeout = std::chrono::seconds(10)};
+  std::vector<std::future<JobResult>> calls;
+  for (int i = 0; i < 6; ++i) calls.push_back(client.submit(call));
+  int ok = 0, refused = 0;
+  for (auto& f : calls) {
+    JobResult r = f.get();
+    if (r.ok()) ++ok;
+    if (r.status.code() == StatusCode::kResourceExhausted) {
+      ++refused;
+      EXPECT_NE(r.status.message().find("actor calls waiting for their actors' turns"), std::string::npos)
+          << r.status.message();
+    }
+  }
+  // At most 2 wait (max_inflight_jobs), plus the one holding the turn if it took it before the
+  // others arrived; the rest are refused.
+  EXPECT_EQ(ok + refused, 6);
+  EXPECT_GE(ok, 2);
+  EXPECT_LE(ok, 3);
+}
+
+// Quota requests cost Redis a script per tenant on admission's connection: a flood of them is
+// answered without usage beyond a few at a time, and other tenants' jobs are still admitted.
+TEST(Quota, AFloodOfQuotaRequestsDoesNotStarveAdmission) {
+  FleetOptions options;
+  options.workers = 1;
+  options.tenants_yaml = "tenants:\n  default:\n    max_inflight_jobs: 2\n";  // every job asks Redis
+  Fleet fleet(options);
+  zmq::context_t context;
+  zmq::socket_t flood(context, zmq::socket_type::dealer);
+  flood.set(zmq::sockopt::linger, 0);
+  flood.connect(fleet.frontend());
+  for (std::uint64_t i = 1; i <= 2000; ++i) {
+    flatbuffers::FlatBufferBuilder fbb;
+    auto body = wire::CreateQuotaRequest(fbb, i, fbb.CreateString(""));
+    core::Frames frames;
+    frames.push_back(core::finish_envelope(fbb, wire::Body::QuotaRequest, body.Union()));
+    zmq::send_multipart(flood, frames);
+  }
+  Client client(fleet.client_options());
+  for (int i = 0; i < 5; ++i) {
+    JobResult r = client.run({.kernel = "passthrough", .inputs = {Tensor::vector<float>({1})}});
+    EXPECT_TRUE(r.ok()) << r.status.to_string();
+  }
+  int answered = 0, busy = 0;
+  zmq::pollitem_t item{flood.handle(), 0, ZMQ_POLLIN, 0};
+  while (answered < 2000 && zmq::poll(&item, 1, std::chrono::seconds(5)) > 0) {
+    core::Frames frames;
+    (void)zmq::recv_multipart(flood, std::back_inserter(frames));
+    const wire::Envelope* envelope = nullptr;
+    if (!core::decode_envelope(frames[0], core::Limits{}, envelope).is_ok()) continue;
+    if (const auto* reply = envelope->body_as_QuotaReply()) {
+      ++answered;
+      if (core::view(reply->error()).find("quota requests already") != std::string_view::npos) ++busy;
+    }
+  }
+  EXPECT_EQ(answered, 2000) << "every quota request is answered";
+  EXPECT_GT(busy, 0);
 }
 
 }  // namespace

@@ -32,6 +32,19 @@ TEST(JobTable, ADuplicateOfAHeldJobIsRefusedAndTheFirstKept) {
   EXPECT_NE(t.add(make_job(4, "c", 7, later)), nullptr) << "an ended job's id may be used again";
 }
 
+TEST(JobTable, AnAnsweredJobGivesUpItsIdWhileItWaitsForItsWorker) {
+  JobTable t;
+  const auto later = Clock::now() + std::chrono::hours(1);
+  Job* first = t.add(make_job(1, "c", 7, later));
+  t.set_state(*first, JobState::kCancelling);  // answered at its deadline; the worker still runs it
+  EXPECT_EQ(t.find("c", 7), nullptr);
+  Job* retry = t.add(make_job(2, "c", 7, later));
+  ASSERT_NE(retry, nullptr) << "the client's retry with the same id was dropped";
+  t.erase(*first);  // the worker let go of the first run
+  EXPECT_EQ(t.find("c", 7), retry);
+  EXPECT_EQ(t.size(), 1u);
+}
+
 TEST(JobTable, CountsFollowTheStates) {
   JobTable t;
   Job* job = t.add(make_job(1, "c", 1, Clock::now() + std::chrono::hours(1)));

@@ -53,10 +53,21 @@ class ActorTable {
   /// reads it for every request).
   std::size_t waiting() const { return waiting_; }
 
+  /// One tenant's calls waiting behind their actors' turns: they are not admitted yet (quota is
+  /// asked when a call's turn comes), so the broker bounds them by the tenant's quota itself.
+  struct Waiting {
+    std::uint64_t calls = 0;
+    std::uint64_t bytes = 0;  ///< their payloads, held in the broker
+  };
+  Waiting waiting_of(const std::string& tenant) const;
+
  private:
+  void count(const Job& job, bool added);
+
   std::unordered_map<std::string, ActorEntry> actors_;
   std::vector<std::string> ready_;
   std::size_t waiting_ = 0;
+  std::unordered_map<std::string, Waiting> by_tenant_;
 };
 
 }  // namespace bridge::broker

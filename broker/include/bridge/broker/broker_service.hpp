@@ -178,6 +178,8 @@ class BrokerService {
   BrokerMetrics metrics_;
   std::unique_ptr<metrics::MetricsServer> metrics_server_;  // when metrics_listen is set
   bool redis_was_connected_ = false;
+  static constexpr int kMaxQuotaQueriesInFlight = 8;
+  int quota_queries_in_flight_ = 0;      ///< QuotaRequests waiting for Redis (handle_quota)
   std::string redis_refusal_seen_;       ///< redis_.refusal() as last published
   std::mutex readiness_mutex_;
   std::string redis_refusal_;            ///< the same, for /readyz; guarded by readiness_mutex_

@@ -22,10 +22,10 @@ namespace bridge::broker {
 class JobTable {
  public:
   /// Takes `job` (state kAdmitting unless set otherwise). nullptr if the client already has a job
-  /// of that id in the broker: the duplicate is dropped and the first one answers.
+  /// of that id in the broker not answered yet: the duplicate is dropped and the first one answers.
   Job* add(std::unique_ptr<Job> job);
   Job* find(std::uint64_t key);
-  /// The job `client` knows as `client_job_id`, if held.
+  /// The job `client` knows as `client_job_id`, if held and not answered yet.
   Job* find(const std::string& client, std::uint64_t client_job_id);
   /// Moves `job` to `state`, keeping the counts per state.
   void set_state(Job& job, JobState state);
@@ -49,6 +49,7 @@ class JobTable {
 
  private:
   static std::string client_key(const std::string& client, std::uint64_t job_id);
+  void unindex(const Job& job);
 
   std::unordered_map<std::uint64_t, std::unique_ptr<Job>> jobs_;
   std::unordered_map<std::string, std::uint64_t> by_client_;  // "<client>/<job id>" -> key

@@ -44,7 +44,8 @@ wire::StatusCode to_wire(StatusCode code);
 Status decode_envelope(zmq::message_t& frame, const Limits& limits, const wire::Envelope*& out);
 
 /// The job_id of a header frame decode_envelope() refused, when its bytes are still readable as a
-/// JobRequest (another protocol version, say), so that the refusal can name the job; 0 otherwise.
+/// JobRequest or CancelRequest (another protocol version, say), so that the refusal can name the
+/// job; 0 otherwise.
 std::uint64_t readable_job_id(const zmq::message_t& frame);
 
 using TensorDescs = flatbuffers::Vector<flatbuffers::Offset<wire::TensorDesc>>;

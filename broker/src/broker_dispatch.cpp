@@ -17,6 +17,20 @@ std::uint64_t micros(Clock::duration d) {
 }  // namespace
 
 void BrokerService::on_hello(const std::string& id, const wire::WorkerHello& hello) {
+  // Kernel names become metric labels and are matched against every request: bounded like any name.
+  if (hello.kernels() != nullptr) {
+    if (hello.kernels()->size() > kMaxKernelsPerWorker) {
+      spdlog::warn("worker {}: hello refused: {} kernels announced, at most {}", id, hello.kernels()->size(),
+                   kMaxKernelsPerWorker);
+      return;
+    }
+    for (const auto* k : *hello.kernels())
+      if (k->size() == 0 || k->size() > options_.limits.max_name_bytes) {
+        spdlog::warn("worker {}: hello refused: a kernel name of {} bytes (1 to max_name_bytes {})", id, k->size(),
+                     options_.limits.max_name_bytes);
+        return;
+      }
+  }
   if (core::view(hello.worker_id()) != id)
     spdlog::warn("worker hello names itself '{}' but connected as '{}'; using the connection id",
                  core::view(hello.worker_id()), id);
@@ -97,6 +111,12 @@ void BrokerService::on_result(WorkerRecord& worker, core::Frames& frames) {
       valid = core::validate_tensors(result->kept(), std::span(frames).subspan(2 + returned), options_.limits, bytes);
     if (valid.is_ok() && job.actor.empty() && kept > 0)
       valid = Status(StatusCode::kMalformedMessage, "kept outputs in the result of a job that is no actor call");
+    // A client sees only the protocol's codes, and ACTOR_NOT_ACTIVE never for a plain job.
+    if (valid.is_ok() && *wire::EnumNameStatusCode(result->status()) == '\0')
+      valid = Status(StatusCode::kMalformedMessage,
+                     "status code " + std::to_string(static_cast<int>(result->status())) + " is not one of the protocol's");
+    if (valid.is_ok() && job.actor.empty() && result->status() == wire::StatusCode::ACTOR_NOT_ACTIVE)
+      valid = Status(StatusCode::kMalformedMessage, "ACTOR_NOT_ACTIVE in the result of a job that is no actor call");
     // The broker rewrites the worker-leg id and its own timing in place; the worker wrote these
     // fields with force_defaults so that they exist in the buffer (docs/protocol.md).
     wire::Timings* timings = result->mutable_timings();

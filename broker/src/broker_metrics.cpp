@@ -57,7 +57,12 @@ void BrokerMetrics::set_tenants(const TenantTable& tenants) {
   for (const auto& [name, quota] : tenants.tenants()) tenants_.insert(name);
 }
 
-void BrokerMetrics::add_kernels(const std::vector<std::string>& kernels) { kernels_.insert(kernels.begin(), kernels.end()); }
+void BrokerMetrics::add_kernels(const std::vector<std::string>& kernels) {
+  // Kernels workers announced, up to a bound: workers are not yet authenticated (a rogue process on
+  // the backend could announce thousands), and past it a name counts as "unknown".
+  for (const auto& k : kernels)
+    if (kernels_.size() < kMaxKernelLabels) kernels_.insert(k);
+}
 
 std::string BrokerMetrics::tenant_label(const std::string& tenant) const {
   return tenants_.count(tenant) > 0 ? tenant : "unknown";

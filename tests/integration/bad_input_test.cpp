@@ -198,6 +198,18 @@ TEST_F(BadInput, AnUnknownParamIsInvalidAndNamed) {
   EXPECT_NE(r.status.message().find("its params: alpha"), std::string::npos) << r.status.message();
 }
 
+TEST_F(BadInput, AParamGivenTwiceIsInvalid) {
+  flatbuffers::FlatBufferBuilder fbb;
+  std::vector<flatbuffers::Offset<wire::Param>> params{wire::CreateParam(fbb, fbb.CreateString("ms"), 1),
+                                                       wire::CreateParam(fbb, fbb.CreateString("ms"), 5000)};
+  auto body = wire::CreateJobRequest(fbb, 16, fbb.CreateString("default"), 0, fbb.CreateString("sleep"), 0,
+                                     fbb.CreateVector(params));
+  auto a = exchange(frames_of(core::finish_envelope(fbb, wire::Body::JobRequest, body.Union())));
+  EXPECT_EQ(a.code, StatusCode::kInvalidArgument);
+  EXPECT_EQ(a.job_id, 16u);
+  EXPECT_NE(a.message.find("param 'ms' is given twice"), std::string::npos) << a.message;
+}
+
 TEST_F(BadInput, RankZeroTensorsKeepTheirShape) {
   Client client(fleet_->client_options());
   const Tensor scalar = Tensor::from<float>(std::vector<float>{3.f}, Shape{});

@@ -229,37 +229,46 @@ TEST(Failover, AResultTheBrokerCannotForwardIsAnsweredInternalAndFreesTheSlot) {
   }
   ASSERT_TRUE(fleet.wait_for_workers(1));
   Client client(fleet.client_options());
-  auto answer = client.submit({.kernel = "sleep", .params = {{"ms", 1}}, .timeout = std::chrono::milliseconds(3000)});
-  // Take the dispatch, answer it with a result that declares an output and carries no frame for it.
-  zmq::pollitem_t item{rogue.handle(), 0, ZMQ_POLLIN, 0};
-  std::uint64_t dispatch_id = 0;
-  while (dispatch_id == 0 && zmq::poll(&item, 1, std::chrono::seconds(3)) > 0) {
-    core::Frames frames;
-    (void)zmq::recv_multipart(rogue, std::back_inserter(frames));
-    const wire::Envelope* envelope = nullptr;
-    if (core::decode_envelope(frames[0], core::Limits{}, envelope).is_ok() && envelope->body_type() == wire::Body::Dispatch)
-      dispatch_id = envelope->body_as_Dispatch()->dispatch_id();
-  }
-  ASSERT_NE(dispatch_id, 0u);
-  {
+  // Takes the next dispatch and answers it with a result the broker must not forward.
+  auto answer_badly = [&](wire::StatusCode status, bool declare_an_output_without_its_frame) {
+    zmq::pollitem_t item{rogue.handle(), 0, ZMQ_POLLIN, 0};
+    std::uint64_t dispatch_id = 0;
+    while (dispatch_id == 0 && zmq::poll(&item, 1, std::chrono::seconds(3)) > 0) {
+      core::Frames frames;
+      (void)zmq::recv_multipart(rogue, std::back_inserter(frames));
+      const wire::Envelope* envelope = nullptr;
+      if (core::decode_envelope(frames[0], core::Limits{}, envelope).is_ok() && envelope->body_type() == wire::Body::Dispatch)
+        dispatch_id = envelope->body_as_Dispatch()->dispatch_id();
+    }
+    ASSERT_NE(dispatch_id, 0u);
     flatbuffers::FlatBufferBuilder fbb;
     fbb.ForceDefaults(true);
     std::vector<std::int64_t> shape{4};
-    std::vector<flatbuffers::Offset<wire::TensorDesc>> outputs{
-        wire::CreateTensorDesc(fbb, fbb.CreateString("out"), wire::DType::F32, fbb.CreateVector(shape))};
+    std::vector<flatbuffers::Offset<wire::TensorDesc>> outputs;
+    if (declare_an_output_without_its_frame)
+      outputs.push_back(wire::CreateTensorDesc(fbb, fbb.CreateString("out"), wire::DType::F32, fbb.CreateVector(shape)));
     wire::Timings timings(0, 0, 0);
-    auto result = wire::CreateJobResult(fbb, dispatch_id, wire::StatusCode::OK, 0, fbb.CreateVector(outputs), 0,
-                                        wire::DeviceKind::Cpu, 0, 0, &timings);
+    auto result = wire::CreateJobResult(fbb, dispatch_id, status, 0, fbb.CreateVector(outputs), 0, wire::DeviceKind::Cpu, 0,
+                                        0, &timings);
     core::Frames frames;
     frames.push_back(core::finish_envelope(fbb, wire::Body::JobResult, result.Union()));
     zmq::send_multipart(rogue, frames);
+  };
+  const JobRequest job{.kernel = "sleep", .params = {{"ms", 1}}, .timeout = std::chrono::milliseconds(3000)};
+  for (auto [status, missing_frame, why] :
+       {std::tuple{wire::StatusCode::OK, true, "fewer frames than outputs"},
+        std::tuple{wire::StatusCode::ACTOR_NOT_ACTIVE, false, "ACTOR_NOT_ACTIVE in the result of a job that is no actor call"},
+        std::tuple{static_cast<wire::StatusCode>(999), false, "status code 999 is not one of the protocol's"}}) {
+    auto answer = client.submit(job);
+    answer_badly(status, missing_frame);
+    ASSERT_EQ(answer.wait_for(std::chrono::seconds(2)), std::future_status::ready) << fleet.logs();
+    JobResult r = answer.get();
+    EXPECT_EQ(r.status.code(), StatusCode::kInternal) << r.status.to_string();
+    EXPECT_NE(r.status.message().find("worker corrupt-worker sent a result the broker cannot forward"), std::string::npos)
+        << r.status.message();
+    EXPECT_NE(r.status.message().find(why), std::string::npos) << r.status.message();
+    EXPECT_TRUE(fleet.wait_for_inflight(0, std::chrono::seconds(2)));
   }
-  ASSERT_EQ(answer.wait_for(std::chrono::seconds(2)), std::future_status::ready) << fleet.logs();
-  JobResult r = answer.get();
-  EXPECT_EQ(r.status.code(), StatusCode::kInternal) << r.status.to_string();
-  EXPECT_NE(r.status.message().find("worker corrupt-worker sent a result the broker cannot forward"), std::string::npos)
-      << r.status.message();
-  EXPECT_TRUE(fleet.wait_for_inflight(0, std::chrono::seconds(2)));
   EXPECT_NE(fleet.broker().log().find("corrupt result"), std::string::npos);
 }
 

@@ -248,6 +248,7 @@ TEST(Kernels, RefuseBadArgumentsWithAMessageThatNamesTheProblem) {
       {"blur", {m23}, {{"sigma", 0}}, "'sigma' must be between 0.01 and 64"},
       {"blur", {m23}, {{"sigma", 1e-300}}, "'sigma' must be between 0.01 and 64"},
       {"normalize", {m23, f2, f3}, {}, "'scale' must have shape [3]"},
+      {"normalize", {m23, f3, f3}, {{"scale", 2}}, "as tensors or as params, not both"},
   };
   for (const auto& c : cases) {
     std::vector<Tensor> out;

@@ -37,8 +37,13 @@ bool byte_size_of(const OutputSpec& spec, std::uint64_t& bytes) {
   return true;
 }
 
-// Every param must be one the kernel declares, so that a misspelt name is refused, not ignored.
+// Every param must be one the kernel declares, so that a misspelt name is refused, not ignored; and
+// given once, so that no value is silently dropped.
 Status check_params(const KernelSpec& kernel, const Params& params) {
+  for (std::size_t i = 0; i < params.size(); ++i)
+    for (std::size_t j = 0; j < i; ++j)
+      if (params[j].first == params[i].first)
+        return {StatusCode::kInvalidArgument, kernel.name + ": param '" + params[i].first + "' is given twice"};
   for (const auto& [name, value] : params) {
     if (std::find(kernel.params.begin(), kernel.params.end(), name) != kernel.params.end()) continue;
     std::string known;

@@ -26,6 +26,10 @@ Status plan(const KernelArgs& args, std::vector<OutputSpec>& outputs) {
     outputs.push_back({"out", DType::kF32, x.shape()});
     return {};
   }
+  for (const char* name : {"scale", "shift"})
+    if (args.find_param(name) != nullptr)
+      return {StatusCode::kInvalidArgument, std::string(kName) + ": param '" + name +
+                                                "' is given with scale and shift tensors; give them as tensors or as params, not both"};
   BRIDGE_RETURN_IF_ERROR(checks::dtype_is(kName, args.inputs[1], "scale", DType::kF32));
   BRIDGE_RETURN_IF_ERROR(checks::dtype_is(kName, args.inputs[2], "shift", DType::kF32));
   const Shape channels{x.shape().back()};

@@ -43,6 +43,7 @@ class BrokerMetrics {
   std::string tenant_label(const std::string& tenant) const;
   std::string kernel_label(const std::string& kernel) const;
 
+  static constexpr std::size_t kMaxKernelLabels = 256;
   metrics::Registry registry_;
   std::set<std::string, std::less<>> tenants_;
   std::set<std::string, std::less<>> kernels_;

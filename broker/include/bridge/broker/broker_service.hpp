@@ -179,6 +179,7 @@ class BrokerService {
   std::unique_ptr<metrics::MetricsServer> metrics_server_;  // when metrics_listen is set
   bool redis_was_connected_ = false;
   static constexpr int kMaxQuotaQueriesInFlight = 8;
+  static constexpr std::size_t kMaxKernelsPerWorker = 1024;
   int quota_queries_in_flight_ = 0;      ///< QuotaRequests waiting for Redis (handle_quota)
   std::string redis_refusal_seen_;       ///< redis_.refusal() as last published
   std::mutex readiness_mutex_;

@@ -12,12 +12,6 @@
 namespace bridge::broker {
 namespace {
 
-std::string joined(const std::vector<std::string>& items) {
-  std::string out;
-  for (const auto& s : items) out += (out.empty() ? "" : ", ") + s;
-  return out;
-}
-
 // Identifies a version of a file cheaply: modification time (ns) and size; "" if it cannot be read.
 std::string file_signature(const std::string& path) {
   struct stat st {};
@@ -96,7 +90,7 @@ Status BrokerService::check_request(const Job& job, std::uint32_t& retry_after_m
     if (!quota->allows_kernel(kernel))
       return {StatusCode::kPermissionDenied, "tenant '" + job.tenant + "' may not run kernel '" + kernel +
                                                  "' (its kernels in " + options_.tenants_file + ": " +
-                                                 joined(quota->kernels) + ")"};
+                                                 comma_joined(quota->kernels) + ")"};
   if (job.priority < quota->min_priority || job.priority > quota->max_priority)
     return {StatusCode::kPermissionDenied, "tenant '" + job.tenant + "' may use priorities " +
                                                std::to_string(quota->min_priority) + ".." +
@@ -113,11 +107,11 @@ Status BrokerService::check_request(const Job& job, std::uint32_t& retry_after_m
       for (const auto& k : w.kernels)
         if (std::find(known.begin(), known.end(), k) == known.end()) known.push_back(k);
     std::sort(known.begin(), known.end());
-    return {StatusCode::kUnknownKernel, "no worker in the fleet has kernel '" + kernel + "'; available: " + joined(known)};
+    return {StatusCode::kUnknownKernel, "no worker in the fleet has kernel '" + kernel + "'; available: " + comma_joined(known)};
   }
   if (!workers_.empty() && !workers_.could_run(job.kernels, job.placement))
     return {StatusCode::kNoCapableWorker,
-            std::string("no worker can run '") + joined(job.kernels) + "' with placement " + placement_name(job.placement) +
+            std::string("no worker can run '") + comma_joined(job.kernels) + "' with placement " + placement_name(job.placement) +
                 (job.kernels.size() > 1 ? " (no worker of that device kind has every kernel of the pipeline)"
                                         : " (no worker of that device kind has it)")};
   // This job is counted among the waiting already.

@@ -6,15 +6,6 @@
 #include "bridge/core/job_codec.hpp"
 
 namespace bridge::broker {
-namespace {
-
-std::string joined(const std::vector<std::string>& items) {
-  std::string out;
-  for (const auto& s : items) out += (out.empty() ? "" : ", ") + s;
-  return out;
-}
-
-}  // namespace
 
 void BrokerService::finish(Job& job, core::Frames result) {
   {
@@ -116,7 +107,7 @@ void BrokerService::answer_overdue(Clock::time_point now) {
         fail(*job, {StatusCode::kDeadlineExceeded,
                     capable ? "no worker slot became free before the job's deadline of " + timeout +
                                   " ms (fleet busy; raise timeout_ms or add workers)"
-                            : "no worker able to run '" + joined(job->kernels) + "' joined before the job's deadline"});
+                            : "no worker able to run '" + comma_joined(job->kernels) + "' joined before the job's deadline"});
         continue;
       }
       case JobState::kRunning: {

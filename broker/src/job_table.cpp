@@ -17,6 +17,12 @@ const char* job_state_name(JobState state) {
   return "?";
 }
 
+std::string comma_joined(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& s : items) out += (out.empty() ? "" : ", ") + s;
+  return out;
+}
+
 std::string JobTable::client_key(const std::string& client, std::uint64_t job_id) {
   return client + "/" + std::to_string(job_id);
 }

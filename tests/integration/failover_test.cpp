@@ -145,16 +145,29 @@ TEST(Failover, ABrokerRestartLosesNoJobTheClientSendsThemAgain) {
 // A worker that registers and heartbeats but never answers its jobs, not even a Cancel (a raw
 // DEALER playing a worker). The client is answered at its deadline; the tenant keeps the slot it
 // occupies until the worker lets go of it, here by being declared lost.
+// A raw DEALER that says hello as worker `id` with one slot for `sleep`, heartbeat `heartbeat_ms`.
+zmq::socket_t fake_worker(zmq::context_t& context, const Fleet& fleet, const std::string& id, std::uint32_t heartbeat_ms) {
+  zmq::socket_t socket(context, zmq::socket_type::dealer);
+  socket.set(zmq::sockopt::linger, 0);
+  socket.set(zmq::sockopt::routing_id, id);
+  socket.connect(fleet.backend());
+  flatbuffers::FlatBufferBuilder fbb;
+  std::vector<flatbuffers::Offset<flatbuffers::String>> kernels{fbb.CreateString("sleep")};
+  auto hello = wire::CreateWorkerHello(fbb, fbb.CreateString(id), 1, core::add_device_info(fbb, {}),
+                                       fbb.CreateVector(kernels), 1, heartbeat_ms);
+  core::Frames frames;
+  frames.push_back(core::finish_envelope(fbb, wire::Body::WorkerHello, hello.Union()));
+  zmq::send_multipart(socket, frames);
+  return socket;
+}
+
 TEST(Failover, JobWhoseWorkerNeverAnswersIsAnsweredAtItsDeadlineAndHoldsItsSlotUntilTheWorkerIsLost) {
   FleetOptions options;
   options.workers = 0;
   options.tenants_yaml = "tenants:\n  default:\n    max_inflight_jobs: 4\n";  // under 16: leased one at a time
   Fleet fleet(options);
   zmq::context_t context;
-  zmq::socket_t silent(context, zmq::socket_type::dealer);
-  silent.set(zmq::sockopt::linger, 0);
-  silent.set(zmq::sockopt::routing_id, std::string("silent-worker"));
-  silent.connect(fleet.backend());
+  zmq::socket_t silent = fake_worker(context, fleet, "silent-worker", 100);
   std::mutex socket_mutex;
   auto send = [&](flatbuffers::FlatBufferBuilder& fbb, wire::Body type, flatbuffers::Offset<void> body) {
     core::Frames frames;
@@ -162,13 +175,6 @@ TEST(Failover, JobWhoseWorkerNeverAnswersIsAnsweredAtItsDeadlineAndHoldsItsSlotU
     std::lock_guard lock(socket_mutex);
     zmq::send_multipart(silent, frames);
   };
-  {
-    flatbuffers::FlatBufferBuilder fbb;
-    std::vector<flatbuffers::Offset<flatbuffers::String>> kernels{fbb.CreateString("sleep")};
-    auto hello = wire::CreateWorkerHello(fbb, fbb.CreateString("silent-worker"), 1, core::add_device_info(fbb, {}),
-                                         fbb.CreateVector(kernels), 1, 100);
-    send(fbb, wire::Body::WorkerHello, hello.Union());
-  }
   std::atomic<bool> alive{true};
   std::atomic<int> cancels{0};
   std::thread worker([&] {
@@ -214,19 +220,7 @@ TEST(Failover, AResultTheBrokerCannotForwardIsAnsweredInternalAndFreesTheSlot) {
   options.workers = 0;
   Fleet fleet(options);
   zmq::context_t context;
-  zmq::socket_t rogue(context, zmq::socket_type::dealer);
-  rogue.set(zmq::sockopt::linger, 0);
-  rogue.set(zmq::sockopt::routing_id, std::string("corrupt-worker"));
-  rogue.connect(fleet.backend());
-  {
-    flatbuffers::FlatBufferBuilder fbb;
-    std::vector<flatbuffers::Offset<flatbuffers::String>> kernels{fbb.CreateString("sleep")};
-    auto hello = wire::CreateWorkerHello(fbb, fbb.CreateString("corrupt-worker"), 1, core::add_device_info(fbb, {}),
-                                         fbb.CreateVector(kernels), 1, 1000);
-    core::Frames frames;
-    frames.push_back(core::finish_envelope(fbb, wire::Body::WorkerHello, hello.Union()));
-    zmq::send_multipart(rogue, frames);
-  }
+  zmq::socket_t rogue = fake_worker(context, fleet, "corrupt-worker", 1000);
   ASSERT_TRUE(fleet.wait_for_workers(1));
   Client client(fleet.client_options());
   // Takes the next dispatch and answers it with a result the broker must not forward.

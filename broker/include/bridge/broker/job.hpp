@@ -33,6 +33,8 @@ enum class JobState : std::uint8_t {
   kCancelling,      ///< answered (deadline, cancel, shutdown) while a worker or a write still holds it
 };
 const char* job_state_name(JobState state);
+/// "a, b, c", for messages that list kernels or names.
+std::string comma_joined(const std::vector<std::string>& items);
 
 /// Lives from the moment a request passes verification until it ends (see JobState). Its frames
 /// are the client's request header and payload, forwarded to a worker without being copied.

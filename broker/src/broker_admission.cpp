@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "bridge/broker/broker_service.hpp"
+#include "bridge/broker/request_checks.hpp"
 #include "bridge/core/job_codec.hpp"
 
 namespace bridge::broker {
@@ -72,55 +73,17 @@ void BrokerService::handle_request(std::string client, core::Frames frames, cons
     return;
   }
   std::uint32_t retry_after_ms = 0;
-  if (Status refused = check_request(*job, retry_after_ms); !refused.is_ok()) return fail(*job, refused, retry_after_ms);
+  if (Status refused = check_request(*job, tenants_, workers_, jobs_.waiting(),
+                                     {options_.tenants_file, options_.max_queued_jobs, options_.retry_after_ms},
+                                     retry_after_ms);
+      !refused.is_ok())
+    return fail(*job, refused, retry_after_ms);
   if (request.actor_id() != nullptr && request.actor_id()->size() > 0) {
     // Admitted when its turn comes, so that quota waits never reorder an actor's calls.
     job->actor = job->tenant + "/" + std::string(core::view(request.actor_id()));
     return actor_call_arrived(*job, std::string(core::view(request.actor_id())));
   }
   admit(*job);
-}
-
-Status BrokerService::check_request(const Job& job, std::uint32_t& retry_after_ms) const {
-  const TenantQuota* quota = tenants_.find(job.tenant);
-  if (quota == nullptr)
-    return {StatusCode::kUnknownTenant, "tenant '" + job.tenant + "' is not configured in " + options_.tenants_file +
-                                            "; ask the fleet operator to add it"};
-  for (const auto& kernel : job.kernels)
-    if (!quota->allows_kernel(kernel))
-      return {StatusCode::kPermissionDenied, "tenant '" + job.tenant + "' may not run kernel '" + kernel +
-                                                 "' (its kernels in " + options_.tenants_file + ": " +
-                                                 comma_joined(quota->kernels) + ")"};
-  if (job.priority < quota->min_priority || job.priority > quota->max_priority)
-    return {StatusCode::kPermissionDenied, "tenant '" + job.tenant + "' may use priorities " +
-                                               std::to_string(quota->min_priority) + ".." +
-                                               std::to_string(quota->max_priority) + ", not " + std::to_string(job.priority)};
-  if (job.payload_bytes > quota->max_inflight_bytes)
-    return {StatusCode::kTooLarge, "the job's inputs are " + std::to_string(job.payload_bytes) +
-                                       " bytes, more than tenant '" + job.tenant +
-                                       "' may have in flight (max_inflight_bytes " +
-                                       std::to_string(quota->max_inflight_bytes) + ")"};
-  for (const auto& kernel : job.kernels) {
-    if (workers_.empty() || workers_.any_has_kernel(kernel)) continue;
-    std::vector<std::string> known;
-    for (const auto& [id, w] : workers_.workers())
-      for (const auto& k : w.kernels)
-        if (std::find(known.begin(), known.end(), k) == known.end()) known.push_back(k);
-    std::sort(known.begin(), known.end());
-    return {StatusCode::kUnknownKernel, "no worker in the fleet has kernel '" + kernel + "'; available: " + comma_joined(known)};
-  }
-  if (!workers_.empty() && !workers_.could_run(job.kernels, job.placement))
-    return {StatusCode::kNoCapableWorker,
-            std::string("no worker can run '") + comma_joined(job.kernels) + "' with placement " + placement_name(job.placement) +
-                (job.kernels.size() > 1 ? " (no worker of that device kind has every kernel of the pipeline)"
-                                        : " (no worker of that device kind has it)")};
-  // This job is counted among the waiting already.
-  if (jobs_.waiting() > options_.max_queued_jobs) {
-    retry_after_ms = options_.retry_after_ms;
-    return {StatusCode::kQueueFull, "the broker holds " + std::to_string(options_.max_queued_jobs) +
-                                        " waiting jobs (max_queued_jobs); retry later"};
-  }
-  return {};
 }
 
 void BrokerService::admit(Job& job) {

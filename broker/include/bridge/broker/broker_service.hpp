@@ -80,8 +80,6 @@ class BrokerService {
 
   // Requests, tenants and quotas (broker_admission.cpp).
   void handle_request(std::string client, core::Frames frames, const wire::JobRequest& request);
-  /// The checks that need no Redis: tenant, kernels, priority, size, workers, queue bound.
-  Status check_request(const Job& job, std::uint32_t& retry_after_ms) const;
   /// Asks for the tenant's quota (leases), then route() or, for an actor call, start_actor_call().
   void admit(Job& job);
   void admitted(Job& job);

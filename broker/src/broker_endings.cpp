@@ -25,9 +25,15 @@ void BrokerService::fail(Job& job, const Status& status, std::uint32_t retry_aft
   if (!job.held_outside()) return release(job);
   // A worker runs it (or a write is in flight): it keeps the credit, the lease and the actor's turn
   // until they let go, so that the tenant never holds more than it was granted.
-  if (!job.worker.empty())
+  job.step_deadline = Clock::time_point::max();
+  if (!job.worker.empty()) {
     send_cancel(job, status.code() == StatusCode::kDeadlineExceeded ? StatusCode::kDeadlineExceeded : StatusCode::kCancelled);
+    // A worker that keeps the job past this is declared lost (answer_overdue): a hung kernel, or a
+    // worker that ignores Cancel, cannot hold a tenant's slots for longer.
+    job.step_deadline = Clock::now() + std::chrono::milliseconds(options_.cancel_grace_ms);
+  }
   jobs_.set_state(job, JobState::kCancelling);
+  jobs_.watch(job);
 }
 
 void BrokerService::release(Job& job) {
@@ -81,7 +87,7 @@ Status BrokerService::ran_past_deadline(const Job& job, const std::string& worke
 void BrokerService::answer_overdue(Clock::time_point now) {
   for (const std::uint64_t key : jobs_.overdue(now)) {
     Job* job = jobs_.find(key);
-    if (job == nullptr || job->answered()) continue;  // ended or answered by an earlier one's ending
+    if (job == nullptr) continue;  // ended by an earlier one's ending
     const bool deadline = now >= job->deadline;
     const std::string timeout = std::to_string(
         std::chrono::duration_cast<std::chrono::milliseconds>(job->deadline - job->received).count());
@@ -122,7 +128,12 @@ void BrokerService::answer_overdue(Clock::time_point now) {
         fail(*job, {StatusCode::kDeadlineExceeded, "the call ran, but its deadline passed while its new state was being "
                                                    "saved to Redis; the state may have changed (check actor_version)"});
         continue;
-      case JobState::kCancelling: continue;  // answered already
+      case JobState::kCancelling:  // answered; its worker did not stop it within cancel_grace_ms
+        if (!job->worker.empty())
+          lose_worker(job->worker, "it did not stop job " + std::to_string(job->client_job_id) + " of tenant " +
+                                       job->tenant + " within cancel_grace_ms (" +
+                                       std::to_string(options_.cancel_grace_ms) + " ms)");
+        continue;
     }
   }
 }

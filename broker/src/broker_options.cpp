@@ -19,6 +19,7 @@ void BrokerOptions::validate() const {
   if (admission_timeout_ms == 0) throw ConfigError("admission_timeout_ms: must be at least 1");
   if (max_unread_result_bytes == 0) throw ConfigError("max_unread_result_bytes: must be at least 1");
   if (client_stall_ms == 0) throw ConfigError("client_stall_ms: must be at least 1");
+  if (cancel_grace_ms == 0) throw ConfigError("cancel_grace_ms: must be at least 1");
 }
 
 BrokerOptions load_broker_options(const std::string& path) {
@@ -40,6 +41,7 @@ BrokerOptions load_broker_options(const std::string& path) {
   config.get("drain_timeout_ms", o.drain_timeout_ms);
   config.get("max_unread_result_bytes", o.max_unread_result_bytes);
   config.get("client_stall_ms", o.client_stall_ms);
+  config.get("cancel_grace_ms", o.cancel_grace_ms);
   config.get("tenants_reload_ms", o.tenants_reload_ms);
   config.get("actor_idle_ms", o.actor_idle_ms);
   config.get("metrics_listen", o.metrics_listen);

@@ -82,8 +82,8 @@ std::vector<std::uint64_t> JobTable::overdue(Clock::time_point now) {
     const auto [when, key] = timers_.top();
     timers_.pop();
     Job* job = find(key);
-    // Stale timers: the job ended, is answered, or its due time moved (a new timer is armed).
-    if (job == nullptr || job->answered() || job->due() != when) continue;
+    // Stale timers: the job ended, or its due time moved (a new timer is armed).
+    if (job == nullptr || job->due() != when) continue;
     // A job armed twice for one time (its step limit moved past its deadline) is handed back once.
     if (seen.insert(key).second) out.push_back(key);
   }

@@ -165,6 +165,7 @@ TEST(Failover, JobWhoseWorkerNeverAnswersIsAnsweredAtItsDeadlineAndHoldsItsSlotU
   FleetOptions options;
   options.workers = 0;
   options.tenants_yaml = "tenants:\n  default:\n    max_inflight_jobs: 4\n";  // under 16: leased one at a time
+  options.broker_yaml_extra = "cancel_grace_ms: 1200\n";
   Fleet fleet(options);
   zmq::context_t context;
   zmq::socket_t silent = fake_worker(context, fleet, "silent-worker", 100);
@@ -207,10 +208,15 @@ TEST(Failover, JobWhoseWorkerNeverAnswersIsAnsweredAtItsDeadlineAndHoldsItsSlotU
   // The worker still holds the slot: so does the tenant.
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   EXPECT_EQ(fleet.redis().hash_total("bridge:inflight:default"), "1");
+  // It keeps heartbeating but never stops the job: past cancel_grace_ms it is declared lost, which
+  // frees the slot and the lease.
+  EXPECT_TRUE(eventually([&] { return fleet.redis().hash_total("bridge:inflight:default") == "0"; }, std::chrono::seconds(4)))
+      << fleet.logs();
+  EXPECT_NE(fleet.broker().log().find("silent-worker lost (it did not stop job 1 of tenant default within cancel_grace_ms"),
+            std::string::npos)
+      << fleet.broker().log();
   alive = false;
   worker.join();
-  EXPECT_TRUE(eventually([&] { return fleet.redis().hash_total("bridge:inflight:default") == "0"; }, std::chrono::seconds(3)))
-      << fleet.logs();
 }
 
 // A worker (a raw DEALER) that answers its dispatch with a result the broker cannot forward: the

@@ -19,6 +19,7 @@ struct BrokerOptions {
   static constexpr std::uint32_t kDefaultDrainTimeoutMs = 10000;
   static constexpr std::uint64_t kDefaultMaxUnreadResultBytes = 256ull << 20;
   static constexpr std::uint32_t kDefaultClientStallMs = 30000;
+  static constexpr std::uint32_t kDefaultCancelGraceMs = 30000;
 
   std::string id;                                  ///< empty: "<hostname>-<pid>-<random>"
   std::string frontend = "tcp://127.0.0.1:5555";   ///< clients connect here (ROUTER)
@@ -40,6 +41,9 @@ struct BrokerOptions {
   /// A client over max_unread_result_bytes this long is dropped: its jobs are cancelled and it is
   /// sent nothing until what it holds has drained.
   std::uint32_t client_stall_ms = kDefaultClientStallMs;
+  /// A worker that has not stopped a job this long after the broker told it to (deadline, cancel,
+  /// max_job_ms) is declared lost, which frees the job's slot and its tenant's lease.
+  std::uint32_t cancel_grace_ms = kDefaultCancelGraceMs;
   /// false: jobs skip the Redis quota check (max_inflight_jobs, max_inflight_bytes, rate); tenant,
   /// kernel, priority and size checks still apply. For single-tenant fleets, and to measure admission.
   bool enforce_quotas = true;

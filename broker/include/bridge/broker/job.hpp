@@ -50,7 +50,8 @@ struct Job {
   Clock::time_point received{};
   Clock::time_point deadline{};        ///< the client's: answered DEADLINE_EXCEEDED then, wherever it is
   /// The current step's own time limit, if sooner than the deadline: admission (admission_timeout_ms)
-  /// or running (the tenant's max_job_ms). max() while the step has none.
+  /// or running (the tenant's max_job_ms); when Cancelling, how long the worker may take to stop it.
+  /// max() while the step has none.
   Clock::time_point step_deadline = Clock::time_point::max();
   core::Frames frames;                 ///< [request header][payload...]
   std::uint64_t payload_bytes = 0;
@@ -74,8 +75,9 @@ struct Job {
 
   /// Answered: the client has its one answer; the job only waits to release what it holds.
   bool answered() const { return state == JobState::kCancelling; }
-  /// When the job is overdue: its deadline, or earlier, its current step's limit.
-  Clock::time_point due() const { return std::min(deadline, step_deadline); }
+  /// When the job is overdue: its deadline, or earlier, its current step's limit; once answered, only
+  /// the limit on how long its worker may take to let go (cancel_grace_ms).
+  Clock::time_point due() const { return answered() ? step_deadline : std::min(deadline, step_deadline); }
   /// Something outside the broker's loop still holds the job (a worker's credit, a Redis write), so
   /// answering it cannot end it yet.
   bool held_outside() const { return !worker.empty() || write_pending; }

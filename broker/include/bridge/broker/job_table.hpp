@@ -34,7 +34,7 @@ class JobTable {
 
   /// Arms the timer for `job` at job.due(); call again when the job's due() moves earlier.
   void watch(const Job& job);
-  /// Keys of the jobs whose due() is at or before `now`, not answered yet, each once; oldest first.
+  /// Keys of the jobs whose due() is at or before `now`, each once; oldest first.
   /// Keys, not pointers: answering one job may end another (look each up again with find()).
   std::vector<std::uint64_t> overdue(Clock::time_point now);
   /// When the earliest armed timer falls due; time_point::max() when none is armed.

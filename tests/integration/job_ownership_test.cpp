@@ -205,6 +205,31 @@ TEST(JobOwnership, CtrlCOnBridgectlSubmitCancelsTheJobAndFreesItsSlot) {
   EXPECT_TRUE(fleet.wait_for_inflight(0, std::chrono::seconds(2))) << "the job still runs on its worker";
 }
 
+// A job answered at its deadline while its worker was frozen; the worker then restarts under its id.
+// The new process never gets the answered job again: its one slot serves the next job at once.
+TEST(JobOwnership, AnAnsweredJobIsNotSentAgainWhenItsWorkerRestarts) {
+  FleetOptions options;
+  options.workers = 1;
+  options.slots = 1;
+  options.heartbeat_ms = 500;  // liveness 1.5 s: the restart comes well before the worker is declared lost
+  Fleet fleet(options);
+  Client client(fleet.client_options());
+  auto frozen = client.submit(sleep_job(10000, milliseconds(600)));
+  ASSERT_TRUE(fleet.wait_for_inflight(1));
+  fleet.worker(0).signal(SIGSTOP);  // neither the Cancel nor a result gets through
+  JobResult r = frozen.get();
+  EXPECT_EQ(r.status.code(), StatusCode::kDeadlineExceeded) << r.status.to_string();
+  fleet.restart_worker(0, 1);
+  ASSERT_TRUE(eventually([&] { return fleet.broker().log().find("worker worker-0 re-registered") != std::string::npos; },
+                         std::chrono::seconds(5)))
+      << fleet.logs();
+  const auto start = steady_clock::now();
+  JobResult next = client.run(sleep_job(1, milliseconds(3000)));
+  EXPECT_TRUE(next.ok()) << next.status.to_string() << "\n" << fleet.logs();
+  EXPECT_LT(ms_since(start), 1500) << "the restarted worker's slot was taken by the answered job";
+  EXPECT_TRUE(eventually([&] { return fleet.redis().hash_total("bridge:inflight:default") == "0"; }, std::chrono::seconds(3)));
+}
+
 // The broker's leases in Redis are named for its process, not only its id: a broker killed -9 and
 // started again under the same --id does not count the dead process's leases as its own.
 TEST(JobOwnership, ABrokerRestartedUnderItsIdDoesNotInheritTheDeadProcesssLeases) {

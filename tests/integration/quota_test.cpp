@@ -220,6 +220,20 @@ TEST(Quota, AnEditedTenantsFileIsAppliedWhileRunningAndABadEditIsRefused) {
   EXPECT_EQ(limit(), 3u);
 }
 
+// "team" with actor "a/m" and "team/a" with actor "m" would share one Redis key: a tenant name with
+// a separator is refused where it is written, with the file, line and key.
+TEST(Quota, ATenantNameThatCouldCollideIsRefusedOnReload) {
+  Fleet fleet(limits_fleet("tenants:\n  team: {}\n", "tenants_reload_ms: 200\n"));
+  fleet.dir().write("tenants.yaml", "tenants:\n  team: {}\n  team/a: {}\n");
+  EXPECT_TRUE(eventually([&] { return fleet.broker().log().find("tenants not reloaded") != std::string::npos; },
+                         std::chrono::seconds(2)));
+  EXPECT_NE(fleet.broker().log().find("tenants.yaml:3: tenants.team/a: tenant names must be 1 to 64 characters"),
+            std::string::npos)
+      << fleet.broker().log();
+  EXPECT_EQ(Client(fleet.client_options("team/a")).run(kNap).status.code(), StatusCode::kUnknownTenant);
+  EXPECT_TRUE(Client(fleet.client_options("team")).run(kNap).ok());
+}
+
 TEST(Quota, SighupReloadsTheTenantsFileAtOnce) {
   Fleet fleet(limits_fleet("tenants:\n  t: {}\n", "tenants_reload_ms: 0\n"));
   Client client(fleet.client_options("t"));

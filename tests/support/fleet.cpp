@@ -110,14 +110,23 @@ void Fleet::restart_broker() {
 
 std::size_t Fleet::add_worker(std::uint32_t slots) {
   const std::size_t index = workers_.size();
-  const std::string id = "worker-" + std::to_string(index);
-  const std::string log = (dir_.path() / (id + ".log")).string();
-  log_files_.push_back(log);
-  workers_.push_back(std::make_unique<Process>(
-      std::vector<std::string>{worker_bin(), "--config", worker_config_, "--broker", backend(), "--slots",
-                               std::to_string(slots), "--id", id, "--device", options_.worker_device},
-      log));
+  workers_.push_back(start_worker(index, slots, "worker-" + std::to_string(index) + ".log"));
   return index;
+}
+
+void Fleet::restart_worker(std::size_t index, std::uint32_t slots) {
+  workers_.at(index)->kill_hard();
+  workers_.at(index) = start_worker(index, slots, "worker-" + std::to_string(index) + "-restarted.log");
+}
+
+std::unique_ptr<Process> Fleet::start_worker(std::size_t index, std::uint32_t slots, const std::string& log_name) {
+  const std::string log = (dir_.path() / log_name).string();
+  log_files_.push_back(log);
+  return std::make_unique<Process>(std::vector<std::string>{worker_bin(), "--config", worker_config_, "--broker", backend(),
+                                                            "--slots", std::to_string(slots), "--id",
+                                                            "worker-" + std::to_string(index), "--device",
+                                                            options_.worker_device},
+                                   log);
 }
 
 Client::Options Fleet::client_options(const std::string& tenant) const {

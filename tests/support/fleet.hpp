@@ -52,6 +52,8 @@ class Fleet {
   void restart_broker();
   /// Starts a worker connected to this fleet's broker; returns its index.
   std::size_t add_worker(std::uint32_t slots);
+  /// Kills worker `index` (SIGKILL) and starts a new process under the same id: a new incarnation.
+  void restart_worker(std::size_t index, std::uint32_t slots);
 
   std::string frontend() const { return tcp_endpoint(frontend_port_); }
   std::string backend() const { return tcp_endpoint(backend_port_); }
@@ -72,6 +74,8 @@ class Fleet {
   std::string logs() const;
 
  private:
+  std::unique_ptr<Process> start_worker(std::size_t index, std::uint32_t slots, const std::string& log_name);
+
   FleetOptions options_;
   TempDir dir_;
   std::unique_ptr<RedisServer> redis_;

@@ -179,92 +179,25 @@ void BrokerService::worker_let_go(Job& job, const std::string& worker, const std
   start_actor_call(job);
 }
 
+bool BrokerService::send_dispatch(core::Frames& frames) {
+  try {
+    return zmq::send_multipart(backend_, frames, zmq::send_flags::dontwait).has_value();
+  } catch (const zmq::error_t&) {
+    return false;
+  }
+}
+
+void BrokerService::on_dispatched(Job& job, WorkerRecord& worker) {
+  if (job.activate) on_activation_sent(job, worker);
+  metrics_.job_dispatched(job);
+}
+
 void BrokerService::send_reregister(const std::string& id, const std::string& reason) {
   flatbuffers::FlatBufferBuilder fbb(64);
   auto body = wire::CreateReregister(fbb, fbb.CreateString(reason));
   core::Frames frames;
   frames.push_back(core::finish_envelope(fbb, wire::Body::Reregister, body.Union()));
   send_to_worker(id, std::move(frames));
-}
-
-// ---- Scheduling ------------------------------------------------------------------------------------
-
-void BrokerService::route(Job& job) {
-  if (scheduler_.empty())
-    if (WorkerRecord* worker = workers_.select(job); worker != nullptr && dispatch(*worker, job)) return;
-  jobs_.set_state(job, JobState::kQueued);
-  scheduler_.enqueue(job);  // wait for a free slot, behind jobs already waiting
-}
-
-void BrokerService::dispatch_queued() {
-  // Offer every worker with free credits the queued jobs it can run, until no more fit.
-  bool progress = true;
-  while (progress && !scheduler_.empty()) {
-    progress = false;
-    for (auto& [id, worker] : workers_.workers()) {
-      WorkerRecord& w = worker;
-      while (w.has_free_slot() && !scheduler_.empty()) {
-        Job* job = scheduler_.next([&](const Job& j) { return workers_.can_take(w, j); });
-        if (job == nullptr) break;
-        if (!dispatch(w, *job)) {
-          scheduler_.requeue(*job);
-          return;  // the worker vanished; the liveness check will remove it
-        }
-        progress = true;
-      }
-    }
-  }
-}
-
-bool BrokerService::dispatch(WorkerRecord& worker, Job& job) {
-  const auto now = Clock::now();
-  const TenantQuota* quota = tenants_.find(job.tenant);
-  const auto max_job = std::chrono::milliseconds(quota != nullptr ? quota->max_job_ms : TenantQuota::kDefaultMaxJobMs);
-  // The worker stops the job at the sooner of its deadline and the tenant's max_job_ms.
-  const Clock::time_point stop_at = std::min(job.deadline, now + max_job);
-  const std::uint64_t dispatch_id = next_dispatch_id_++;
-  flatbuffers::FlatBufferBuilder fbb(64);
-  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(stop_at - now).count();
-  flatbuffers::Offset<flatbuffers::String> actor = 0;
-  flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<wire::TensorDesc>>> activation = 0;
-  if (!job.actor.empty()) {
-    actor = fbb.CreateString(job.actor);
-    if (job.activate) {
-      std::vector<flatbuffers::Offset<wire::TensorDesc>> descs;
-      for (const Tensor& t : job.activation) descs.push_back(core::add_tensor_desc(fbb, t));
-      activation = fbb.CreateVector(descs);
-    }
-  }
-  auto body = wire::CreateDispatch(fbb, dispatch_id, static_cast<std::uint32_t>(std::max<std::int64_t>(1, left)), actor,
-                                   job.actor_version, job.activate, activation);
-  core::Frames frames;
-  frames.reserve(2 + job.frames.size() + job.activation.size());
-  frames.push_back(zmq::message_t(worker.id.data(), worker.id.size()));
-  frames.push_back(core::finish_envelope(fbb, wire::Body::Dispatch, body.Union()));
-  // Shares the bytes (reference-counted) rather than copying: the job keeps its frames in case the
-  // worker dies and the job must be sent again.
-  for (auto& f : job.frames) frames.emplace_back().copy(f);
-  if (job.activate)
-    for (const Tensor& t : job.activation) frames.push_back(core::tensor_to_frame(t));
-  try {
-    if (!zmq::send_multipart(backend_, frames, zmq::send_flags::dontwait)) return false;
-  } catch (const zmq::error_t&) {
-    return false;
-  }
-  job.dispatch_id = dispatch_id;
-  job.dispatched = now;
-  ++job.attempts;
-  job.worker = worker.id;
-  if (stop_at < job.deadline) {
-    job.step_deadline = stop_at;  // max_job_ms comes first: the timer answers it
-    jobs_.watch(job);
-  }
-  jobs_.set_state(job, JobState::kRunning);
-  if (job.activate) on_activation_sent(job, worker);
-  worker.last_dispatch = now;
-  metrics_.job_dispatched(job);
-  worker.inflight.emplace(dispatch_id, &job);
-  return true;
 }
 
 }  // namespace bridge::broker

@@ -53,6 +53,13 @@ BrokerService::BrokerService(BrokerOptions options, TenantTable tenants)
       frontend_(context_, zmq::socket_type::router),
       backend_(context_, zmq::socket_type::router),
       ledger_({options_.max_unread_result_bytes, std::chrono::milliseconds(options_.client_stall_ms)}),
+      dispatcher_(
+          jobs_, workers_, scheduler_, [this](core::Frames& frames) { return send_dispatch(frames); },
+          [this](const Job& job) {
+            const TenantQuota* quota = tenants_.find(job.tenant);
+            return std::chrono::milliseconds(quota != nullptr ? quota->max_job_ms : TenantQuota::kDefaultMaxJobMs);
+          },
+          [this](Job& job, WorkerRecord& worker) { on_dispatched(job, worker); }),
       redis_(RedisAddress::parse(options_.redis)),
       quotas_(redis_, options_.redis_prefix, lease_owner(options_.id, incarnation_)),
       actor_store_(redis_, options_.redis_prefix),

@@ -13,6 +13,7 @@
 #include "bridge/broker/broker_options.hpp"
 #include "bridge/broker/client_ledger.hpp"
 #include "bridge/broker/connection_monitor.hpp"
+#include "bridge/broker/dispatcher.hpp"
 #include "bridge/broker/fleet_view.hpp"
 #include "bridge/broker/job_table.hpp"
 #include "bridge/broker/quota_leases.hpp"
@@ -102,9 +103,12 @@ class BrokerService {
   void worker_let_go(Job& job, const std::string& worker, const std::string& reason);
   void remove_worker(const std::string& id);
   void send_reregister(const std::string& id, const std::string& reason);
-  void route(Job& job);
-  void dispatch_queued();
-  bool dispatch(WorkerRecord& worker, Job& job);
+  void route(Job& job) { dispatcher_.route(job); }
+  void dispatch_queued() { dispatcher_.dispatch_queued(); }
+  /// Dispatcher's Send: one message on the backend socket.
+  bool send_dispatch(core::Frames& frames);
+  /// Dispatcher's Sent: actor placement and metrics of a job just sent.
+  void on_dispatched(Job& job, WorkerRecord& worker);
 
   // Answers and endings (broker_endings.cpp).
   /// Forwards the worker's result (frames without the routing id) to the client and ends the job.
@@ -162,8 +166,8 @@ class BrokerService {
   ClientLedger ledger_;
   WorkerRegistry workers_;
   Scheduler scheduler_;
+  Dispatcher dispatcher_;
   std::uint64_t next_key_ = 1;
-  std::uint64_t next_dispatch_id_ = 1;
   Clock::time_point next_heartbeat_{};
   Clock::time_point next_sweep_{};
 

@@ -1,0 +1,88 @@
+#include "bridge/broker/dispatcher.hpp"
+
+#include <algorithm>
+
+#include "bridge/core/job_codec.hpp"
+
+namespace bridge::broker {
+
+Dispatcher::Dispatcher(JobTable& jobs, WorkerRegistry& workers, Scheduler& scheduler, Send send, MaxRun max_run, Sent sent)
+    : jobs_(jobs),
+      workers_(workers),
+      scheduler_(scheduler),
+      send_(std::move(send)),
+      max_run_(std::move(max_run)),
+      sent_(std::move(sent)) {}
+
+void Dispatcher::route(Job& job) {
+  if (scheduler_.empty())
+    if (WorkerRecord* worker = workers_.select(job); worker != nullptr && dispatch(*worker, job)) return;
+  jobs_.set_state(job, JobState::kQueued);
+  scheduler_.enqueue(job);  // wait for a free slot, behind jobs already waiting
+}
+
+void Dispatcher::dispatch_queued() {
+  bool progress = true;
+  while (progress && !scheduler_.empty()) {
+    progress = false;
+    for (auto& [id, worker] : workers_.workers()) {
+      WorkerRecord& w = worker;
+      while (w.has_free_slot() && !scheduler_.empty()) {
+        Job* job = scheduler_.next([&](const Job& j) { return workers_.can_take(w, j); });
+        if (job == nullptr) break;
+        if (!dispatch(w, *job)) {
+          scheduler_.requeue(*job);
+          return;  // the worker vanished; the liveness check will remove it
+        }
+        progress = true;
+      }
+    }
+  }
+}
+
+bool Dispatcher::dispatch(WorkerRecord& worker, Job& job) {
+  const auto now = Clock::now();
+  // The worker stops the job at the sooner of its deadline and its tenant's max_job_ms.
+  const Clock::time_point stop_at = std::min(job.deadline, now + max_run_(job));
+  const std::uint64_t dispatch_id = next_dispatch_id_;
+  flatbuffers::FlatBufferBuilder fbb(64);
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(stop_at - now).count();
+  flatbuffers::Offset<flatbuffers::String> actor = 0;
+  flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<wire::TensorDesc>>> activation = 0;
+  if (!job.actor.empty()) {
+    actor = fbb.CreateString(job.actor);
+    if (job.activate) {
+      std::vector<flatbuffers::Offset<wire::TensorDesc>> descs;
+      for (const Tensor& t : job.activation) descs.push_back(core::add_tensor_desc(fbb, t));
+      activation = fbb.CreateVector(descs);
+    }
+  }
+  auto body = wire::CreateDispatch(fbb, dispatch_id, static_cast<std::uint32_t>(std::max<std::int64_t>(1, left)), actor,
+                                   job.actor_version, job.activate, activation);
+  core::Frames frames;
+  frames.reserve(2 + job.frames.size() + job.activation.size());
+  frames.push_back(zmq::message_t(worker.id.data(), worker.id.size()));
+  frames.push_back(core::finish_envelope(fbb, wire::Body::Dispatch, body.Union()));
+  // Shares the bytes (reference-counted) rather than copying: the job keeps its frames in case the
+  // worker dies and the job must be sent again.
+  for (auto& f : job.frames) frames.emplace_back().copy(f);
+  if (job.activate)
+    for (const Tensor& t : job.activation) frames.push_back(core::tensor_to_frame(t));
+  if (!send_(frames)) return false;
+  ++next_dispatch_id_;
+  job.dispatch_id = dispatch_id;
+  job.dispatched = now;
+  ++job.attempts;
+  job.worker = worker.id;
+  if (stop_at < job.deadline) {
+    job.step_deadline = stop_at;  // max_job_ms comes first: the timer answers it
+    jobs_.watch(job);
+  }
+  jobs_.set_state(job, JobState::kRunning);
+  worker.last_dispatch = now;
+  worker.inflight.emplace(dispatch_id, &job);
+  sent_(job, worker);
+  return true;
+}
+
+}  // namespace bridge::broker

@@ -30,15 +30,19 @@ if delta ~= 0 then redis.call('INCRBY', KEYS[2], delta) end
 return {1, 'ok', current + 1}
 )lua";
 
-// Like HGETALL, leaving out the tensors' bytes: for descriptions (bridgectl actor show).
+// Like HGETALL, leaving out the tensors' bytes, which it never reads (HKEYS, then HMGET of the
+// rest): a description (bridgectl actor show) costs Redis the same for a 64 MiB tensor as for 4 bytes.
 constexpr const char* kDescribeScript = R"lua(
-local all = redis.call('HGETALL', KEYS[1])
+local names = {}
+for _, name in ipairs(redis.call('HKEYS', KEYS[1])) do
+  if string.sub(name, 1, 2) ~= 't:' then names[#names + 1] = name end
+end
+if #names == 0 then return {} end
+local values = redis.call('HMGET', KEYS[1], unpack(names))
 local out = {}
-for i = 1, #all, 2 do
-  if string.sub(all[i], 1, 2) ~= 't:' then
-    out[#out + 1] = all[i]
-    out[#out + 1] = all[i + 1]
-  end
+for i = 1, #names do
+  out[#out + 1] = names[i]
+  out[#out + 1] = values[i]
 end
 return out
 )lua";

@@ -9,9 +9,12 @@ namespace bridge::broker {
 void BrokerService::actor_call_arrived(Job& job, const std::string& actor_id) {
   // Calls wait for their turns before their quota is asked, so their number and bytes are bounded
   // here, by the same limits: no tenant can park more in the broker than it may run.
+  // A call to an idle actor takes its turn at once (and its quota is asked then): it does not wait.
   const TenantQuota* quota = tenants_.find(job.tenant);
   const ActorTable::Waiting waiting = actors_.waiting_of(job.tenant);
-  if (quota != nullptr && options_.enforce_quotas) {
+  const ActorEntry* known = actors_.find(job.actor);
+  const bool will_wait = known != nullptr && (known->busy || !known->waiting.empty());
+  if (quota != nullptr && options_.enforce_quotas && will_wait) {
     if (waiting.calls + 1 > quota->max_inflight_jobs)
       return fail(job, {StatusCode::kResourceExhausted, "tenant '" + job.tenant + "' has " + std::to_string(waiting.calls) +
                                                             " actor calls waiting for their actors' turns; its max_inflight_jobs is " +
@@ -216,17 +219,28 @@ void BrokerService::handle_actor_show(const std::string& client, const wire::Act
   if (tenants_.find(tenant) == nullptr)
     return send({StatusCode::kUnknownTenant, "tenant '" + tenant + "' is not configured in " + options_.tenants_file},
                 nullptr, "", 0);
+  // Each costs Redis two commands on the connection admission uses: a flood must not delay admission.
+  if (actor_queries_in_flight_ >= kMaxActorQueriesInFlight)
+    return send({StatusCode::kUnavailable, "the broker is answering " + std::to_string(kMaxActorQueriesInFlight) +
+                                               " actor requests already; retry in a moment"},
+                nullptr, "", 0);
+  ++actor_queries_in_flight_;
+  auto answered = [this, send](const Status& status, const ActorState* state, const std::string& worker,
+                               std::int64_t tenant_bytes) {
+    --actor_queries_in_flight_;
+    send(status, state, worker, tenant_bytes);
+  };
   const std::string key = tenant + "/" + actor_id;
   const bool asked = actor_store_.load(tenant, actor_id, /*with_data=*/false, [=, this](bool reachable, ActorState state) {
-    if (!reachable) return send({StatusCode::kUnavailable, "Redis did not answer; retry"}, nullptr, "", 0);
+    if (!reachable) return answered({StatusCode::kUnavailable, "Redis did not answer; retry"}, nullptr, "", 0);
     // This broker's own record is the freshest word on where the actor is active.
     const ActorEntry* actor = actors_.find(key);
     const std::string worker = actor != nullptr ? actor->worker : state.worker;
     auto shared = std::make_shared<ActorState>(std::move(state));
-    if (!actor_store_.tenant_bytes(tenant, [=](bool ok, std::int64_t bytes) { send({}, shared.get(), worker, ok ? bytes : 0); }))
-      send({}, shared.get(), worker, 0);
+    if (!actor_store_.tenant_bytes(tenant, [=](bool ok, std::int64_t bytes) { answered({}, shared.get(), worker, ok ? bytes : 0); }))
+      answered({}, shared.get(), worker, 0);
   });
-  if (!asked) send({StatusCode::kUnavailable, "Redis (" + redis_.address().to_string() + ") is unreachable; retry"}, nullptr, "", 0);
+  if (!asked) answered({StatusCode::kUnavailable, "Redis (" + redis_.address().to_string() + ") is unreachable; retry"}, nullptr, "", 0);
 }
 
 }  // namespace bridge::broker

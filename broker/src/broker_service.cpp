@@ -207,8 +207,11 @@ void BrokerService::handle_client_message(core::Frames& frames) {
   const wire::Envelope* envelope = nullptr;
   if (Status s = core::decode_envelope(frames[1], options_.limits, envelope); !s.is_ok()) {
     spdlog::warn("client {}: refused message: {}", client, s.to_string());
-    // A header that verifies but speaks another version may still say which job it is.
-    return reply_error(client, core::readable_job_id(frames[1]), s);
+    // A header that verifies but speaks another version may still say which job it is. A refused
+    // CancelRequest gets no answer: a JobResult with its job's id would read as that job's answer.
+    const core::RefusedHeader refused = core::read_refused_header(frames[1]);
+    if (refused.body == wire::Body::CancelRequest) return;
+    return reply_error(client, refused.job_id, s);
   }
   switch (envelope->body_type()) {
     case wire::Body::JobRequest: {

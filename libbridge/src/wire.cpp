@@ -99,19 +99,18 @@ Status decode_envelope(zmq::message_t& frame, const Limits& limits, const wire::
   return {};
 }
 
-std::uint64_t readable_job_id(const zmq::message_t& frame) {
+RefusedHeader read_refused_header(const zmq::message_t& frame) {
   const auto* data = static_cast<const std::uint8_t*>(frame.data());
   const std::size_t size = frame.size();
   // decode_envelope() realigned the frame if it could be read at all; a misaligned one is not read.
   if (size < 8 || reinterpret_cast<std::uintptr_t>(data) % 8 != 0 ||
       !flatbuffers::BufferHasIdentifier(data, wire::EnvelopeIdentifier()))
-    return 0;
+    return {};
   flatbuffers::Verifier verifier(data, size, /*max_depth=*/16, /*max_tables=*/100000);
-  if (!wire::VerifyEnvelopeBuffer(verifier)) return 0;
+  if (!wire::VerifyEnvelopeBuffer(verifier)) return {};
   const auto* envelope = flatbuffers::GetRoot<wire::Envelope>(data);
-  if (const auto* request = envelope->body_as_JobRequest()) return request->job_id();
-  if (const auto* cancel = envelope->body_as_CancelRequest()) return cancel->job_id();
-  return 0;
+  const auto* request = envelope->body_as_JobRequest();
+  return {envelope->body_type(), request == nullptr ? 0 : request->job_id()};
 }
 
 bool is_resident(const wire::TensorDesc& desc) { return desc.resident() != nullptr && desc.resident()->size() > 0; }

@@ -71,6 +71,26 @@ TEST(Cancellation, ARunningCpuJobStopsAndEndsWithTheStopsStatus) {
   EXPECT_EQ(e->step_compute_us.size(), 1u) << "later pipeline steps ran after the stop";
 }
 
+// One pixel of 4M channels at the largest sigma: seconds of work, and none of it in a row loop, so
+// the stop must reach inside the image, within one chunk of values.
+TEST(Cancellation, BlurStopsWithinAChunkWhateverTheImagesShape) {
+  auto e = std::make_unique<Execution>();
+  e->kernel = KernelRegistry::global().find("blur");
+  e->inputs = {Tensor::zeros(DType::kF32, {1, 1, 4 << 20})};
+  e->params = {{"sigma", 64}};
+  ASSERT_TRUE(e->kernel->plan(KernelArgs{e->inputs, &e->params}, e->planned).is_ok());
+  ASSERT_TRUE(prepare_execution(*e, [](const OutputSpec& s) { return Tensor::zeros(s.dtype, s.shape, s.name); }).is_ok());
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(milliseconds(50));
+    e->cancel->request(StatusCode::kCancelled, "stop");
+  });
+  const auto start = Clock::now();
+  run_on_cpu(*e);
+  stopper.join();
+  EXPECT_EQ(e->status.code(), StatusCode::kCancelled);
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(2)) << "the blur ran on after the stop";
+}
+
 TEST(Cancellation, AJobStoppedBeforeItStartsRunsNothing) {
   auto e = sleep_pipeline(2, 10000);
   e->cancel->request(StatusCode::kCancelled, "cancelled by the client");

@@ -15,8 +15,8 @@ namespace {
 constexpr const char* kName = "blur";
 constexpr double kMinSigma = 0.01;
 constexpr double kMaxSigma = 64;
-// At the largest sigma (radius 192) a chunk is about 2 M multiply-adds: a millisecond or so.
-constexpr std::int64_t kPixelsPerChunk = 4096;
+// At the largest sigma (radius 192) a chunk is about 1.6 M multiply-adds: a millisecond or so.
+constexpr std::int64_t kValuesPerChunk = 4096;
 
 Status plan(const KernelArgs& args, std::vector<OutputSpec>& outputs) {
   BRIDGE_RETURN_IF_ERROR(checks::input_count(kName, args, 1, "image"));
@@ -40,30 +40,27 @@ void run_cpu(const KernelArgs& args, std::span<Tensor> outputs) {
   const float* src = args.inputs[0].values<float>().data();
   float* dst = outputs[0].mutable_values<float>().data();
   std::vector<float> rows(static_cast<std::size_t>(h * wd * c));
-  // Chunks of pixels, not whole rows: a 1 x 16M image splits as well as a square one, and a stop
-  // request (which cancels the chunks not started) takes effect within one chunk's time.
-  const tbb::blocked_range<std::int64_t> pixels(0, h * wd, kPixelsPerChunk);
-  tbb::parallel_for(pixels, [&](const tbb::blocked_range<std::int64_t>& range) {  // horizontal pass
-    for (std::int64_t p = range.begin(); p < range.end(); ++p) {
-      const std::int64_t y = p / wd, x = p % wd;
-      for (std::int64_t k = 0; k < c; ++k) {
-        float acc = 0;
-        for (std::int64_t t = -radius; t <= radius; ++t)
-          acc += w[static_cast<std::size_t>(t + radius)] * src[(y * wd + std::clamp(x + t, std::int64_t{0}, wd - 1)) * c + k];
-        rows[static_cast<std::size_t>(p * c + k)] = acc;
-      }
+  // Chunks of output values, not rows or pixels: an image of any shape (1 x 16M, or one pixel of
+  // 16M channels) splits evenly, and a stop request (which cancels the chunks not started) takes
+  // effect within one chunk's time.
+  const tbb::blocked_range<std::int64_t> values(0, h * wd * c, kValuesPerChunk);
+  tbb::parallel_for(values, [&](const tbb::blocked_range<std::int64_t>& range) {  // horizontal pass
+    for (std::int64_t v = range.begin(); v < range.end(); ++v) {
+      const std::int64_t p = v / c, k = v % c, y = p / wd, x = p % wd;
+      float acc = 0;
+      for (std::int64_t t = -radius; t <= radius; ++t)
+        acc += w[static_cast<std::size_t>(t + radius)] * src[(y * wd + std::clamp(x + t, std::int64_t{0}, wd - 1)) * c + k];
+      rows[static_cast<std::size_t>(v)] = acc;
     }
   });
-  tbb::parallel_for(pixels, [&](const tbb::blocked_range<std::int64_t>& range) {  // vertical pass
-    for (std::int64_t p = range.begin(); p < range.end(); ++p) {
-      const std::int64_t y = p / wd, x = p % wd;
-      for (std::int64_t k = 0; k < c; ++k) {
-        float acc = 0;
-        for (std::int64_t t = -radius; t <= radius; ++t)
-          acc += w[static_cast<std::size_t>(t + radius)] *
-                 rows[static_cast<std::size_t>((std::clamp(y + t, std::int64_t{0}, h - 1) * wd + x) * c + k)];
-        dst[p * c + k] = acc;
-      }
+  tbb::parallel_for(values, [&](const tbb::blocked_range<std::int64_t>& range) {  // vertical pass
+    for (std::int64_t v = range.begin(); v < range.end(); ++v) {
+      const std::int64_t p = v / c, k = v % c, y = p / wd, x = p % wd;
+      float acc = 0;
+      for (std::int64_t t = -radius; t <= radius; ++t)
+        acc += w[static_cast<std::size_t>(t + radius)] *
+               rows[static_cast<std::size_t>((std::clamp(y + t, std::int64_t{0}, h - 1) * wd + x) * c + k)];
+      dst[v] = acc;
     }
   });
 }

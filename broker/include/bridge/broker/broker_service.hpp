@@ -183,6 +183,8 @@ class BrokerService {
   static constexpr int kMaxQuotaQueriesInFlight = 8;
   static constexpr std::size_t kMaxKernelsPerWorker = 1024;
   int quota_queries_in_flight_ = 0;      ///< QuotaRequests waiting for Redis (handle_quota)
+  static constexpr int kMaxActorQueriesInFlight = 8;
+  int actor_queries_in_flight_ = 0;      ///< ActorRequests waiting for Redis (handle_actor_show)
   std::string redis_refusal_seen_;       ///< redis_.refusal() as last published
   std::mutex readiness_mutex_;
   std::string redis_refusal_;            ///< the same, for /readyz; guarded by readiness_mutex_

@@ -43,10 +43,14 @@ wire::StatusCode to_wire(StatusCode code);
 /// by an aligned copy, because FlatBuffers reads its scalars in place.
 Status decode_envelope(zmq::message_t& frame, const Limits& limits, const wire::Envelope*& out);
 
-/// The job_id of a header frame decode_envelope() refused, when its bytes are still readable as a
-/// JobRequest or CancelRequest (another protocol version, say), so that the refusal can name the
-/// job; 0 otherwise.
-std::uint64_t readable_job_id(const zmq::message_t& frame);
+/// What a header frame that decode_envelope() refused still says, when its bytes verify as an
+/// envelope (another protocol version, say): its body type (NONE otherwise) and, for a JobRequest,
+/// its job_id (0 otherwise), so that the refusal can name the job.
+struct RefusedHeader {
+  wire::Body body = wire::Body::NONE;
+  std::uint64_t job_id = 0;
+};
+RefusedHeader read_refused_header(const zmq::message_t& frame);
 
 using TensorDescs = flatbuffers::Vector<flatbuffers::Offset<wire::TensorDesc>>;
 

@@ -26,8 +26,8 @@ BrokerMetrics::BrokerMetrics() {
   registry_.describe("bridge_quota_refusals_total", Registry::Type::kCounter,
                      "Jobs refused by a tenant quota, by limit (max_unread_result_bytes: the client's own unread results).");
   registry_.describe("bridge_client_connections", Registry::Type::kGauge, "Client connections open on the frontend.");
-  registry_.describe("bridge_failed_accepts", Registry::Type::kGauge,
-                     "Client connections the frontend could not accept so far (out of file descriptors, say).");
+  registry_.describe("bridge_open_files", Registry::Type::kGauge, "File descriptors the broker holds (one per connection, and a few).");
+  registry_.describe("bridge_open_files_limit", Registry::Type::kGauge, "The broker's open-files limit.");
   registry_.describe("bridge_redis_refusing", Registry::Type::kGauge,
                      "1 while Redis refuses the broker's commands (out of memory, authentication, read-only).");
   registry_.describe("bridge_unread_result_bytes", Registry::Type::kGauge,
@@ -121,9 +121,10 @@ void BrokerMetrics::worker_gone(const std::string& id) {
 
 void BrokerMetrics::client_dropped() { registry_.add("bridge_clients_dropped_total", {}); }
 
-void BrokerMetrics::connections(std::int64_t clients, std::uint64_t failed_accepts) {
+void BrokerMetrics::connections(std::int64_t clients, std::int64_t open_files, std::int64_t open_files_limit) {
   registry_.set("bridge_client_connections", {}, static_cast<double>(clients));
-  registry_.set("bridge_failed_accepts", {}, static_cast<double>(failed_accepts));
+  registry_.set("bridge_open_files", {}, static_cast<double>(open_files));
+  registry_.set("bridge_open_files_limit", {}, static_cast<double>(open_files_limit));
 }
 
 void BrokerMetrics::fleet(std::size_t queued, std::size_t inflight, std::size_t workers, std::size_t actors,

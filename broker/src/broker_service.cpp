@@ -124,7 +124,7 @@ void BrokerService::run() {
     const int count = redis_.fd() >= 0 ? 6 : 5;
     core::poll(items, count, kTick);
     if (count == 6 && items[5].revents != 0) redis_.on_events(items[5].revents);
-    if (items[4].revents & ZMQ_POLLIN) frontend_monitor_->drain(Clock::now());
+    if (items[4].revents & ZMQ_POLLIN) frontend_monitor_->drain();
     // Before any message: leases follow the connection (dropped on loss, rewritten on reconnect).
     if (redis_.connected() != redis_was_connected_) on_redis_transition();
     if (items[3].revents & ZMQ_POLLIN) {
@@ -343,7 +343,6 @@ void BrokerService::on_timers(Clock::time_point now) {
   if (now < next_sweep_) return;
   next_sweep_ = now + kTick;
   drop_stalled_clients(now);
-  frontend_monitor_->tick(now);
   if (redis_.refusal() != redis_refusal_seen_) {
     // Writes refused meanwhile (lease give-backs among them) are set right from this broker's state.
     if (redis_.refusal().empty()) leases_.resync();
@@ -353,9 +352,11 @@ void BrokerService::on_timers(Clock::time_point now) {
   }
   metrics_.fleet(jobs_.waiting(), workers_.inflight_jobs(), workers_.size(), actors_.size(), redis_.connected(),
                  !redis_.refusal().empty(), ledger_.total_unread());
-  metrics_.connections(frontend_monitor_->connections(), frontend_monitor_->failed_accepts());
+  metrics_.connections(frontend_monitor_->connections(), frontend_monitor_->open_files(),
+                       frontend_monitor_->open_files_limit());
   if (now < next_heartbeat_) return;
   next_heartbeat_ = now + std::chrono::milliseconds(options_.heartbeat_ms);
+  frontend_monitor_->check_descriptors(now);
   quotas_.keep_alive(liveness_ttl());
   leases_.trim();
   deactivate_idle_actors(now);

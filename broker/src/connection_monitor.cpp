@@ -1,5 +1,6 @@
 #include "bridge/broker/connection_monitor.hpp"
 
+#include <dirent.h>
 #include <sys/resource.h>
 
 #include <atomic>
@@ -12,17 +13,31 @@ namespace bridge::broker {
 namespace {
 
 constexpr auto kRepeatLogEvery = std::chrono::seconds(10);
-constexpr auto kQuietBeforeRecovery = std::chrono::seconds(1);
+// Descriptors kept free for what is not a connection (Redis, a reconnect, the metrics server): at
+// this distance from the limit, new connections are as good as refused.
+constexpr std::int64_t kHeadroom = 8;
 
 std::string monitor_endpoint() {
   static std::atomic<int> next{0};
   return "inproc://bridge-monitor-" + std::to_string(next.fetch_add(1));
 }
 
-std::string open_files_limit() {
+std::int64_t current_limit() {
   rlimit limit{};
-  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return "unknown";
-  return std::to_string(limit.rlim_cur);
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return 0;
+  return static_cast<std::int64_t>(limit.rlim_cur);
+}
+
+// Descriptors this process holds, from /proc/self/fd (less the one reading it); `limit` when not
+// even that one could be opened (EMFILE: every descriptor is taken); -1 if unknown.
+std::int64_t count_open_files(std::int64_t limit) {
+  DIR* dir = ::opendir("/proc/self/fd");
+  if (dir == nullptr) return errno == EMFILE || errno == ENFILE ? limit : -1;
+  std::int64_t n = 0;
+  while (const dirent* entry = ::readdir(dir))
+    if (entry->d_name[0] != '.') ++n;
+  ::closedir(dir);
+  return n - 1;
 }
 
 }  // namespace
@@ -30,57 +45,41 @@ std::string open_files_limit() {
 ConnectionMonitor::ConnectionMonitor(zmq::context_t& context, zmq::socket_t& watched, std::string role)
     : role_(std::move(role)), events_(context, zmq::socket_type::pair) {
   const std::string endpoint = monitor_endpoint();
-  if (zmq_socket_monitor(watched.handle(), endpoint.c_str(),
-                         ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_ACCEPT_FAILED | ZMQ_EVENT_DISCONNECTED) != 0)
+  if (zmq_socket_monitor(watched.handle(), endpoint.c_str(), ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED) != 0)
     throw zmq::error_t();
   events_.set(zmq::sockopt::linger, 0);
   events_.connect(endpoint);
 }
 
-void ConnectionMonitor::drain(std::chrono::steady_clock::time_point now) {
+void ConnectionMonitor::drain() {
   while (true) {
     // Each event: [uint16 event][uint32 value], then the endpoint.
     std::vector<zmq::message_t> frames;
     if (!zmq::recv_multipart(events_, std::back_inserter(frames), zmq::recv_flags::dontwait)) break;
     if (frames.empty() || frames[0].size() < 6) continue;
     std::uint16_t event = 0;
-    std::uint32_t value = 0;
     std::memcpy(&event, frames[0].data(), sizeof event);
-    std::memcpy(&value, static_cast<const char*>(frames[0].data()) + sizeof event, sizeof value);
-    switch (event) {
-      case ZMQ_EVENT_ACCEPTED: ++connections_; break;
-      case ZMQ_EVENT_DISCONNECTED:
-        if (connections_ > 0) --connections_;
-        break;
-      case ZMQ_EVENT_ACCEPT_FAILED:
-        ++failed_accepts_;
-        ++failed_since_log_;
-        last_failure_ = now;
-        if (failing_errno_ == 0 || now >= next_log_) {
-          const bool first = failing_errno_ == 0;
-          failing_errno_ = static_cast<int>(value);
-          spdlog::error("{}: cannot accept a connection: {} ({}; {} connections held, open-files limit {}); new peers "
-                        "wait while those connected are served{}",
-                        role_, std::strerror(failing_errno_), first ? "first failure" : std::to_string(failed_since_log_) + " failures in the last 10 s",
-                        connections_, open_files_limit(),
-                        failing_errno_ == EMFILE || failing_errno_ == ENFILE
-                            ? "; raise the limit (ulimit -n, LimitNOFILE=, docker --ulimit nofile=)"
-                            : "");
-          failed_since_log_ = 0;
-          next_log_ = now + kRepeatLogEvery;
-        }
-        break;
-      default: break;
-    }
+    if (event == ZMQ_EVENT_ACCEPTED) ++connections_;
+    if (event == ZMQ_EVENT_DISCONNECTED && connections_ > 0) --connections_;
   }
 }
 
-void ConnectionMonitor::tick(std::chrono::steady_clock::time_point now) {
-  if (failing_errno_ == 0 || now - last_failure_ < kQuietBeforeRecovery) return;
-  spdlog::info("{}: accepting connections again ({} more accepts had failed; {} connections held)", role_,
-               failed_since_log_, connections_);
-  failing_errno_ = 0;
-  failed_since_log_ = 0;
+void ConnectionMonitor::check_descriptors(std::chrono::steady_clock::time_point now) {
+  limit_ = current_limit();
+  open_files_ = count_open_files(limit_);
+  if (open_files_ < 0 || limit_ <= 0) return;
+  const bool at_limit = open_files_ + kHeadroom >= limit_;
+  if (at_limit && (!at_limit_ || now >= next_log_)) {
+    spdlog::error("{}: {} of {} file descriptors in use ({} client connections): new connections cannot be "
+                  "accepted and wait, while those connected are served; raise the open-files limit (ulimit -n, "
+                  "LimitNOFILE=, docker --ulimit nofile=)",
+                  role_, open_files_, limit_, connections_);
+    next_log_ = now + kRepeatLogEvery;
+  } else if (!at_limit && at_limit_) {
+    spdlog::info("{}: file descriptors free again ({} of {} in use, {} client connections)", role_, open_files_, limit_,
+                 connections_);
+  }
+  at_limit_ = at_limit;
 }
 
 std::string raise_open_files_limit() {

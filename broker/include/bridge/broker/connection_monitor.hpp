@@ -1,5 +1,6 @@
 #pragma once
-/// @file ConnectionMonitor: what libzmq does with a socket's connections, seen from the broker's loop.
+/// @file ConnectionMonitor: a socket's connections and the process's file descriptors, seen from the
+/// broker's loop.
 
 #include <chrono>
 #include <cstdint>
@@ -9,11 +10,13 @@
 
 namespace bridge::broker {
 
-/// Watches one socket through libzmq's monitor (an inproc PAIR the loop polls beside the socket):
-/// counts the peers connected, and logs accepts that fail (the process is out of file descriptors,
-/// say), which libzmq would otherwise only retry in silence while new clients time out. A failure
-/// is logged at once, then at most every 10 s with the count since, and its end once no accept has
-/// failed for a second (libzmq retries a failing accept in a tight loop, so failures come in floods).
+/// Counts the peers connected to one socket (libzmq's monitor: an inproc PAIR the loop polls beside
+/// the socket, told of accepts and disconnects only), and watches how many file descriptors the
+/// process holds against its limit. At the limit libzmq cannot accept new connections; it retries
+/// in silence while new clients time out, so this logs it at once, then every 10 s while it lasts,
+/// and its end once. Accept failures themselves are not taken from the monitor: libzmq sends monitor
+/// events from its I/O thread and waits when they are not read, and a failing accept repeats in a
+/// tight loop, so they would stall the very thread that serves the connected clients.
 /// Loop thread only.
 class ConnectionMonitor {
  public:
@@ -23,22 +26,22 @@ class ConnectionMonitor {
   /// The socket to poll for ZMQ_POLLIN.
   void* handle() { return events_.handle(); }
   /// Reads every pending event.
-  void drain(std::chrono::steady_clock::time_point now);
-  /// Logs the end of a spell of failures; call regularly.
-  void tick(std::chrono::steady_clock::time_point now);
+  void drain();
+  /// Counts the open descriptors and logs a change of state; call regularly (every heartbeat).
+  void check_descriptors(std::chrono::steady_clock::time_point now);
 
   std::int64_t connections() const { return connections_; }
-  std::uint64_t failed_accepts() const { return failed_accepts_; }
+  std::int64_t open_files() const { return open_files_; }
+  std::int64_t open_files_limit() const { return limit_; }
 
  private:
   std::string role_;
   zmq::socket_t events_;
   std::int64_t connections_ = 0;
-  std::uint64_t failed_accepts_ = 0;
-  std::uint64_t failed_since_log_ = 0;
-  int failing_errno_ = 0;  ///< 0 while accepts succeed
+  std::int64_t open_files_ = 0;
+  std::int64_t limit_ = 0;
+  bool at_limit_ = false;
   std::chrono::steady_clock::time_point next_log_{};
-  std::chrono::steady_clock::time_point last_failure_{};
 };
 
 /// Raises this process's soft limit on open files to its hard limit (a broker holds one per client

@@ -146,7 +146,7 @@ TEST(Failover, ABrokerRestartLosesNoJobTheClientSendsThemAgain) {
 // DEALER playing a worker). The client is answered at its deadline; the tenant keeps the slot it
 // occupies until the worker lets go of it, here by being declared lost.
 // A raw DEALER that says hello as worker `id` with one slot for `sleep`, heartbeat `heartbeat_ms`.
-zmq::socket_t fake_worker(zmq::context_t& context, const Fleet& fleet, const std::string& id, std::uint32_t heartbeat_ms) {
+zmq::socket_t raw_worker(zmq::context_t& context, const Fleet& fleet, const std::string& id, std::uint32_t heartbeat_ms) {
   zmq::socket_t socket(context, zmq::socket_type::dealer);
   socket.set(zmq::sockopt::linger, 0);
   socket.set(zmq::sockopt::routing_id, id);
@@ -168,7 +168,7 @@ TEST(Failover, JobWhoseWorkerNeverAnswersIsAnsweredAtItsDeadlineAndHoldsItsSlotU
   options.broker_yaml_extra = "cancel_grace_ms: 1200\n";
   Fleet fleet(options);
   zmq::context_t context;
-  zmq::socket_t silent = fake_worker(context, fleet, "silent-worker", 100);
+  zmq::socket_t silent = raw_worker(context, fleet, "silent-worker", 100);
   std::mutex socket_mutex;
   auto send = [&](flatbuffers::FlatBufferBuilder& fbb, wire::Body type, flatbuffers::Offset<void> body) {
     core::Frames frames;
@@ -226,7 +226,7 @@ TEST(Failover, AResultTheBrokerCannotForwardIsAnsweredInternalAndFreesTheSlot) {
   options.workers = 0;
   Fleet fleet(options);
   zmq::context_t context;
-  zmq::socket_t rogue = fake_worker(context, fleet, "corrupt-worker", 1000);
+  zmq::socket_t rogue = raw_worker(context, fleet, "corrupt-worker", 1000);
   ASSERT_TRUE(fleet.wait_for_workers(1));
   Client client(fleet.client_options());
   // Takes the next dispatch and answers it with a result the broker must not forward.

@@ -90,9 +90,9 @@ void QuotaLeases::request(const std::string& name, Tenant& t, std::chrono::milli
   std::uint64_t all_bytes = 0;
   for (const Waiter& w : t.waiters) all_bytes += w.bytes;
   const std::uint64_t waiting = t.waiters.size();
-  const QuotaStore::Amounts need{lack(t.used_jobs + 1, t.leased.jobs), lack(t.used_bytes + first_bytes, t.leased.bytes),
+  const LeaseStore::Amounts need{lack(t.used_jobs + 1, t.leased.jobs), lack(t.used_bytes + first_bytes, t.leased.bytes),
                                  rated ? lack(1, t.leased.tokens) : 0};
-  const QuotaStore::Amounts want{lack(t.used_jobs + waiting, t.leased.jobs) + job_block(t.quota) - 1,
+  const LeaseStore::Amounts want{lack(t.used_jobs + waiting, t.leased.jobs) + job_block(t.quota) - 1,
                                  lack(t.used_bytes + all_bytes, t.leased.bytes) + byte_block(t.quota),
                                  rated ? lack(waiting, t.leased.tokens) + token_block(t.quota) - 1 : 0};
   const std::uint64_t id = next_request_++;

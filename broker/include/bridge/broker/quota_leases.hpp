@@ -21,11 +21,11 @@ namespace bridge::broker {
 /// Loop-thread only.
 class QuotaLeases {
  public:
-  using Decision = QuotaStore::Decision;
+  using Decision = LeaseStore::Decision;
   using DecisionHandler = std::function<void(Decision)>;
   enum class Admit { kNow, kLater, kUnreachable, kRefused };
 
-  explicit QuotaLeases(QuotaStore& store) : store_(store) {}
+  explicit QuotaLeases(LeaseStore& store) : store_(store) {}
 
   /// Fail open: while Redis is unreachable, admit against the tenant's whole limits counted by this
   /// broker alone (a local token bucket for the rate), instead of answering kUnreachable.
@@ -54,7 +54,7 @@ class QuotaLeases {
     std::uint64_t request;  // the lease request that asked for this job (0: none yet)
   };
   struct Tenant {
-    QuotaStore::Amounts leased;  // jobs and bytes held in Redis; tokens held here
+    LeaseStore::Amounts leased;  // jobs and bytes held in Redis; tokens held here
     std::uint64_t used_jobs = 0;
     std::uint64_t used_bytes = 0;
     std::deque<Waiter> waiters;
@@ -71,7 +71,7 @@ class QuotaLeases {
   void request(const std::string& name, Tenant& t, std::chrono::milliseconds ttl);
   void on_reply(const std::string& name, std::uint64_t request, const Decision& d, std::chrono::milliseconds ttl);
 
-  QuotaStore& store_;
+  LeaseStore& store_;
   std::map<std::string, Tenant> tenants_;
   std::uint64_t next_request_ = 1;
   bool fail_open_ = false;

@@ -11,13 +11,9 @@
 
 namespace bridge::broker {
 
-/// Per tenant, Redis holds the jobs and input bytes each broker has leased (hashes
-/// `<prefix>inflight:<tenant>` and `<prefix>inflight_bytes:<tenant>`, one field per broker), and a token
-/// bucket `<prefix>rate:<tenant>` for the jobs-per-second limit. One Lua script checks all three limits and
-/// takes the job's share atomically, so brokers sharing one Redis enforce one set of limits. A broker that
-/// dies without giving back stops counting when its liveness key `<prefix>broker:<id>` expires: scripts
-/// drop the fields of brokers whose key is gone. Loop-thread only, like RedisConnection.
-class QuotaStore {
+/// What QuotaLeases asks of a store of tenant capacity, fleet-wide: QuotaStore in Redis, or an
+/// in-memory one in unit tests, so that leasing is tested without a socket.
+class LeaseStore {
  public:
   /// Quantities of the three limited things.
   struct Amounts {
@@ -37,6 +33,26 @@ class QuotaStore {
   };
   using DecisionHandler = std::function<void(Decision)>;
 
+  virtual ~LeaseStore() = default;
+  /// Grows this broker's lease of `tenant`'s capacity: grants at most `want` of each, and nothing
+  /// unless at least `need` of each is free; `done` is called once, later. Also refreshes this
+  /// broker's liveness key to `ttl`. Returns false (`done` never called) when the store is unreachable.
+  virtual bool lease(const std::string& tenant, const TenantQuota& quota, const Amounts& need, const Amounts& want,
+                     std::chrono::milliseconds ttl, DecisionHandler done) = 0;
+  /// Shrinks this broker's lease (tokens are spent, never given back). Best effort.
+  virtual void give_back(const std::string& tenant, std::uint64_t jobs, std::uint64_t bytes) = 0;
+  /// Sets this broker's lease outright (after the store may have lost it, or refused give-backs).
+  virtual void set_held(const std::string& tenant, std::uint64_t jobs, std::uint64_t bytes) = 0;
+};
+
+/// Per tenant, Redis holds the jobs and input bytes each broker has leased (hashes
+/// `<prefix>inflight:<tenant>` and `<prefix>inflight_bytes:<tenant>`, one field per broker), and a token
+/// bucket `<prefix>rate:<tenant>` for the jobs-per-second limit. One Lua script checks all three limits and
+/// takes the job's share atomically, so brokers sharing one Redis enforce one set of limits. A broker that
+/// dies without giving back stops counting when its liveness key `<prefix>broker:<id>` expires: scripts
+/// drop the fields of brokers whose key is gone. Loop-thread only, like RedisConnection.
+class QuotaStore final : public LeaseStore {
+ public:
   struct Usage {
     bool known = false;
     std::int64_t jobs = 0;
@@ -47,15 +63,11 @@ class QuotaStore {
 
   QuotaStore(RedisConnection& redis, std::string prefix, std::string broker_id);
 
-  /// Grows this broker's lease of `tenant`'s capacity: grants at most `want` of each, and nothing
-  /// unless at least `need` of each is free; `done` is called once, later. Also refreshes this
-  /// broker's liveness key to `ttl`. Returns false (`done` never called) when Redis is not connected.
+  /// LeaseStore, in Redis (one Lua script per lease; false when Redis is not connected).
   bool lease(const std::string& tenant, const TenantQuota& quota, const Amounts& need, const Amounts& want,
-             std::chrono::milliseconds ttl, DecisionHandler done);
-  /// Shrinks this broker's lease (tokens are spent, never given back). Best effort.
-  void give_back(const std::string& tenant, std::uint64_t jobs, std::uint64_t bytes);
-  /// Sets this broker's lease outright (after Redis reconnects and may have lost it).
-  void set_held(const std::string& tenant, std::uint64_t jobs, std::uint64_t bytes);
+             std::chrono::milliseconds ttl, DecisionHandler done) override;
+  void give_back(const std::string& tenant, std::uint64_t jobs, std::uint64_t bytes) override;
+  void set_held(const std::string& tenant, std::uint64_t jobs, std::uint64_t bytes) override;
   /// Fleet-wide usage of a tenant; false (`done` never called) when Redis is not connected.
   bool usage(const std::string& tenant, const TenantQuota& quota, UsageHandler done);
   /// Refreshes this broker's liveness key; call well within `ttl`.

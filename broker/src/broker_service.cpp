@@ -237,7 +237,7 @@ void BrokerService::handle_client_message(core::Frames& frames) {
 void BrokerService::reply(const std::string& client, core::Frames frames) {
   if (ledger_.dropped(client)) return;  // it reads nothing; its answers would only pile up here
   // Counted until libzmq has written them to the client's connection (ClientLedger).
-  for (auto& frame : frames) frame = ledger_.counted(client, std::move(frame));
+  ledger_.count_all(client, frames);
   frames.insert(frames.begin(), zmq::message_t(client.data(), client.size()));
   try {
     if (!zmq::send_multipart(frontend_, frames, zmq::send_flags::dontwait))

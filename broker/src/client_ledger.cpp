@@ -21,8 +21,16 @@ void release_held(void* /*data*/, void* hint) {
 ClientLedger::ClientLedger(Options options) : options_(options) {}
 
 zmq::message_t ClientLedger::counted(const std::string& client, zmq::message_t frame) {
-  if (frame.size() == 0) return frame;
+  return wrap(accounts_[client], std::move(frame));
+}
+
+void ClientLedger::count_all(const std::string& client, std::vector<zmq::message_t>& frames) {
   Account& account = accounts_[client];
+  for (auto& frame : frames) frame = wrap(account, std::move(frame));
+}
+
+zmq::message_t ClientLedger::wrap(Account& account, zmq::message_t frame) {
+  if (frame.size() == 0) return frame;
   auto held = std::make_unique<Held>(Held{std::move(frame), account.held});
   const std::size_t size = held->frame.size();
   account.held->fetch_add(size, std::memory_order_relaxed);

@@ -34,6 +34,8 @@ class ClientLedger {
 
   /// `frame`, with the same bytes (not copied), counted against `client` until libzmq frees it.
   zmq::message_t counted(const std::string& client, zmq::message_t frame);
+  /// The same for every frame of one message (one look-up of the client).
+  void count_all(const std::string& client, std::vector<zmq::message_t>& frames);
 
   std::uint64_t unread_bytes(const std::string& client) const;
   bool over_budget(const std::string& client) const { return unread_bytes(client) > options_.max_unread_bytes; }
@@ -53,6 +55,8 @@ class ClientLedger {
     Clock::time_point over_since{};  ///< when it passed the budget; epoch while under it
     bool dropped = false;
   };
+
+  static zmq::message_t wrap(Account& account, zmq::message_t frame);
 
   Options options_;
   std::unordered_map<std::string, Account> accounts_;

@@ -1,4 +1,5 @@
-// prepare_execution (backend.hpp): what a backend does first with a job, on its own thread.
+// prepare_execution and Execution::release_working_memory (backend.hpp): what a backend does first
+// and last with a job, on its own thread.
 #include "bridge/worker/backend.hpp"
 #include "bridge/worker/batcher.hpp"
 
@@ -20,6 +21,14 @@ Status prepare_execution(Execution& e, const std::function<Tensor(const OutputSp
     return {StatusCode::kResourceExhausted, std::string("the worker cannot allocate the job's buffers: ") + error.what()};
   }
   return {};
+}
+
+void Execution::release_working_memory() {
+  inputs = {};
+  resident_copies = {};
+  if (!then.empty()) outputs = {};
+  for (std::size_t i = 0; i + 1 < then.size(); ++i) then[i].outputs = {};
+  for (auto& member : members) member->release_working_memory();
 }
 
 }  // namespace bridge::worker

@@ -458,6 +458,7 @@ void WorkerService::answer_error(std::uint64_t dispatch_id, const Status& status
 }
 
 void WorkerService::on_complete(std::unique_ptr<Execution> execution) {
+  execution->release_working_memory();  // here, on the backend's thread
   {
     std::lock_guard lock(completed_mutex_);
     completed_.push_back(std::move(execution));

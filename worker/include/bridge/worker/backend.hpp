@@ -86,6 +86,11 @@ struct Execution {
   std::span<Tensor> step_outputs(std::size_t i) { return i == 0 ? std::span(outputs) : std::span(then[i - 1].outputs); }
   std::vector<OutputSpec>& step_planned(std::size_t i) { return i == 0 ? planned : then[i - 1].planned; }
   KernelArgs step_args(std::size_t i) const { return {step_inputs(i), &step_params(i), cancel.get()}; }
+
+  /// Frees what only the run needed (inputs, device copies, intermediate steps' outputs), keeping
+  /// the result. Called on the backend's thread when the run ends, so that the worker's socket
+  /// thread never spends time proportional to a job's bytes unmapping its memory.
+  void release_working_memory();
 };
 
 /// Makes an execution ready to run, on the backend's thread: stacks a batch's inputs (batcher.hpp)

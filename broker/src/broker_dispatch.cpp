@@ -78,11 +78,10 @@ void BrokerService::on_result(WorkerRecord& worker, core::Frames& frames) {
   job.step_deadline = Clock::time_point::max();
   ++worker.completed;
   const std::size_t kept = result->kept() == nullptr ? 0 : result->kept()->size();
-  ActorEntry* actor = job.actor.empty() ? nullptr : actors_.find(job.actor);
   // An actor call that kept outputs moved its activation past Redis; if the write will not happen,
   // that activation must not serve again.
   auto drop_activation = [&] {
-    if (actor != nullptr && result->status() == wire::StatusCode::OK && kept > 0) deactivate(*actor);
+    if (result->status() == wire::StatusCode::OK && kept > 0) actor_calls_.drop_activation(job.actor);
   };
 
   if (job.answered()) {
@@ -126,13 +125,14 @@ void BrokerService::on_result(WorkerRecord& worker, core::Frames& frames) {
     if (!valid.is_ok()) {
       spdlog::error("worker {}: corrupt result for job {} of tenant {}: {}", worker.id, job.client_job_id, job.tenant,
                     valid.to_string());
-      if (actor != nullptr) deactivate(*actor);
+      actor_calls_.drop_activation(job.actor);
       fail(job, {StatusCode::kInternal, "worker " + worker.id + " sent a result the broker cannot forward: " +
                                             valid.message()});
     } else {
       timings->mutate_queued_us(micros(job.dispatched - job.received));
       if (!job.actor.empty()) {
-        on_actor_result(worker, job, frames, returned);
+        const TenantQuota* quota = tenants_.find(job.tenant);
+        actor_calls_.on_result(worker, job, frames, returned, quota == nullptr ? 0 : quota->max_resident_bytes);
       } else {
         core::Frames out(std::make_move_iterator(frames.begin() + 1), std::make_move_iterator(frames.end()));
         finish(job, std::move(out));
@@ -164,8 +164,7 @@ void BrokerService::worker_let_go(Job& job, const std::string& worker, const std
   job.dispatch_id = 0;
   job.step_deadline = Clock::time_point::max();
   // The activation died with its worker.
-  if (ActorEntry* actor = job.actor.empty() ? nullptr : actors_.find(job.actor); actor != nullptr && actor->worker == worker)
-    actor->worker.clear();
+  actor_calls_.lost_worker(job, worker);
   if (job.answered()) return release(job);  // its client has its answer; nothing runs it again
   if (job.attempts >= static_cast<int>(options_.max_attempts))
     return fail(job, {StatusCode::kWorkerLost, "the job's worker was lost on each of " + std::to_string(job.attempts) +
@@ -176,7 +175,7 @@ void BrokerService::worker_let_go(Job& job, const std::string& worker, const std
     jobs_.set_state(job, JobState::kQueued);
     return scheduler_.requeue(job);
   }
-  start_actor_call(job);
+  actor_calls_.start(job);
 }
 
 bool BrokerService::send_dispatch(core::Frames& frames) {
@@ -188,7 +187,7 @@ bool BrokerService::send_dispatch(core::Frames& frames) {
 }
 
 void BrokerService::on_dispatched(Job& job, WorkerRecord& worker) {
-  if (job.activate) on_activation_sent(job, worker);
+  if (job.activate) actor_calls_.activated(job, worker);
   metrics_.job_dispatched(job);
 }
 
@@ -198,6 +197,14 @@ void BrokerService::send_reregister(const std::string& id, const std::string& re
   core::Frames frames;
   frames.push_back(core::finish_envelope(fbb, wire::Body::Reregister, body.Union()));
   send_to_worker(id, std::move(frames));
+}
+
+void BrokerService::send_deactivate(const std::string& worker, const std::string& actor_key) {
+  flatbuffers::FlatBufferBuilder fbb(64);
+  auto body = wire::CreateDeactivate(fbb, fbb.CreateString(actor_key));
+  core::Frames frames;
+  frames.push_back(core::finish_envelope(fbb, wire::Body::Deactivate, body.Union()));
+  send_to_worker(worker, std::move(frames));
 }
 
 }  // namespace bridge::broker

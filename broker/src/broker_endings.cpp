@@ -39,14 +39,13 @@ void BrokerService::fail(Job& job, const Status& status, std::uint32_t retry_aft
 void BrokerService::release(Job& job) {
   switch (job.state) {  // off whatever still refers to it
     case JobState::kQueued: scheduler_.remove(job); break;
-    case JobState::kWaitingTurn: actors_.remove_waiting(job); break;
     default: break;
   }
   if (job.holds_quota) {
     leases_.release(job.tenant, job.payload_bytes);
     job.holds_quota = false;
   }
-  release_actor_turn(job);
+  actor_calls_.ended(job);
   jobs_.erase(job);
 }
 

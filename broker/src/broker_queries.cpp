@@ -101,4 +101,55 @@ void BrokerService::handle_quota(const std::string& client, const wire::QuotaReq
   if (pending->outstanding == 0) done();  // nothing asked (Redis down, or no tenant): answer now
 }
 
+void BrokerService::handle_actor_show(const std::string& client, const wire::ActorRequest& request) {
+  const std::uint64_t request_id = request.request_id();
+  const std::string tenant(core::view(request.tenant())), actor_id(core::view(request.actor_id()));
+  auto send = [this, client, request_id](const Status& status, const ActorState* state, const std::string& worker,
+                                         std::int64_t tenant_bytes) {
+    flatbuffers::FlatBufferBuilder fbb(512);
+    std::vector<flatbuffers::Offset<wire::TensorDesc>> resident;
+    std::uint64_t bytes = 0;
+    if (state != nullptr)
+      for (const Tensor& t : state->tensors) {
+        resident.push_back(core::add_tensor_desc(fbb, t));
+        bytes += static_cast<std::uint64_t>(t.element_count()) * dtype_size(t.dtype());
+      }
+    auto body = wire::CreateActorReply(fbb, request_id, core::to_wire(status.code()), fbb.CreateString(status.message()),
+                                       state != nullptr && state->found, state == nullptr ? 0 : state->version,
+                                       fbb.CreateString(worker), fbb.CreateVector(resident), bytes,
+                                       static_cast<std::uint64_t>(std::max<std::int64_t>(0, tenant_bytes)),
+                                       state == nullptr ? 0 : state->updated_unix_ms);
+    core::Frames frames;
+    frames.push_back(core::finish_envelope(fbb, wire::Body::ActorReply, body.Union()));
+    reply(client, std::move(frames));
+  };
+  if (tenant.empty() || actor_id.empty())
+    return send({StatusCode::kInvalidArgument, "name both the tenant and the actor id"}, nullptr, "", 0);
+  if (tenants_.find(tenant) == nullptr)
+    return send({StatusCode::kUnknownTenant, "tenant '" + tenant + "' is not configured in " + options_.tenants_file},
+                nullptr, "", 0);
+  // Each costs Redis two commands on the connection admission uses: a flood must not delay admission.
+  if (actor_queries_in_flight_ >= kMaxActorQueriesInFlight)
+    return send({StatusCode::kUnavailable, "the broker is answering " + std::to_string(kMaxActorQueriesInFlight) +
+                                               " actor requests already; retry in a moment"},
+                nullptr, "", 0);
+  ++actor_queries_in_flight_;
+  auto answered = [this, send](const Status& status, const ActorState* state, const std::string& worker,
+                               std::int64_t tenant_bytes) {
+    --actor_queries_in_flight_;
+    send(status, state, worker, tenant_bytes);
+  };
+  const std::string key = tenant + "/" + actor_id;
+  const bool asked = actor_store_.load(tenant, actor_id, /*with_data=*/false, [=, this](bool reachable, ActorState state) {
+    if (!reachable) return answered({StatusCode::kUnavailable, "Redis did not answer; retry"}, nullptr, "", 0);
+    // This broker's own record is the freshest word on where the actor is active.
+    const ActorEntry* actor = actor_calls_.find(key);
+    const std::string worker = actor != nullptr ? actor->worker : state.worker;
+    auto shared = std::make_shared<ActorState>(std::move(state));
+    if (!actor_store_.tenant_bytes(tenant, [=](bool ok, std::int64_t bytes) { answered({}, shared.get(), worker, ok ? bytes : 0); }))
+      answered({}, shared.get(), worker, 0);
+  });
+  if (!asked) answered({StatusCode::kUnavailable, "Redis (" + redis_.address().to_string() + ") is unreachable; retry"}, nullptr, "", 0);
+}
+
 }  // namespace bridge::broker

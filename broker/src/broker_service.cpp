@@ -62,7 +62,19 @@ BrokerService::BrokerService(BrokerOptions options, TenantTable tenants)
           [this](Job& job, WorkerRecord& worker) { on_dispatched(job, worker); }),
       redis_(RedisAddress::parse(options_.redis)),
       quotas_(redis_, options_.redis_prefix, lease_owner(options_.id, incarnation_)),
+      admission_({.enforce_quotas = options_.enforce_quotas,
+                  .admission_timeout_ms = options_.admission_timeout_ms,
+                  .retry_after_ms = options_.retry_after_ms,
+                  .tenants_file = options_.tenants_file,
+                  .store_name = redis_.address().to_string(),
+                  .lease_ttl = liveness_ttl()},
+                 tenants_, jobs_, leases_, *this),
       actor_store_(redis_, options_.redis_prefix),
+      actor_calls_({.enforce_quotas = options_.enforce_quotas,
+                    .retry_after_ms = options_.retry_after_ms,
+                    .actor_idle_ms = options_.actor_idle_ms,
+                    .store_name = redis_.address().to_string()},
+                   jobs_, workers_, actor_store_, *this),
       fleet_view_(redis_, options_.redis_prefix, options_.id) {}
 
 BrokerService::~BrokerService() = default;
@@ -141,7 +153,7 @@ void BrokerService::run() {
                    workers_.inflight_jobs());
     }
     on_timers(Clock::now());
-    pump_actors();
+    actor_calls_.pump();
     if (stopping_ && (drained() || Clock::now() >= drain_deadline)) break;
   }
   shut_down();
@@ -350,7 +362,7 @@ void BrokerService::on_timers(Clock::time_point now) {
     std::lock_guard lock(readiness_mutex_);
     redis_refusal_ = redis_refusal_seen_;
   }
-  metrics_.fleet(jobs_.waiting(), workers_.inflight_jobs(), workers_.size(), actors_.size(), redis_.connected(),
+  metrics_.fleet(jobs_.waiting(), workers_.inflight_jobs(), workers_.size(), actor_calls_.size(), redis_.connected(),
                  !redis_.refusal().empty(), ledger_.total_unread());
   metrics_.connections(frontend_monitor_->connections(), frontend_monitor_->open_files(),
                        frontend_monitor_->open_files_limit());
@@ -359,7 +371,7 @@ void BrokerService::on_timers(Clock::time_point now) {
   frontend_monitor_->check_descriptors(now);
   quotas_.keep_alive(liveness_ttl());
   leases_.trim();
-  deactivate_idle_actors(now);
+  actor_calls_.deactivate_idle(now);
   for (const auto& id : workers_.silent_since(now, options_.liveness)) lose_worker(id, "silent past its liveness");
   flatbuffers::FlatBufferBuilder fbb(64);
   auto body = wire::CreateHeartbeat(fbb, 0);

@@ -1,70 +1,18 @@
 // QuotaLeases: admission from leases taken in blocks, against an in-memory store that answers when
-// the test says (as Redis would, later), so that no socket is needed.
+// the test says (as Redis would, later), so that no socket is needed (memory_lease_store.hpp).
 #include <gtest/gtest.h>
 
 #include <deque>
 #include <map>
 
 #include "bridge/broker/quota_leases.hpp"
+#include "memory_lease_store.hpp"
 
 namespace bridge::broker {
 namespace {
 
 using std::chrono::milliseconds;
 using Decision = LeaseStore::Decision;
-
-// Capacity of one fleet: what every broker holds, summed as Redis would, with this broker's share.
-class MemoryStore final : public LeaseStore {
- public:
-  bool reachable = true;
-  std::uint64_t held_jobs = 0, held_bytes = 0;   // this broker's lease, as the store sees it
-  std::uint64_t others_jobs = 0;                 // what other brokers hold
-  bool refuse_writes = false;                    // give-backs lost (Redis at maxmemory, say)
-  int leases = 0;
-
-  bool lease(const std::string&, const TenantQuota& quota, const Amounts& need, const Amounts& want, milliseconds,
-             DecisionHandler done) override {
-    if (!reachable) return false;
-    ++leases;
-    pending_.push_back([=, this, done = std::move(done)] {
-      Decision d;
-      d.reachable = true;
-      const std::uint64_t free_jobs = quota.max_inflight_jobs - (held_jobs + others_jobs);
-      if (free_jobs < need.jobs) {
-        d.limit = "max_inflight_jobs";
-        d.in_use = static_cast<std::int64_t>(held_jobs + others_jobs);
-      } else {
-        d.admitted = true;
-        d.granted = {std::min(want.jobs, free_jobs), want.bytes, 0};
-        held_jobs += d.granted.jobs;
-        held_bytes += d.granted.bytes;
-      }
-      done(d);
-    });
-    return true;
-  }
-  void give_back(const std::string&, std::uint64_t jobs, std::uint64_t bytes) override {
-    if (refuse_writes) return;
-    held_jobs -= jobs;
-    held_bytes -= std::min(held_bytes, bytes);
-  }
-  void set_held(const std::string&, std::uint64_t jobs, std::uint64_t bytes) override {
-    if (refuse_writes) return;
-    held_jobs = jobs;
-    held_bytes = bytes;
-  }
-  /// Answers the oldest lease request; false if none waits.
-  bool answer() {
-    if (pending_.empty()) return false;
-    auto next = std::move(pending_.front());
-    pending_.pop_front();
-    next();
-    return true;
-  }
-
- private:
-  std::deque<std::function<void()>> pending_;
-};
 
 TenantQuota quota(std::uint32_t max_jobs) {
   TenantQuota q;
@@ -74,7 +22,7 @@ TenantQuota quota(std::uint32_t max_jobs) {
 }
 
 struct Rig {
-  MemoryStore store;
+  MemoryLeaseStore store;
   QuotaLeases leases{store};
   std::vector<Decision> decided;
   QuotaLeases::Admit admit(const TenantQuota& q, std::uint64_t bytes = 10) {

@@ -21,13 +21,9 @@ struct ActorState {
   std::vector<Tensor> tensors;     ///< named; bytes only when loaded with data
 };
 
-/// One hash per actor, `<prefix>actor:<tenant>/<id>`: `version`, `worker`, `updated_ms`, and per
-/// resident tensor `m:<name>` ("<dtype> <d0>,<d1>,...") and `t:<name>` (its bytes). A counter per
-/// tenant, `<prefix>resident:<tenant>`, holds the bytes of all its actors' tensors. Writes go through
-/// one Lua script that checks the version the writer started from, so a stale writer (a broker or
-/// activation that missed an update) never overwrites newer state, and that checks the tenant's
-/// max_resident_bytes. Loop-thread only, like RedisConnection.
-class ActorStore {
+/// What actor calls ask of a store of actors' state, fleet-wide: ActorStore in Redis, or an
+/// in-memory one in unit tests, so that actor calls are tested without a socket.
+class ActorStateStore {
  public:
   struct WriteResult {
     bool reachable = false;        ///< false: no usable answer (connection lost or `error`)
@@ -39,19 +35,38 @@ class ActorStore {
   };
   using LoadHandler = std::function<void(bool reachable, ActorState state)>;
   using WriteHandler = std::function<void(WriteResult)>;
+
+  virtual ~ActorStateStore() = default;
+  /// Reads an actor's state; with `with_data` false, tensors come without bytes (descriptions only).
+  /// `done` is called once, later. False (`done` never called) when the store is unreachable.
+  virtual bool load(const std::string& tenant, const std::string& actor_id, bool with_data, LoadHandler done) = 0;
+  /// Writes `tensors` (named) as the state after `expected_version` and records `worker`, unless
+  /// the stored version is another or the tenant would pass `max_resident_bytes`. Same contract.
+  virtual bool write(const std::string& tenant, const std::string& actor_id, std::uint64_t expected_version,
+                     const std::string& worker, const std::vector<Tensor>& tensors,
+                     std::uint64_t max_resident_bytes, WriteHandler done) = 0;
+  /// Records where the actor is active (empty: nowhere). Best effort.
+  virtual void set_worker(const std::string& tenant, const std::string& actor_id, const std::string& worker) = 0;
+};
+
+/// One hash per actor, `<prefix>actor:<tenant>/<id>`: `version`, `worker`, `updated_ms`, and per
+/// resident tensor `m:<name>` ("<dtype> <d0>,<d1>,...") and `t:<name>` (its bytes). A counter per
+/// tenant, `<prefix>resident:<tenant>`, holds the bytes of all its actors' tensors. Writes go through
+/// one Lua script that checks the version the writer started from, so a stale writer (a broker or
+/// activation that missed an update) never overwrites newer state, and that checks the tenant's
+/// max_resident_bytes. Loop-thread only, like RedisConnection.
+class ActorStore final : public ActorStateStore {
+ public:
   using BytesHandler = std::function<void(bool reachable, std::int64_t bytes)>;
 
   ActorStore(RedisConnection& redis, std::string prefix) : redis_(redis), prefix_(std::move(prefix)) {}
 
-  /// Reads an actor's state; with `with_data` false, tensors come without bytes (descriptions only).
-  /// False (`done` never called) when Redis is not connected.
-  bool load(const std::string& tenant, const std::string& actor_id, bool with_data, LoadHandler done);
-  /// Writes `tensors` (named) as the state after `expected_version` and records `worker`.
+  /// ActorStateStore, in Redis (false when Redis is not connected).
+  bool load(const std::string& tenant, const std::string& actor_id, bool with_data, LoadHandler done) override;
   bool write(const std::string& tenant, const std::string& actor_id, std::uint64_t expected_version,
              const std::string& worker, const std::vector<Tensor>& tensors, std::uint64_t max_resident_bytes,
-             WriteHandler done);
-  /// Records where the actor is active (empty: nowhere). Best effort.
-  void set_worker(const std::string& tenant, const std::string& actor_id, const std::string& worker);
+             WriteHandler done) override;
+  void set_worker(const std::string& tenant, const std::string& actor_id, const std::string& worker) override;
   /// Bytes of the tenant's resident tensors.
   bool tenant_bytes(const std::string& tenant, BytesHandler done);
 

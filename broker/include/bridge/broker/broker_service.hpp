@@ -7,8 +7,9 @@
 
 #include <zmq.hpp>
 
+#include "bridge/broker/actor_calls.hpp"
 #include "bridge/broker/actor_store.hpp"
-#include "bridge/broker/actor_table.hpp"
+#include "bridge/broker/admission.hpp"
 #include "bridge/broker/broker_metrics.hpp"
 #include "bridge/broker/broker_options.hpp"
 #include "bridge/broker/client_ledger.hpp"
@@ -38,11 +39,15 @@ namespace bridge::broker {
 /// keeps the worker's credit and the tenant's lease until the worker frees the slot, so a tenant
 /// never occupies more slots than it was granted.
 ///
-/// The methods live in several files, one concern each: broker_service.cpp (the loop and sockets),
-/// broker_admission.cpp (requests, tenants, quotas), broker_dispatch.cpp (workers, scheduling,
-/// results), broker_endings.cpp (answers, deadlines, cancels, release), broker_actors.cpp (actor
-/// turns, activation, write-through), broker_queries.cpp (status, quotas, ping).
-class BrokerService {
+/// The parts that decide are components without sockets, each unit-tested on its own: check_request
+/// (request_checks.hpp), Admission (quotas, through QuotaLeases), ActorCalls (actor turns,
+/// activation, write-through), Dispatcher (scheduling onto worker credits), JobTable, ClientLedger.
+/// BrokerService owns the sockets and Redis, and is the Host through which the components answer
+/// and end jobs. Its methods live in several files, one concern each: broker_service.cpp (the loop
+/// and sockets), broker_requests.cpp (requests and tenants), broker_dispatch.cpp (workers and
+/// results), broker_endings.cpp (answers, deadlines, cancels, release), broker_queries.cpp
+/// (status, quotas, actors, ping).
+class BrokerService final : private Admission::Host, private ActorCalls::Host {
  public:
   /// Binds nothing yet; throws core::ConfigError on invalid options.
   BrokerService(BrokerOptions options, TenantTable tenants);
@@ -79,15 +84,13 @@ class BrokerService {
   /// How long this broker's liveness key lives in Redis without a refresh.
   std::chrono::milliseconds liveness_ttl() const;
 
-  // Requests, tenants and quotas (broker_admission.cpp).
+  // Requests and tenants (broker_requests.cpp).
   void handle_request(std::string client, core::Frames frames, const wire::JobRequest& request);
-  /// Asks for the tenant's quota (leases), then route() or, for an actor call, start_actor_call().
-  void admit(Job& job);
-  void admitted(Job& job);
-  void on_admission(std::uint64_t key, const std::string& tenant, std::uint64_t bytes,
-                    const QuotaStore::Decision& decision);
-  /// Answers a job the tenant's quota has no room for, naming the limit.
-  void refuse_for_quota(Job& job, const QuotaStore::Decision& decision);
+  /// Admission::Host and ActorCalls::Host: an admitted plain job is routed, an actor call started;
+  /// quota refusals are counted.
+  void admit(Job& job) override { admission_.admit(job); }
+  void admitted(Job& job) override;
+  void quota_refused(const std::string& tenant, const std::string& limit) override;
   /// Re-reads tenants_file if it changed (or always, when `forced`); a file that does not parse or
   /// validate is refused with its error logged, and the quotas in force stay.
   void check_tenants_file(bool forced);
@@ -103,7 +106,7 @@ class BrokerService {
   void worker_let_go(Job& job, const std::string& worker, const std::string& reason);
   void remove_worker(const std::string& id);
   void send_reregister(const std::string& id, const std::string& reason);
-  void route(Job& job) { dispatcher_.route(job); }
+  void route(Job& job) override { dispatcher_.route(job); }
   void dispatch_queued() { dispatcher_.dispatch_queued(); }
   /// Dispatcher's Send: one message on the backend socket.
   bool send_dispatch(core::Frames& frames);
@@ -112,12 +115,12 @@ class BrokerService {
 
   // Answers and endings (broker_endings.cpp).
   /// Forwards the worker's result (frames without the routing id) to the client and ends the job.
-  void finish(Job& job, core::Frames result);
+  void finish(Job& job, core::Frames result) override;
   /// Answers the job with an error. A job a worker or a write still holds becomes Cancelling (a
   /// running job's worker is told to stop) and ends when they let go; any other ends now.
-  void fail(Job& job, const Status& status, std::uint32_t retry_after_ms = 0);
+  void fail(Job& job, const Status& status, std::uint32_t retry_after_ms = 0) override;
   /// Gives back everything the job holds (queue place, tenant lease, actor turn) and destroys it.
-  void release(Job& job);
+  void release(Job& job) override;
   /// Answers every overdue job: deadline, admission timeout or max_job_ms, by the job's state.
   void answer_overdue(Clock::time_point now);
   /// DEADLINE_EXCEEDED for a job stopped on `worker` at its deadline.
@@ -127,26 +130,15 @@ class BrokerService {
   void handle_cancel(const std::string& client, const wire::CancelRequest& request);
   void send_cancel(const Job& job, StatusCode reason);
 
-  // Actors (broker_actors.cpp). An actor's calls wait in its ActorEntry and take turns: the call
-  // holding the turn is admitted, sent to the worker holding the activation (or activates the
-  // actor from Redis on a worker), and its kept outputs are written through to Redis before the
-  // result goes to the client and the next call starts.
-  void actor_call_arrived(Job& job, const std::string& actor_id);
-  void pump_actors();
-  void start_actor_call(Job& job);
-  void on_activation_sent(Job& job, const WorkerRecord& worker);
-  void on_actor_result(WorkerRecord& worker, Job& job, core::Frames& frames, std::size_t returned);
-  void on_write_through(std::uint64_t key, core::Frames& result, const ActorStore::WriteResult& written);
-  void release_actor_turn(Job& job);
-  /// Drops the activation on its worker (the worker's copy may be ahead of Redis, or idle).
-  void deactivate(ActorEntry& actor);
-  void deactivate_idle_actors(Clock::time_point now);
-  void handle_actor_show(const std::string& client, const wire::ActorRequest& request);
+  /// ActorCalls::Host: a Deactivate message to the worker.
+  void send_deactivate(const std::string& worker, const std::string& actor_key) override;
 
   // Queries (broker_queries.cpp).
   void handle_status(const std::string& client, const wire::StatusRequest& request);
   void handle_quota(const std::string& client, const wire::QuotaRequest& request);
   void handle_ping(const std::string& client, const wire::Ping& ping);
+  /// `bridgectl actor show`: the actor's state as Redis holds it, without tensor bytes.
+  void handle_actor_show(const std::string& client, const wire::ActorRequest& request);
 
   BrokerOptions options_;
   std::uint64_t incarnation_;  ///< random per process: clients see a restart in Pong and re-send
@@ -174,8 +166,9 @@ class BrokerService {
   RedisConnection redis_;  // drops pending reply handlers unrun when destroyed
   QuotaStore quotas_;
   QuotaLeases leases_{quotas_};
+  Admission admission_;
   ActorStore actor_store_;
-  ActorTable actors_;
+  ActorCalls actor_calls_;
   FleetView fleet_view_;
   BrokerMetrics metrics_;
   std::unique_ptr<metrics::MetricsServer> metrics_server_;  // when metrics_listen is set

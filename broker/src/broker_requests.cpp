@@ -1,8 +1,7 @@
-// BrokerService: requests, tenants and quota admission (see broker_service.hpp).
+// BrokerService: requests and tenants (see broker_service.hpp).
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <sstream>
 
 #include <spdlog/spdlog.h>
 
@@ -81,90 +80,18 @@ void BrokerService::handle_request(std::string client, core::Frames frames, cons
   if (request.actor_id() != nullptr && request.actor_id()->size() > 0) {
     // Admitted when its turn comes, so that quota waits never reorder an actor's calls.
     job->actor = job->tenant + "/" + std::string(core::view(request.actor_id()));
-    return actor_call_arrived(*job, std::string(core::view(request.actor_id())));
+    return actor_calls_.arrived(*job, std::string(core::view(request.actor_id())), tenants_.find(job->tenant));
   }
   admit(*job);
 }
 
-void BrokerService::admit(Job& job) {
-  const TenantQuota* quota = tenants_.find(job.tenant);
-  if (quota == nullptr)
-    return fail(job, {StatusCode::kUnknownTenant, "tenant '" + job.tenant + "' was removed from " + options_.tenants_file});
-  if (!options_.enforce_quotas || job.holds_quota) return admitted(job);
-  const std::uint64_t key = job.key;
-  const std::string tenant = job.tenant;
-  const std::uint64_t bytes = job.payload_bytes;
-  QuotaStore::Decision refusal;
-  switch (leases_.admit(tenant, *quota, bytes, liveness_ttl(),
-                        [this, key, tenant, bytes](QuotaStore::Decision d) { on_admission(key, tenant, bytes, d); },
-                        &refusal)) {
-    case QuotaLeases::Admit::kNow:
-      job.holds_quota = true;
-      return admitted(job);
-    case QuotaLeases::Admit::kLater:
-      jobs_.set_state(job, JobState::kAdmitting);
-      job.step_deadline = Clock::now() + std::chrono::milliseconds(options_.admission_timeout_ms);
-      jobs_.watch(job);
-      return;
-    case QuotaLeases::Admit::kUnreachable:
-      return fail(job, {StatusCode::kUnavailable, "the quota store (" + redis_.address().to_string() +
-                                                      ") is unreachable; retry later"},
-                  options_.retry_after_ms);
-    case QuotaLeases::Admit::kRefused:
-      return refuse_for_quota(job, refusal);
-  }
-}
-
-void BrokerService::on_admission(std::uint64_t key, const std::string& tenant, std::uint64_t bytes,
-                                 const QuotaStore::Decision& decision) {
-  Job* job = jobs_.find(key);
-  if (job == nullptr || job->state != JobState::kAdmitting) {
-    // The job ended meanwhile (admission timeout, deadline, cancel, shutdown): hand back a slot
-    // granted too late.
-    if (decision.admitted) leases_.release(tenant, bytes);
-    return;
-  }
-  job->step_deadline = Clock::time_point::max();
-  if (!decision.reachable) {
-    // Per job, so debug: the connection logs each change of Redis's state once (RedisConnection).
-    spdlog::debug("quota check for tenant {} failed: {}", job->tenant,
-                  decision.error.empty() ? "connection to Redis lost" : decision.error);
-    return fail(*job, {StatusCode::kUnavailable, "the quota store could not decide (" +
-                                                     (decision.error.empty() ? std::string("connection lost") : decision.error) +
-                                                     "); retry later"},
-                options_.retry_after_ms);
-  }
-  if (!decision.admitted) return refuse_for_quota(*job, decision);
-  job->holds_quota = true;
-  admitted(*job);
-}
-
-void BrokerService::refuse_for_quota(Job& job, const QuotaStore::Decision& decision) {
-  metrics_.quota_refused(job.tenant, decision.limit);
-  const TenantQuota* quota = tenants_.find(job.tenant);
-  const std::uint32_t retry_after = decision.retry_after_ms > 0 ? decision.retry_after_ms : options_.retry_after_ms;
-  std::string why = "tenant '" + job.tenant + "' ";
-  if (quota == nullptr) {
-    why += "was removed from " + options_.tenants_file;
-  } else if (decision.limit == "max_inflight_bytes") {
-    why += "has " + std::to_string(decision.in_use) + " input bytes in flight; this job's " +
-           std::to_string(job.payload_bytes) + " would pass its max_inflight_bytes of " +
-           std::to_string(quota->max_inflight_bytes);
-  } else if (decision.limit == "rate") {
-    std::ostringstream rate;
-    rate << quota->rate << " jobs/s (burst " << quota->effective_burst() << ")";
-    why += "is over its rate of " + rate.str();
-  } else {
-    why += "has " + std::to_string(decision.in_use) + " jobs in flight, its max_inflight_jobs is " +
-           std::to_string(quota->max_inflight_jobs);
-  }
-  fail(job, {StatusCode::kResourceExhausted, why + "; retry after " + std::to_string(retry_after) + " ms"}, retry_after);
-}
-
 void BrokerService::admitted(Job& job) {
-  job.step_deadline = Clock::time_point::max();
   if (job.actor.empty()) return route(job);
-  start_actor_call(job);
+  actor_calls_.start(job);
+}
+
+void BrokerService::quota_refused(const std::string& tenant, const std::string& limit) {
+  metrics_.quota_refused(tenant, limit);
 }
 
 // ---- Tenants ---------------------------------------------------------------------------------------

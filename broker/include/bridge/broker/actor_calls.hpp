@@ -1,0 +1,103 @@
+#pragma once
+/// @file ActorCalls: an actor's calls taking turns, its activation on a worker, and write-through.
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "bridge/broker/actor_store.hpp"
+#include "bridge/broker/actor_table.hpp"
+#include "bridge/broker/job_table.hpp"
+#include "bridge/broker/tenants.hpp"
+#include "bridge/broker/worker_registry.hpp"
+#include "bridge/status.hpp"
+
+namespace bridge::broker {
+
+/// An actor's calls run one at a time, in arrival order (docs/architecture.md, "Actors"): a call
+/// waits in the actor's queue (WaitingTurn), is admitted when its turn comes (so that quota waits
+/// never reorder an actor's calls), goes to the worker holding the actor's activation or activates
+/// the actor there from its state in the store (LoadingActor), and, if it kept outputs, is answered
+/// only once they are written through to the store (WritingThrough). A write the store refuses or
+/// never makes deactivates the worker's copy, which may then be ahead of the store.
+///
+/// It touches no socket and no Redis connection: the broker is its Host, the store an interface,
+/// so it is unit-tested with neither. Loop thread only.
+class ActorCalls {
+ public:
+  /// What actor calls need of the broker: admission, routing, the job's one answer and its end,
+  /// and a message to a worker.
+  class Host {
+   public:
+    /// The call holds its actor's turn: ask for its tenant's quota; start() follows once admitted.
+    virtual void admit(Job& call) = 0;
+    /// To a worker: the one in `call.pinned_worker` if set, else any that can run it.
+    virtual void route(Job& call) = 0;
+    /// Forwards a result ([header][returned outputs...]) to the client and ends the call.
+    virtual void finish(Job& call, core::Frames result) = 0;
+    virtual void fail(Job& call, const Status& status, std::uint32_t retry_after_ms) = 0;
+    /// Ends a call that was answered already.
+    virtual void release(Job& call) = 0;
+    /// Tells `worker` to drop its activation of the actor `actor_key`.
+    virtual void send_deactivate(const std::string& worker, const std::string& actor_key) = 0;
+
+   protected:
+    ~Host() = default;
+  };
+
+  struct Options {
+    bool enforce_quotas = true;
+    std::uint32_t retry_after_ms = 1000;
+    std::uint32_t actor_idle_ms = 300000;  ///< an actor without calls this long is deactivated
+    std::string store_name;                ///< where actors' state lives, for messages
+  };
+
+  ActorCalls(Options options, JobTable& jobs, WorkerRegistry& workers, ActorStateStore& store, Host& host);
+
+  /// A verified call to `call.actor` ("<tenant>/<actor id>"): it waits behind the actor's earlier
+  /// calls, or takes the turn at the next pump() when the actor is idle. Calls that would wait are
+  /// bounded by the tenant's `quota` (its number and bytes in flight), since they are not admitted
+  /// yet; null: no quota (quotas not enforced). Refused RESOURCE_EXHAUSTED past it.
+  void arrived(Job& call, const std::string& actor_id, const TenantQuota* quota);
+  /// Gives each woken actor's turn to its next call, and Host::admit()s that call. Run after each
+  /// batch of events: turns are taken here, never inside an ending.
+  void pump();
+  /// An admitted call, or one whose worker was lost: routed to the worker holding the activation,
+  /// or the actor is activated from the store first (UNAVAILABLE if the store cannot be read).
+  void start(Job& call);
+  /// `call`'s dispatch carried the actor's state to `worker`: the activation lives there now.
+  void activated(Job& call, const WorkerRecord& worker);
+  /// A result of `call` from `worker`, verified by the broker: frames are [worker id][header]
+  /// [returned outputs...][kept outputs...]. ACTOR_NOT_ACTIVE reactivates the actor (at most twice);
+  /// kept outputs are written through (at most `max_resident_bytes` for the tenant) before the
+  /// client is answered.
+  void on_result(const WorkerRecord& worker, Job& call, core::Frames& frames, std::size_t returned,
+                 std::uint64_t max_resident_bytes);
+  /// The call is ending: out of its actor's queue, and its turn (if it holds it) given back.
+  void ended(Job& call);
+  /// The worker's copy of the actor may be ahead of the store (a write that will not happen): it
+  /// is dropped, and the next call activates the actor from the store.
+  void drop_activation(const std::string& actor_key);
+  /// `call`'s worker is gone, and the actor's activation with it.
+  void lost_worker(const Job& call, const std::string& worker);
+  /// Deactivates and forgets actors without calls for actor_idle_ms.
+  void deactivate_idle(Clock::time_point now);
+
+  const ActorEntry* find(const std::string& actor_key) { return actors_.find(actor_key); }
+  std::size_t size() const { return actors_.size(); }
+
+ private:
+  void on_loaded(std::uint64_t key, bool reachable, ActorState state);
+  void on_written(std::uint64_t key, core::Frames& result, std::uint64_t max_resident_bytes,
+                  const ActorStateStore::WriteResult& written);
+  void deactivate(ActorEntry& actor);
+
+  Options options_;
+  JobTable& jobs_;
+  WorkerRegistry& workers_;
+  ActorStateStore& store_;
+  Host& host_;
+  ActorTable actors_;
+};
+
+}  // namespace bridge::broker

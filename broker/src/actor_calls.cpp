@@ -1,0 +1,210 @@
+#include "bridge/broker/actor_calls.hpp"
+
+#include <memory>
+#include <utility>
+
+#include <spdlog/spdlog.h>
+
+#include "bridge/core/wire.hpp"
+
+namespace bridge::broker {
+
+ActorCalls::ActorCalls(Options options, JobTable& jobs, WorkerRegistry& workers, ActorStateStore& store, Host& host)
+    : options_(std::move(options)), jobs_(jobs), workers_(workers), store_(store), host_(host) {}
+
+void ActorCalls::arrived(Job& call, const std::string& actor_id, const TenantQuota* quota) {
+  // Calls wait for their turns before their quota is asked, so their number and bytes are bounded
+  // here, by the same limits: no tenant can park more in the broker than it may run.
+  // A call to an idle actor takes its turn at once (and its quota is asked then): it does not wait.
+  const ActorTable::Waiting waiting = actors_.waiting_of(call.tenant);
+  const ActorEntry* known = actors_.find(call.actor);
+  const bool will_wait = known != nullptr && (known->busy || !known->waiting.empty());
+  if (quota != nullptr && options_.enforce_quotas && will_wait) {
+    const std::string tenant = "tenant '" + call.tenant + "' has ";
+    if (waiting.calls + 1 > quota->max_inflight_jobs)
+      return host_.fail(call, {StatusCode::kResourceExhausted,
+                               tenant + std::to_string(waiting.calls) +
+                                   " actor calls waiting for their actors' turns; its max_inflight_jobs is " +
+                                   std::to_string(quota->max_inflight_jobs) + "; retry after " +
+                                   std::to_string(options_.retry_after_ms) + " ms"},
+                        options_.retry_after_ms);
+    if (waiting.bytes + call.payload_bytes > quota->max_inflight_bytes)
+      return host_.fail(call, {StatusCode::kResourceExhausted,
+                               tenant + std::to_string(waiting.bytes) +
+                                   " input bytes in actor calls waiting for their turns; this call's " +
+                                   std::to_string(call.payload_bytes) + " would pass its max_inflight_bytes of " +
+                                   std::to_string(quota->max_inflight_bytes)},
+                        options_.retry_after_ms);
+  }
+  ActorEntry& actor = actors_.get(call.tenant, actor_id);
+  jobs_.set_state(call, JobState::kWaitingTurn);
+  actors_.enqueue(actor, call);
+  actors_.wake(actor.key);
+}
+
+void ActorCalls::pump() {
+  // Taking a turn can end at once (a refusal releases it), which wakes the actor again: loop.
+  for (auto keys = actors_.take_ready(); !keys.empty(); keys = actors_.take_ready()) {
+    for (const auto& key : keys) {
+      ActorEntry* actor = actors_.find(key);
+      if (actor == nullptr || actor->busy || actor->waiting.empty()) continue;  // draining: queued calls still run
+      Job* call = actors_.next_call(*actor);
+      actor->busy = true;
+      actor->last_used = Clock::now();
+      call->holds_actor_turn = true;
+      jobs_.set_state(*call, JobState::kAdmitting);
+      host_.admit(*call);
+    }
+  }
+}
+
+void ActorCalls::start(Job& call) {
+  ActorEntry* actor = actors_.find(call.actor);
+  if (actor == nullptr)
+    return host_.fail(call, {StatusCode::kInternal, "actor " + call.actor + " vanished while its call waited"}, 0);
+  const WorkerRecord* holder = actor->worker.empty() ? nullptr : workers_.find(actor->worker);
+  if (holder != nullptr && holder->incarnation == actor->incarnation && !holder->draining) {
+    call.pinned_worker = holder->id;
+    call.actor_version = actor->version;
+    call.activate = false;
+    return host_.route(call);
+  }
+  // Not active anywhere (new, idle, or its worker left): activate it from its state in the store.
+  actor->worker.clear();
+  const std::uint64_t key = call.key;
+  jobs_.set_state(call, JobState::kLoadingActor);
+  const bool asked = store_.load(actor->tenant, actor->actor_id, /*with_data=*/true,
+                                 [this, key](bool reachable, ActorState state) { on_loaded(key, reachable, std::move(state)); });
+  if (!asked)
+    host_.fail(call, {StatusCode::kUnavailable, "the actor state store (" + options_.store_name + ") is unreachable; retry later"},
+               options_.retry_after_ms);
+}
+
+void ActorCalls::on_loaded(std::uint64_t key, bool reachable, ActorState state) {
+  Job* call = jobs_.find(key);
+  if (call == nullptr || call->state != JobState::kLoadingActor) return;  // ended meanwhile
+  if (!reachable)
+    return host_.fail(*call, {StatusCode::kUnavailable, "the actor state store (" + options_.store_name +
+                                                            ") did not answer; retry later"},
+                      options_.retry_after_ms);
+  if (ActorEntry* entry = actors_.find(call->actor)) entry->version = state.version;
+  call->pinned_worker.clear();
+  call->activate = true;
+  call->actor_version = state.version;
+  call->activation = std::move(state.tensors);
+  host_.route(*call);
+}
+
+void ActorCalls::activated(Job& call, const WorkerRecord& worker) {
+  call.activate = false;
+  call.activation.clear();
+  ActorEntry* actor = actors_.find(call.actor);
+  if (actor == nullptr) return;
+  actor->worker = worker.id;
+  actor->incarnation = worker.incarnation;
+  store_.set_worker(actor->tenant, actor->actor_id, worker.id);
+  spdlog::debug("actor {} activated on worker {} at version {}", actor->key, worker.id, actor->version);
+}
+
+void ActorCalls::on_result(const WorkerRecord& worker, Job& call, core::Frames& frames, std::size_t returned,
+                           std::uint64_t max_resident_bytes) {
+  ActorEntry* actor = actors_.find(call.actor);
+  const auto* result = flatbuffers::GetRoot<wire::Envelope>(frames[1].data())->body_as_JobResult();
+  if (actor == nullptr)
+    return host_.fail(call, {StatusCode::kInternal, "actor " + call.actor + " vanished during its call"}, 0);
+
+  if (result->status() == wire::StatusCode::ACTOR_NOT_ACTIVE) {
+    // The worker lost the activation (or holds an older one): reload from the store and run it again.
+    spdlog::info("worker {}: {}; reactivating", worker.id, core::view(result->message()));
+    if (actor->worker == worker.id) actor->worker.clear();
+    if (++call.reactivations > 2)
+      return host_.fail(call, {StatusCode::kInternal, "actor " + call.actor + " could not be activated: " +
+                                                          std::string(core::view(result->message()))},
+                        0);
+    return start(call);
+  }
+  const std::size_t kept = result->kept() == nullptr ? 0 : result->kept()->size();
+  core::Frames out;  // what the client gets: the header and the returned outputs
+  for (std::size_t i = 1; i < 2 + returned; ++i) out.push_back(std::move(frames[i]));
+  if (result->status() != wire::StatusCode::OK || kept == 0) return host_.finish(call, std::move(out));
+
+  // Write-through: the client hears of the call only once its new state is in the store.
+  std::vector<Tensor> tensors;
+  for (std::size_t i = 0; i < kept; ++i)
+    tensors.push_back(core::tensor_from_frame(*result->kept()->Get(static_cast<flatbuffers::uoffset_t>(i)),
+                                              std::move(frames[2 + returned + i])));
+  const std::uint64_t key = call.key;
+  jobs_.set_state(call, JobState::kWritingThrough);
+  call.write_pending = true;
+  // The result waits with the write (shared: std::function needs a copyable callable).
+  auto done = [this, key, max_resident_bytes, result = std::make_shared<core::Frames>(std::move(out))](
+                  ActorStateStore::WriteResult r) { on_written(key, *result, max_resident_bytes, r); };
+  if (!store_.write(actor->tenant, actor->actor_id, call.actor_version, worker.id, tensors, max_resident_bytes, done))
+    done(ActorStateStore::WriteResult{});
+}
+
+void ActorCalls::on_written(std::uint64_t key, core::Frames& result, std::uint64_t max_resident_bytes,
+                            const ActorStateStore::WriteResult& r) {
+  Job* call = jobs_.find(key);
+  if (call == nullptr) return;  // ended meanwhile (shutdown)
+  call->write_pending = false;
+  ActorEntry* entry = actors_.find(call->actor);
+  if (r.written && entry != nullptr) entry->version = r.version;
+  // Not saved: the worker's copy moved on without the store, so it must not serve another call.
+  if (!r.written && entry != nullptr) deactivate(*entry);
+  if (call->answered()) return host_.release(*call);  // its deadline passed during the write
+  if (r.written) return host_.finish(*call, std::move(result));
+  if (!r.reachable)
+    return host_.fail(*call, {StatusCode::kUnavailable, "the call ran but the actor's new state could not be saved (" +
+                                                            (r.error.empty() ? std::string("Redis connection lost") : r.error) +
+                                                            "); its state is unchanged; retry"},
+                      options_.retry_after_ms);
+  if (r.refusal == "max_resident_bytes")
+    return host_.fail(*call, {StatusCode::kResourceExhausted,
+                              "tenant '" + call->tenant + "' actors would keep " + std::to_string(r.resident_bytes) +
+                                  " resident bytes, over its max_resident_bytes of " + std::to_string(max_resident_bytes) +
+                                  "; the call's state change was not saved. Free tensors or raise the quota"},
+                      0);
+  host_.fail(*call, {StatusCode::kAborted, "actor " + call->actor + " is at version " + std::to_string(r.version) +
+                                               " in Redis, newer than the version " + std::to_string(call->actor_version) +
+                                               " this call ran on (another broker served it); the call's state change was "
+                                               "not saved; retry"},
+             0);
+}
+
+void ActorCalls::ended(Job& call) {
+  if (call.state == JobState::kWaitingTurn) actors_.remove_waiting(call);
+  if (!call.holds_actor_turn) return;
+  call.holds_actor_turn = false;
+  if (ActorEntry* actor = actors_.find(call.actor)) {
+    actor->busy = false;
+    actor->last_used = Clock::now();
+    actors_.wake(actor->key);
+  }
+}
+
+void ActorCalls::drop_activation(const std::string& actor_key) {
+  if (ActorEntry* actor = actor_key.empty() ? nullptr : actors_.find(actor_key)) deactivate(*actor);
+}
+
+void ActorCalls::lost_worker(const Job& call, const std::string& worker) {
+  ActorEntry* actor = call.actor.empty() ? nullptr : actors_.find(call.actor);
+  if (actor != nullptr && actor->worker == worker) actor->worker.clear();
+}
+
+void ActorCalls::deactivate(ActorEntry& actor) {
+  if (actor.worker.empty()) return;
+  if (workers_.find(actor.worker) != nullptr) host_.send_deactivate(actor.worker, actor.key);
+  store_.set_worker(actor.tenant, actor.actor_id, "");
+  actor.worker.clear();
+}
+
+void ActorCalls::deactivate_idle(Clock::time_point now) {
+  for (const auto& key : actors_.idle_since(now - std::chrono::milliseconds(options_.actor_idle_ms))) {
+    spdlog::debug("actor {} idle for {} ms: deactivated", key, options_.actor_idle_ms);
+    deactivate(*actors_.find(key));
+    actors_.erase(key);
+  }
+}
+
+}  // namespace bridge::broker

@@ -1,0 +1,352 @@
+// ActorCalls: turns, activation, write-through and their failures, against an in-memory state store
+// that answers when the test says (as Redis would, later) and a recording Host: no socket, no Redis.
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <map>
+
+#include "bridge/broker/actor_calls.hpp"
+
+namespace bridge::broker {
+namespace {
+
+using std::chrono::milliseconds;
+
+// One fleet's actors' state, as the Lua script keeps it: a version and named tensors per actor;
+// a write applies only on top of the version it started from.
+class MemoryActorStore final : public ActorStateStore {
+ public:
+  struct Stored {
+    std::uint64_t version = 0;
+    std::vector<Tensor> tensors;
+    std::string worker;
+  };
+  std::map<std::string, Stored> actors;  // by "<tenant>/<actor id>"
+  bool reachable = true;
+  std::string refuse_write;              // "max_resident_bytes": refuse the next writes so
+  int loads = 0, writes = 0;
+
+  bool load(const std::string& tenant, const std::string& actor_id, bool, LoadHandler done) override {
+    if (!reachable) return false;
+    ++loads;
+    pending_.push_back([this, key = tenant + "/" + actor_id, done = std::move(done)] {
+      const Stored& s = actors[key];
+      ActorState state;
+      state.found = s.version > 0;
+      state.version = s.version;
+      state.worker = s.worker;
+      state.tensors = s.tensors;
+      done(true, state);
+    });
+    return true;
+  }
+  bool write(const std::string& tenant, const std::string& actor_id, std::uint64_t expected_version,
+             const std::string& worker, const std::vector<Tensor>& tensors, std::uint64_t,
+             WriteHandler done) override {
+    if (!reachable) return false;
+    ++writes;
+    pending_.push_back([=, this, key = tenant + "/" + actor_id, done = std::move(done)] {
+      Stored& s = actors[key];
+      WriteResult r;
+      r.reachable = true;
+      if (!refuse_write.empty()) {
+        r.refusal = refuse_write;
+        r.resident_bytes = 4096;
+      } else if (s.version != expected_version) {
+        r.refusal = "version";
+        r.version = s.version;
+      } else {
+        r.written = true;
+        r.version = ++s.version;
+        s.tensors = tensors;
+        s.worker = worker;
+      }
+      done(r);
+    });
+    return true;
+  }
+  void set_worker(const std::string& tenant, const std::string& actor_id, const std::string& worker) override {
+    actors[tenant + "/" + actor_id].worker = worker;
+  }
+  bool answer() {
+    if (pending_.empty()) return false;
+    auto next = std::move(pending_.front());
+    pending_.pop_front();
+    next();
+    return true;
+  }
+
+ private:
+  std::deque<std::function<void()>> pending_;
+};
+
+// The broker's side, as ActorCalls sees it: every call it is asked to admit, route, answer or end.
+struct Rig final : ActorCalls::Host {
+  JobTable jobs;
+  WorkerRegistry workers;
+  MemoryActorStore store;
+  ActorCalls calls{{.enforce_quotas = true, .retry_after_ms = 500, .actor_idle_ms = 1000, .store_name = "the test store"},
+                   jobs, workers, store, *this};
+  TenantQuota quota;
+
+  std::vector<std::uint64_t> admitted, routed, finished;
+  std::map<std::uint64_t, Status> failed;
+  std::vector<std::string> deactivated;  // "<worker> <actor key>"
+
+  Rig() {
+    quota.max_inflight_jobs = 3;
+    quota.max_inflight_bytes = 1000;
+    add_worker("w1");
+    add_worker("w2");
+  }
+
+  void admit(Job& call) override {
+    admitted.push_back(call.key);
+    calls.start(call);  // as Admission does once the quota is taken
+  }
+  void route(Job& call) override { routed.push_back(call.key); }
+  void finish(Job& call, core::Frames) override {
+    finished.push_back(call.key);
+    end(call);
+  }
+  void fail(Job& call, const Status& status, std::uint32_t) override {
+    failed[call.key] = status;
+    if (call.held_outside()) return jobs.set_state(call, JobState::kCancelling);
+    end(call);
+  }
+  void release(Job& call) override { end(call); }
+  void send_deactivate(const std::string& worker, const std::string& actor_key) override {
+    deactivated.push_back(worker + " " + actor_key);
+  }
+
+  void end(Job& call) {
+    calls.ended(call);
+    jobs.erase(call);
+  }
+  void add_worker(const std::string& id, std::uint64_t incarnation = 1) {
+    WorkerRecord w;
+    w.id = id;
+    w.incarnation = incarnation;
+    w.slots = 4;
+    std::vector<Job*> orphaned;
+    workers.upsert(std::move(w), orphaned);
+  }
+  Job& arrive(std::uint64_t key, const std::string& actor_id = "m", std::uint64_t bytes = 10) {
+    auto job = std::make_unique<Job>();
+    job->key = key;
+    job->client = "c";
+    job->client_job_id = key;
+    job->tenant = "t";
+    job->actor = "t/" + actor_id;
+    job->received = Clock::now();
+    job->deadline = job->received + milliseconds(10000);
+    job->payload_bytes = bytes;
+    Job& added = *jobs.add(std::move(job));
+    calls.arrived(added, actor_id, &quota);
+    return added;
+  }
+  // The Dispatcher's part: the routed call is sent to `worker` (its pinned one, if any).
+  void dispatch(Job& call, const std::string& worker) {
+    jobs.set_state(call, JobState::kRunning);
+    call.worker = worker;
+    if (call.activate) calls.activated(call, *workers.find(worker));
+  }
+  // The worker answers: [worker id][header][returned...][kept...]; the broker has freed the credit.
+  void result(Job& call, wire::StatusCode status, std::vector<Tensor> kept = {}) {
+    const std::string worker = std::exchange(call.worker, "");
+    flatbuffers::FlatBufferBuilder fbb(256);
+    std::vector<flatbuffers::Offset<wire::TensorDesc>> descs;
+    for (const Tensor& t : kept) descs.push_back(core::add_tensor_desc(fbb, t));
+    auto kept_vector = fbb.CreateVector(descs);
+    auto message = fbb.CreateString(status == wire::StatusCode::OK ? "" : "no activation");
+    wire::JobResultBuilder b(fbb);
+    b.add_status(status);
+    b.add_message(message);
+    b.add_kept(kept_vector);
+    auto body = b.Finish();
+    core::Frames frames;
+    frames.emplace_back(worker);
+    frames.push_back(core::finish_envelope(fbb, wire::Body::JobResult, body.Union()));
+    for (const Tensor& t : kept) frames.push_back(core::tensor_to_frame(t));
+    calls.on_result(*workers.find(worker), call, frames, 0, 1 << 20);
+  }
+};
+
+Tensor weights(float value) { return Tensor::from<float>(std::vector<float>{value, value}, {2}, "w"); }
+
+TEST(ActorCalls, CallsTakeTurnsInArrivalOrderAndTheSecondRunsWhereTheFirstActivatedTheActor) {
+  Rig rig;
+  Job& first = rig.arrive(1);
+  rig.arrive(2);
+  rig.arrive(3);
+  EXPECT_TRUE(rig.admitted.empty()) << "turns are taken in pump(), not while a call arrives";
+  rig.calls.pump();
+  EXPECT_EQ(rig.admitted, std::vector<std::uint64_t>{1}) << "one call at a time";
+  EXPECT_EQ(first.state, JobState::kLoadingActor) << "a new actor is activated from the store";
+  ASSERT_TRUE(rig.store.answer());
+  EXPECT_EQ(rig.routed, std::vector<std::uint64_t>{1});
+  EXPECT_TRUE(first.activate);
+  EXPECT_TRUE(first.pinned_worker.empty());
+  rig.dispatch(first, "w1");
+  EXPECT_FALSE(first.activate);
+  EXPECT_EQ(rig.store.actors["t/m"].worker, "w1");
+
+  rig.result(first, wire::StatusCode::OK, {weights(1)});
+  EXPECT_TRUE(rig.finished.empty()) << "answered before its state was written through";
+  EXPECT_EQ(first.state, JobState::kWritingThrough);
+  ASSERT_TRUE(rig.store.answer());
+  EXPECT_EQ(rig.finished, std::vector<std::uint64_t>{1});
+  EXPECT_EQ(rig.store.actors["t/m"].version, 1u);
+
+  rig.calls.pump();
+  EXPECT_EQ(rig.admitted, (std::vector<std::uint64_t>{1, 2}));
+  Job& second = *rig.jobs.find(2);
+  EXPECT_EQ(rig.routed, (std::vector<std::uint64_t>{1, 2})) << "routed at once: no second load";
+  EXPECT_EQ(second.pinned_worker, "w1");
+  EXPECT_EQ(second.actor_version, 1u);
+  EXPECT_EQ(rig.store.loads, 1);
+}
+
+TEST(ActorCalls, CallsWaitingForTheirTurnsAreBoundedByTheTenantsQuota) {
+  Rig rig;
+  rig.quota.max_inflight_jobs = 2;
+  rig.arrive(1);
+  rig.calls.pump();  // 1 holds the turn
+  rig.arrive(2);
+  rig.arrive(3);
+  rig.arrive(4);
+  ASSERT_EQ(rig.failed.count(4), 1u);
+  EXPECT_EQ(rig.failed[4].code(), StatusCode::kResourceExhausted);
+  EXPECT_NE(rig.failed[4].message().find("2 actor calls waiting"), std::string::npos) << rig.failed[4].message();
+  // Bytes too: a call whose payload would pass max_inflight_bytes waits nowhere.
+  rig.quota.max_inflight_jobs = 100;
+  rig.arrive(5, "m", 990);
+  ASSERT_EQ(rig.failed.count(5), 1u);
+  EXPECT_NE(rig.failed[5].message().find("max_inflight_bytes of 1000"), std::string::npos) << rig.failed[5].message();
+  // A call to another, idle actor does not wait, so it is not counted against the waiting bound.
+  rig.quota.max_inflight_jobs = 2;
+  rig.arrive(6, "other");
+  EXPECT_EQ(rig.failed.count(6), 0u);
+}
+
+TEST(ActorCalls, AStaleWriteIsAbortedAndTheActivationDroppedSoTheNextCallReloads) {
+  Rig rig;
+  Job& first = rig.arrive(1);
+  rig.calls.pump();
+  rig.store.answer();
+  rig.dispatch(first, "w1");
+  rig.store.actors["t/m"].version = 5;  // another broker served the actor meanwhile
+  rig.result(first, wire::StatusCode::OK, {weights(1)});
+  rig.store.answer();
+  ASSERT_EQ(rig.failed.count(1), 1u);
+  EXPECT_EQ(rig.failed[1].code(), StatusCode::kAborted);
+  EXPECT_NE(rig.failed[1].message().find("at version 5"), std::string::npos) << rig.failed[1].message();
+  EXPECT_EQ(rig.deactivated, std::vector<std::string>{"w1 t/m"});
+  EXPECT_EQ(rig.jobs.size(), 0u);
+
+  Job& second = rig.arrive(2);
+  rig.calls.pump();
+  EXPECT_EQ(second.state, JobState::kLoadingActor) << "not sent to the copy that moved past the store";
+  rig.store.answer();
+  EXPECT_EQ(second.actor_version, 5u);
+}
+
+TEST(ActorCalls, AWriteOverTheResidentBudgetIsRefusedNamingItAndTheStateStays) {
+  Rig rig;
+  Job& call = rig.arrive(1);
+  rig.calls.pump();
+  rig.store.answer();
+  rig.dispatch(call, "w1");
+  rig.store.refuse_write = "max_resident_bytes";
+  rig.result(call, wire::StatusCode::OK, {weights(1)});
+  rig.store.answer();
+  ASSERT_EQ(rig.failed.count(1), 1u);
+  EXPECT_EQ(rig.failed[1].code(), StatusCode::kResourceExhausted);
+  EXPECT_NE(rig.failed[1].message().find("max_resident_bytes of 1048576"), std::string::npos) << rig.failed[1].message();
+  EXPECT_EQ(rig.store.actors["t/m"].version, 0u);
+  EXPECT_EQ(rig.deactivated.size(), 1u);
+}
+
+TEST(ActorCalls, AWorkerThatLostTheActivationGetsItAgainAtMostTwice) {
+  Rig rig;
+  Job& call = rig.arrive(1);
+  rig.calls.pump();
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(rig.store.answer()) << "reload " << i;
+    rig.dispatch(call, "w1");
+    rig.result(call, wire::StatusCode::ACTOR_NOT_ACTIVE);
+    if (i < 2) {
+      EXPECT_EQ(call.state, JobState::kLoadingActor) << "reactivated from the store";
+    }
+  }
+  ASSERT_EQ(rig.failed.count(1), 1u);
+  EXPECT_EQ(rig.failed[1].code(), StatusCode::kInternal);
+  EXPECT_NE(rig.failed[1].message().find("could not be activated: no activation"), std::string::npos);
+}
+
+TEST(ActorCalls, ALostWorkerOrARestartedOneTakesTheActivationWithIt) {
+  Rig rig;
+  Job& first = rig.arrive(1);
+  rig.calls.pump();
+  rig.store.answer();
+  rig.dispatch(first, "w1");
+  // The worker dies with the call on it: the broker sends it again, and the actor is reloaded.
+  rig.calls.lost_worker(first, "w1");
+  first.worker.clear();
+  rig.calls.start(first);
+  EXPECT_EQ(first.state, JobState::kLoadingActor);
+  rig.store.answer();
+  rig.dispatch(first, "w2");
+  rig.result(first, wire::StatusCode::OK);
+  EXPECT_EQ(rig.finished, std::vector<std::uint64_t>{1}) << "nothing kept: answered at once";
+
+  rig.add_worker("w2", /*incarnation=*/2);  // restarted as a new process: its activations are gone
+  Job& second = rig.arrive(2);
+  rig.calls.pump();
+  EXPECT_EQ(second.state, JobState::kLoadingActor);
+}
+
+TEST(ActorCalls, AnUnreachableStoreIsUnavailableAndACallThatEndedWhileLoadingIsNotRouted) {
+  Rig rig;
+  rig.store.reachable = false;
+  rig.arrive(1);
+  rig.calls.pump();
+  ASSERT_EQ(rig.failed.count(1), 1u);
+  EXPECT_EQ(rig.failed[1].code(), StatusCode::kUnavailable);
+  EXPECT_NE(rig.failed[1].message().find("the test store"), std::string::npos);
+
+  rig.store.reachable = true;
+  Job& call = rig.arrive(2);
+  rig.calls.pump();
+  ASSERT_EQ(call.state, JobState::kLoadingActor);
+  rig.fail(call, {StatusCode::kDeadlineExceeded, "deadline"}, 0);  // the broker's timer
+  rig.store.answer();
+  EXPECT_TRUE(rig.routed.empty());
+  // Its turn was given back: the next call goes ahead.
+  Job& next = rig.arrive(3);
+  rig.calls.pump();
+  EXPECT_EQ(next.state, JobState::kLoadingActor);
+}
+
+TEST(ActorCalls, AWaitingCallThatEndsLeavesTheQueueAndIdleActorsAreDeactivated) {
+  Rig rig;
+  Job& first = rig.arrive(1);
+  rig.calls.pump();
+  rig.store.answer();
+  rig.dispatch(first, "w1");
+  Job& waiting = rig.arrive(2);
+  rig.fail(waiting, {StatusCode::kCancelled, "cancelled"}, 0);
+  rig.result(first, wire::StatusCode::OK);
+  rig.calls.pump();
+  EXPECT_EQ(rig.admitted, std::vector<std::uint64_t>{1}) << "the cancelled call ran";
+
+  rig.calls.deactivate_idle(Clock::now() + milliseconds(500));
+  EXPECT_TRUE(rig.deactivated.empty()) << "deactivated before actor_idle_ms";
+  rig.calls.deactivate_idle(Clock::now() + milliseconds(1500));
+  EXPECT_EQ(rig.deactivated, std::vector<std::string>{"w1 t/m"});
+  EXPECT_EQ(rig.calls.size(), 0u);
+  EXPECT_EQ(rig.store.actors["t/m"].worker, "");
+}
+
+}  // namespace
+}  // namespace bridge::broker

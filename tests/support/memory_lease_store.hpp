@@ -4,10 +4,9 @@
 /// says (as Redis would, later).
 
 #include <algorithm>
-#include <deque>
-#include <functional>
 
 #include "bridge/broker/quota_store.hpp"
+#include "deferred_replies.hpp"
 
 namespace bridge::broker {
 
@@ -24,7 +23,7 @@ class MemoryLeaseStore final : public LeaseStore {
              DecisionHandler done) override {
     if (!reachable) return false;
     ++leases;
-    pending_.push_back([=, this, done = std::move(done)] {
+    replies_.push([=, this, done = std::move(done)] {
       LeaseStore::Decision d;
       d.reachable = true;
       const std::uint64_t free_jobs = quota.max_inflight_jobs - (held_jobs + others_jobs);
@@ -52,16 +51,10 @@ class MemoryLeaseStore final : public LeaseStore {
     held_bytes = bytes;
   }
   /// Answers the oldest lease request; false if none waits.
-  bool answer() {
-    if (pending_.empty()) return false;
-    auto next = std::move(pending_.front());
-    pending_.pop_front();
-    next();
-    return true;
-  }
+  bool answer() { return replies_.answer(); }
 
  private:
-  std::deque<std::function<void()>> pending_;
+  DeferredReplies replies_;
 };
 
 }  // namespace bridge::broker

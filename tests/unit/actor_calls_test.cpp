@@ -2,10 +2,10 @@
 // that answers when the test says (as Redis would, later) and a recording Host: no socket, no Redis.
 #include <gtest/gtest.h>
 
-#include <deque>
 #include <map>
 
 #include "bridge/broker/actor_calls.hpp"
+#include "deferred_replies.hpp"
 
 namespace bridge::broker {
 namespace {
@@ -29,7 +29,7 @@ class MemoryActorStore final : public ActorStateStore {
   bool load(const std::string& tenant, const std::string& actor_id, bool, LoadHandler done) override {
     if (!reachable) return false;
     ++loads;
-    pending_.push_back([this, key = tenant + "/" + actor_id, done = std::move(done)] {
+    replies_.push([this, key = tenant + "/" + actor_id, done = std::move(done)] {
       const Stored& s = actors[key];
       ActorState state;
       state.found = s.version > 0;
@@ -45,7 +45,7 @@ class MemoryActorStore final : public ActorStateStore {
              WriteHandler done) override {
     if (!reachable) return false;
     ++writes;
-    pending_.push_back([=, this, key = tenant + "/" + actor_id, done = std::move(done)] {
+    replies_.push([=, this, key = tenant + "/" + actor_id, done = std::move(done)] {
       Stored& s = actors[key];
       WriteResult r;
       r.reachable = true;
@@ -68,16 +68,10 @@ class MemoryActorStore final : public ActorStateStore {
   void set_worker(const std::string& tenant, const std::string& actor_id, const std::string& worker) override {
     actors[tenant + "/" + actor_id].worker = worker;
   }
-  bool answer() {
-    if (pending_.empty()) return false;
-    auto next = std::move(pending_.front());
-    pending_.pop_front();
-    next();
-    return true;
-  }
+  bool answer() { return replies_.answer(); }
 
  private:
-  std::deque<std::function<void()>> pending_;
+  DeferredReplies replies_;
 };
 
 // The broker's side, as ActorCalls sees it: every call it is asked to admit, route, answer or end.
@@ -150,6 +144,14 @@ struct Rig final : ActorCalls::Host {
     jobs.set_state(call, JobState::kRunning);
     call.worker = worker;
     if (call.activate) calls.activated(call, *workers.find(worker));
+  }
+  // A call to an idle actor, loaded from the store and running on `worker`.
+  Job& running(std::uint64_t key, const std::string& worker) {
+    Job& call = arrive(key);
+    calls.pump();
+    EXPECT_TRUE(store.answer()) << "no load of the actor's state";
+    dispatch(call, worker);
+    return call;
   }
   // The worker answers: [worker id][header][returned...][kept...]; the broker has freed the credit.
   void result(Job& call, wire::StatusCode status, std::vector<Tensor> kept = {}) {
@@ -231,10 +233,7 @@ TEST(ActorCalls, CallsWaitingForTheirTurnsAreBoundedByTheTenantsQuota) {
 
 TEST(ActorCalls, AStaleWriteIsAbortedAndTheActivationDroppedSoTheNextCallReloads) {
   Rig rig;
-  Job& first = rig.arrive(1);
-  rig.calls.pump();
-  rig.store.answer();
-  rig.dispatch(first, "w1");
+  Job& first = rig.running(1, "w1");
   rig.store.actors["t/m"].version = 5;  // another broker served the actor meanwhile
   rig.result(first, wire::StatusCode::OK, {weights(1)});
   rig.store.answer();
@@ -253,10 +252,7 @@ TEST(ActorCalls, AStaleWriteIsAbortedAndTheActivationDroppedSoTheNextCallReloads
 
 TEST(ActorCalls, AWriteOverTheResidentBudgetIsRefusedNamingItAndTheStateStays) {
   Rig rig;
-  Job& call = rig.arrive(1);
-  rig.calls.pump();
-  rig.store.answer();
-  rig.dispatch(call, "w1");
+  Job& call = rig.running(1, "w1");
   rig.store.refuse_write = "max_resident_bytes";
   rig.result(call, wire::StatusCode::OK, {weights(1)});
   rig.store.answer();
@@ -286,10 +282,7 @@ TEST(ActorCalls, AWorkerThatLostTheActivationGetsItAgainAtMostTwice) {
 
 TEST(ActorCalls, ALostWorkerOrARestartedOneTakesTheActivationWithIt) {
   Rig rig;
-  Job& first = rig.arrive(1);
-  rig.calls.pump();
-  rig.store.answer();
-  rig.dispatch(first, "w1");
+  Job& first = rig.running(1, "w1");
   // The worker dies with the call on it: the broker sends it again, and the actor is reloaded.
   rig.calls.lost_worker(first, "w1");
   first.worker.clear();
@@ -330,10 +323,7 @@ TEST(ActorCalls, AnUnreachableStoreIsUnavailableAndACallThatEndedWhileLoadingIsN
 
 TEST(ActorCalls, AWaitingCallThatEndsLeavesTheQueueAndIdleActorsAreDeactivated) {
   Rig rig;
-  Job& first = rig.arrive(1);
-  rig.calls.pump();
-  rig.store.answer();
-  rig.dispatch(first, "w1");
+  Job& first = rig.running(1, "w1");
   Job& waiting = rig.arrive(2);
   rig.fail(waiting, {StatusCode::kCancelled, "cancelled"}, 0);
   rig.result(first, wire::StatusCode::OK);

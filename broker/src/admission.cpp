@@ -38,6 +38,12 @@ void Admission::admit(Job& job) {
   }
 }
 
+void Admission::ended(Job& job) {
+  if (!job.holds_quota) return;
+  leases_.release(job.tenant, job.payload_bytes);
+  job.holds_quota = false;
+}
+
 void Admission::on_decision(std::uint64_t key, const std::string& tenant, std::uint64_t bytes,
                             const LeaseStore::Decision& decision) {
   Job* job = jobs_.find(key);

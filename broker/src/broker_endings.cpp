@@ -41,10 +41,7 @@ void BrokerService::release(Job& job) {
     case JobState::kQueued: scheduler_.remove(job); break;
     default: break;
   }
-  if (job.holds_quota) {
-    leases_.release(job.tenant, job.payload_bytes);
-    job.holds_quota = false;
-  }
+  admission_.ended(job);
   actor_calls_.ended(job);
   jobs_.erase(job);
 }

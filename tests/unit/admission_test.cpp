@@ -44,9 +44,9 @@ struct Rig final : Admission::Host {
   }
   void quota_refused(const std::string& tenant, const std::string& limit) override { refusals.push_back(tenant + ":" + limit); }
 
-  // What the broker's release does with the quota, then the job is gone.
+  // The broker's release: the quota goes back, then the job is gone.
   void end(Job& job) {
-    if (job.holds_quota) leases.release(job.tenant, job.payload_bytes);
+    admission->ended(job);
     jobs.erase(job);
   }
   Job& add(std::uint64_t key, std::uint64_t bytes = 10, const std::string& tenant = "t") {
@@ -80,6 +80,12 @@ TEST(Admission, AJobWaitsForTheStoreOnceAndLaterJobsAreAdmittedFromTheLease) {
   rig.admission->admit(second);
   EXPECT_EQ(rig.admitted_keys, (std::vector<std::uint64_t>{1, 2})) << "admitted at once from the lease";
   EXPECT_EQ(rig.store.leases, 1) << "no second request to the store";
+
+  // Both end: their units go back, and the idle tenant's whole lease with them.
+  rig.end(first);
+  rig.end(second);
+  rig.leases.trim();
+  EXPECT_EQ(rig.store.held_jobs, 0u);
 }
 
 TEST(Admission, ARefusalNamesTheLimitTheCountAndWhenToRetry) {

@@ -48,6 +48,8 @@ class Admission {
   /// Takes the job's quota (once: a job that holds it, such as an actor call sent again after its
   /// worker was lost, is admitted at once), then Host::admitted(); or answers it through Host::fail().
   void admit(Job& job);
+  /// The job is ending: the unit of quota it holds, if any, goes back to the lease.
+  void ended(Job& job);
 
  private:
   void on_decision(std::uint64_t key, const std::string& tenant, std::uint64_t bytes, const LeaseStore::Decision& decision);

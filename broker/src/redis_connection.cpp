@@ -166,6 +166,10 @@ void RedisConnection::tick(std::chrono::steady_clock::time_point now) {
 }
 
 bool RedisConnection::command(const std::vector<std::string>& args, ReplyHandler on_reply_handler) {
+  return command_views(std::vector<std::string_view>(args.begin(), args.end()), std::move(on_reply_handler));
+}
+
+bool RedisConnection::command_views(const std::vector<std::string_view>& args, ReplyHandler on_reply_handler) {
   if (!connected_ || context_ == nullptr) return false;
   std::vector<const char*> argv;
   std::vector<std::size_t> lengths;

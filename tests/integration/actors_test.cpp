@@ -2,6 +2,8 @@
 // reactivation after a worker is killed mid-call, idle deactivation, bridgectl-visible state.
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 #include "bridge/actor.hpp"
 #include "fleet.hpp"
 #include "random_tensor.hpp"
@@ -126,10 +128,42 @@ TEST(Actors, AStaleVersionInRedisAbortsTheCallAndStateNeverRegresses) {
   JobResult r = a.put("v", scalar_vector(2)).get();
   EXPECT_EQ(r.status.code(), StatusCode::kAborted) << r.status.to_string();
   EXPECT_EQ(fleet.redis().command({"HGET", "bridge:actor:default/contended", "version"}), "9");
+  EXPECT_EQ(fleet.redis().command({"EVAL", "return #redis.call('KEYS', ARGV[1])", "0", "bridge:actorblob:*"}), "1")
+      << "the refused write left its staged bytes behind";
   // The next call reactivates from Redis (version 9) and succeeds on top of it.
   JobResult again = a.put("v", scalar_vector(3)).get();
   ASSERT_TRUE(again.ok()) << again.status.to_string() << fleet.logs();
   EXPECT_EQ(again.actor_version, 10u);
+}
+
+// A state of several MiB moves in chunks of at most 1 MiB (so that no Redis command is large and
+// admission passes between them), and comes back exactly when the actor is reactivated from Redis.
+TEST(Actors, ALargeStateIsStoredInChunksReplacedWholeAndReadBackExactly) {
+  Fleet fleet({.workers = 1});
+  Client client(fleet.client_options());
+  Actor big(client, "", "big");
+  const std::string count = "return #redis.call('KEYS', ARGV[1])";
+  const std::string largest =
+      "local m = 0 for _, k in ipairs(redis.call('KEYS', ARGV[1])) do m = math.max(m, redis.call('STRLEN', k)) end return m";
+  const Tensor first = random_tensor({655363}, 7);  // 2.5 MiB and 12 bytes: three chunks, the last one short
+  ASSERT_TRUE(big.put("w", first).get().ok());
+  EXPECT_EQ(fleet.redis().command({"EVAL", count, "0", "bridge:actorblob:default/big#*"}), "3");
+  EXPECT_EQ(fleet.redis().command({"EVAL", largest, "0", "bridge:actorblob:default/big#*"}), "1048576");
+  EXPECT_EQ(fleet.redis().command({"HSTRLEN", "bridge:actor:default/big", "n:w"}), "7");  // "2621452"
+  EXPECT_EQ(fleet.redis().command({"TTL", "bridge:actor:default/big"}), "-1");
+
+  const Tensor second = random_tensor({393216}, 8);  // 1.5 MiB: the old chunks go, two new ones stay
+  ASSERT_TRUE(big.put("w", second).get().ok());
+  EXPECT_EQ(fleet.redis().command({"EVAL", count, "0", "bridge:actorblob:default/big#*"}), "2");
+  EXPECT_EQ(fleet.redis().command({"GET", "bridge:resident:default"}), std::to_string(second.byte_size()));
+
+  fleet.restart_worker(0, 2);  // the activation is gone: the next call reads the state from Redis
+  JobResult back = big.get("w").get();
+  ASSERT_TRUE(back.ok()) << back.status.to_string() << fleet.logs();
+  ASSERT_EQ(back.outputs.size(), 1u);
+  ASSERT_EQ(back.outputs[0].byte_size(), second.byte_size());
+  EXPECT_EQ(std::memcmp(back.outputs[0].bytes().data(), second.bytes().data(), second.byte_size()), 0)
+      << "the state read back from its chunks differs from what was kept";
 }
 
 TEST(Actors, ResidentBytesCountAgainstTheTenantQuota) {

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -50,16 +51,27 @@ class ActorStateStore {
 };
 
 /// One hash per actor, `<prefix>actor:<tenant>/<id>`: `version`, `worker`, `updated_ms`, and per
-/// resident tensor `m:<name>` ("<dtype> <d0>,<d1>,...") and `t:<name>` (its bytes). A counter per
-/// tenant, `<prefix>resident:<tenant>`, holds the bytes of all its actors' tensors. Writes go through
-/// one Lua script that checks the version the writer started from, so a stale writer (a broker or
-/// activation that missed an update) never overwrites newer state, and that checks the tenant's
-/// max_resident_bytes. Loop-thread only, like RedisConnection.
+/// resident tensor `m:<name>` ("<dtype> <d0>,<d1>,..."), `n:<name>` (its bytes) and `b:<name>` /
+/// `c:<name>` (the base name and count of the string keys holding its bytes, in chunks of
+/// kChunkBytes: `<base>:0`, `<base>:1`, ...). A counter per tenant, `<prefix>resident:<tenant>`, holds
+/// the bytes of all its actors' tensors.
+///
+/// Bytes move in chunks, at most kChunksInFlight commands of them at a time, so that no Redis
+/// command is large: a 1 GiB state neither blocks Redis nor the broker's loop for longer than one
+/// chunk, and other commands on the connection (admission) pass between chunks. A write stages its
+/// chunks under new names (expiring after kStagedTtlMs, should the broker die), then one small Lua
+/// script commits them if the version is still the one the writer started from (a stale writer
+/// never overwrites newer state) and the tenant stays within max_resident_bytes, and unlinks the
+/// chunks it replaces; a refused commit unlinks the staged ones. Loop-thread only, like RedisConnection.
 class ActorStore final : public ActorStateStore {
  public:
   using BytesHandler = std::function<void(bool reachable, std::int64_t bytes)>;
 
-  ActorStore(RedisConnection& redis, std::string prefix) : redis_(redis), prefix_(std::move(prefix)) {}
+  static constexpr std::size_t kChunkBytes = 1 << 20;
+  static constexpr int kChunksInFlight = 4;
+  static constexpr int kStagedTtlMs = 600000;
+
+  ActorStore(RedisConnection& redis, std::string prefix);
 
   /// ActorStateStore, in Redis (false when Redis is not connected).
   bool load(const std::string& tenant, const std::string& actor_id, bool with_data, LoadHandler done) override;
@@ -71,10 +83,18 @@ class ActorStore final : public ActorStateStore {
   bool tenant_bytes(const std::string& tenant, BytesHandler done);
 
  private:
+  struct Write;
+  struct Load;
   std::string key(const std::string& tenant, const std::string& actor_id) const;
+  /// Stages the next chunks of `op`, keeping kChunksInFlight in flight; commits after the last.
+  void stage(const std::shared_ptr<Write>& op);
+  void commit(const std::shared_ptr<Write>& op);
+  /// Reads the next chunks of `op` into its tensors; answers after the last.
+  void read(const std::shared_ptr<Load>& op);
 
   RedisConnection& redis_;
   std::string prefix_;
+  std::uint64_t next_write_ = 0;  ///< with a random start: staged names never collide
 };
 
 /// "f32 2,3" for a tensor's dtype and shape, and back (false if malformed).

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "bridge/status.hpp"
@@ -55,6 +56,8 @@ class RedisConnection {
 
   /// Queues a command; false (and the handler is never called) if there is no connection.
   bool command(const std::vector<std::string>& args, ReplyHandler on_reply = nullptr);
+  /// The same over views, for arguments that are slices of larger buffers (hiredis copies them).
+  bool command_views(const std::vector<std::string_view>& args, ReplyHandler on_reply = nullptr);
 
   /// The socket to poll, or -1 while disconnected; and the ZMQ_POLLIN/ZMQ_POLLOUT it waits for.
   int fd() const;

@@ -218,9 +218,15 @@ Status validate_request(const wire::JobRequest& request, std::span<const zmq::me
     return {StatusCode::kInvalidArgument, "keep_outputs needs an actor_id: only actors keep tensors"};
   if (keep > limits.max_tensors)
     return {StatusCode::kTooLarge, std::to_string(keep) + " keep_outputs; the limit is " + std::to_string(limits.max_tensors)};
-  for (std::size_t i = 0; i < keep; ++i)
-    BRIDGE_RETURN_IF_ERROR(check_name(request.keep_outputs()->Get(static_cast<flatbuffers::uoffset_t>(i)),
-                                      "keep_outputs name", limits, false));
+  for (flatbuffers::uoffset_t i = 0; i < keep; ++i) {
+    const auto* name = request.keep_outputs()->Get(i);
+    BRIDGE_RETURN_IF_ERROR(check_name(name, "keep_outputs name", limits, false));
+    // Two outputs kept under one name: only one could be, and the other would be lost.
+    for (flatbuffers::uoffset_t j = 0; j < i && view(name).size() > 0; ++j)
+      if (view(request.keep_outputs()->Get(j)) == view(name))
+        return {StatusCode::kInvalidArgument, "keep_outputs names '" + std::string(view(name)) + "' twice (outputs " +
+                                                  std::to_string(j) + " and " + std::to_string(i) + ")"};
+  }
   return validate_tensors(request.inputs(), payload, limits, total_bytes, actor);
 }
 

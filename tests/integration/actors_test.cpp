@@ -166,6 +166,26 @@ TEST(Actors, ALargeStateIsStoredInChunksReplacedWholeAndReadBackExactly) {
       << "the state read back from its chunks differs from what was kept";
 }
 
+// A kept name given twice would count its bytes twice against max_resident_bytes and keep only one
+// of the outputs; more names than outputs would be ignored. Both are refused, naming the fault.
+TEST(Actors, KeepNamesGivenTwiceOrForOutputsThatDoNotExistAreRefused) {
+  Fleet fleet({.workers = 1});
+  Client client(fleet.client_options());
+  Actor a(client, "", "keeper");
+  JobResult twice = a.call({.kernel = "passthrough", .args = {scalar_vector(1), scalar_vector(2)}, .keep = {"d", "d"}}).get();
+  EXPECT_EQ(twice.status.code(), StatusCode::kInvalidArgument) << twice.status.to_string();
+  EXPECT_NE(twice.status.message().find("keep_outputs names 'd' twice"), std::string::npos) << twice.status.message();
+  JobResult extra = a.call({.kernel = "passthrough", .args = {scalar_vector(1)}, .keep = {"k", "extra"}}).get();
+  EXPECT_EQ(extra.status.code(), StatusCode::kInvalidArgument) << extra.status.to_string();
+  EXPECT_NE(extra.status.message().find("keep_outputs names 2 outputs; passthrough gives 1"), std::string::npos)
+      << extra.status.message();
+  EXPECT_EQ(fleet.redis().command({"GET", "bridge:resident:default"}), "<nil>") << "nothing was kept";
+  // Two names, each once, for two outputs: both kept.
+  JobResult ok = a.call({.kernel = "passthrough", .args = {scalar_vector(1), scalar_vector(2)}, .keep = {"d", "e"}}).get();
+  ASSERT_TRUE(ok.ok()) << ok.status.to_string();
+  EXPECT_EQ(fleet.redis().command({"GET", "bridge:resident:default"}), "32");
+}
+
 TEST(Actors, ResidentBytesCountAgainstTheTenantQuota) {
   Fleet fleet({.workers = 1,
                .tenants_yaml = "defaults:\n  max_inflight_jobs: 100\ntenants:\n  default:\n    max_resident_bytes: 100\n"});

@@ -327,6 +327,12 @@ void WorkerService::handle_dispatch(const wire::Dispatch& dispatch, core::Frames
 
   status = plan(*execution);
   if (!status.is_ok()) return answer_error(dispatch_id, status);
+  if (const std::size_t outputs = execution->step_planned(execution->step_count() - 1).size();
+      execution->keep_outputs.size() > outputs)
+    return answer_error(dispatch_id, {StatusCode::kInvalidArgument,
+                                      "keep_outputs names " + std::to_string(execution->keep_outputs.size()) +
+                                          " outputs; " + execution->step_kernel(execution->step_count() - 1).name +
+                                          " gives " + std::to_string(outputs)});
   execution->transfer_us = micros_between(received, Clock::now());
   ++inflight_;
   running_[dispatch_id] = {execution->deadline, execution->cancel};

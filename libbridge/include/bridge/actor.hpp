@@ -33,7 +33,8 @@ struct ActorCall {
   std::string kernel;
   std::vector<ActorArg> args;
   std::map<std::string, double> params;
-  /// Output i is kept in the actor under keep[i] (and not returned); "" or past the end: returned.
+  /// Output i is kept in the actor under keep[i] (and not returned); "" or past the end of keep:
+  /// returned. A name twice, or more names than the kernel has outputs, is INVALID_ARGUMENT.
   /// Keeping is what changes an actor's state: each call that keeps something bumps its version.
   std::vector<std::string> keep;
   Placement placement = Placement::kAny;

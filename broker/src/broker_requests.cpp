@@ -33,7 +33,7 @@ void BrokerService::handle_request(std::string client, core::Frames frames, cons
                                                           std::to_string(options_.limits.max_tensors) + " (max_tensors)")
                       : core::validate_request(request, std::span(frames).subspan(1), options_.limits, payload_bytes);
   if (!status.is_ok()) {
-    spdlog::warn("client {} job {}: refused: {}", client, job_id, status.to_string());
+    log_refusal("client " + client + " job " + std::to_string(job_id) + ": refused: " + status.to_string());
     return reply_error(client, job_id, status);
   }
   if (ledger_.over_budget(client)) {
@@ -83,6 +83,13 @@ void BrokerService::handle_request(std::string client, core::Frames frames, cons
     return actor_calls_.arrived(*job, std::string(core::view(request.actor_id())), tenants_.find(job->tenant));
   }
   admit(*job);
+}
+
+void BrokerService::log_refusal(const std::string& line) {
+  std::uint64_t held_back = 0;
+  if (!refusal_log_.take(Clock::now(), held_back)) return spdlog::debug("{}", line);
+  if (held_back == 0) return spdlog::warn("{}", line);
+  spdlog::warn("{} ({} more refused or dropped client messages since the last such line, logged at debug)", line, held_back);
 }
 
 void BrokerService::admitted(Job& job) {

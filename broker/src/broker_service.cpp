@@ -218,7 +218,7 @@ void BrokerService::handle_client_message(core::Frames& frames) {
   if (frames.size() < 2) return reply_error(client, 0, {StatusCode::kMalformedMessage, "message has no header frame"});
   const wire::Envelope* envelope = nullptr;
   if (Status s = core::decode_envelope(frames[1], options_.limits, envelope); !s.is_ok()) {
-    spdlog::warn("client {}: refused message: {}", client, s.to_string());
+    log_refusal("client " + client + ": refused message: " + s.to_string());
     // A header that verifies but speaks another version may still say which job it is. A refused
     // CancelRequest gets no answer: a JobResult with its job's id would read as that job's answer.
     const core::RefusedHeader refused = core::read_refused_header(frames[1]);
@@ -253,7 +253,7 @@ void BrokerService::reply(const std::string& client, core::Frames frames) {
   frames.insert(frames.begin(), zmq::message_t(client.data(), client.size()));
   try {
     if (!zmq::send_multipart(frontend_, frames, zmq::send_flags::dontwait))
-      spdlog::warn("client {} is not reading its results (queue full); dropped one", client);
+      log_refusal("client " + client + " is not reading its results (queue full); dropped one");
   } catch (const zmq::error_t& e) {
     // EHOSTUNREACH: the client disconnected. Its job ended anyway; nothing else to do.
     spdlog::debug("client {} unreachable: {}", client, e.what());

@@ -22,6 +22,7 @@
 #include "bridge/broker/redis_connection.hpp"
 #include "bridge/broker/scheduler.hpp"
 #include "bridge/broker/tenants.hpp"
+#include "bridge/broker/throttled_log.hpp"
 #include "bridge/broker/worker_registry.hpp"
 #include "bridge/core/notifier.hpp"
 #include "bridge/metrics/metrics_server.hpp"
@@ -86,6 +87,9 @@ class BrokerService final : private Admission::Host, private ActorCalls::Host {
 
   // Requests and tenants (broker_requests.cpp).
   void handle_request(std::string client, core::Frames frames, const wire::JobRequest& request);
+  /// A message a client sent that was refused or dropped: a warning, at most one per 10 s (any
+  /// client can cause these at will), the rest at debug.
+  void log_refusal(const std::string& line);
   /// Admission::Host and ActorCalls::Host: an admitted plain job is routed, an actor call started;
   /// quota refusals are counted.
   void admit(Job& job) override { admission_.admit(job); }
@@ -173,6 +177,7 @@ class BrokerService final : private Admission::Host, private ActorCalls::Host {
   BrokerMetrics metrics_;
   std::unique_ptr<metrics::MetricsServer> metrics_server_;  // when metrics_listen is set
   bool redis_was_connected_ = false;
+  ThrottledLog refusal_log_;
   static constexpr int kMaxQuotaQueriesInFlight = 8;
   static constexpr std::size_t kMaxKernelsPerWorker = 1024;
   int quota_queries_in_flight_ = 0;      ///< QuotaRequests waiting for Redis (handle_quota)

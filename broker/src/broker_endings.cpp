@@ -8,6 +8,20 @@
 namespace bridge::broker {
 
 void BrokerService::finish(Job& job, core::Frames result) {
+  std::uint64_t bytes = 0;
+  for (const auto& frame : result) bytes += frame.size();
+  if (ledger_.withhold(job.client, bytes)) {
+    // Jobs already in flight can each bring a result: the budget is only a bound if it holds here too.
+    metrics_.quota_refused(job.tenant, "max_unread_result_bytes");
+    return fail(job, {StatusCode::kResourceExhausted,
+                      "the job ran, but its result (" + std::to_string(bytes) + " bytes) was withheld: this client has " +
+                          std::to_string(ledger_.unread_bytes(job.client)) +
+                          " bytes of results it has not read, and with it would pass the broker's "
+                          "max_unread_result_bytes of " + std::to_string(options_.max_unread_result_bytes) +
+                          (job.actor.empty() ? "" : "; the actor call's kept outputs, if any, were saved") +
+                          ". Read your results as they come"},
+                options_.retry_after_ms);
+  }
   {
     const auto* r = flatbuffers::GetRoot<wire::Envelope>(result[0].data())->body_as_JobResult();
     metrics_.job_answered(job, core::from_wire(r->status()), core::view(r->fallback_reason()), core::view(r->worker_id()));

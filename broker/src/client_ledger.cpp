@@ -45,6 +45,27 @@ std::uint64_t ClientLedger::unread_bytes(const std::string& client) const {
   return it == accounts_.end() ? 0 : it->second.held->load(std::memory_order_relaxed);
 }
 
+bool ClientLedger::over(Account& account, std::uint64_t held) const {
+  if (account.withheld && held <= options_.max_unread_bytes / 2) account.withheld = false;
+  return held > options_.max_unread_bytes || account.withheld;
+}
+
+bool ClientLedger::over_budget(const std::string& client) const {
+  auto it = accounts_.find(client);
+  if (it == accounts_.end()) return false;
+  const std::uint64_t held = it->second.held->load(std::memory_order_relaxed);
+  return held > options_.max_unread_bytes || (it->second.withheld && held > options_.max_unread_bytes / 2);
+}
+
+bool ClientLedger::withhold(const std::string& client, std::uint64_t bytes) {
+  auto it = accounts_.find(client);
+  if (it == accounts_.end()) return false;
+  const std::uint64_t held = it->second.held->load(std::memory_order_relaxed);
+  if (held == 0 || held + bytes <= options_.max_unread_bytes) return false;
+  it->second.withheld = true;
+  return true;
+}
+
 bool ClientLedger::dropped(const std::string& client) const {
   auto it = accounts_.find(client);
   return it != accounts_.end() && it->second.dropped;
@@ -65,7 +86,7 @@ std::vector<std::string> ClientLedger::sweep(Clock::time_point now) {
       it = accounts_.erase(it);
       continue;
     }
-    if (held <= options_.max_unread_bytes) {
+    if (!over(account, held)) {
       account.over_since = {};
     } else if (account.over_since == Clock::time_point{}) {
       account.over_since = now;

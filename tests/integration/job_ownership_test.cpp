@@ -325,6 +325,8 @@ TEST(UnreadResults, AClientOverItsUnreadBudgetIsRefusedAndSaysWhy) {
   for (std::uint64_t id = 2; id <= 12; ++id)
     EXPECT_TRUE(answers[id] == StatusCode::kOk || answers[id] == StatusCode::kResourceExhausted) << "job " << id;
   EXPECT_EQ(answers[100], StatusCode::kResourceExhausted);
+  // Results of jobs already in flight that would pass the budget are withheld, so it holds.
+  EXPECT_NE(fleet.broker().log().find("was withheld"), std::string::npos) << fleet.broker().log();
   EXPECT_NE(reader.last_message().find("max_unread_result_bytes of 16777216"), std::string::npos) << reader.last_message();
   // Read: under the budget again, so served again.
   reader.send_passthrough(101, 16);

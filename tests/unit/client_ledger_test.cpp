@@ -28,6 +28,28 @@ TEST(ClientLedger, CountsAFrameUntilItIsFreedWithoutCopyingIt) {
   EXPECT_EQ(ledger.total_unread(), 0u);
 }
 
+// Jobs in flight bring their results whatever the client holds: the budget bounds it only if a
+// result that would pass it is withheld; a client holding nothing may get any one result. A
+// withheld result puts the client over its budget until it has read down to half of it.
+TEST(ClientLedger, AResultThatWouldPassTheBudgetIsWithheldUnlessTheClientHoldsNothing) {
+  ClientLedger ledger({.max_unread_bytes = 100, .stall = milliseconds(50)});
+  EXPECT_FALSE(ledger.withhold("a", 1000)) << "a result larger than the budget could never be delivered";
+  zmq::message_t first = ledger.counted("a", zmq::message_t(30));
+  zmq::message_t second = ledger.counted("a", zmq::message_t(30));
+  EXPECT_FALSE(ledger.withhold("a", 40));
+  EXPECT_FALSE(ledger.over_budget("a"));
+  EXPECT_TRUE(ledger.withhold("a", 41));
+  EXPECT_FALSE(ledger.withhold("b", 41)) << "another client's budget is its own";
+  EXPECT_TRUE(ledger.over_budget("a")) << "its result was withheld: new jobs are refused";
+  const auto t0 = Clock::now();
+  EXPECT_TRUE(ledger.sweep(t0).empty());
+  EXPECT_EQ(ledger.sweep(t0 + milliseconds(60)), std::vector<std::string>{"a"}) << "withheld for longer than the stall";
+  first = zmq::message_t();  // it reads down to half the budget
+  EXPECT_FALSE(ledger.over_budget("a"));
+  second = zmq::message_t();
+  EXPECT_FALSE(ledger.withhold("a", 1000));
+}
+
 TEST(ClientLedger, OverTheBudgetForLongerThanTheStallDropsTheClientOnce) {
   ClientLedger ledger({.max_unread_bytes = 100, .stall = milliseconds(50)});
   std::vector<zmq::message_t> unread;

@@ -18,7 +18,8 @@ namespace bridge::broker {
 /// leaves its results in the broker's memory; the ledger counts those bytes per client, exactly, by
 /// wrapping each frame sent so that libzmq's release of it (on its I/O thread) takes the bytes off.
 ///
-/// Over `max_unread_bytes`, a client's new jobs are refused (the broker asks over_budget()). A client
+/// Over `max_unread_bytes`, a client's new jobs are refused (the broker asks over_budget()), and a
+/// result that would take it past the budget is not delivered (withhold()). A client
 /// over it for `stall` is dropped: sweep() names it once; the broker cancels its jobs and sends it
 /// nothing more (dropped()) until what it holds has drained to nothing, when it starts afresh.
 /// The broker's loop thread only, except the releases, which are atomic.
@@ -38,7 +39,15 @@ class ClientLedger {
   void count_all(const std::string& client, std::vector<zmq::message_t>& frames);
 
   std::uint64_t unread_bytes(const std::string& client) const;
-  bool over_budget(const std::string& client) const { return unread_bytes(client) > options_.max_unread_bytes; }
+  /// Over its budget: it holds more than max_unread_bytes, or a result was withheld from it and it
+  /// still holds over half the budget.
+  bool over_budget(const std::string& client) const;
+  /// True if a result of `bytes` must not be delivered: it would take the client past its budget.
+  /// Never for a client that holds nothing, so that any one result can be delivered: a client holds
+  /// at most the budget or one result, whatever number of jobs it has in flight. A withheld result
+  /// puts the client over its budget (new jobs refused, the stall clock running) until it holds no
+  /// more than half of it.
+  bool withhold(const std::string& client, std::uint64_t bytes);
   bool dropped(const std::string& client) const;
   /// Bytes held for every client together (a gauge).
   std::uint64_t total_unread() const;
@@ -53,10 +62,13 @@ class ClientLedger {
   struct Account {
     std::shared_ptr<std::atomic<std::uint64_t>> held = std::make_shared<std::atomic<std::uint64_t>>(0);
     Clock::time_point over_since{};  ///< when it passed the budget; epoch while under it
+    bool withheld = false;           ///< a result was withheld since it last held under half the budget
     bool dropped = false;
   };
 
   static zmq::message_t wrap(Account& account, zmq::message_t frame);
+  /// Over the budget; clears `withheld` once the client holds no more than half of it.
+  bool over(Account& account, std::uint64_t held) const;
 
   Options options_;
   std::unordered_map<std::string, Account> accounts_;

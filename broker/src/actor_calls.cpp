@@ -36,6 +36,21 @@ void ActorCalls::arrived(Job& call, const std::string& actor_id, const TenantQuo
                                    std::to_string(quota->max_inflight_bytes)},
                         options_.retry_after_ms);
   }
+  if (known == nullptr && quota != nullptr && actors_.count_of(call.tenant) >= quota->max_actors) {
+    // Room for a new actor: the tenant's least recently used idle one goes (its state stays in the store).
+    ActorEntry* idle = actors_.least_recently_used_idle(call.tenant);
+    if (idle == nullptr)
+      return host_.fail(call, {StatusCode::kResourceExhausted,
+                               "tenant '" + call.tenant + "' has " + std::to_string(actors_.count_of(call.tenant)) +
+                                   " actors with calls in flight on this broker; its max_actors is " +
+                                   std::to_string(quota->max_actors) + "; retry after " +
+                                   std::to_string(options_.retry_after_ms) + " ms"},
+                        options_.retry_after_ms);
+    spdlog::debug("actor {} deactivated: tenant {} is at its max_actors of {}", idle->key, call.tenant, quota->max_actors);
+    const std::string key = idle->key;
+    deactivate(*idle);
+    actors_.erase(key);
+  }
   ActorEntry& actor = actors_.get(call.tenant, actor_id);
   jobs_.set_state(call, JobState::kWaitingTurn);
   actors_.enqueue(actor, call);

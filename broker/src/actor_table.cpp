@@ -9,6 +9,7 @@ ActorEntry& ActorTable::get(const std::string& tenant, const std::string& actor_
   const std::string key = tenant + "/" + actor_id;
   auto [it, created] = actors_.try_emplace(key);
   if (created) {
+    keys_by_tenant_[tenant].insert(key);
     it->second.key = key;
     it->second.tenant = tenant;
     it->second.actor_id = actor_id;
@@ -31,6 +32,34 @@ void ActorTable::count(const Job& job, bool added) {
   --it->second.calls;
   it->second.bytes -= std::min(it->second.bytes, job.payload_bytes);
   if (it->second.calls == 0) by_tenant_.erase(it);
+}
+
+void ActorTable::erase(const std::string& key) {
+  auto it = actors_.find(key);
+  if (it == actors_.end()) return;
+  auto keys = keys_by_tenant_.find(it->second.tenant);
+  if (keys != keys_by_tenant_.end()) {
+    keys->second.erase(key);
+    if (keys->second.empty()) keys_by_tenant_.erase(keys);
+  }
+  actors_.erase(it);
+}
+
+std::size_t ActorTable::count_of(const std::string& tenant) const {
+  auto it = keys_by_tenant_.find(tenant);
+  return it == keys_by_tenant_.end() ? 0 : it->second.size();
+}
+
+ActorEntry* ActorTable::least_recently_used_idle(const std::string& tenant) {
+  auto keys = keys_by_tenant_.find(tenant);
+  if (keys == keys_by_tenant_.end()) return nullptr;
+  ActorEntry* oldest = nullptr;
+  for (const auto& key : keys->second) {  // at most the tenant's max_actors
+    ActorEntry& actor = actors_.at(key);
+    if (actor.busy || !actor.waiting.empty()) continue;
+    if (oldest == nullptr || actor.last_used < oldest->last_used) oldest = &actor;
+  }
+  return oldest;
 }
 
 ActorTable::Waiting ActorTable::waiting_of(const std::string& tenant) const {

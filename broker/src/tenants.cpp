@@ -13,6 +13,7 @@ void read_quota(const core::ConfigMap& map, TenantQuota& q) {
   map.get("max_inflight_bytes", q.max_inflight_bytes);
   map.get("max_resident_bytes", q.max_resident_bytes);
   map.get("max_job_ms", q.max_job_ms);
+  map.get("max_actors", q.max_actors);
   map.get("rate", q.rate);
   map.get("burst", q.burst);
   map.get("weight", q.weight);
@@ -22,6 +23,7 @@ void read_quota(const core::ConfigMap& map, TenantQuota& q) {
   if (q.max_inflight_jobs == 0) map.fail("max_inflight_jobs", "must be at least 1");
   if (q.max_inflight_bytes == 0) map.fail("max_inflight_bytes", "must be at least 1");
   if (q.max_job_ms == 0) map.fail("max_job_ms", "must be at least 1 (milliseconds)");
+  if (q.max_actors == 0) map.fail("max_actors", "must be at least 1");
   if (!std::isfinite(q.rate) || q.rate < 0) map.fail("rate", "must be 0 (no limit) or a positive number of jobs per second");
   if (!std::isfinite(q.burst) || q.burst < 0) map.fail("burst", "must be 0 (= rate) or positive");
   if (!std::isfinite(q.weight) || q.weight <= 0) map.fail("weight", "must be a positive number");

@@ -338,5 +338,37 @@ TEST(ActorCalls, AWaitingCallThatEndsLeavesTheQueueAndIdleActorsAreDeactivated) 
   EXPECT_EQ(rig.store.actors["t/m"].worker, "");
 }
 
+TEST(ActorCalls, ATenantAtItsMaxActorsGivesUpItsLeastRecentlyUsedIdleActorOrIsRefused) {
+  Rig rig;
+  rig.quota.max_actors = 2;
+  rig.quota.max_inflight_jobs = 100;
+  for (std::uint64_t key : {1, 2}) {
+    Job& call = rig.arrive(key, key == 1 ? "a" : "b");
+    rig.calls.pump();
+    rig.store.answer();
+    rig.dispatch(call, "w1");
+    rig.result(call, wire::StatusCode::OK);
+  }
+  rig.arrive(3, "a");  // "a" is used again: "b" is now the least recently used
+  rig.calls.pump();
+  Job& third = *rig.jobs.find(3);
+  rig.dispatch(third, "w1");
+  rig.result(third, wire::StatusCode::OK);
+
+  rig.arrive(4, "c");
+  EXPECT_EQ(rig.failed.count(4), 0u);
+  EXPECT_EQ(rig.deactivated, std::vector<std::string>{"w1 t/b"});
+  EXPECT_EQ(rig.calls.find("t/b"), nullptr);
+  EXPECT_NE(rig.calls.find("t/a"), nullptr);
+  EXPECT_EQ(rig.calls.size(), 2u);
+
+  // Both actors now have calls in flight: a third actor has no room.
+  rig.arrive(5, "a");
+  rig.arrive(6, "d");
+  ASSERT_EQ(rig.failed.count(6), 1u);
+  EXPECT_EQ(rig.failed[6].code(), StatusCode::kResourceExhausted);
+  EXPECT_NE(rig.failed[6].message().find("its max_actors is 2"), std::string::npos) << rig.failed[6].message();
+}
+
 }  // namespace
 }  // namespace bridge::broker

@@ -5,6 +5,7 @@
 #include <deque>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "bridge/broker/job.hpp"
@@ -32,7 +33,11 @@ class ActorTable {
   /// The entry of `key`, created if new.
   ActorEntry& get(const std::string& tenant, const std::string& actor_id);
   ActorEntry* find(const std::string& key);
-  void erase(const std::string& key) { actors_.erase(key); }
+  void erase(const std::string& key);
+  /// Entries of one tenant.
+  std::size_t count_of(const std::string& tenant) const;
+  /// The tenant's least recently used entry without a call, or nullptr if every one has a call.
+  ActorEntry* least_recently_used_idle(const std::string& tenant);
 
   /// Queues a call behind the actor's others.
   void enqueue(ActorEntry& actor, Job& job);
@@ -65,6 +70,7 @@ class ActorTable {
   void count(const Job& job, bool added);
 
   std::unordered_map<std::string, ActorEntry> actors_;
+  std::unordered_map<std::string, std::unordered_set<std::string>> keys_by_tenant_;
   std::vector<std::string> ready_;
   std::size_t waiting_ = 0;
   std::unordered_map<std::string, Waiting> by_tenant_;

@@ -16,6 +16,7 @@ struct TenantQuota {
   static constexpr std::uint64_t kDefaultMaxInflightBytes = 4ull << 30;
   static constexpr std::uint64_t kDefaultMaxResidentBytes = 1ull << 30;
   static constexpr std::uint32_t kDefaultMaxJobMs = 600000;
+  static constexpr std::uint32_t kDefaultMaxActors = 1024;
 
   /// Jobs of this tenant admitted and not yet answered, across every broker sharing the Redis.
   std::uint32_t max_inflight_jobs = kDefaultMaxInflightJobs;
@@ -28,6 +29,10 @@ struct TenantQuota {
   /// and the client gets DEADLINE_EXCEEDED naming this limit. Bounds compute time whatever the
   /// client's timeout.
   std::uint32_t max_job_ms = kDefaultMaxJobMs;
+  /// Actors of the tenant a broker keeps active at once (each costs memory in the broker and an
+  /// activation on a worker). A call to another actor deactivates the tenant's least recently used
+  /// idle one (its state stays in Redis); with none idle, the call is RESOURCE_EXHAUSTED.
+  std::uint32_t max_actors = kDefaultMaxActors;
   /// Jobs admitted per second, fleet-wide (token bucket); 0 = no rate limit.
   double rate = 0;
   /// Bucket size: jobs that may be admitted at once after a quiet spell; 0 = max(1, rate).

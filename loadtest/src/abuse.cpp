@@ -1,13 +1,16 @@
 // bridge-abuse: one tenant doing what a careless or hostile tenant does, for loadtest/abuse to run
-// beside a well-behaved one. Four patterns at once, each in its own thread:
+// beside a well-behaved one. Five patterns at once, each in its own thread:
 //   oversized  matmul of a[8200,0] x b[0,8200]: nothing sent, 269 MB of result asked for
 //   overdue    sleep 60 s with a 200 ms deadline, as many in flight as the quota allows
 //   expanding  16 resizes to 4100x4100 from one pixel: 4 bytes sent, over 1 GiB of outputs asked for
 //   unread     4 MiB passthrough jobs on a raw socket that never reads its results
+//   state      actor calls that each keep an n x n matmul output (no input bytes) of
+//              --actor-state-mib MiB, written through to Redis (0: off)
 // Prints, per pattern, the answers by status code. Exits 1 if a pattern got an answer it must not
 // (an OK for an oversized or expanding job, a job that ran past its deadline answered OK) or if the
 // broker stopped answering.
 #include <atomic>
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 #include <map>
@@ -16,6 +19,7 @@
 
 #include <zmq_addon.hpp>
 
+#include "bridge/actor.hpp"
 #include "bridge/client.hpp"
 #include "bridge/core/args.hpp"
 #include "bridge/core/job_codec.hpp"
@@ -27,12 +31,14 @@ using namespace bridge;
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-constexpr const char* kUsage = R"(usage: bridge-abuse --broker ENDPOINT [--tenant NAME] [--unread-tenant NAME] [--duration S]
+constexpr const char* kUsage = R"(usage: bridge-abuse --broker ENDPOINT [--tenant NAME] [--unread-tenant NAME]
+                    [--actor-tenant NAME] [--actor-state-mib N] [--duration S]
 
-Runs four hostile patterns for S seconds (default 10): oversized outputs, jobs far past their
-deadlines, expanding pipelines (as --tenant, default hostile), and a client that never reads its
-4 MiB results (as --unread-tenant, default the same). Prints the answers each got; exits 1 if any got
-an answer it must not.
+Runs hostile patterns for S seconds (default 10): oversized outputs, jobs far past their deadlines,
+expanding pipelines (as --tenant, default hostile), a client that never reads its 4 MiB results (as
+--unread-tenant, default the same), and, with --actor-state-mib N > 0 (default 0), actor calls that
+each keep N MiB of state (as --actor-tenant, default the same). Prints the answers each got; exits 1
+if any got an answer it must not.
 )";
 
 struct Pattern {
@@ -86,6 +92,26 @@ void never_read(const std::string& broker, const std::string& tenant, Clock::tim
   }
 }
 
+// One actor whose every call keeps an n x n f32 output, about `mib` MiB, from no input bytes: the
+// broker writes each through to Redis before the call is answered.
+void keep_state(const std::string& broker, const std::string& tenant, std::uint64_t mib, Clock::time_point until,
+                Pattern& pattern) {
+  Client::Options options;
+  options.broker = broker;
+  options.tenant = tenant;
+  options.timeout = std::chrono::seconds(30);
+  Client client(options);
+  Actor actor(client, "", "abuse-state");
+  const auto n = static_cast<std::int64_t>(std::sqrt(static_cast<double>(mib << 20) / sizeof(float)));
+  while (Clock::now() < until) {
+    ++pattern.sent;
+    JobResult r =
+        actor.call({.kernel = "matmul", .args = {Tensor::zeros(DType::kF32, {n, 0}), Tensor::zeros(DType::kF32, {0, n})}, .keep = {"state"}})
+            .get();
+    pattern.count(r.status.code());
+  }
+}
+
 void print(const char* name, Pattern& p) {
   std::lock_guard lock(p.mutex);
   std::printf("%-10s sent %6ld  answers:", name, p.sent.load());
@@ -103,7 +129,7 @@ int main(int argc, char** argv) {
       std::cout << kUsage;
       return 0;
     }
-    args.reject_unknown({"help", "broker", "tenant", "unread-tenant", "duration"});
+    args.reject_unknown({"help", "broker", "tenant", "unread-tenant", "actor-tenant", "actor-state-mib", "duration"});
     Client::Options options;
     options.broker = args.get("broker", options.broker);
     options.tenant = args.get("tenant", "hostile");
@@ -111,7 +137,7 @@ int main(int argc, char** argv) {
     const auto until = Clock::now() + std::chrono::seconds(args.get_uint("duration", 10));
     Client client(options);
 
-    Pattern oversized, overdue, expanding, unread;
+    Pattern oversized, overdue, expanding, unread, state;
     Pipeline expand;
     for (int i = 0; i < 16; ++i) expand.then("resize", {{"height", 4100}, {"width", 4100}});
     const Tensor pixel = Tensor::zeros(DType::kF32, {1, 1});
@@ -128,16 +154,21 @@ int main(int argc, char** argv) {
     threads.emplace_back([&] { keep_sending(client, [&] { return expand.request({pixel}); }, 2, until, expanding); });
     const std::string unread_tenant = args.get("unread-tenant", options.tenant);
     threads.emplace_back([&] { never_read(options.broker, unread_tenant, until, unread); });
+    const std::uint64_t state_mib = args.get_uint("actor-state-mib", 0);
+    const std::string actor_tenant = args.get("actor-tenant", options.tenant);
+    if (state_mib > 0) threads.emplace_back([&] { keep_state(options.broker, actor_tenant, state_mib, until, state); });
     for (auto& t : threads) t.join();
 
     print("oversized", oversized);
     print("overdue", overdue);
     print("expanding", expanding);
     print("unread", unread);
+    if (state_mib > 0) print("state", state);
     // What must never happen: memory handed out for outputs over the limits, a job past its deadline
     // answered OK, or answers that stopped coming (the client's own deadline).
     const long wrong = oversized.of(StatusCode::kOk) + expanding.of(StatusCode::kOk) + overdue.of(StatusCode::kOk);
-    const long silent = oversized.of(StatusCode::kDeadlineExceeded) + expanding.of(StatusCode::kDeadlineExceeded);
+    const long silent = oversized.of(StatusCode::kDeadlineExceeded) + expanding.of(StatusCode::kDeadlineExceeded) +
+                        state.of(StatusCode::kDeadlineExceeded);
     if (wrong > 0 || silent > 0) {
       std::printf("abuse: FAILED: %ld answers that must not be OK, %ld refusals that never came\n", wrong, silent);
       return 1;

@@ -26,7 +26,11 @@ void BrokerService::finish(Job& job, core::Frames result) {
     const auto* r = flatbuffers::GetRoot<wire::Envelope>(result[0].data())->body_as_JobResult();
     metrics_.job_answered(job, core::from_wire(r->status()), core::view(r->fallback_reason()), core::view(r->worker_id()));
   }
-  reply(job.client, std::move(result));
+  if (bindings_.deliverable(job.client, job.client_key))
+    reply(job.client, std::move(result));
+  else
+    spdlog::debug("client {} job {}: result not sent: the client's connection closed (ClientBindings)", job.client,
+                  job.client_job_id);
   release(job);
 }
 
@@ -35,7 +39,7 @@ void BrokerService::fail(Job& job, const Status& status, std::uint32_t retry_aft
   metrics_.job_answered(job, status.code(), {}, {});
   spdlog::debug("client {} job {} ({}/{}, {}): {}", job.client, job.client_job_id, job.tenant, job.kernel,
                 job_state_name(job.state), status.to_string());
-  reply_error(job.client, job.client_job_id, status, retry_after_ms);
+  if (bindings_.deliverable(job.client, job.client_key)) reply_error(job.client, job.client_job_id, status, retry_after_ms);
   if (!job.held_outside()) return release(job);
   // A worker runs it (or a write is in flight): it keeps the credit, the lease and the actor's turn
   // until they let go, so that the tenant never holds more than it was granted.
@@ -57,6 +61,7 @@ void BrokerService::release(Job& job) {
   }
   admission_.ended(job);
   actor_calls_.ended(job);
+  bindings_.job_ended(job.client);
   jobs_.erase(job);
 }
 

@@ -11,6 +11,12 @@ void BrokerOptions::validate() const {
   if (frontend.empty() || backend.empty()) throw ConfigError("frontend and backend endpoints must be set");
   if (frontend == backend) throw ConfigError("frontend and backend must be different endpoints");
   RedisAddress::parse(redis);
+  if (secure && secret_key_file.empty())
+    throw ConfigError("security: curve needs secret_key_file, the broker's key pair (make one with bridgectl keygen "
+                      "NAME and give NAME.key); or set security: none to run without encryption or identities, "
+                      "where any client may say it is any tenant");
+  if (secure && workers_file.empty())
+    throw ConfigError("security: curve needs workers_file, the public keys of the workers allowed to connect");
   if (heartbeat_ms < 10 || heartbeat_ms > 60000) throw ConfigError("heartbeat_ms: must be between 10 and 60000");
   if (liveness < 2 || liveness > 100) throw ConfigError("liveness: must be between 2 and 100");
   if (default_timeout_ms == 0) throw ConfigError("default_timeout_ms: must be at least 1");
@@ -31,6 +37,13 @@ BrokerOptions load_broker_options(const std::string& path) {
   config.get("redis", o.redis);
   config.get("redis_prefix", o.redis_prefix);
   config.get("tenants_file", o.tenants_file);
+  std::string security = o.secure ? "curve" : "none";
+  config.get("security", security);
+  if (security != "curve" && security != "none")
+    throw core::ConfigError(path + ": security: '" + security + "' is not curve or none");
+  o.secure = security == "curve";
+  config.get("secret_key_file", o.secret_key_file);
+  config.get("workers_file", o.workers_file);
   config.get("heartbeat_ms", o.heartbeat_ms);
   config.get("liveness", o.liveness);
   config.get("default_timeout_ms", o.default_timeout_ms);
@@ -56,6 +69,8 @@ BrokerOptions load_broker_options(const std::string& path) {
   core::read_limits(config.child("limits"), o.limits);
   config.reject_unknown_keys();
   o.tenants_file = core::resolve_path(o.tenants_file, path);
+  if (!o.secret_key_file.empty()) o.secret_key_file = core::resolve_path(o.secret_key_file, path);
+  if (!o.workers_file.empty()) o.workers_file = core::resolve_path(o.workers_file, path);
   return o;
 }
 

@@ -37,7 +37,7 @@ void BrokerService::handle_status(const std::string& client, const wire::StatusR
   reply(client, std::move(frames));
 }
 
-void BrokerService::handle_quota(const std::string& client, const wire::QuotaRequest& request) {
+void BrokerService::handle_quota(const std::string& client, const Caller& caller, const wire::QuotaRequest& request) {
   // Usage comes from Redis (fleet-wide), one script per tenant; the reply goes out when all answered.
   struct Pending {
     std::string client;
@@ -46,15 +46,23 @@ void BrokerService::handle_quota(const std::string& client, const wire::QuotaReq
     std::vector<QuotaStore::Usage> usage;
     std::size_t outstanding = 0;
     std::string error;
+    wire::StatusCode error_code = wire::StatusCode::UNKNOWN_TENANT;
   };
   auto pending = std::make_shared<Pending>();
   pending->client = client;
   pending->request_id = request.request_id();
-  const std::string wanted(core::view(request.tenant()));
-  for (const auto& [name, quota] : tenants_.tenants())
-    if (wanted.empty() || name == wanted) pending->tenants.emplace_back(name, quota);
-  if (!wanted.empty() && pending->tenants.empty())
-    pending->error = "tenant '" + wanted + "' is not configured in " + options_.tenants_file;
+  // A tenant's key sees its own tenant (empty names it); an operator key, or security: none, every one.
+  std::string wanted;
+  if (Status s = resolve_tenant(caller, core::view(request.tenant()), /*for_job=*/false, wanted); !s.is_ok()) {
+    pending->error = s.message();
+    pending->error_code = wire::StatusCode::PERMISSION_DENIED;
+  } else {
+    if (!options_.secure && core::view(request.tenant()).empty()) wanted.clear();
+    for (const auto& [name, quota] : tenants_.tenants())
+      if (wanted.empty() || name == wanted) pending->tenants.emplace_back(name, quota);
+    if (!wanted.empty() && pending->tenants.empty())
+      pending->error = "tenant '" + wanted + "' is not configured in " + options_.tenants_file;
+  }
   pending->usage.resize(pending->tenants.size());
 
   auto send = [this](const Pending& p) {
@@ -72,7 +80,7 @@ void BrokerService::handle_quota(const std::string& client, const wire::QuotaReq
                                                    q.max_job_ms));
     }
     auto body = wire::CreateQuotaReply(fbb, p.request_id, fbb.CreateVector(rows), fbb.CreateString(options_.tenants_file),
-                                       tenants_loaded_at_ms_, fbb.CreateString(p.error));
+                                       tenants_loaded_at_ms_, fbb.CreateString(p.error), p.error_code);
     core::Frames frames;
     frames.push_back(core::finish_envelope(fbb, wire::Body::QuotaReply, body.Union()));
     reply(p.client, std::move(frames));
@@ -101,9 +109,12 @@ void BrokerService::handle_quota(const std::string& client, const wire::QuotaReq
   if (pending->outstanding == 0) done();  // nothing asked (Redis down, or no tenant): answer now
 }
 
-void BrokerService::handle_actor_show(const std::string& client, const wire::ActorRequest& request) {
+void BrokerService::handle_actor_show(const std::string& client, const Caller& caller, const wire::ActorRequest& request) {
   const std::uint64_t request_id = request.request_id();
-  const std::string tenant(core::view(request.tenant())), actor_id(core::view(request.actor_id()));
+  const std::string actor_id(core::view(request.actor_id()));
+  std::string tenant;
+  const Status allowed = resolve_tenant(caller, core::view(request.tenant()), /*for_job=*/false, tenant);
+  if (!options_.secure && core::view(request.tenant()).empty()) tenant.clear();
   auto send = [this, client, request_id](const Status& status, const ActorState* state, const std::string& worker,
                                          std::int64_t tenant_bytes) {
     flatbuffers::FlatBufferBuilder fbb(512);
@@ -123,6 +134,7 @@ void BrokerService::handle_actor_show(const std::string& client, const wire::Act
     frames.push_back(core::finish_envelope(fbb, wire::Body::ActorReply, body.Union()));
     reply(client, std::move(frames));
   };
+  if (!allowed.is_ok()) return send(allowed, nullptr, "", 0);
   if (tenant.empty() || actor_id.empty())
     return send({StatusCode::kInvalidArgument, "name both the tenant and the actor id"}, nullptr, "", 0);
   if (tenants_.find(tenant) == nullptr)

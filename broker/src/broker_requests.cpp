@@ -25,19 +25,39 @@ std::int64_t unix_ms() {
 
 }  // namespace
 
-void BrokerService::handle_request(std::string client, core::Frames frames, const wire::JobRequest& request) {
+Status BrokerService::resolve_tenant(const Caller& caller, std::string_view named, bool for_job, std::string& tenant) const {
+  if (!options_.secure) {
+    tenant = named.empty() ? "default" : std::string(named);
+    return {};
+  }
+  if (caller.tenant.empty() && for_job)
+    return {StatusCode::kPermissionDenied, "this key is an operator key (operator_keys in " + options_.tenants_file +
+                                               "): it may look at every tenant but runs no jobs; use a tenant's key"};
+  if (named.empty() || named == caller.tenant || (caller.is_operator && !for_job)) {
+    tenant = named.empty() ? caller.tenant : std::string(named);
+    return {};
+  }
+  return {StatusCode::kPermissionDenied, "this client's key is enrolled for tenant '" + caller.tenant +
+                                             "' and may not act for tenant '" + std::string(named) +
+                                             "'; leave the tenant empty or name your own"};
+}
+
+void BrokerService::handle_request(std::string client, const Caller& caller, core::Frames frames,
+                                   const wire::JobRequest& request) {
   const std::uint64_t job_id = request.job_id();
   std::uint64_t payload_bytes = 0;
   Status status = frames.size() - 1 > options_.limits.max_tensors
                       ? Status(StatusCode::kTooLarge, std::to_string(frames.size() - 1) + " payload frames; the limit is " +
                                                           std::to_string(options_.limits.max_tensors) + " (max_tensors)")
                       : core::validate_request(request, std::span(frames).subspan(1), options_.limits, payload_bytes);
+  std::string tenant;
+  if (status.is_ok()) status = resolve_tenant(caller, core::view(request.tenant()), /*for_job=*/true, tenant);
   if (!status.is_ok()) {
     log_refusal("client " + client + " job " + std::to_string(job_id) + ": refused: " + status.to_string());
     return reply_error(client, job_id, status);
   }
   if (ledger_.over_budget(client)) {
-    metrics_.quota_refused(std::string(core::view(request.tenant())), "max_unread_result_bytes");
+    metrics_.quota_refused(tenant, "max_unread_result_bytes");
     return reply_error(client, job_id,
                        {StatusCode::kResourceExhausted,
                         "this client has " + std::to_string(ledger_.unread_bytes(client)) +
@@ -53,8 +73,9 @@ void BrokerService::handle_request(std::string client, core::Frames frames, cons
   auto made = std::make_unique<Job>();
   made->key = next_key_++;
   made->client = std::move(client);
+  made->client_key = caller.key;
   made->client_job_id = job_id;
-  made->tenant = std::string(core::view(request.tenant()));
+  made->tenant = std::move(tenant);
   made->kernel = std::string(core::view(request.kernel()));
   made->kernels.push_back(made->kernel);
   if (request.stages())
@@ -71,6 +92,7 @@ void BrokerService::handle_request(std::string client, core::Frames frames, cons
     spdlog::debug("client job {}: duplicate of a job in progress; the first one will answer", job_id);
     return;
   }
+  bindings_.job_added(job->client);
   std::uint32_t retry_after_ms = 0;
   if (Status refused = check_request(*job, tenants_, workers_, jobs_.waiting(),
                                      {options_.tenants_file, options_.max_queued_jobs, options_.retry_after_ms},
@@ -116,6 +138,40 @@ void BrokerService::check_tenants_file(bool forced) {
   } catch (const std::exception& e) {  // ConfigError, or anything a parser may throw: never fatal here
     spdlog::error("tenants not reloaded; the quotas in force stay: {}", e.what());
   }
+}
+
+void BrokerService::check_workers_file(bool forced) {
+  const std::string signature = file_signature(options_.workers_file);
+  if (workers_signature_.empty() && !forced) {  // start: the keys in force came from this file
+    workers_signature_ = signature;
+    return;
+  }
+  if (!forced && signature == workers_signature_) return;
+  workers_signature_ = signature;
+  try {
+    WorkerKeys keys = WorkerKeys::load_file(options_.workers_file);
+    if (keys == worker_keys_) return;
+    worker_keys_ = std::move(keys);
+    spdlog::info("workers file reloaded: {} enrolled worker keys", worker_keys_.size());
+  } catch (const std::exception& e) {
+    spdlog::error("workers file not reloaded; the worker keys in force stay: {}", e.what());
+  }
+}
+
+ZapAnswer BrokerService::decide_zap(const ZapRequest& request) {
+  if (!options_.secure) return {"200", "OK", ""};
+  if (request.mechanism != "CURVE" || request.public_key.empty())
+    return {"400", "this broker requires CURVE", ""};
+  if (request.domain == ZapHandler::kWorkersDomain) {
+    if (worker_keys_.enrolled(request.public_key)) return {"200", "OK", request.public_key};
+    log_refusal("refused a worker connection from " + request.address + ": key " + request.public_key +
+                " is not in " + options_.workers_file);
+    return {"400", "worker key not enrolled", ""};
+  }
+  // Clients: any key that proved it holds its secret gets on, so that a key never enrolled, or
+  // revoked, is answered UNAUTHENTICATED with a message that says so instead of a silent timeout.
+  if (request.domain == ZapHandler::kClientsDomain) return {"200", "OK", request.public_key};
+  return {"400", "unknown ZAP domain", ""};
 }
 
 void BrokerService::apply_tenants(TenantTable table, const char* why) {

@@ -43,6 +43,14 @@ std::string lease_owner(const std::string& id, std::uint64_t incarnation) {
   return id + "#" + hex;
 }
 
+core::CurveKeys broker_keys(const BrokerOptions& options) {
+  return options.secure ? core::read_key_file(options.secret_key_file, /*need_secret=*/true) : core::CurveKeys{};
+}
+
+WorkerKeys enrolled_workers(const BrokerOptions& options) {
+  return options.secure ? WorkerKeys::load_file(options.workers_file) : WorkerKeys{};
+}
+
 }  // namespace
 
 BrokerService::BrokerService(BrokerOptions options, TenantTable tenants)
@@ -50,6 +58,9 @@ BrokerService::BrokerService(BrokerOptions options, TenantTable tenants)
       incarnation_((static_cast<std::uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}()),
       tenants_(std::move(tenants)),
       context_(1),
+      keys_(broker_keys(options_)),
+      worker_keys_(enrolled_workers(options_)),
+      zap_(context_, [this](const ZapRequest& request) { return decide_zap(request); }),
       frontend_(context_, zmq::socket_type::router),
       backend_(context_, zmq::socket_type::router),
       ledger_({options_.max_unread_result_bytes, std::chrono::milliseconds(options_.client_stall_ms)}),
@@ -90,7 +101,17 @@ void BrokerService::run() {
     s->set(zmq::sockopt::rcvhwm, kSocketHighWaterMark);
     s->set(zmq::sockopt::maxmsgsize, 2 * max_frame);
   }
-  backend_.set(zmq::sockopt::router_handover, 1);  // a reconnecting worker takes over its id
+  // A reconnecting worker takes over its id (its old connection may linger); another key doing so
+  // is caught at its first message (handle_worker_message) and the id let go.
+  backend_.set(zmq::sockopt::router_handover, 1);
+  if (options_.secure) {
+    core::apply_curve_server(frontend_, keys_, ZapHandler::kClientsDomain);
+    core::apply_curve_server(backend_, keys_, ZapHandler::kWorkersDomain);
+  } else {
+    spdlog::warn("security: none: connections are neither encrypted nor authenticated, and a request's tenant "
+                 "field is believed; any client can act as any tenant. Only for a fleet with one trusted user "
+                 "(docs/security.md)");
+  }
   spdlog::info("{}", raise_open_files_limit());  // one descriptor per client connection
   frontend_monitor_ = std::make_unique<ConnectionMonitor>(context_, frontend_, "frontend (clients)");
   for (auto [socket, endpoint, role] : {std::tuple{&frontend_, &options_.frontend, "frontend (clients)"},
@@ -120,8 +141,12 @@ void BrokerService::run() {
   }
   apply_tenants(TenantTable(tenants_), "start");
   check_tenants_file(false);  // records the file's signature
-  spdlog::info("broker {} listening: clients on {}, workers on {}, quotas in {} ({} tenants)", options_.id,
-               options_.frontend, options_.backend, redis_.address().to_string(), tenants_.tenants().size());
+  if (options_.secure) check_workers_file(false);
+  spdlog::info("broker {} listening: clients on {}, workers on {}, quotas in {} ({} tenants){}", options_.id,
+               options_.frontend, options_.backend, redis_.address().to_string(), tenants_.tenants().size(),
+               options_.secure ? fmt::format("; CURVE with {} client keys, {} enrolled workers (key {})",
+                                             tenants_.key_count(), worker_keys_.size(), keys_.public_key)
+                               : std::string("; security: none"));
 
   Clock::time_point drain_deadline{};
   while (true) {
@@ -132,16 +157,21 @@ void BrokerService::run() {
                                {nullptr, stop_.fd(), ZMQ_POLLIN, 0},
                                {nullptr, reload_.fd(), ZMQ_POLLIN, 0},
                                {frontend_monitor_->handle(), 0, ZMQ_POLLIN, 0},
+                               {zap_.handle(), 0, ZMQ_POLLIN, 0},
                                {nullptr, redis_.fd(), redis_.events(), 0}};
-    const int count = redis_.fd() >= 0 ? 6 : 5;
+    const int count = redis_.fd() >= 0 ? 7 : 6;
     core::poll(items, count, kTick);
-    if (count == 6 && items[5].revents != 0) redis_.on_events(items[5].revents);
-    if (items[4].revents & ZMQ_POLLIN) frontend_monitor_->drain();
+    if (count == 7 && items[6].revents != 0) redis_.on_events(items[6].revents);
+    // Handshakes first, then disconnects: a connection that ZAP lets on after a disconnect is
+    // reported here only after that disconnect (ClientBindings).
+    if (items[5].revents & ZMQ_POLLIN) zap_.serve();
+    if (items[4].revents & ZMQ_POLLIN) drain_frontend_monitor();
     // Before any message: leases follow the connection (dropped on loss, rewritten on reconnect).
     if (redis_.connected() != redis_was_connected_) on_redis_transition();
     if (items[3].revents & ZMQ_POLLIN) {
       reload_.drain();
       check_tenants_file(true);
+      if (options_.secure) check_workers_file(true);
     }
     if (items[1].revents & ZMQ_POLLIN) receive_workers();
     if (items[0].revents & ZMQ_POLLIN) receive_clients();
@@ -202,11 +232,34 @@ bool BrokerService::drained() const { return jobs_.size() == 0; }
 // ---- Clients ---------------------------------------------------------------------------------------
 
 void BrokerService::receive_clients() {
+  std::vector<core::Frames> batch;
   for (int i = 0; i < kMaxReceivesPerWakeup; ++i) {
     core::Frames frames;
-    if (!zmq::recv_multipart(frontend_, std::back_inserter(frames), zmq::recv_flags::dontwait)) return;
-    handle_client_message(frames);
+    if (!zmq::recv_multipart(frontend_, std::back_inserter(frames), zmq::recv_flags::dontwait)) break;
+    batch.push_back(std::move(frames));
   }
+  // After the receives: every connection these messages came on was reported accepted, and any
+  // that closed before it on the same descriptor reported gone, so descriptors name connections.
+  drain_frontend_monitor();
+  for (core::Frames& frames : batch) handle_client_message(frames);
+}
+
+void BrokerService::drain_frontend_monitor() {
+  frontend_monitor_->drain([this](int fd) { bindings_.disconnected(fd); });
+}
+
+BrokerService::Caller BrokerService::identify(const zmq::message_t& frame) const {
+  Caller caller;
+  if (!options_.secure) {
+    caller.is_operator = true;  // no identities: nothing to isolate
+    return caller;
+  }
+  // The ZAP handler made the key the connection's user id; libzmq puts it on every message.
+  const char* user = zmq_msg_gets(const_cast<zmq_msg_t*>(frame.handle()), "User-Id");
+  caller.key = user != nullptr ? user : "";
+  if (const std::string* tenant = tenants_.tenant_of_key(caller.key)) caller.tenant = *tenant;
+  caller.is_operator = tenants_.is_operator_key(caller.key);
+  return caller;
 }
 
 void BrokerService::handle_client_message(core::Frames& frames) {
@@ -216,6 +269,10 @@ void BrokerService::handle_client_message(core::Frames& frames) {
     return;
   }
   if (frames.size() < 2) return reply_error(client, 0, {StatusCode::kMalformedMessage, "message has no header frame"});
+  // Before decoding, which may move the header into an aligned copy without the connection's
+  // metadata: the key (the ZAP user id) and the descriptor it came on.
+  const Caller caller = identify(frames[1]);
+  const int fd = zmq_msg_get(const_cast<zmq_msg_t*>(frames[1].handle()), ZMQ_SRCFD);
   const wire::Envelope* envelope = nullptr;
   if (Status s = core::decode_envelope(frames[1], options_.limits, envelope); !s.is_ok()) {
     log_refusal("client " + client + ": refused message: " + s.to_string());
@@ -225,17 +282,34 @@ void BrokerService::handle_client_message(core::Frames& frames) {
     if (refused.body == wire::Body::CancelRequest) return;
     return reply_error(client, refused.job_id, s);
   }
+
+  if (options_.secure && caller.tenant.empty() && !caller.is_operator) {
+    log_refusal("client " + client + ": refused a message from key " + caller.key + ": not enrolled");
+    if (envelope->body_type() == wire::Body::CancelRequest) return;
+    return reply_error(client, core::read_refused_header(frames[1]).job_id,
+                       {StatusCode::kUnauthenticated,
+                        "this client's key " + caller.key + " is not listed for any tenant in " + options_.tenants_file +
+                            " (never enrolled, or revoked); ask the fleet's operator to add it under your tenant's keys"});
+  }
+  if (!bindings_.seen(client, fd, caller.key)) {
+    log_refusal("client " + client + ": refused a message from key " + caller.key + ": its routing id is bound to another key");
+    if (envelope->body_type() == wire::Body::CancelRequest) return;
+    return reply_error(client, core::read_refused_header(frames[1]).job_id,
+                       {StatusCode::kPermissionDenied,
+                        "this connection's routing id belongs to another key that has jobs in the broker; connect "
+                        "with a fresh random routing id (ZMQ_ROUTING_ID, 16 or more random bytes)"});
+  }
   switch (envelope->body_type()) {
     case wire::Body::JobRequest: {
       core::Frames job_frames(std::make_move_iterator(frames.begin() + 1), std::make_move_iterator(frames.end()));
       // Points into job_frames[0], whose bytes do not move when the vector does.
       const auto* request = flatbuffers::GetRoot<wire::Envelope>(job_frames[0].data())->body_as_JobRequest();
-      return handle_request(std::move(client), std::move(job_frames), *request);
+      return handle_request(std::move(client), caller, std::move(job_frames), *request);
     }
     case wire::Body::CancelRequest: return handle_cancel(client, *envelope->body_as_CancelRequest());
     case wire::Body::StatusRequest: return handle_status(client, *envelope->body_as_StatusRequest());
-    case wire::Body::QuotaRequest: return handle_quota(client, *envelope->body_as_QuotaRequest());
-    case wire::Body::ActorRequest: return handle_actor_show(client, *envelope->body_as_ActorRequest());
+    case wire::Body::QuotaRequest: return handle_quota(client, caller, *envelope->body_as_QuotaRequest());
+    case wire::Body::ActorRequest: return handle_actor_show(client, caller, *envelope->body_as_ActorRequest());
     case wire::Body::Ping: return handle_ping(client, *envelope->body_as_Ping());
     default:
       return reply_error(client, 0, {StatusCode::kMalformedMessage, std::string("a client may send JobRequest, "
@@ -299,6 +373,7 @@ void BrokerService::receive_workers() {
 
 void BrokerService::handle_worker_message(core::Frames& frames) {
   const std::string id = frames[0].to_string();
+  if (options_.secure && frames.size() >= 2 && !worker_key_checks(id, frames[1])) return;
   const wire::Envelope* envelope = nullptr;
   Status s = frames.size() < 2 ? Status(StatusCode::kMalformedMessage, "no header frame")
                                : core::decode_envelope(frames[1], options_.limits, envelope);
@@ -332,6 +407,27 @@ void BrokerService::handle_worker_message(core::Frames& frames) {
   }
 }
 
+bool BrokerService::worker_key_checks(const std::string& id, const zmq::message_t& frame) {
+  const char* user = zmq_msg_gets(const_cast<zmq_msg_t*>(frame.handle()), "User-Id");
+  const std::string key = user != nullptr ? user : "";
+  if (!worker_keys_.enrolled(key)) {
+    // Enrolled when it connected (ZAP let it on), removed from workers_file since.
+    if (workers_.find(id) != nullptr) lose_worker(id, "its key " + key + " is no longer in " + options_.workers_file);
+    log_refusal("worker " + id + ": ignored a message: key " + key + " is not enrolled in " + options_.workers_file);
+    return false;
+  }
+  auto [bound, added] = worker_id_keys_.try_emplace(id, key);
+  if (!added && bound->second != key) {
+    // Another enrolled key took this id's connection (libzmq hands an id over to its newest
+    // connection): whatever the broker sent there since reached the wrong process. Let the id go,
+    // so nothing more is sent to it until its own key says hello again.
+    if (workers_.find(id) != nullptr) lose_worker(id, "another key (" + key + ") took over its connection");
+    log_refusal("worker " + id + ": ignored a message: the id is bound to key " + bound->second + ", not " + key);
+    return false;
+  }
+  return true;
+}
+
 void BrokerService::send_to_worker(const std::string& id, core::Frames frames) {
   frames.insert(frames.begin(), zmq::message_t(id.data(), id.size()));
   try {
@@ -348,6 +444,7 @@ void BrokerService::on_timers(Clock::time_point now) {
   if (options_.tenants_reload_ms > 0 && now >= next_tenants_check_) {
     next_tenants_check_ = now + std::chrono::milliseconds(options_.tenants_reload_ms);
     check_tenants_file(false);
+    if (options_.secure) check_workers_file(false);
   }
   // Every deadline, whatever the job's state, at the loop's resolution (kTick).
   answer_overdue(now);

@@ -51,7 +51,7 @@ ConnectionMonitor::ConnectionMonitor(zmq::context_t& context, zmq::socket_t& wat
   events_.connect(endpoint);
 }
 
-void ConnectionMonitor::drain() {
+void ConnectionMonitor::drain(const std::function<void(int fd)>& on_disconnected) {
   while (true) {
     // Each event: [uint16 event][uint32 value], then the endpoint.
     std::vector<zmq::message_t> frames;
@@ -60,7 +60,12 @@ void ConnectionMonitor::drain() {
     std::uint16_t event = 0;
     std::memcpy(&event, frames[0].data(), sizeof event);
     if (event == ZMQ_EVENT_ACCEPTED) ++connections_;
-    if (event == ZMQ_EVENT_DISCONNECTED && connections_ > 0) --connections_;
+    if (event == ZMQ_EVENT_DISCONNECTED) {
+      if (connections_ > 0) --connections_;
+      std::int32_t fd = -1;
+      std::memcpy(&fd, static_cast<const char*>(frames[0].data()) + sizeof event, sizeof fd);
+      if (on_disconnected) on_disconnected(fd);
+    }
   }
 }
 

@@ -12,12 +12,16 @@
 namespace {
 
 constexpr const char* kUsage = R"(usage: bridge-broker [--config FILE] [--frontend ENDPOINT] [--backend ENDPOINT]
-                     [--redis URL] [--tenants FILE] [--id ID] [--enforce-quotas true|false] [--metrics HOST:PORT]
+                     [--redis URL] [--tenants FILE] [--workers FILE] [--secret-key-file FILE]
+                     [--security curve|none] [--id ID] [--enforce-quotas true|false] [--metrics HOST:PORT]
                      [--log-level LEVEL] [--log-format text|json]
 
 Routes GpuBridge jobs from clients (frontend) to workers (backend). Flags override the config file
 (config/broker.yaml documents every key). SIGINT/SIGTERM: stop accepting, drain, exit.
-SIGHUP: re-read the tenants file now (edits are also picked up by themselves within tenants_reload_ms).
+Security (docs/security.md): with security: curve (the default) the broker needs its key pair
+(--secret-key-file, from bridgectl keygen) and the workers file of enrolled worker keys; clients
+are known by the keys listed under their tenants in the tenants file.
+SIGHUP: re-read the tenants and workers files now (edits are also picked up by themselves within tenants_reload_ms).
 )";
 
 }  // namespace
@@ -31,7 +35,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     args.reject_unknown({"help", "config", "frontend", "backend", "redis", "tenants", "id", "log-level", "log-format", "enforce-quotas",
-                         "metrics"});
+                         "metrics", "workers", "secret-key-file", "security"});
     broker::BrokerOptions options;
     if (args.has("config")) options = broker::load_broker_options(args.get("config"));
     options.frontend = args.get("frontend", options.frontend);
@@ -40,6 +44,13 @@ int main(int argc, char** argv) {
     options.metrics_listen = args.get("metrics", options.metrics_listen);
     options.tenants_file = args.get("tenants", options.tenants_file);
     options.id = args.get("id", options.id);
+    options.workers_file = args.get("workers", options.workers_file);
+    options.secret_key_file = args.get("secret-key-file", options.secret_key_file);
+    if (args.has("security")) {
+      const std::string v = args.get("security");
+      if (v != "curve" && v != "none") throw core::ConfigError("--security: use curve or none");
+      options.secure = v == "curve";
+    }
     options.log_level = args.get("log-level", options.log_level);
     if (args.has("enforce-quotas")) {
       const std::string v = args.get("enforce-quotas");

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "bridge/core/config_map.hpp"
+#include "bridge/core/curve.hpp"
 
 namespace bridge::broker {
 namespace {
@@ -33,7 +34,17 @@ void read_quota(const core::ConfigMap& map, TenantQuota& q) {
   map.reject_unknown_keys();
 }
 
+// A client public key listed in tenants.yaml: Z85, and listed once in the whole file, so that a key
+// names one tenant (or the operator) and nothing else.
+void add_key(const core::ConfigMap& map, const std::string& field, const std::string& key, const std::string& owner,
+             std::map<std::string, std::string>& into) {
+  if (!core::valid_curve_key(key))
+    map.fail(field, "'" + key + "' is not a CURVE public key (40 characters of Z85, from bridgectl keygen's .pub file)");
+  if (!into.emplace(key, owner).second) map.fail(field, "key " + key + " is listed twice");
+}
+
 TenantTable from_config(const core::ConfigMap& config) {
+  std::map<std::string, std::string> tenant_of_key, operator_of_key;
   TenantQuota defaults;
   read_quota(config.child("defaults"), defaults);
   const auto tenants = config.child("tenants");
@@ -42,12 +53,19 @@ TenantTable from_config(const core::ConfigMap& config) {
     if (!valid_tenant_name(name))
       tenants.fail(name, "tenant names must be 1 to 64 characters of A-Z a-z 0-9 . _ - (no '/', spaces or other signs)");
     TenantQuota quota = defaults;
-    read_quota(tenants.child(name), quota);
+    const auto entry = tenants.child(name);
+    std::vector<std::string> keys;
+    entry.get("keys", keys);
+    for (const auto& key : keys) add_key(entry, "keys", key, name, tenant_of_key);
+    read_quota(entry, quota);
     entries.emplace(name, quota);
   }
+  std::vector<std::string> operators;
+  config.get("operator_keys", operators);
+  for (const auto& key : operators) add_key(config, "operator_keys", key, "", operator_of_key);
   tenants.reject_unknown_keys();
   config.reject_unknown_keys();
-  return TenantTable::of(std::move(entries));
+  return TenantTable::of(std::move(entries), std::move(tenant_of_key), std::move(operator_of_key));
 }
 
 }  // namespace
@@ -63,11 +81,24 @@ bool TenantQuota::allows_kernel(const std::string& kernel) const {
   return kernels.empty() || std::find(kernels.begin(), kernels.end(), kernel) != kernels.end();
 }
 
-TenantTable TenantTable::of(std::map<std::string, TenantQuota> tenants) {
+TenantTable TenantTable::of(std::map<std::string, TenantQuota> tenants, std::map<std::string, std::string> tenant_of_key,
+                            std::map<std::string, std::string> operator_keys) {
   TenantTable t;
   t.tenants_ = std::move(tenants);
+  for (auto& [key, tenant] : tenant_of_key)
+    if (operator_keys.contains(key))
+      throw core::ConfigError("key " + key + " is listed both for tenant " + tenant + " and in operator_keys");
+  t.tenant_of_key_ = std::move(tenant_of_key);
+  for (auto& [key, unused] : operator_keys) t.operator_keys_.insert(key);
   return t;
 }
+
+const std::string* TenantTable::tenant_of_key(const std::string& key) const {
+  auto it = tenant_of_key_.find(key);
+  return it == tenant_of_key_.end() ? nullptr : &it->second;
+}
+
+bool TenantTable::is_operator_key(const std::string& key) const { return operator_keys_.contains(key); }
 
 TenantTable TenantTable::load_file(const std::string& path) { return from_config(core::ConfigMap::load_file(path)); }
 

@@ -12,6 +12,7 @@
 #include "bridge/client.hpp"
 #include "bridge/core/args.hpp"
 #include "bridge/core/config_map.hpp"
+#include "bridge/core/curve.hpp"
 #include "bridge/core/logging.hpp"
 #include "bridge/core/program.hpp"
 
@@ -21,7 +22,8 @@ using bridge::core::json_escape;
 
 using namespace bridge;
 
-constexpr const char* kUsage = R"(usage: bridgectl [--broker ENDPOINT] [--tenant NAME] [--timeout MS] [--retries N] [--json] COMMAND ...
+constexpr const char* kUsage = R"(usage: bridgectl [--broker ENDPOINT] [--key-file FILE] [--broker-key-file FILE] [--tenant NAME]
+                 [--timeout MS] [--retries N] [--json] COMMAND ...
 
 commands:
   submit KERNEL [--input [NAME=]V1,V2,...[:SHAPE]]... [--param NAME=VALUE]... [--dtype f32|f64|i32|i64|u8]
@@ -38,10 +40,17 @@ commands:
       A live view, refreshed every interval (1000 ms): workers (slots, in flight, jobs/s, device
       readings), tenants (jobs and bytes in flight against their limits), queue, throughput.
       --once samples twice, an interval apart, prints one screen and exits.
-  actor show TENANT ID
+  actor show [TENANT] ID
       Prints an actor's state version, the worker holding its activation, and its resident tensors.
+  keygen NAME
+      Writes a new CURVE key pair: NAME.key (the secret, mode 0600; give it only to the program
+      that uses it) and NAME.pub (list it in tenants.yaml under the tenant, or in workers.yaml).
 
-defaults: --broker tcp://127.0.0.1:5555 (or $BRIDGE_BROKER), --tenant default, --timeout 30000
+keys (docs/security.md): --key-file is this client's NAME.key, --broker-key-file the broker's .pub
+(or $GPUBRIDGE_KEY_FILE, $GPUBRIDGE_BROKER_KEY_FILE). The tenant is the one the key is listed
+under; --tenant may only name it (an operator key may name any tenant in quota and actor show).
+defaults: --broker tcp://127.0.0.1:5555 (or $BRIDGE_BROKER), --tenant: the key's, --timeout 30000
+exit status: 0 done, 1 the broker or the job answered an error, 2 a usage or configuration error
 )";
 
 constexpr std::size_t kMaxPrintedValues = 16;
@@ -270,10 +279,11 @@ int quota_show(Client& client, const core::Args& args, bool json) {
 }
 
 int actor_show(Client& client, const core::Args& args, bool json) {
-  if (args.positional().size() != 4 || args.positional()[1] != "show")
-    throw core::ConfigError("usage: bridgectl actor show TENANT ID");
+  const auto& words = args.positional();
+  if ((words.size() != 3 && words.size() != 4) || words[1] != "show")
+    throw core::ConfigError("usage: bridgectl actor show [TENANT] ID");
   ActorInfo actor;
-  Status s = client.actor_info(args.positional()[2], args.positional()[3], actor);
+  Status s = words.size() == 4 ? client.actor_info(words[2], words[3], actor) : client.actor_info("", words[2], actor);
   if (!s.is_ok()) {
     std::cerr << "bridgectl: " << s.to_string() << "\n";
     return 1;
@@ -420,6 +430,15 @@ int status(Client& client, bool json) {
   return 0;
 }
 
+int keygen(const core::Args& args) {
+  if (args.positional().size() != 2) throw core::ConfigError("usage: bridgectl keygen NAME (writes NAME.key and NAME.pub)");
+  const std::string& name = args.positional()[1];
+  const core::CurveKeys keys = core::write_key_files(name);
+  std::cout << "wrote " << name << ".key (secret, mode 0600) and " << name << ".pub\npublic key: " << keys.public_key
+            << "\n";
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -430,8 +449,11 @@ int main(int argc, char** argv) {
       return args.has("help") ? 0 : 2;
     }
     args.reject_unknown({"help", "json", "once", "interval", "broker", "tenant", "timeout", "input", "param", "dtype", "placement", "priority",
-                         "retries"});
+                         "retries", "key-file", "broker-key-file"});
+    if (args.positional()[0] == "keygen") return keygen(args);
     Client::Options options;
+    options.key_file = args.get("key-file", "");
+    options.broker_key_file = args.get("broker-key-file", "");
     const char* env_broker = std::getenv("BRIDGE_BROKER");
     options.broker = args.get("broker", env_broker ? env_broker : options.broker);
     options.tenant = args.get("tenant", options.tenant);

@@ -10,6 +10,7 @@
 
 #include <zmq_addon.hpp>
 
+#include "bridge/core/curve.hpp"
 #include "bridge/core/job_codec.hpp"
 #include "bridge/core/notifier.hpp"
 #include "bridge/core/poll.hpp"
@@ -26,12 +27,18 @@ constexpr auto kClientGrace = std::chrono::milliseconds(1000);
 constexpr int kSendHighWaterMark = 100000;
 constexpr int kMaxReceivesPerWakeup = 1024;
 
+// 128 bits from the kernel's CSPRNG (std::random_device is getrandom on Linux). The routing id is
+// sent only inside the (CURVE-encrypted) handshake and never shown to other tenants: a socket that
+// claimed it after this client left could receive what the broker still sends to it, so it must
+// not be guessable (docs/security.md, "Routing ids").
 std::string random_identity() {
   std::random_device rd;
-  std::mt19937_64 rng((static_cast<std::uint64_t>(rd()) << 32) ^ rd());
   static constexpr char kHex[] = "0123456789abcdef";
   std::string id = "client-";
-  for (int i = 0; i < 16; ++i) id += kHex[rng() % 16];
+  for (int i = 0; i < 4; ++i) {
+    const std::uint32_t word = rd();
+    for (int shift = 0; shift < 32; shift += 4) id += kHex[(word >> shift) & 0xf];
+  }
   return id;
 }
 
@@ -46,6 +53,7 @@ class Client::Impl {
     socket_.set(zmq::sockopt::linger, 0);
     socket_.set(zmq::sockopt::sndhwm, kSendHighWaterMark);
     socket_.set(zmq::sockopt::rcvhwm, kSendHighWaterMark);
+    core::apply_curve_client(socket_, core::read_client_keys(options_.key_file, options_.broker_key_file, true));
     socket_.connect(options_.broker);  // throws zmq::error_t on a malformed endpoint
     io_thread_ = std::thread([this] { loop(); });
   }
@@ -109,7 +117,7 @@ class Client::Impl {
       const auto* reply = e.body_as_QuotaReply();
       if (reply == nullptr) return Status(StatusCode::kMalformedMessage, "the broker answered a quota request with something else");
       if (reply->error() != nullptr && reply->error()->size() > 0)
-        return Status(StatusCode::kUnknownTenant, std::string(core::view(reply->error())));
+        return Status(core::from_wire(reply->error_code()), std::string(core::view(reply->error())));
       core::decode_quotas(*reply, out);
       return Status{};
     });

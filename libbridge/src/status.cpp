@@ -22,6 +22,7 @@ std::string status_code_name(StatusCode code) {
     case StatusCode::kPermissionDenied: return "PERMISSION_DENIED";
     case StatusCode::kActorNotActive: return "ACTOR_NOT_ACTIVE";
     case StatusCode::kAborted: return "ABORTED";
+    case StatusCode::kUnauthenticated: return "UNAUTHENTICATED";
   }
   return "UNKNOWN(" + std::to_string(static_cast<unsigned>(code)) + ")";
 }

@@ -28,7 +28,8 @@ BRIDGE_SAME_CODE(kCancelled, CANCELLED);
 BRIDGE_SAME_CODE(kPermissionDenied, PERMISSION_DENIED);
 BRIDGE_SAME_CODE(kActorNotActive, ACTOR_NOT_ACTIVE);
 BRIDGE_SAME_CODE(kAborted, ABORTED);
-static_assert(wire::StatusCode::MAX == wire::StatusCode::ABORTED, "add new status codes to bridge::StatusCode");
+BRIDGE_SAME_CODE(kUnauthenticated, UNAUTHENTICATED);
+static_assert(wire::StatusCode::MAX == wire::StatusCode::UNAUTHENTICATED, "add new status codes to bridge::StatusCode");
 #undef BRIDGE_SAME_CODE
 
 static_assert(static_cast<int>(DType::kF32) == static_cast<int>(wire::DType::F32));
@@ -197,7 +198,7 @@ Status validate_request(const wire::JobRequest& request, std::span<const zmq::me
                         const Limits& limits, std::uint64_t& total_bytes) {
   if (request.job_id() == 0) return {StatusCode::kInvalidArgument, "job_id is 0; use a non-zero id unique per client"};
   BRIDGE_RETURN_IF_ERROR(check_name(request.kernel(), "kernel", limits, true));
-  BRIDGE_RETURN_IF_ERROR(check_name(request.tenant(), "tenant", limits, true));
+  BRIDGE_RETURN_IF_ERROR(check_name(request.tenant(), "tenant", limits, false));  // empty: the key's tenant
   BRIDGE_RETURN_IF_ERROR(check_name(request.actor_id(), "actor_id", limits, false));
   if (static_cast<unsigned>(request.placement()) > static_cast<unsigned>(wire::Placement::MAX))
     return {StatusCode::kInvalidArgument,

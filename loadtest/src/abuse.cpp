@@ -21,6 +21,7 @@
 
 #include "bridge/actor.hpp"
 #include "bridge/client.hpp"
+#include "bridge/core/curve.hpp"
 #include "bridge/core/args.hpp"
 #include "bridge/core/job_codec.hpp"
 #include "bridge/core/program.hpp"
@@ -32,13 +33,14 @@ using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
 constexpr const char* kUsage = R"(usage: bridge-abuse --broker ENDPOINT [--tenant NAME] [--unread-tenant NAME]
-                    [--actor-tenant NAME] [--actor-state-mib N] [--duration S]
+                    [--actor-tenant NAME] [--actor-state-mib N] [--duration S] [--keys-dir DIR]
 
 Runs hostile patterns for S seconds (default 10): oversized outputs, jobs far past their deadlines,
 expanding pipelines (as --tenant, default hostile), a client that never reads its 4 MiB results (as
 --unread-tenant, default the same), and, with --actor-state-mib N > 0 (default 0), actor calls that
 each keep N MiB of state (as --actor-tenant, default the same). Prints the answers each got; exits 1
-if any got an answer it must not.
+if any got an answer it must not. --keys-dir (or $GPUBRIDGE_KEYS_DIR): each tenant T connects with
+DIR/T.key, the broker's key DIR/broker.pub (docs/security.md).
 )";
 
 struct Pattern {
@@ -81,6 +83,9 @@ void never_read(const std::string& broker, const std::string& tenant, Clock::tim
   socket.set(zmq::sockopt::rcvhwm, 1);
   socket.set(zmq::sockopt::rcvbuf, 4096);
   socket.set(zmq::sockopt::sndtimeo, 100);
+  std::string key_file, broker_key_file;
+  core::key_files_in_dir("", tenant, key_file, broker_key_file);
+  core::apply_curve_client(socket, core::read_client_keys(key_file, broker_key_file, true));
   socket.connect(broker);
   const Tensor payload = Tensor::zeros(DType::kU8, {4 << 20});
   std::uint64_t id = 0;
@@ -99,6 +104,7 @@ void keep_state(const std::string& broker, const std::string& tenant, std::uint6
   Client::Options options;
   options.broker = broker;
   options.tenant = tenant;
+  core::key_files_in_dir("", tenant, options.key_file, options.broker_key_file);
   options.timeout = std::chrono::seconds(30);
   Client client(options);
   Actor actor(client, "", "abuse-state");
@@ -129,10 +135,12 @@ int main(int argc, char** argv) {
       std::cout << kUsage;
       return 0;
     }
-    args.reject_unknown({"help", "broker", "tenant", "unread-tenant", "actor-tenant", "actor-state-mib", "duration"});
+    args.reject_unknown({"help", "broker", "tenant", "unread-tenant", "actor-tenant", "actor-state-mib", "duration", "keys-dir"});
+    if (args.has("keys-dir")) ::setenv("GPUBRIDGE_KEYS_DIR", args.get("keys-dir").c_str(), 1);
     Client::Options options;
     options.broker = args.get("broker", options.broker);
     options.tenant = args.get("tenant", "hostile");
+    core::key_files_in_dir("", options.tenant, options.key_file, options.broker_key_file);
     options.timeout = milliseconds(10000);
     const auto until = Clock::now() + std::chrono::seconds(args.get_uint("duration", 10));
     Client client(options);

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "bridge/actor.hpp"
+#include "bridge/core/curve.hpp"
 #include "bridge/core/args.hpp"
 #include "bridge/core/program.hpp"
 
@@ -23,11 +24,12 @@ using namespace bridge;
 using Clock = std::chrono::steady_clock;
 
 constexpr const char* kUsage = R"(usage: bridge-chaos --broker ENDPOINT [--duration S] [--jobs-in-flight N] [--actors N]
-                    [--tenant NAME] [--job-timeout-ms MS] [--json FILE]
+                    [--tenant NAME] [--job-timeout-ms MS] [--json FILE] [--keys-dir DIR]
 
 Sends checkable jobs and actor calls for S seconds (each retried by the client library through
 outages), then checks every actor's final state. Prints one table; exits 1 if anything was lost,
-duplicated, wrong, or an actor's state went backwards.
+duplicated, wrong, or an actor's state went backwards. --keys-dir (or $GPUBRIDGE_KEYS_DIR): connects
+with DIR/TENANT.key, the broker's key DIR/broker.pub.
 )";
 
 struct Tally {
@@ -128,10 +130,11 @@ int main(int argc, char** argv) {
       std::cout << kUsage;
       return 0;
     }
-    args.reject_unknown({"help", "broker", "duration", "jobs-in-flight", "actors", "tenant", "job-timeout-ms", "json"});
+    args.reject_unknown({"help", "broker", "duration", "jobs-in-flight", "actors", "tenant", "job-timeout-ms", "json", "keys-dir"});
     Client::Options options;
     options.broker = args.get("broker", options.broker);
     options.tenant = args.get("tenant", "default");
+    core::key_files_in_dir(args.get("keys-dir", ""), options.tenant, options.key_file, options.broker_key_file);
     // Through outages: refusals are retried with backoff, and pending jobs are re-sent to a broker
     // that restarted. A job is lost only if it has no OK answer within its timeout.
     options.retry = {.max_attempts = 1000, .initial_backoff = std::chrono::milliseconds(50),

@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "bridge/actor.hpp"
+#include "bridge/core/curve.hpp"
 #include "bridge/core/args.hpp"
 #include "bridge/core/config_map.hpp"
 #include "bridge/core/program.hpp"
@@ -33,8 +34,10 @@ using namespace bridge::loadtest;
 using Clock = std::chrono::steady_clock;
 
 constexpr const char* kUsage = R"(usage: bridge-loadtest --broker ENDPOINT [--scenario FILE] [--stream SPEC]... [--duration S] [--warmup S]
-                       [--json FILE] [--csv FILE] [--quiet]
+                       [--json FILE] [--csv FILE] [--quiet] [--keys-dir DIR]
 
+--keys-dir (or $GPUBRIDGE_KEYS_DIR): each stream's tenant T connects with DIR/T.key, and the broker's
+key is DIR/broker.pub (docs/security.md); without it, no CURVE (a broker with security: none).
 Streams come from a scenario file (loadtest/scenarios/*.yaml) and/or --stream flags. --duration and
 --warmup override the scenario's. SPEC is comma-separated key=value:
   name=NAME              (default: TENANT/KERNEL)
@@ -89,7 +92,7 @@ struct StreamStats {
 
 class Stream {
  public:
-  Stream(StreamSpec spec, const std::string& broker) : spec_(std::move(spec)), client_(options(broker)) {
+  Stream(StreamSpec spec, const std::string& broker) : spec_(std::move(spec)), client_(options(broker, spec_.tenant)) {
     request_.kernel = spec_.kernel;
     request_.tenant = spec_.tenant;
     request_.inputs = make_inputs(spec_);
@@ -137,9 +140,10 @@ class Stream {
   const StreamStats& stats() const { return stats_; }
 
  private:
-  static Client::Options options(const std::string& broker) {
+  static Client::Options options(const std::string& broker, const std::string& tenant) {
     Client::Options o;
     o.broker = broker;
+    core::key_files_in_dir("", tenant.empty() ? "default" : tenant, o.key_file, o.broker_key_file);
     return o;
   }
 
@@ -219,7 +223,8 @@ int main(int argc, char** argv) {
       std::cout << kUsage;
       return args.has("help") ? 0 : 2;
     }
-    args.reject_unknown({"help", "quiet", "broker", "duration", "warmup", "json", "csv", "stream", "scenario"});
+    args.reject_unknown({"help", "quiet", "broker", "duration", "warmup", "json", "csv", "stream", "scenario", "keys-dir"});
+    if (args.has("keys-dir")) ::setenv("GPUBRIDGE_KEYS_DIR", args.get("keys-dir").c_str(), 1);
     const std::string broker = args.get("broker", "tcp://127.0.0.1:5555");
     Scenario scenario;
     if (args.has("scenario")) scenario = load_scenario(args.get("scenario"));

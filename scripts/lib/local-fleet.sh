@@ -5,6 +5,11 @@
 #       temporary directory on free ports, and waits until the broker sees Redis and every worker.
 #       Sets FLEET_DIR, FLEET_FRONTEND, FLEET_BACKEND, FLEET_REDIS_PORT, FLEET_BROKER_PID, FLEET_CTL. Workers also get
 #       the flags in the array FLEET_WORKER_FLAGS, if set.
+#       Secured like a real fleet (docs/security.md): keys are made in FLEET_KEYS ($FLEET_DIR/keys) with
+#       bridgectl keygen — broker, worker, operator and one per tenant of TENANTS_FILE, listed under it in
+#       the copy the broker reads ($FLEET_DIR/tenants.yaml) — and GPUBRIDGE_KEYS_DIR is exported, so the
+#       load tools connect each tenant T with $FLEET_KEYS/T.key. FLEET_CTL acts as tenant "default",
+#       FLEET_OPS_CTL with the operator key (every tenant in quota show). FLEET_SECURITY=none: no keys.
 #   fleet_stop
 #       stops them all (SIGTERM, then waits) and removes FLEET_DIR unless FLEET_KEEP is set.
 # The caller installs the traps (fleet_stop on EXIT; INT/TERM as it likes).
@@ -24,6 +29,34 @@ fleet_free_port() {
   done
 }
 
+# fleet_make_keys BUILD_DIR TENANTS_FILE: the keys and the enrolled copy of TENANTS_FILE (see above).
+fleet_make_keys() {
+  local build_dir=$1 tenants=$2 name
+  FLEET_KEYS=$FLEET_DIR/keys
+  mkdir -p "$FLEET_KEYS"
+  local names
+  names=$(awk '/^tenants:/ {in_t = 1; next} /^[^ #]/ {in_t = 0} in_t && match($0, /^  [A-Za-z0-9._-]+:/) {
+                 print substr($0, 3, RLENGTH - 3)}' "$tenants")
+  for name in broker worker operator $names; do "$build_dir/libbridge/bridgectl" keygen "$FLEET_KEYS/$name" > /dev/null; done
+  public_key() { sed -n 's/^ *public-key = "\(.*\)"/\1/p' "$FLEET_KEYS/$1.pub"; }
+  printf 'keys:\n  - "%s"\n' "$(public_key worker)" > "$FLEET_KEYS/workers.yaml"
+  # Each tenant entry (`  name:` or `  name: {}`) gets its key; anything else is refused here.
+  awk -v keys="$FLEET_KEYS" '
+    function key(n,   line, k) { while ((getline line < (keys "/" n ".pub")) > 0)
+                                   if (line ~ /public-key/) { k = line; sub(/^[^"]*"/, "", k); sub(/".*$/, "", k) }
+                                 close(keys "/" n ".pub"); return k }
+    /^operator_keys:/ {next}
+    /^tenants:/ {in_t = 1; print; next}
+    /^[^ #]/ {in_t = 0}
+    in_t && match($0, /^  [A-Za-z0-9._-]+:/) {
+      n = substr($0, 3, RLENGTH - 3); rest = substr($0, RLENGTH + 1); sub(/#.*/, "", rest); gsub(/ /, "", rest)
+      if (rest != "" && rest != "{}") { print "local-fleet: cannot enroll tenant " n ": write it as `" n ":` or `" n ": {}`" > "/dev/stderr"; exit 1 }
+      print "  " n ":"; print "    keys: [\"" key(n) "\"]"; next }
+    {print}
+    END {print "operator_keys: [\"" key("operator") "\"]"}' "$tenants" > "$FLEET_DIR/tenants.yaml"
+  export GPUBRIDGE_KEYS_DIR=$FLEET_KEYS
+}
+
 fleet_start() {
   local build_dir=$1 tenants=$2 workers=$3 slots=$4
   shift 4
@@ -32,6 +65,17 @@ fleet_start() {
   FLEET_FRONTEND=tcp://127.0.0.1:$(fleet_free_port)
   FLEET_BACKEND=tcp://127.0.0.1:$(fleet_free_port)
   FLEET_CTL="$build_dir/libbridge/bridgectl --broker $FLEET_FRONTEND --timeout 5000"
+  FLEET_OPS_CTL=$FLEET_CTL
+  local security=(--security none) worker_keys=()
+  if [ "${FLEET_SECURITY:-curve}" != none ]; then
+    fleet_make_keys "$build_dir" "$tenants"
+    tenants=$FLEET_DIR/tenants.yaml
+    security=(--security curve --secret-key-file "$FLEET_KEYS/broker.key" --workers "$FLEET_KEYS/workers.yaml")
+    worker_keys=(--key-file "$FLEET_KEYS/worker.key" --broker-key-file "$FLEET_KEYS/broker.pub")
+    FLEET_OPS_CTL="$FLEET_CTL --key-file $FLEET_KEYS/operator.key --broker-key-file $FLEET_KEYS/broker.pub"
+    FLEET_CTL="$FLEET_CTL --key-file $FLEET_KEYS/default.key --broker-key-file $FLEET_KEYS/broker.pub"
+    [ -f "$FLEET_KEYS/default.key" ] || FLEET_CTL=$FLEET_OPS_CTL
+  fi
   local _ attempt
   for attempt in 1 2 3 4 5; do  # a port taken between the probe and the bind: try another
     "$(command -v redis-server || echo /usr/bin/redis-server)" --port "$FLEET_REDIS_PORT" --bind 127.0.0.1 --save '' \
@@ -49,19 +93,19 @@ fleet_start() {
     FLEET_REDIS_PORT=$(fleet_free_port)
   done
   "$build_dir/broker/bridge-broker" --config "${FLEET_BROKER_CONFIG:-config/broker.yaml}" --tenants "$tenants" \
-    --frontend "$FLEET_FRONTEND" --backend "$FLEET_BACKEND" --redis "redis://127.0.0.1:$FLEET_REDIS_PORT/0" "$@" \
+    --frontend "$FLEET_FRONTEND" --backend "$FLEET_BACKEND" --redis "redis://127.0.0.1:$FLEET_REDIS_PORT/0" "${security[@]}" "$@" \
     > "$FLEET_DIR/broker.log" 2>&1 &
   FLEET_BROKER_PID=$!
   fleet_pids+=("$FLEET_BROKER_PID")
   local i
   for i in $(seq "$workers"); do
     "$build_dir/worker/bridge-worker" --config config/worker.yaml --broker "$FLEET_BACKEND" --id "fleet-worker-$i" \
-      --slots "$slots" "${FLEET_WORKER_FLAGS[@]}" > "$FLEET_DIR/worker-$i.log" 2>&1 &
+      --slots "$slots" "${worker_keys[@]}" "${FLEET_WORKER_FLAGS[@]}" > "$FLEET_DIR/worker-$i.log" 2>&1 &
     fleet_pids+=($!)
   done
   local status
   for _ in $(seq 100); do
-    status=$($FLEET_CTL status --json 2>/dev/null || true)
+    status=$($FLEET_OPS_CTL status --json 2>/dev/null || true)
     if grep -q '"redis_connected":true' <<<"$status" && [ "$(grep -o '"id"' <<<"$status" | wc -l)" -eq "$workers" ]; then
       return 0
     fi

@@ -27,6 +27,7 @@ class BadInput : public ::testing::Test {
   void SetUp() override {
     socket_ = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::dealer);
     socket_->set(zmq::sockopt::linger, 0);
+    fleet_->secure_client_socket(*socket_);
     socket_->connect(fleet_->frontend());
   }
   void TearDown() override {
@@ -161,10 +162,11 @@ TEST_F(BadInput, UnknownKernelIsAnsweredNotLeftHanging) {
   EXPECT_NE(a.message.find("matmul"), std::string::npos) << a.message;
 }
 
-TEST_F(BadInput, UnknownTenantIsRefused) {
+TEST_F(BadInput, ATenantOtherThanTheKeysIsRefused) {
+  // The key is enrolled for "default": naming another tenant, listed or not, is not allowed.
   auto a = exchange(frames_of(request(11, "passthrough", {}, "mallory")));
-  EXPECT_EQ(a.code, StatusCode::kUnknownTenant);
-  EXPECT_NE(a.message.find("mallory"), std::string::npos);
+  EXPECT_EQ(a.code, StatusCode::kPermissionDenied);
+  EXPECT_NE(a.message.find("may not act for tenant 'mallory'"), std::string::npos) << a.message;
 }
 
 TEST_F(BadInput, WrongDtypeForTheKernelIsInvalidFromTheWorker) {
@@ -255,6 +257,7 @@ TEST_F(BadInput, GarbageOnTheWorkerSocketIsIgnored) {
   zmq::socket_t impostor(context_, zmq::socket_type::dealer);
   impostor.set(zmq::sockopt::linger, 0);
   impostor.set(zmq::sockopt::routing_id, std::string("impostor-worker"));
+  fleet_->secure_worker_socket(impostor);  // enrolled: the broker reads what it sends
   impostor.connect(fleet_->backend());
   Frames junk;
   junk.emplace_back(std::string("\x00\x01\x02garbage", 10));

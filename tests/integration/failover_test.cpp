@@ -150,6 +150,7 @@ zmq::socket_t raw_worker(zmq::context_t& context, const Fleet& fleet, const std:
   zmq::socket_t socket(context, zmq::socket_type::dealer);
   socket.set(zmq::sockopt::linger, 0);
   socket.set(zmq::sockopt::routing_id, id);
+  fleet.secure_worker_socket(socket);
   socket.connect(fleet.backend());
   flatbuffers::FlatBufferBuilder fbb;
   std::vector<flatbuffers::Offset<flatbuffers::String>> kernels{fbb.CreateString("sleep")};

@@ -43,6 +43,7 @@ class HostileClient : public ::testing::Test {
         .tenants_yaml = "defaults:\n  max_inflight_jobs: 1000\ntenants:\n  default: {}\n  hostile:\n    max_inflight_jobs: 50\n"});
     socket_ = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::dealer);
     socket_->set(zmq::sockopt::linger, 0);
+    fleet_->secure_client_socket(*socket_);
     socket_->connect(fleet_->frontend());
   }
   void TearDown() override {
@@ -187,6 +188,7 @@ TEST(OpenFiles, ConnectionsPastTheOpenFilesLimitAreLoggedAndConnectedClientsKeep
   for (int i = 0; i < 100; ++i) {
     flood.emplace_back(context, zmq::socket_type::dealer);
     flood.back().set(zmq::sockopt::linger, 0);
+    fleet.secure_client_socket(flood.back());
     flood.back().connect(fleet.frontend());
   }
   EXPECT_TRUE(eventually([&] { return fleet.broker().log().find("new connections cannot be accepted") != std::string::npos; },

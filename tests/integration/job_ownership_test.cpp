@@ -198,7 +198,8 @@ TEST(JobOwnership, ACancelledJobIsAnsweredAtOnceNeverRunsIfWaitingAndFreesItsSlo
 
 TEST(JobOwnership, CtrlCOnBridgectlSubmitCancelsTheJobAndFreesItsSlot) {
   Fleet fleet({.workers = 1, .slots = 1});
-  Process submit({BRIDGE_TEST_BRIDGECTL_BIN, "--broker", fleet.frontend(), "submit", "sleep", "--param", "ms=30000"},
+  Process submit({BRIDGE_TEST_BRIDGECTL_BIN, "--broker", fleet.frontend(), "--key-file", fleet.key_file("default"),
+                  "--broker-key-file", fleet.broker_public_key_file(), "submit", "sleep", "--param", "ms=30000"},
                  (fleet.dir().path() / "submit.txt").string());
   ASSERT_TRUE(fleet.wait_for_inflight(1)) << submit.log();
   submit.signal(SIGINT);
@@ -264,11 +265,12 @@ TEST(JobOwnership, ABrokerRestartedUnderItsIdDoesNotInheritTheDeadProcesssLeases
 // holds almost nothing, so the results stay in the broker.
 class NonReader {
  public:
-  explicit NonReader(const std::string& endpoint) : socket_(context_, zmq::socket_type::dealer) {
+  explicit NonReader(const Fleet& fleet) : socket_(context_, zmq::socket_type::dealer) {
     socket_.set(zmq::sockopt::linger, 0);
     socket_.set(zmq::sockopt::rcvhwm, 1);
     socket_.set(zmq::sockopt::rcvbuf, 4096);
-    socket_.connect(endpoint);
+    fleet.secure_client_socket(socket_);
+    socket_.connect(fleet.frontend());
   }
   void send_passthrough(std::uint64_t job_id, std::size_t bytes) {
     JobRequest request{.kernel = "passthrough", .inputs = {Tensor::zeros(DType::kU8, {static_cast<std::int64_t>(bytes)})},
@@ -311,7 +313,7 @@ FleetOptions with_small_unread_budget(std::uint32_t stall_ms) {
 
 TEST(UnreadResults, AClientOverItsUnreadBudgetIsRefusedAndSaysWhy) {
   Fleet fleet(with_small_unread_budget(60000));
-  NonReader reader(fleet.frontend());
+  NonReader reader(fleet);
   for (std::uint64_t id = 1; id <= 12; ++id) reader.send_passthrough(id, 4 << 20);  // 48 MiB of results
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // all answered, most still unread in the broker
   reader.send_passthrough(100, 16);
@@ -336,7 +338,7 @@ TEST(UnreadResults, AClientOverItsUnreadBudgetIsRefusedAndSaysWhy) {
 
 TEST(UnreadResults, AClientThatStaysOverItsBudgetIsDroppedWithALogLineAndCanComeBack) {
   Fleet fleet(with_small_unread_budget(300));
-  NonReader reader(fleet.frontend());
+  NonReader reader(fleet);
   for (std::uint64_t id = 1; id <= 12; ++id) reader.send_passthrough(id, 4 << 20);
   EXPECT_TRUE(eventually([&] { return fleet.broker().log().find("dropped: ") != std::string::npos; },
                          std::chrono::seconds(5)))

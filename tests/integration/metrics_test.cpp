@@ -78,7 +78,8 @@ TEST(Metrics, CountersMoveAsJobsRunAndHealthEndpointsAnswer) {
 
   // bridgectl top, one screen: the worker, its completed jobs, the tenants.
   TempDir dir;
-  Process top({BRIDGE_TEST_BRIDGECTL_BIN, "--broker", fleet.frontend(), "top", "--once", "--interval", "200"},
+  Process top({BRIDGE_TEST_BRIDGECTL_BIN, "--broker", fleet.frontend(), "--key-file", fleet.key_file("operator"),
+               "--broker-key-file", fleet.broker_public_key_file(), "top", "--once", "--interval", "200"},
               (dir.path() / "top.txt").string());
   ASSERT_EQ(top.wait(std::chrono::seconds(10)), 0) << top.log();
   const std::string screen = top.log();
@@ -99,7 +100,10 @@ TEST(Metrics, CountersMoveAsJobsRunAndHealthEndpointsAnswer) {
 // made-up names count under "unknown", so no request can grow the number of series.
 TEST(Metrics, MadeUpTenantAndKernelNamesDoNotAddSeries) {
   const int broker_port = free_port();
-  Fleet fleet({.workers = 1, .broker_yaml_extra = "metrics_listen: 127.0.0.1:" + std::to_string(broker_port) + "\n"});
+  // Open mode, where a request's tenant field is believed (with keys, naming another tenant is
+  // refused before any label is made).
+  Fleet fleet({.workers = 1, .broker_yaml_extra = "metrics_listen: 127.0.0.1:" + std::to_string(broker_port) + "\n",
+               .secure = false});
   Client client(fleet.client_options());
   const JobRequest job{.kernel = "vector_add", .inputs = {Tensor::vector<float>({1}), Tensor::vector<float>({2})}};
   ASSERT_TRUE(client.run(job).ok());

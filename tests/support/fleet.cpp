@@ -1,5 +1,11 @@
 #include "fleet.hpp"
 
+#include <filesystem>
+
+#include <yaml-cpp/yaml.h>
+
+#include "bridge/core/curve.hpp"
+
 #include <hiredis/hiredis.h>
 #include <signal.h>
 
@@ -71,11 +77,19 @@ Fleet::Fleet(FleetOptions options) : options_(std::move(options)) {
   frontend_port_ = free_port();
   backend_port_ = free_port();
   const std::string heartbeat = std::to_string(options_.heartbeat_ms);
-  dir_.write("tenants.yaml", options_.tenants_yaml);
+  std::string broker_security = "security: none\n", worker_security;
+  if (options_.secure) {
+    core::write_key_files((dir_.path() / "broker").string());
+    const std::string worker_key = core::read_key_file(key_file("worker"), true).public_key;
+    dir_.write("workers.yaml", "keys:\n  - \"" + worker_key + "\"\n");
+    broker_security = "security: curve\nsecret_key_file: broker.key\nworkers_file: workers.yaml\n";
+    worker_security = "key_file: worker.key\nbroker_key_file: broker.pub\n";
+  }
+  write_tenants(options_.tenants_yaml);
   broker_config_ = dir_.write("broker.yaml", "heartbeat_ms: " + heartbeat + "\nliveness: 3\nlog_level: debug\n" +
-                                                 "tenants_file: tenants.yaml\n" + options_.broker_yaml_extra);
+                                                 "tenants_file: tenants.yaml\n" + broker_security + options_.broker_yaml_extra);
   worker_config_ = dir_.write("worker.yaml", "heartbeat_ms: " + heartbeat + "\nliveness: 5\nthreads: 2\nlog_level: debug\n" +
-                                                 options_.worker_yaml_extra);
+                                                 worker_security + options_.worker_yaml_extra);
   broker_ = start_broker(frontend_port_, backend_port_, "broker-a");
   // As for Redis: if a port was taken meanwhile, the broker exits at once; start it on new ports.
   for (int attempt = 0; attempt < 3 && broker_->wait(std::chrono::milliseconds(200)).has_value(); ++attempt) {
@@ -132,13 +146,61 @@ std::unique_ptr<Process> Fleet::start_worker(std::size_t index, std::uint32_t sl
 Client::Options Fleet::client_options(const std::string& tenant) const {
   Client::Options o;
   o.broker = frontend();
-  o.tenant = tenant;
+  o.tenant = tenant == "operator" ? "" : tenant;
   o.timeout = std::chrono::seconds(20);
+  if (options_.secure) {
+    o.key_file = key_file(tenant);
+    o.broker_key_file = broker_public_key_file();
+  }
   return o;
 }
 
+std::string Fleet::key_file(const std::string& name) const {
+  const std::string prefix = (dir_.path() / name).string();
+  if (!std::filesystem::exists(prefix + ".key")) core::write_key_files(prefix);
+  return prefix + ".key";
+}
+
+void Fleet::write_tenants(const std::string& yaml) const {
+  if (!options_.secure) {
+    dir_.write("tenants.yaml", yaml);
+    return;
+  }
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml);
+  } catch (const YAML::Exception&) {
+    dir_.write("tenants.yaml", yaml);
+    return;
+  }
+  if (!root.IsMap() || !root["tenants"] || !root["tenants"].IsMap()) {
+    dir_.write("tenants.yaml", yaml);
+    return;
+  }
+  for (auto entry : root["tenants"]) {
+    const std::string name = entry.first.as<std::string>();
+    if (!entry.second.IsMap() || entry.second["keys"]) continue;
+    if (name.find('/') != std::string::npos) continue;  // not a valid tenant name: the broker refuses the file anyway
+    entry.second["keys"].push_back(core::read_key_file(key_file(name), true).public_key);
+  }
+  if (!root["operator_keys"]) root["operator_keys"].push_back(core::read_key_file(key_file("operator"), true).public_key);
+  YAML::Emitter out;
+  out << root;
+  dir_.write("tenants.yaml", std::string(out.c_str()) + "\n");
+}
+
+void Fleet::secure_client_socket(zmq::socket_t& socket, const std::string& tenant) const {
+  if (!options_.secure) return;
+  core::apply_curve_client(socket, core::read_client_keys(key_file(tenant), broker_public_key_file(), false));
+}
+
+void Fleet::secure_worker_socket(zmq::socket_t& socket) const {
+  if (!options_.secure) return;
+  core::apply_curve_client(socket, core::read_client_keys(key_file("worker"), broker_public_key_file(), false));
+}
+
 bool Fleet::wait_for_status(const std::function<bool(const FleetStatus&)>& holds, std::chrono::milliseconds timeout) {
-  auto options = client_options();
+  auto options = client_options("operator");  // enrolled whatever tenants a test configures
   options.timeout = std::chrono::milliseconds(500);
   Client client(options);
   return eventually(

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include <zmq.hpp>
+
 #include "bridge/client.hpp"
 #include "process.hpp"
 
@@ -39,6 +41,10 @@ struct FleetOptions {
   std::string worker_yaml_extra;     ///< appended to the generated worker.yaml
   std::string worker_device = "cpu"; ///< the workers' --device (tests are about the fleet, not the GPU)
   int broker_open_files = 0;         ///< >0: the broker runs under this hard limit on open files (ulimit -n)
+  /// true: security: curve, as a fleet runs for real. Keys are made in the fleet's directory:
+  /// broker, worker (enrolled in workers.yaml), operator (operator_keys), and one per tenant of
+  /// tenants_yaml (listed under it). false: security: none.
+  bool secure = true;
 };
 
 class Fleet {
@@ -62,7 +68,19 @@ class Fleet {
   RedisServer& redis() { return *redis_; }
   const TempDir& dir() const { return dir_; }
 
+  /// Options of a client with `tenant`'s key (made on first use; enrolled only for tenants of
+  /// tenants_yaml or write_tenants), or the operator's key for tenant "operator".
   Client::Options client_options(const std::string& tenant = "default") const;
+  /// Writes tenants.yaml with each tenant's key listed under it (text that does not parse as YAML
+  /// is written as it is, for tests of refused edits), and the operator key.
+  void write_tenants(const std::string& yaml) const;
+  /// CURVE for a raw socket (before connect): as `tenant`'s client, or as the enrolled worker.
+  void secure_client_socket(zmq::socket_t& socket, const std::string& tenant = "default") const;
+  void secure_worker_socket(zmq::socket_t& socket) const;
+  /// The key file of `name` in the fleet's directory, made on first use.
+  std::string key_file(const std::string& name) const;
+  std::string broker_public_key_file() const { return (dir_.path() / "broker.pub").string(); }
+  bool secure() const { return options_.secure; }
   /// Waits until the broker's status satisfies `holds`.
   bool wait_for_status(const std::function<bool(const FleetStatus&)>& holds,
                        std::chrono::milliseconds timeout = std::chrono::seconds(5));

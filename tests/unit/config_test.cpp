@@ -1,6 +1,7 @@
 // Configuration: every error names the file, the line and the key; typos are refused.
 #include <gtest/gtest.h>
 
+#include "bridge/broker/worker_keys.hpp"
 #include "bridge/broker/broker_options.hpp"
 #include "bridge/broker/redis_connection.hpp"
 #include "bridge/broker/tenants.hpp"
@@ -146,7 +147,13 @@ TEST(Options, TheShippedBrokerAndWorkerFilesLoadWithTheirDefaults) {
   auto b = broker::load_broker_options(BRIDGE_SOURCE_DIR "/config/broker.yaml");
   EXPECT_EQ(b.heartbeat_ms, broker::BrokerOptions::kDefaultHeartbeatMs);
   EXPECT_EQ(b.tenants_file, BRIDGE_SOURCE_DIR "/config/tenants.yaml");
+  EXPECT_TRUE(b.secure);
+  EXPECT_EQ(b.workers_file, BRIDGE_SOURCE_DIR "/config/workers.yaml");
+  // Secure by default: it will not start without its key pair, and says how to make one.
+  EXPECT_NE(config_error([&] { b.validate(); }).find("bridgectl keygen"), std::string::npos);
+  b.secret_key_file = "broker.key";
   b.validate();
+  EXPECT_EQ(broker::WorkerKeys::load_file(b.workers_file).size(), 0u);
   auto w = worker::load_worker_options(BRIDGE_SOURCE_DIR "/config/worker.yaml");
   EXPECT_EQ(w.slots, worker::WorkerOptions::kDefaultSlots);
   w.validate();

@@ -13,10 +13,13 @@ namespace {
 
 constexpr const char* kUsage = R"(usage: bridge-worker [--config FILE] [--broker ENDPOINT] [--slots N] [--device auto|cpu|cuda:N]
                      [--threads N] [--id ID] [--max-batch N] [--max-delay-us N] [--cuda-plugin PATH]
-                     [--metrics HOST:PORT] [--log-level LEVEL] [--log-format text|json] [--list-kernels]
+                     [--metrics HOST:PORT] [--key-file FILE] [--broker-key-file FILE]
+                     [--log-level LEVEL] [--log-format text|json] [--list-kernels]
 
 Connects to a GpuBridge broker and runs jobs on this machine. Flags override the config file
-(config/worker.yaml documents every key). SIGINT/SIGTERM: finish jobs in flight, say goodbye, exit.
+(config/worker.yaml documents every key). A broker with security: curve (the default) needs
+--key-file (this worker's NAME.key from bridgectl keygen, enrolled in the broker's workers file)
+and --broker-key-file (the broker's .pub). SIGINT/SIGTERM: finish jobs in flight, say goodbye, exit.
 )";
 
 }  // namespace
@@ -30,7 +33,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     args.reject_unknown({"help", "list-kernels", "config", "broker", "slots", "device", "threads", "id", "log-level", "log-format", "cuda-plugin",
-                        "max-batch", "max-delay-us", "metrics"});
+                        "max-batch", "max-delay-us", "metrics", "key-file", "broker-key-file"});
     const auto& kernels = worker::KernelRegistry::global();
     if (args.has("list-kernels")) {
       for (const auto& name : kernels.names()) std::cout << name << "  " << kernels.find(name)->summary << "\n";
@@ -48,6 +51,8 @@ int main(int argc, char** argv) {
     options.max_batch = args.get_uint("max-batch", options.max_batch);
     options.max_delay_us = args.get_uint("max-delay-us", options.max_delay_us);
     options.metrics_listen = args.get("metrics", options.metrics_listen);
+    options.key_file = args.get("key-file", options.key_file);
+    options.broker_key_file = args.get("broker-key-file", options.broker_key_file);
     options.validate();
     options.log_format = args.get("log-format", options.log_format);
     core::init_logging("worker", options.log_level, options.log_format);

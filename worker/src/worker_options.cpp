@@ -32,6 +32,8 @@ WorkerOptions load_worker_options(const std::string& path) {
   WorkerOptions o;
   auto config = core::ConfigMap::load_file(path);
   config.get("broker", o.broker);
+  config.get("key_file", o.key_file);
+  config.get("broker_key_file", o.broker_key_file);
   config.get("id", o.id);
   config.get("device", o.device);
   config.get("slots", o.slots);
@@ -52,6 +54,8 @@ WorkerOptions load_worker_options(const std::string& path) {
   config.get("breaker_cooldown_ms", o.breaker_cooldown_ms);
   core::read_limits(config.child("limits"), o.limits);
   config.reject_unknown_keys();
+  if (!o.key_file.empty()) o.key_file = core::resolve_path(o.key_file, path);
+  if (!o.broker_key_file.empty()) o.broker_key_file = core::resolve_path(o.broker_key_file, path);
   return o;
 }
 

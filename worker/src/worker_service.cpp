@@ -69,6 +69,7 @@ WorkerService::WorkerService(WorkerOptions options, std::shared_ptr<Backend> bac
       context_(1),
       batcher_(options_.batching()) {
   options_.validate();
+  curve_ = core::read_client_keys(options_.key_file, options_.broker_key_file, /*from_environment=*/false);
   completion_ = [this](std::unique_ptr<Execution> e) { on_complete(std::move(e)); };
   using metrics::Registry;
   metrics_.describe("bridge_worker_jobs_total", Registry::Type::kCounter, "Jobs this worker answered, by kernel, device and status.");
@@ -97,6 +98,7 @@ void WorkerService::connect() {
   socket_->set(zmq::sockopt::routing_id, id_);
   socket_->set(zmq::sockopt::linger, 1000);
   socket_->set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(options_.limits.max_job_bytes + options_.limits.max_header_bytes));
+  core::apply_curve_client(*socket_, curve_);
   try {
     socket_->connect(options_.broker);
   } catch (const zmq::error_t& e) {

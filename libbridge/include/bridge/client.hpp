@@ -37,7 +37,16 @@ class Client {
 
   struct Options {
     std::string broker = "tcp://127.0.0.1:5555";      ///< the broker's client endpoint ("frontend")
-    std::string tenant = "default";                   ///< used when a request leaves tenant empty
+    /// The tenant requests name when they leave it empty. Empty: the tenant the broker has enrolled
+    /// this client's key for (with `security: none`, the tenant "default"). A request naming a
+    /// tenant other than the key's is PERMISSION_DENIED.
+    std::string tenant;
+    /// CURVE (docs/security.md): this client's key file (`bridgectl keygen NAME` writes NAME.key,
+    /// holding the secret key; its public key is listed under the tenant in tenants.yaml), and the
+    /// broker's public key file. Empty: GPUBRIDGE_KEY_FILE and GPUBRIDGE_BROKER_KEY_FILE; all unset:
+    /// no CURVE, for a broker with `security: none`. Read when the Client is made (ConfigError).
+    std::string key_file;
+    std::string broker_key_file;
     std::chrono::milliseconds timeout{30000};         ///< default job and status timeout
     RetryPolicy retry;
     /// While jobs are pending and the broker has said nothing for this long, ask it who it is

@@ -29,6 +29,7 @@ enum class StatusCode : std::uint16_t {
   kPermissionDenied = 15,
   kActorNotActive = 16,
   kAborted = 17,
+  kUnauthenticated = 18,  ///< the CURVE key is not enrolled for any tenant (never listed in tenants.yaml, or revoked)
 };
 
 /// Upper-case name as on the wire docs, e.g. "RESOURCE_EXHAUSTED"; "UNKNOWN(n)" for a value out of range.

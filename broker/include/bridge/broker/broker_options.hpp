@@ -27,6 +27,16 @@ struct BrokerOptions {
   std::string redis = "redis://127.0.0.1:6379/0";
   std::string redis_prefix = "bridge:";            ///< prefix of every key the broker writes
   std::string tenants_file = "tenants.yaml";       ///< relative to the broker.yaml that names it
+  /// true (key `security: curve`): every connection is CURVE-encrypted and authenticated; a client
+  /// is the tenant its key is listed under in tenants_file, a worker must be in workers_file.
+  /// false (`security: none`): no encryption, no identity (a request's tenant field is believed);
+  /// logged as a warning at every start. Key `security`: curve | none.
+  bool secure = true;
+  /// The broker's own key pair (bridgectl keygen NAME: NAME.key); clients and workers are given
+  /// NAME.pub. Required with security: curve. Relative to the broker.yaml that names it.
+  std::string secret_key_file;
+  /// Public keys of the workers allowed to connect; re-read like tenants_file. Relative to broker.yaml.
+  std::string workers_file = "workers.yaml";
   std::uint32_t heartbeat_ms = kDefaultHeartbeatMs;
   std::uint32_t liveness = kDefaultLiveness;       ///< a worker silent this many of its heartbeats is dead
   std::uint32_t default_timeout_ms = kDefaultTimeoutMs;  ///< for jobs that set none

@@ -4,6 +4,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 
 #include <zmq.hpp>
 
@@ -12,6 +13,7 @@
 #include "bridge/broker/admission.hpp"
 #include "bridge/broker/broker_metrics.hpp"
 #include "bridge/broker/broker_options.hpp"
+#include "bridge/broker/client_bindings.hpp"
 #include "bridge/broker/client_ledger.hpp"
 #include "bridge/broker/connection_monitor.hpp"
 #include "bridge/broker/dispatcher.hpp"
@@ -23,7 +25,10 @@
 #include "bridge/broker/scheduler.hpp"
 #include "bridge/broker/tenants.hpp"
 #include "bridge/broker/throttled_log.hpp"
+#include "bridge/broker/worker_keys.hpp"
 #include "bridge/broker/worker_registry.hpp"
+#include "bridge/broker/zap_handler.hpp"
+#include "bridge/core/curve.hpp"
 #include "bridge/core/notifier.hpp"
 #include "bridge/metrics/metrics_server.hpp"
 
@@ -66,12 +71,26 @@ class BrokerService final : private Admission::Host, private ActorCalls::Host {
   const std::string& id() const { return options_.id; }
 
  private:
+  /// Who sent a client message: the key it authenticated with (the ZAP user id; empty with
+  /// security: none), the tenant that key is listed under, and whether it is an operator key.
+  struct Caller {
+    std::string key;
+    std::string tenant;
+    bool is_operator = false;
+  };
+
   // The loop and its sockets (broker_service.cpp).
   void on_redis_transition();
   void receive_clients();
+  /// Reads the frontend monitor; closed connections unbind their routing ids (ClientBindings).
+  void drain_frontend_monitor();
+  /// `frame`: the peer's first frame of a message (it carries the connection's ZAP user id).
+  Caller identify(const zmq::message_t& frame) const;
   void handle_client_message(core::Frames& frames);
   void receive_workers();
   void handle_worker_message(core::Frames& frames);
+  /// security: curve: the message's key is enrolled and the one `id` is bound to; false: ignore it.
+  bool worker_key_checks(const std::string& id, const zmq::message_t& frame);
   void reply(const std::string& client, core::Frames frames);
   void reply_error(const std::string& client, std::uint64_t job_id, const Status& status, std::uint32_t retry_after_ms = 0);
   void send_to_worker(const std::string& id, core::Frames frames);
@@ -86,7 +105,11 @@ class BrokerService final : private Admission::Host, private ActorCalls::Host {
   std::chrono::milliseconds liveness_ttl() const;
 
   // Requests and tenants (broker_requests.cpp).
-  void handle_request(std::string client, core::Frames frames, const wire::JobRequest& request);
+  void handle_request(std::string client, const Caller& caller, core::Frames frames, const wire::JobRequest& request);
+  /// The tenant a request from `caller` acts for: `named` if the caller may act for it, the
+  /// caller's own if `named` is empty; PERMISSION_DENIED otherwise. `for_job`: operator keys may
+  /// name any tenant in queries, but run no jobs.
+  Status resolve_tenant(const Caller& caller, std::string_view named, bool for_job, std::string& tenant) const;
   /// A message a client sent that was refused or dropped: a warning, at most one per 10 s (any
   /// client can cause these at will), the rest at debug.
   void log_refusal(const std::string& line);
@@ -98,6 +121,10 @@ class BrokerService final : private Admission::Host, private ActorCalls::Host {
   /// Re-reads tenants_file if it changed (or always, when `forced`); a file that does not parse or
   /// validate is refused with its error logged, and the quotas in force stay.
   void check_tenants_file(bool forced);
+  /// The same for workers_file; a worker whose key is no longer listed is let go at its next message.
+  void check_workers_file(bool forced);
+  /// The ZAP handler's decision for one connection's handshake (security.md).
+  ZapAnswer decide_zap(const ZapRequest& request);
   void apply_tenants(TenantTable table, const char* why);
 
   // Workers, scheduling and results (broker_dispatch.cpp).
@@ -139,15 +166,20 @@ class BrokerService final : private Admission::Host, private ActorCalls::Host {
 
   // Queries (broker_queries.cpp).
   void handle_status(const std::string& client, const wire::StatusRequest& request);
-  void handle_quota(const std::string& client, const wire::QuotaRequest& request);
+  void handle_quota(const std::string& client, const Caller& caller, const wire::QuotaRequest& request);
   void handle_ping(const std::string& client, const wire::Ping& ping);
   /// `bridgectl actor show`: the actor's state as Redis holds it, without tensor bytes.
-  void handle_actor_show(const std::string& client, const wire::ActorRequest& request);
+  void handle_actor_show(const std::string& client, const Caller& caller, const wire::ActorRequest& request);
 
   BrokerOptions options_;
   std::uint64_t incarnation_;  ///< random per process: clients see a restart in Pong and re-send
   TenantTable tenants_;
   zmq::context_t context_;
+  core::CurveKeys keys_;       ///< the broker's own pair (security: curve)
+  WorkerKeys worker_keys_;     ///< enrolled workers (workers_file)
+  std::string workers_signature_;
+  /// Bound before the sockets bind (ZAP must exist first, or libzmq lets connections through unchecked).
+  ZapHandler zap_;
   zmq::socket_t frontend_;
   zmq::socket_t backend_;
   std::unique_ptr<ConnectionMonitor> frontend_monitor_;  // made in run(), before the bind
@@ -160,6 +192,9 @@ class BrokerService final : private Admission::Host, private ActorCalls::Host {
 
   JobTable jobs_;
   ClientLedger ledger_;
+  ClientBindings bindings_;
+  /// The key each worker id first said hello with: no other key may register under it.
+  std::unordered_map<std::string, std::string> worker_id_keys_;
   WorkerRegistry workers_;
   Scheduler scheduler_;
   Dispatcher dispatcher_;

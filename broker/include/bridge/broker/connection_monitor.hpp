@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include <zmq.hpp>
@@ -25,8 +26,9 @@ class ConnectionMonitor {
 
   /// The socket to poll for ZMQ_POLLIN.
   void* handle() { return events_.handle(); }
-  /// Reads every pending event.
-  void drain();
+  /// Reads every pending event; `on_disconnected` gets the descriptor of each connection that closed
+  /// (libzmq reports it before it closes the descriptor, so before the number can be reused).
+  void drain(const std::function<void(int fd)>& on_disconnected = {});
   /// Counts the open descriptors and logs a change of state; call regularly (every heartbeat).
   void check_descriptors(std::chrono::steady_clock::time_point now);
 

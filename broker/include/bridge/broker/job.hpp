@@ -41,6 +41,7 @@ std::string comma_joined(const std::vector<std::string>& items);
 struct Job {
   std::uint64_t key = 0;               ///< broker-unique
   std::string client;                  ///< ROUTER routing id of the client
+  std::string client_key;              ///< the key the request came with: answers go only to it (ClientBindings)
   std::uint64_t client_job_id = 0;
   std::string tenant;
   std::string kernel;                  ///< the first kernel (for logs and messages)

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -61,15 +62,25 @@ class TenantTable {
   static TenantTable load_file(const std::string& path);
   /// Same, from text (tests); `origin` names it in errors.
   static TenantTable parse(const std::string& text, const std::string& origin);
-  /// A table with exactly these tenants.
-  static TenantTable of(std::map<std::string, TenantQuota> tenants);
+  /// A table with exactly these tenants, and keys (Z85 client public key -> tenant; operator keys).
+  /// Throws core::ConfigError if a key is both a tenant's and an operator's.
+  static TenantTable of(std::map<std::string, TenantQuota> tenants, std::map<std::string, std::string> tenant_of_key = {},
+                        std::map<std::string, std::string> operator_keys = {});
 
   /// The tenant's quota, or nullptr for a tenant that is not configured.
   const TenantQuota* find(const std::string& tenant) const;
   const std::map<std::string, TenantQuota>& tenants() const { return tenants_; }
 
+  /// The tenant a client key is enrolled for (`keys:` under the tenant), or nullptr.
+  const std::string* tenant_of_key(const std::string& key) const;
+  /// Whether the key is one of `operator_keys:` (may see every tenant in status, quota and actor show).
+  bool is_operator_key(const std::string& key) const;
+  std::size_t key_count() const { return tenant_of_key_.size() + operator_keys_.size(); }
+
  private:
   std::map<std::string, TenantQuota> tenants_;
+  std::map<std::string, std::string> tenant_of_key_;
+  std::set<std::string> operator_keys_;
 };
 
 }  // namespace bridge::broker

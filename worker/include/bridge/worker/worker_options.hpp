@@ -16,6 +16,11 @@ struct WorkerOptions {
   static constexpr std::uint32_t kDefaultDrainTimeoutMs = 10000;
 
   std::string broker = "tcp://127.0.0.1:5556";  ///< the broker's worker endpoint ("backend")
+  /// CURVE (docs/security.md): this worker's key file (bridgectl keygen NAME: NAME.key; its public
+  /// key is listed in the broker's workers_file) and the broker's public key file. Both empty: no
+  /// CURVE, for a broker with `security: none`. Relative to the worker.yaml that names them.
+  std::string key_file;
+  std::string broker_key_file;
   std::string id;                               ///< empty: "<hostname>-<pid>-<random>"
   std::string device = "auto";                  ///< auto | cpu | cuda:N (auto: GPU 0 if usable, else CPU)
   std::uint32_t slots = kDefaultSlots;          ///< jobs the broker may keep in flight here

@@ -10,6 +10,7 @@
 
 #include <zmq.hpp>
 
+#include "bridge/core/curve.hpp"
 #include "bridge/core/notifier.hpp"
 #include "bridge/worker/actor_host.hpp"
 #include "bridge/worker/backend.hpp"
@@ -71,6 +72,7 @@ class WorkerService {
                                std::span<const Tensor> kept);
 
   WorkerOptions options_;
+  core::CurveClientKeys curve_;  ///< read once: a reconnect must not depend on the files still being there
   std::shared_ptr<Backend> backend_;
   const KernelRegistry& kernels_;
   std::string id_;

@@ -1,0 +1,173 @@
+// CURVE, keys and isolation across real processes: each attack a tenant or a process on the network
+// could make before keys existed, and the answer it gets now (docs/security.md).
+#include <gtest/gtest.h>
+
+#include <zmq_addon.hpp>
+
+#include "bridge/actor.hpp"
+#include "bridge/core/curve.hpp"
+#include "bridge/core/job_codec.hpp"
+#include "bridge/core/wire.hpp"
+#include "fleet.hpp"
+
+namespace bridge::testing {
+namespace {
+
+using std::chrono::milliseconds;
+
+const char* kTwoTenants = "defaults:\n  max_inflight_jobs: 100\ntenants:\n  alice: {}\n  bob:\n    rate: 2\n    burst: 2\n";
+const JobRequest kAdd{.kernel = "vector_add", .inputs = {Tensor::vector<float>({1, 2}), Tensor::vector<float>({10, 20})}};
+
+FleetOptions two_tenants() {
+  FleetOptions o;
+  o.workers = 1;
+  o.tenants_yaml = kTwoTenants;
+  o.broker_yaml_extra = "tenants_reload_ms: 100\n";
+  return o;
+}
+
+TEST(Auth, AKeyNotListedForAnyTenantIsUnauthenticated) {
+  Fleet fleet(two_tenants());
+  Client stranger(fleet.client_options("stranger"));  // a key of its own, listed nowhere
+  JobResult r = stranger.run(kAdd);
+  EXPECT_EQ(r.status.code(), StatusCode::kUnauthenticated) << r.status.to_string();
+  EXPECT_NE(r.status.message().find("is not listed for any tenant"), std::string::npos) << r.status.message();
+}
+
+TEST(Auth, AClientWithoutKeysGetsNothingThrough) {
+  Fleet fleet(two_tenants());
+  Client::Options plain = fleet.client_options("alice");
+  plain.key_file.clear();
+  plain.broker_key_file.clear();
+  plain.timeout = milliseconds(1500);
+  ::unsetenv("GPUBRIDGE_KEY_FILE");
+  ::unsetenv("GPUBRIDGE_BROKER_KEY_FILE");
+  Client client(plain);
+  JobResult r = client.run(kAdd);
+  EXPECT_FALSE(r.ok());
+  EXPECT_NE(r.status.code(), StatusCode::kOk) << "the broker speaks only CURVE";
+}
+
+TEST(Auth, ARevokedKeysNextRequestIsRefusedWithinTheReloadInterval) {
+  Fleet fleet(two_tenants());
+  Client alice(fleet.client_options("alice"));
+  ASSERT_TRUE(alice.run(kAdd).ok());
+  // Alice's key removed from the file (the tenant stays): her open connection is refused too.
+  fleet.write_tenants("tenants:\n  alice:\n    keys: []\n  bob: {}\n");
+  EXPECT_TRUE(eventually([&] { return alice.run(kAdd).status.code() == StatusCode::kUnauthenticated; }, std::chrono::seconds(3)))
+      << fleet.broker().log();
+}
+
+TEST(Identity, AKeyMayNotActForAnotherTenantNorSpendItsQuota) {
+  Fleet fleet(two_tenants());
+  Client alice(fleet.client_options("alice"));
+  JobRequest as_bob = kAdd;
+  as_bob.tenant = "bob";
+  for (int i = 0; i < 3; ++i) {
+    JobResult r = alice.run(as_bob);
+    ASSERT_EQ(r.status.code(), StatusCode::kPermissionDenied) << r.status.to_string();
+    EXPECT_NE(r.status.message().find("enrolled for tenant 'alice' and may not act for tenant 'bob'"), std::string::npos)
+        << r.status.message();
+  }
+  // Bob's rate (2 per second, burst 2) was not touched: his own two jobs go through.
+  Client bob(fleet.client_options("bob"));
+  EXPECT_TRUE(bob.run(kAdd).ok());
+  EXPECT_TRUE(bob.run(kAdd).ok());
+}
+
+TEST(Isolation, ATenantCannotReadOrCallAnotherTenantsActor) {
+  Fleet fleet(two_tenants());
+  Client alice(fleet.client_options("alice"));
+  Client bob(fleet.client_options("bob"));
+  Actor model(alice, "", "model-7");
+  ASSERT_TRUE(model.put("w", Tensor::vector<float>({3, 4})).get().ok());
+  ActorInfo info;
+  EXPECT_EQ(bob.actor_info("alice", "model-7", info).code(), StatusCode::kPermissionDenied);
+  Actor stolen(bob, "alice", "model-7");
+  EXPECT_EQ(stolen.get("w").get().status.code(), StatusCode::kPermissionDenied);
+  // Bob's own actor of the same name is another actor: alice's tensor is not there.
+  Actor own(bob, "", "model-7");
+  JobResult r = own.get("w").get();
+  EXPECT_FALSE(r.ok());
+  ASSERT_TRUE(model.info(info).is_ok());
+  EXPECT_EQ(info.version, 1u) << "alice's actor is as she left it";
+  // The operator sees it.
+  EXPECT_TRUE(Client(fleet.client_options("operator")).actor_info("alice", "model-7", info).is_ok());
+  EXPECT_TRUE(info.found);
+}
+
+TEST(Isolation, QuotaShowShowsATenantOnlyItsOwnAndTheOperatorEvery) {
+  Fleet fleet(two_tenants());
+  Client bob(fleet.client_options("bob"));
+  QuotaReport report;
+  EXPECT_EQ(bob.quotas("alice", report).code(), StatusCode::kPermissionDenied);
+  ASSERT_TRUE(bob.quotas("", report).is_ok());
+  ASSERT_EQ(report.tenants.size(), 1u);
+  EXPECT_EQ(report.tenants[0].tenant, "bob");
+  ASSERT_TRUE(Client(fleet.client_options("operator")).quotas("", report).is_ok());
+  EXPECT_EQ(report.tenants.size(), 2u);
+  JobResult r = Client(fleet.client_options("operator")).run(kAdd);
+  EXPECT_EQ(r.status.code(), StatusCode::kPermissionDenied) << "operator keys run no jobs";
+}
+
+TEST(Auth, AWorkerWhoseKeyIsNotEnrolledNeverRegisters) {
+  Fleet fleet(two_tenants());
+  TempDir dir;
+  const std::string rogue_key = (dir.path() / "rogue").string();
+  core::write_key_files(rogue_key);
+  Process rogue({BRIDGE_TEST_WORKER_BIN, "--broker", fleet.backend(), "--id", "rogue", "--device", "cpu", "--key-file",
+                 rogue_key + ".key", "--broker-key-file", fleet.broker_public_key_file()},
+                (dir.path() / "rogue.log").string());
+  EXPECT_TRUE(eventually([&] { return fleet.broker().log().find("refused a worker connection") != std::string::npos; },
+                         std::chrono::seconds(5)))
+      << fleet.broker().log();
+  FleetStatus status;
+  ASSERT_TRUE(Client(fleet.client_options("operator")).status(status).is_ok());
+  ASSERT_EQ(status.workers.size(), 1u);
+  EXPECT_EQ(status.workers[0].id, "worker-0");
+  Client alice(fleet.client_options("alice"));
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(alice.run(kAdd).worker_id, "worker-0");
+}
+
+// A raw client socket with a chosen routing id and key.
+zmq::socket_t raw_client(zmq::context_t& context, const Fleet& fleet, const std::string& tenant, const std::string& id) {
+  zmq::socket_t s(context, zmq::socket_type::dealer);
+  s.set(zmq::sockopt::linger, 0);
+  s.set(zmq::sockopt::routing_id, id);
+  fleet.secure_client_socket(s, tenant);
+  s.connect(fleet.frontend());
+  return s;
+}
+
+TEST(Identity, ANewSocketWithAnotherKeyOnALeftClientsRoutingIdGetsNoneOfItsResults) {
+  Fleet fleet(two_tenants());
+  zmq::context_t context;
+  const std::string id = "client-alice-chosen-id";
+  {
+    zmq::socket_t alice = raw_client(context, fleet, "alice", id);
+    for (std::uint64_t job = 1; job <= 4; ++job) {
+      auto frames = core::encode_request({.kernel = "sleep", .params = {{"ms", 4000}}}, job, "", milliseconds(10000));
+      ASSERT_TRUE(zmq::send_multipart(alice, frames));
+    }
+    ASSERT_TRUE(fleet.wait_for_inflight(2)) << fleet.logs();  // both slots of the one worker
+  }  // alice's socket closes with her jobs running
+  zmq::socket_t bob = raw_client(context, fleet, "bob", id);
+  bob.set(zmq::sockopt::rcvtimeo, 1500);  // alice's jobs are still running meanwhile
+  std::vector<zmq::message_t> got;
+  EXPECT_FALSE(zmq::recv_multipart(bob, std::back_inserter(got))) << "bob received a message meant for alice";
+  // Speaking on the id is refused while alice's jobs are in the broker.
+  auto frames = core::encode_request(kAdd, 99, "", milliseconds(5000));
+  ASSERT_TRUE(zmq::send_multipart(bob, frames));
+  got.clear();
+  ASSERT_TRUE(zmq::recv_multipart(bob, std::back_inserter(got)));
+  const wire::Envelope* envelope = nullptr;
+  ASSERT_TRUE(core::decode_envelope(got[0], core::Limits{}, envelope).is_ok());
+  const auto* result = envelope->body_as_JobResult();
+  ASSERT_NE(result, nullptr);
+  EXPECT_EQ(result->job_id(), 99u);
+  EXPECT_EQ(core::from_wire(result->status()), StatusCode::kPermissionDenied);
+  EXPECT_NE(core::view(result->message()).find("belongs to another key"), std::string::npos) << core::view(result->message());
+}
+
+}  // namespace
+}  // namespace bridge::testing

@@ -375,7 +375,15 @@ class Client::Impl {
     if (const auto* pong = envelope->body_as_Pong()) return on_pong(pong->incarnation());
     if (const auto* header = envelope->body_as_JobResult()) {
       auto it = pending_.find(header->job_id());
-      if (it == pending_.end() || !it->second.on_result) return;  // late answer after a timeout
+      if (it == pending_.end()) return;  // late answer after a timeout
+      if (!it->second.on_result) {
+        // A control request the broker refused before reading it (UNAUTHENTICATED, say): ids are
+        // unique across jobs and control requests, so the refusal names it.
+        if (header->status() == wire::StatusCode::OK) return;
+        Outgoing entry = std::move(it->second);
+        pending_.erase(it);
+        return fail(entry, Status(core::from_wire(header->status()), std::string(core::view(header->message()))));
+      }
       JobResult result;
       Status decoded = core::decode_result(*header, std::span(frames).subspan(1), limits_, result);
       if (!decoded.is_ok()) result.status = Status(decoded.code(), "result from the fleet is corrupt: " + decoded.message());

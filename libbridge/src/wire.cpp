@@ -110,8 +110,12 @@ RefusedHeader read_refused_header(const zmq::message_t& frame) {
   flatbuffers::Verifier verifier(data, size, /*max_depth=*/16, /*max_tables=*/100000);
   if (!wire::VerifyEnvelopeBuffer(verifier)) return {};
   const auto* envelope = flatbuffers::GetRoot<wire::Envelope>(data);
-  const auto* request = envelope->body_as_JobRequest();
-  return {envelope->body_type(), request == nullptr ? 0 : request->job_id()};
+  std::uint64_t id = 0;
+  if (const auto* job = envelope->body_as_JobRequest()) id = job->job_id();
+  if (const auto* status = envelope->body_as_StatusRequest()) id = status->request_id();
+  if (const auto* quota = envelope->body_as_QuotaRequest()) id = quota->request_id();
+  if (const auto* actor = envelope->body_as_ActorRequest()) id = actor->request_id();
+  return {envelope->body_type(), id};
 }
 
 bool is_resident(const wire::TensorDesc& desc) { return desc.resident() != nullptr && desc.resident()->size() > 0; }

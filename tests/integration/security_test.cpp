@@ -1,5 +1,15 @@
 // CURVE, keys and isolation across real processes: each attack a tenant or a process on the network
 // could make before keys existed, and the answer it gets now (docs/security.md).
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <mutex>
+#include <thread>
+
 #include <gtest/gtest.h>
 
 #include <zmq_addon.hpp>
@@ -32,6 +42,8 @@ TEST(Auth, AKeyNotListedForAnyTenantIsUnauthenticated) {
   JobResult r = stranger.run(kAdd);
   EXPECT_EQ(r.status.code(), StatusCode::kUnauthenticated) << r.status.to_string();
   EXPECT_NE(r.status.message().find("is not listed for any tenant"), std::string::npos) << r.status.message();
+  FleetStatus status;  // control requests are answered too, not left to time out
+  EXPECT_EQ(stranger.status(status).code(), StatusCode::kUnauthenticated);
 }
 
 TEST(Auth, AClientWithoutKeysGetsNothingThrough) {
@@ -167,6 +179,112 @@ TEST(Identity, ANewSocketWithAnotherKeyOnALeftClientsRoutingIdGetsNoneOfItsResul
   EXPECT_EQ(result->job_id(), 99u);
   EXPECT_EQ(core::from_wire(result->status()), StatusCode::kPermissionDenied);
   EXPECT_NE(core::view(result->message()).find("belongs to another key"), std::string::npos) << core::view(result->message());
+}
+
+// A TCP relay on 127.0.0.1 between one client and the broker that records every byte going either
+// way: a capture of the stream as anyone on the network would see it, without root.
+class RecordingRelay {
+ public:
+  explicit RecordingRelay(int broker_port) : port_(free_port()) {
+    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    const int one = 1;
+    ::setsockopt(listener_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<std::uint16_t>(port_));
+    if (::bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(listener_, 1) != 0)
+      throw std::runtime_error("relay: cannot listen");
+    thread_ = std::thread([this, broker_port] { run(broker_port); });
+  }
+  ~RecordingRelay() {
+    stop_ = true;
+    ::shutdown(listener_, SHUT_RDWR);
+    thread_.join();
+    ::close(listener_);
+  }
+  std::string endpoint() const { return tcp_endpoint(port_); }
+  std::string recorded() {
+    std::lock_guard lock(mutex_);
+    return recorded_;
+  }
+
+ private:
+  void run(int broker_port) {
+    const int client = ::accept(listener_, nullptr, nullptr);
+    if (client < 0) return;
+    const int broker = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<std::uint16_t>(broker_port));
+    if (::connect(broker, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+      char buffer[65536];
+      while (!stop_) {
+        pollfd fds[] = {{client, POLLIN, 0}, {broker, POLLIN, 0}};
+        if (::poll(fds, 2, 50) <= 0) continue;
+        for (int i = 0; i < 2; ++i) {
+          if (!(fds[i].revents & (POLLIN | POLLHUP))) continue;
+          const ssize_t n = ::read(fds[i].fd, buffer, sizeof buffer);
+          if (n <= 0) {
+            stop_ = true;
+            break;
+          }
+          {
+            std::lock_guard lock(mutex_);
+            recorded_.append(buffer, static_cast<std::size_t>(n));
+          }
+          if (::write(i == 0 ? broker : client, buffer, static_cast<std::size_t>(n)) != n) stop_ = true;
+        }
+      }
+    }
+    ::close(broker);
+    ::close(client);
+  }
+
+  int port_;
+  int listener_ = -1;
+  std::atomic<bool> stop_{false};
+  std::mutex mutex_;
+  std::string recorded_;
+  std::thread thread_;
+};
+
+// The bytes of the input tensor (and of its result: passthrough sends them back) as they would lie
+// in the stream if nothing encrypted them.
+bool stream_holds_the_tensor(const Fleet& fleet, bool secure) {
+  const int broker_port = std::stoi(fleet.frontend().substr(fleet.frontend().rfind(':') + 1));
+  RecordingRelay relay(broker_port);
+  Client::Options o = fleet.client_options("alice");
+  o.broker = relay.endpoint();
+  if (!secure) {
+    o.key_file.clear();
+    o.broker_key_file.clear();
+  }
+  Tensor marker = Tensor::zeros(DType::kU8, {4096});
+  auto bytes = marker.mutable_values<std::uint8_t>();
+  for (std::size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<std::uint8_t>("GpuBridge-secret-tensor-"[i % 24]);
+  {
+    Client client(o);
+    JobResult r = client.run({.kernel = "passthrough", .inputs = {marker}, .tenant = secure ? "" : "alice"});
+    EXPECT_TRUE(r.ok()) << r.status.to_string();
+  }
+  const std::string stream = relay.recorded();
+  EXPECT_GT(stream.size(), 8192u) << "the relay saw the job go through";
+  return stream.find("GpuBridge-secret-tensor-GpuBridge-secret-tensor-") != std::string::npos;
+}
+
+TEST(Auth, TheBytesOnTheWireAreNotPlaintext) {
+  ::unsetenv("GPUBRIDGE_KEY_FILE");
+  ::unsetenv("GPUBRIDGE_BROKER_KEY_FILE");
+  {
+    FleetOptions open = two_tenants();
+    open.secure = false;
+    Fleet fleet(open);
+    EXPECT_TRUE(stream_holds_the_tensor(fleet, false)) << "the capture sees plaintext when nothing encrypts it";
+  }
+  Fleet fleet(two_tenants());
+  EXPECT_FALSE(stream_holds_the_tensor(fleet, true)) << "a tensor's bytes crossed the network in the clear";
 }
 
 }  // namespace

@@ -44,8 +44,9 @@ wire::StatusCode to_wire(StatusCode code);
 Status decode_envelope(zmq::message_t& frame, const Limits& limits, const wire::Envelope*& out);
 
 /// What a header frame that decode_envelope() refused still says, when its bytes verify as an
-/// envelope (another protocol version, say): its body type (NONE otherwise) and, for a JobRequest,
-/// its job_id (0 otherwise), so that the refusal can name the job.
+/// envelope (another protocol version, say): its body type (NONE otherwise) and the id the refusal
+/// (a JobResult) must carry for the sender to match it: a JobRequest's job_id, or the request_id of
+/// a StatusRequest, QuotaRequest or ActorRequest (0 otherwise).
 struct RefusedHeader {
   wire::Body body = wire::Body::NONE;
   std::uint64_t job_id = 0;

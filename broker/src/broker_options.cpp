@@ -1,5 +1,8 @@
 #include "bridge/broker/broker_options.hpp"
 
+#include <cstdlib>
+#include <fstream>
+
 #include "bridge/broker/redis_connection.hpp"
 #include "bridge/core/config_map.hpp"
 #include "bridge/core/limits_config.hpp"
@@ -10,7 +13,7 @@ void BrokerOptions::validate() const {
   using core::ConfigError;
   if (frontend.empty() || backend.empty()) throw ConfigError("frontend and backend endpoints must be set");
   if (frontend == backend) throw ConfigError("frontend and backend must be different endpoints");
-  RedisAddress::parse(redis);
+  redis_address(*this);
   if (secure && secret_key_file.empty())
     throw ConfigError("security: curve needs secret_key_file, the broker's key pair (make one with bridgectl keygen "
                       "NAME and give NAME.key); or set security: none to run without encryption or identities, "
@@ -28,6 +31,28 @@ void BrokerOptions::validate() const {
   if (cancel_grace_ms == 0) throw ConfigError("cancel_grace_ms: must be at least 1");
 }
 
+RedisAddress redis_address(const BrokerOptions& options) {
+  RedisAddress a = RedisAddress::parse(options.redis);
+  std::string password;
+  bool given = false;
+  if (!options.redis_password_file.empty()) {
+    std::ifstream in(options.redis_password_file);
+    if (!in) throw core::ConfigError("redis_password_file " + options.redis_password_file + ": cannot read it");
+    std::getline(in, password);
+    if (!password.empty() && password.back() == '\r') password.pop_back();
+    if (password.empty()) throw core::ConfigError("redis_password_file " + options.redis_password_file + " is empty");
+    given = true;
+  } else if (const char* env = std::getenv("GPUBRIDGE_REDIS_PASSWORD"); env != nullptr && *env != '\0') {
+    password = env;
+    given = true;
+  }
+  if (given) {
+    if (a.user.empty()) a.user = a.password;  // redis://USER@HOST: the bare credential names the user
+    a.password = password;
+  }
+  return a;
+}
+
 BrokerOptions load_broker_options(const std::string& path) {
   BrokerOptions o;
   auto config = core::ConfigMap::load_file(path);
@@ -36,6 +61,7 @@ BrokerOptions load_broker_options(const std::string& path) {
   config.get("backend", o.backend);
   config.get("redis", o.redis);
   config.get("redis_prefix", o.redis_prefix);
+  config.get("redis_password_file", o.redis_password_file);
   config.get("tenants_file", o.tenants_file);
   std::string security = o.secure ? "curve" : "none";
   config.get("security", security);
@@ -70,6 +96,7 @@ BrokerOptions load_broker_options(const std::string& path) {
   config.reject_unknown_keys();
   o.tenants_file = core::resolve_path(o.tenants_file, path);
   if (!o.secret_key_file.empty()) o.secret_key_file = core::resolve_path(o.secret_key_file, path);
+  if (!o.redis_password_file.empty()) o.redis_password_file = core::resolve_path(o.redis_password_file, path);
   if (!o.workers_file.empty()) o.workers_file = core::resolve_path(o.workers_file, path);
   return o;
 }

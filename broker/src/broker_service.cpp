@@ -71,7 +71,7 @@ BrokerService::BrokerService(BrokerOptions options, TenantTable tenants)
             return std::chrono::milliseconds(quota != nullptr ? quota->max_job_ms : TenantQuota::kDefaultMaxJobMs);
           },
           [this](Job& job, WorkerRecord& worker) { on_dispatched(job, worker); }),
-      redis_(RedisAddress::parse(options_.redis)),
+      redis_(redis_address(options_)),
       quotas_(redis_, options_.redis_prefix, lease_owner(options_.id, incarnation_)),
       admission_({.enforce_quotas = options_.enforce_quotas,
                   .admission_timeout_ms = options_.admission_timeout_ms,
@@ -128,11 +128,11 @@ void BrokerService::run() {
     metrics_server_ = std::make_unique<metrics::MetricsServer>(
         options_.metrics_listen, metrics_.registry(), [this]() -> std::string {
           const auto& r = metrics_.registry();
-          if (r.value("bridge_redis_connected", {}) < 1 && !options_.fail_open) return "Redis is not connected";
           if (r.value("bridge_redis_refusing", {}) > 0 && !options_.fail_open) {
             std::lock_guard lock(readiness_mutex_);
             return "Redis refuses the broker's commands: " + redis_refusal_;
           }
+          if (r.value("bridge_redis_connected", {}) < 1 && !options_.fail_open) return "Redis is not connected";
           if (r.value("bridge_workers", {}) < 1) return "no worker has registered";
           return {};
         });
@@ -193,7 +193,10 @@ void BrokerService::run() {
 void BrokerService::on_redis_transition() {
   redis_was_connected_ = redis_.connected();
   leases_.on_redis(redis_was_connected_);
-  if (!redis_was_connected_)
+  // While Redis refuses the broker (a wrong password) it may close each connection: that was said once.
+  if (!redis_was_connected_ && !redis_.refusal().empty())
+    spdlog::debug("redis_outage: Redis refuses the broker ({}); reconnecting with backoff", redis_.refusal());
+  else if (!redis_was_connected_)
     spdlog::warn(options_.fail_open ? "redis_outage fail-open: admitting jobs against the quotas in force, counted by "
                                       "this broker alone, until Redis is back; actor calls wait for Redis"
                                     : "redis_outage fail-closed: new jobs are answered UNAVAILABLE until Redis is back");

@@ -12,7 +12,7 @@
 namespace {
 
 constexpr const char* kUsage = R"(usage: bridge-broker [--config FILE] [--frontend ENDPOINT] [--backend ENDPOINT]
-                     [--redis URL] [--tenants FILE] [--workers FILE] [--secret-key-file FILE]
+                     [--redis URL] [--redis-password-file FILE] [--tenants FILE] [--workers FILE] [--secret-key-file FILE]
                      [--security curve|none] [--id ID] [--enforce-quotas true|false] [--metrics HOST:PORT]
                      [--log-level LEVEL] [--log-format text|json]
 
@@ -35,7 +35,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     args.reject_unknown({"help", "config", "frontend", "backend", "redis", "tenants", "id", "log-level", "log-format", "enforce-quotas",
-                         "metrics", "workers", "secret-key-file", "security"});
+                         "metrics", "workers", "secret-key-file", "security", "redis-password-file"});
     broker::BrokerOptions options;
     if (args.has("config")) options = broker::load_broker_options(args.get("config"));
     options.frontend = args.get("frontend", options.frontend);
@@ -45,6 +45,7 @@ int main(int argc, char** argv) {
     options.tenants_file = args.get("tenants", options.tenants_file);
     options.id = args.get("id", options.id);
     options.workers_file = args.get("workers", options.workers_file);
+    options.redis_password_file = args.get("redis-password-file", options.redis_password_file);
     options.secret_key_file = args.get("secret-key-file", options.secret_key_file);
     if (args.has("security")) {
       const std::string v = args.get("security");

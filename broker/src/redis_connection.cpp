@@ -135,9 +135,14 @@ void RedisConnection::on_connect(const redisAsyncContext* context, int status) {
     return;
   }
   self->connected_ = true;
-  self->backoff_ = std::chrono::milliseconds(0);
   self->reported_down_ = false;
-  spdlog::info("redis: connected to {}", self->address_.to_string());
+  // The backoff is reset by the first reply that is not an error (observe): a server that takes the
+  // connection and then closes it (a wrong password, with the default user off) is retried with
+  // backoff, not ten times a second. While Redis refuses the broker, each cycle is a debug line.
+  if (self->refusal_.empty())
+    spdlog::info("redis: connected to {}", self->address_.to_string());
+  else
+    spdlog::debug("redis: connected to {} (it refused the broker before: {})", self->address_.to_string(), self->refusal_);
 }
 
 void RedisConnection::on_disconnect(const redisAsyncContext* context, int status) {
@@ -151,7 +156,9 @@ void RedisConnection::lost(const std::string& why) {
   const bool was_connected = connected_;
   connected_ = false;
   want_read_ = want_write_ = false;
-  if (was_connected) {
+  if (was_connected && !refusal_.empty()) {
+    spdlog::debug("redis: {} closed the connection ({}), as it refuses the broker: {}", address_.to_string(), why, refusal_);
+  } else if (was_connected) {
     spdlog::error("redis: lost connection to {}: {}; reconnecting", address_.to_string(), why);
   } else if (!reported_down_) {
     spdlog::error("redis: cannot connect to {}: {}; retrying with backoff", address_.to_string(), why);
@@ -194,6 +201,7 @@ bool RedisConnection::probe_write(const std::vector<std::string>& args) {
 }
 
 void RedisConnection::observe(const redisReply* reply) {
+  if (reply != nullptr && reply->type != REDIS_REPLY_ERROR) backoff_ = std::chrono::milliseconds(0);
   if (reply == nullptr || reply->type != REDIS_REPLY_ERROR) return;
   const std::string_view error(reply->str, reply->len);
   if (is_refusal(error)) set_refusal(std::string(error));
@@ -202,14 +210,23 @@ void RedisConnection::observe(const redisReply* reply) {
 void RedisConnection::set_refusal(std::string why) {
   // One state per kind of refusal (its first word: OOM, NOAUTH, ...): the same refusal reaches
   // scripts and plain commands in different words, and is logged once.
-  auto kind = [](const std::string& error) { return error.substr(0, error.find(' ')); };
+  // A wrong password and the NOAUTH of every command after it are one refusal: authentication.
+  auto kind = [](const std::string& error) {
+    std::string word = error.substr(0, error.find(' '));
+    return word == "NOAUTH" || word == "WRONGPASS" ? std::string("authentication") : word;
+  };
   if (kind(why) == kind(refusal_) && why.empty() == refusal_.empty()) return;
   if (why.empty()) {
     spdlog::info("redis: {} accepts the broker's commands again", address_.to_string());
   } else {
     spdlog::error("redis: {} refuses the broker's commands: {}; jobs are answered UNAVAILABLE and /readyz says "
-                  "not ready until it accepts them (logged once; the next line says when it does)",
-                  address_.to_string(), why);
+                  "not ready until it accepts them (logged once; the next line says when it does){}",
+                  address_.to_string(), why,
+                  kind(why) == "authentication"
+                      ? std::string(address_.user.empty() ? "; check the password (no ACL user is given)"
+                                                          : "; check the password of ACL user '" + address_.user + "'") +
+                            " (redis URL, redis_password_file or GPUBRIDGE_REDIS_PASSWORD)"
+                      : std::string());
   }
   refusal_ = std::move(why);
 }

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include <gtest/gtest.h>
+#include <httplib.h>
 
 #include <zmq_addon.hpp>
 
@@ -285,6 +286,56 @@ TEST(Auth, TheBytesOnTheWireAreNotPlaintext) {
   }
   Fleet fleet(two_tenants());
   EXPECT_FALSE(stream_holds_the_tensor(fleet, true)) << "a tensor's bytes crossed the network in the clear";
+}
+
+TEST(Auth, BrokersUseTheirRedisAclUserWhichCanTouchNothingElse) {
+  FleetOptions o = two_tenants();
+  o.redis_acl = true;
+  Fleet fleet(o);
+  Client alice(fleet.client_options("alice"));
+  ASSERT_TRUE(alice.run(kAdd).ok()) << fleet.logs();  // admission scripts, leases
+  Actor counter(alice, "", "counter");
+  ASSERT_TRUE(counter.put("sum", Tensor::vector<float>({1, 2})).get().ok()) << fleet.logs();  // actor state, chunks
+  JobResult call = counter.call({.kernel = "vector_add", .args = {Resident{"sum"}, Tensor::vector<float>({1, 1})}, .keep = {"sum"}}).get();
+  ASSERT_TRUE(call.ok()) << call.status.to_string() << fleet.logs();
+  QuotaReport report;
+  ASSERT_TRUE(alice.quotas("", report).is_ok());
+  EXPECT_GE(report.tenants.at(0).inflight_jobs, 0) << "usage read from Redis";
+  // What the user may not do, asked of Redis itself.
+  EXPECT_NE(fleet.redis().command({"ACL", "DRYRUN", "gpubridge", "FLUSHALL"}).find("no permissions"), std::string::npos);
+  EXPECT_NE(fleet.redis().command({"ACL", "DRYRUN", "gpubridge", "GET", "other:key"}).find("no permissions"), std::string::npos);
+  EXPECT_NE(fleet.redis().command({"ACL", "DRYRUN", "gpubridge", "CONFIG", "GET", "*"}).find("no permissions"), std::string::npos);
+  EXPECT_EQ(fleet.redis().command({"ACL", "DRYRUN", "gpubridge", "GET", "bridge:x"}), "OK");
+  EXPECT_EQ(fleet.broker().log().find("NOPERM"), std::string::npos) << "a command the ACL file forgot:\n" << fleet.broker().log();
+}
+
+TEST(Auth, AWrongRedisPasswordIsLoggedOnceAndTheBrokerIsNotReady) {
+  const int http_port = free_port();
+  FleetOptions o = two_tenants();
+  o.redis_acl = true;
+  o.redis_password = "not-the-password";
+  o.broker_yaml_extra += "metrics_listen: 127.0.0.1:" + std::to_string(http_port) + "\n";
+  Fleet fleet(o);
+  // The ACL file holds "not-the-password" for gpubridge: change the file the broker reads instead.
+  fleet.dir().write("redis-password", "wrong\n");
+  fleet.restart_broker();
+  ASSERT_TRUE(fleet.wait_for_workers(1));
+  Client alice(fleet.client_options("alice"));
+  JobResult r = alice.run(kAdd);
+  EXPECT_EQ(r.status.code(), StatusCode::kUnavailable) << r.status.to_string();
+  std::this_thread::sleep_for(milliseconds(1500));
+  httplib::Client http("127.0.0.1", http_port);
+  auto ready = http.Get("/readyz");
+  ASSERT_TRUE(ready);
+  EXPECT_EQ(ready->status, 503);
+  EXPECT_NE(ready->body.find("WRONGPASS"), std::string::npos) << ready->body;
+  const std::string log = fleet.broker().log();
+  std::size_t lines = 0;
+  for (std::size_t at = log.find("refuses the broker's commands"); at != std::string::npos;
+       at = log.find("refuses the broker's commands", at + 1))
+    ++lines;
+  EXPECT_NE(log.find("check the password of ACL user 'gpubridge'"), std::string::npos) << log;
+  EXPECT_EQ(lines, 1u) << "one clear line, not one per retry:\n" << log;
 }
 
 }  // namespace

@@ -26,13 +26,15 @@ std::string worker_bin() { return program("BRIDGE_WORKER_BIN", BRIDGE_TEST_WORKE
 std::string redis_bin() { return program("BRIDGE_REDIS_SERVER", BRIDGE_TEST_REDIS_SERVER); }
 }  // namespace
 
-RedisServer::RedisServer(const TempDir& dir) {
+RedisServer::RedisServer(const TempDir& dir, const std::string& acl_file, std::string admin_user, std::string admin_password)
+    : admin_user_(std::move(admin_user)), admin_password_(std::move(admin_password)) {
   // A port found free can be taken by another process before redis-server binds it: try again.
   for (int attempt = 0; attempt < 3; ++attempt) {
     port_ = free_port();
-    process_ = std::make_unique<Process>(
-        std::vector<std::string>{redis_bin(), "--port", std::to_string(port_), "--bind", "127.0.0.1",
-                                 "--save", "", "--appendonly", "no", "--dir", dir.path().string()},
+    std::vector<std::string> argv{redis_bin(), "--port", std::to_string(port_), "--bind", "127.0.0.1",
+                                  "--save", "", "--appendonly", "no", "--dir", dir.path().string()};
+    if (!acl_file.empty()) argv.insert(argv.end(), {"--aclfile", acl_file});
+    process_ = std::make_unique<Process>(argv,
         (dir.path() / ("redis-" + std::to_string(port_) + ".log")).string());
     if (eventually([&] { return command({"PING"}) == "PONG" || !process_->running(); }, std::chrono::seconds(10)) &&
         process_->running())
@@ -47,6 +49,10 @@ std::string RedisServer::command(const std::vector<std::string>& args) const {
   if (c == nullptr || c->err) {
     if (c) redisFree(c);
     return "<unreachable>";
+  }
+  if (!admin_user_.empty()) {
+    auto* auth = static_cast<redisReply*>(redisCommand(c, "AUTH %s %s", admin_user_.c_str(), admin_password_.c_str()));
+    if (auth != nullptr) freeReplyObject(auth);
   }
   std::vector<const char*> argv;
   std::vector<std::size_t> lengths;
@@ -73,7 +79,27 @@ std::string RedisServer::hash_total(const std::string& key) const {
 }
 
 Fleet::Fleet(FleetOptions options) : options_(std::move(options)) {
-  redis_ = std::make_unique<RedisServer>(dir_);
+  std::string redis_extra;
+  if (options_.redis_acl) {
+    // The shipped ACL file, with the broker user's password added after `on` (as compose does) and
+    // an admin user for this harness's own commands.
+    std::ifstream shipped(BRIDGE_SOURCE_DIR "/config/redis-acl.conf");
+    std::stringstream text;
+    text << shipped.rdbuf();
+    std::string acl = text.str();
+    const std::string marker = "user gpubridge on ";
+    const auto at = acl.find(marker);
+    if (at == std::string::npos) throw std::runtime_error("config/redis-acl.conf has no 'user gpubridge on' line");
+    acl.insert(at + marker.size(), ">" + options_.redis_password + " ");
+    acl += "user admin on >admin-secret ~* &* +@all\n";
+    const std::string acl_file = dir_.write("users.acl", acl);
+    redis_ = std::make_unique<RedisServer>(dir_, acl_file, "admin", "admin-secret");
+    redis_->set_url_user("gpubridge");
+    dir_.write("redis-password", options_.redis_password + "\n");
+    redis_extra = "redis_password_file: redis-password\n";
+  } else {
+    redis_ = std::make_unique<RedisServer>(dir_);
+  }
   frontend_port_ = free_port();
   backend_port_ = free_port();
   const std::string heartbeat = std::to_string(options_.heartbeat_ms);
@@ -87,7 +113,8 @@ Fleet::Fleet(FleetOptions options) : options_(std::move(options)) {
   }
   write_tenants(options_.tenants_yaml);
   broker_config_ = dir_.write("broker.yaml", "heartbeat_ms: " + heartbeat + "\nliveness: 3\nlog_level: debug\n" +
-                                                 "tenants_file: tenants.yaml\n" + broker_security + options_.broker_yaml_extra);
+                                                 "tenants_file: tenants.yaml\n" + broker_security + redis_extra +
+                                                 options_.broker_yaml_extra);
   worker_config_ = dir_.write("worker.yaml", "heartbeat_ms: " + heartbeat + "\nliveness: 5\nthreads: 2\nlog_level: debug\n" +
                                                  worker_security + options_.worker_yaml_extra);
   broker_ = start_broker(frontend_port_, backend_port_, "broker-a");

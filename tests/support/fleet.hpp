@@ -17,9 +17,14 @@ namespace bridge::testing {
 /// Debian's redis-server on a free loopback port, without persistence.
 class RedisServer {
  public:
-  explicit RedisServer(const TempDir& dir);
+  /// `acl_file` non-empty: redis-server --aclfile it; this object's own commands then authenticate
+  /// as `admin_user` / `admin_password` (a user the file must define).
+  explicit RedisServer(const TempDir& dir, const std::string& acl_file = "", std::string admin_user = "",
+                       std::string admin_password = "");
   int port() const { return port_; }
-  std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_) + "/0"; }
+  std::string url() const { return "redis://" + url_user_ + "127.0.0.1:" + std::to_string(port_) + "/0"; }
+  /// The URL brokers get names this ACL user (`redis://USER@...`; the password comes from a file).
+  void set_url_user(const std::string& user) { url_user_ = user + "@"; }
   /// A command's reply as text (integers as decimal), via a blocking hiredis connection.
   std::string command(const std::vector<std::string>& args) const;
   /// The sum of a hash's values as text ("0" for a missing hash): a tenant's leases over every
@@ -30,6 +35,7 @@ class RedisServer {
  private:
   int port_;
   std::unique_ptr<Process> process_;
+  std::string admin_user_, admin_password_, url_user_;
 };
 
 struct FleetOptions {
@@ -41,6 +47,10 @@ struct FleetOptions {
   std::string worker_yaml_extra;     ///< appended to the generated worker.yaml
   std::string worker_device = "cpu"; ///< the workers' --device (tests are about the fleet, not the GPU)
   int broker_open_files = 0;         ///< >0: the broker runs under this hard limit on open files (ulimit -n)
+  /// Redis runs with config/redis-acl.conf (the broker's user gets `redis_password`), and the broker
+  /// connects as user gpubridge with its password from a file (redis_password_file).
+  bool redis_acl = false;
+  std::string redis_password = "broker-secret";  ///< what the broker's password file says (redis_acl)
   /// true: security: curve, as a fleet runs for real. Keys are made in the fleet's directory:
   /// broker, worker (enrolled in workers.yaml), operator (operator_keys), and one per tenant of
   /// tenants_yaml (listed under it). false: security: none.

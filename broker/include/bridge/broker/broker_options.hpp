@@ -25,7 +25,11 @@ struct BrokerOptions {
   std::string frontend = "tcp://127.0.0.1:5555";   ///< clients connect here (ROUTER)
   std::string backend = "tcp://127.0.0.1:5556";    ///< workers connect here (ROUTER)
   std::string redis = "redis://127.0.0.1:6379/0";
-  std::string redis_prefix = "bridge:";            ///< prefix of every key the broker writes
+  std::string redis_prefix = "bridge:";            ///< prefix of every Redis key the broker writes
+  /// A file whose first line is the Redis password (mode 0600 advised); overrides a password in
+  /// `redis`, where `redis://USER@HOST` then names the ACL user. Empty: $GPUBRIDGE_REDIS_PASSWORD if
+  /// set, else the URL's. Relative to the broker.yaml that names it.
+  std::string redis_password_file;
   std::string tenants_file = "tenants.yaml";       ///< relative to the broker.yaml that names it
   /// true (key `security: curve`): every connection is CURVE-encrypted and authenticated; a client
   /// is the tenant its key is listed under in tenants_file, a worker must be in workers_file.
@@ -73,6 +77,11 @@ struct BrokerOptions {
   /// Throws core::ConfigError naming the field and the allowed range.
   void validate() const;
 };
+
+/// The Redis address to connect to: `redis` with the password from redis_password_file or
+/// $GPUBRIDGE_REDIS_PASSWORD when either is set. Throws core::ConfigError.
+struct RedisAddress;
+RedisAddress redis_address(const BrokerOptions& options);
 
 /// Reads a broker.yaml (every key optional; unknown keys refused). `tenants_file` comes back resolved
 /// against the file's directory. Throws core::ConfigError.

@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "bridge/broker/redis_connection.hpp"
+#include "bridge/broker/tenants.hpp"
 #include "bridge/core/config_map.hpp"
 #include "bridge/core/limits_config.hpp"
 
@@ -29,6 +30,12 @@ void BrokerOptions::validate() const {
   if (max_unread_result_bytes == 0) throw ConfigError("max_unread_result_bytes: must be at least 1");
   if (client_stall_ms == 0) throw ConfigError("client_stall_ms: must be at least 1");
   if (cancel_grace_ms == 0) throw ConfigError("cancel_grace_ms: must be at least 1");
+}
+
+TenantTable load_tenants(const BrokerOptions& options) {
+  TenantTable table = TenantTable::load_file(options.tenants_file);
+  if (!options.client_keys_dir.empty()) table.add_keys_from_dir(options.client_keys_dir);
+  return table;
 }
 
 RedisAddress redis_address(const BrokerOptions& options) {
@@ -70,6 +77,7 @@ BrokerOptions load_broker_options(const std::string& path) {
   o.secure = security == "curve";
   config.get("secret_key_file", o.secret_key_file);
   config.get("workers_file", o.workers_file);
+  config.get("client_keys_dir", o.client_keys_dir);
   config.get("heartbeat_ms", o.heartbeat_ms);
   config.get("liveness", o.liveness);
   config.get("default_timeout_ms", o.default_timeout_ms);
@@ -98,6 +106,7 @@ BrokerOptions load_broker_options(const std::string& path) {
   if (!o.secret_key_file.empty()) o.secret_key_file = core::resolve_path(o.secret_key_file, path);
   if (!o.redis_password_file.empty()) o.redis_password_file = core::resolve_path(o.redis_password_file, path);
   if (!o.workers_file.empty()) o.workers_file = core::resolve_path(o.workers_file, path);
+  if (!o.client_keys_dir.empty()) o.client_keys_dir = core::resolve_path(o.client_keys_dir, path);
   return o;
 }
 

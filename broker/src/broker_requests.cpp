@@ -2,6 +2,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <filesystem>
 
 #include <spdlog/spdlog.h>
 
@@ -17,6 +18,16 @@ std::string file_signature(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return "";
   return std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec) + ":" + std::to_string(st.st_size);
+}
+
+// The same for a directory tree of key files: each file's path and signature.
+std::string tree_signature(const std::string& dir) {
+  std::error_code ec;
+  std::string out;
+  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec); !ec && it != std::filesystem::end(it);
+       it.increment(ec))
+    if (it->is_regular_file()) out += it->path().string() + "=" + file_signature(it->path().string()) + ";";
+  return out;
 }
 
 std::int64_t unix_ms() {
@@ -126,7 +137,8 @@ void BrokerService::quota_refused(const std::string& tenant, const std::string& 
 // ---- Tenants ---------------------------------------------------------------------------------------
 
 void BrokerService::check_tenants_file(bool forced) {
-  const std::string signature = file_signature(options_.tenants_file);
+  std::string signature = file_signature(options_.tenants_file);
+  if (!options_.client_keys_dir.empty()) signature += "|" + tree_signature(options_.client_keys_dir);
   if (tenants_signature_.empty() && !forced) {  // first look (start): the table in force came from this file
     tenants_signature_ = signature;
     return;
@@ -134,7 +146,7 @@ void BrokerService::check_tenants_file(bool forced) {
   if (!forced && signature == tenants_signature_) return;
   tenants_signature_ = signature;
   try {
-    apply_tenants(TenantTable::load_file(options_.tenants_file), forced ? "SIGHUP" : "file changed");
+    apply_tenants(load_tenants(options_), forced ? "SIGHUP" : "file changed");
   } catch (const std::exception& e) {  // ConfigError, or anything a parser may throw: never fatal here
     spdlog::error("tenants not reloaded; the quotas in force stay: {}", e.what());
   }

@@ -12,7 +12,7 @@
 namespace {
 
 constexpr const char* kUsage = R"(usage: bridge-broker [--config FILE] [--frontend ENDPOINT] [--backend ENDPOINT]
-                     [--redis URL] [--redis-password-file FILE] [--tenants FILE] [--workers FILE] [--secret-key-file FILE]
+                     [--redis URL] [--redis-password-file FILE] [--tenants FILE] [--workers FILE] [--client-keys-dir DIR] [--secret-key-file FILE]
                      [--security curve|none] [--id ID] [--enforce-quotas true|false] [--metrics HOST:PORT]
                      [--log-level LEVEL] [--log-format text|json]
 
@@ -35,7 +35,8 @@ int main(int argc, char** argv) {
       return 0;
     }
     args.reject_unknown({"help", "config", "frontend", "backend", "redis", "tenants", "id", "log-level", "log-format", "enforce-quotas",
-                         "metrics", "workers", "secret-key-file", "security", "redis-password-file"});
+                         "metrics", "workers", "secret-key-file", "security", "redis-password-file",
+                         "client-keys-dir"});
     broker::BrokerOptions options;
     if (args.has("config")) options = broker::load_broker_options(args.get("config"));
     options.frontend = args.get("frontend", options.frontend);
@@ -45,6 +46,7 @@ int main(int argc, char** argv) {
     options.tenants_file = args.get("tenants", options.tenants_file);
     options.id = args.get("id", options.id);
     options.workers_file = args.get("workers", options.workers_file);
+    options.client_keys_dir = args.get("client-keys-dir", options.client_keys_dir);
     options.redis_password_file = args.get("redis-password-file", options.redis_password_file);
     options.secret_key_file = args.get("secret-key-file", options.secret_key_file);
     if (args.has("security")) {
@@ -61,7 +63,7 @@ int main(int argc, char** argv) {
     options.validate();
     options.log_format = args.get("log-format", options.log_format);
     core::init_logging("broker", options.log_level, options.log_format);
-    auto tenants = broker::TenantTable::load_file(options.tenants_file);
+    auto tenants = broker::load_tenants(options);
 
     broker::BrokerService service(options, std::move(tenants));
     core::stop_on_signals(service.stop_notifier());

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 
 #include "bridge/core/config_map.hpp"
 #include "bridge/core/curve.hpp"
@@ -99,6 +100,35 @@ const std::string* TenantTable::tenant_of_key(const std::string& key) const {
 }
 
 bool TenantTable::is_operator_key(const std::string& key) const { return operator_keys_.contains(key); }
+
+void TenantTable::add_keys_from_dir(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  auto public_files = [&](const fs::path& folder) {
+    std::vector<fs::path> files;
+    for (const auto& entry : fs::directory_iterator(folder, ec))
+      if (entry.is_regular_file() && entry.path().extension() == ".pub") files.push_back(entry.path());
+    std::sort(files.begin(), files.end());
+    return files;
+  };
+  for (const auto& file : public_files(fs::path(dir) / "operators")) {
+    const std::string key = core::read_key_file(file.string(), false).public_key;
+    if (tenant_of_key_.contains(key)) throw core::ConfigError(file.string() + ": the key is a tenant's too");
+    operator_keys_.insert(key);
+  }
+  for (const auto& entry : fs::directory_iterator(fs::path(dir) / "tenants", ec)) {
+    if (!entry.is_directory()) continue;
+    const std::string tenant = entry.path().filename().string();
+    for (const auto& file : public_files(entry.path())) {
+      if (!tenants_.contains(tenant))
+        throw core::ConfigError(file.string() + ": tenant '" + tenant + "' is not in the tenants file");
+      const std::string key = core::read_key_file(file.string(), false).public_key;
+      auto [it, added] = tenant_of_key_.emplace(key, tenant);
+      if ((!added && it->second != tenant) || operator_keys_.contains(key))
+        throw core::ConfigError(file.string() + ": the key is listed for another tenant or as an operator's");
+    }
+  }
+}
 
 TenantTable TenantTable::load_file(const std::string& path) { return from_config(core::ConfigMap::load_file(path)); }
 

@@ -78,5 +78,23 @@ TEST(CurveKeys, TenantsListKeysOnceEachAndOnlyValidOnes) {
             std::string::npos);
 }
 
+TEST(CurveKeys, AKeysDirectoryEnrollsEachPublicFileForItsTenantOrAsAnOperator) {
+  KeyDir dir;
+  std::filesystem::create_directories(dir.path() / "tenants" / "alice");
+  std::filesystem::create_directories(dir.path() / "operators");
+  const std::string laptop = write_key_files((dir.path() / "tenants" / "alice" / "laptop").string()).public_key;
+  const std::string ops = write_key_files((dir.path() / "operators" / "ops").string()).public_key;
+  auto table = broker::TenantTable::parse("tenants:\n  alice: {}\n", "t.yaml");
+  table.add_keys_from_dir(dir.path().string());
+  ASSERT_NE(table.tenant_of_key(laptop), nullptr);
+  EXPECT_EQ(*table.tenant_of_key(laptop), "alice");
+  EXPECT_TRUE(table.is_operator_key(ops));
+  std::filesystem::create_directories(dir.path() / "tenants" / "mallory");
+  write_key_files((dir.path() / "tenants" / "mallory" / "m").string());
+  auto again = broker::TenantTable::parse("tenants:\n  alice: {}\n", "t.yaml");
+  EXPECT_NE(error_of([&] { again.add_keys_from_dir(dir.path().string()); }).find("'mallory' is not in the tenants file"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace bridge::core

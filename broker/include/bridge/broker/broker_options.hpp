@@ -41,6 +41,9 @@ struct BrokerOptions {
   std::string secret_key_file;
   /// Public keys of the workers allowed to connect; re-read like tenants_file. Relative to broker.yaml.
   std::string workers_file = "workers.yaml";
+  /// Client keys as files, beside those listed in tenants_file: DIR/tenants/TENANT/*.pub and
+  /// DIR/operators/*.pub (docker-compose makes them so). Re-read with tenants_file. Empty: none.
+  std::string client_keys_dir;
   std::uint32_t heartbeat_ms = kDefaultHeartbeatMs;
   std::uint32_t liveness = kDefaultLiveness;       ///< a worker silent this many of its heartbeats is dead
   std::uint32_t default_timeout_ms = kDefaultTimeoutMs;  ///< for jobs that set none
@@ -82,6 +85,10 @@ struct BrokerOptions {
 /// $GPUBRIDGE_REDIS_PASSWORD when either is set. Throws core::ConfigError.
 struct RedisAddress;
 RedisAddress redis_address(const BrokerOptions& options);
+
+/// tenants_file with the keys of client_keys_dir added. Throws core::ConfigError.
+class TenantTable;
+TenantTable load_tenants(const BrokerOptions& options);
 
 /// Reads a broker.yaml (every key optional; unknown keys refused). `tenants_file` comes back resolved
 /// against the file's directory. Throws core::ConfigError.

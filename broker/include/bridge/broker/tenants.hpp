@@ -71,6 +71,12 @@ class TenantTable {
   const TenantQuota* find(const std::string& tenant) const;
   const std::map<std::string, TenantQuota>& tenants() const { return tenants_; }
 
+  /// Adds the public keys found in a keys directory: DIR/tenants/TENANT/*.pub for TENANT (a tenant
+  /// the table has) and DIR/operators/*.pub as operator keys, in the format bridgectl keygen writes.
+  /// A file for a tenant not in the table, or a key listed twice for different owners, is a
+  /// core::ConfigError naming the file.
+  void add_keys_from_dir(const std::string& dir);
+
   /// The tenant a client key is enrolled for (`keys:` under the tenant), or nullptr.
   const std::string* tenant_of_key(const std::string& key) const;
   /// Whether the key is one of `operator_keys:` (may see every tenant in status, quota and actor show).

@@ -92,6 +92,7 @@ BrokerOptions load_broker_options(const std::string& path) {
   config.get("tenants_reload_ms", o.tenants_reload_ms);
   config.get("actor_idle_ms", o.actor_idle_ms);
   config.get("metrics_listen", o.metrics_listen);
+  config.get("metrics_token_file", o.metrics_token_file);
   config.get("enforce_quotas", o.enforce_quotas);
   std::string outage = o.fail_open ? "fail-open" : "fail-closed";
   config.get("redis_outage", outage);
@@ -107,6 +108,7 @@ BrokerOptions load_broker_options(const std::string& path) {
   if (!o.redis_password_file.empty()) o.redis_password_file = core::resolve_path(o.redis_password_file, path);
   if (!o.workers_file.empty()) o.workers_file = core::resolve_path(o.workers_file, path);
   if (!o.client_keys_dir.empty()) o.client_keys_dir = core::resolve_path(o.client_keys_dir, path);
+  if (!o.metrics_token_file.empty()) o.metrics_token_file = core::resolve_path(o.metrics_token_file, path);
   return o;
 }
 

@@ -46,7 +46,7 @@ void BrokerService::handle_quota(const std::string& client, const Caller& caller
     std::vector<QuotaStore::Usage> usage;
     std::size_t outstanding = 0;
     std::string error;
-    wire::StatusCode error_code = wire::StatusCode::UNKNOWN_TENANT;
+    wire::StatusCode error_code = wire::StatusCode::OK;
   };
   auto pending = std::make_shared<Pending>();
   pending->client = client;
@@ -60,8 +60,10 @@ void BrokerService::handle_quota(const std::string& client, const Caller& caller
     if (!options_.secure && core::view(request.tenant()).empty()) wanted.clear();
     for (const auto& [name, quota] : tenants_.tenants())
       if (wanted.empty() || name == wanted) pending->tenants.emplace_back(name, quota);
-    if (!wanted.empty() && pending->tenants.empty())
+    if (!wanted.empty() && pending->tenants.empty()) {
       pending->error = "tenant '" + wanted + "' is not configured in " + options_.tenants_file;
+      pending->error_code = wire::StatusCode::UNKNOWN_TENANT;
+    }
   }
   pending->usage.resize(pending->tenants.size());
 

@@ -180,9 +180,17 @@ ZapAnswer BrokerService::decide_zap(const ZapRequest& request) {
                 " is not in " + options_.workers_file);
     return {"400", "worker key not enrolled", ""};
   }
-  // Clients: any key that proved it holds its secret gets on, so that a key never enrolled, or
-  // revoked, is answered UNAUTHENTICATED with a message that says so instead of a silent timeout.
-  if (request.domain == ZapHandler::kClientsDomain) return {"200", "OK", request.public_key};
+  // Clients: only keys listed in tenants.yaml (or client_keys_dir). A stranger never gets to send a
+  // message, so it cannot make the broker buffer one (libzmq reads a whole multipart message before
+  // the broker sees any of it); the client library turns the refusal into UNAUTHENTICATED. A key
+  // removed while connected is refused at its next message (handle_client_message).
+  if (request.domain == ZapHandler::kClientsDomain) {
+    if (tenants_.tenant_of_key(request.public_key) != nullptr || tenants_.is_operator_key(request.public_key))
+      return {"200", "OK", request.public_key};
+    log_refusal("refused a client connection from " + request.address + ": key " + request.public_key +
+                " is not listed in " + options_.tenants_file);
+    return {"400", "client key not enrolled", ""};
+  }
   return {"400", "unknown ZAP domain", ""};
 }
 

@@ -135,7 +135,11 @@ void BrokerService::run() {
           if (r.value("bridge_redis_connected", {}) < 1 && !options_.fail_open) return "Redis is not connected";
           if (r.value("bridge_workers", {}) < 1) return "no worker has registered";
           return {};
-        });
+        },
+        options_.metrics_token_file.empty() ? std::string() : metrics::MetricsServer::read_token_file(options_.metrics_token_file));
+    if (options_.metrics_token_file.empty() && !metrics::MetricsServer::is_loopback(options_.metrics_listen))
+      spdlog::warn("metrics_listen {} is reachable beyond this machine and has no metrics_token_file: anyone who can "
+                   "reach it reads the fleet's metrics (tenant names, job counts)", options_.metrics_listen);
     spdlog::info("metrics on http://{}:{}/metrics", options_.metrics_listen.substr(0, options_.metrics_listen.rfind(':')),
                  metrics_server_->port());
   }
@@ -301,6 +305,14 @@ void BrokerService::handle_client_message(core::Frames& frames) {
                        {StatusCode::kPermissionDenied,
                         "this connection's routing id belongs to another key that has jobs in the broker; connect "
                         "with a fresh random routing id (ZMQ_ROUTING_ID, 16 or more random bytes)"});
+  }
+  if (envelope->body_type() != wire::Body::JobRequest && frames.size() != 2) {
+    log_refusal("client " + client + ": refused a " + wire::EnumNameBody(envelope->body_type()) + " with payload frames");
+    if (envelope->body_type() == wire::Body::CancelRequest) return;
+    return reply_error(client, core::read_refused_header(frames[1]).job_id,
+                       {StatusCode::kMalformedMessage, std::string("a ") + wire::EnumNameBody(envelope->body_type()) +
+                                                           " is one header frame; " + std::to_string(frames.size() - 2) +
+                                                           " payload frames came with it"});
   }
   switch (envelope->body_type()) {
     case wire::Body::JobRequest: {

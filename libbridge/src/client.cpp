@@ -1,6 +1,7 @@
 #include "bridge/client.hpp"
 
 #include <atomic>
+#include <cstring>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -53,7 +54,19 @@ class Client::Impl {
     socket_.set(zmq::sockopt::linger, 0);
     socket_.set(zmq::sockopt::sndhwm, kSendHighWaterMark);
     socket_.set(zmq::sockopt::rcvhwm, kSendHighWaterMark);
-    core::apply_curve_client(socket_, core::read_client_keys(options_.key_file, options_.broker_key_file, true));
+    const core::CurveClientKeys keys = core::read_client_keys(options_.key_file, options_.broker_key_file, true);
+    curve_ = keys.enabled();
+    core::apply_curve_client(socket_, keys);
+    // Handshake outcomes: a refused key or a security mismatch is answered at once, with what to
+    // fix, instead of each request waiting for its timeout; a reconnect pings, so that the broker
+    // sends this client's pending results again (docs/security.md, "Routing ids").
+    static std::atomic<std::uint64_t> next_monitor{0};
+    const std::string monitor = "inproc://gpubridge-client-monitor-" + std::to_string(next_monitor.fetch_add(1));
+    zmq_socket_monitor(socket_.handle(), monitor.c_str(),
+                       ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+                           ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL);
+    monitor_.set(zmq::sockopt::linger, 0);
+    monitor_.connect(monitor);
     socket_.connect(options_.broker);  // throws zmq::error_t on a malformed endpoint
     io_thread_ = std::thread([this] { loop(); });
   }
@@ -117,7 +130,8 @@ class Client::Impl {
       const auto* reply = e.body_as_QuotaReply();
       if (reply == nullptr) return Status(StatusCode::kMalformedMessage, "the broker answered a quota request with something else");
       if (reply->error() != nullptr && reply->error()->size() > 0)
-        return Status(core::from_wire(reply->error_code()), std::string(core::view(reply->error())));
+        return Status(reply->error_code() == wire::StatusCode::OK ? StatusCode::kUnknownTenant : core::from_wire(reply->error_code()),
+                      std::string(core::view(reply->error())));
       core::decode_quotas(*reply, out);
       return Status{};
     });
@@ -200,7 +214,9 @@ class Client::Impl {
 
   void loop() {
     while (!stopping_.load()) {
-      zmq::pollitem_t items[] = {{socket_.handle(), 0, ZMQ_POLLIN, 0}, {nullptr, notifier_.fd(), ZMQ_POLLIN, 0}};
+      zmq::pollitem_t items[] = {{socket_.handle(), 0, ZMQ_POLLIN, 0},
+                                 {nullptr, notifier_.fd(), ZMQ_POLLIN, 0},
+                                 {monitor_.handle(), 0, ZMQ_POLLIN, 0}};
       auto wait = std::chrono::milliseconds(100);
       for (const auto* timers : {&expiry_, &resend_}) {
         if (timers->empty()) continue;
@@ -208,7 +224,8 @@ class Client::Impl {
         wait = std::clamp(until + std::chrono::milliseconds(1), std::chrono::milliseconds(0), wait);
       }
       if (options_.broker_check.count() > 0) wait = std::min(wait, options_.broker_check);
-      core::poll(items, 2, wait);
+      core::poll(items, 3, wait);
+      if (items[2].revents & ZMQ_POLLIN) on_handshake_events();
       if (items[1].revents & ZMQ_POLLIN) {
         notifier_.drain();
         send_outbox();
@@ -270,6 +287,10 @@ class Client::Impl {
   // Sends an entry's frames; on failure answers it and returns false. Frames are kept (as shared
   // copies) while a retry may need them.
   bool send(Outgoing& entry) {
+    if (!handshake_failure_.empty()) {
+      fail(entry, Status(StatusCode::kUnauthenticated, handshake_failure_));
+      return false;
+    }
     ++entry.attempts;
     // A job keeps its frames (shared, not copied) while it may have to be sent again: for a retry,
     // or to a broker that restarted.
@@ -326,6 +347,46 @@ class Client::Impl {
       core::Frames frames;
       if (!zmq::recv_multipart(socket_, std::back_inserter(frames), zmq::recv_flags::dontwait)) return;
       handle(frames);
+    }
+  }
+
+  void on_handshake_events() {
+    while (true) {
+      std::vector<zmq::message_t> event;  // [uint16 event][uint32 value], then the endpoint
+      if (!zmq::recv_multipart(monitor_, std::back_inserter(event), zmq::recv_flags::dontwait)) return;
+      if (event.empty() || event[0].size() < 6) continue;
+      std::uint16_t kind = 0;
+      std::uint32_t value = 0;
+      std::memcpy(&kind, event[0].data(), sizeof kind);
+      std::memcpy(&value, static_cast<const char*>(event[0].data()) + sizeof kind, sizeof value);
+      if (kind == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+        if (connected_once_ && !pending_.empty()) next_ping_ = {};  // check_broker pings now
+        connected_once_ = true;
+        handshake_failure_.clear();
+        continue;
+      }
+      std::string why;
+      if (kind == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+        why = "the broker refused this client's key (status " + std::to_string(value) +
+              "): it is not listed under any tenant's keys in the broker's tenants.yaml, or was removed; ask the "
+              "operator to list your public key (the .pub beside key_file)";
+      else if (!curve_)
+        why = "the broker requires CURVE keys: set key_file and broker_key_file (or GPUBRIDGE_KEY_FILE and "
+              "GPUBRIDGE_BROKER_KEY_FILE; docs/security.md)";
+      else
+        why = "the CURVE handshake with the broker failed: broker_key_file must be the broker's own public key "
+              "(its .pub), and the broker must run with security: curve";
+      // libzmq does not reconnect after a refused handshake: every later request is answered so too.
+      handshake_failure_ = why;
+      std::vector<std::uint64_t> ids;
+      for (const auto& [id, entry] : pending_) ids.push_back(id);
+      for (const std::uint64_t id : ids) {
+        auto it = pending_.find(id);
+        if (it == pending_.end()) continue;
+        Outgoing entry = std::move(it->second);
+        pending_.erase(it);
+        fail(entry, Status(StatusCode::kUnauthenticated, why));
+      }
     }
   }
 
@@ -438,6 +499,10 @@ class Client::Impl {
   std::mt19937_64 rng_{std::random_device{}()};
   std::uint64_t broker_incarnation_ = 0;  // from the latest Pong; 0 = not known yet
   Clock::time_point last_heard_{};
+  zmq::socket_t monitor_{context_, zmq::socket_type::pair};  // handshake events of socket_
+  bool curve_ = false;
+  bool connected_once_ = false;
+  std::string handshake_failure_;  ///< why the broker refused the handshake; requests fail with it
   Clock::time_point next_ping_{};
   std::atomic<std::uint64_t> resent_after_restart_{0};
 

@@ -76,6 +76,9 @@ CurveKeys read_key_file(const std::string& path, bool need_secret) {
     if (std::string v = value_of(line, "public-key"); !v.empty()) keys.public_key = v;
     if (std::string v = value_of(line, "secret-key"); !v.empty()) keys.secret_key = v;
   }
+  if (!need_secret && !keys.secret_key.empty())
+    throw ConfigError("key file " + path + " holds a secret key where a public key is wanted: give the .pub file "
+                      "(and keep the .key to its owner)");
   if (need_secret && keys.secret_key.empty())
     throw ConfigError("key file " + path + " holds no secret-key (is it the .pub file? give the .key file)");
   if (need_secret) {

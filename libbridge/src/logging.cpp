@@ -21,6 +21,25 @@ class JsonMessage final : public spdlog::custom_flag_formatter {
   std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<JsonMessage>(); }
 };
 
+// %V: the message with control characters (newlines among them) written as \xNN, so that a name a
+// peer chose (a routing id, a tenant, a kernel) cannot end a line and forge the next one.
+class TextMessage final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+    for (char c : std::string_view(msg.payload.data(), msg.payload.size())) {
+      const auto byte = static_cast<unsigned char>(c);
+      if (byte >= 0x20 && byte != 0x7f) {
+        dest.push_back(c);
+        continue;
+      }
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", static_cast<unsigned>(byte));
+      dest.append(buf, buf + 4);
+    }
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<TextMessage>(); }
+};
+
 }  // namespace
 
 std::string json_escape(std::string_view s) {
@@ -58,7 +77,9 @@ void init_logging(const std::string& name, const std::string& level, const std::
         R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","process":"%n","pid":%P,"level":"%l","msg":"%j"})");
     logger->set_formatter(std::move(formatter));
   } else {
-    logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %n[%P] %^%l%$ %v");
+    auto formatter = std::make_unique<spdlog::pattern_formatter>();
+    formatter->add_flag<TextMessage>('V').set_pattern("%Y-%m-%d %H:%M:%S.%e %n[%P] %^%l%$ %V");
+    logger->set_formatter(std::move(formatter));
   }
   logger->set_level(parsed);
   logger->flush_on(spdlog::level::warn);

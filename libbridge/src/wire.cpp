@@ -115,6 +115,7 @@ RefusedHeader read_refused_header(const zmq::message_t& frame) {
   if (const auto* status = envelope->body_as_StatusRequest()) id = status->request_id();
   if (const auto* quota = envelope->body_as_QuotaRequest()) id = quota->request_id();
   if (const auto* actor = envelope->body_as_ActorRequest()) id = actor->request_id();
+  if (const auto* ping = envelope->body_as_Ping()) id = ping->request_id();
   return {envelope->body_type(), id};
 }
 

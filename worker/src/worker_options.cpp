@@ -46,6 +46,7 @@ WorkerOptions load_worker_options(const std::string& path) {
   config.get("max_batch", o.max_batch);
   config.get("max_delay_us", o.max_delay_us);
   config.get("metrics_listen", o.metrics_listen);
+  config.get("metrics_token_file", o.metrics_token_file);
   config.get("cuda_plugin", o.cuda_plugin);
   config.get("gpu_pool_bytes", o.gpu_pool_bytes);
   config.get("pinned_pool_bytes", o.pinned_pool_bytes);
@@ -55,6 +56,7 @@ WorkerOptions load_worker_options(const std::string& path) {
   core::read_limits(config.child("limits"), o.limits);
   config.reject_unknown_keys();
   if (!o.key_file.empty()) o.key_file = core::resolve_path(o.key_file, path);
+  if (!o.metrics_token_file.empty()) o.metrics_token_file = core::resolve_path(o.metrics_token_file, path);
   if (!o.broker_key_file.empty()) o.broker_key_file = core::resolve_path(o.broker_key_file, path);
   return o;
 }

@@ -83,10 +83,16 @@ WorkerService::WorkerService(WorkerOptions options, std::shared_ptr<Backend> bac
   metrics_.describe("bridge_worker_resident_bytes", Registry::Type::kGauge, "Bytes of the actors' resident tensors.");
   metrics_.describe("bridge_worker_gpu_disabled", Registry::Type::kGauge, "1 while the circuit breaker keeps jobs off the GPU.");
   metrics_.describe("bridge_worker_pool_bytes", Registry::Type::kGauge, "Device memory pool bytes, by state (in_use, cached).");
-  if (!options_.metrics_listen.empty())
-    metrics_server_ = std::make_unique<metrics::MetricsServer>(options_.metrics_listen, metrics_, [this]() -> std::string {
-      return metrics_.value("bridge_worker_broker_connected", {}) >= 1 ? std::string() : "the broker is not heard";
-    });
+  if (!options_.metrics_listen.empty()) {
+    metrics_server_ = std::make_unique<metrics::MetricsServer>(
+        options_.metrics_listen, metrics_,
+        [this]() -> std::string {
+          return metrics_.value("bridge_worker_broker_connected", {}) >= 1 ? std::string() : "the broker is not heard";
+        },
+        options_.metrics_token_file.empty() ? std::string() : metrics::MetricsServer::read_token_file(options_.metrics_token_file));
+    if (options_.metrics_token_file.empty() && !metrics::MetricsServer::is_loopback(options_.metrics_listen))
+      spdlog::warn("metrics_listen {} is reachable beyond this machine and has no metrics_token_file", options_.metrics_listen);
+  }
 }
 
 WorkerService::~WorkerService() { backend_->wait_idle(); }

@@ -73,6 +73,9 @@ struct BrokerOptions {
   std::uint32_t actor_idle_ms = 300000;
   /// HOST:PORT of /metrics, /healthz, /readyz over HTTP; empty = off. Port 0 picks a free one.
   std::string metrics_listen;
+  /// A file holding a bearer token that /metrics and /readyz then require; empty: none (keep
+  /// metrics_listen on loopback then). Relative to the broker.yaml that names it.
+  std::string metrics_token_file;
   std::string log_level = "info";
   std::string log_format = "text";  ///< text | json (one JSON object per line)
   core::Limits limits;

@@ -46,7 +46,7 @@ Status decode_envelope(zmq::message_t& frame, const Limits& limits, const wire::
 /// What a header frame that decode_envelope() refused still says, when its bytes verify as an
 /// envelope (another protocol version, say): its body type (NONE otherwise) and the id the refusal
 /// (a JobResult) must carry for the sender to match it: a JobRequest's job_id, or the request_id of
-/// a StatusRequest, QuotaRequest or ActorRequest (0 otherwise).
+/// a StatusRequest, QuotaRequest, ActorRequest or Ping (0 otherwise).
 struct RefusedHeader {
   wire::Body body = wire::Body::NONE;
   std::uint64_t job_id = 0;

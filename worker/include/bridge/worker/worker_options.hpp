@@ -33,6 +33,7 @@ struct WorkerOptions {
   core::Limits limits;
   /// HOST:PORT of /metrics, /healthz, /readyz over HTTP; empty = off. Port 0 picks a free one.
   std::string metrics_listen;
+  std::string metrics_token_file;  ///< bearer token /metrics and /readyz require; empty: none
 
   // Dynamic batching (batcher.hpp): compatible small jobs waiting together share one launch.
   std::uint32_t max_batch = 8;                  ///< most jobs per launch; 1 = off

@@ -202,14 +202,16 @@ void BrokerService::apply_tenants(TenantTable table, const char* why) {
     changed += before != nullptr && !(*before == quota);
   }
   for (const auto& [name, quota] : tenants_.tenants()) removed += table.find(name) == nullptr;
+  const std::size_t keys_added = table.keys_not_in(tenants_), keys_removed = tenants_.keys_not_in(table);
   for (const auto& [name, quota] : table.tenants()) scheduler_.set_weight(name, quota.weight);
   tenants_ = std::move(table);
   tenants_loaded_at_ms_ = unix_ms();
   quotas_.publish(tenants_);
   metrics_.set_tenants(tenants_);
   if (std::string(why) != "start")
-    spdlog::info("tenants reloaded ({}): {} tenants; {} added, {} changed, {} removed", why, tenants_.tenants().size(),
-                 added, changed, removed);
+    spdlog::info("tenants reloaded ({}): {} tenants; {} added, {} changed, {} removed; {} client keys, {} added, {} "
+                 "removed (a removed key's next request is refused)",
+                 why, tenants_.tenants().size(), added, changed, removed, tenants_.key_count(), keys_added, keys_removed);
 }
 
 }  // namespace bridge::broker

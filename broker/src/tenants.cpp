@@ -101,6 +101,16 @@ const std::string* TenantTable::tenant_of_key(const std::string& key) const {
 
 bool TenantTable::is_operator_key(const std::string& key) const { return operator_keys_.contains(key); }
 
+std::size_t TenantTable::keys_not_in(const TenantTable& other) const {
+  std::size_t n = 0;
+  for (const auto& [key, tenant] : tenant_of_key_) {
+    const std::string* there = other.tenant_of_key(key);
+    n += there == nullptr || *there != tenant;
+  }
+  for (const auto& key : operator_keys_) n += !other.is_operator_key(key);
+  return n;
+}
+
 void TenantTable::add_keys_from_dir(const std::string& dir) {
   namespace fs = std::filesystem;
   std::error_code ec;

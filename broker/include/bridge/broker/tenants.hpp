@@ -82,6 +82,8 @@ class TenantTable {
   /// Whether the key is one of `operator_keys:` (may see every tenant in status, quota and actor show).
   bool is_operator_key(const std::string& key) const;
   std::size_t key_count() const { return tenant_of_key_.size() + operator_keys_.size(); }
+  /// Keys in one table and not in `other` (tenant keys whose tenant differs count too).
+  std::size_t keys_not_in(const TenantTable& other) const;
 
  private:
   std::map<std::string, TenantQuota> tenants_;

@@ -12,6 +12,7 @@
 #include <zmq_addon.hpp>
 
 #include "bridge/core/curve.hpp"
+#include "bridge/core/handshake_monitor.hpp"
 #include "bridge/core/job_codec.hpp"
 #include "bridge/core/notifier.hpp"
 #include "bridge/core/poll.hpp"
@@ -60,13 +61,7 @@ class Client::Impl {
     // Handshake outcomes: a refused key or a security mismatch is answered at once, with what to
     // fix, instead of each request waiting for its timeout; a reconnect pings, so that the broker
     // sends this client's pending results again (docs/security.md, "Routing ids").
-    static std::atomic<std::uint64_t> next_monitor{0};
-    const std::string monitor = "inproc://gpubridge-client-monitor-" + std::to_string(next_monitor.fetch_add(1));
-    zmq_socket_monitor(socket_.handle(), monitor.c_str(),
-                       ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
-                           ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL);
-    monitor_.set(zmq::sockopt::linger, 0);
-    monitor_.connect(monitor);
+    handshakes_ = std::make_unique<core::HandshakeMonitor>(context_, socket_);
     socket_.connect(options_.broker);  // throws zmq::error_t on a malformed endpoint
     io_thread_ = std::thread([this] { loop(); });
   }
@@ -216,7 +211,7 @@ class Client::Impl {
     while (!stopping_.load()) {
       zmq::pollitem_t items[] = {{socket_.handle(), 0, ZMQ_POLLIN, 0},
                                  {nullptr, notifier_.fd(), ZMQ_POLLIN, 0},
-                                 {monitor_.handle(), 0, ZMQ_POLLIN, 0}};
+                                 {handshakes_->handle(), 0, ZMQ_POLLIN, 0}};
       auto wait = std::chrono::milliseconds(100);
       for (const auto* timers : {&expiry_, &resend_}) {
         if (timers->empty()) continue;
@@ -351,43 +346,26 @@ class Client::Impl {
   }
 
   void on_handshake_events() {
-    while (true) {
-      std::vector<zmq::message_t> event;  // [uint16 event][uint32 value], then the endpoint
-      if (!zmq::recv_multipart(monitor_, std::back_inserter(event), zmq::recv_flags::dontwait)) return;
-      if (event.empty() || event[0].size() < 6) continue;
-      std::uint16_t kind = 0;
-      std::uint32_t value = 0;
-      std::memcpy(&kind, event[0].data(), sizeof kind);
-      std::memcpy(&value, static_cast<const char*>(event[0].data()) + sizeof kind, sizeof value);
-      if (kind == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
-        if (connected_once_ && !pending_.empty()) next_ping_ = {};  // check_broker pings now
-        connected_once_ = true;
-        handshake_failure_.clear();
-        continue;
-      }
-      std::string why;
-      if (kind == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
-        why = "the broker refused this client's key (status " + std::to_string(value) +
-              "): it is not listed under any tenant's keys in the broker's tenants.yaml, or was removed; ask the "
-              "operator to list your public key (the .pub beside key_file)";
-      else if (!curve_)
-        why = "the broker requires CURVE keys: set key_file and broker_key_file (or GPUBRIDGE_KEY_FILE and "
-              "GPUBRIDGE_BROKER_KEY_FILE; docs/security.md)";
-      else
-        why = "the CURVE handshake with the broker failed: broker_key_file must be the broker's own public key "
-              "(its .pub), and the broker must run with security: curve";
-      // libzmq does not reconnect after a refused handshake: every later request is answered so too.
-      handshake_failure_ = why;
-      std::vector<std::uint64_t> ids;
-      for (const auto& [id, entry] : pending_) ids.push_back(id);
-      for (const std::uint64_t id : ids) {
-        auto it = pending_.find(id);
-        if (it == pending_.end()) continue;
-        Outgoing entry = std::move(it->second);
-        pending_.erase(it);
-        fail(entry, Status(StatusCode::kUnauthenticated, why));
-      }
-    }
+    handshakes_->drain(
+        curve_, "tenants.yaml (keys: under your tenant)",
+        [this] {
+          if (connected_once_ && !pending_.empty()) next_ping_ = {};  // check_broker pings now
+          connected_once_ = true;
+          handshake_failure_.clear();
+        },
+        [this](const std::string& why) {
+          // libzmq does not reconnect after a refused handshake: every later request is answered so too.
+          handshake_failure_ = why;
+          std::vector<std::uint64_t> ids;
+          for (const auto& [id, entry] : pending_) ids.push_back(id);
+          for (const std::uint64_t id : ids) {
+            auto it = pending_.find(id);
+            if (it == pending_.end()) continue;
+            Outgoing entry = std::move(it->second);
+            pending_.erase(it);
+            fail(entry, Status(StatusCode::kUnauthenticated, why));
+          }
+        });
   }
 
   // Pings a broker that has been silent while jobs wait (and once at start, to learn who it is).
@@ -499,7 +477,7 @@ class Client::Impl {
   std::mt19937_64 rng_{std::random_device{}()};
   std::uint64_t broker_incarnation_ = 0;  // from the latest Pong; 0 = not known yet
   Clock::time_point last_heard_{};
-  zmq::socket_t monitor_{context_, zmq::socket_type::pair};  // handshake events of socket_
+  std::unique_ptr<core::HandshakeMonitor> handshakes_;  // of socket_
   bool curve_ = false;
   bool connected_once_ = false;
   std::string handshake_failure_;  ///< why the broker refused the handshake; requests fail with it

@@ -105,6 +105,7 @@ void WorkerService::connect() {
   socket_->set(zmq::sockopt::linger, 1000);
   socket_->set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(options_.limits.max_job_bytes + options_.limits.max_header_bytes));
   core::apply_curve_client(*socket_, curve_);
+  handshakes_ = std::make_unique<core::HandshakeMonitor>(context_, *socket_);
   try {
     socket_->connect(options_.broker);
   } catch (const zmq::error_t& e) {
@@ -164,22 +165,27 @@ void WorkerService::send_goodbye(const std::string& reason) {
 
 void WorkerService::run() {
   connect();
-  spdlog::info("worker {} serving on {} ({}, {} slots, kernels: {}) via {}", id_, backend_->device().name,
+  spdlog::info("worker {} serving on {} ({}, {} slots, kernels: {}) via {}{}", id_, backend_->device().name,
                device_kind_name(backend_->device().kind), options_.slots, fmt::join(kernels_.names(), ","),
-               options_.broker);
+               options_.broker, curve_.enabled() ? " (CURVE)" : "");
+  if (!curve_.enabled())
+    spdlog::warn("worker {}: no key_file and broker_key_file: CURVE is off, so only a broker with security: none "
+                 "will take this worker (docs/security.md)", id_);
   const auto heartbeat = std::chrono::milliseconds(options_.heartbeat_ms);
   bool draining = false;
   Clock::time_point drain_deadline;
   while (true) {
     zmq::pollitem_t items[] = {{socket_->handle(), 0, ZMQ_POLLIN, 0},
                                {nullptr, completed_signal_.fd(), ZMQ_POLLIN, 0},
-                               {nullptr, stop_.fd(), ZMQ_POLLIN, 0}};
+                               {nullptr, stop_.fd(), ZMQ_POLLIN, 0},
+                               {handshakes_->handle(), 0, ZMQ_POLLIN, 0}};
     const auto now = Clock::now();
     auto wake = std::min(next_heartbeat_, stop_overdue_jobs(now));
     if (auto due = batcher_.next_due()) wake = std::min(wake, *due);
     // Round up: a batch due in 300 us must not turn into a busy loop of zero-timeout polls.
     auto wait = std::chrono::ceil<std::chrono::milliseconds>(wake - now);
-    core::poll(items, 3, std::clamp(wait, std::chrono::milliseconds(0), heartbeat));
+    core::poll(items, 4, std::clamp(wait, std::chrono::milliseconds(0), heartbeat));
+    if (items[3].revents & ZMQ_POLLIN) log_handshakes();
 
     if (items[1].revents & ZMQ_POLLIN) {
       completed_signal_.drain();
@@ -209,6 +215,19 @@ void WorkerService::run() {
     spdlog::warn("worker {} stopped with {} job(s) unfinished after {} ms; the broker re-dispatches them", id_,
                  inflight_, options_.drain_timeout_ms);
   spdlog::info("worker {} stopped", id_);
+}
+
+void WorkerService::log_handshakes() {
+  handshakes_->drain(
+      curve_.enabled(), "workers_file",
+      [this] {
+        if (!handshake_failure_.empty()) spdlog::info("worker {}: the broker accepted the handshake again", id_);
+        handshake_failure_.clear();
+      },
+      [this](const std::string& why) {
+        if (why != handshake_failure_) spdlog::error("worker {}: cannot register: {}", id_, why);
+        handshake_failure_ = why;
+      });
 }
 
 void WorkerService::receive() {

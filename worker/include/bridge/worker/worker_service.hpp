@@ -11,6 +11,7 @@
 #include <zmq.hpp>
 
 #include "bridge/core/curve.hpp"
+#include "bridge/core/handshake_monitor.hpp"
 #include "bridge/core/notifier.hpp"
 #include "bridge/worker/actor_host.hpp"
 #include "bridge/worker/backend.hpp"
@@ -50,6 +51,8 @@ class WorkerService {
   void send_heartbeat();
   void send_goodbye(const std::string& reason);
   void receive();
+  /// Logs a refused or failed handshake once (until it changes), and its end.
+  void log_handshakes();
   void handle_dispatch(const wire::Dispatch& dispatch, core::Frames& frames);
   /// Resolves the actor of an actor call (activating it first if the dispatch says so) and fills
   /// `execution.actor`; nullptr activation with `status` set on failure.
@@ -80,6 +83,8 @@ class WorkerService {
 
   zmq::context_t context_;
   std::unique_ptr<zmq::socket_t> socket_;
+  std::unique_ptr<core::HandshakeMonitor> handshakes_;  ///< of socket_, made with it
+  std::string handshake_failure_;                       ///< last one logged (once until it changes)
   core::Notifier stop_;
   core::Notifier completed_signal_;
   Backend::Completion completion_;

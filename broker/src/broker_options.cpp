@@ -32,6 +32,19 @@ void BrokerOptions::validate() const {
   if (cancel_grace_ms == 0) throw ConfigError("cancel_grace_ms: must be at least 1");
 }
 
+namespace {
+
+// A key that takes one of two words, as a bool: true for `yes`. Absent: `current`.
+bool read_either(const core::ConfigMap& config, const std::string& path, const std::string& key, bool current,
+                 const std::string& yes, const std::string& no) {
+  std::string word = current ? yes : no;
+  config.get(key, word);
+  if (word != yes && word != no) throw core::ConfigError(path + ": " + key + ": '" + word + "' is not " + yes + " or " + no);
+  return word == yes;
+}
+
+}  // namespace
+
 TenantTable load_tenants(const BrokerOptions& options) {
   TenantTable table = TenantTable::load_file(options.tenants_file);
   if (!options.client_keys_dir.empty()) table.add_keys_from_dir(options.client_keys_dir);
@@ -70,11 +83,7 @@ BrokerOptions load_broker_options(const std::string& path) {
   config.get("redis_prefix", o.redis_prefix);
   config.get("redis_password_file", o.redis_password_file);
   config.get("tenants_file", o.tenants_file);
-  std::string security = o.secure ? "curve" : "none";
-  config.get("security", security);
-  if (security != "curve" && security != "none")
-    throw core::ConfigError(path + ": security: '" + security + "' is not curve or none");
-  o.secure = security == "curve";
+  o.secure = read_either(config, path, "security", o.secure, "curve", "none");
   config.get("secret_key_file", o.secret_key_file);
   config.get("workers_file", o.workers_file);
   config.get("client_keys_dir", o.client_keys_dir);
@@ -94,11 +103,7 @@ BrokerOptions load_broker_options(const std::string& path) {
   config.get("metrics_listen", o.metrics_listen);
   config.get("metrics_token_file", o.metrics_token_file);
   config.get("enforce_quotas", o.enforce_quotas);
-  std::string outage = o.fail_open ? "fail-open" : "fail-closed";
-  config.get("redis_outage", outage);
-  if (outage != "fail-open" && outage != "fail-closed")
-    throw core::ConfigError(path + ": redis_outage: '" + outage + "' is not fail-closed or fail-open");
-  o.fail_open = outage == "fail-open";
+  o.fail_open = read_either(config, path, "redis_outage", o.fail_open, "fail-open", "fail-closed");
   config.get("log_level", o.log_level);
   config.get("log_format", o.log_format);
   core::read_limits(config.child("limits"), o.limits);

@@ -349,7 +349,7 @@ class Client::Impl {
     handshakes_->drain(
         curve_, "tenants.yaml (keys: under your tenant)",
         [this] {
-          if (connected_once_ && !pending_.empty()) next_ping_ = {};  // check_broker pings now
+          ping_now_ = connected_once_ && !pending_.empty();  // check_broker pings now
           connected_once_ = true;
           handshake_failure_.clear();
         },
@@ -370,6 +370,12 @@ class Client::Impl {
 
   // Pings a broker that has been silent while jobs wait (and once at start, to learn who it is).
   void check_broker(Clock::time_point now) {
+    if (ping_now_) {
+      // A new connection to the same broker: its first message tells the broker it is this client
+      // again, and its pending results are sent here from then on (docs/security.md).
+      ping_now_ = false;
+      return send_ping(now);
+    }
     if (options_.broker_check.count() <= 0 || now < next_ping_) return;
     // Cheap checks first: this runs on every wake-up of the I/O thread, and a busy broker is heard
     // from all the time; only a silent one is worth scanning the pending jobs for.
@@ -377,6 +383,10 @@ class Client::Impl {
       if (now - last_heard_ < options_.broker_check) return;
       if (std::none_of(pending_.begin(), pending_.end(), [](const auto& e) { return bool(e.second.on_result); })) return;
     }
+    send_ping(now);
+  }
+
+  void send_ping(Clock::time_point now) {
     next_ping_ = now + options_.broker_check;
     flatbuffers::FlatBufferBuilder fbb(64);
     auto body = wire::CreatePing(fbb, next_id_.fetch_add(1));
@@ -480,6 +490,7 @@ class Client::Impl {
   std::unique_ptr<core::HandshakeMonitor> handshakes_;  // of socket_
   bool curve_ = false;
   bool connected_once_ = false;
+  bool ping_now_ = false;  ///< reconnected with jobs pending
   std::string handshake_failure_;  ///< why the broker refused the handshake; requests fail with it
   Clock::time_point next_ping_{};
   std::atomic<std::uint64_t> resent_after_restart_{0};

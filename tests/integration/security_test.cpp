@@ -214,11 +214,20 @@ class RecordingRelay {
     std::lock_guard lock(mutex_);
     return recorded_;
   }
+  /// Closes the connection being relayed (both sides), as a network failure would; the next one
+  /// the client makes is relayed again.
+  void drop() { drop_ = true; }
 
  private:
   void run(int broker_port) {
-    const int client = ::accept(listener_, nullptr, nullptr);
-    if (client < 0) return;
+    while (!stop_) {
+      const int client = ::accept(listener_, nullptr, nullptr);
+      if (client < 0) return;
+      relay(client, broker_port);
+    }
+  }
+
+  void relay(int client, int broker_port) {
     const int broker = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
@@ -226,24 +235,26 @@ class RecordingRelay {
     addr.sin_port = htons(static_cast<std::uint16_t>(broker_port));
     if (::connect(broker, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
       char buffer[65536];
-      while (!stop_) {
+      bool open = true;
+      while (open && !stop_ && !drop_) {
         pollfd fds[] = {{client, POLLIN, 0}, {broker, POLLIN, 0}};
         if (::poll(fds, 2, 50) <= 0) continue;
-        for (int i = 0; i < 2; ++i) {
+        for (int i = 0; i < 2 && open; ++i) {
           if (!(fds[i].revents & (POLLIN | POLLHUP))) continue;
           const ssize_t n = ::read(fds[i].fd, buffer, sizeof buffer);
           if (n <= 0) {
-            stop_ = true;
+            open = false;
             break;
           }
           {
             std::lock_guard lock(mutex_);
             recorded_.append(buffer, static_cast<std::size_t>(n));
           }
-          if (::write(i == 0 ? broker : client, buffer, static_cast<std::size_t>(n)) != n) stop_ = true;
+          if (::write(i == 0 ? broker : client, buffer, static_cast<std::size_t>(n)) != n) open = false;
         }
       }
     }
+    drop_ = false;
     ::close(broker);
     ::close(client);
   }
@@ -251,6 +262,7 @@ class RecordingRelay {
   int port_;
   int listener_ = -1;
   std::atomic<bool> stop_{false};
+  std::atomic<bool> drop_{false};
   std::mutex mutex_;
   std::string recorded_;
   std::thread thread_;
@@ -278,6 +290,23 @@ bool stream_holds_the_tensor(const Fleet& fleet, bool secure) {
   const std::string stream = relay.recorded();
   EXPECT_GT(stream.size(), 8192u) << "the relay saw the job go through";
   return stream.find("GpuBridge-secret-tensor-GpuBridge-secret-tensor-") != std::string::npos;
+}
+
+TEST(Identity, AClientWhoseConnectionDropsGetsItsPendingResultsOnItsNewOne) {
+  Fleet fleet(two_tenants());
+  const int broker_port = std::stoi(fleet.frontend().substr(fleet.frontend().rfind(':') + 1));
+  RecordingRelay relay(broker_port);
+  Client::Options o = fleet.client_options("alice");
+  o.broker = relay.endpoint();
+  o.broker_check = std::chrono::seconds(10);  // only the reconnect itself may make it speak
+  Client alice(o);
+  ASSERT_TRUE(alice.run(kAdd).ok());
+  auto slow = alice.submit({.kernel = "sleep", .params = {{"ms", 1500}}});
+  ASSERT_TRUE(fleet.wait_for_inflight(1));
+  relay.drop();  // the broker sees the connection close; libzmq reconnects the client
+  JobResult r = slow.get();
+  EXPECT_TRUE(r.ok()) << r.status.to_string() << "\n" << fleet.broker().log();
+  EXPECT_LT(r.timings.total.count(), 5000000) << "answered when it finished, not at a timeout";
 }
 
 TEST(Auth, TheBytesOnTheWireAreNotPlaintext) {

@@ -66,6 +66,7 @@ fleet_start() {
   FLEET_BACKEND=tcp://127.0.0.1:$(fleet_free_port)
   FLEET_CTL="$build_dir/libbridge/bridgectl --broker $FLEET_FRONTEND --timeout 5000"
   FLEET_OPS_CTL=$FLEET_CTL
+  unset GPUBRIDGE_KEYS_DIR  # an earlier secured fleet's; set again below when this one is secured
   local security=(--security none) worker_keys=()
   if [ "${FLEET_SECURITY:-curve}" != none ]; then
     fleet_make_keys "$build_dir" "$tenants"

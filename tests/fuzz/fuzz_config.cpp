@@ -1,4 +1,5 @@
-// Fuzz target: text the broker parses: tenants.yaml (edited by operators while the fleet runs), the
+// Fuzz target: text the broker parses: tenants.yaml (edited by operators while the fleet runs, with
+// its client keys), workers.yaml, CURVE keys, the
 // actor tensor descriptions it reads back from Redis, Redis URLs, dtype and placement names. Any
 // error must be a core::ConfigError or a false return; anything else (a crash, another exception)
 // is a bug.
@@ -9,7 +10,9 @@
 #include "bridge/broker/actor_store.hpp"
 #include "bridge/broker/redis_connection.hpp"
 #include "bridge/broker/tenants.hpp"
+#include "bridge/broker/worker_keys.hpp"
 #include "bridge/core/config_map.hpp"
+#include "bridge/core/curve.hpp"
 #include "bridge/job.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -24,6 +27,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     (void)broker::RedisAddress::parse(text);
   } catch (const core::ConfigError&) {
   }
+  try {  // workers_file, edited like tenants.yaml
+    (void)broker::WorkerKeys::parse(text, "fuzz-workers.yaml");
+  } catch (const core::ConfigError&) {
+  }
+  (void)core::valid_curve_key(text);
   DType dtype{};
   Shape shape;
   if (broker::decode_tensor_meta(text, dtype, shape)) {

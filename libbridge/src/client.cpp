@@ -1,7 +1,6 @@
 #include "bridge/client.hpp"
 
 #include <atomic>
-#include <cstring>
 #include <deque>
 #include <map>
 #include <mutex>

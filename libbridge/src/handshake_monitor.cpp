@@ -31,7 +31,12 @@ void HandshakeMonitor::drain(bool curve, const std::string& listed_in, const std
     std::memcpy(&kind, event[0].data(), sizeof kind);
     std::memcpy(&value, static_cast<const char*>(event[0].data()) + sizeof kind, sizeof value);
     if (kind == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+      connection_failures_ = 0;
       on_succeeded();
+    } else if (kind == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL && ++connection_failures_ < kConnectionFailures) {
+      // The connection closed mid-handshake: a broker that died or restarted then looks the same as
+      // one that cannot decrypt this side's hello (a wrong broker key). Only a run of them says so.
+      continue;
     } else if (kind == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
       on_failed("the broker refused this key (status " + std::to_string(value) + "): it is not listed in the broker's " +
                 listed_in + ", or was removed; ask the operator to list the public key (the .pub beside key_file)");

@@ -60,6 +60,15 @@ TEST(Auth, AClientWithoutKeysGetsNothingThrough) {
   JobResult r = client.run(kAdd);
   EXPECT_EQ(r.status.code(), StatusCode::kUnauthenticated) << r.status.to_string();
   EXPECT_NE(r.status.message().find("requires CURVE keys"), std::string::npos) << r.status.message();
+  // Keys, but the wrong broker public key: the broker cannot read this client's hello.
+  Client::Options wrong = fleet.client_options("alice");
+  wrong.broker_key_file = (fleet.dir().path() / "worker.pub").string();
+  wrong.timeout = milliseconds(10000);
+  JobResult w = Client(wrong).run(kAdd);
+  EXPECT_EQ(w.status.code(), StatusCode::kUnauthenticated) << w.status.to_string();
+  EXPECT_NE(w.status.message().find("broker_key_file must be the broker's own public key"), std::string::npos)
+      << w.status.message();
+  EXPECT_LT(w.timings.total.count(), 5000000) << "said within a few reconnects, not at the timeout";
 }
 
 TEST(Auth, ARevokedKeysNextRequestIsRefusedWithinTheReloadInterval) {

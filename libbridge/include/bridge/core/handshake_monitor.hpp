@@ -24,7 +24,9 @@ class HandshakeMonitor {
              const std::function<void(const std::string& why)>& on_failed);
 
  private:
+  static constexpr int kConnectionFailures = 3;  ///< closed mid-handshake this often in a row: report it
   zmq::socket_t events_;
+  int connection_failures_ = 0;
 };
 
 }  // namespace bridge::core

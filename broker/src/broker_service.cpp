@@ -310,7 +310,7 @@ void BrokerService::handle_client_message(core::Frames& frames) {
     log_refusal("client " + client + ": refused a " + wire::EnumNameBody(envelope->body_type()) + " with payload frames");
     if (envelope->body_type() == wire::Body::CancelRequest) return;
     return reply_error(client, core::read_refused_header(frames[1]).job_id,
-                       {StatusCode::kMalformedMessage, std::string("a ") + wire::EnumNameBody(envelope->body_type()) +
+                       {StatusCode::kMalformedMessage, std::string("message ") + wire::EnumNameBody(envelope->body_type()) +
                                                            " is one header frame; " + std::to_string(frames.size() - 2) +
                                                            " payload frames came with it"});
   }

@@ -139,10 +139,11 @@ void RedisConnection::on_connect(const redisAsyncContext* context, int status) {
   // The backoff is reset by the first reply that is not an error (observe): a server that takes the
   // connection and then closes it (a wrong password, with the default user off) is retried with
   // backoff, not ten times a second. While Redis refuses the broker, each cycle is a debug line.
-  if (self->refusal_.empty())
-    spdlog::info("redis: connected to {}", self->address_.to_string());
-  else
-    spdlog::debug("redis: connected to {} (it refused the broker before: {})", self->address_.to_string(), self->refusal_);
+  // Said at the first reply that is not an error (observe): a connection whose password is refused
+  // is not one to announce.
+  self->announce_ = true;
+  spdlog::debug("redis: connected to {}{}", self->address_.to_string(),
+                self->refusal_.empty() ? "" : " (it refused the broker before: " + self->refusal_ + ")");
 }
 
 void RedisConnection::on_disconnect(const redisAsyncContext* context, int status) {
@@ -201,7 +202,11 @@ bool RedisConnection::probe_write(const std::vector<std::string>& args) {
 }
 
 void RedisConnection::observe(const redisReply* reply) {
-  if (reply != nullptr && reply->type != REDIS_REPLY_ERROR) backoff_ = std::chrono::milliseconds(0);
+  if (reply != nullptr && reply->type != REDIS_REPLY_ERROR) {
+    backoff_ = std::chrono::milliseconds(0);
+    if (announce_) spdlog::info("redis: connected to {}", address_.to_string());
+    announce_ = false;
+  }
   if (reply == nullptr || reply->type != REDIS_REPLY_ERROR) return;
   const std::string_view error(reply->str, reply->len);
   if (is_refusal(error)) set_refusal(std::string(error));

@@ -118,7 +118,11 @@ void WorkerService::connect() {
 void WorkerService::send(core::Frames& frames) {
   // A DEALER queues while the broker is away (up to its high-water mark); a failed send is logged
   // and the broker's liveness check recovers the job elsewhere.
-  if (!zmq::send_multipart(*socket_, frames, zmq::send_flags::dontwait))
+  if (zmq::send_multipart(*socket_, frames, zmq::send_flags::dontwait)) return;
+  // After a refused handshake nothing can be sent; that was logged once (log_handshakes).
+  if (!handshake_failure_.empty())
+    spdlog::debug("send queue to broker {} is full (the handshake was refused); dropped a message", options_.broker);
+  else
     spdlog::warn("send queue to broker {} is full; dropped a message", options_.broker);
 }
 
@@ -165,7 +169,7 @@ void WorkerService::send_goodbye(const std::string& reason) {
 
 void WorkerService::run() {
   connect();
-  spdlog::info("worker {} serving on {} ({}, {} slots, kernels: {}) via {}{}", id_, backend_->device().name,
+  spdlog::info("worker {} on {} ({}, {} slots, kernels: {}), connecting to {}{}", id_, backend_->device().name,
                device_kind_name(backend_->device().kind), options_.slots, fmt::join(kernels_.names(), ","),
                options_.broker, curve_.enabled() ? " (CURVE)" : "");
   if (!curve_.enabled())

@@ -80,6 +80,7 @@ class RedisConnection {
   bool want_write_ = false;
   bool reported_down_ = false;
   std::string refusal_;
+  bool announce_ = false;  ///< connected, and "connected" not yet logged: waits for a reply that is no error
   std::chrono::milliseconds backoff_{0};
   std::chrono::steady_clock::time_point next_attempt_{};
 };

@@ -155,6 +155,50 @@ TEST(Auth, AWorkerWhoseKeyIsNotEnrolledNeverRegisters) {
       << "the worker says why, not only that the broker is silent:\n" << rogue.log();
 }
 
+TEST(Identity, AnotherEnrolledKeyCannotRegisterUnderAWorkersId) {
+  Fleet fleet(two_tenants());
+  // A second enrolled key, as a compromised machine of the fleet would hold.
+  TempDir dir;
+  const std::string rogue_prefix = (dir.path() / "rogue").string();
+  const std::string rogue_key = core::write_key_files(rogue_prefix).public_key;
+  const std::string worker_key = core::read_key_file(fleet.key_file("worker"), true).public_key;
+  fleet.dir().write("workers.yaml", "keys:\n  - \"" + worker_key + "\"\n  - \"" + rogue_key + "\"\n");
+  ASSERT_TRUE(eventually([&] { return fleet.broker().log().find("2 enrolled worker keys") != std::string::npos; },
+                         std::chrono::seconds(3)));
+  zmq::context_t context;
+  zmq::socket_t rogue(context, zmq::socket_type::dealer);
+  rogue.set(zmq::sockopt::linger, 0);
+  rogue.set(zmq::sockopt::routing_id, std::string("worker-0"));  // the real worker's id
+  rogue.set(zmq::sockopt::rcvtimeo, 200);
+  core::apply_curve_client(rogue, core::read_client_keys(rogue_prefix + ".key", fleet.broker_public_key_file(), false));
+  rogue.connect(fleet.backend());
+  flatbuffers::FlatBufferBuilder fbb;
+  std::vector<flatbuffers::Offset<flatbuffers::String>> kernels{fbb.CreateString("vector_add")};
+  auto hello = wire::CreateWorkerHello(fbb, fbb.CreateString("worker-0"), 99, core::add_device_info(fbb, {}),
+                                       fbb.CreateVector(kernels), 8, 100);
+  core::Frames frames;
+  frames.push_back(core::finish_envelope(fbb, wire::Body::WorkerHello, hello.Union()));
+  ASSERT_TRUE(zmq::send_multipart(rogue, frames));
+  EXPECT_TRUE(eventually([&] { return fleet.broker().log().find("the id is bound to key " + worker_key) != std::string::npos; },
+                         std::chrono::seconds(3)))
+      << fleet.broker().log();
+  // Jobs keep running on the real worker-0 (it takes its id back), and none reaches the rogue.
+  Client alice(fleet.client_options("alice"));
+  for (int i = 0; i < 10; ++i) {
+    JobResult r = alice.run(kAdd);
+    ASSERT_TRUE(r.ok()) << r.status.to_string() << fleet.logs();
+    EXPECT_EQ(r.outputs.at(0).values<float>()[1], 22.0f);
+  }
+  for (int i = 0; i < 10; ++i) {
+    std::vector<zmq::message_t> got;
+    if (!zmq::recv_multipart(rogue, std::back_inserter(got))) break;
+    const wire::Envelope* envelope = nullptr;
+    if (!got.empty() && core::decode_envelope(got[0], core::Limits{}, envelope).is_ok()) {
+      EXPECT_NE(envelope->body_type(), wire::Body::Dispatch) << "a job reached a process under another key's worker id";
+    }
+  }
+}
+
 // A raw client socket with a chosen routing id and key.
 zmq::socket_t raw_client(zmq::context_t& context, const Fleet& fleet, const std::string& tenant, const std::string& id) {
   zmq::socket_t s(context, zmq::socket_type::dealer);

@@ -10,6 +10,9 @@ namespace bridge::broker {
 void BrokerService::finish(Job& job, core::Frames result) {
   std::uint64_t bytes = 0;
   for (const auto& frame : result) bytes += frame.size();
+  // What the client holds counts towards its tenant too (max_unread_tenant_bytes); the ledger forgets
+  // a client that holds nothing, so this is said again with every answer.
+  ledger_.belongs_to(job.client, job.tenant);
   if (ledger_.withhold(job.client, bytes)) {
     // Jobs already in flight can each bring a result: the budget is only a bound if it holds here too.
     metrics_.quota_refused(job.tenant, "max_unread_result_bytes");

@@ -96,6 +96,7 @@ BrokerOptions load_broker_options(const std::string& path) {
   config.get("admission_timeout_ms", o.admission_timeout_ms);
   config.get("drain_timeout_ms", o.drain_timeout_ms);
   config.get("max_unread_result_bytes", o.max_unread_result_bytes);
+  config.get("max_unread_tenant_bytes", o.max_unread_tenant_bytes);
   config.get("client_stall_ms", o.client_stall_ms);
   config.get("cancel_grace_ms", o.cancel_grace_ms);
   config.get("tenants_reload_ms", o.tenants_reload_ms);

@@ -67,6 +67,16 @@ void BrokerService::handle_request(std::string client, const Caller& caller, cor
     log_refusal("client " + client + " job " + std::to_string(job_id) + ": refused: " + status.to_string());
     return reply_error(client, job_id, status);
   }
+  if (ledger_.tenant_over_budget(tenant)) {
+    metrics_.quota_refused(tenant, "max_unread_tenant_bytes");
+    return reply_error(client, job_id,
+                       {StatusCode::kResourceExhausted,
+                        "tenant '" + tenant + "' has " + std::to_string(ledger_.tenant_unread_bytes(tenant)) +
+                            " bytes of results its clients have not read, over the broker's max_unread_tenant_bytes of " +
+                            std::to_string(options_.max_unread_tenant_bytes) +
+                            "; read your results (on every connection) before sending more jobs"},
+                       options_.retry_after_ms);
+  }
   if (ledger_.over_budget(client)) {
     metrics_.quota_refused(tenant, "max_unread_result_bytes");
     return reply_error(client, job_id,

@@ -63,7 +63,8 @@ BrokerService::BrokerService(BrokerOptions options, TenantTable tenants)
       zap_(context_, [this](const ZapRequest& request) { return decide_zap(request); }),
       frontend_(context_, zmq::socket_type::router),
       backend_(context_, zmq::socket_type::router),
-      ledger_({options_.max_unread_result_bytes, std::chrono::milliseconds(options_.client_stall_ms)}),
+      ledger_({options_.max_unread_result_bytes, std::chrono::milliseconds(options_.client_stall_ms),
+               options_.max_unread_tenant_bytes}),
       dispatcher_(
           jobs_, workers_, scheduler_, [this](core::Frames& frames) { return send_dispatch(frames); },
           [this](const Job& job) {

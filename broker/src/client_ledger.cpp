@@ -8,11 +8,13 @@ namespace {
 struct Held {
   zmq::message_t frame;
   std::shared_ptr<std::atomic<std::uint64_t>> counter;
+  std::shared_ptr<std::atomic<std::uint64_t>> tenant_counter;  // may be null
 };
 
 void release_held(void* /*data*/, void* hint) {
   auto* held = static_cast<Held*>(hint);
   held->counter->fetch_sub(held->frame.size(), std::memory_order_relaxed);
+  if (held->tenant_counter) held->tenant_counter->fetch_sub(held->frame.size(), std::memory_order_relaxed);
   delete held;
 }
 
@@ -31,9 +33,10 @@ void ClientLedger::count_all(const std::string& client, std::vector<zmq::message
 
 zmq::message_t ClientLedger::wrap(Account& account, zmq::message_t frame) {
   if (frame.size() == 0) return frame;
-  auto held = std::make_unique<Held>(Held{std::move(frame), account.held});
+  auto held = std::make_unique<Held>(Held{std::move(frame), account.held, account.tenant_held});
   const std::size_t size = held->frame.size();
   account.held->fetch_add(size, std::memory_order_relaxed);
+  if (account.tenant_held) account.tenant_held->fetch_add(size, std::memory_order_relaxed);
   void* data = held->frame.data();
   zmq::message_t out(data, size, &release_held, held.get());  // from here on libzmq frees `held`
   held.release();
@@ -43,6 +46,23 @@ zmq::message_t ClientLedger::wrap(Account& account, zmq::message_t frame) {
 std::uint64_t ClientLedger::unread_bytes(const std::string& client) const {
   auto it = accounts_.find(client);
   return it == accounts_.end() ? 0 : it->second.held->load(std::memory_order_relaxed);
+}
+
+void ClientLedger::belongs_to(const std::string& client, const std::string& tenant) {
+  Account& account = accounts_[client];
+  if (account.tenant_held) return;
+  auto& total = tenants_[tenant];
+  if (!total) total = std::make_shared<std::atomic<std::uint64_t>>(0);
+  account.tenant_held = total;
+}
+
+std::uint64_t ClientLedger::tenant_unread_bytes(const std::string& tenant) const {
+  auto it = tenants_.find(tenant);
+  return it == tenants_.end() ? 0 : it->second->load(std::memory_order_relaxed);
+}
+
+bool ClientLedger::tenant_over_budget(const std::string& tenant) const {
+  return options_.max_unread_tenant_bytes > 0 && tenant_unread_bytes(tenant) > options_.max_unread_tenant_bytes;
 }
 
 bool ClientLedger::over(Account& account, std::uint64_t held) const {
@@ -96,6 +116,9 @@ std::vector<std::string> ClientLedger::sweep(Clock::time_point now) {
     }
     ++it;
   }
+  // A tenant total nothing refers to any more (its clients' accounts are gone) holds nothing.
+  for (auto it = tenants_.begin(); it != tenants_.end();)
+    it = it->second.use_count() == 1 && it->second->load(std::memory_order_relaxed) == 0 ? tenants_.erase(it) : std::next(it);
   return stalled;
 }
 

@@ -336,6 +336,41 @@ TEST(UnreadResults, AClientOverItsUnreadBudgetIsRefusedAndSaysWhy) {
   EXPECT_EQ(answers[101], StatusCode::kOk);
 }
 
+TEST(UnreadResults, ATenantCannotHoldMoreThanItsBoundByOpeningMoreConnections) {
+  FleetOptions options;
+  options.workers = 1;
+  options.tenants_yaml = "defaults:\n  max_inflight_jobs: 1000\ntenants:\n  default: {}\n  other: {}\n";
+  // 16 MiB per connection, 24 MiB for all of a tenant's connections together.
+  options.broker_yaml_extra = "max_unread_result_bytes: 16777216\nmax_unread_tenant_bytes: 25165824\nclient_stall_ms: 60000\n";
+  Fleet fleet(options);
+  std::vector<std::unique_ptr<NonReader>> readers;
+  for (int r = 0; r < 3; ++r) {
+    readers.push_back(std::make_unique<NonReader>(fleet));
+    // 32 MiB each: what the kernel's socket buffers and the reader's queue take aside, each holds
+    // most of its own 16 MiB budget in the broker, so the three pass the tenant's 24 MiB.
+    for (std::uint64_t id = 1; id <= 8; ++id) readers.back()->send_passthrough(id, 4 << 20);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(2000));  // answered, and unread
+  NonReader fresh(fleet);  // a new connection of the same tenant, holding nothing
+  fresh.send_passthrough(100, 16);
+  auto answers = fresh.read_all(std::chrono::milliseconds(1000));
+  EXPECT_EQ(answers[100], StatusCode::kResourceExhausted);
+  EXPECT_NE(fresh.last_message().find("max_unread_tenant_bytes of 25165824"), std::string::npos) << fresh.last_message();
+  // Another tenant is served meanwhile.
+  Client other(fleet.client_options("other"));
+  EXPECT_TRUE(other.run({.kernel = "passthrough", .inputs = {Tensor::vector<float>({1})}}).ok());
+  // The tenant's clients read: it is served again.
+  for (auto& reader : readers) reader->read_all(std::chrono::milliseconds(500));
+  readers.clear();
+  fresh.send_passthrough(101, 16);
+  EXPECT_TRUE(eventually([&] {
+    auto again = fresh.read_all(std::chrono::milliseconds(300));
+    if (again.count(101) && again[101] == StatusCode::kOk) return true;
+    fresh.send_passthrough(101, 16);
+    return false;
+  }, std::chrono::seconds(5)));
+}
+
 TEST(UnreadResults, AClientThatStaysOverItsBudgetIsDroppedWithALogLineAndCanComeBack) {
   Fleet fleet(with_small_unread_budget(300));
   NonReader reader(fleet);

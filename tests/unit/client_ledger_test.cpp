@@ -31,6 +31,29 @@ TEST(ClientLedger, CountsAFrameUntilItIsFreedWithoutCopyingIt) {
 // Jobs in flight bring their results whatever the client holds: the budget bounds it only if a
 // result that would pass it is withheld; a client holding nothing may get any one result. A
 // withheld result puts the client over its budget until it has read down to half of it.
+TEST(ClientLedger, ATenantsClientsShareOneBoundWhateverTheirNumber) {
+  ClientLedger ledger({.max_unread_bytes = 100, .stall = milliseconds(1000), .max_unread_tenant_bytes = 150});
+  std::vector<zmq::message_t> held;
+  for (const char* client : {"a1", "a2", "a3"}) {
+    ledger.belongs_to(client, "alice");
+    held.push_back(ledger.counted(client, zmq::message_t(60)));
+  }
+  ledger.belongs_to("b1", "bob");
+  held.push_back(ledger.counted("b1", zmq::message_t(60)));
+  EXPECT_FALSE(ledger.over_budget("a1")) << "each client is within its own budget";
+  EXPECT_EQ(ledger.tenant_unread_bytes("alice"), 180u);
+  EXPECT_TRUE(ledger.tenant_over_budget("alice"));
+  EXPECT_FALSE(ledger.tenant_over_budget("bob"));
+  ledger.belongs_to("a4", "alice");
+  EXPECT_TRUE(ledger.tenant_over_budget("alice")) << "a new connection of the tenant is over too";
+  held.erase(held.begin());  // a1 read its result
+  EXPECT_EQ(ledger.tenant_unread_bytes("alice"), 120u);
+  EXPECT_FALSE(ledger.tenant_over_budget("alice"));
+  held.clear();
+  ledger.sweep(Clock::now());
+  EXPECT_EQ(ledger.tenant_unread_bytes("alice"), 0u);
+}
+
 TEST(ClientLedger, AResultThatWouldPassTheBudgetIsWithheldUnlessTheClientHoldsNothing) {
   ClientLedger ledger({.max_unread_bytes = 100, .stall = milliseconds(50)});
   EXPECT_FALSE(ledger.withhold("a", 1000)) << "a result larger than the budget could never be delivered";

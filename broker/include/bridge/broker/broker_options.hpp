@@ -19,6 +19,7 @@ struct BrokerOptions {
   static constexpr std::uint32_t kDefaultDrainTimeoutMs = 10000;
   static constexpr std::uint64_t kDefaultMaxUnreadResultBytes = 256ull << 20;
   static constexpr std::uint32_t kDefaultClientStallMs = 30000;
+  static constexpr std::uint64_t kDefaultMaxUnreadTenantBytes = 1ull << 30;
   static constexpr std::uint32_t kDefaultCancelGraceMs = 30000;
 
   std::string id;                                  ///< empty: "<hostname>-<pid>-<random>"
@@ -55,6 +56,9 @@ struct BrokerOptions {
   /// Bytes of results the broker holds for one client that has not read them; over it the client's
   /// new jobs are RESOURCE_EXHAUSTED.
   std::uint64_t max_unread_result_bytes = kDefaultMaxUnreadResultBytes;
+  /// Bytes of unread results all the clients of one tenant may hold together; over it the tenant's
+  /// new jobs are RESOURCE_EXHAUSTED, from any of its clients. 0 = no such bound.
+  std::uint64_t max_unread_tenant_bytes = kDefaultMaxUnreadTenantBytes;
   /// A client over max_unread_result_bytes this long is dropped: its jobs are cancelled and it is
   /// sent nothing until what it holds has drained.
   std::uint32_t client_stall_ms = kDefaultClientStallMs;

@@ -29,6 +29,9 @@ class ClientLedger {
   struct Options {
     std::uint64_t max_unread_bytes = 256ull << 20;
     std::chrono::milliseconds stall{30000};
+    /// Bytes all the clients of one tenant may hold together; 0 = no such bound. Without it, a
+    /// tenant with N connections could hold N times max_unread_bytes of the broker's memory.
+    std::uint64_t max_unread_tenant_bytes = 0;
   };
 
   explicit ClientLedger(Options options);
@@ -39,6 +42,13 @@ class ClientLedger {
   void count_all(const std::string& client, std::vector<zmq::message_t>& frames);
 
   std::uint64_t unread_bytes(const std::string& client) const;
+  /// Counts what `client` holds from now on towards `tenant` as well (the first tenant named stays
+  /// while the client holds anything; a client that holds nothing is forgotten by sweep()).
+  void belongs_to(const std::string& client, const std::string& tenant);
+  /// What every client of `tenant` holds together, and whether it passes max_unread_tenant_bytes:
+  /// then the tenant's new jobs are refused, whichever of its clients sends them.
+  std::uint64_t tenant_unread_bytes(const std::string& tenant) const;
+  bool tenant_over_budget(const std::string& tenant) const;
   /// Over its budget: it holds more than max_unread_bytes, or a result was withheld from it and it
   /// still holds over half the budget.
   bool over_budget(const std::string& client) const;
@@ -61,6 +71,7 @@ class ClientLedger {
  private:
   struct Account {
     std::shared_ptr<std::atomic<std::uint64_t>> held = std::make_shared<std::atomic<std::uint64_t>>(0);
+    std::shared_ptr<std::atomic<std::uint64_t>> tenant_held;  ///< its tenant's total; null until belongs_to
     Clock::time_point over_since{};  ///< when it passed the budget; epoch while under it
     bool withheld = false;           ///< a result was withheld since it last held under half the budget
     bool dropped = false;
@@ -72,6 +83,7 @@ class ClientLedger {
 
   Options options_;
   std::unordered_map<std::string, Account> accounts_;
+  std::unordered_map<std::string, std::shared_ptr<std::atomic<std::uint64_t>>> tenants_;
 };
 
 }  // namespace bridge::broker

@@ -57,7 +57,6 @@ void BrokerService::handle_quota(const std::string& client, const Caller& caller
     pending->error = s.message();
     pending->error_code = wire::StatusCode::PERMISSION_DENIED;
   } else {
-    if (!options_.secure && core::view(request.tenant()).empty()) wanted.clear();
     for (const auto& [name, quota] : tenants_.tenants())
       if (wanted.empty() || name == wanted) pending->tenants.emplace_back(name, quota);
     if (!wanted.empty() && pending->tenants.empty()) {
@@ -116,7 +115,6 @@ void BrokerService::handle_actor_show(const std::string& client, const Caller& c
   const std::string actor_id(core::view(request.actor_id()));
   std::string tenant;
   const Status allowed = resolve_tenant(caller, core::view(request.tenant()), /*for_job=*/false, tenant);
-  if (!options_.secure && core::view(request.tenant()).empty()) tenant.clear();
   auto send = [this, client, request_id](const Status& status, const ActorState* state, const std::string& worker,
                                          std::int64_t tenant_bytes) {
     flatbuffers::FlatBufferBuilder fbb(512);

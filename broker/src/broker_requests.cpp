@@ -30,6 +30,15 @@ std::string tree_signature(const std::string& dir) {
   return out;
 }
 
+// Whether a watched file's signature differs from the one last seen (recorded now). The first look
+// only records it: what is in force at start came from that file.
+bool changed(const std::string& signature, std::string& seen, bool forced) {
+  const bool first = seen.empty();
+  const bool differs = signature != seen;
+  seen = signature;
+  return forced || (!first && differs);
+}
+
 std::int64_t unix_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
@@ -37,8 +46,8 @@ std::int64_t unix_ms() {
 }  // namespace
 
 Status BrokerService::resolve_tenant(const Caller& caller, std::string_view named, bool for_job, std::string& tenant) const {
-  if (!options_.secure) {
-    tenant = named.empty() ? "default" : std::string(named);
+  if (!options_.secure) {  // the field is believed; a query naming none asks about every tenant
+    tenant = !named.empty() ? std::string(named) : for_job ? "default" : "";
     return {};
   }
   if (caller.tenant.empty() && for_job)
@@ -149,12 +158,7 @@ void BrokerService::quota_refused(const std::string& tenant, const std::string& 
 void BrokerService::check_tenants_file(bool forced) {
   std::string signature = file_signature(options_.tenants_file);
   if (!options_.client_keys_dir.empty()) signature += "|" + tree_signature(options_.client_keys_dir);
-  if (tenants_signature_.empty() && !forced) {  // first look (start): the table in force came from this file
-    tenants_signature_ = signature;
-    return;
-  }
-  if (!forced && signature == tenants_signature_) return;
-  tenants_signature_ = signature;
+  if (!changed(signature, tenants_signature_, forced)) return;
   try {
     apply_tenants(load_tenants(options_), forced ? "SIGHUP" : "file changed");
   } catch (const std::exception& e) {  // ConfigError, or anything a parser may throw: never fatal here
@@ -163,13 +167,7 @@ void BrokerService::check_tenants_file(bool forced) {
 }
 
 void BrokerService::check_workers_file(bool forced) {
-  const std::string signature = file_signature(options_.workers_file);
-  if (workers_signature_.empty() && !forced) {  // start: the keys in force came from this file
-    workers_signature_ = signature;
-    return;
-  }
-  if (!forced && signature == workers_signature_) return;
-  workers_signature_ = signature;
+  if (!changed(file_signature(options_.workers_file), workers_signature_, forced)) return;
   try {
     WorkerKeys keys = WorkerKeys::load_file(options_.workers_file);
     if (keys == worker_keys_) return;

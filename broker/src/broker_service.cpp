@@ -137,7 +137,7 @@ void BrokerService::run() {
           if (r.value("bridge_workers", {}) < 1) return "no worker has registered";
           return {};
         },
-        options_.metrics_token_file.empty() ? std::string() : metrics::MetricsServer::read_token_file(options_.metrics_token_file));
+        metrics::MetricsServer::read_token_file(options_.metrics_token_file));
     if (options_.metrics_token_file.empty() && !metrics::MetricsServer::is_loopback(options_.metrics_listen))
       spdlog::warn("metrics_listen {} is reachable beyond this machine and has no metrics_token_file: anyone who can "
                    "reach it reads the fleet's metrics (tenant names, job counts)", options_.metrics_listen);
@@ -265,8 +265,10 @@ BrokerService::Caller BrokerService::identify(const zmq::message_t& frame) const
   // The ZAP handler made the key the connection's user id; libzmq puts it on every message.
   const char* user = zmq_msg_gets(const_cast<zmq_msg_t*>(frame.handle()), "User-Id");
   caller.key = user != nullptr ? user : "";
-  if (const std::string* tenant = tenants_.tenant_of_key(caller.key)) caller.tenant = *tenant;
-  caller.is_operator = tenants_.is_operator_key(caller.key);
+  if (const std::string* tenant = tenants_.tenant_of_key(caller.key))
+    caller.tenant = *tenant;  // a key is a tenant's or an operator's, never both (TenantTable)
+  else
+    caller.is_operator = tenants_.is_operator_key(caller.key);
   return caller;
 }
 

@@ -24,6 +24,7 @@ bool MetricsServer::is_loopback(const std::string& listen) {
 }
 
 std::string MetricsServer::read_token_file(const std::string& path) {
+  if (path.empty()) return {};
   std::ifstream in(path);
   std::string token;
   if (!in || !std::getline(in, token)) throw std::runtime_error("metrics_token_file " + path + ": cannot read it");

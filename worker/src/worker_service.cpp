@@ -89,7 +89,7 @@ WorkerService::WorkerService(WorkerOptions options, std::shared_ptr<Backend> bac
         [this]() -> std::string {
           return metrics_.value("bridge_worker_broker_connected", {}) >= 1 ? std::string() : "the broker is not heard";
         },
-        options_.metrics_token_file.empty() ? std::string() : metrics::MetricsServer::read_token_file(options_.metrics_token_file));
+        metrics::MetricsServer::read_token_file(options_.metrics_token_file));
     if (options_.metrics_token_file.empty() && !metrics::MetricsServer::is_loopback(options_.metrics_listen))
       spdlog::warn("metrics_listen {} is reachable beyond this machine and has no metrics_token_file", options_.metrics_listen);
   }

@@ -31,7 +31,8 @@ class MetricsServer {
   int port() const { return port_; }
   /// Whether `listen`'s host is a loopback address (127.0.0.0/8, ::1, localhost).
   static bool is_loopback(const std::string& listen);
-  /// The first line of a token file; throws std::runtime_error if it is missing or empty.
+  /// The first line of a token file ("" for an empty path: no token); throws std::runtime_error if
+  /// the file is missing or empty.
   static std::string read_token_file(const std::string& path);
 
  private:

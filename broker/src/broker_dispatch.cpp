@@ -6,6 +6,7 @@
 
 #include "bridge/broker/broker_service.hpp"
 #include "bridge/core/job_codec.hpp"
+#include "bridge/core/liveness.hpp"
 
 namespace bridge::broker {
 namespace {
@@ -179,6 +180,9 @@ void BrokerService::worker_let_go(Job& job, const std::string& worker, const std
 }
 
 bool BrokerService::send_dispatch(core::Frames& frames) {
+  // frames[0] is the worker's routing id; the rest is the message.
+  if (const std::uint64_t bytes = core::message_bytes(frames) - frames[0].size(); bytes >= core::kAnnouncedMessageBytes)
+    announce_to_worker(frames[0].to_string(), bytes);
   try {
     return zmq::send_multipart(backend_, frames, zmq::send_flags::dontwait).has_value();
   } catch (const zmq::error_t&) {

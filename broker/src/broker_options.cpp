@@ -23,6 +23,8 @@ void BrokerOptions::validate() const {
     throw ConfigError("security: curve needs workers_file, the public keys of the workers allowed to connect");
   if (heartbeat_ms < 10 || heartbeat_ms > 60000) throw ConfigError("heartbeat_ms: must be between 10 and 60000");
   if (liveness < 2 || liveness > 100) throw ConfigError("liveness: must be between 2 and 100");
+  if (link_floor_mib_s < 1 || link_floor_mib_s > 100000)
+    throw ConfigError("link_floor_mib_s: must be between 1 and 100000 (MiB/s)");
   if (default_timeout_ms == 0) throw ConfigError("default_timeout_ms: must be at least 1");
   if (max_attempts == 0 || max_attempts > 100) throw ConfigError("max_attempts: must be between 1 and 100");
   if (max_queued_jobs == 0) throw ConfigError("max_queued_jobs: must be at least 1");
@@ -89,6 +91,7 @@ BrokerOptions load_broker_options(const std::string& path) {
   config.get("client_keys_dir", o.client_keys_dir);
   config.get("heartbeat_ms", o.heartbeat_ms);
   config.get("liveness", o.liveness);
+  config.get("link_floor_mib_s", o.link_floor_mib_s);
   config.get("default_timeout_ms", o.default_timeout_ms);
   config.get("max_attempts", o.max_attempts);
   config.get("max_queued_jobs", o.max_queued_jobs);

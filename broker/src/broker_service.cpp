@@ -3,12 +3,15 @@
 
 #include <unistd.h>
 
+#include <array>
+#include <optional>
 #include <random>
 
 #include <spdlog/spdlog.h>
 #include <zmq_addon.hpp>
 
 #include "bridge/core/job_codec.hpp"
+#include "bridge/core/liveness.hpp"
 #include "bridge/core/poll.hpp"
 
 namespace bridge::broker {
@@ -406,9 +409,12 @@ void BrokerService::handle_worker_message(core::Frames& frames) {
     return send_reregister(id, "unknown worker");
   }
   worker->last_seen = Clock::now();
+  worker->transfer_grace = std::chrono::milliseconds(0);
   switch (envelope->body_type()) {
     case wire::Body::Heartbeat: {
       const auto* heartbeat = envelope->body_as_Heartbeat();
+      worker->transfer_grace = core::transfer_grace(heartbeat->incoming_bytes(), options_.link_floor_mib_s);
+      if (heartbeat->metrics() == nullptr) break;  // an announcement only
       worker->metrics = core::device_metrics_from(heartbeat->metrics());
       metrics_.worker_seen(*worker);
       fleet_view_.publish(*worker, std::chrono::milliseconds(worker->heartbeat_ms) * options_.liveness);
@@ -447,12 +453,24 @@ bool BrokerService::worker_key_checks(const std::string& id, const zmq::message_
 }
 
 void BrokerService::send_to_worker(const std::string& id, core::Frames frames) {
+  announce_to_worker(id, core::message_bytes(frames));
   frames.insert(frames.begin(), zmq::message_t(id.data(), id.size()));
   try {
     if (!zmq::send_multipart(backend_, frames, zmq::send_flags::dontwait))
       spdlog::warn("worker {} is not reading (queue full)", id);
   } catch (const zmq::error_t& e) {
     spdlog::debug("worker {} unreachable: {}", id, e.what());
+  }
+}
+
+void BrokerService::announce_to_worker(const std::string& id, std::uint64_t bytes) {
+  std::optional<zmq::message_t> announcement = core::announce_message(bytes, 0);
+  if (!announcement) return;
+  std::array<zmq::message_t, 2> frames{zmq::message_t(id.data(), id.size()), std::move(*announcement)};
+  try {
+    zmq::send_multipart(backend_, frames, zmq::send_flags::dontwait);
+  } catch (const zmq::error_t&) {
+    // unreachable: the message it announces fails the same way, and says so
   }
 }
 

@@ -57,7 +57,7 @@ std::vector<Job*> WorkerRegistry::remove(const std::string& id) {
 std::vector<std::string> WorkerRegistry::silent_since(Clock::time_point now, std::uint32_t liveness) const {
   std::vector<std::string> out;
   for (const auto& [id, w] : workers_)
-    if (now - w.last_seen > std::chrono::milliseconds(w.heartbeat_ms) * liveness) out.push_back(id);
+    if (now - w.last_seen > std::chrono::milliseconds(w.heartbeat_ms) * liveness + w.transfer_grace) out.push_back(id);
   return out;
 }
 

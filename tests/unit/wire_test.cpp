@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "bridge/core/job_codec.hpp"
+#include "bridge/core/liveness.hpp"
 
 namespace bridge::core {
 namespace {
@@ -232,6 +233,24 @@ TEST(Wire, ErrorResultCarriesCodeMessageAndRetryAfter) {
   EXPECT_EQ(result->status(), wire::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_EQ(view(result->message()), "tenant full");
   EXPECT_EQ(result->retry_after_ms(), 250u);
+}
+
+TEST(Liveness, OnlyLargeMessagesAreAnnouncedAndTheirGraceIsTheirTransferTime) {
+  EXPECT_FALSE(core::announce_message(core::kAnnouncedMessageBytes - 1, 3).has_value());
+  auto announcement = core::announce_message(64ull << 20, 3);
+  ASSERT_TRUE(announcement.has_value());
+  const wire::Envelope* envelope = nullptr;
+  ASSERT_TRUE(core::decode_envelope(*announcement, core::Limits{}, envelope).is_ok());
+  ASSERT_EQ(envelope->body_type(), wire::Body::Heartbeat);
+  EXPECT_EQ(envelope->body_as_Heartbeat()->incoming_bytes(), 64ull << 20);
+  EXPECT_EQ(envelope->body_as_Heartbeat()->inflight(), 3u);
+  EXPECT_EQ(envelope->body_as_Heartbeat()->metrics(), nullptr);
+
+  EXPECT_EQ(core::transfer_grace(0, 16).count(), 0);
+  const auto grace = core::transfer_grace(64ull << 20, 16);
+  EXPECT_GE(grace.count(), 4000);
+  EXPECT_LE(grace.count(), 4001);
+  EXPECT_GE(core::transfer_grace(1ull << 30, 1).count(), 1024 * 1000);  // 1 GiB at 1 MiB/s
 }
 
 TEST(Status, NamesEveryCode) {

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "bridge/broker/worker_registry.hpp"
+#include "bridge/core/liveness.hpp"
 
 namespace bridge::broker {
 namespace {
@@ -108,6 +109,17 @@ TEST(WorkerRegistry, FindsSilentWorkersAndHandsBackTheirJobsOnRemoval) {
   EXPECT_EQ(r.remove("a").size(), 2u);
   EXPECT_EQ(r.find("a"), nullptr);
   EXPECT_EQ(r.size(), 1u);
+}
+
+TEST(WorkerRegistry, AWorkerThatAnnouncedALargeMessageIsWaitedForItsTransferTime) {
+  WorkerRegistry r;
+  std::vector<Job*> orphaned;
+  auto& a = r.upsert(worker("a", 2), orphaned);
+  a.heartbeat_ms = 100;
+  a.last_seen = Clock::now() - std::chrono::milliseconds(500);
+  a.transfer_grace = core::transfer_grace(64ull << 20, 16);  // 64 MiB at 16 MiB/s: 4 s
+  EXPECT_TRUE(r.silent_since(Clock::now(), 3).empty());
+  EXPECT_EQ(r.silent_since(Clock::now() + std::chrono::milliseconds(4000), 3), std::vector<std::string>{"a"});
 }
 
 }  // namespace

@@ -14,6 +14,8 @@ void WorkerOptions::validate() const {
   if (threads > 4096) throw ConfigError("threads: must be between 0 (all) and 4096");
   if (heartbeat_ms < 10 || heartbeat_ms > 60000) throw ConfigError("heartbeat_ms: must be between 10 and 60000");
   if (liveness < 2 || liveness > 100) throw ConfigError("liveness: must be between 2 and 100");
+  if (link_floor_mib_s < 1 || link_floor_mib_s > 100000)
+    throw ConfigError("link_floor_mib_s: must be between 1 and 100000 (MiB/s)");
   if (max_batch == 0 || max_batch > 1024) throw ConfigError("max_batch: must be between 1 (off) and 1024");
   if (max_delay_us > 1000000) throw ConfigError("max_delay_us: must be between 0 and 1000000 (1 s)");
 }
@@ -40,6 +42,7 @@ WorkerOptions load_worker_options(const std::string& path) {
   config.get("threads", o.threads);
   config.get("heartbeat_ms", o.heartbeat_ms);
   config.get("liveness", o.liveness);
+  config.get("link_floor_mib_s", o.link_floor_mib_s);
   config.get("drain_timeout_ms", o.drain_timeout_ms);
   config.get("log_level", o.log_level);
   config.get("log_format", o.log_format);

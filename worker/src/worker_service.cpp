@@ -2,12 +2,14 @@
 
 #include <unistd.h>
 
+#include <array>
 #include <random>
 
 #include <spdlog/spdlog.h>
 #include <zmq_addon.hpp>
 
 #include "bridge/core/job_codec.hpp"
+#include "bridge/core/liveness.hpp"
 #include "bridge/core/poll.hpp"
 
 namespace bridge::worker {
@@ -118,6 +120,11 @@ void WorkerService::connect() {
 void WorkerService::send(core::Frames& frames) {
   // A DEALER queues while the broker is away (up to its high-water mark); a failed send is logged
   // and the broker's liveness check recovers the job elsewhere.
+  if (auto announcement = core::announce_message(core::message_bytes(frames), inflight_)) {
+    // A large result holds up the heartbeats behind it until the broker has all of it.
+    std::array<zmq::message_t, 1> heartbeat{std::move(*announcement)};
+    zmq::send_multipart(*socket_, heartbeat, zmq::send_flags::dontwait);
+  }
   if (zmq::send_multipart(*socket_, frames, zmq::send_flags::dontwait)) return;
   // After a refused handshake nothing can be sent; that was logged once (log_handshakes).
   if (!handshake_failure_.empty())
@@ -209,7 +216,7 @@ void WorkerService::run() {
     if (draining && (inflight_ == 0 || Clock::now() >= drain_deadline)) break;
 
     if (Clock::now() >= next_heartbeat_) send_heartbeat();
-    if (!draining && Clock::now() - last_heard_ > heartbeat * options_.liveness) {
+    if (!draining && Clock::now() - last_heard_ > heartbeat * options_.liveness + broker_grace_) {
       spdlog::warn("broker {} silent for {} ms; reconnecting", options_.broker,
                    std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - last_heard_).count());
       connect();
@@ -239,6 +246,7 @@ void WorkerService::receive() {
     core::Frames frames;
     if (!zmq::recv_multipart(*socket_, std::back_inserter(frames), zmq::recv_flags::dontwait)) return;
     last_heard_ = Clock::now();
+    broker_grace_ = std::chrono::milliseconds(0);
     const wire::Envelope* envelope = nullptr;
     const Status decoded = frames.empty() ? Status(StatusCode::kMalformedMessage, "empty message")
                                           : core::decode_envelope(frames[0], options_.limits, envelope);
@@ -248,7 +256,9 @@ void WorkerService::receive() {
     }
     switch (envelope->body_type()) {
       case wire::Body::Dispatch: handle_dispatch(*envelope->body_as_Dispatch(), frames); break;
-      case wire::Body::Heartbeat: break;  // liveness only
+      case wire::Body::Heartbeat:  // liveness, and perhaps the size of what comes next
+        broker_grace_ = core::transfer_grace(envelope->body_as_Heartbeat()->incoming_bytes(), options_.link_floor_mib_s);
+        break;
       case wire::Body::Cancel: {
         const auto* cancel = envelope->body_as_Cancel();
         const StatusCode reason = core::from_wire(cancel->reason());

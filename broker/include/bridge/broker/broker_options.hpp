@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 
+#include "bridge/core/liveness.hpp"
 #include "bridge/core/wire.hpp"
 
 namespace bridge::broker {
@@ -47,6 +48,9 @@ struct BrokerOptions {
   std::string client_keys_dir;
   std::uint32_t heartbeat_ms = kDefaultHeartbeatMs;
   std::uint32_t liveness = kDefaultLiveness;       ///< a worker silent this many of its heartbeats is dead
+  /// The slowest rate, in MiB/s, at which the link to a worker is expected to move a large message:
+  /// a worker that announced one is waited for its transfer time at this rate on top of its liveness.
+  std::uint32_t link_floor_mib_s = core::kDefaultLinkFloorMibS;
   std::uint32_t default_timeout_ms = kDefaultTimeoutMs;  ///< for jobs that set none
   std::uint32_t max_attempts = kDefaultMaxAttempts;      ///< dispatches before WORKER_LOST
   std::uint32_t max_queued_jobs = kDefaultMaxQueuedJobs; ///< beyond it: QUEUE_FULL

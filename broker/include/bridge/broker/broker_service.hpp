@@ -94,6 +94,9 @@ class BrokerService final : private Admission::Host, private ActorCalls::Host {
   void reply(const std::string& client, core::Frames frames);
   void reply_error(const std::string& client, std::uint64_t job_id, const Status& status, std::uint32_t retry_after_ms = 0);
   void send_to_worker(const std::string& id, core::Frames frames);
+  /// Before a message of `bytes` to worker `id`: a Heartbeat announcing it, when it is large enough
+  /// to hold up the broker's heartbeats past the worker's liveness (core/liveness.hpp).
+  void announce_to_worker(const std::string& id, std::uint64_t bytes);
   void on_timers(Clock::time_point now);
   /// Drops clients that left more than max_unread_result_bytes unread for client_stall_ms: their
   /// jobs are cancelled, and they are sent nothing until what they hold has drained.

@@ -21,6 +21,9 @@ struct WorkerRecord {
   std::uint32_t slots = 0;             ///< credits: jobs the broker may keep in flight here
   std::uint32_t heartbeat_ms = 1000;
   Clock::time_point last_seen{};
+  /// How much longer than its liveness this worker is waited for: the transfer time of the large
+  /// message its last one announced (core/liveness.hpp); 0 after any other message.
+  std::chrono::milliseconds transfer_grace{0};
   bool draining = false;               ///< said Goodbye: no new jobs, results still welcome
   std::uint64_t completed = 0;
   Clock::time_point last_dispatch{};   ///< breaks ties between equally free workers (round robin)

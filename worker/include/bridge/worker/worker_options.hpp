@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 
+#include "bridge/core/liveness.hpp"
 #include "bridge/core/wire.hpp"
 #include "bridge/worker/batcher.hpp"
 
@@ -27,6 +28,9 @@ struct WorkerOptions {
   std::uint32_t threads = 0;                    ///< CPU threads for kernels; 0 = all
   std::uint32_t heartbeat_ms = kDefaultHeartbeatMs;
   std::uint32_t liveness = kDefaultLiveness;    ///< broker silent this many heartbeats -> reconnect
+  /// The slowest rate, in MiB/s, at which the link to the broker is expected to move a large message:
+  /// a broker that announced one is waited for its transfer time at this rate on top of its liveness.
+  std::uint32_t link_floor_mib_s = core::kDefaultLinkFloorMibS;
   std::uint32_t drain_timeout_ms = kDefaultDrainTimeoutMs;  ///< on SIGTERM, wait this long for jobs
   std::string log_level = "info";
   std::string log_format = "text";  ///< text | json (one JSON object per line)

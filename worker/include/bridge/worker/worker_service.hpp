@@ -103,6 +103,9 @@ class WorkerService {
   };
   std::unordered_map<std::uint64_t, Running> running_;  // accepted jobs by dispatch id, until answered
   Clock::time_point last_heard_;
+  /// How much longer than its liveness the broker is waited for: the transfer time of the large
+  /// message its last one announced (core/liveness.hpp).
+  std::chrono::milliseconds broker_grace_{0};
   Clock::time_point next_heartbeat_;
 };
 

@@ -1,0 +1,26 @@
+#include "bridge/core/liveness.hpp"
+
+#include <algorithm>
+
+namespace bridge::core {
+
+std::uint64_t message_bytes(const Frames& frames) {
+  std::uint64_t bytes = 0;
+  for (const auto& frame : frames) bytes += frame.size();
+  return bytes;
+}
+
+std::optional<zmq::message_t> announce_message(std::uint64_t bytes, std::uint32_t inflight) {
+  if (bytes < kAnnouncedMessageBytes) return std::nullopt;
+  flatbuffers::FlatBufferBuilder fbb(64);
+  auto heartbeat = wire::CreateHeartbeat(fbb, inflight, 0, bytes);
+  return finish_envelope(fbb, wire::Body::Heartbeat, heartbeat.Union());
+}
+
+std::chrono::milliseconds transfer_grace(std::uint64_t incoming_bytes, std::uint32_t link_floor_mib_s) {
+  if (incoming_bytes == 0) return std::chrono::milliseconds(0);
+  const std::uint64_t per_ms = std::max<std::uint64_t>(1, (std::uint64_t{link_floor_mib_s} << 20) / 1000);
+  return std::chrono::milliseconds(incoming_bytes / per_ms + 1);
+}
+
+}  // namespace bridge::core

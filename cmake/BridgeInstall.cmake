@@ -8,6 +8,7 @@ install(TARGETS bridge_client EXPORT GpuBridgeTargets
 install(FILES
   libbridge/include/bridge/actor.hpp
   libbridge/include/bridge/client.hpp
+  libbridge/include/bridge/export.hpp
   libbridge/include/bridge/fleet.hpp
   libbridge/include/bridge/job.hpp
   libbridge/include/bridge/status.hpp

@@ -19,6 +19,7 @@ COPY libbridge libbridge
 COPY broker broker
 COPY worker worker
 COPY loadtest loadtest
+COPY bridgectl bridgectl
 RUN cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DBRIDGE_TESTS=OFF -DBRIDGE_CUDA=ON \
  && cmake --build build --target bridge-worker bridge_cuda bridgectl \
  && cmake --install build --prefix /opt/gpubridge

@@ -37,7 +37,7 @@ fleet_make_keys() {
   local names
   names=$(awk '/^tenants:/ {in_t = 1; next} /^[^ #]/ {in_t = 0} in_t && match($0, /^  [A-Za-z0-9._-]+:/) {
                  print substr($0, 3, RLENGTH - 3)}' "$tenants")
-  for name in broker worker operator $names; do "$build_dir/libbridge/bridgectl" keygen "$FLEET_KEYS/$name" > /dev/null; done
+  for name in broker worker operator $names; do "$build_dir/bridgectl/bridgectl" keygen "$FLEET_KEYS/$name" > /dev/null; done
   public_key() { sed -n 's/^ *public-key = "\(.*\)"/\1/p' "$FLEET_KEYS/$1.pub"; }
   printf 'keys:\n  - "%s"\n' "$(public_key worker)" > "$FLEET_KEYS/workers.yaml"
   # Each tenant entry (`  name:` or `  name: {}`) gets its key; anything else is refused here.
@@ -64,7 +64,7 @@ fleet_start() {
   FLEET_REDIS_PORT=$(fleet_free_port)
   FLEET_FRONTEND=tcp://127.0.0.1:$(fleet_free_port)
   FLEET_BACKEND=tcp://127.0.0.1:$(fleet_free_port)
-  FLEET_CTL="$build_dir/libbridge/bridgectl --broker $FLEET_FRONTEND --timeout 5000"
+  FLEET_CTL="$build_dir/bridgectl/bridgectl --broker $FLEET_FRONTEND --timeout 5000"
   FLEET_OPS_CTL=$FLEET_CTL
   unset GPUBRIDGE_KEYS_DIR  # an earlier secured fleet's; set again below when this one is secured
   local security=(--security none) worker_keys=()

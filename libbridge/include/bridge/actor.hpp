@@ -13,23 +13,24 @@
 #include <vector>
 
 #include "bridge/client.hpp"
+#include "bridge/export.hpp"
 
 namespace bridge {
 
 /// Names a tensor the actor holds, in place of an input sent with the call.
-struct Resident {
+struct BRIDGE_API Resident {
   std::string name;
 };
 
 /// One input of an actor call: a tensor sent with it, or a resident tensor of the actor.
-struct ActorArg {
+struct BRIDGE_API ActorArg {
   ActorArg(Tensor t) : tensor(std::move(t)) {}  // NOLINT: implicit on purpose, {x, Resident{"w"}}
   ActorArg(Resident r) : resident(std::move(r.name)) {}  // NOLINT
   Tensor tensor;
   std::string resident;  ///< non-empty: use the actor's tensor of this name
 };
 
-struct ActorCall {
+struct BRIDGE_API ActorCall {
   std::string kernel;
   std::vector<ActorArg> args;
   std::map<std::string, double> params;
@@ -46,7 +47,7 @@ struct ActorCall {
 /// after each call that keeps outputs, before the call's result is delivered. If that worker dies,
 /// the call in progress runs again on another worker from the state in Redis: nothing is lost or
 /// reordered. Different actors run in parallel. The Client must outlive its actors.
-class Actor {
+class BRIDGE_API Actor {
  public:
   /// `tenant` empty: the client's tenant.
   Actor(Client& client, std::string tenant, std::string id)

@@ -17,6 +17,7 @@
 
 #include "bridge/fleet.hpp"
 #include "bridge/job.hpp"
+#include "bridge/export.hpp"
 
 namespace bridge {
 
@@ -24,7 +25,7 @@ namespace bridge {
 /// at once; one internal I/O thread owns the socket. Jobs are answered exactly once each: with the
 /// fleet's result, or, if none arrives within the timeout, with DEADLINE_EXCEEDED; on destruction,
 /// jobs still pending are answered CANCELLED.
-class Client {
+class BRIDGE_API Client {
  public:
   /// Re-sending jobs refused for a passing reason (RESOURCE_EXHAUSTED, QUEUE_FULL, UNAVAILABLE).
   /// Off by default: the caller sees every refusal. Waits max(retry_after, backoff) with full

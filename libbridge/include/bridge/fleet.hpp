@@ -7,10 +7,11 @@
 #include <vector>
 
 #include "bridge/job.hpp"
+#include "bridge/export.hpp"
 
 namespace bridge {
 
-struct DeviceInfo {
+struct BRIDGE_API DeviceInfo {
   DeviceKind kind = DeviceKind::kCpu;
   std::string name;
   std::uint64_t total_memory_bytes = 0;
@@ -20,7 +21,7 @@ struct DeviceInfo {
 };
 
 /// Readings at the last heartbeat; -1 means the worker could not read the value.
-struct DeviceMetrics {
+struct BRIDGE_API DeviceMetrics {
   std::int64_t free_memory_bytes = -1;
   float utilization_percent = -1;
   float temperature_c = -1;
@@ -32,7 +33,7 @@ struct DeviceMetrics {
   bool gpu_disabled = false;            ///< circuit breaker open after repeated GPU failures
 };
 
-struct WorkerInfo {
+struct BRIDGE_API WorkerInfo {
   std::string id;
   DeviceInfo device;
   std::vector<std::string> kernels;
@@ -44,7 +45,7 @@ struct WorkerInfo {
 };
 
 /// One tenant's limits (tenants.yaml) and its fleet-wide usage (Redis) as a broker reports them.
-struct TenantQuotaInfo {
+struct BRIDGE_API TenantQuotaInfo {
   std::string tenant;
   std::uint32_t max_inflight_jobs = 0;
   std::uint64_t max_inflight_bytes = 0;
@@ -62,7 +63,7 @@ struct TenantQuotaInfo {
 };
 
 /// An actor as Redis and its broker know it (bridgectl actor show).
-struct ActorInfo {
+struct BRIDGE_API ActorInfo {
   std::string tenant;
   std::string actor_id;
   bool found = false;                ///< false: the actor has never saved state
@@ -80,13 +81,13 @@ struct ActorInfo {
   std::int64_t updated_unix_ms = 0;
 };
 
-struct QuotaReport {
+struct BRIDGE_API QuotaReport {
   std::vector<TenantQuotaInfo> tenants;
   std::string tenants_file;
   std::int64_t loaded_at_unix_ms = 0;  ///< when the broker last applied tenants_file
 };
 
-struct FleetStatus {
+struct BRIDGE_API FleetStatus {
   std::string broker_id;
   std::vector<WorkerInfo> workers;
   std::uint32_t queued_jobs = 0;

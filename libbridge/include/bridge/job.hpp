@@ -9,26 +9,27 @@
 
 #include "bridge/status.hpp"
 #include "bridge/tensor.hpp"
+#include "bridge/export.hpp"
 
 namespace bridge {
 
 /// Where a job may run; values match `bridge.wire.Placement`.
 enum class Placement : std::uint8_t { kAny = 0, kPreferGpu = 1, kRequireGpu = 2, kCpuOnly = 3 };
 /// "any", "prefer-gpu", "require-gpu", "cpu-only".
-const char* placement_name(Placement placement);
-bool parse_placement(std::string_view name, Placement& out);
+BRIDGE_API const char* placement_name(Placement placement);
+BRIDGE_API bool parse_placement(std::string_view name, Placement& out);
 
 /// Values match `bridge.wire.DeviceKind`.
 enum class DeviceKind : std::uint8_t { kCpu = 0, kCuda = 1 };
-const char* device_kind_name(DeviceKind kind);  // "cpu", "cuda"
+BRIDGE_API const char* device_kind_name(DeviceKind kind);  // "cpu", "cuda"
 
 /// A pipeline step after the first kernel: runs on the previous step's outputs (see Pipeline).
-struct Stage {
+struct BRIDGE_API Stage {
   std::string kernel;
   std::map<std::string, double> params;
 };
 
-struct JobRequest {
+struct BRIDGE_API JobRequest {
   std::string kernel;                     ///< catalog name, e.g. "vector_add" (docs/kernels.md)
   std::vector<Tensor> inputs;             ///< positional; names are informational
   std::map<std::string, double> params;   ///< scalar parameters, e.g. {"alpha", 2.0} for saxpy
@@ -49,7 +50,7 @@ struct JobRequest {
 
 /// Builds pipeline jobs: Pipeline{}.then("resize", {{"height", 64}, {"width", 64}}).then("blur", {{"sigma", 1}})
 /// .request({image}) runs resize, then blur on resize's output, as one job.
-class Pipeline {
+class BRIDGE_API Pipeline {
  public:
   Pipeline& then(std::string kernel, std::map<std::string, double> params = {}) {
     steps_.push_back({std::move(kernel), std::move(params)});
@@ -63,19 +64,19 @@ class Pipeline {
   std::vector<Stage> steps_;
 };
 
-struct Timings {
+struct BRIDGE_API Timings {
   std::chrono::microseconds queued{0};    ///< waiting in the broker
   std::chrono::microseconds transfer{0};  ///< moving bytes to/from the device in the worker
   std::chrono::microseconds compute{0};   ///< running the kernel
   std::chrono::microseconds total{0};     ///< submit to result, measured by the client
 };
 
-struct StageTiming {
+struct BRIDGE_API StageTiming {
   std::string kernel;
   std::chrono::microseconds compute{0};
 };
 
-struct JobResult {
+struct BRIDGE_API JobResult {
   std::uint64_t job_id = 0;
   Status status;                          ///< OK, or a code and a message that says what to fix
   std::vector<Tensor> outputs;

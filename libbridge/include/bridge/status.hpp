@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include "bridge/export.hpp"
 
 namespace bridge {
 
@@ -33,10 +34,10 @@ enum class StatusCode : std::uint16_t {
 };
 
 /// Upper-case name as on the wire docs, e.g. "RESOURCE_EXHAUSTED"; "UNKNOWN(n)" for a value out of range.
-std::string status_code_name(StatusCode code);
+BRIDGE_API std::string status_code_name(StatusCode code);
 
 /// A code plus a message that tells the reader what to fix. Cheap to move; `Status{}` is OK.
-class [[nodiscard]] Status {
+class [[nodiscard]] BRIDGE_API Status {
  public:
   Status() = default;
   Status(StatusCode code, std::string message) : code_(code), message_(std::move(message)) {}

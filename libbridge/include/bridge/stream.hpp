@@ -18,10 +18,11 @@
 #include <vector>
 
 #include "bridge/client.hpp"
+#include "bridge/export.hpp"
 
 namespace bridge {
 
-struct StreamOptions {
+struct BRIDGE_API StreamOptions {
   std::string tenant;                        ///< empty: the client's tenant
   std::map<std::string, double> params;      ///< for every item
   /// Items written and not yet read, at most: the credits that bound memory on every side.
@@ -38,7 +39,7 @@ struct StreamOptions {
 /// the broker sends its unanswered items to another worker (up to max_attempts, then that item's
 /// result is WORKER_LOST, in its place). Thread-safety: one writer thread and one reader thread at a
 /// time. The Client must outlive the stream.
-class Stream {
+class BRIDGE_API Stream {
  public:
   static Stream open(Client& client, std::string kernel, StreamOptions options = {});
 

@@ -12,6 +12,7 @@
 #include <string>
 #include <type_traits>
 #include <vector>
+#include "bridge/export.hpp"
 
 namespace bridge {
 
@@ -19,11 +20,11 @@ namespace bridge {
 enum class DType : std::uint8_t { kF32 = 0, kF64 = 1, kI32 = 2, kI64 = 3, kU8 = 4 };
 
 /// Bytes per element.
-std::size_t dtype_size(DType dtype);
+BRIDGE_API std::size_t dtype_size(DType dtype);
 /// "f32", "f64", "i32", "i64", "u8".
-const char* dtype_name(DType dtype);
+BRIDGE_API const char* dtype_name(DType dtype);
 /// Parses a name from dtype_name(); false if unknown.
-bool parse_dtype(std::string_view name, DType& out);
+BRIDGE_API bool parse_dtype(std::string_view name, DType& out);
 
 template <class T> constexpr DType dtype_of();
 template <> constexpr DType dtype_of<float>() { return DType::kF32; }
@@ -36,12 +37,12 @@ using Shape = std::vector<std::int64_t>;
 
 /// Number of elements of a shape (1 for rank 0). Throws std::invalid_argument on a negative dimension
 /// or overflow; the wire decoder checks shapes before a Tensor is ever built from received bytes.
-std::int64_t element_count(const Shape& shape);
+BRIDGE_API std::int64_t element_count(const Shape& shape);
 
 /// A tensor owns (or shares) its bytes. Copies of a Tensor share the same bytes; the bytes are only
 /// written through `mutable_bytes()` by whoever created the tensor, before it is shared.
 /// Data is always aligned for its dtype. Thread-safety: const methods are safe from any thread.
-class Tensor {
+class BRIDGE_API Tensor {
  public:
   Tensor() = default;
 

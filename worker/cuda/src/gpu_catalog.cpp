@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "gpu_kernels.hpp"
-#include "image_math.hpp"
+#include "bridge/worker/image_math.hpp"
 
 namespace bridge::worker::cuda {
 namespace {

@@ -14,7 +14,7 @@ cudaError_t launch_saxpy(float alpha, const float* x, const float* y, float* out
 /// Row-wise softmax of a [rows, cols] matrix.
 cudaError_t launch_softmax_rows(const float* x, float* y, std::size_t rows, std::size_t cols, cudaStream_t stream);
 /// One axis of a bilinear resize: output index i reads lo and hi, hi weighted by `weight`. Same
-/// layout as image::BilinearTap (worker/src/kernels/image_math.hpp), which fills it.
+/// layout as image::BilinearTap (bridge/worker/image_math.hpp), which fills it.
 struct ResizeTap {
   std::int64_t lo, hi;
   float weight;

@@ -7,7 +7,7 @@
 #include <tbb/parallel_for.h>
 
 #include "image.hpp"
-#include "image_math.hpp"
+#include "bridge/worker/image_math.hpp"
 
 namespace bridge::worker {
 namespace {

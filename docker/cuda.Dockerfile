@@ -9,7 +9,7 @@ RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
       cmake ninja-build pkg-config g++ \
       libzmq3-dev cppzmq-dev libflatbuffers-dev flatbuffers-compiler \
-      libtbb-dev libhiredis-dev libyaml-cpp-dev libspdlog-dev libcpp-httplib-dev \
+      libtbb-dev libhiredis-dev libyaml-cpp-dev libspdlog-dev libcpp-httplib-dev libcli11-dev nlohmann-json3-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./

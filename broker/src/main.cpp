@@ -1,67 +1,51 @@
 // bridge-broker: routes jobs from clients to workers, with quotas and the fleet view in Redis.
-#include <iostream>
-
 #include <spdlog/spdlog.h>
 
 #include "bridge/broker/broker_service.hpp"
-#include "bridge/core/args.hpp"
+#include "bridge/core/cli.hpp"
 #include "bridge/core/config_map.hpp"
 #include "bridge/core/logging.hpp"
-#include "bridge/core/program.hpp"
 
 namespace {
 
-constexpr const char* kUsage = R"(usage: bridge-broker [--config FILE] [--frontend ENDPOINT] [--backend ENDPOINT]
-                     [--redis URL] [--redis-password-file FILE] [--tenants FILE] [--workers FILE] [--client-keys-dir DIR] [--secret-key-file FILE]
-                     [--security curve|none] [--id ID] [--enforce-quotas true|false] [--metrics HOST:PORT]
-                     [--log-level LEVEL] [--log-format text|json]
+constexpr const char* kAbout = R"(Routes GpuBridge jobs from clients (frontend) to workers (backend). Flags override the config file
+(config/broker.yaml documents every key). SIGINT/SIGTERM: stop accepting, drain, exit.)";
 
-Routes GpuBridge jobs from clients (frontend) to workers (backend). Flags override the config file
-(config/broker.yaml documents every key). SIGINT/SIGTERM: stop accepting, drain, exit.
+constexpr const char* kFooter = R"(
 Security (docs/security.md): with security: curve (the default) the broker needs its key pair
 (--secret-key-file, from bridgectl keygen) and the workers file of enrolled worker keys; clients
 are known by the keys listed under their tenants in the tenants file.
 SIGHUP: re-read the tenants and workers files now (edits are also picked up by themselves within tenants_reload_ms).
-)";
+Exit status: 0 stopped cleanly, 1 a failure while running, 2 a usage or configuration error.)";
 
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace bridge;
-  return core::run_program("bridge-broker", [&] {
-    core::Args args(argc, argv, {"help"});
-    if (args.has("help")) {
-      std::cout << kUsage;
-      return 0;
-    }
-    args.reject_unknown({"help", "config", "frontend", "backend", "redis", "tenants", "id", "log-level", "log-format", "enforce-quotas",
-                         "metrics", "workers", "secret-key-file", "security", "redis-password-file",
-                         "client-keys-dir"});
-    broker::BrokerOptions options;
-    if (args.has("config")) options = broker::load_broker_options(args.get("config"));
-    options.frontend = args.get("frontend", options.frontend);
-    options.backend = args.get("backend", options.backend);
-    options.redis = args.get("redis", options.redis);
-    options.metrics_listen = args.get("metrics", options.metrics_listen);
-    options.tenants_file = args.get("tenants", options.tenants_file);
-    options.id = args.get("id", options.id);
-    options.workers_file = args.get("workers", options.workers_file);
-    options.client_keys_dir = args.get("client-keys-dir", options.client_keys_dir);
-    options.redis_password_file = args.get("redis-password-file", options.redis_password_file);
-    options.secret_key_file = args.get("secret-key-file", options.secret_key_file);
-    if (args.has("security")) {
-      const std::string v = args.get("security");
-      if (v != "curve" && v != "none") throw core::ConfigError("--security: use curve or none");
-      options.secure = v == "curve";
-    }
-    options.log_level = args.get("log-level", options.log_level);
-    if (args.has("enforce-quotas")) {
-      const std::string v = args.get("enforce-quotas");
-      if (v != "true" && v != "false") throw core::ConfigError("--enforce-quotas: use true or false");
-      options.enforce_quotas = v == "true";
-    }
+  CLI::App app(kAbout, "bridge-broker");
+  app.footer(kFooter);
+  std::string config;
+  broker::BrokerOptions options;
+  core::Overrides flags;
+  app.add_option("--config", config, "the broker.yaml to read first");
+  flags.add(app, "--frontend", options.frontend, "client endpoint to bind (tcp://HOST:PORT)");
+  flags.add(app, "--backend", options.backend, "worker endpoint to bind");
+  flags.add(app, "--redis", options.redis, "redis://[USER@]HOST:PORT/DB");
+  flags.add(app, "--redis-password-file", options.redis_password_file, "file holding the Redis password");
+  flags.add(app, "--tenants", options.tenants_file, "tenants.yaml: quotas and client keys");
+  flags.add(app, "--workers", options.workers_file, "workers.yaml: enrolled worker keys");
+  flags.add(app, "--client-keys-dir", options.client_keys_dir, "DIR/tenants/T/*.pub and DIR/operators/*.pub");
+  flags.add(app, "--secret-key-file", options.secret_key_file, "the broker's key pair (NAME.key from bridgectl keygen)");
+  flags.add_either(app, "--security", options.secure, "curve", "none", "curve (keys and encryption) or none");
+  flags.add(app, "--id", options.id, "this broker's id in Redis and in logs");
+  flags.add_either(app, "--enforce-quotas", options.enforce_quotas, "true", "false", "check tenants' quotas in Redis");
+  flags.add(app, "--metrics", options.metrics_listen, "HOST:PORT of /metrics, /healthz, /readyz");
+  flags.add(app, "--log-level", options.log_level, "trace, debug, info, warn, error or off");
+  flags.add(app, "--log-format", options.log_format, "text or json");
+  return core::run_cli(app, argc, argv, [&] {
+    if (!config.empty()) options = broker::load_broker_options(config);
+    flags.apply();
     options.validate();
-    options.log_format = args.get("log-format", options.log_format);
     core::init_logging("broker", options.log_level, options.log_format);
     auto tenants = broker::load_tenants(options);
 

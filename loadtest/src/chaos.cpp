@@ -13,9 +13,11 @@
 #include <mutex>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "bridge/actor.hpp"
+#include "bridge/core/cli.hpp"
 #include "bridge/core/curve.hpp"
-#include "bridge/core/args.hpp"
 #include "bridge/core/program.hpp"
 
 namespace {
@@ -23,10 +25,7 @@ namespace {
 using namespace bridge;
 using Clock = std::chrono::steady_clock;
 
-constexpr const char* kUsage = R"(usage: bridge-chaos --broker ENDPOINT [--duration S] [--jobs-in-flight N] [--actors N]
-                    [--tenant NAME] [--job-timeout-ms MS] [--json FILE] [--keys-dir DIR]
-
-Sends checkable jobs and actor calls for S seconds (each retried by the client library through
+constexpr const char* kAbout = R"(Sends checkable jobs and actor calls for S seconds (each retried by the client library through
 outages), then checks every actor's final state. Prints one table; exits 1 if anything was lost,
 duplicated, wrong, or an actor's state went backwards. --keys-dir (or $GPUBRIDGE_KEYS_DIR): connects
 with DIR/TENANT.key, the broker's key DIR/broker.pub.
@@ -124,26 +123,28 @@ ActorReport actor_calls(Client& client, const std::string& tenant, const std::st
 }  // namespace
 
 int main(int argc, char** argv) {
-  return core::run_program("bridge-chaos", [&] {
-    core::Args args(argc, argv, {"help"});
-    if (args.has("help")) {
-      std::cout << kUsage;
-      return 0;
-    }
-    args.reject_unknown({"help", "broker", "duration", "jobs-in-flight", "actors", "tenant", "job-timeout-ms", "json", "keys-dir"});
-    Client::Options options;
-    options.broker = args.get("broker", options.broker);
-    options.tenant = args.get("tenant", "default");
-    core::key_files_in_dir(args.get("keys-dir", ""), options.tenant, options.key_file, options.broker_key_file);
+  CLI::App app(kAbout, "bridge-chaos");
+  Client::Options options;
+  options.tenant = "default";
+  std::string keys_dir, json_file;
+  std::uint32_t timeout_ms = 30000, duration_s = 30, streams = 8, actors = 4;
+  app.add_option("--broker", options.broker, "the broker's client endpoint")->capture_default_str();
+  app.add_option("--tenant", options.tenant, "the tenant to send as")->capture_default_str();
+  app.add_option("--keys-dir", keys_dir, "connect with DIR/TENANT.key and DIR/broker.pub");
+  app.add_option("--duration", duration_s, "seconds of load")->capture_default_str();
+  app.add_option("--jobs-in-flight", streams, "plain jobs kept in flight")->capture_default_str();
+  app.add_option("--actors", actors, "actors called in turn, each from its own thread")->capture_default_str();
+  app.add_option("--job-timeout-ms", timeout_ms, "a job without an OK answer in this time is lost")->capture_default_str();
+  app.add_option("--json", json_file, "also write the tally as JSON to FILE");
+  return core::run_cli(app, argc, argv, [&] {
+    core::key_files_in_dir(keys_dir, options.tenant, options.key_file, options.broker_key_file);
     // Through outages: refusals are retried with backoff, and pending jobs are re-sent to a broker
     // that restarted. A job is lost only if it has no OK answer within its timeout.
     options.retry = {.max_attempts = 1000, .initial_backoff = std::chrono::milliseconds(50),
                      .max_backoff = std::chrono::milliseconds(1000)};
     options.broker_check = std::chrono::milliseconds(300);
-    const auto timeout = std::chrono::milliseconds(args.get_uint("job-timeout-ms", 30000));
-    const auto duration = std::chrono::seconds(args.get_uint("duration", 30));
-    const std::uint32_t streams = args.get_uint("jobs-in-flight", 8);
-    const std::uint32_t actors = args.get_uint("actors", 4);
+    const auto timeout = std::chrono::milliseconds(timeout_ms);
+    const auto duration = std::chrono::seconds(duration_s);
     Client client(options);
     Tally tally;
     const auto until = Clock::now() + duration;
@@ -190,12 +191,14 @@ int main(int argc, char** argv) {
     if (!lost_codes.empty()) std::printf("lost by code:%s\n", lost_codes.c_str());
     std::printf("jobs re-sent to a restarted broker: %llu\n",
                 static_cast<unsigned long long>(client.resent_after_restart()));
-    if (args.has("json"))
-      std::ofstream(args.get("json")) << "{\"submitted\":" << tally.submitted << ",\"results\":" << tally.results
-                                      << ",\"lost\":" << tally.lost << ",\"duplicated\":" << tally.duplicated
-                                      << ",\"wrong\":" << tally.wrong << ",\"actor_regressions\":" << tally.regressions
-                                      << ",\"actor_calls\":" << tally.actor_calls
-                                      << ",\"resent_after_restart\":" << client.resent_after_restart() << "}\n";
+    if (!json_file.empty()) {
+      const nlohmann::ordered_json report = {{"submitted", tally.submitted.load()}, {"results", tally.results.load()},
+                                     {"lost", tally.lost.load()}, {"duplicated", tally.duplicated.load()},
+                                     {"wrong", tally.wrong.load()}, {"actor_regressions", tally.regressions.load()},
+                                     {"actor_calls", tally.actor_calls.load()},
+                                     {"resent_after_restart", client.resent_after_restart()}};
+      std::ofstream(json_file) << report.dump() << "\n";
+    }
     const bool clean = tally.lost == 0 && tally.duplicated == 0 && tally.wrong == 0 && tally.regressions == 0;
     return clean ? 0 : 1;
   });

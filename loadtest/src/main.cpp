@@ -19,11 +19,12 @@
 #include <sstream>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "bridge/actor.hpp"
-#include "bridge/core/curve.hpp"
-#include "bridge/core/args.hpp"
+#include "bridge/core/cli.hpp"
 #include "bridge/core/config_map.hpp"
-#include "bridge/core/program.hpp"
+#include "bridge/core/curve.hpp"
 #include "histogram.hpp"
 #include "scenario.hpp"
 
@@ -33,9 +34,9 @@ using namespace bridge;
 using namespace bridge::loadtest;
 using Clock = std::chrono::steady_clock;
 
-constexpr const char* kUsage = R"(usage: bridge-loadtest --broker ENDPOINT [--scenario FILE] [--stream SPEC]... [--duration S] [--warmup S]
-                       [--json FILE] [--csv FILE] [--quiet] [--keys-dir DIR]
+constexpr const char* kAbout = "Runs streams of jobs against a GpuBridge fleet and reports throughput and latency.";
 
+constexpr const char* kFooter = R"(
 --keys-dir (or $GPUBRIDGE_KEYS_DIR): each stream's tenant T connects with DIR/T.key, and the broker's
 key is DIR/broker.pub (docs/security.md); without it, no CURVE (a broker with security: none).
 Streams come from a scenario file (loadtest/scenarios/*.yaml) and/or --stream flags. --duration and
@@ -217,20 +218,30 @@ double ms(std::uint64_t us) { return static_cast<double>(us) / 1000.0; }
 }  // namespace
 
 int main(int argc, char** argv) {
-  return core::run_program("bridge-loadtest", [&] {
-    core::Args args(argc, argv, {"help", "quiet"});
-    if (args.has("help") || (!args.has("stream") && !args.has("scenario"))) {
-      std::cout << kUsage;
-      return args.has("help") ? 0 : 2;
-    }
-    args.reject_unknown({"help", "quiet", "broker", "duration", "warmup", "json", "csv", "stream", "scenario", "keys-dir"});
-    if (args.has("keys-dir")) ::setenv("GPUBRIDGE_KEYS_DIR", args.get("keys-dir").c_str(), 1);
-    const std::string broker = args.get("broker", "tcp://127.0.0.1:5555");
+  CLI::App app(kAbout, "bridge-loadtest");
+  app.footer(kFooter);
+  std::string broker = "tcp://127.0.0.1:5555", scenario_file, keys_dir, json_file, csv_file;
+  std::vector<std::string> stream_specs;
+  double duration_s = -1, warmup_s = -1;
+  bool quiet = false;
+  app.add_option("--broker", broker, "the broker's client endpoint")->capture_default_str();
+  app.add_option("--scenario", scenario_file, "a scenario file (loadtest/scenarios/*.yaml)");
+  app.add_option("--stream", stream_specs, "a stream SPEC (below); repeatable");
+  app.add_option("--duration", duration_s, "seconds measured (overrides the scenario's)");
+  app.add_option("--warmup", warmup_s, "seconds before measuring (overrides the scenario's)");
+  app.add_option("--json", json_file, "write the report as JSON to FILE (scripts/plot-loadtest draws it)");
+  app.add_option("--csv", csv_file, "write the table as CSV to FILE");
+  app.add_option("--keys-dir", keys_dir, "tenant T connects with DIR/T.key and DIR/broker.pub");
+  app.add_flag("--quiet", quiet, "no progress line");
+  return core::run_cli(app, argc, argv, [&] {
+    if (stream_specs.empty() && scenario_file.empty())
+      throw core::ConfigError("nothing to run: give --scenario FILE or --stream SPEC (see --help)");
+    if (!keys_dir.empty()) ::setenv("GPUBRIDGE_KEYS_DIR", keys_dir.c_str(), 1);
     Scenario scenario;
-    if (args.has("scenario")) scenario = load_scenario(args.get("scenario"));
-    for (const auto& spec : args.all("stream")) scenario.streams.push_back(parse_stream(spec));
-    if (args.has("duration")) scenario.duration_s = std::stod(args.get("duration"));
-    if (args.has("warmup")) scenario.warmup_s = std::stod(args.get("warmup"));
+    if (!scenario_file.empty()) scenario = load_scenario(scenario_file);
+    for (const auto& spec : stream_specs) scenario.streams.push_back(parse_stream(spec));
+    if (duration_s >= 0) scenario.duration_s = duration_s;
+    if (warmup_s >= 0) scenario.warmup_s = warmup_s;
     const double duration = scenario.duration_s;
 
     std::vector<std::unique_ptr<Stream>> streams;
@@ -249,7 +260,7 @@ int main(int argc, char** argv) {
       std::uint64_t last_ok = 0;
       while (running.load()) {
         std::this_thread::sleep_for(std::chrono::seconds(1));
-        if (!running.load() || args.has("quiet")) continue;
+        if (!running.load() || quiet) continue;
         std::uint64_t ok = 0, failed = 0;
         for (const auto& s : streams) {
           ok += s->stats().ok;
@@ -261,7 +272,7 @@ int main(int argc, char** argv) {
                      static_cast<unsigned long long>(ok - last_ok), static_cast<unsigned long long>(failed));
         last_ok = ok;
       }
-      if (!args.has("quiet")) std::fprintf(stderr, "\n");
+      if (!quiet) std::fprintf(stderr, "\n");
     });
     for (auto& t : threads) t.join();
     running = false;
@@ -303,58 +314,50 @@ int main(int argc, char** argv) {
                   errors.empty() ? "-" : errors.c_str());
     }
 
-    auto row_json = [&](std::ostream& out, const Row& r, const StreamSpec* spec) {
-      out << "{\"scope\":\"" << r.scope << "\",\"name\":\"" << r.name << "\"";
-      if (spec != nullptr)
-        out << ",\"tenant\":\"" << spec->tenant << "\",\"kernel\":\"" << spec->kernel << "\",\"mode\":\""
-            << (spec->open ? "open" : "closed") << "\",\"rate\":" << (spec->open ? spec->rate : 0)
-            << ",\"concurrency\":" << (spec->open ? 0 : spec->concurrency) << ",\"bytes\":" << spec->bytes
-            << ",\"actors\":" << spec->actors;
-      out << ",\"sent\":" << r.sent << ",\"ok\":" << r.ok << ",\"ok_per_s\":" << static_cast<double>(r.ok) / duration
-          << ",\"p50_ms\":" << ms(r.latency.percentile(50)) << ",\"p90_ms\":" << ms(r.latency.percentile(90))
-          << ",\"p99_ms\":" << ms(r.latency.percentile(99)) << ",\"p999_ms\":" << ms(r.latency.percentile(99.9))
-          << ",\"max_ms\":" << ms(r.latency.max()) << ",\"errors\":{";
-      bool first = true;
-      for (const auto& [code, count] : r.errors) {
-        out << (first ? "" : ",") << "\"" << code << "\":" << count;
-        first = false;
+    auto row_json = [&](const Row& r, const StreamSpec* spec) {
+      nlohmann::ordered_json row = {{"scope", r.scope}, {"name", r.name}};
+      if (spec != nullptr) {
+        row["tenant"] = spec->tenant;
+        row["kernel"] = spec->kernel;
+        row["mode"] = spec->open ? "open" : "closed";
+        row["rate"] = spec->open ? spec->rate : 0;
+        row["concurrency"] = spec->open ? 0 : spec->concurrency;
+        row["bytes"] = spec->bytes;
+        row["actors"] = spec->actors;
       }
-      out << "}}";
+      row["sent"] = r.sent;
+      row["ok"] = r.ok;
+      row["ok_per_s"] = static_cast<double>(r.ok) / duration;
+      row["p50_ms"] = ms(r.latency.percentile(50));
+      row["p90_ms"] = ms(r.latency.percentile(90));
+      row["p99_ms"] = ms(r.latency.percentile(99));
+      row["p999_ms"] = ms(r.latency.percentile(99.9));
+      row["max_ms"] = ms(r.latency.max());
+      row["errors"] = nlohmann::ordered_json::object();
+      for (const auto& [code, count] : r.errors) row["errors"][code] = count;
+      return row;
     };
-    if (args.has("json")) {
-      std::ofstream json(args.get("json"));
-      json << "{\"duration_s\":" << duration << ",\"warmup_s\":" << scenario.warmup_s << ",\"streams\":[";
-      for (std::size_t i = 0; i < streams.size(); ++i) {
-        json << (i ? "," : "");
-        row_json(json, rows[i], &streams[i]->spec());
-      }
-      json << "],\"rows\":[";
-      for (std::size_t i = 0; i < rows.size(); ++i) {
-        json << (i ? "," : "");
-        row_json(json, rows[i], nullptr);
-      }
+    if (!json_file.empty()) {
+      nlohmann::ordered_json report = {{"duration_s", duration}, {"warmup_s", scenario.warmup_s},
+                               {"streams", nlohmann::ordered_json::array()}, {"rows", nlohmann::ordered_json::array()},
+                               {"timeline", nlohmann::ordered_json::array()}, {"histograms", nlohmann::ordered_json::object()}};
+      for (std::size_t i = 0; i < streams.size(); ++i) report["streams"].push_back(row_json(rows[i], &streams[i]->spec()));
+      for (const Row& r : rows) report["rows"].push_back(row_json(r, nullptr));
       // For plots: latency over time, and the whole distribution (percentile curve).
-      json << "],\"timeline\":[";
-      bool first = true;
       for (const auto& s : streams)
-        for (const auto& [second, data] : s->stats().timeline) {
-          json << (first ? "" : ",") << "{\"stream\":\"" << s->spec().name << "\",\"second\":" << second
-               << ",\"ok\":" << data.ok << ",\"errors\":" << data.errors << ",\"p50_ms\":" << ms(data.latency.percentile(50))
-               << ",\"p99_ms\":" << ms(data.latency.percentile(99)) << ",\"max_ms\":" << ms(data.latency.max()) << "}";
-          first = false;
-        }
-      json << "],\"histograms\":{";
-      for (std::size_t i = 0; i < streams.size(); ++i) {
-        json << (i ? "," : "") << "\"" << streams[i]->spec().name << "\":[";
-        const auto buckets = streams[i]->stats().latency.buckets();
-        for (std::size_t b = 0; b < buckets.size(); ++b)
-          json << (b ? "," : "") << "[" << ms(buckets[b].first) << "," << buckets[b].second << "]";
-        json << "]";
+        for (const auto& [second, data] : s->stats().timeline)
+          report["timeline"].push_back({{"stream", s->spec().name}, {"second", second}, {"ok", data.ok},
+                                        {"errors", data.errors}, {"p50_ms", ms(data.latency.percentile(50))},
+                                        {"p99_ms", ms(data.latency.percentile(99))}, {"max_ms", ms(data.latency.max())}});
+      for (const auto& s : streams) {
+        nlohmann::ordered_json buckets = nlohmann::ordered_json::array();
+        for (const auto& [us, count] : s->stats().latency.buckets()) buckets.push_back({ms(us), count});
+        report["histograms"][s->spec().name] = std::move(buckets);
       }
-      json << "}}\n";
+      std::ofstream(json_file) << report.dump() << "\n";
     }
-    if (args.has("csv")) {
-      std::ofstream csv(args.get("csv"));
+    if (!csv_file.empty()) {
+      std::ofstream csv(csv_file);
       csv << "scope,name,sent,ok,ok_per_s,p50_ms,p90_ms,p99_ms,p999_ms,max_ms,errors\n";
       for (const Row& r : rows)
         csv << r.scope << "," << r.name << "," << r.sent << "," << r.ok << "," << static_cast<double>(r.ok) / duration << ","

@@ -16,8 +16,9 @@
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
 
-#include "bridge/core/args.hpp"
-#include "bridge/core/program.hpp"
+#include <nlohmann/json.hpp>
+
+#include "bridge/core/cli.hpp"
 #include "histogram.hpp"
 
 namespace {
@@ -25,15 +26,28 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using Frames = std::vector<zmq::message_t>;
 
-int relay(const bridge::core::Args& args) {
+struct RelayArgs {
+  std::string front, back;
+};
+struct EchoArgs {
+  std::string connect, id, credits = "4";
+};
+struct ClientArgs {
+  std::string connect, json;
+  std::size_t bytes = 16;
+  unsigned concurrency = 64;
+  double warmup_s = 2, duration_s = 10;
+};
+
+int relay(const RelayArgs& args) {
   zmq::context_t context(1);
   zmq::socket_t front(context, zmq::socket_type::router), back(context, zmq::socket_type::router);
   for (auto* s : {&front, &back}) {
     s->set(zmq::sockopt::sndhwm, 100000);
     s->set(zmq::sockopt::rcvhwm, 100000);
   }
-  front.bind(args.get("front"));
-  back.bind(args.get("back"));
+  front.bind(args.front);
+  back.bind(args.back);
   std::map<std::string, int> credits;  // worker -> free credits
   std::deque<std::string> ready;       // one entry per free credit, round-robin
   std::deque<Frames> waiting;          // requests with no free worker
@@ -79,13 +93,12 @@ int relay(const bridge::core::Args& args) {
   }
 }
 
-int echo(const bridge::core::Args& args) {
+int echo(const EchoArgs& args) {
   zmq::context_t context(1);
   zmq::socket_t socket(context, zmq::socket_type::dealer);
-  if (args.has("id")) socket.set(zmq::sockopt::routing_id, args.get("id"));
-  socket.connect(args.get("connect"));
-  const std::string credits = args.get("credits", "4");
-  std::array<zmq::const_buffer, 1> hello{zmq::buffer(credits)};
+  if (!args.id.empty()) socket.set(zmq::sockopt::routing_id, args.id);
+  socket.connect(args.connect);
+  std::array<zmq::const_buffer, 1> hello{zmq::buffer(args.credits)};
   zmq::send_multipart(socket, hello);
   while (true) {
     Frames request;  // [client][payload]
@@ -94,16 +107,16 @@ int echo(const bridge::core::Args& args) {
   }
 }
 
-int client(const bridge::core::Args& args) {
+int client(const ClientArgs& args) {
   zmq::context_t context(1);
   zmq::socket_t socket(context, zmq::socket_type::dealer);
   socket.set(zmq::sockopt::sndhwm, 100000);
   socket.set(zmq::sockopt::rcvhwm, 100000);
-  socket.connect(args.get("connect"));
-  const std::size_t bytes = std::max<std::size_t>(8, std::stoul(args.get("bytes", "16")));
-  const unsigned concurrency = static_cast<unsigned>(std::stoul(args.get("concurrency", "64")));
-  const auto warmup = std::chrono::duration<double>(std::stod(args.get("warmup", "2")));
-  const auto duration = std::chrono::duration<double>(std::stod(args.get("duration", "10")));
+  socket.connect(args.connect);
+  const std::size_t bytes = std::max<std::size_t>(8, args.bytes);
+  const unsigned concurrency = args.concurrency;
+  const auto warmup = std::chrono::duration<double>(args.warmup_s);
+  const auto duration = std::chrono::duration<double>(args.duration_s);
   const auto start = Clock::now();
   const auto window = start + std::chrono::duration_cast<Clock::duration>(warmup);
   const auto end = window + std::chrono::duration_cast<Clock::duration>(duration);
@@ -134,23 +147,42 @@ int client(const bridge::core::Args& args) {
   std::printf("zmq relay baseline: %llu round trips in %.1f s = %.1f/s, p50 %.3f ms, p99 %.3f ms\n",
               static_cast<unsigned long long>(ok), seconds, static_cast<double>(ok) / seconds,
               static_cast<double>(latency.percentile(50)) / 1000, static_cast<double>(latency.percentile(99)) / 1000);
-  if (args.has("json"))
-    std::ofstream(args.get("json")) << "{\"ok\":" << ok << ",\"ok_per_s\":" << static_cast<double>(ok) / seconds
-                                    << ",\"p50_ms\":" << static_cast<double>(latency.percentile(50)) / 1000
-                                    << ",\"p99_ms\":" << static_cast<double>(latency.percentile(99)) / 1000 << "}\n";
+  if (!args.json.empty()) {
+    const nlohmann::ordered_json report = {{"ok", ok},
+                                   {"ok_per_s", static_cast<double>(ok) / seconds},
+                                   {"p50_ms", static_cast<double>(latency.percentile(50)) / 1000},
+                                   {"p99_ms", static_cast<double>(latency.percentile(99)) / 1000}};
+    std::ofstream(args.json) << report.dump() << "\n";
+  }
   return 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  return bridge::core::run_program("bridge-zmq-baseline", [&] {
-    bridge::core::Args args(argc, argv, {"help"});
-    const std::string mode = args.positional().empty() ? "" : args.positional()[0];
-    if (mode == "relay") return relay(args);
-    if (mode == "echo") return echo(args);
-    if (mode == "client") return client(args);
-    std::cerr << "usage: bridge-zmq-baseline relay|echo|client ... (see the comment at the top of zmq_baseline.cpp)\n";
-    return 2;
+  CLI::App app("The bare-ZeroMQ ceiling scripts/bench compares the fleet with: client -> relay -> echo workers.",
+               "bridge-zmq-baseline");
+  app.require_subcommand(1);
+  RelayArgs relay_args;
+  EchoArgs echo_args;
+  ClientArgs client_args;
+  CLI::App* relay_cmd = app.add_subcommand("relay", "two ROUTERs, jobs to workers round-robin with credits");
+  relay_cmd->add_option("--front", relay_args.front, "endpoint clients connect to")->required();
+  relay_cmd->add_option("--back", relay_args.back, "endpoint workers connect to")->required();
+  CLI::App* echo_cmd = app.add_subcommand("echo", "a worker that sends every request back");
+  echo_cmd->add_option("--connect", echo_args.connect, "the relay's back endpoint")->required();
+  echo_cmd->add_option("--id", echo_args.id, "routing id");
+  echo_cmd->add_option("--credits", echo_args.credits, "requests it takes at once")->capture_default_str();
+  CLI::App* client_cmd = app.add_subcommand("client", "a closed loop of round trips, timed");
+  client_cmd->add_option("--connect", client_args.connect, "the relay's front endpoint")->required();
+  client_cmd->add_option("--bytes", client_args.bytes, "payload bytes (at least 8)")->capture_default_str();
+  client_cmd->add_option("--concurrency", client_args.concurrency, "round trips in flight")->capture_default_str();
+  client_cmd->add_option("--warmup", client_args.warmup_s, "seconds not counted")->capture_default_str();
+  client_cmd->add_option("--duration", client_args.duration_s, "seconds counted")->capture_default_str();
+  client_cmd->add_option("--json", client_args.json, "also write the figures as JSON to FILE");
+  return bridge::core::run_cli(app, argc, argv, [&] {
+    if (relay_cmd->parsed()) return relay(relay_args);
+    if (echo_cmd->parsed()) return echo(echo_args);
+    return client(client_args);
   });
 }

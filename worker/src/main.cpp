@@ -3,58 +3,55 @@
 
 #include <spdlog/spdlog.h>
 
-#include "bridge/core/args.hpp"
+#include "bridge/core/cli.hpp"
 #include "bridge/core/logging.hpp"
-#include "bridge/core/program.hpp"
 #include "bridge/worker/backend_factory.hpp"
 #include "bridge/worker/worker_service.hpp"
 
 namespace {
 
-constexpr const char* kUsage = R"(usage: bridge-worker [--config FILE] [--broker ENDPOINT] [--slots N] [--device auto|cpu|cuda:N]
-                     [--threads N] [--id ID] [--max-batch N] [--max-delay-us N] [--cuda-plugin PATH]
-                     [--metrics HOST:PORT] [--key-file FILE] [--broker-key-file FILE]
-                     [--log-level LEVEL] [--log-format text|json] [--list-kernels]
+constexpr const char* kAbout = R"(Connects to a GpuBridge broker and runs jobs on this machine. Flags override the config file
+(config/worker.yaml documents every key). SIGINT/SIGTERM: finish jobs in flight, say goodbye, exit.)";
 
-Connects to a GpuBridge broker and runs jobs on this machine. Flags override the config file
-(config/worker.yaml documents every key). A broker with security: curve (the default) needs
---key-file (this worker's NAME.key from bridgectl keygen, enrolled in the broker's workers file)
-and --broker-key-file (the broker's .pub). SIGINT/SIGTERM: finish jobs in flight, say goodbye, exit.
-)";
+constexpr const char* kFooter = R"(
+A broker with security: curve (the default) needs --key-file (this worker's NAME.key from bridgectl
+keygen, enrolled in the broker's workers file) and --broker-key-file (the broker's .pub).
+Exit status: 0 stopped cleanly, 1 a failure (a device that cannot be used, say), 2 a usage or configuration error.)";
 
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace bridge;
-  return core::run_program("bridge-worker", [&] {
-    core::Args args(argc, argv, {"help", "list-kernels"});
-    if (args.has("help")) {
-      std::cout << kUsage;
-      return 0;
-    }
-    args.reject_unknown({"help", "list-kernels", "config", "broker", "slots", "device", "threads", "id", "log-level", "log-format", "cuda-plugin",
-                        "max-batch", "max-delay-us", "metrics", "key-file", "broker-key-file"});
+  CLI::App app(kAbout, "bridge-worker");
+  app.footer(kFooter);
+  std::string config;
+  bool list_kernels = false;
+  worker::WorkerOptions options;
+  core::Overrides flags;
+  app.add_option("--config", config, "the worker.yaml to read first");
+  flags.add(app, "--broker", options.broker, "the broker's worker endpoint (tcp://HOST:PORT)");
+  flags.add(app, "--slots", options.slots, "jobs the broker may keep in flight here");
+  flags.add(app, "--device", options.device, "auto, cpu or cuda:N");
+  flags.add(app, "--threads", options.threads, "CPU threads for kernels (0: all cores)");
+  flags.add(app, "--id", options.id, "this worker's id (default: HOSTNAME-PID-RANDOM)");
+  flags.add(app, "--max-batch", options.max_batch, "most jobs per launch (1: no dynamic batching)");
+  flags.add(app, "--max-delay-us", options.max_delay_us, "how long a job may wait for company in a batch");
+  flags.add(app, "--cuda-plugin", options.cuda_plugin, "path of libbridge_cuda.so (default: beside the binary)");
+  flags.add(app, "--metrics", options.metrics_listen, "HOST:PORT of /metrics, /healthz, /readyz");
+  flags.add(app, "--key-file", options.key_file, "this worker's key pair (NAME.key)");
+  flags.add(app, "--broker-key-file", options.broker_key_file, "the broker's public key (NAME.pub)");
+  flags.add(app, "--log-level", options.log_level, "trace, debug, info, warn, error or off");
+  flags.add(app, "--log-format", options.log_format, "text or json");
+  app.add_flag("--list-kernels", list_kernels, "print the kernel catalog and exit");
+  return core::run_cli(app, argc, argv, [&] {
     const auto& kernels = worker::KernelRegistry::global();
-    if (args.has("list-kernels")) {
+    if (list_kernels) {
       for (const auto& name : kernels.names()) std::cout << name << "  " << kernels.find(name)->summary << "\n";
       return 0;
     }
-    worker::WorkerOptions options;
-    if (args.has("config")) options = worker::load_worker_options(args.get("config"));
-    options.broker = args.get("broker", options.broker);
-    options.device = args.get("device", options.device);
-    options.id = args.get("id", options.id);
-    options.cuda_plugin = args.get("cuda-plugin", options.cuda_plugin);
-    options.log_level = args.get("log-level", options.log_level);
-    options.slots = args.get_uint("slots", options.slots);
-    options.threads = args.get_uint("threads", options.threads);
-    options.max_batch = args.get_uint("max-batch", options.max_batch);
-    options.max_delay_us = args.get_uint("max-delay-us", options.max_delay_us);
-    options.metrics_listen = args.get("metrics", options.metrics_listen);
-    options.key_file = args.get("key-file", options.key_file);
-    options.broker_key_file = args.get("broker-key-file", options.broker_key_file);
+    if (!config.empty()) options = worker::load_worker_options(config);
+    flags.apply();
     options.validate();
-    options.log_format = args.get("log-format", options.log_format);
     core::init_logging("worker", options.log_level, options.log_format);
 
     std::string notice;

@@ -11,7 +11,8 @@ namespace bridge::core {
 /// level or format.
 void init_logging(const std::string& name, const std::string& level, const std::string& format = "text");
 
-/// `s` escaped for a JSON string (quotes, backslashes, control characters).
+/// `s` escaped for the inside of a JSON string (quotes, backslashes, control characters; bytes that
+/// are not UTF-8 become U+FFFD).
 std::string json_escape(std::string_view s);
 
 }  // namespace bridge::core

@@ -92,7 +92,8 @@ int quota_show(Client& client, const std::string& tenant, bool json) {
 int actor_show(Client& client, const std::vector<std::string>& words, bool json) {
   if (words.empty() || words.size() > 2) throw ConfigError("usage: bridgectl actor show [TENANT] ID");
   ActorInfo actor;
-  const Status s = words.size() == 2 ? client.actor_info(words[0], words[1], actor) : client.actor_info("", words[0], actor);
+  const Status s =
+      words.size() == 2 ? client.actor_info(words[0], words[1], actor) : client.actor_info("", words[0], actor);
   if (!s.is_ok()) return failed(s);
   print_actor(actor, json);
   return 0;

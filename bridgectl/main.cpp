@@ -60,7 +60,9 @@ int main(int argc, char** argv) {
   CLI::App* actor = app.add_subcommand("actor", "actors' state");
   actor->require_subcommand(1);
   CLI::App* actor_show = actor->add_subcommand("show", "an actor's version, worker and resident tensors");
-  actor_show->add_option("words", actor_words, "[TENANT] ID (TENANT: an operator key only)")->required()->expected(1, 2);
+  actor_show->add_option("words", actor_words, "[TENANT] ID (TENANT: an operator key only)")
+      ->required()
+      ->expected(1, 2);
 
   std::uint32_t interval_ms = 1000;
   bool once = false;

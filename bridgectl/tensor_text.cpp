@@ -112,8 +112,8 @@ Tensor parse_input(const std::string& spec, DType dtype) {
     throw ConfigError("--input " + spec + ": " + e.what());
   }
   if (static_cast<std::size_t>(t.element_count()) != values.size())
-    throw ConfigError("--input " + spec + ": shape " + shape_text(shape) + " needs " + std::to_string(t.element_count()) +
-                      " values, got " + std::to_string(values.size()));
+    throw ConfigError("--input " + spec + ": shape " + shape_text(shape) + " needs " +
+                      std::to_string(t.element_count()) + " values, got " + std::to_string(values.size()));
   for (std::size_t i = 0; i < values.size(); ++i) {
     switch (dtype) {
       case DType::kF32: t.mutable_values<float>()[i] = static_cast<float>(values[i]); break;

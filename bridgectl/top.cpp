@@ -29,21 +29,24 @@ void top_screen(const FleetStatus& fleet, const QuotaReport& quotas, const std::
     done_before += it == before.end() ? w.completed : it->second;
   }
   const double rate = seconds > 0 ? static_cast<double>(done - std::min(done, done_before)) / seconds : 0;
-  std::printf("broker %s   redis %s   workers %zu   queued %u   in flight %u   %.1f jobs/s\n\n", fleet.broker_id.c_str(),
-              fleet.redis_connected ? "up" : "DOWN", fleet.workers.size(), fleet.queued_jobs, fleet.inflight_jobs, rate);
+  std::printf("broker %s   redis %s   workers %zu   queued %u   in flight %u   %.1f jobs/s\n\n",
+              fleet.broker_id.c_str(), fleet.redis_connected ? "up" : "DOWN", fleet.workers.size(), fleet.queued_jobs,
+              fleet.inflight_jobs, rate);
   std::printf("%-28s %-6s %9s %9s %8s %6s %6s %7s %10s\n", "WORKER", "DEVICE", "INFLIGHT", "COMPLETED", "JOBS/s",
               "UTIL", "TEMP", "POWER", "FREE MEM");
   for (const auto& w : fleet.workers) {
     auto it = before.find(w.id);
-    const double wrate =
-        seconds > 0 && it != before.end() ? static_cast<double>(w.completed - std::min(w.completed, it->second)) / seconds : 0;
+    const double wrate = seconds > 0 && it != before.end()
+                             ? static_cast<double>(w.completed - std::min(w.completed, it->second)) / seconds
+                             : 0;
     const std::string inflight = std::to_string(w.inflight) + "/" + std::to_string(w.slots);
     const std::string mem =
         w.metrics.free_memory_bytes < 0 ? "-" : std::to_string(w.metrics.free_memory_bytes >> 20) + " MiB";
     std::printf("%-28.28s %-6s %9s %9llu %8.1f %6s %6s %7s %10s%s\n", w.id.c_str(), device_kind_name(w.device.kind),
                 inflight.c_str(), static_cast<unsigned long long>(w.completed), wrate,
                 reading(w.metrics.utilization_percent, "%").c_str(), reading(w.metrics.temperature_c, "C").c_str(),
-                reading(w.metrics.power_watts, "W").c_str(), mem.c_str(), w.metrics.gpu_disabled ? "  GPU DISABLED" : "");
+                reading(w.metrics.power_watts, "W").c_str(), mem.c_str(),
+                w.metrics.gpu_disabled ? "  GPU DISABLED" : "");
   }
   std::printf("\n%-20s %15s %25s %12s\n", "TENANT", "JOBS", "BYTES", "RATE TOKENS");
   for (const auto& t : quotas.tenants) {

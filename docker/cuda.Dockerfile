@@ -21,7 +21,7 @@ COPY worker worker
 COPY loadtest loadtest
 COPY bridgectl bridgectl
 RUN cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DBRIDGE_TESTS=OFF -DBRIDGE_CUDA=ON \
- && cmake --build build --target bridge-worker bridge_cuda bridgectl \
+ && cmake --build build --target bridge-worker bridge_cuda bridgectl bridge_client \
  && cmake --install build --prefix /opt/gpubridge
 
 FROM nvidia/cuda:13.0.1-runtime-ubuntu24.04 AS runtime

@@ -46,7 +46,8 @@ void ActorCalls::arrived(Job& call, const std::string& actor_id, const TenantQuo
                                    std::to_string(quota->max_actors) + "; retry after " +
                                    std::to_string(options_.retry_after_ms) + " ms"},
                         options_.retry_after_ms);
-    spdlog::debug("actor {} deactivated: tenant {} is at its max_actors of {}", idle->key, call.tenant, quota->max_actors);
+    spdlog::debug("actor {} deactivated: tenant {} is at its max_actors of {}", idle->key, call.tenant,
+                  quota->max_actors);
     const std::string key = idle->key;
     deactivate(*idle);
     actors_.erase(key);
@@ -88,11 +89,14 @@ void ActorCalls::start(Job& call) {
   actor->worker.clear();
   const std::uint64_t key = call.key;
   jobs_.set_state(call, JobState::kLoadingActor);
-  const bool asked = store_.load(actor->tenant, actor->actor_id, /*with_data=*/true,
-                                 [this, key](bool reachable, ActorState state) { on_loaded(key, reachable, std::move(state)); });
+  const bool asked =
+      store_.load(actor->tenant, actor->actor_id, /*with_data=*/true,
+                  [this, key](bool reachable, ActorState state) { on_loaded(key, reachable, std::move(state)); });
   if (!asked)
-    host_.fail(call, {StatusCode::kUnavailable, "the actor state store (" + options_.store_name + ") is unreachable; retry later"},
-               options_.retry_after_ms);
+    host_.fail(
+        call,
+        {StatusCode::kUnavailable, "the actor state store (" + options_.store_name + ") is unreachable; retry later"},
+        options_.retry_after_ms);
 }
 
 void ActorCalls::on_loaded(std::uint64_t key, bool reachable, ActorState state) {
@@ -170,20 +174,24 @@ void ActorCalls::on_written(std::uint64_t key, core::Frames& result, std::uint64
   if (call->answered()) return host_.release(*call);  // its deadline passed during the write
   if (r.written) return host_.finish(*call, std::move(result));
   if (!r.reachable)
-    return host_.fail(*call, {StatusCode::kUnavailable, "the call ran but the actor's new state could not be saved (" +
-                                                            (r.error.empty() ? std::string("Redis connection lost") : r.error) +
-                                                            "); its state is unchanged; retry"},
-                      options_.retry_after_ms);
+    return host_.fail(
+        *call,
+        {StatusCode::kUnavailable, "the call ran but the actor's new state could not be saved (" +
+                                       (r.error.empty() ? std::string("Redis connection lost") : r.error) +
+                                       "); its state is unchanged; retry"},
+        options_.retry_after_ms);
   if (r.refusal == "max_resident_bytes")
-    return host_.fail(*call, {StatusCode::kResourceExhausted,
-                              "tenant '" + call->tenant + "' actors would keep " + std::to_string(r.resident_bytes) +
-                                  " resident bytes, over its max_resident_bytes of " + std::to_string(max_resident_bytes) +
-                                  "; the call's state change was not saved. Free tensors or raise the quota"},
+    return host_.fail(*call,
+                      {StatusCode::kResourceExhausted,
+                       "tenant '" + call->tenant + "' actors would keep " + std::to_string(r.resident_bytes) +
+                           " resident bytes, over its max_resident_bytes of " + std::to_string(max_resident_bytes) +
+                           "; the call's state change was not saved. Free tensors or raise the quota"},
                       0);
-  host_.fail(*call, {StatusCode::kAborted, "actor " + call->actor + " is at version " + std::to_string(r.version) +
-                                               " in Redis, newer than the version " + std::to_string(call->actor_version) +
-                                               " this call ran on (another broker served it); the call's state change was "
-                                               "not saved; retry"},
+  host_.fail(*call,
+             {StatusCode::kAborted, "actor " + call->actor + " is at version " + std::to_string(r.version) +
+                                        " in Redis, newer than the version " + std::to_string(call->actor_version) +
+                                        " this call ran on (another broker served it); the call's state change was "
+                                        "not saved; retry"},
              0);
 }
 

@@ -67,7 +67,8 @@ Tensor unfilled(DType dtype, Shape shape, std::string name) {
   void* raw = std::aligned_alloc(kAlignment, (size / kAlignment + 1) * kAlignment);
   if (raw == nullptr) throw std::bad_alloc();
   std::shared_ptr<const void> owner(raw, [](const void* p) { std::free(const_cast<void*>(p)); });
-  return Tensor::adopt(dtype, std::move(shape), std::move(name), std::move(owner), static_cast<const std::byte*>(raw), size);
+  return Tensor::adopt(dtype, std::move(shape), std::move(name), std::move(owner), static_cast<const std::byte*>(raw),
+                       size);
 }
 
 std::size_t chunks_of(std::size_t bytes) { return (bytes + ActorStore::kChunkBytes - 1) / ActorStore::kChunkBytes; }
@@ -149,7 +150,8 @@ bool ActorStore::load(const std::string& tenant, const std::string& actor_id, bo
     state.found = fields.count("version") > 0;
     state.version = state.found ? to_u64(fields["version"]) : 0;
     if (auto it = fields.find("worker"); it != fields.end()) state.worker = std::string(it->second);
-    if (auto it = fields.find("updated_ms"); it != fields.end()) state.updated_unix_ms = static_cast<std::int64_t>(to_u64(it->second));
+    if (auto it = fields.find("updated_ms"); it != fields.end())
+      state.updated_unix_ms = static_cast<std::int64_t>(to_u64(it->second));
     for (const auto& [field, value] : fields) {
       if (field.rfind("m:", 0) != 0) continue;
       const std::string name = field.substr(2);
@@ -167,8 +169,9 @@ bool ActorStore::load(const std::string& tenant, const std::string& actor_id, bo
         return op->done(false, ActorState{});  // no memory for it: as if Redis did not answer
       }
       auto base = fields.find("b:" + name), count = fields.find("c:" + name), bytes = fields.find("n:" + name);
-      if (t.byte_size() > 0 && (base == fields.end() || count == fields.end() || bytes == fields.end() ||
-                                to_u64(bytes->second) != t.byte_size() || to_u64(count->second) != chunks_of(t.byte_size())))
+      if (t.byte_size() > 0 &&
+          (base == fields.end() || count == fields.end() || bytes == fields.end() ||
+           to_u64(bytes->second) != t.byte_size() || to_u64(count->second) != chunks_of(t.byte_size())))
         continue;  // torn, or of an older layout: ignored
       op->bases.emplace_back(base == fields.end() ? std::string_view() : base->second);
       state.tensors.push_back(std::move(t));
@@ -224,7 +227,8 @@ bool ActorStore::write(const std::string& tenant, const std::string& actor_id, s
   op->done = std::move(done);
   // One tensor per name, the last one given: a name twice must not count its bytes twice.
   for (const Tensor& t : tensors) {
-    auto same = std::find_if(op->tensors.begin(), op->tensors.end(), [&](const Tensor& o) { return o.name() == t.name(); });
+    auto same =
+        std::find_if(op->tensors.begin(), op->tensors.end(), [&](const Tensor& o) { return o.name() == t.name(); });
     if (same != op->tensors.end()) {
       *same = t;
       continue;
@@ -274,8 +278,14 @@ void ActorStore::stage(const std::shared_ptr<Write>& op) {
 }
 
 void ActorStore::commit(const std::shared_ptr<Write>& op) {
-  std::vector<std::string> args{"EVAL", kCommitScript, "2", key(op->tenant, op->actor_id), prefix_ + "resident:" + op->tenant,
-                                std::to_string(op->expected_version), op->worker, std::to_string(op->max_resident_bytes),
+  std::vector<std::string> args{"EVAL",
+                                kCommitScript,
+                                "2",
+                                key(op->tenant, op->actor_id),
+                                prefix_ + "resident:" + op->tenant,
+                                std::to_string(op->expected_version),
+                                op->worker,
+                                std::to_string(op->max_resident_bytes),
                                 std::to_string(now_unix_ms())};
   for (std::size_t i = 0; i < op->tensors.size(); ++i) {
     const Tensor& t = op->tensors[i];

@@ -13,7 +13,8 @@ Admission::Admission(Options options, const TenantTable& tenants, JobTable& jobs
 void Admission::admit(Job& job) {
   const TenantQuota* quota = tenants_.find(job.tenant);
   if (quota == nullptr)
-    return host_.fail(job, {StatusCode::kUnknownTenant, "tenant '" + job.tenant + "' was removed from " + options_.tenants_file}, 0);
+    return host_.fail(
+        job, {StatusCode::kUnknownTenant, "tenant '" + job.tenant + "' was removed from " + options_.tenants_file}, 0);
   if (!options_.enforce_quotas || job.holds_quota) return admitted(job);
   const std::uint64_t key = job.key;
   const std::string tenant = job.tenant;
@@ -31,8 +32,9 @@ void Admission::admit(Job& job) {
       jobs_.watch(job);
       return;
     case QuotaLeases::Admit::kUnreachable:
-      return host_.fail(job, {StatusCode::kUnavailable, "the quota store (" + options_.store_name + ") is unreachable; retry later"},
-                        options_.retry_after_ms);
+      return host_.fail(
+          job, {StatusCode::kUnavailable, "the quota store (" + options_.store_name + ") is unreachable; retry later"},
+          options_.retry_after_ms);
     case QuotaLeases::Admit::kRefused:
       return refuse(job, refusal);
   }
@@ -58,10 +60,12 @@ void Admission::on_decision(std::uint64_t key, const std::string& tenant, std::u
     // Per job, so debug: the connection logs each change of Redis's state once (RedisConnection).
     spdlog::debug("quota check for tenant {} failed: {}", job->tenant,
                   decision.error.empty() ? "connection to Redis lost" : decision.error);
-    return host_.fail(*job, {StatusCode::kUnavailable, "the quota store could not decide (" +
-                                                           (decision.error.empty() ? std::string("connection lost") : decision.error) +
-                                                           "); retry later"},
-                      options_.retry_after_ms);
+    return host_.fail(
+        *job,
+        {StatusCode::kUnavailable, "the quota store could not decide (" +
+                                       (decision.error.empty() ? std::string("connection lost") : decision.error) +
+                                       "); retry later"},
+        options_.retry_after_ms);
   }
   if (!decision.admitted) return refuse(*job, decision);
   job->holds_quota = true;
@@ -87,7 +91,8 @@ void Admission::refuse(Job& job, const LeaseStore::Decision& decision) {
     why += "has " + std::to_string(decision.in_use) + " jobs in flight, its max_inflight_jobs is " +
            std::to_string(quota->max_inflight_jobs);
   }
-  host_.fail(job, {StatusCode::kResourceExhausted, why + "; retry after " + std::to_string(retry_after) + " ms"}, retry_after);
+  host_.fail(job, {StatusCode::kResourceExhausted, why + "; retry after " + std::to_string(retry_after) + " ms"},
+             retry_after);
 }
 
 void Admission::admitted(Job& job) {

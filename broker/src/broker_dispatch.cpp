@@ -97,8 +97,9 @@ void BrokerService::on_result(WorkerRecord& worker, core::Frames& frames) {
     drop_activation();
     fail(job, result->status() == wire::StatusCode::DEADLINE_EXCEEDED
                   ? ran_past_deadline(job, worker.id)  // the worker stopped it at the deadline
-                  : Status(StatusCode::kDeadlineExceeded, "the job finished on worker " + worker.id +
-                                                              " after its deadline; its result was dropped (raise timeout_ms)"));
+                  : Status(StatusCode::kDeadlineExceeded,
+                           "the job finished on worker " + worker.id +
+                               " after its deadline; its result was dropped (raise timeout_ms)"));
   } else {
     // [worker id][header][returned outputs...][kept outputs (actor calls)...]
     const std::size_t returned = result->outputs() == nullptr ? 0 : result->outputs()->size();
@@ -113,8 +114,9 @@ void BrokerService::on_result(WorkerRecord& worker, core::Frames& frames) {
       valid = Status(StatusCode::kMalformedMessage, "kept outputs in the result of a job that is no actor call");
     // A client sees only the protocol's codes, and ACTOR_NOT_ACTIVE never for a plain job.
     if (valid.is_ok() && *wire::EnumNameStatusCode(result->status()) == '\0')
-      valid = Status(StatusCode::kMalformedMessage,
-                     "status code " + std::to_string(static_cast<int>(result->status())) + " is not one of the protocol's");
+      valid =
+          Status(StatusCode::kMalformedMessage,
+                 "status code " + std::to_string(static_cast<int>(result->status())) + " is not one of the protocol's");
     if (valid.is_ok() && job.actor.empty() && result->status() == wire::StatusCode::ACTOR_NOT_ACTIVE)
       valid = Status(StatusCode::kMalformedMessage, "ACTOR_NOT_ACTIVE in the result of a job that is no actor call");
     // The broker rewrites the worker-leg id and its own timing in place; the worker wrote these

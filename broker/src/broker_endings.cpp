@@ -16,18 +16,21 @@ void BrokerService::finish(Job& job, core::Frames result) {
   if (ledger_.withhold(job.client, bytes)) {
     // Jobs already in flight can each bring a result: the budget is only a bound if it holds here too.
     metrics_.quota_refused(job.tenant, "max_unread_result_bytes");
-    return fail(job, {StatusCode::kResourceExhausted,
-                      "the job ran, but its result (" + std::to_string(bytes) + " bytes) was withheld: this client has " +
-                          std::to_string(ledger_.unread_bytes(job.client)) +
-                          " bytes of results it has not read, and with it would pass the broker's "
-                          "max_unread_result_bytes of " + std::to_string(options_.max_unread_result_bytes) +
-                          (job.actor.empty() ? "" : "; the actor call's kept outputs, if any, were saved") +
-                          ". Read your results as they come"},
+    return fail(job,
+                {StatusCode::kResourceExhausted,
+                 "the job ran, but its result (" + std::to_string(bytes) + " bytes) was withheld: this client has " +
+                     std::to_string(ledger_.unread_bytes(job.client)) +
+                     " bytes of results it has not read, and with it would pass the broker's "
+                     "max_unread_result_bytes of " +
+                     std::to_string(options_.max_unread_result_bytes) +
+                     (job.actor.empty() ? "" : "; the actor call's kept outputs, if any, were saved") +
+                     ". Read your results as they come"},
                 options_.retry_after_ms);
   }
   {
     const auto* r = flatbuffers::GetRoot<wire::Envelope>(result[0].data())->body_as_JobResult();
-    metrics_.job_answered(job, core::from_wire(r->status()), core::view(r->fallback_reason()), core::view(r->worker_id()));
+    metrics_.job_answered(job, core::from_wire(r->status()), core::view(r->fallback_reason()),
+                          core::view(r->worker_id()));
   }
   if (bindings_.deliverable(job.client, job.client_key))
     reply(job.client, std::move(result));
@@ -42,13 +45,15 @@ void BrokerService::fail(Job& job, const Status& status, std::uint32_t retry_aft
   metrics_.job_answered(job, status.code(), {}, {});
   spdlog::debug("client {} job {} ({}/{}, {}): {}", job.client, job.client_job_id, job.tenant, job.kernel,
                 job_state_name(job.state), status.to_string());
-  if (bindings_.deliverable(job.client, job.client_key)) reply_error(job.client, job.client_job_id, status, retry_after_ms);
+  if (bindings_.deliverable(job.client, job.client_key))
+    reply_error(job.client, job.client_job_id, status, retry_after_ms);
   if (!job.held_outside()) return release(job);
   // A worker runs it (or a write is in flight): it keeps the credit, the lease and the actor's turn
   // until they let go, so that the tenant never holds more than it was granted.
   job.step_deadline = Clock::time_point::max();
   if (!job.worker.empty()) {
-    send_cancel(job, status.code() == StatusCode::kDeadlineExceeded ? StatusCode::kDeadlineExceeded : StatusCode::kCancelled);
+    send_cancel(
+        job, status.code() == StatusCode::kDeadlineExceeded ? StatusCode::kDeadlineExceeded : StatusCode::kCancelled);
     // A worker that keeps the job past this is declared lost (answer_overdue): a hung kernel, or a
     // worker that ignores Cancel, cannot hold a tenant's slots for longer.
     job.step_deadline = Clock::now() + std::chrono::milliseconds(options_.cancel_grace_ms);
@@ -117,21 +122,24 @@ void BrokerService::answer_overdue(Clock::time_point now) {
                options_.retry_after_ms);
           continue;
         }
-        fail(*job, {StatusCode::kDeadlineExceeded, "the quota store did not decide before the job's deadline (" + timeout + " ms)"});
+        fail(*job, {StatusCode::kDeadlineExceeded,
+                    "the quota store did not decide before the job's deadline (" + timeout + " ms)"});
         continue;
       case JobState::kWaitingTurn:
-        fail(*job, {StatusCode::kDeadlineExceeded, "the actor's earlier calls did not finish before this call's deadline (" +
-                                                       timeout + " ms)"});
+        fail(*job, {StatusCode::kDeadlineExceeded,
+                    "the actor's earlier calls did not finish before this call's deadline (" + timeout + " ms)"});
         continue;
       case JobState::kLoadingActor:
-        fail(*job, {StatusCode::kDeadlineExceeded, "the actor's state did not load from Redis before the call's deadline"});
+        fail(*job,
+             {StatusCode::kDeadlineExceeded, "the actor's state did not load from Redis before the call's deadline"});
         continue;
       case JobState::kQueued: {
         const bool capable = workers_.could_run(job->kernels, job->placement);
-        fail(*job, {StatusCode::kDeadlineExceeded,
-                    capable ? "no worker slot became free before the job's deadline of " + timeout +
-                                  " ms (fleet busy; raise timeout_ms or add workers)"
-                            : "no worker able to run '" + comma_joined(job->kernels) + "' joined before the job's deadline"});
+        fail(*job,
+             {StatusCode::kDeadlineExceeded,
+              capable ? "no worker slot became free before the job's deadline of " + timeout +
+                            " ms (fleet busy; raise timeout_ms or add workers)"
+                      : "no worker able to run '" + comma_joined(job->kernels) + "' joined before the job's deadline"});
         continue;
       }
       case JobState::kRunning: {
@@ -143,8 +151,9 @@ void BrokerService::answer_overdue(Clock::time_point now) {
         continue;
       }
       case JobState::kWritingThrough:
-        fail(*job, {StatusCode::kDeadlineExceeded, "the call ran, but its deadline passed while its new state was being "
-                                                   "saved to Redis; the state may have changed (check actor_version)"});
+        fail(*job, {StatusCode::kDeadlineExceeded,
+                    "the call ran, but its deadline passed while its new state was being "
+                    "saved to Redis; the state may have changed (check actor_version)"});
         continue;
       case JobState::kCancelling:  // answered; its worker did not stop it within cancel_grace_ms
         if (!job->worker.empty())

@@ -13,43 +13,55 @@ std::string fallback_class(std::string_view reason) {
   if (reason.find("no GPU implementation") != std::string::npos) return "no_gpu_kernel";
   if (reason.find("out of memory") != std::string::npos) return "out_of_memory";
   if (reason.find("GPU failure") != std::string::npos) return "device_failure";
-  if (reason.find("breaker") != std::string::npos || reason.find("disabled") != std::string::npos) return "breaker_open";
+  if (reason.find("breaker") != std::string::npos || reason.find("disabled") != std::string::npos)
+    return "breaker_open";
   return "other";
 }
 
 BrokerMetrics::BrokerMetrics() {
-  registry_.describe("bridge_jobs_total", Registry::Type::kCounter, "Jobs answered, by tenant, first kernel and status.");
+  registry_.describe("bridge_jobs_total", Registry::Type::kCounter,
+                     "Jobs answered, by tenant, first kernel and status.");
   registry_.describe("bridge_job_latency_seconds", Registry::Type::kHistogram,
                      "Broker receive to answer, of jobs answered OK.", metrics::latency_buckets());
   registry_.describe("bridge_queue_wait_seconds", Registry::Type::kHistogram,
                      "Broker receive to dispatch (quota admission and queueing).", metrics::latency_buckets());
-  registry_.describe("bridge_quota_refusals_total", Registry::Type::kCounter,
-                     "Jobs refused by a tenant quota, by limit (max_unread_result_bytes: the client's own unread results).");
+  registry_.describe(
+      "bridge_quota_refusals_total", Registry::Type::kCounter,
+      "Jobs refused by a tenant quota, by limit (max_unread_result_bytes: the client's own unread results).");
   registry_.describe("bridge_client_connections", Registry::Type::kGauge, "Client connections open on the frontend.");
-  registry_.describe("bridge_open_files", Registry::Type::kGauge, "File descriptors the broker holds (one per connection, and a few).");
+  registry_.describe("bridge_open_files", Registry::Type::kGauge,
+                     "File descriptors the broker holds (one per connection, and a few).");
   registry_.describe("bridge_open_files_limit", Registry::Type::kGauge, "The broker's open-files limit.");
   registry_.describe("bridge_redis_refusing", Registry::Type::kGauge,
                      "1 while Redis refuses the broker's commands (out of memory, authentication, read-only).");
-  registry_.describe("bridge_unread_result_bytes", Registry::Type::kGauge,
-                     "Bytes of results sent to clients and not yet written to their connections, all clients together.");
+  registry_.describe(
+      "bridge_unread_result_bytes", Registry::Type::kGauge,
+      "Bytes of results sent to clients and not yet written to their connections, all clients together.");
   registry_.describe("bridge_clients_dropped_total", Registry::Type::kCounter,
                      "Clients dropped for leaving more than max_unread_result_bytes unread for client_stall_ms.");
   registry_.describe("bridge_fallbacks_total", Registry::Type::kCounter,
                      "Jobs a GPU worker ran on its CPU, by worker and reason.");
-  registry_.describe("bridge_queued_jobs", Registry::Type::kGauge, "Jobs waiting in the broker (queue, admission, actor turns).");
-  registry_.describe("bridge_inflight_jobs", Registry::Type::kGauge, "Jobs dispatched to workers and not yet answered.");
+  registry_.describe("bridge_queued_jobs", Registry::Type::kGauge,
+                     "Jobs waiting in the broker (queue, admission, actor turns).");
+  registry_.describe("bridge_inflight_jobs", Registry::Type::kGauge,
+                     "Jobs dispatched to workers and not yet answered.");
   registry_.describe("bridge_workers", Registry::Type::kGauge, "Workers registered.");
   registry_.describe("bridge_actors", Registry::Type::kGauge, "Actors this broker serves.");
   registry_.describe("bridge_redis_connected", Registry::Type::kGauge, "1 while Redis is connected.");
   registry_.describe("bridge_worker_slots", Registry::Type::kGauge, "A worker's slots (credits).");
   registry_.describe("bridge_worker_inflight_jobs", Registry::Type::kGauge, "Jobs in flight on a worker.");
-  registry_.describe("bridge_worker_gpu_disabled", Registry::Type::kGauge, "1 while a GPU worker's circuit breaker is open.");
-  registry_.describe("bridge_device_utilization_percent", Registry::Type::kGauge, "Device utilisation (absent: unknown).");
-  registry_.describe("bridge_device_free_memory_bytes", Registry::Type::kGauge, "Free device memory (absent: unknown).");
+  registry_.describe("bridge_worker_gpu_disabled", Registry::Type::kGauge,
+                     "1 while a GPU worker's circuit breaker is open.");
+  registry_.describe("bridge_device_utilization_percent", Registry::Type::kGauge,
+                     "Device utilisation (absent: unknown).");
+  registry_.describe("bridge_device_free_memory_bytes", Registry::Type::kGauge,
+                     "Free device memory (absent: unknown).");
   registry_.describe("bridge_device_temperature_celsius", Registry::Type::kGauge, "GPU temperature (absent: unknown).");
   registry_.describe("bridge_device_power_watts", Registry::Type::kGauge, "GPU power draw (absent: unknown).");
-  registry_.describe("bridge_pool_bytes", Registry::Type::kGauge, "Device memory pool bytes, by state (in_use, cached).");
-  registry_.describe("bridge_pool_allocations", Registry::Type::kGauge, "Device memory pool allocations so far, by result (hit, miss).");
+  registry_.describe("bridge_pool_bytes", Registry::Type::kGauge,
+                     "Device memory pool bytes, by state (in_use, cached).");
+  registry_.describe("bridge_pool_allocations", Registry::Type::kGauge,
+                     "Device memory pool allocations so far, by result (hit, miss).");
 }
 
 void BrokerMetrics::set_tenants(const TenantTable& tenants) {
@@ -80,16 +92,19 @@ void BrokerMetrics::job_answered(const Job& job, StatusCode code, std::string_vi
     registry_.observe("bridge_job_latency_seconds", {{"tenant", tenant}, {"kernel", kernel}},
                       seconds(Clock::now() - job.received));
   if (!fallback_reason.empty())
-    registry_.add("bridge_fallbacks_total", {{"worker", std::string(worker)}, {"reason", fallback_class(fallback_reason)}});
+    registry_.add("bridge_fallbacks_total",
+                  {{"worker", std::string(worker)}, {"reason", fallback_class(fallback_reason)}});
 }
 
 void BrokerMetrics::job_dispatched(const Job& job) {
   if (job.attempts == 1)
-    registry_.observe("bridge_queue_wait_seconds", {{"tenant", tenant_label(job.tenant)}}, seconds(job.dispatched - job.received));
+    registry_.observe("bridge_queue_wait_seconds", {{"tenant", tenant_label(job.tenant)}},
+                      seconds(job.dispatched - job.received));
 }
 
 void BrokerMetrics::quota_refused(const std::string& tenant, const std::string& limit) {
-  registry_.add("bridge_quota_refusals_total", {{"tenant", tenant_label(tenant)}, {"limit", limit.empty() ? "unknown" : limit}});
+  registry_.add("bridge_quota_refusals_total",
+                {{"tenant", tenant_label(tenant)}, {"limit", limit.empty() ? "unknown" : limit}});
 }
 
 void BrokerMetrics::worker_seen(const WorkerRecord& w) {
@@ -100,14 +115,18 @@ void BrokerMetrics::worker_seen(const WorkerRecord& w) {
   const DeviceMetrics& m = w.metrics;
   // An unknown reading (-1) is left out rather than exported as a value.
   if (m.utilization_percent >= 0) registry_.set("bridge_device_utilization_percent", id, m.utilization_percent);
-  if (m.free_memory_bytes >= 0) registry_.set("bridge_device_free_memory_bytes", id, static_cast<double>(m.free_memory_bytes));
+  if (m.free_memory_bytes >= 0)
+    registry_.set("bridge_device_free_memory_bytes", id, static_cast<double>(m.free_memory_bytes));
   if (m.temperature_c >= 0) registry_.set("bridge_device_temperature_celsius", id, m.temperature_c);
   if (m.power_watts >= 0) registry_.set("bridge_device_power_watts", id, m.power_watts);
   if (m.pool_bytes_in_use >= 0) {
-    registry_.set("bridge_pool_bytes", {{"worker", w.id}, {"state", "in_use"}}, static_cast<double>(m.pool_bytes_in_use));
-    registry_.set("bridge_pool_bytes", {{"worker", w.id}, {"state", "cached"}}, static_cast<double>(m.pool_bytes_cached));
+    registry_.set("bridge_pool_bytes", {{"worker", w.id}, {"state", "in_use"}},
+                  static_cast<double>(m.pool_bytes_in_use));
+    registry_.set("bridge_pool_bytes", {{"worker", w.id}, {"state", "cached"}},
+                  static_cast<double>(m.pool_bytes_cached));
     registry_.set("bridge_pool_allocations", {{"worker", w.id}, {"result", "hit"}}, static_cast<double>(m.pool_hits));
-    registry_.set("bridge_pool_allocations", {{"worker", w.id}, {"result", "miss"}}, static_cast<double>(m.pool_misses));
+    registry_.set("bridge_pool_allocations", {{"worker", w.id}, {"result", "miss"}},
+                  static_cast<double>(m.pool_misses));
   }
 }
 

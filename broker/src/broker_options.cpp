@@ -41,7 +41,8 @@ bool read_either(const core::ConfigMap& config, const std::string& path, const s
                  const std::string& yes, const std::string& no) {
   std::string word = current ? yes : no;
   config.get(key, word);
-  if (word != yes && word != no) throw core::ConfigError(path + ": " + key + ": '" + word + "' is not " + yes + " or " + no);
+  if (word != yes && word != no)
+    throw core::ConfigError(path + ": " + key + ": '" + word + "' is not " + yes + " or " + no);
   return word == yes;
 }
 

@@ -28,8 +28,8 @@ void BrokerService::handle_status(const std::string& client, const wire::StatusR
                                                static_cast<std::uint32_t>(ago), w.completed,
                                                core::add_device_metrics(fbb, w.metrics)));
   }
-  auto body = wire::CreateStatusReply(fbb, request.request_id(), fbb.CreateString(options_.id), fbb.CreateVector(workers),
-                                      static_cast<std::uint32_t>(jobs_.waiting()),
+  auto body = wire::CreateStatusReply(fbb, request.request_id(), fbb.CreateString(options_.id),
+                                      fbb.CreateVector(workers), static_cast<std::uint32_t>(jobs_.waiting()),
                                       static_cast<std::uint32_t>(workers_.inflight_jobs()), redis_.connected(),
                                       options_.default_timeout_ms);
   core::Frames frames;
@@ -74,14 +74,14 @@ void BrokerService::handle_quota(const std::string& client, const Caller& caller
       const QuotaStore::Usage& u = p.usage[i];
       std::vector<flatbuffers::Offset<flatbuffers::String>> kernels;
       for (const auto& k : q.kernels) kernels.push_back(fbb.CreateString(k));
-      rows.push_back(wire::CreateTenantQuotaStatus(fbb, fbb.CreateString(name), q.max_inflight_jobs, q.max_inflight_bytes,
-                                                   q.rate, q.effective_burst(), q.weight, q.min_priority, q.max_priority,
-                                                   fbb.CreateVector(kernels), u.known ? u.jobs : -1, u.known ? u.bytes : -1,
-                                                   u.known ? u.rate_tokens : -1, q.max_resident_bytes,
-                                                   q.max_job_ms));
+      rows.push_back(wire::CreateTenantQuotaStatus(
+          fbb, fbb.CreateString(name), q.max_inflight_jobs, q.max_inflight_bytes, q.rate, q.effective_burst(), q.weight,
+          q.min_priority, q.max_priority, fbb.CreateVector(kernels), u.known ? u.jobs : -1, u.known ? u.bytes : -1,
+          u.known ? u.rate_tokens : -1, q.max_resident_bytes, q.max_job_ms));
     }
-    auto body = wire::CreateQuotaReply(fbb, p.request_id, fbb.CreateVector(rows), fbb.CreateString(options_.tenants_file),
-                                       tenants_loaded_at_ms_, fbb.CreateString(p.error), p.error_code);
+    auto body =
+        wire::CreateQuotaReply(fbb, p.request_id, fbb.CreateVector(rows), fbb.CreateString(options_.tenants_file),
+                               tenants_loaded_at_ms_, fbb.CreateString(p.error), p.error_code);
     core::Frames frames;
     frames.push_back(core::finish_envelope(fbb, wire::Body::QuotaReply, body.Union()));
     reply(p.client, std::move(frames));
@@ -110,7 +110,8 @@ void BrokerService::handle_quota(const std::string& client, const Caller& caller
   if (pending->outstanding == 0) done();  // nothing asked (Redis down, or no tenant): answer now
 }
 
-void BrokerService::handle_actor_show(const std::string& client, const Caller& caller, const wire::ActorRequest& request) {
+void BrokerService::handle_actor_show(const std::string& client, const Caller& caller,
+                                      const wire::ActorRequest& request) {
   const std::uint64_t request_id = request.request_id();
   const std::string actor_id(core::view(request.actor_id()));
   std::string tenant;
@@ -125,11 +126,11 @@ void BrokerService::handle_actor_show(const std::string& client, const Caller& c
         resident.push_back(core::add_tensor_desc(fbb, t));
         bytes += static_cast<std::uint64_t>(t.element_count()) * dtype_size(t.dtype());
       }
-    auto body = wire::CreateActorReply(fbb, request_id, core::to_wire(status.code()), fbb.CreateString(status.message()),
-                                       state != nullptr && state->found, state == nullptr ? 0 : state->version,
-                                       fbb.CreateString(worker), fbb.CreateVector(resident), bytes,
-                                       static_cast<std::uint64_t>(std::max<std::int64_t>(0, tenant_bytes)),
-                                       state == nullptr ? 0 : state->updated_unix_ms);
+    auto body = wire::CreateActorReply(
+        fbb, request_id, core::to_wire(status.code()), fbb.CreateString(status.message()),
+        state != nullptr && state->found, state == nullptr ? 0 : state->version, fbb.CreateString(worker),
+        fbb.CreateVector(resident), bytes, static_cast<std::uint64_t>(std::max<std::int64_t>(0, tenant_bytes)),
+        state == nullptr ? 0 : state->updated_unix_ms);
     core::Frames frames;
     frames.push_back(core::finish_envelope(fbb, wire::Body::ActorReply, body.Union()));
     reply(client, std::move(frames));
@@ -152,16 +153,20 @@ void BrokerService::handle_actor_show(const std::string& client, const Caller& c
     send(status, state, worker, tenant_bytes);
   };
   const std::string key = tenant + "/" + actor_id;
-  const bool asked = actor_store_.load(tenant, actor_id, /*with_data=*/false, [=, this](bool reachable, ActorState state) {
-    if (!reachable) return answered({StatusCode::kUnavailable, "Redis did not answer; retry"}, nullptr, "", 0);
-    // This broker's own record is the freshest word on where the actor is active.
-    const ActorEntry* actor = actor_calls_.find(key);
-    const std::string worker = actor != nullptr ? actor->worker : state.worker;
-    auto shared = std::make_shared<ActorState>(std::move(state));
-    if (!actor_store_.tenant_bytes(tenant, [=](bool ok, std::int64_t bytes) { answered({}, shared.get(), worker, ok ? bytes : 0); }))
-      answered({}, shared.get(), worker, 0);
-  });
-  if (!asked) answered({StatusCode::kUnavailable, "Redis (" + redis_.address().to_string() + ") is unreachable; retry"}, nullptr, "", 0);
+  const bool asked =
+      actor_store_.load(tenant, actor_id, /*with_data=*/false, [=, this](bool reachable, ActorState state) {
+        if (!reachable) return answered({StatusCode::kUnavailable, "Redis did not answer; retry"}, nullptr, "", 0);
+        // This broker's own record is the freshest word on where the actor is active.
+        const ActorEntry* actor = actor_calls_.find(key);
+        const std::string worker = actor != nullptr ? actor->worker : state.worker;
+        auto shared = std::make_shared<ActorState>(std::move(state));
+        if (!actor_store_.tenant_bytes(
+                tenant, [=](bool ok, std::int64_t bytes) { answered({}, shared.get(), worker, ok ? bytes : 0); }))
+          answered({}, shared.get(), worker, 0);
+      });
+  if (!asked)
+    answered({StatusCode::kUnavailable, "Redis (" + redis_.address().to_string() + ") is unreachable; retry"}, nullptr,
+             "", 0);
 }
 
 }  // namespace bridge::broker

@@ -17,7 +17,8 @@ namespace {
 std::string file_signature(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return "";
-  return std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec) + ":" + std::to_string(st.st_size);
+  return std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec) + ":" +
+         std::to_string(st.st_size);
 }
 
 // The same for a directory tree of key files: each file's path and signature.
@@ -40,12 +41,14 @@ bool changed(const std::string& signature, std::string& seen, bool forced) {
 }
 
 std::int64_t unix_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 }  // namespace
 
-Status BrokerService::resolve_tenant(const Caller& caller, std::string_view named, bool for_job, std::string& tenant) const {
+Status BrokerService::resolve_tenant(const Caller& caller, std::string_view named, bool for_job,
+                                     std::string& tenant) const {
   if (!options_.secure) {  // the field is believed; a query naming none asks about every tenant
     tenant = !named.empty() ? std::string(named) : for_job ? "default" : "";
     return {};
@@ -66,10 +69,11 @@ void BrokerService::handle_request(std::string client, const Caller& caller, cor
                                    const wire::JobRequest& request) {
   const std::uint64_t job_id = request.job_id();
   std::uint64_t payload_bytes = 0;
-  Status status = frames.size() - 1 > options_.limits.max_tensors
-                      ? Status(StatusCode::kTooLarge, std::to_string(frames.size() - 1) + " payload frames; the limit is " +
-                                                          std::to_string(options_.limits.max_tensors) + " (max_tensors)")
-                      : core::validate_request(request, std::span(frames).subspan(1), options_.limits, payload_bytes);
+  Status status =
+      frames.size() - 1 > options_.limits.max_tensors
+          ? Status(StatusCode::kTooLarge, std::to_string(frames.size() - 1) + " payload frames; the limit is " +
+                                              std::to_string(options_.limits.max_tensors) + " (max_tensors)")
+          : core::validate_request(request, std::span(frames).subspan(1), options_.limits, payload_bytes);
   std::string tenant;
   if (status.is_ok()) status = resolve_tenant(caller, core::view(request.tenant()), /*for_job=*/true, tenant);
   if (!status.is_ok()) {
@@ -78,13 +82,14 @@ void BrokerService::handle_request(std::string client, const Caller& caller, cor
   }
   if (ledger_.tenant_over_budget(tenant)) {
     metrics_.quota_refused(tenant, "max_unread_tenant_bytes");
-    return reply_error(client, job_id,
-                       {StatusCode::kResourceExhausted,
-                        "tenant '" + tenant + "' has " + std::to_string(ledger_.tenant_unread_bytes(tenant)) +
-                            " bytes of results its clients have not read, over the broker's max_unread_tenant_bytes of " +
-                            std::to_string(options_.max_unread_tenant_bytes) +
-                            "; read your results (on every connection) before sending more jobs"},
-                       options_.retry_after_ms);
+    return reply_error(
+        client, job_id,
+        {StatusCode::kResourceExhausted,
+         "tenant '" + tenant + "' has " + std::to_string(ledger_.tenant_unread_bytes(tenant)) +
+             " bytes of results its clients have not read, over the broker's max_unread_tenant_bytes of " +
+             std::to_string(options_.max_unread_tenant_bytes) +
+             "; read your results (on every connection) before sending more jobs"},
+        options_.retry_after_ms);
   }
   if (ledger_.over_budget(client)) {
     metrics_.quota_refused(tenant, "max_unread_result_bytes");
@@ -98,8 +103,10 @@ void BrokerService::handle_request(std::string client, const Caller& caller, cor
                        options_.retry_after_ms);
   }
   if (stopping_)
-    return reply_error(client, job_id, {StatusCode::kUnavailable, "the broker is shutting down; send the job to another broker or retry"},
-                       options_.retry_after_ms);
+    return reply_error(
+        client, job_id,
+        {StatusCode::kUnavailable, "the broker is shutting down; send the job to another broker or retry"},
+        options_.retry_after_ms);
   auto made = std::make_unique<Job>();
   made->key = next_key_++;
   made->client = std::move(client);
@@ -141,7 +148,8 @@ void BrokerService::log_refusal(const std::string& line) {
   std::uint64_t held_back = 0;
   if (!refusal_log_.take(Clock::now(), held_back)) return spdlog::debug("{}", line);
   if (held_back == 0) return spdlog::warn("{}", line);
-  spdlog::warn("{} ({} more refused or dropped client messages since the last such line, logged at debug)", line, held_back);
+  spdlog::warn("{} ({} more refused or dropped client messages since the last such line, logged at debug)", line,
+               held_back);
 }
 
 void BrokerService::admitted(Job& job) {
@@ -217,9 +225,10 @@ void BrokerService::apply_tenants(TenantTable table, const char* why) {
   quotas_.publish(tenants_);
   metrics_.set_tenants(tenants_);
   if (std::string(why) != "start")
-    spdlog::info("tenants reloaded ({}): {} tenants; {} added, {} changed, {} removed; {} client keys, {} added, {} "
-                 "removed (a removed key's next request is refused)",
-                 why, tenants_.tenants().size(), added, changed, removed, tenants_.key_count(), keys_added, keys_removed);
+    spdlog::info(
+        "tenants reloaded ({}): {} tenants; {} added, {} changed, {} removed; {} client keys, {} added, {} "
+        "removed (a removed key's next request is refused)",
+        why, tenants_.tenants().size(), added, changed, removed, tenants_.key_count(), keys_added, keys_removed);
 }
 
 }  // namespace bridge::broker

@@ -97,7 +97,8 @@ BrokerService::~BrokerService() = default;
 void BrokerService::run() {
   // A frame over the limits but within twice them is read, so that it can be answered TOO_LARGE
   // with its job id and logged; a bigger one makes libzmq close that peer's connection unread.
-  const auto max_frame = static_cast<std::int64_t>(std::max(options_.limits.max_tensor_bytes, options_.limits.max_header_bytes));
+  const auto max_frame =
+      static_cast<std::int64_t>(std::max(options_.limits.max_tensor_bytes, options_.limits.max_header_bytes));
   for (zmq::socket_t* s : {&frontend_, &backend_}) {
     s->set(zmq::sockopt::router_mandatory, 1);  // a send to a vanished peer fails instead of vanishing
     s->set(zmq::sockopt::linger, 1000);
@@ -144,8 +145,8 @@ void BrokerService::run() {
     if (options_.metrics_token_file.empty() && !metrics::MetricsServer::is_loopback(options_.metrics_listen))
       spdlog::warn("metrics_listen {} is reachable beyond this machine and has no metrics_token_file: anyone who can "
                    "reach it reads the fleet's metrics (tenant names, job counts)", options_.metrics_listen);
-    spdlog::info("metrics on http://{}:{}/metrics", options_.metrics_listen.substr(0, options_.metrics_listen.rfind(':')),
-                 metrics_server_->port());
+    spdlog::info("metrics on http://{}:{}/metrics",
+                 options_.metrics_listen.substr(0, options_.metrics_listen.rfind(':')), metrics_server_->port());
   }
   apply_tenants(TenantTable(tenants_), "start");
   check_tenants_file(false);  // records the file's signature
@@ -205,9 +206,10 @@ void BrokerService::on_redis_transition() {
   if (!redis_was_connected_ && !redis_.refusal().empty())
     spdlog::debug("redis_outage: Redis refuses the broker ({}); reconnecting with backoff", redis_.refusal());
   else if (!redis_was_connected_)
-    spdlog::warn(options_.fail_open ? "redis_outage fail-open: admitting jobs against the quotas in force, counted by "
-                                      "this broker alone, until Redis is back; actor calls wait for Redis"
-                                    : "redis_outage fail-closed: new jobs are answered UNAVAILABLE until Redis is back");
+    spdlog::warn(options_.fail_open
+                     ? "redis_outage fail-open: admitting jobs against the quotas in force, counted by "
+                       "this broker alone, until Redis is back; actor calls wait for Redis"
+                     : "redis_outage fail-closed: new jobs are answered UNAVAILABLE until Redis is back");
   if (redis_was_connected_) quotas_.publish(tenants_);  // Redis may have restarted empty
 }
 
@@ -299,13 +301,15 @@ void BrokerService::handle_client_message(core::Frames& frames) {
   if (options_.secure && caller.tenant.empty() && !caller.is_operator) {
     log_refusal("client " + client + ": refused a message from key " + caller.key + ": not enrolled");
     if (envelope->body_type() == wire::Body::CancelRequest) return;
-    return reply_error(client, core::read_refused_header(frames[1]).job_id,
-                       {StatusCode::kUnauthenticated,
-                        "this client's key " + caller.key + " is not listed for any tenant in " + options_.tenants_file +
-                            " (never enrolled, or revoked); ask the fleet's operator to add it under your tenant's keys"});
+    return reply_error(
+        client, core::read_refused_header(frames[1]).job_id,
+        {StatusCode::kUnauthenticated,
+         "this client's key " + caller.key + " is not listed for any tenant in " + options_.tenants_file +
+             " (never enrolled, or revoked); ask the fleet's operator to add it under your tenant's keys"});
   }
   if (!bindings_.seen(client, fd, caller.key)) {
-    log_refusal("client " + client + ": refused a message from key " + caller.key + ": its routing id is bound to another key");
+    log_refusal("client " + client + ": refused a message from key " + caller.key +
+                ": its routing id is bound to another key");
     if (envelope->body_type() == wire::Body::CancelRequest) return;
     return reply_error(client, core::read_refused_header(frames[1]).job_id,
                        {StatusCode::kPermissionDenied,
@@ -313,12 +317,13 @@ void BrokerService::handle_client_message(core::Frames& frames) {
                         "with a fresh random routing id (ZMQ_ROUTING_ID, 16 or more random bytes)"});
   }
   if (envelope->body_type() != wire::Body::JobRequest && frames.size() != 2) {
-    log_refusal("client " + client + ": refused a " + wire::EnumNameBody(envelope->body_type()) + " with payload frames");
+    log_refusal("client " + client + ": refused a " + wire::EnumNameBody(envelope->body_type()) +
+                " with payload frames");
     if (envelope->body_type() == wire::Body::CancelRequest) return;
     return reply_error(client, core::read_refused_header(frames[1]).job_id,
-                       {StatusCode::kMalformedMessage, std::string("message ") + wire::EnumNameBody(envelope->body_type()) +
-                                                           " is one header frame; " + std::to_string(frames.size() - 2) +
-                                                           " payload frames came with it"});
+                       {StatusCode::kMalformedMessage,
+                        std::string("message ") + wire::EnumNameBody(envelope->body_type()) + " is one header frame; " +
+                            std::to_string(frames.size() - 2) + " payload frames came with it"});
   }
   switch (envelope->body_type()) {
     case wire::Body::JobRequest: {

@@ -118,7 +118,8 @@ std::vector<std::string> ClientLedger::sweep(Clock::time_point now) {
   }
   // A tenant total nothing refers to any more (its clients' accounts are gone) holds nothing.
   for (auto it = tenants_.begin(); it != tenants_.end();)
-    it = it->second.use_count() == 1 && it->second->load(std::memory_order_relaxed) == 0 ? tenants_.erase(it) : std::next(it);
+    it = it->second.use_count() == 1 && it->second->load(std::memory_order_relaxed) == 0 ? tenants_.erase(it)
+                                                                                         : std::next(it);
   return stalled;
 }
 

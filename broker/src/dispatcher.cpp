@@ -6,7 +6,8 @@
 
 namespace bridge::broker {
 
-Dispatcher::Dispatcher(JobTable& jobs, WorkerRegistry& workers, Scheduler& scheduler, Send send, MaxRun max_run, Sent sent)
+Dispatcher::Dispatcher(JobTable& jobs, WorkerRegistry& workers, Scheduler& scheduler, Send send, MaxRun max_run,
+                       Sent sent)
     : jobs_(jobs),
       workers_(workers),
       scheduler_(scheduler),

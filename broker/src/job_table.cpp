@@ -90,7 +90,9 @@ std::vector<std::uint64_t> JobTable::overdue(Clock::time_point now) {
   return out;
 }
 
-Clock::time_point JobTable::next_due() const { return timers_.empty() ? Clock::time_point::max() : timers_.top().first; }
+Clock::time_point JobTable::next_due() const {
+  return timers_.empty() ? Clock::time_point::max() : timers_.top().first;
+}
 
 std::size_t JobTable::waiting() const {
   return count(JobState::kWaitingTurn) + count(JobState::kAdmitting) + count(JobState::kLoadingActor) +

@@ -8,7 +8,8 @@
 
 namespace {
 
-constexpr const char* kAbout = R"(Routes GpuBridge jobs from clients (frontend) to workers (backend). Flags override the config file
+constexpr const char* kAbout =
+    R"(Routes GpuBridge jobs from clients (frontend) to workers (backend). Flags override the config file
 (config/broker.yaml documents every key). SIGINT/SIGTERM: stop accepting, drain, exit.)";
 
 constexpr const char* kFooter = R"(
@@ -35,7 +36,8 @@ int main(int argc, char** argv) {
   flags.add(app, "--tenants", options.tenants_file, "tenants.yaml: quotas and client keys");
   flags.add(app, "--workers", options.workers_file, "workers.yaml: enrolled worker keys");
   flags.add(app, "--client-keys-dir", options.client_keys_dir, "DIR/tenants/T/*.pub and DIR/operators/*.pub");
-  flags.add(app, "--secret-key-file", options.secret_key_file, "the broker's key pair (NAME.key from bridgectl keygen)");
+  flags.add(app, "--secret-key-file", options.secret_key_file,
+            "the broker's key pair (NAME.key from bridgectl keygen)");
   flags.add_either(app, "--security", options.secure, "curve", "none", "curve (keys and encryption) or none");
   flags.add(app, "--id", options.id, "this broker's id in Redis and in logs");
   flags.add_either(app, "--enforce-quotas", options.enforce_quotas, "true", "false", "check tenants' quotas in Redis");

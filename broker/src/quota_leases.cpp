@@ -8,7 +8,9 @@ namespace {
 
 constexpr std::uint64_t kBlocksPerLimit = 16;
 
-std::uint64_t job_block(const TenantQuota& q) { return std::max<std::uint64_t>(1, q.max_inflight_jobs / kBlocksPerLimit); }
+std::uint64_t job_block(const TenantQuota& q) {
+  return std::max<std::uint64_t>(1, q.max_inflight_jobs / kBlocksPerLimit);
+}
 std::uint64_t byte_block(const TenantQuota& q) { return q.max_inflight_bytes / kBlocksPerLimit; }
 // Tokens are spent when taken, so blocks stay small: about 1/20 s of the rate, within the burst.
 std::uint64_t token_block(const TenantQuota& q) {
@@ -35,9 +37,10 @@ QuotaLeases::Admit QuotaLeases::admit_locally(Tenant& t, std::uint64_t bytes, De
   const auto now = std::chrono::steady_clock::now();
   if (t.quota.rate > 0) {
     const double burst = t.quota.effective_burst();
-    t.local_tokens = t.local_tokens < 0 ? burst
-                                        : std::min(burst, t.local_tokens + std::chrono::duration<double>(now - t.local_at).count() *
-                                                                              t.quota.rate);
+    t.local_tokens =
+        t.local_tokens < 0
+            ? burst
+            : std::min(burst, t.local_tokens + std::chrono::duration<double>(now - t.local_at).count() * t.quota.rate);
     t.local_at = now;
   }
   if (t.used_jobs + 1 > t.quota.max_inflight_jobs) {

@@ -101,8 +101,9 @@ bool QuotaStore::lease(const std::string& tenant, const TenantQuota& quota, cons
       {"EVAL", kAcquireScript, "3", prefix_ + "inflight:" + tenant, prefix_ + "inflight_bytes:" + tenant,
        prefix_ + "rate:" + tenant, broker_id_, prefix_ + "broker:", std::to_string(ttl.count()),
        std::to_string(quota.max_inflight_jobs), std::to_string(quota.max_inflight_bytes), number(quota.rate),
-       number(quota.effective_burst()), std::to_string(need.jobs), std::to_string(want.jobs), std::to_string(need.bytes),
-       std::to_string(want.bytes), std::to_string(need.tokens), std::to_string(want.tokens)},
+       number(quota.effective_burst()), std::to_string(need.jobs), std::to_string(want.jobs),
+       std::to_string(need.bytes), std::to_string(want.bytes), std::to_string(need.tokens),
+       std::to_string(want.tokens)},
       [done = std::move(done)](const redisReply* reply) {
         Decision d;
         auto integer = [&](std::size_t i) { return reply->element[i]->integer; };
@@ -111,7 +112,8 @@ bool QuotaStore::lease(const std::string& tenant, const TenantQuota& quota, cons
         if (shaped) {
           d.reachable = true;
           d.admitted = integer(0) == 1;
-          if (reply->element[1]->type == REDIS_REPLY_STRING) d.limit.assign(reply->element[1]->str, reply->element[1]->len);
+          if (reply->element[1]->type == REDIS_REPLY_STRING)
+            d.limit.assign(reply->element[1]->str, reply->element[1]->len);
           d.in_use = integer(2);
           d.retry_after_ms = static_cast<std::uint32_t>(std::max<long long>(0, integer(3)));
           d.granted = {static_cast<std::uint64_t>(integer(4)), static_cast<std::uint64_t>(integer(5)),
@@ -125,7 +127,8 @@ bool QuotaStore::lease(const std::string& tenant, const TenantQuota& quota, cons
 
 void QuotaStore::give_back(const std::string& tenant, std::uint64_t jobs, std::uint64_t bytes) {
   if (jobs > 0) redis_.command({"HINCRBY", prefix_ + "inflight:" + tenant, broker_id_, "-" + std::to_string(jobs)});
-  if (bytes > 0) redis_.command({"HINCRBY", prefix_ + "inflight_bytes:" + tenant, broker_id_, "-" + std::to_string(bytes)});
+  if (bytes > 0)
+    redis_.command({"HINCRBY", prefix_ + "inflight_bytes:" + tenant, broker_id_, "-" + std::to_string(bytes)});
 }
 
 void QuotaStore::set_held(const std::string& tenant, std::uint64_t jobs, std::uint64_t bytes) {
@@ -134,9 +137,9 @@ void QuotaStore::set_held(const std::string& tenant, std::uint64_t jobs, std::ui
 }
 
 bool QuotaStore::usage(const std::string& tenant, const TenantQuota& quota, UsageHandler done) {
-  return redis_.command({"EVAL", kUsageScript, "3", prefix_ + "inflight:" + tenant, prefix_ + "inflight_bytes:" + tenant,
-                         prefix_ + "rate:" + tenant, broker_id_, prefix_ + "broker:", number(quota.rate),
-                         number(quota.effective_burst())},
+  return redis_.command({"EVAL", kUsageScript, "3", prefix_ + "inflight:" + tenant,
+                         prefix_ + "inflight_bytes:" + tenant, prefix_ + "rate:" + tenant, broker_id_,
+                         prefix_ + "broker:", number(quota.rate), number(quota.effective_burst())},
                         [done = std::move(done)](const redisReply* reply) {
                           Usage u;
                           if (reply != nullptr && reply->type == REDIS_REPLY_ARRAY && reply->elements == 3 &&
@@ -165,8 +168,9 @@ void QuotaStore::publish(const TenantTable& table) {
     for (const auto& k : q.kernels) kernels += (kernels.empty() ? "" : ",") + k;
     redis_.command({"HSET", prefix_ + "quota:" + name, "max_inflight_jobs", std::to_string(q.max_inflight_jobs),
                     "max_inflight_bytes", std::to_string(q.max_inflight_bytes), "rate", number(q.rate), "burst",
-                    number(q.effective_burst()), "weight", number(q.weight), "min_priority", std::to_string(q.min_priority),
-                    "max_priority", std::to_string(q.max_priority), "kernels", kernels});
+                    number(q.effective_burst()), "weight", number(q.weight), "min_priority",
+                    std::to_string(q.min_priority), "max_priority", std::to_string(q.max_priority), "kernels",
+                    kernels});
     redis_.command({"SADD", prefix_ + "tenants", name});
   }
 }

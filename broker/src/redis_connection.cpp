@@ -20,7 +20,8 @@ RedisConnection* owner_of(const redisAsyncContext* context) { return static_cast
 
 // Errors that mean Redis refuses the fleet's commands as a whole, not one command's arguments.
 bool is_refusal(std::string_view error) {
-  for (std::string_view prefix : {"OOM", "NOAUTH", "WRONGPASS", "NOPERM", "READONLY", "MISCONF", "LOADING", "MASTERDOWN"})
+  for (std::string_view prefix :
+       {"OOM", "NOAUTH", "WRONGPASS", "NOPERM", "READONLY", "MISCONF", "LOADING", "MASTERDOWN"})
     if (error.substr(0, prefix.size()) == prefix) return true;
   return false;
 }
@@ -38,7 +39,8 @@ void on_reply(redisAsyncContext* context, void* reply, void* privdata) {
 RedisAddress RedisAddress::parse(const std::string& url) {
   constexpr std::string_view kScheme = "redis://";
   if (url.rfind(kScheme, 0) != 0)
-    throw core::ConfigError("redis URL '" + url + "' must start with redis:// (redis://[[USER]:PASSWORD@]HOST[:PORT][/DB])");
+    throw core::ConfigError("redis URL '" + url +
+                            "' must start with redis:// (redis://[[USER]:PASSWORD@]HOST[:PORT][/DB])");
   RedisAddress a;
   std::string rest = url.substr(kScheme.size());
   if (const auto at = rest.rfind('@'); at != std::string::npos) {
@@ -158,7 +160,8 @@ void RedisConnection::lost(const std::string& why) {
   connected_ = false;
   want_read_ = want_write_ = false;
   if (was_connected && !refusal_.empty()) {
-    spdlog::debug("redis: {} closed the connection ({}), as it refuses the broker: {}", address_.to_string(), why, refusal_);
+    spdlog::debug("redis: {} closed the connection ({}), as it refuses the broker: {}", address_.to_string(), why,
+                  refusal_);
   } else if (was_connected) {
     spdlog::error("redis: lost connection to {}: {}; reconnecting", address_.to_string(), why);
   } else if (!reported_down_) {
@@ -224,14 +227,15 @@ void RedisConnection::set_refusal(std::string why) {
   if (why.empty()) {
     spdlog::info("redis: {} accepts the broker's commands again", address_.to_string());
   } else {
-    spdlog::error("redis: {} refuses the broker's commands: {}; jobs are answered UNAVAILABLE and /readyz says "
-                  "not ready until it accepts them (logged once; the next line says when it does){}",
-                  address_.to_string(), why,
-                  kind(why) == "authentication"
-                      ? std::string(address_.user.empty() ? "; check the password (no ACL user is given)"
-                                                          : "; check the password of ACL user '" + address_.user + "'") +
-                            " (redis URL, redis_password_file or GPUBRIDGE_REDIS_PASSWORD)"
-                      : std::string());
+    spdlog::error(
+        "redis: {} refuses the broker's commands: {}; jobs are answered UNAVAILABLE and /readyz says "
+        "not ready until it accepts them (logged once; the next line says when it does){}",
+        address_.to_string(), why,
+        kind(why) == "authentication"
+            ? std::string(address_.user.empty() ? "; check the password (no ACL user is given)"
+                                                : "; check the password of ACL user '" + address_.user + "'") +
+                  " (redis URL, redis_password_file or GPUBRIDGE_REDIS_PASSWORD)"
+            : std::string());
   }
   refusal_ = std::move(why);
 }

@@ -18,9 +18,9 @@ Status check_request(const Job& job, const TenantTable& tenants, const WorkerReg
                                                  "' (its kernels in " + options.tenants_file + ": " +
                                                  comma_joined(quota->kernels) + ")"};
   if (job.priority < quota->min_priority || job.priority > quota->max_priority)
-    return {StatusCode::kPermissionDenied, "tenant '" + job.tenant + "' may use priorities " +
-                                               std::to_string(quota->min_priority) + ".." +
-                                               std::to_string(quota->max_priority) + ", not " + std::to_string(job.priority)};
+    return {StatusCode::kPermissionDenied,
+            "tenant '" + job.tenant + "' may use priorities " + std::to_string(quota->min_priority) + ".." +
+                std::to_string(quota->max_priority) + ", not " + std::to_string(job.priority)};
   if (job.payload_bytes > quota->max_inflight_bytes)
     return {StatusCode::kTooLarge, "the job's inputs are " + std::to_string(job.payload_bytes) +
                                        " bytes, more than tenant '" + job.tenant +
@@ -33,11 +33,13 @@ Status check_request(const Job& job, const TenantTable& tenants, const WorkerReg
       for (const auto& k : w.kernels)
         if (std::find(known.begin(), known.end(), k) == known.end()) known.push_back(k);
     std::sort(known.begin(), known.end());
-    return {StatusCode::kUnknownKernel, "no worker in the fleet has kernel '" + kernel + "'; available: " + comma_joined(known)};
+    return {StatusCode::kUnknownKernel,
+            "no worker in the fleet has kernel '" + kernel + "'; available: " + comma_joined(known)};
   }
   if (!workers.empty() && !workers.could_run(job.kernels, job.placement))
     return {StatusCode::kNoCapableWorker,
-            std::string("no worker can run '") + comma_joined(job.kernels) + "' with placement " + placement_name(job.placement) +
+            std::string("no worker can run '") + comma_joined(job.kernels) + "' with placement " +
+                placement_name(job.placement) +
                 (job.kernels.size() > 1 ? " (no worker of that device kind has every kernel of the pipeline)"
                                         : " (no worker of that device kind has it)")};
   // This job is counted among the waiting already.

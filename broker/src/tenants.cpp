@@ -26,7 +26,8 @@ void read_quota(const core::ConfigMap& map, TenantQuota& q) {
   if (q.max_inflight_bytes == 0) map.fail("max_inflight_bytes", "must be at least 1");
   if (q.max_job_ms == 0) map.fail("max_job_ms", "must be at least 1 (milliseconds)");
   if (q.max_actors == 0) map.fail("max_actors", "must be at least 1");
-  if (!std::isfinite(q.rate) || q.rate < 0) map.fail("rate", "must be 0 (no limit) or a positive number of jobs per second");
+  if (!std::isfinite(q.rate) || q.rate < 0)
+    map.fail("rate", "must be 0 (no limit) or a positive number of jobs per second");
   if (!std::isfinite(q.burst) || q.burst < 0) map.fail("burst", "must be 0 (= rate) or positive");
   if (!std::isfinite(q.weight) || q.weight <= 0) map.fail("weight", "must be a positive number");
   if (q.min_priority < -128 || q.min_priority > 127) map.fail("min_priority", "must be between -128 and 127");
@@ -40,7 +41,8 @@ void read_quota(const core::ConfigMap& map, TenantQuota& q) {
 void add_key(const core::ConfigMap& map, const std::string& field, const std::string& key, const std::string& owner,
              std::map<std::string, std::string>& into) {
   if (!core::valid_curve_key(key))
-    map.fail(field, "'" + key + "' is not a CURVE public key (40 characters of Z85, from bridgectl keygen's .pub file)");
+    map.fail(field,
+             "'" + key + "' is not a CURVE public key (40 characters of Z85, from bridgectl keygen's .pub file)");
   if (!into.emplace(key, owner).second) map.fail(field, "key " + key + " is listed twice");
 }
 
@@ -52,7 +54,8 @@ TenantTable from_config(const core::ConfigMap& config) {
   std::map<std::string, TenantQuota> entries;
   for (const auto& name : tenants.keys()) {
     if (!valid_tenant_name(name))
-      tenants.fail(name, "tenant names must be 1 to 64 characters of A-Z a-z 0-9 . _ - (no '/', spaces or other signs)");
+      tenants.fail(name,
+                   "tenant names must be 1 to 64 characters of A-Z a-z 0-9 . _ - (no '/', spaces or other signs)");
     TenantQuota quota = defaults;
     const auto entry = tenants.child(name);
     std::vector<std::string> keys;
@@ -74,7 +77,8 @@ TenantTable from_config(const core::ConfigMap& config) {
 bool valid_tenant_name(std::string_view name) {
   if (name.empty() || name.size() > 64) return false;
   return std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+           c == '-';
   });
 }
 
@@ -82,7 +86,8 @@ bool TenantQuota::allows_kernel(const std::string& kernel) const {
   return kernels.empty() || std::find(kernels.begin(), kernels.end(), kernel) != kernels.end();
 }
 
-TenantTable TenantTable::of(std::map<std::string, TenantQuota> tenants, std::map<std::string, std::string> tenant_of_key,
+TenantTable TenantTable::of(std::map<std::string, TenantQuota> tenants,
+                            std::map<std::string, std::string> tenant_of_key,
                             std::map<std::string, std::string> operator_keys) {
   TenantTable t;
   t.tenants_ = std::move(tenants);

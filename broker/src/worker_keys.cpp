@@ -13,7 +13,8 @@ void read_keys(const core::ConfigMap& config, std::set<std::string>& into) {
   config.get("keys", listed);
   for (const auto& key : listed) {
     if (!core::valid_curve_key(key))
-      config.fail("keys", "'" + key + "' is not a CURVE public key (40 characters of Z85, from bridgectl keygen's .pub file)");
+      config.fail("keys",
+                  "'" + key + "' is not a CURVE public key (40 characters of Z85, from bridgectl keygen's .pub file)");
     if (!into.insert(key).second) config.fail("keys", "key " + key + " is listed twice");
   }
   config.reject_unknown_keys();

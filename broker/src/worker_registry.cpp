@@ -66,7 +66,8 @@ bool WorkerRecord::has_kernels(const std::vector<std::string>& wanted) const {
 }
 
 bool WorkerRegistry::can_take(const WorkerRecord& worker, const Job& job) const {
-  if (!worker.has_free_slot() || !worker.has_kernels(job.kernels) || !placement_allows(job.placement, worker)) return false;
+  if (!worker.has_free_slot() || !worker.has_kernels(job.kernels) || !placement_allows(job.placement, worker))
+    return false;
   // An actor call goes to the worker holding the activation; if that worker left, anywhere (the
   // new worker answers ACTOR_NOT_ACTIVE and the broker reactivates the actor from Redis).
   return job.pinned_worker.empty() || job.pinned_worker == worker.id || workers_.count(job.pinned_worker) == 0;
@@ -94,7 +95,8 @@ bool WorkerRegistry::could_run(const std::vector<std::string>& kernels, Placemen
 }
 
 bool WorkerRegistry::any_has_kernel(const std::string& kernel) const {
-  return std::any_of(workers_.begin(), workers_.end(), [&](const auto& entry) { return entry.second.has_kernel(kernel); });
+  return std::any_of(workers_.begin(), workers_.end(),
+                     [&](const auto& entry) { return entry.second.has_kernel(kernel); });
 }
 
 std::size_t WorkerRegistry::inflight_jobs() const {

@@ -14,6 +14,7 @@
 #include "bridge/core/handshake_monitor.hpp"
 #include "bridge/core/job_codec.hpp"
 #include "bridge/core/notifier.hpp"
+#include "bridge/core/pending_requests.hpp"
 #include "bridge/core/poll.hpp"
 
 namespace bridge {
@@ -48,7 +49,15 @@ std::string random_identity() {
 class Client::Impl {
  public:
   explicit Impl(Options options)
-      : options_(std::move(options)), context_(1), socket_(context_, zmq::socket_type::dealer) {
+      : options_(std::move(options)),
+        context_(1),
+        socket_(context_, zmq::socket_type::dealer),
+        pending_({.max_attempts = options_.retry.max_attempts,
+                  .initial_backoff = options_.retry.initial_backoff,
+                  .max_backoff = options_.retry.max_backoff,
+                  .resend_after_restart = options_.broker_check.count() > 0,
+                  .broker = options_.broker},
+                 [this](core::Frames& frames) { return send_to_broker(frames); }) {
     // A stable identity per Client lets the broker pair job ids with this client (dedup, docs/protocol.md).
     socket_.set(zmq::sockopt::routing_id, random_identity());
     socket_.set(zmq::sockopt::linger, 0);
@@ -76,7 +85,7 @@ class Client::Impl {
 
   std::uint64_t submit(JobRequest request, Callback done) {
     const std::uint64_t id = next_id_.fetch_add(1);
-    Outgoing out;
+    core::PendingRequest out;
     out.id = id;
     out.started = Clock::now();
     const auto timeout = request.timeout.count() > 0 ? request.timeout : options_.timeout;
@@ -108,27 +117,32 @@ class Client::Impl {
     const std::uint64_t id = next_id_.fetch_add(1);
     flatbuffers::FlatBufferBuilder fbb(64);
     auto body = wire::CreateStatusRequest(fbb, id);
-    return control(core::finish_envelope(fbb, wire::Body::StatusRequest, body.Union()), id, [&](const wire::Envelope& e) {
-      const auto* reply = e.body_as_StatusReply();
-      if (reply == nullptr) return Status(StatusCode::kMalformedMessage, "the broker answered a status request with something else");
-      core::decode_status(*reply, out);
-      return Status{};
-    });
+    return control(
+        core::finish_envelope(fbb, wire::Body::StatusRequest, body.Union()), id, [&](const wire::Envelope& e) {
+          const auto* reply = e.body_as_StatusReply();
+          if (reply == nullptr)
+            return Status(StatusCode::kMalformedMessage, "the broker answered a status request with something else");
+          core::decode_status(*reply, out);
+          return Status{};
+        });
   }
 
   Status quotas(const std::string& tenant, QuotaReport& out) {
     const std::uint64_t id = next_id_.fetch_add(1);
     flatbuffers::FlatBufferBuilder fbb(128);
     auto body = wire::CreateQuotaRequest(fbb, id, fbb.CreateString(tenant));
-    return control(core::finish_envelope(fbb, wire::Body::QuotaRequest, body.Union()), id, [&](const wire::Envelope& e) {
-      const auto* reply = e.body_as_QuotaReply();
-      if (reply == nullptr) return Status(StatusCode::kMalformedMessage, "the broker answered a quota request with something else");
-      if (reply->error() != nullptr && reply->error()->size() > 0)
-        return Status(reply->error_code() == wire::StatusCode::OK ? StatusCode::kUnknownTenant : core::from_wire(reply->error_code()),
-                      std::string(core::view(reply->error())));
-      core::decode_quotas(*reply, out);
-      return Status{};
-    });
+    return control(
+        core::finish_envelope(fbb, wire::Body::QuotaRequest, body.Union()), id, [&](const wire::Envelope& e) {
+          const auto* reply = e.body_as_QuotaReply();
+          if (reply == nullptr)
+            return Status(StatusCode::kMalformedMessage, "the broker answered a quota request with something else");
+          if (reply->error() != nullptr && reply->error()->size() > 0)
+            return Status(reply->error_code() == wire::StatusCode::OK ? StatusCode::kUnknownTenant
+                                                                      : core::from_wire(reply->error_code()),
+                          std::string(core::view(reply->error())));
+          core::decode_quotas(*reply, out);
+          return Status{};
+        });
   }
 
   Status actor_info(const std::string& tenant, const std::string& actor_id, ActorInfo& out) {
@@ -136,16 +150,18 @@ class Client::Impl {
     flatbuffers::FlatBufferBuilder fbb(128);
     const std::string& t = tenant.empty() ? options_.tenant : tenant;
     auto body = wire::CreateActorRequest(fbb, id, fbb.CreateString(t), fbb.CreateString(actor_id));
-    return control(core::finish_envelope(fbb, wire::Body::ActorRequest, body.Union()), id, [&](const wire::Envelope& e) {
-      const auto* reply = e.body_as_ActorReply();
-      if (reply == nullptr) return Status(StatusCode::kMalformedMessage, "the broker answered an actor request with something else");
-      if (reply->status() != wire::StatusCode::OK)
-        return Status(core::from_wire(reply->status()), std::string(core::view(reply->message())));
-      out.tenant = t;
-      out.actor_id = actor_id;
-      core::decode_actor(*reply, out);
-      return Status{};
-    });
+    return control(
+        core::finish_envelope(fbb, wire::Body::ActorRequest, body.Union()), id, [&](const wire::Envelope& e) {
+          const auto* reply = e.body_as_ActorReply();
+          if (reply == nullptr)
+            return Status(StatusCode::kMalformedMessage, "the broker answered an actor request with something else");
+          if (reply->status() != wire::StatusCode::OK)
+            return Status(core::from_wire(reply->status()), std::string(core::view(reply->message())));
+          out.tenant = t;
+          out.actor_id = actor_id;
+          core::decode_actor(*reply, out);
+          return Status{};
+        });
   }
 
  private:
@@ -154,7 +170,7 @@ class Client::Impl {
   Status control(zmq::message_t header, std::uint64_t id, const std::function<Status(const wire::Envelope&)>& decode) {
     auto promise = std::make_shared<std::promise<Status>>();
     auto future = promise->get_future();
-    Outgoing request;
+    core::PendingRequest request;
     request.id = id;
     request.started = Clock::now();
     request.job_deadline = request.deadline = request.started + options_.timeout;
@@ -167,21 +183,7 @@ class Client::Impl {
     return future.get();
   }
 
-  // One entry type for jobs and control requests (status, quotas); exactly one callback is set.
-  struct Outgoing {
-    std::uint64_t id = 0;
-    core::Frames frames;          // kept between attempts while retries remain
-    Clock::time_point started;
-    Clock::time_point job_deadline;  // started + timeout: no retry is sent after it
-    Clock::time_point deadline;      // the client answers DEADLINE_EXCEEDED itself at this point
-    int attempts = 0;
-    std::uint64_t sent_to = 0;       // incarnation of the broker it was last sent to (0: unknown)
-    Callback on_result;
-    // Called with the reply's envelope (valid during the call), or with an error and nullptr.
-    std::function<void(Status, const wire::Envelope*)> on_control;
-  };
-
-  void enqueue(Outgoing out) {
+  void enqueue(core::PendingRequest out) {
     {
       std::lock_guard lock(outbox_mutex_);
       // Checked under the lock: the I/O thread empties the outbox under it after stopping_ is set.
@@ -191,18 +193,18 @@ class Client::Impl {
         return;
       }
     }
-    fail(out, Status(StatusCode::kCancelled, "client is shutting down"));
+    refuse(out, Status(StatusCode::kCancelled, "client is shutting down"));
   }
 
-  void fail(Outgoing& entry, Status status) {
-    if (entry.on_result) {
+  // Answers a request that never reached the table (the client is shutting down).
+  static void refuse(core::PendingRequest& request, const Status& status) {
+    if (request.on_result) {
       JobResult result;
-      result.job_id = entry.id;
-      result.status = std::move(status);
-      result.timings.total = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - entry.started);
-      entry.on_result(std::move(result));
-    } else if (entry.on_control) {
-      entry.on_control(std::move(status), nullptr);
+      result.job_id = request.id;
+      result.status = status;
+      request.on_result(std::move(result));
+    } else if (request.on_control) {
+      request.on_control(status, nullptr);
     }
   }
 
@@ -212,9 +214,8 @@ class Client::Impl {
                                  {nullptr, notifier_.fd(), ZMQ_POLLIN, 0},
                                  {handshakes_->handle(), 0, ZMQ_POLLIN, 0}};
       auto wait = std::chrono::milliseconds(100);
-      for (const auto* timers : {&expiry_, &resend_}) {
-        if (timers->empty()) continue;
-        auto until = std::chrono::duration_cast<std::chrono::milliseconds>(timers->begin()->first - Clock::now());
+      if (auto next = pending_.next_timer()) {
+        auto until = std::chrono::duration_cast<std::chrono::milliseconds>(*next - Clock::now());
         wait = std::clamp(until + std::chrono::milliseconds(1), std::chrono::milliseconds(0), wait);
       }
       if (options_.broker_check.count() > 0) wait = std::min(wait, options_.broker_check);
@@ -226,32 +227,26 @@ class Client::Impl {
         send_cancels();
       }
       if (items[0].revents & ZMQ_POLLIN) receive();
-      resend_due(Clock::now());
-      expire(Clock::now());
+      pending_.on_timers(Clock::now());
       check_broker(Clock::now());
     }
     // Shutdown: everything still pending is answered CANCELLED, exactly once.
-    std::deque<Outgoing> unsent;
+    std::deque<core::PendingRequest> unsent;
     {
       std::lock_guard lock(outbox_mutex_);
       unsent.swap(outbox_);
     }
-    for (auto& entry : unsent) fail(entry, Status(StatusCode::kCancelled, "client is shutting down"));
-    for (auto& [id, entry] : pending_) fail(entry, Status(StatusCode::kCancelled, "client is shutting down"));
-    pending_.clear();
+    for (auto& entry : unsent) refuse(entry, Status(StatusCode::kCancelled, "client is shutting down"));
+    pending_.fail_all(Status(StatusCode::kCancelled, "client is shutting down"));
   }
 
   void send_outbox() {
-    std::deque<Outgoing> batch;
+    std::deque<core::PendingRequest> batch;
     {
       std::lock_guard lock(outbox_mutex_);
       batch.swap(outbox_);
     }
-    for (auto& entry : batch) {
-      if (!send(entry)) continue;
-      expiry_.emplace(entry.deadline, entry.id);
-      pending_.emplace(entry.id, std::move(entry));
-    }
+    for (auto& entry : batch) pending_.start(std::move(entry));
   }
 
   // Answers each cancelled job CANCELLED now, once, and tells the broker to stop it (which frees the
@@ -263,77 +258,29 @@ class Client::Impl {
       ids.swap(cancels_);
     }
     for (const std::uint64_t id : ids) {
-      auto it = pending_.find(id);
-      if (it == pending_.end() || !it->second.on_result) continue;  // answered already
+      if (!pending_.cancel(id)) continue;  // answered already
       flatbuffers::FlatBufferBuilder fbb(64);
       auto body = wire::CreateCancelRequest(fbb, id);
       core::Frames frames;
       frames.push_back(core::finish_envelope(fbb, wire::Body::CancelRequest, body.Union()));
       try {
-        (void)zmq::send_multipart(socket_, frames, zmq::send_flags::dontwait);  // best effort: the deadline stops it anyway
+        (void)zmq::send_multipart(socket_, frames,
+                                  zmq::send_flags::dontwait);  // best effort: the deadline stops it anyway
       } catch (const zmq::error_t&) {
       }
-      fail(it->second, Status(StatusCode::kCancelled, "cancelled by this client"));
-      pending_.erase(it);
     }
   }
 
-  // Sends an entry's frames; on failure answers it and returns false. Frames are kept (as shared
-  // copies) while a retry may need them.
-  bool send(Outgoing& entry) {
-    if (!handshake_failure_.empty()) {
-      fail(entry, Status(StatusCode::kUnauthenticated, handshake_failure_));
-      return false;
-    }
-    ++entry.attempts;
-    // A job keeps its frames (shared, not copied) while it may have to be sent again: for a retry,
-    // or to a broker that restarted.
-    const bool keep = entry.on_result && (entry.attempts < options_.retry.max_attempts || options_.broker_check.count() > 0);
-    entry.sent_to = broker_incarnation_;
-    core::Frames copies;
-    if (keep)
-      for (auto& f : entry.frames) copies.emplace_back().copy(f);
-    core::Frames& outgoing = keep ? copies : entry.frames;
-    bool sent = false;
+  // How PendingRequests sends: an error status is the answer the request gets instead.
+  Status send_to_broker(core::Frames& frames) {
+    if (!handshake_failure_.empty()) return Status(StatusCode::kUnauthenticated, handshake_failure_);
     try {
-      sent = zmq::send_multipart(socket_, outgoing, zmq::send_flags::dontwait).has_value();
+      if (zmq::send_multipart(socket_, frames, zmq::send_flags::dontwait)) return Status{};
     } catch (const zmq::error_t& e) {
-      fail(entry, Status(StatusCode::kUnavailable, std::string("send to broker failed: ") + e.what()));
-      return false;
+      return Status(StatusCode::kUnavailable, std::string("send to broker failed: ") + e.what());
     }
-    if (!sent) {
-      fail(entry, Status(StatusCode::kUnavailable, "too many requests queued towards broker " + options_.broker +
-                                                       " (is it running and reachable?)"));
-      return false;
-    }
-    if (!keep) entry.frames.clear();
-    return true;
-  }
-
-  // Whether a refused job should be sent again, and when.
-  bool schedule_retry(Outgoing& entry, const JobResult& result) {
-    const StatusCode code = result.status.code();
-    if (code != StatusCode::kResourceExhausted && code != StatusCode::kQueueFull && code != StatusCode::kUnavailable)
-      return false;
-    if (entry.attempts >= options_.retry.max_attempts || entry.frames.empty()) return false;
-    // Full jitter over an exponential backoff, and never sooner than the broker advised.
-    const auto cap = std::min(options_.retry.max_backoff, options_.retry.initial_backoff * (1 << std::min(entry.attempts - 1, 16)));
-    std::uniform_int_distribution<std::int64_t> jitter(0, std::max<std::int64_t>(0, cap.count()));
-    const auto delay = std::max(result.retry_after, std::chrono::milliseconds(jitter(rng_)));
-    const auto at = Clock::now() + delay;
-    if (at >= entry.job_deadline) return false;
-    resend_.emplace(at, entry.id);
-    return true;
-  }
-
-  void resend_due(Clock::time_point now) {
-    while (!resend_.empty() && resend_.begin()->first <= now) {
-      const std::uint64_t id = resend_.begin()->second;
-      resend_.erase(resend_.begin());
-      auto it = pending_.find(id);
-      if (it == pending_.end()) continue;
-      if (!send(it->second)) pending_.erase(it);
-    }
+    return Status(StatusCode::kUnavailable,
+                  "too many requests queued towards broker " + options_.broker + " (is it running and reachable?)");
   }
 
   void receive() {
@@ -355,15 +302,7 @@ class Client::Impl {
         [this](const std::string& why) {
           // libzmq does not reconnect after a refused handshake: every later request is answered so too.
           handshake_failure_ = why;
-          std::vector<std::uint64_t> ids;
-          for (const auto& [id, entry] : pending_) ids.push_back(id);
-          for (const std::uint64_t id : ids) {
-            auto it = pending_.find(id);
-            if (it == pending_.end()) continue;
-            Outgoing entry = std::move(it->second);
-            pending_.erase(it);
-            fail(entry, Status(StatusCode::kUnauthenticated, why));
-          }
+          pending_.fail_all(Status(StatusCode::kUnauthenticated, why));
         });
   }
 
@@ -378,9 +317,9 @@ class Client::Impl {
     if (options_.broker_check.count() <= 0 || now < next_ping_) return;
     // Cheap checks first: this runs on every wake-up of the I/O thread, and a busy broker is heard
     // from all the time; only a silent one is worth scanning the pending jobs for.
-    if (broker_incarnation_ != 0) {
+    if (broker_known_) {
       if (now - last_heard_ < options_.broker_check) return;
-      if (std::none_of(pending_.begin(), pending_.end(), [](const auto& e) { return bool(e.second.on_result); })) return;
+      if (!pending_.has_jobs()) return;
     }
     send_ping(now);
   }
@@ -394,77 +333,37 @@ class Client::Impl {
     (void)zmq::send_multipart(socket_, frames, zmq::send_flags::dontwait);  // best effort; the next check retries
   }
 
-  // A broker's incarnation: if it changed, the broker restarted and lost every job sent to the old
-  // one, so they go again, with the same ids. A duplicate reaching a broker that still has the job
-  // is ignored there, and a second result for one id is dropped here: each job is answered once.
-  void on_pong(std::uint64_t incarnation) {
-    const std::uint64_t before = std::exchange(broker_incarnation_, incarnation);
-    for (auto& [id, entry] : pending_) {
-      if (!entry.on_result || entry.sent_to == incarnation) continue;
-      // Jobs sent before the first Pong went to this broker (it answered the Ping they preceded).
-      if (entry.sent_to == 0 && before == 0) {
-        entry.sent_to = incarnation;
-        continue;
-      }
-      if (entry.frames.empty()) continue;  // nothing kept to send (broker_check was off when sent)
-      core::Frames copies;
-      for (auto& f : entry.frames) copies.emplace_back().copy(f);
-      if (zmq::send_multipart(socket_, copies, zmq::send_flags::dontwait)) {
-        entry.sent_to = incarnation;
-        ++resent_after_restart_;
-      }
-    }
-  }
-
   void handle(core::Frames& frames) {
     last_heard_ = Clock::now();
     const wire::Envelope* envelope = nullptr;
     if (frames.empty() || !core::decode_envelope(frames[0], limits_, envelope).is_ok()) return;  // not ours to answer
-    if (const auto* pong = envelope->body_as_Pong()) return on_pong(pong->incarnation());
+    if (const auto* pong = envelope->body_as_Pong()) {
+      // A changed incarnation means the broker restarted and lost every job sent to the old one.
+      broker_known_ = true;
+      resent_after_restart_ += pending_.on_broker_incarnation(pong->incarnation());
+      return;
+    }
     if (const auto* header = envelope->body_as_JobResult()) {
-      auto it = pending_.find(header->job_id());
-      if (it == pending_.end()) return;  // late answer after a timeout
-      if (!it->second.on_result) {
+      if (!pending_.is_job(header->job_id())) {
         // A control request the broker refused before reading it (UNAUTHENTICATED, say): ids are
         // unique across jobs and control requests, so the refusal names it.
-        if (header->status() == wire::StatusCode::OK) return;
-        Outgoing entry = std::move(it->second);
-        pending_.erase(it);
-        return fail(entry, Status(core::from_wire(header->status()), std::string(core::view(header->message()))));
+        if (header->status() != wire::StatusCode::OK)
+          pending_.complete_control(header->job_id(),
+                                    Status(core::from_wire(header->status()), std::string(core::view(header->message()))),
+                                    nullptr);
+        return;
       }
       JobResult result;
       Status decoded = core::decode_result(*header, std::span(frames).subspan(1), limits_, result);
-      if (!decoded.is_ok()) result.status = Status(decoded.code(), "result from the fleet is corrupt: " + decoded.message());
-      if (schedule_retry(it->second, result)) return;
-      result.timings.total =
-          std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - it->second.started);
-      Outgoing entry = std::move(it->second);
-      pending_.erase(it);
-      entry.on_result(std::move(result));
-    } else {
-      std::uint64_t request_id = 0;
-      if (const auto* status = envelope->body_as_StatusReply()) request_id = status->request_id();
-      if (const auto* quota = envelope->body_as_QuotaReply()) request_id = quota->request_id();
-      if (const auto* actor = envelope->body_as_ActorReply()) request_id = actor->request_id();
-      auto it = pending_.find(request_id);
-      if (request_id == 0 || it == pending_.end() || !it->second.on_control) return;
-      Outgoing entry = std::move(it->second);
-      pending_.erase(it);
-      entry.on_control(Status{}, envelope);
+      if (!decoded.is_ok())
+        result.status = Status(decoded.code(), "result from the fleet is corrupt: " + decoded.message());
+      return pending_.complete_job(header->job_id(), std::move(result));
     }
-  }
-
-  void expire(Clock::time_point now) {
-    while (!expiry_.empty() && expiry_.begin()->first <= now) {
-      const std::uint64_t id = expiry_.begin()->second;
-      expiry_.erase(expiry_.begin());
-      auto it = pending_.find(id);
-      if (it == pending_.end()) continue;  // already answered
-      Outgoing entry = std::move(it->second);
-      pending_.erase(it);
-      fail(entry, Status(StatusCode::kDeadlineExceeded,
-                         "no answer from broker " + options_.broker + " in time (is it running? is the timeout long enough?)"));
-    }
+    std::uint64_t request_id = 0;
+    if (const auto* status = envelope->body_as_StatusReply()) request_id = status->request_id();
+    if (const auto* quota = envelope->body_as_QuotaReply()) request_id = quota->request_id();
+    if (const auto* actor = envelope->body_as_ActorReply()) request_id = actor->request_id();
+    if (request_id != 0) pending_.complete_control(request_id, Status{}, envelope);
   }
 
   Options options_;
@@ -476,15 +375,12 @@ class Client::Impl {
   std::atomic<std::uint64_t> next_id_{1};
 
   std::mutex outbox_mutex_;
-  std::deque<Outgoing> outbox_;  // guarded by outbox_mutex_
+  std::deque<core::PendingRequest> outbox_;  // guarded by outbox_mutex_
   std::vector<std::uint64_t> cancels_;  // guarded by outbox_mutex_
 
   // Owned by io_thread_.
-  std::unordered_map<std::uint64_t, Outgoing> pending_;
-  std::multimap<Clock::time_point, std::uint64_t> expiry_;
-  std::multimap<Clock::time_point, std::uint64_t> resend_;  // jobs waiting to be sent again
-  std::mt19937_64 rng_{std::random_device{}()};
-  std::uint64_t broker_incarnation_ = 0;  // from the latest Pong; 0 = not known yet
+  core::PendingRequests pending_;
+  bool broker_known_ = false;  // a Pong came: the broker's incarnation is known
   Clock::time_point last_heard_{};
   std::unique_ptr<core::HandshakeMonitor> handshakes_;  // of socket_
   bool curve_ = false;
@@ -507,7 +403,9 @@ std::future<JobResult> Client::submit(JobRequest request) {
   return future;
 }
 
-std::uint64_t Client::submit(JobRequest request, Callback done) { return impl_->submit(std::move(request), std::move(done)); }
+std::uint64_t Client::submit(JobRequest request, Callback done) {
+  return impl_->submit(std::move(request), std::move(done));
+}
 
 void Client::cancel(std::uint64_t job_id) { impl_->cancel(job_id); }
 
@@ -521,11 +419,13 @@ Status Client::actor_info(const std::string& tenant, const std::string& actor_id
   return impl_->actor_info(tenant, actor_id, out);
 }
 
-std::vector<std::future<JobResult>> Client::submit_batch(const std::string& kernel, std::vector<std::vector<Tensor>> inputs,
+std::vector<std::future<JobResult>> Client::submit_batch(const std::string& kernel,
+                                                         std::vector<std::vector<Tensor>> inputs,
                                                          const std::map<std::string, double>& params) {
   std::vector<std::future<JobResult>> results;
   results.reserve(inputs.size());
-  for (auto& item : inputs) results.push_back(submit(JobRequest{.kernel = kernel, .inputs = std::move(item), .params = params}));
+  for (auto& item : inputs)
+    results.push_back(submit(JobRequest{.kernel = kernel, .inputs = std::move(item), .params = params}));
   return results;
 }
 

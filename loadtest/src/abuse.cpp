@@ -33,7 +33,8 @@ using namespace bridge;
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-constexpr const char* kAbout = R"(Runs hostile patterns for S seconds (default 10): oversized outputs, jobs far past their deadlines,
+constexpr const char* kAbout =
+    R"(Runs hostile patterns for S seconds (default 10): oversized outputs, jobs far past their deadlines,
 expanding pipelines (as --tenant, default hostile), a client that never reads its 4 MiB results (as
 --unread-tenant, default the same), and, with --actor-state-mib N > 0 (default 0), actor calls that
 each keep N MiB of state (as --actor-tenant, default the same). Prints the answers each got; exits 1
@@ -109,9 +110,11 @@ void keep_state(const std::string& broker, const std::string& tenant, std::uint6
   const auto n = static_cast<std::int64_t>(std::sqrt(static_cast<double>(mib << 20) / sizeof(float)));
   while (Clock::now() < until) {
     ++pattern.sent;
-    JobResult r =
-        actor.call({.kernel = "matmul", .args = {Tensor::zeros(DType::kF32, {n, 0}), Tensor::zeros(DType::kF32, {0, n})}, .keep = {"state"}})
-            .get();
+    JobResult r = actor
+                      .call({.kernel = "matmul",
+                             .args = {Tensor::zeros(DType::kF32, {n, 0}), Tensor::zeros(DType::kF32, {0, n})},
+                             .keep = {"state"}})
+                      .get();
     pattern.count(r.status.code());
   }
 }
@@ -137,7 +140,8 @@ int main(int argc, char** argv) {
   app.add_option("--tenant", options.tenant, "the tenant of the hostile patterns")->capture_default_str();
   app.add_option("--unread-tenant", unread_tenant, "the tenant that never reads (default: --tenant)");
   app.add_option("--actor-tenant", actor_tenant, "the tenant of the actor calls (default: --tenant)");
-  app.add_option("--actor-state-mib", state_mib, "MiB of state each actor call keeps (0: no actor calls)")->capture_default_str();
+  app.add_option("--actor-state-mib", state_mib, "MiB of state each actor call keeps (0: no actor calls)")
+      ->capture_default_str();
   app.add_option("--duration", duration_s, "seconds")->capture_default_str();
   app.add_option("--keys-dir", keys_dir, "tenant T connects with DIR/T.key and DIR/broker.pub");
   return core::run_cli(app, argc, argv, [&] {
@@ -155,13 +159,21 @@ int main(int argc, char** argv) {
     const Tensor pixel = Tensor::zeros(DType::kF32, {1, 1});
     std::deque<std::thread> threads;  // a vector trips GCC 12's -Warray-bounds (a false positive) here
     threads.emplace_back([&] {
-      keep_sending(client, [] {
-        return JobRequest{.kernel = "matmul", .inputs = {Tensor::zeros(DType::kF32, {8200, 0}), Tensor::zeros(DType::kF32, {0, 8200})}};
-      }, 2, until, oversized);
+      keep_sending(
+          client,
+          [] {
+            return JobRequest{.kernel = "matmul",
+                              .inputs = {Tensor::zeros(DType::kF32, {8200, 0}), Tensor::zeros(DType::kF32, {0, 8200})}};
+          },
+          2, until, oversized);
     });
     threads.emplace_back([&] {
-      keep_sending(client, [] { return JobRequest{.kernel = "sleep", .params = {{"ms", 60000}}, .timeout = milliseconds(200)}; },
-                   8, until, overdue);
+      keep_sending(
+          client,
+          [] {
+            return JobRequest{.kernel = "sleep", .params = {{"ms", 60000}}, .timeout = milliseconds(200)};
+          },
+          8, until, overdue);
     });
     threads.emplace_back([&] { keep_sending(client, [&] { return expand.request({pixel}); }, 2, until, expanding); });
     threads.emplace_back([&] { never_read(options.broker, unread_tenant, until, unread); });

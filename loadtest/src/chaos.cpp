@@ -25,7 +25,8 @@ namespace {
 using namespace bridge;
 using Clock = std::chrono::steady_clock;
 
-constexpr const char* kAbout = R"(Sends checkable jobs and actor calls for S seconds (each retried by the client library through
+constexpr const char* kAbout =
+    R"(Sends checkable jobs and actor calls for S seconds (each retried by the client library through
 outages), then checks every actor's final state. Prints one table; exits 1 if anything was lost,
 duplicated, wrong, or an actor's state went backwards. --keys-dir (or $GPUBRIDGE_KEYS_DIR): connects
 with DIR/TENANT.key, the broker's key DIR/broker.pub.
@@ -134,7 +135,8 @@ int main(int argc, char** argv) {
   app.add_option("--duration", duration_s, "seconds of load")->capture_default_str();
   app.add_option("--jobs-in-flight", streams, "plain jobs kept in flight")->capture_default_str();
   app.add_option("--actors", actors, "actors called in turn, each from its own thread")->capture_default_str();
-  app.add_option("--job-timeout-ms", timeout_ms, "a job without an OK answer in this time is lost")->capture_default_str();
+  app.add_option("--job-timeout-ms", timeout_ms, "a job without an OK answer in this time is lost")
+      ->capture_default_str();
   app.add_option("--json", json_file, "also write the tally as JSON to FILE");
   return core::run_cli(app, argc, argv, [&] {
     core::key_files_in_dir(keys_dir, options.tenant, options.key_file, options.broker_key_file);

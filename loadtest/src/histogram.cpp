@@ -44,7 +44,8 @@ void LatencyHistogram::merge(const LatencyHistogram& other) {
 
 std::uint64_t LatencyHistogram::percentile(double p) const {
   if (count_ == 0) return 0;
-  const auto rank = std::max<std::uint64_t>(1, static_cast<std::uint64_t>(std::ceil(p / 100.0 * static_cast<double>(count_))));
+  const auto rank =
+      std::max<std::uint64_t>(1, static_cast<std::uint64_t>(std::ceil(p / 100.0 * static_cast<double>(count_))));
   std::uint64_t seen = 0;
   for (std::size_t i = 0; i < counts_.size(); ++i) {
     seen += counts_[i];

@@ -123,7 +123,8 @@ class Stream {
       // Paced by the clock, never by answers: job i is due at start + i / rate.
       const auto start = Clock::now();
       for (std::uint64_t i = 0;; ++i) {
-        const auto due = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(i / spec_.rate));
+        const auto due =
+            start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(i / spec_.rate));
         if (due >= end) break;
         std::this_thread::sleep_until(due);
         send(due);
@@ -155,7 +156,8 @@ class Stream {
     }
     const bool counted = intended >= window_start_;
     JobRequest request = request_;
-    if (spec_.actors > 0) request.actor_id = "loadtest-" + spec_.name + "-" + std::to_string(next_actor_++ % spec_.actors);
+    if (spec_.actors > 0)
+      request.actor_id = "loadtest-" + spec_.name + "-" + std::to_string(next_actor_++ % spec_.actors);
     client_.submit(std::move(request), [this, intended, counted](JobResult r) {
       const auto now = Clock::now();
       if (counted) {
@@ -163,7 +165,8 @@ class Stream {
         Second& second = stats_.timeline[static_cast<std::uint64_t>(
             std::chrono::duration_cast<std::chrono::seconds>(intended - window_start_).count())];
         if (r.ok()) {
-          const auto us = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(now - intended).count());
+          const auto us =
+              static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(now - intended).count());
           stats_.latency.record(us);
           second.latency.record(us);
           ++second.ok;
@@ -250,8 +253,10 @@ int main(int argc, char** argv) {
       streams.back()->prepare();
     }
     const auto start = Clock::now();
-    const auto window_start = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(scenario.warmup_s));
-    const auto end = window_start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(duration));
+    const auto window_start =
+        start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(scenario.warmup_s));
+    const auto end =
+        window_start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(duration));
     std::vector<std::thread> threads;
     for (auto& s : streams) threads.emplace_back([&, stream = s.get()] { stream->run(window_start, end); });
     std::atomic<bool> running{true};
@@ -338,17 +343,25 @@ int main(int argc, char** argv) {
       return row;
     };
     if (!json_file.empty()) {
-      nlohmann::ordered_json report = {{"duration_s", duration}, {"warmup_s", scenario.warmup_s},
-                               {"streams", nlohmann::ordered_json::array()}, {"rows", nlohmann::ordered_json::array()},
-                               {"timeline", nlohmann::ordered_json::array()}, {"histograms", nlohmann::ordered_json::object()}};
-      for (std::size_t i = 0; i < streams.size(); ++i) report["streams"].push_back(row_json(rows[i], &streams[i]->spec()));
+      nlohmann::ordered_json report = {{"duration_s", duration},
+                                       {"warmup_s", scenario.warmup_s},
+                                       {"streams", nlohmann::ordered_json::array()},
+                                       {"rows", nlohmann::ordered_json::array()},
+                                       {"timeline", nlohmann::ordered_json::array()},
+                                       {"histograms", nlohmann::ordered_json::object()}};
+      for (std::size_t i = 0; i < streams.size(); ++i)
+        report["streams"].push_back(row_json(rows[i], &streams[i]->spec()));
       for (const Row& r : rows) report["rows"].push_back(row_json(r, nullptr));
       // For plots: latency over time, and the whole distribution (percentile curve).
       for (const auto& s : streams)
         for (const auto& [second, data] : s->stats().timeline)
-          report["timeline"].push_back({{"stream", s->spec().name}, {"second", second}, {"ok", data.ok},
-                                        {"errors", data.errors}, {"p50_ms", ms(data.latency.percentile(50))},
-                                        {"p99_ms", ms(data.latency.percentile(99))}, {"max_ms", ms(data.latency.max())}});
+          report["timeline"].push_back({{"stream", s->spec().name},
+                                        {"second", second},
+                                        {"ok", data.ok},
+                                        {"errors", data.errors},
+                                        {"p50_ms", ms(data.latency.percentile(50))},
+                                        {"p99_ms", ms(data.latency.percentile(99))},
+                                        {"max_ms", ms(data.latency.max())}});
       for (const auto& s : streams) {
         nlohmann::ordered_json buckets = nlohmann::ordered_json::array();
         for (const auto& [us, count] : s->stats().latency.buckets()) buckets.push_back({ms(us), count});
@@ -360,9 +373,10 @@ int main(int argc, char** argv) {
       std::ofstream csv(csv_file);
       csv << "scope,name,sent,ok,ok_per_s,p50_ms,p90_ms,p99_ms,p999_ms,max_ms,errors\n";
       for (const Row& r : rows)
-        csv << r.scope << "," << r.name << "," << r.sent << "," << r.ok << "," << static_cast<double>(r.ok) / duration << ","
-            << ms(r.latency.percentile(50)) << "," << ms(r.latency.percentile(90)) << "," << ms(r.latency.percentile(99))
-            << "," << ms(r.latency.percentile(99.9)) << "," << ms(r.latency.max()) << "," << r.error_text() << "\n";
+        csv << r.scope << "," << r.name << "," << r.sent << "," << r.ok << "," << static_cast<double>(r.ok) / duration
+            << "," << ms(r.latency.percentile(50)) << "," << ms(r.latency.percentile(90)) << ","
+            << ms(r.latency.percentile(99)) << "," << ms(r.latency.percentile(99.9)) << "," << ms(r.latency.max())
+            << "," << r.error_text() << "\n";
     }
     return 0;
   });

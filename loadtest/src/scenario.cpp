@@ -81,7 +81,8 @@ Scenario load_scenario(const std::string& path) {
     map.get("actors", s.actors);
     std::string placement = "any";
     map.get("placement", placement);
-    if (!parse_placement(placement, s.placement)) map.fail("placement", "expected any, prefer-gpu, require-gpu or cpu-only");
+    if (!parse_placement(placement, s.placement))
+      map.fail("placement", "expected any, prefer-gpu, require-gpu or cpu-only");
     map.reject_unknown_keys();
     check(s, path + ": streams." + name);
     scenario.streams.push_back(std::move(s));

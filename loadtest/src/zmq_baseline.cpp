@@ -138,7 +138,8 @@ int client(const ClientArgs& args) {
     const auto now = Clock::now();
     const Clock::time_point at{Clock::duration(sent)};
     if (at >= window) {
-      latency.record(static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(now - at).count()));
+      latency.record(
+          static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(now - at).count()));
       ++ok;
     }
     send();

@@ -37,8 +37,11 @@ int main(int argc, char** argv) {
   auto save = [&](const char* name, const core::Frames& frames) { write(wire_dir / name, fuzz::join_frames(frames)); };
 
   const Tensor a = Tensor::vector<float>({1, 2, 3}, "a"), m = Tensor::from<float>(std::vector<float>(6, 1.0f), {2, 3});
-  save("job_request", core::encode_request({.kernel = "vector_add", .inputs = {a, a}}, 1, "default", std::chrono::seconds(1)));
-  save("pipeline_request", core::encode_request(Pipeline{}.then("resize", {{"height", 2}, {"width", 2}}).then("blur", {{"sigma", 1}})
+  save("job_request",
+       core::encode_request({.kernel = "vector_add", .inputs = {a, a}}, 1, "default", std::chrono::seconds(1)));
+  save("pipeline_request", core::encode_request(Pipeline{}
+                                                    .then("resize", {{"height", 2}, {"width", 2}})
+                                                    .then("blur", {{"sigma", 1}})
                                                     .request({Tensor::zeros(DType::kF32, {4, 4, 3})}),
                                                 2, "default", std::chrono::seconds(1)));
   JobRequest actor_call{.kernel = "matmul", .inputs = {m, Tensor()}, .actor_id = "model"};
@@ -50,11 +53,12 @@ int main(int argc, char** argv) {
     fbb.ForceDefaults(true);
     std::vector<flatbuffers::Offset<wire::TensorDesc>> outputs{core::add_tensor_desc(fbb, a)};
     std::vector<flatbuffers::Offset<wire::TensorDesc>> kept{core::add_tensor_desc(fbb, m)};
-    std::vector<flatbuffers::Offset<wire::StageTiming>> stages{wire::CreateStageTiming(fbb, fbb.CreateString("resize"), 5)};
+    std::vector<flatbuffers::Offset<wire::StageTiming>> stages{
+        wire::CreateStageTiming(fbb, fbb.CreateString("resize"), 5)};
     const wire::Timings timings(1, 2, 3);
     auto body = wire::CreateJobResult(fbb, 1, wire::StatusCode::OK, fbb.CreateString(""), fbb.CreateVector(outputs),
-                                      fbb.CreateString("w"), wire::DeviceKind::Cpu, fbb.CreateString("cpu"), 0, &timings,
-                                      0, 1, fbb.CreateVector(stages), 2, fbb.CreateVector(kept), 4);
+                                      fbb.CreateString("w"), wire::DeviceKind::Cpu, fbb.CreateString("cpu"), 0,
+                                      &timings, 0, 1, fbb.CreateVector(stages), 2, fbb.CreateVector(kept), 4);
     core::Frames frames = one(fbb, wire::Body::JobResult, body.Union());
     frames.push_back(core::tensor_to_frame(a));
     frames.push_back(core::tensor_to_frame(m));
@@ -63,7 +67,8 @@ int main(int argc, char** argv) {
   {
     flatbuffers::FlatBufferBuilder fbb;
     std::vector<flatbuffers::Offset<wire::TensorDesc>> activation{core::add_tensor_desc(fbb, m)};
-    auto body = wire::CreateDispatch(fbb, 9, 1000, fbb.CreateString("default/model"), 3, true, fbb.CreateVector(activation));
+    auto body =
+        wire::CreateDispatch(fbb, 9, 1000, fbb.CreateString("default/model"), 3, true, fbb.CreateVector(activation));
     core::Frames frames = one(fbb, wire::Body::Dispatch, body.Union());
     frames.push_back(core::tensor_to_frame(m));
     save("dispatch", frames);
@@ -102,8 +107,8 @@ int main(int argc, char** argv) {
   {
     flatbuffers::FlatBufferBuilder fbb;
     std::vector<flatbuffers::Offset<wire::TensorDesc>> resident{core::add_tensor_desc(fbb, m)};
-    auto body = wire::CreateActorReply(fbb, 8, wire::StatusCode::OK, fbb.CreateString(""), true, 3, fbb.CreateString("w"),
-                                       fbb.CreateVector(resident), 24, 24, 1);
+    auto body = wire::CreateActorReply(fbb, 8, wire::StatusCode::OK, fbb.CreateString(""), true, 3,
+                                       fbb.CreateString("w"), fbb.CreateVector(resident), 24, 24, 1);
     save("actor_reply", one(fbb, wire::Body::ActorReply, body.Union()));
   }
   {
@@ -112,9 +117,10 @@ int main(int argc, char** argv) {
     save("pong", one(fbb, wire::Body::Pong, body.Union()));
   }
 
-  write(config_dir / "tenants", "defaults:\n  max_inflight_jobs: 64\n  weight: 1\ntenants:\n  a:\n    rate: 10\n    burst: 5\n"
-                                "    kernels: [vector_add, sleep]\n  b:\n    min_priority: -5\n    max_priority: 5\n"
-                                "    max_resident_bytes: 1024\n");
+  write(config_dir / "tenants",
+        "defaults:\n  max_inflight_jobs: 64\n  weight: 1\ntenants:\n  a:\n    rate: 10\n    burst: 5\n"
+        "    kernels: [vector_add, sleep]\n  b:\n    min_priority: -5\n    max_priority: 5\n"
+        "    max_resident_bytes: 1024\n");
   write(config_dir / "tensor_meta", "f32 2,3,4");
   write(config_dir / "redis_url", "redis://:secret@127.0.0.1:6380/2");
   write(config_dir / "placement", "prefer-gpu");

@@ -65,8 +65,9 @@ TEST_F(CudaBackend, ReportsTheRealDevice) {
   const DeviceMetrics m = gpu_->metrics();
   EXPECT_GT(m.free_memory_bytes, 0);
   EXPECT_FALSE(m.gpu_disabled);
-  std::cout << "device: " << d.name << ", cc " << d.compute_capability_major << "." << d.compute_capability_minor << ", "
-            << d.multiprocessors << " SMs, temperature " << m.temperature_c << " C, power " << m.power_watts << " W\n";
+  std::cout << "device: " << d.name << ", cc " << d.compute_capability_major << "." << d.compute_capability_minor
+            << ", " << d.multiprocessors << " SMs, temperature " << m.temperature_c << " C, power " << m.power_watts
+            << " W\n";
 }
 
 // Tolerances: element-wise ops are one rounding each (FMA may save one); sums and dot products are
@@ -95,14 +96,16 @@ TEST_F(CudaBackend, ReduceSumMatchesTheCpu) {
 }
 
 TEST_F(CudaBackend, MatmulMatchesTheCpu) {
-  for (auto [m, k, n] : std::vector<std::array<std::int64_t, 3>>{{1, 1, 1}, {2, 3, 4}, {64, 64, 64}, {129, 257, 65}, {512, 512, 512}, {4, 0, 3}}) {
+  for (auto [m, k, n] : std::vector<std::array<std::int64_t, 3>>{
+           {1, 1, 1}, {2, 3, 4}, {64, 64, 64}, {129, 257, 65}, {512, 512, 512}, {4, 0, 3}}) {
     auto [g, c] = both("matmul", {random_tensor({m, k}, 4), random_tensor({k, n}, 5)});
     expect_close(g->outputs[0], c->outputs[0], 0, 1e-5 * static_cast<double>(k + 1));
   }
 }
 
 TEST_F(CudaBackend, SoftmaxMatchesTheCpu) {
-  for (auto [rows, cols] : std::vector<std::pair<std::int64_t, std::int64_t>>{{1, 1}, {3, 1000}, {1000, 3}, {64, 4097}}) {
+  for (auto [rows, cols] :
+       std::vector<std::pair<std::int64_t, std::int64_t>>{{1, 1}, {3, 1000}, {1000, 3}, {64, 4097}}) {
     Tensor x = random_tensor({rows, cols}, 6);
     for (float& v : x.mutable_values<float>()) v *= 40.0f;
     auto [g, c] = both("softmax", {x});
@@ -220,7 +223,9 @@ TEST_F(CudaBackend, ConcurrentJobsOnAllSlotsAreEachCorrect) {
   std::vector<Tensor> inputs;
   for (int i = 0; i < 32; ++i) {
     inputs.push_back(random_tensor({100000}, 100 + i));
-    futures.push_back(std::async(std::launch::async, [&, i] { return run_job(*gpu_, "saxpy", {inputs[i], inputs[i]}, {{"alpha", 2}}); }));
+    futures.push_back(std::async(std::launch::async, [&, i] {
+      return run_job(*gpu_, "saxpy", {inputs[i], inputs[i]}, {{"alpha", 2}});
+    }));
   }
   for (int i = 0; i < 32; ++i) {
     auto e = futures[i].get();

@@ -36,12 +36,14 @@ TEST_F(GpuFleet, PlacementHintsDecideTheDeviceAndResultsSayIt) {
       [&] {
         FleetStatus s;
         if (!client.status(s).is_ok()) return false;
-        return std::any_of(s.workers.begin(), s.workers.end(),
-                           [](const WorkerInfo& w) { return w.id == "gpu-worker" && w.device.kind == DeviceKind::kCuda; });
+        return std::any_of(s.workers.begin(), s.workers.end(), [](const WorkerInfo& w) {
+          return w.id == "gpu-worker" && w.device.kind == DeviceKind::kCuda;
+        });
       },
       std::chrono::seconds(20)))
       << gpu.log();
-  const JobRequest add{.kernel = "vector_add", .inputs = {Tensor::vector<float>({1, 2}), Tensor::vector<float>({3, 4})}};
+  const JobRequest add{.kernel = "vector_add",
+                       .inputs = {Tensor::vector<float>({1, 2}), Tensor::vector<float>({3, 4})}};
 
   JobRequest required = add;
   required.placement = Placement::kRequireGpu;
@@ -77,7 +79,9 @@ TEST_F(GpuFleet, PlacementHintsDecideTheDeviceAndResultsSayIt) {
   Actor model(client, "", "gpu-model");
   Tensor w = Tensor::zeros(DType::kF32, {64, 64});
   for (std::int64_t i = 0; i < 64; ++i) w.mutable_values<float>()[static_cast<std::size_t>(i * 64 + i)] = 2;  // 2·I
-  ASSERT_TRUE(model.call({.kernel = "passthrough", .args = {w}, .keep = {"w"}, .placement = Placement::kRequireGpu}).get().ok());
+  ASSERT_TRUE(model.call({.kernel = "passthrough", .args = {w}, .keep = {"w"}, .placement = Placement::kRequireGpu})
+                  .get()
+                  .ok());
   for (int call = 0; call < 3; ++call) {
     Tensor x = Tensor::zeros(DType::kF32, {4, 64});
     for (float& v : x.mutable_values<float>()) v = static_cast<float>(call + 1);

@@ -33,7 +33,8 @@ inline std::unique_ptr<worker::Execution> run_execution(worker::Backend& backend
   }
   std::promise<std::unique_ptr<worker::Execution>> done;
   auto future = done.get_future();
-  backend.execute(std::move(execution), [&done](std::unique_ptr<worker::Execution> e) { done.set_value(std::move(e)); });
+  backend.execute(std::move(execution),
+                  [&done](std::unique_ptr<worker::Execution> e) { done.set_value(std::move(e)); });
   return future.get();
 }
 

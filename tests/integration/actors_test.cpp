@@ -26,7 +26,8 @@ TEST(Actors, CallsRunInOrderAndEachKeptOutputIsWrittenThroughWithANewVersion) {
   // since later calls read the sum the earlier ones kept, the final value checks every step ran.
   std::vector<std::future<JobResult>> calls;
   for (int i = 1; i <= 50; ++i)
-    calls.push_back(counter.call({.kernel = "vector_add", .args = {Resident{"sum"}, scalar_vector(float(i))}, .keep = {"sum"}}));
+    calls.push_back(
+        counter.call({.kernel = "vector_add", .args = {Resident{"sum"}, scalar_vector(float(i))}, .keep = {"sum"}}));
   std::uint64_t last_version = 1;  // the put was version 1
   std::string worker;
   for (auto& f : calls) {
@@ -81,7 +82,8 @@ TEST(Actors, AKilledWorkerLosesNothingTheCallRunsAgainFromRedisInOrder) {
   Client client(fleet.client_options());
   Actor acc(client, "", "acc");
   ASSERT_TRUE(acc.put("sum", scalar_vector(0)).get().ok());
-  ASSERT_TRUE(acc.call({.kernel = "vector_add", .args = {Resident{"sum"}, scalar_vector(1)}, .keep = {"sum"}}).get().ok());
+  ASSERT_TRUE(
+      acc.call({.kernel = "vector_add", .args = {Resident{"sum"}, scalar_vector(1)}, .keep = {"sum"}}).get().ok());
   // A slow call holds the turn on worker-0; two more calls queue behind it.
   auto slow = acc.call({.kernel = "sleep", .params = {{"ms", 3000}}});
   auto add2 = acc.call({.kernel = "vector_add", .args = {Resident{"sum"}, scalar_vector(2)}, .keep = {"sum"}});
@@ -144,7 +146,8 @@ TEST(Actors, ALargeStateIsStoredInChunksReplacedWholeAndReadBackExactly) {
   Actor big(client, "", "big");
   const std::string count = "return #redis.call('KEYS', ARGV[1])";
   const std::string largest =
-      "local m = 0 for _, k in ipairs(redis.call('KEYS', ARGV[1])) do m = math.max(m, redis.call('STRLEN', k)) end return m";
+      "local m = 0 for _, k in ipairs(redis.call('KEYS', ARGV[1])) do m = math.max(m, redis.call('STRLEN', k)) end "
+      "return m";
   const Tensor first = random_tensor({655363}, 7);  // 2.5 MiB and 12 bytes: three chunks, the last one short
   ASSERT_TRUE(big.put("w", first).get().ok());
   EXPECT_EQ(fleet.redis().command({"EVAL", count, "0", "bridge:actorblob:default/big#*"}), "3");
@@ -152,7 +155,8 @@ TEST(Actors, ALargeStateIsStoredInChunksReplacedWholeAndReadBackExactly) {
   EXPECT_EQ(fleet.redis().command({"HSTRLEN", "bridge:actor:default/big", "n:w"}), "7");  // "2621452"
   // Staged chunks expire unless committed: committed ones no longer do.
   const std::string longest_ttl =
-      "local m = -3 for _, k in ipairs(redis.call('KEYS', ARGV[1])) do m = math.max(m, redis.call('PTTL', k)) end return m";
+      "local m = -3 for _, k in ipairs(redis.call('KEYS', ARGV[1])) do m = math.max(m, redis.call('PTTL', k)) end "
+      "return m";
   EXPECT_EQ(fleet.redis().command({"EVAL", longest_ttl, "0", "bridge:actorblob:default/big#*"}), "-1");
 
   const Tensor second = random_tensor({393216}, 8);  // 1.5 MiB: the old chunks go, two new ones stay
@@ -175,7 +179,8 @@ TEST(Actors, KeepNamesGivenTwiceOrForOutputsThatDoNotExistAreRefused) {
   Fleet fleet({.workers = 1});
   Client client(fleet.client_options());
   Actor a(client, "", "keeper");
-  JobResult twice = a.call({.kernel = "passthrough", .args = {scalar_vector(1), scalar_vector(2)}, .keep = {"d", "d"}}).get();
+  JobResult twice =
+      a.call({.kernel = "passthrough", .args = {scalar_vector(1), scalar_vector(2)}, .keep = {"d", "d"}}).get();
   EXPECT_EQ(twice.status.code(), StatusCode::kInvalidArgument) << twice.status.to_string();
   EXPECT_NE(twice.status.message().find("keep_outputs names 'd' twice"), std::string::npos) << twice.status.message();
   JobResult extra = a.call({.kernel = "passthrough", .args = {scalar_vector(1)}, .keep = {"k", "extra"}}).get();
@@ -184,14 +189,16 @@ TEST(Actors, KeepNamesGivenTwiceOrForOutputsThatDoNotExistAreRefused) {
       << extra.status.message();
   EXPECT_EQ(fleet.redis().command({"GET", "bridge:resident:default"}), "<nil>") << "nothing was kept";
   // Two names, each once, for two outputs: both kept.
-  JobResult ok = a.call({.kernel = "passthrough", .args = {scalar_vector(1), scalar_vector(2)}, .keep = {"d", "e"}}).get();
+  JobResult ok =
+      a.call({.kernel = "passthrough", .args = {scalar_vector(1), scalar_vector(2)}, .keep = {"d", "e"}}).get();
   ASSERT_TRUE(ok.ok()) << ok.status.to_string();
   EXPECT_EQ(fleet.redis().command({"GET", "bridge:resident:default"}), "32");
 }
 
 TEST(Actors, ResidentBytesCountAgainstTheTenantQuota) {
-  Fleet fleet({.workers = 1,
-               .tenants_yaml = "defaults:\n  max_inflight_jobs: 100\ntenants:\n  default:\n    max_resident_bytes: 100\n"});
+  Fleet fleet(
+      {.workers = 1,
+       .tenants_yaml = "defaults:\n  max_inflight_jobs: 100\ntenants:\n  default:\n    max_resident_bytes: 100\n"});
   Client client(fleet.client_options());
   Actor a(client, "", "big");
   ASSERT_TRUE(a.put("small", scalar_vector(1, 16)).get().ok());  // 64 bytes

@@ -34,7 +34,8 @@ class BadInput : public ::testing::Test {
     // Whatever was sent, the broker is still up and still serves a proper client.
     EXPECT_TRUE(fleet_->broker().running()) << fleet_->broker().log();
     Client client(fleet_->client_options());
-    JobResult r = client.run({.kernel = "vector_add", .inputs = {Tensor::vector<float>({1}), Tensor::vector<float>({2})}});
+    JobResult r =
+        client.run({.kernel = "vector_add", .inputs = {Tensor::vector<float>({1}), Tensor::vector<float>({2})}});
     EXPECT_TRUE(r.ok()) << r.status.to_string();
     if (HasFailure()) std::cerr << fleet_->logs();
   }
@@ -66,8 +67,10 @@ class BadInput : public ::testing::Test {
                                 const std::string& tenant = "default", std::uint16_t version = core::kProtocolVersion) {
     flatbuffers::FlatBufferBuilder fbb;
     std::vector<flatbuffers::Offset<wire::TensorDesc>> descs;
-    for (auto& [dtype, shape] : tensors) descs.push_back(wire::CreateTensorDesc(fbb, 0, dtype, fbb.CreateVector(shape)));
-    auto body = wire::CreateJobRequest(fbb, job_id, fbb.CreateString(tenant), 0, fbb.CreateString(kernel), fbb.CreateVector(descs));
+    for (auto& [dtype, shape] : tensors)
+      descs.push_back(wire::CreateTensorDesc(fbb, 0, dtype, fbb.CreateVector(shape)));
+    auto body = wire::CreateJobRequest(fbb, job_id, fbb.CreateString(tenant), 0, fbb.CreateString(kernel),
+                                       fbb.CreateVector(descs));
     wire::FinishEnvelopeBuffer(fbb, wire::CreateEnvelope(fbb, version, wire::Body::JobRequest, body.Union()));
     return core::to_frame(fbb);
   }
@@ -190,7 +193,8 @@ TEST_F(BadInput, WorkerMessageFromAClientIsMalformed) {
 TEST_F(BadInput, AFrameOverTheLimitIsAnsweredTooLargeWithItsJobId) {
   // 1.5 MiB against max_tensor_bytes of 1 MiB: read (up to twice the limit), refused, logged.
   const std::size_t size = 3 << 19;
-  auto a = exchange(frames_of(request(13, "passthrough", {{wire::DType::U8, {static_cast<std::int64_t>(size)}}}), {size}));
+  auto a =
+      exchange(frames_of(request(13, "passthrough", {{wire::DType::U8, {static_cast<std::int64_t>(size)}}}), {size}));
   EXPECT_EQ(a.code, StatusCode::kTooLarge);
   EXPECT_EQ(a.job_id, 13u);
   EXPECT_NE(a.message.find("max_tensor_bytes"), std::string::npos) << a.message;

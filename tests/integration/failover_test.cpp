@@ -103,7 +103,8 @@ TEST(Failover, BrokerRestartMakesWorkersRegisterAgain) {
   // The worker hears nothing, or hears Reregister after its heartbeat reaches the new broker.
   ASSERT_TRUE(fleet.wait_for_workers(1, std::chrono::seconds(10))) << second->log();
   Client client(fleet.client_options());
-  JobResult r = client.run({.kernel = "vector_add", .inputs = {Tensor::vector<float>({1}), Tensor::vector<float>({1})}});
+  JobResult r =
+      client.run({.kernel = "vector_add", .inputs = {Tensor::vector<float>({1}), Tensor::vector<float>({1})}});
   EXPECT_TRUE(r.ok()) << r.status.to_string();
 }
 
@@ -146,7 +147,8 @@ TEST(Failover, ABrokerRestartLosesNoJobTheClientSendsThemAgain) {
 // DEALER playing a worker). The client is answered at its deadline; the tenant keeps the slot it
 // occupies until the worker lets go of it, here by being declared lost.
 // A raw DEALER that says hello as worker `id` with one slot for `sleep`, heartbeat `heartbeat_ms`.
-zmq::socket_t raw_worker(zmq::context_t& context, const Fleet& fleet, const std::string& id, std::uint32_t heartbeat_ms) {
+zmq::socket_t raw_worker(zmq::context_t& context, const Fleet& fleet, const std::string& id,
+                         std::uint32_t heartbeat_ms) {
   zmq::socket_t socket(context, zmq::socket_type::dealer);
   socket.set(zmq::sockopt::linger, 0);
   socket.set(zmq::sockopt::routing_id, id);
@@ -192,7 +194,8 @@ TEST(Failover, JobWhoseWorkerNeverAnswersIsAnsweredAtItsDeadlineAndHoldsItsSlotU
           if (!zmq::recv_multipart(silent, std::back_inserter(frames), zmq::recv_flags::dontwait)) break;
         }
         const wire::Envelope* envelope = nullptr;  // decode_envelope realigns: received frames may not be
-        if (core::decode_envelope(frames[0], core::Limits{}, envelope).is_ok() && envelope->body_type() == wire::Body::Cancel)
+        if (core::decode_envelope(frames[0], core::Limits{}, envelope).is_ok() &&
+            envelope->body_type() == wire::Body::Cancel)
           ++cancels;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -203,18 +206,22 @@ TEST(Failover, JobWhoseWorkerNeverAnswersIsAnsweredAtItsDeadlineAndHoldsItsSlotU
   const auto start = std::chrono::steady_clock::now();
   JobResult r = client.run({.kernel = "sleep", .params = {{"ms", 1}}, .timeout = std::chrono::milliseconds(300)});
   EXPECT_EQ(r.status.code(), StatusCode::kDeadlineExceeded) << r.status.to_string();
-  EXPECT_NE(r.status.message().find("ran on worker silent-worker past its deadline"), std::string::npos) << r.status.message();
+  EXPECT_NE(r.status.message().find("ran on worker silent-worker past its deadline"), std::string::npos)
+      << r.status.message();
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(1000)) << "answered late";
-  EXPECT_TRUE(eventually([&] { return cancels.load() == 1; }, std::chrono::seconds(2))) << "the worker was not told to stop";
+  EXPECT_TRUE(eventually([&] { return cancels.load() == 1; }, std::chrono::seconds(2)))
+      << "the worker was not told to stop";
   // The worker still holds the slot: so does the tenant.
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   EXPECT_EQ(fleet.redis().hash_total("bridge:inflight:default"), "1");
   // It keeps heartbeating but never stops the job: past cancel_grace_ms it is declared lost, which
   // frees the slot and the lease.
-  EXPECT_TRUE(eventually([&] { return fleet.redis().hash_total("bridge:inflight:default") == "0"; }, std::chrono::seconds(4)))
+  EXPECT_TRUE(
+      eventually([&] { return fleet.redis().hash_total("bridge:inflight:default") == "0"; }, std::chrono::seconds(4)))
       << fleet.logs();
-  EXPECT_NE(fleet.broker().log().find("silent-worker lost (it did not stop job 1 of tenant default within cancel_grace_ms"),
-            std::string::npos)
+  EXPECT_NE(
+      fleet.broker().log().find("silent-worker lost (it did not stop job 1 of tenant default within cancel_grace_ms"),
+      std::string::npos)
       << fleet.broker().log();
   alive = false;
   worker.join();
@@ -238,7 +245,8 @@ TEST(Failover, AResultTheBrokerCannotForwardIsAnsweredInternalAndFreesTheSlot) {
       core::Frames frames;
       (void)zmq::recv_multipart(rogue, std::back_inserter(frames));
       const wire::Envelope* envelope = nullptr;
-      if (core::decode_envelope(frames[0], core::Limits{}, envelope).is_ok() && envelope->body_type() == wire::Body::Dispatch)
+      if (core::decode_envelope(frames[0], core::Limits{}, envelope).is_ok() &&
+          envelope->body_type() == wire::Body::Dispatch)
         dispatch_id = envelope->body_as_Dispatch()->dispatch_id();
     }
     ASSERT_NE(dispatch_id, 0u);
@@ -247,10 +255,11 @@ TEST(Failover, AResultTheBrokerCannotForwardIsAnsweredInternalAndFreesTheSlot) {
     std::vector<std::int64_t> shape{4};
     std::vector<flatbuffers::Offset<wire::TensorDesc>> outputs;
     if (declare_an_output_without_its_frame)
-      outputs.push_back(wire::CreateTensorDesc(fbb, fbb.CreateString("out"), wire::DType::F32, fbb.CreateVector(shape)));
+      outputs.push_back(
+          wire::CreateTensorDesc(fbb, fbb.CreateString("out"), wire::DType::F32, fbb.CreateVector(shape)));
     wire::Timings timings(0, 0, 0);
-    auto result = wire::CreateJobResult(fbb, dispatch_id, status, 0, fbb.CreateVector(outputs), 0, wire::DeviceKind::Cpu, 0,
-                                        0, &timings);
+    auto result = wire::CreateJobResult(fbb, dispatch_id, status, 0, fbb.CreateVector(outputs), 0,
+                                        wire::DeviceKind::Cpu, 0, 0, &timings);
     core::Frames frames;
     frames.push_back(core::finish_envelope(fbb, wire::Body::JobResult, result.Union()));
     zmq::send_multipart(rogue, frames);
@@ -258,14 +267,16 @@ TEST(Failover, AResultTheBrokerCannotForwardIsAnsweredInternalAndFreesTheSlot) {
   const JobRequest job{.kernel = "sleep", .params = {{"ms", 1}}, .timeout = std::chrono::milliseconds(3000)};
   for (auto [status, missing_frame, why] :
        {std::tuple{wire::StatusCode::OK, true, "fewer frames than outputs"},
-        std::tuple{wire::StatusCode::ACTOR_NOT_ACTIVE, false, "ACTOR_NOT_ACTIVE in the result of a job that is no actor call"},
+        std::tuple{wire::StatusCode::ACTOR_NOT_ACTIVE, false,
+                   "ACTOR_NOT_ACTIVE in the result of a job that is no actor call"},
         std::tuple{static_cast<wire::StatusCode>(999), false, "status code 999 is not one of the protocol's"}}) {
     auto answer = client.submit(job);
     answer_badly(status, missing_frame);
     ASSERT_EQ(answer.wait_for(std::chrono::seconds(2)), std::future_status::ready) << fleet.logs();
     JobResult r = answer.get();
     EXPECT_EQ(r.status.code(), StatusCode::kInternal) << r.status.to_string();
-    EXPECT_NE(r.status.message().find("worker corrupt-worker sent a result the broker cannot forward"), std::string::npos)
+    EXPECT_NE(r.status.message().find("worker corrupt-worker sent a result the broker cannot forward"),
+              std::string::npos)
         << r.status.message();
     EXPECT_NE(r.status.message().find(why), std::string::npos) << r.status.message();
     EXPECT_TRUE(fleet.wait_for_inflight(0, std::chrono::seconds(2)));

@@ -55,7 +55,8 @@ TEST_F(FleetTest, EveryKernelAnswersCorrectly) {
 
   auto add = client.run({.kernel = "vector_add", .inputs = {a, b}});
   ASSERT_TRUE(add.ok()) << add.status.to_string();
-  for (int i = 0; i < 1000; ++i) ASSERT_EQ(add.outputs[0].values<float>()[i], a.values<float>()[i] + b.values<float>()[i]);
+  for (int i = 0; i < 1000; ++i)
+    ASSERT_EQ(add.outputs[0].values<float>()[i], a.values<float>()[i] + b.values<float>()[i]);
   EXPECT_FALSE(add.worker_id.empty());
   EXPECT_EQ(add.attempts, 1);
   EXPECT_GT(add.timings.total.count(), 0);
@@ -78,7 +79,8 @@ TEST_F(FleetTest, EveryKernelAnswersCorrectly) {
   const auto c = mm.outputs[0].values<float>();
   EXPECT_EQ(std::vector<float>(c.begin(), c.end()), (std::vector<float>{58, 64, 139, 154}));
 
-  auto soft = client.run({.kernel = "softmax", .inputs = {Tensor::from<float>(std::vector<float>{0, 0, 0, 0}, {2, 2})}});
+  auto soft =
+      client.run({.kernel = "softmax", .inputs = {Tensor::from<float>(std::vector<float>{0, 0, 0, 0}, {2, 2})}});
   ASSERT_TRUE(soft.ok());
   for (float v : soft.outputs[0].values<float>()) EXPECT_FLOAT_EQ(v, 0.5f);
 
@@ -108,7 +110,8 @@ TEST_F(FleetTest, ManyJobsFromManyThreadsEachGetTheirOwnAnswer) {
       std::vector<std::pair<float, std::future<JobResult>>> futures;
       for (int j = 0; j < kJobsPerThread; ++j) {
         const float x = static_cast<float>(t * 1000 + j);
-        futures.emplace_back(x, client.submit({.kernel = "vector_add", .inputs = {Tensor::vector<float>({x}), Tensor::vector<float>({1})}}));
+        futures.emplace_back(x, client.submit({.kernel = "vector_add",
+                                               .inputs = {Tensor::vector<float>({x}), Tensor::vector<float>({1})}}));
       }
       for (auto& [x, f] : futures) {
         JobResult r = f.get();
@@ -160,7 +163,8 @@ TEST(FleetStartup, JobSentBeforeAnyWorkerRunsOnceOneJoins) {
   options.workers = 0;
   Fleet fleet(options);
   Client client(fleet.client_options());
-  auto future = client.submit({.kernel = "vector_add", .inputs = {Tensor::vector<float>({1}), Tensor::vector<float>({2})}});
+  auto future =
+      client.submit({.kernel = "vector_add", .inputs = {Tensor::vector<float>({1}), Tensor::vector<float>({2})}});
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   fleet.add_worker(1);
   JobResult r = future.get();
@@ -193,7 +197,8 @@ TEST(FleetStartup, AutoDeviceServesOnTheCpuWhenNoGpuIsUsableAndSaysWhy) {
     EXPECT_NE(log.find("CUDA backend: device 0"), std::string::npos) << log;  // a machine with a GPU
   } else {
     EXPECT_NE(log.find("no usable CUDA device ("), std::string::npos) << log;
-    JobResult r = client.run({.kernel = "vector_add", .inputs = {Tensor::vector<float>({1}), Tensor::vector<float>({2})}});
+    JobResult r =
+        client.run({.kernel = "vector_add", .inputs = {Tensor::vector<float>({1}), Tensor::vector<float>({2})}});
     EXPECT_TRUE(r.ok()) << r.status.to_string();
     EXPECT_EQ(r.device_kind, DeviceKind::kCpu);
   }

@@ -40,7 +40,8 @@ class HostileClient : public ::testing::Test {
     fleet_ = std::make_unique<Fleet>(FleetOptions{
         .workers = 1,
         .slots = 4,
-        .tenants_yaml = "defaults:\n  max_inflight_jobs: 1000\ntenants:\n  default: {}\n  hostile:\n    max_inflight_jobs: 50\n"});
+        .tenants_yaml =
+            "defaults:\n  max_inflight_jobs: 1000\ntenants:\n  default: {}\n  hostile:\n    max_inflight_jobs: 50\n"});
     socket_ = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::dealer);
     socket_->set(zmq::sockopt::linger, 0);
     fleet_->secure_client_socket(*socket_);
@@ -49,7 +50,8 @@ class HostileClient : public ::testing::Test {
   void TearDown() override {
     ASSERT_TRUE(fleet_->broker().running()) << fleet_->broker().log();
     Client client(fleet_->client_options());
-    JobResult r = client.run({.kernel = "vector_add", .inputs = {Tensor::vector<float>({1}), Tensor::vector<float>({2})}});
+    JobResult r =
+        client.run({.kernel = "vector_add", .inputs = {Tensor::vector<float>({1}), Tensor::vector<float>({2})}});
     EXPECT_TRUE(r.ok()) << r.status.to_string();
   }
 
@@ -68,7 +70,8 @@ class HostileClient : public ::testing::Test {
   }
 
   static Frames valid_request(std::uint64_t job_id, const std::string& tenant = "hostile") {
-    JobRequest job{.kernel = "vector_add", .inputs = {Tensor::vector<float>({1, 2, 3}), Tensor::vector<float>({4, 5, 6})}};
+    JobRequest job{.kernel = "vector_add",
+                   .inputs = {Tensor::vector<float>({1, 2, 3}), Tensor::vector<float>({4, 5, 6})}};
     return core::encode_request(job, job_id, tenant, std::chrono::milliseconds(5000));
   }
 
@@ -86,7 +89,8 @@ TEST_F(HostileClient, EveryTruncationOfAValidRequestIsAnsweredWithAnError) {
     for (std::size_t i = 1; i < whole.size(); ++i) frames.emplace_back(whole[i].data(), whole[i].size());
     zmq::send_multipart(*socket_, frames);
     zmq::pollitem_t item{socket_->handle(), 0, ZMQ_POLLIN, 0};
-    ASSERT_EQ(zmq::poll(&item, 1, std::chrono::seconds(5)), 1) << "no answer for a header cut at " << cut << " of " << size;
+    ASSERT_EQ(zmq::poll(&item, 1, std::chrono::seconds(5)), 1)
+        << "no answer for a header cut at " << cut << " of " << size;
     Frames reply;
     (void)zmq::recv_multipart(*socket_, std::back_inserter(reply));
     const wire::Envelope* envelope = nullptr;
@@ -106,8 +110,9 @@ TEST_F(HostileClient, RandomFramesAreRefusedOrDroppedNeverCrashing) {
     for (int f = 0; f < count; ++f) {
       // Half of the messages start from a real header with random bytes flipped, so that the
       // verifier, not only the file identifier check, sees them.
-      std::string bytes = (f == 0 && i % 2 == 0) ? std::string(static_cast<const char*>(model[0].data()), model[0].size())
-                                                 : std::string(rng() % 200, '\0');
+      std::string bytes = (f == 0 && i % 2 == 0)
+                              ? std::string(static_cast<const char*>(model[0].data()), model[0].size())
+                              : std::string(rng() % 200, '\0');
       for (auto& c : bytes)
         if (f != 0 || i % 2 != 0 || rng() % 16 == 0) c = static_cast<char>(rng());
       frames.emplace_back(bytes.data(), bytes.size());
@@ -132,8 +137,10 @@ TEST_F(HostileClient, AFloodFromOneConnectionLeavesOthersServedAndMemoryBounded)
       Frames frames;
       switch (rng() % 3) {
         case 0: frames.emplace_back(std::string(64, 'x').data(), 64); break;
-        case 1: frames = core::encode_request({.kernel = "vector_add", .inputs = {Tensor::vector<float>({1}), Tensor::vector<float>({1})}},
-                                              id++, "nobody", std::chrono::milliseconds(1000));
+        case 1:
+          frames = core::encode_request(
+              {.kernel = "vector_add", .inputs = {Tensor::vector<float>({1}), Tensor::vector<float>({1})}}, id++,
+              "nobody", std::chrono::milliseconds(1000));
           break;
         default: frames = valid_request(id++);
       }
@@ -144,7 +151,8 @@ TEST_F(HostileClient, AFloodFromOneConnectionLeavesOthersServedAndMemoryBounded)
   Client client(fleet_->client_options());
   int ok = 0;
   for (int i = 0; i < 200; ++i) {
-    JobResult r = client.run({.kernel = "vector_add", .inputs = {Tensor::vector<float>({float(i)}), Tensor::vector<float>({1})}});
+    JobResult r =
+        client.run({.kernel = "vector_add", .inputs = {Tensor::vector<float>({float(i)}), Tensor::vector<float>({1})}});
     if (r.ok() && r.outputs[0].values<float>()[0] == float(i) + 1) ++ok;
   }
   flooding = false;
@@ -191,8 +199,9 @@ TEST(OpenFiles, ConnectionsPastTheOpenFilesLimitAreLoggedAndConnectedClientsKeep
     fleet.secure_client_socket(flood.back());
     flood.back().connect(fleet.frontend());
   }
-  EXPECT_TRUE(eventually([&] { return fleet.broker().log().find("new connections cannot be accepted") != std::string::npos; },
-                         std::chrono::seconds(5)))
+  EXPECT_TRUE(
+      eventually([&] { return fleet.broker().log().find("new connections cannot be accepted") != std::string::npos; },
+                 std::chrono::seconds(5)))
       << fleet.broker().log();
   EXPECT_TRUE(early.run(job).ok()) << "a connected client was not served";
   EXPECT_TRUE(fleet.broker().running());

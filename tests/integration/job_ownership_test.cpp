@@ -33,9 +33,10 @@ TEST(JobOwnership, AnOutputOverTheLimitIsTooLargeBeforeAnyMemoryIsTouchedAndFree
   Client client(fleet.client_options());
   std::vector<std::future<JobResult>> refused;
   for (int i = 0; i < 8; ++i)  // twice the fleet's slots: none may stay taken
-    refused.push_back(client.submit({.kernel = "matmul",
-                                     .inputs = {Tensor::zeros(DType::kF32, {8200, 0}), Tensor::zeros(DType::kF32, {0, 8200})},
-                                     .timeout = milliseconds(5000)}));
+    refused.push_back(
+        client.submit({.kernel = "matmul",
+                       .inputs = {Tensor::zeros(DType::kF32, {8200, 0}), Tensor::zeros(DType::kF32, {0, 8200})},
+                       .timeout = milliseconds(5000)}));
   for (auto& f : refused) {
     JobResult r = f.get();
     EXPECT_EQ(r.status.code(), StatusCode::kTooLarge) << r.status.to_string();
@@ -132,7 +133,8 @@ TEST(JobOwnership, JobsPastTheirDeadlineAreStoppedOnTheirWorkersSoATenantNeverHo
   watching = false;
   watcher.join();
   EXPECT_LE(most_inflight.load(), 4u + 1u) << "greedy (4 granted) plus one steady job at most";
-  EXPECT_TRUE(eventually([&] { return fleet.redis().hash_total("bridge:inflight:greedy") == "0"; }, std::chrono::seconds(3)));
+  EXPECT_TRUE(
+      eventually([&] { return fleet.redis().hash_total("bridge:inflight:greedy") == "0"; }, std::chrono::seconds(3)));
 }
 
 TEST(JobOwnership, ADeadlinePassedWhileRunningIsAnsweredOnTimeAndNothingIsForwardedAfter) {
@@ -192,7 +194,8 @@ TEST(JobOwnership, ACancelledJobIsAnsweredAtOnceNeverRunsIfWaitingAndFreesItsSlo
   // The worker stopped it: the slot is free long before the 30 s sleep would have ended.
   EXPECT_TRUE(fleet.wait_for_inflight(0, std::chrono::seconds(2))) << fleet.logs();
   EXPECT_LT(ms_since(start), 2000);
-  EXPECT_TRUE(eventually([&] { return fleet.redis().hash_total("bridge:inflight:default") == "0"; }, std::chrono::seconds(2)));
+  EXPECT_TRUE(
+      eventually([&] { return fleet.redis().hash_total("bridge:inflight:default") == "0"; }, std::chrono::seconds(2)));
   // The cancelled queued job never ran: the one slot serves the next job at once.
   EXPECT_TRUE(client.run(sleep_job(1, milliseconds(2000))).ok());
   client.cancel(running);  // an answered id is ignored
@@ -227,14 +230,16 @@ TEST(JobOwnership, AnAnsweredJobIsNotSentAgainWhenItsWorkerRestarts) {
   JobResult r = frozen.get();
   EXPECT_EQ(r.status.code(), StatusCode::kDeadlineExceeded) << r.status.to_string();
   fleet.restart_worker(0, 1);
-  ASSERT_TRUE(eventually([&] { return fleet.broker().log().find("worker worker-0 re-registered") != std::string::npos; },
-                         std::chrono::seconds(5)))
+  ASSERT_TRUE(
+      eventually([&] { return fleet.broker().log().find("worker worker-0 re-registered") != std::string::npos; },
+                 std::chrono::seconds(5)))
       << fleet.logs();
   const auto start = steady_clock::now();
   JobResult next = client.run(sleep_job(1, milliseconds(3000)));
   EXPECT_TRUE(next.ok()) << next.status.to_string() << "\n" << fleet.logs();
   EXPECT_LT(ms_since(start), 1500) << "the restarted worker's slot was taken by the answered job";
-  EXPECT_TRUE(eventually([&] { return fleet.redis().hash_total("bridge:inflight:default") == "0"; }, std::chrono::seconds(3)));
+  EXPECT_TRUE(
+      eventually([&] { return fleet.redis().hash_total("bridge:inflight:default") == "0"; }, std::chrono::seconds(3)));
 }
 
 // The broker's leases in Redis are named for its process, not only its id: a broker killed -9 and
@@ -277,7 +282,8 @@ class NonReader {
     socket_.connect(fleet.frontend());
   }
   void send_passthrough(std::uint64_t job_id, std::size_t bytes) {
-    JobRequest request{.kernel = "passthrough", .inputs = {Tensor::zeros(DType::kU8, {static_cast<std::int64_t>(bytes)})},
+    JobRequest request{.kernel = "passthrough",
+                       .inputs = {Tensor::zeros(DType::kU8, {static_cast<std::int64_t>(bytes)})},
                        .timeout = std::chrono::milliseconds(20000)};
     zmq::send_multipart(socket_, core::encode_request(request, job_id, "default", std::chrono::milliseconds(20000)));
   }
@@ -333,7 +339,8 @@ TEST(UnreadResults, AClientOverItsUnreadBudgetIsRefusedAndSaysWhy) {
   EXPECT_EQ(answers[100], StatusCode::kResourceExhausted);
   // Results of jobs already in flight that would pass the budget are withheld, so it holds.
   EXPECT_NE(fleet.broker().log().find("was withheld"), std::string::npos) << fleet.broker().log();
-  EXPECT_NE(reader.last_message().find("max_unread_result_bytes of 16777216"), std::string::npos) << reader.last_message();
+  EXPECT_NE(reader.last_message().find("max_unread_result_bytes of 16777216"), std::string::npos)
+      << reader.last_message();
   // Read: under the budget again, so served again.
   reader.send_passthrough(101, 16);
   answers = reader.read_all(std::chrono::milliseconds(1000));
@@ -345,7 +352,8 @@ TEST(UnreadResults, ATenantCannotHoldMoreThanItsBoundByOpeningMoreConnections) {
   options.workers = 1;
   options.tenants_yaml = "defaults:\n  max_inflight_jobs: 1000\ntenants:\n  default: {}\n  other: {}\n";
   // 16 MiB per connection, 24 MiB for all of a tenant's connections together.
-  options.broker_yaml_extra = "max_unread_result_bytes: 16777216\nmax_unread_tenant_bytes: 25165824\nclient_stall_ms: 60000\n";
+  options.broker_yaml_extra =
+      "max_unread_result_bytes: 16777216\nmax_unread_tenant_bytes: 25165824\nclient_stall_ms: 60000\n";
   Fleet fleet(options);
   std::vector<std::unique_ptr<NonReader>> readers;
   for (int r = 0; r < 3; ++r) {
@@ -359,7 +367,8 @@ TEST(UnreadResults, ATenantCannotHoldMoreThanItsBoundByOpeningMoreConnections) {
   fresh.send_passthrough(100, 16);
   auto answers = fresh.read_all(std::chrono::milliseconds(1000));
   EXPECT_EQ(answers[100], StatusCode::kResourceExhausted);
-  EXPECT_NE(fresh.last_message().find("max_unread_tenant_bytes of 25165824"), std::string::npos) << fresh.last_message();
+  EXPECT_NE(fresh.last_message().find("max_unread_tenant_bytes of 25165824"), std::string::npos)
+      << fresh.last_message();
   // Another tenant is served meanwhile.
   Client other(fleet.client_options("other"));
   EXPECT_TRUE(other.run({.kernel = "passthrough", .inputs = {Tensor::vector<float>({1})}}).ok());

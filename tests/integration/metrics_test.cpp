@@ -43,7 +43,8 @@ TEST(Metrics, CountersMoveAsJobsRunAndHealthEndpointsAnswer) {
 
   Client client(fleet.client_options());
   for (int i = 0; i < 5; ++i)
-    ASSERT_TRUE(client.run({.kernel = "vector_add", .inputs = {Tensor::vector<float>({1}), Tensor::vector<float>({2})}}).ok());
+    ASSERT_TRUE(
+        client.run({.kernel = "vector_add", .inputs = {Tensor::vector<float>({1}), Tensor::vector<float>({2})}}).ok());
   EXPECT_FALSE(client.run({.kernel = "vector_add", .inputs = {Tensor::vector<float>({1})}}).ok());  // INVALID_ARGUMENT
 
   const std::string broker = get(broker_port, "/metrics");
@@ -90,8 +91,9 @@ TEST(Metrics, CountersMoveAsJobsRunAndHealthEndpointsAnswer) {
 
   // A worker that leaves takes its series with it.
   fleet.worker(0).kill_hard();
-  EXPECT_TRUE(eventually([&] { return sample(get(broker_port, "/metrics"), R"(bridge_worker_slots{worker="worker-0"})") < 0; },
-                         std::chrono::seconds(5)));
+  EXPECT_TRUE(
+      eventually([&] { return sample(get(broker_port, "/metrics"), R"(bridge_worker_slots{worker="worker-0"})") < 0; },
+                 std::chrono::seconds(5)));
   EXPECT_TRUE(eventually([&] { return get(broker_port, "/readyz", &status), status == 503; }, std::chrono::seconds(5)));
   EXPECT_NE(get(broker_port, "/readyz").find("no worker"), std::string::npos);
 }
@@ -107,17 +109,20 @@ TEST(Metrics, MadeUpTenantAndKernelNamesDoNotAddSeries) {
   Client client(fleet.client_options());
   const JobRequest job{.kernel = "vector_add", .inputs = {Tensor::vector<float>({1}), Tensor::vector<float>({2})}};
   ASSERT_TRUE(client.run(job).ok());
-  ASSERT_FALSE(client.run({.kernel = "no_such_kernel", .tenant = "no-such-tenant"}).ok());  // the "unknown" series exist
+  ASSERT_FALSE(
+      client.run({.kernel = "no_such_kernel", .tenant = "no-such-tenant"}).ok());  // the "unknown" series exist
   const std::size_t before = get(broker_port, "/metrics").size();
   std::vector<std::future<JobResult>> refused;
   for (int i = 0; i < 2000; ++i)
-    refused.push_back(client.submit({.kernel = "kernel-" + std::to_string(i), .tenant = "tenant-" + std::to_string(i)}));
+    refused.push_back(
+        client.submit({.kernel = "kernel-" + std::to_string(i), .tenant = "tenant-" + std::to_string(i)}));
   for (auto& f : refused) EXPECT_FALSE(f.get().ok());
   const std::string after = get(broker_port, "/metrics");
   EXPECT_LT(after.size(), before + 2048) << "grew from " << before << " to " << after.size() << " bytes";
   EXPECT_EQ(after.find("tenant-1"), std::string::npos);
   EXPECT_EQ(after.find("kernel-1"), std::string::npos);
-  EXPECT_GE(sample(after, R"(bridge_jobs_total{tenant="unknown",kernel="unknown",status="UNKNOWN_TENANT"})"), 2000) << after;
+  EXPECT_GE(sample(after, R"(bridge_jobs_total{tenant="unknown",kernel="unknown",status="UNKNOWN_TENANT"})"), 2000)
+      << after;
 }
 
 std::size_t occurrences(const std::string& text, const std::string& what) {
@@ -138,7 +143,8 @@ TEST(Metrics, ReadyzIsNotReadyWhileRedisRefusesWritesWhichIsLoggedOnceAndRecover
   Client client(fleet.client_options());
   const JobRequest job{.kernel = "vector_add", .inputs = {Tensor::vector<float>({1}), Tensor::vector<float>({2})}};
   ASSERT_TRUE(client.run(job).ok());
-  ASSERT_TRUE(eventually([&] { return fleet.redis().hash_total("bridge:inflight:default") == "0"; }, std::chrono::seconds(2)));
+  ASSERT_TRUE(
+      eventually([&] { return fleet.redis().hash_total("bridge:inflight:default") == "0"; }, std::chrono::seconds(2)));
 
   fleet.redis().command({"CONFIG", "SET", "maxmemory", "1"});
   int unavailable = 0;
@@ -162,7 +168,8 @@ TEST(Metrics, ReadyzIsNotReadyWhileRedisRefusesWritesWhichIsLoggedOnceAndRecover
   EXPECT_TRUE(client.run(job).ok());
   EXPECT_EQ(occurrences(fleet.broker().log(), "accepts the broker's commands again"), 1u);
   // Nothing stays leased from the give-backs Redis refused.
-  EXPECT_TRUE(eventually([&] { return fleet.redis().hash_total("bridge:inflight:default") == "0"; }, std::chrono::seconds(3)))
+  EXPECT_TRUE(
+      eventually([&] { return fleet.redis().hash_total("bridge:inflight:default") == "0"; }, std::chrono::seconds(3)))
       << fleet.redis().hash_total("bridge:inflight:default");
 }
 

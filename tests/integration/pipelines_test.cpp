@@ -22,7 +22,8 @@ TEST(Pipelines, APipelineEqualsItsStagesRunOneByOne) {
   const Tensor image = random_tensor({32, 48, 3}, 7);
   const std::map<std::string, double> resize{{"height", 16}, {"width", 20}}, blur{{"sigma", 1.5}},
       normalize{{"scale", 2}, {"shift", -0.5}};
-  JobResult piped = client.run(Pipeline{}.then("resize", resize).then("blur", blur).then("normalize", normalize).request({image}));
+  JobResult piped =
+      client.run(Pipeline{}.then("resize", resize).then("blur", blur).then("normalize", normalize).request({image}));
   ASSERT_TRUE(piped.ok()) << piped.status.to_string();
 
   JobResult r1 = client.run({.kernel = "resize", .inputs = {image}, .params = resize});
@@ -47,7 +48,8 @@ TEST(Pipelines, AStageThatRefusesItsInputsNamesItself) {
                                .request({random_tensor({8, 8}, 1)}));
   EXPECT_EQ(r.status.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(r.status.message().find("pipeline step 2 of 2 (blur)"), std::string::npos) << r.status.message();
-  JobResult unknown = client.run(Pipeline{}.then("resize", {{"height", 4}, {"width", 4}}).then("nope").request({random_tensor({8, 8}, 1)}));
+  JobResult unknown = client.run(
+      Pipeline{}.then("resize", {{"height", 4}, {"width", 4}}).then("nope").request({random_tensor({8, 8}, 1)}));
   EXPECT_EQ(unknown.status.code(), StatusCode::kUnknownKernel) << unknown.status.to_string();
 }
 

@@ -19,7 +19,8 @@ FleetOptions quota_fleet() {
   FleetOptions options;
   options.workers = 2;
   options.slots = 4;
-  options.tenants_yaml = "defaults:\n  max_inflight_jobs: 100\ntenants:\n  small:\n    max_inflight_jobs: 2\n  other: {}\n";
+  options.tenants_yaml =
+      "defaults:\n  max_inflight_jobs: 100\ntenants:\n  small:\n    max_inflight_jobs: 2\n  other: {}\n";
   return options;
 }
 
@@ -66,9 +67,10 @@ TEST(Quota, TwoBrokersSharingRedisEnforceOneLimit) {
   auto broker2 = fleet.start_broker(frontend2, backend2, "broker-b");
   // Give the second broker its own worker.
   TempDir dir;
-  Process worker2({BRIDGE_TEST_WORKER_BIN, "--broker", tcp_endpoint(backend2), "--slots", "4", "--threads", "1", "--id", "worker-b",
-                   "--key-file", fleet.key_file("worker"), "--broker-key-file", fleet.broker_public_key_file()},
-                  (dir.path() / "worker-b.log").string());
+  Process worker2(
+      {BRIDGE_TEST_WORKER_BIN, "--broker", tcp_endpoint(backend2), "--slots", "4", "--threads", "1", "--id", "worker-b",
+       "--key-file", fleet.key_file("worker"), "--broker-key-file", fleet.broker_public_key_file()},
+      (dir.path() / "worker-b.log").string());
   Client::Options second = fleet.client_options("small");
   second.broker = tcp_endpoint(frontend2);
   Client via_a(fleet.client_options("small"));
@@ -109,7 +111,11 @@ TEST(Quota, RedisDownMeansUnavailableNotAHangAndRecoveryAfterwards) {
   Process redis({BRIDGE_TEST_REDIS_SERVER, "--port", std::to_string(port), "--bind", "127.0.0.1", "--save", "",
                  "--appendonly", "no", "--dir", dir.path().string()},
                 (dir.path() / "redis.log").string());
-  EXPECT_TRUE(eventually([&] { return client.run({.kernel = "sleep", .params = {{"ms", 1}}}).ok(); }, std::chrono::seconds(15)))
+  EXPECT_TRUE(eventually(
+      [&] {
+        return client.run({.kernel = "sleep", .params = {{"ms", 1}}}).ok();
+      },
+      std::chrono::seconds(15)))
       << fleet.logs();
 }
 
@@ -190,7 +196,8 @@ TEST(Quota, InflightBytesAreLimitedAndAJobTooBigForTheQuotaIsTooLarge) {
 TEST(Quota, KernelsAndPrioritiesOutsideTheTenantsListAreDenied) {
   Fleet fleet(limits_fleet("tenants:\n  narrow:\n    kernels: [sleep]\n    min_priority: 0\n    max_priority: 3\n"));
   Client client(fleet.client_options("narrow"));
-  JobResult r = client.run({.kernel = "vector_add", .inputs = {Tensor::vector<float>({1}), Tensor::vector<float>({1})}});
+  JobResult r =
+      client.run({.kernel = "vector_add", .inputs = {Tensor::vector<float>({1}), Tensor::vector<float>({1})}});
   EXPECT_EQ(r.status.code(), StatusCode::kPermissionDenied) << r.status.to_string();
   EXPECT_NE(r.status.message().find("may not run kernel 'vector_add'"), std::string::npos) << r.status.message();
   JobRequest urgent = kNap;
@@ -240,7 +247,8 @@ TEST(Quota, SighupReloadsTheTenantsFileAtOnce) {
   // Its key is listed in the file, which the broker has not read yet.
   EXPECT_EQ(Client(fleet.client_options("newcomer")).run(kNap).status.code(), StatusCode::kUnauthenticated);
   fleet.broker().signal(SIGHUP);
-  EXPECT_TRUE(eventually([&] { return Client(fleet.client_options("newcomer")).run(kNap).ok(); }, std::chrono::seconds(2)))
+  EXPECT_TRUE(
+      eventually([&] { return Client(fleet.client_options("newcomer")).run(kNap).ok(); }, std::chrono::seconds(2)))
       << fleet.broker().log();
 }
 
@@ -313,7 +321,8 @@ TEST(Quota, ActorCallsWaitingForTheirTurnsAreBoundedByTheTenantsQuota) {
   options.tenants_yaml = "tenants:\n  default:\n    max_inflight_jobs: 2\n";
   Fleet fleet(options);
   Client client(fleet.client_options());
-  const JobRequest call{.kernel = "sleep", .params = {{"ms", 500}}, .actor_id = "a1", .timeout = std::chrono::seconds(10)};
+  const JobRequest call{
+      .kernel = "sleep", .params = {{"ms", 500}}, .actor_id = "a1", .timeout = std::chrono::seconds(10)};
   std::vector<std::future<JobResult>> calls;
   for (int i = 0; i < 6; ++i) calls.push_back(client.submit(call));
   int ok = 0, refused = 0;

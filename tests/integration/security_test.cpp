@@ -26,8 +26,10 @@ namespace {
 
 using std::chrono::milliseconds;
 
-const char* kTwoTenants = "defaults:\n  max_inflight_jobs: 100\ntenants:\n  alice: {}\n  bob:\n    rate: 2\n    burst: 2\n";
-const JobRequest kAdd{.kernel = "vector_add", .inputs = {Tensor::vector<float>({1, 2}), Tensor::vector<float>({10, 20})}};
+const char* kTwoTenants =
+    "defaults:\n  max_inflight_jobs: 100\ntenants:\n  alice: {}\n  bob:\n    rate: 2\n    burst: 2\n";
+const JobRequest kAdd{.kernel = "vector_add",
+                      .inputs = {Tensor::vector<float>({1, 2}), Tensor::vector<float>({10, 20})}};
 
 FleetOptions two_tenants() {
   FleetOptions o;
@@ -77,7 +79,8 @@ TEST(Auth, ARevokedKeysNextRequestIsRefusedWithinTheReloadInterval) {
   ASSERT_TRUE(alice.run(kAdd).ok());
   // Alice's key removed from the file (the tenant stays): her open connection is refused too.
   fleet.write_tenants("tenants:\n  alice:\n    keys: []\n  bob: {}\n");
-  EXPECT_TRUE(eventually([&] { return alice.run(kAdd).status.code() == StatusCode::kUnauthenticated; }, std::chrono::seconds(3)))
+  EXPECT_TRUE(eventually([&] { return alice.run(kAdd).status.code() == StatusCode::kUnauthenticated; },
+                         std::chrono::seconds(3)))
       << fleet.broker().log();
 }
 
@@ -89,7 +92,8 @@ TEST(Identity, AKeyMayNotActForAnotherTenantNorSpendItsQuota) {
   for (int i = 0; i < 3; ++i) {
     JobResult r = alice.run(as_bob);
     ASSERT_EQ(r.status.code(), StatusCode::kPermissionDenied) << r.status.to_string();
-    EXPECT_NE(r.status.message().find("enrolled for tenant 'alice' and may not act for tenant 'bob'"), std::string::npos)
+    EXPECT_NE(r.status.message().find("enrolled for tenant 'alice' and may not act for tenant 'bob'"),
+              std::string::npos)
         << r.status.message();
   }
   // Bob's rate (2 per second, burst 2) was not touched: his own two jobs go through.
@@ -150,9 +154,11 @@ TEST(Auth, AWorkerWhoseKeyIsNotEnrolledNeverRegisters) {
   EXPECT_EQ(status.workers[0].id, "worker-0");
   Client alice(fleet.client_options("alice"));
   for (int i = 0; i < 10; ++i) EXPECT_EQ(alice.run(kAdd).worker_id, "worker-0");
-  EXPECT_TRUE(eventually([&] { return rogue.log().find("cannot register: the broker refused this key") != std::string::npos; },
-                         std::chrono::seconds(3)))
-      << "the worker says why, not only that the broker is silent:\n" << rogue.log();
+  EXPECT_TRUE(
+      eventually([&] { return rogue.log().find("cannot register: the broker refused this key") != std::string::npos; },
+                 std::chrono::seconds(3)))
+      << "the worker says why, not only that the broker is silent:\n"
+      << rogue.log();
 }
 
 TEST(Identity, AnotherEnrolledKeyCannotRegisterUnderAWorkersId) {
@@ -179,8 +185,9 @@ TEST(Identity, AnotherEnrolledKeyCannotRegisterUnderAWorkersId) {
   core::Frames frames;
   frames.push_back(core::finish_envelope(fbb, wire::Body::WorkerHello, hello.Union()));
   ASSERT_TRUE(zmq::send_multipart(rogue, frames));
-  EXPECT_TRUE(eventually([&] { return fleet.broker().log().find("the id is bound to key " + worker_key) != std::string::npos; },
-                         std::chrono::seconds(3)))
+  EXPECT_TRUE(
+      eventually([&] { return fleet.broker().log().find("the id is bound to key " + worker_key) != std::string::npos; },
+                 std::chrono::seconds(3)))
       << fleet.broker().log();
   // Jobs keep running on the real worker-0 (it takes its id back), and none reaches the rogue.
   Client alice(fleet.client_options("alice"));
@@ -200,7 +207,8 @@ TEST(Identity, AnotherEnrolledKeyCannotRegisterUnderAWorkersId) {
 }
 
 // A raw client socket with a chosen routing id and key.
-zmq::socket_t raw_client(zmq::context_t& context, const Fleet& fleet, const std::string& tenant, const std::string& id) {
+zmq::socket_t raw_client(zmq::context_t& context, const Fleet& fleet, const std::string& tenant,
+                         const std::string& id) {
   zmq::socket_t s(context, zmq::socket_type::dealer);
   s.set(zmq::sockopt::linger, 0);
   s.set(zmq::sockopt::routing_id, id);
@@ -237,7 +245,8 @@ TEST(Identity, ANewSocketWithAnotherKeyOnALeftClientsRoutingIdGetsNoneOfItsResul
   ASSERT_NE(result, nullptr);
   EXPECT_EQ(result->job_id(), 99u);
   EXPECT_EQ(core::from_wire(result->status()), StatusCode::kPermissionDenied);
-  EXPECT_NE(core::view(result->message()).find("belongs to another key"), std::string::npos) << core::view(result->message());
+  EXPECT_NE(core::view(result->message()).find("belongs to another key"), std::string::npos)
+      << core::view(result->message());
 }
 
 // A TCP relay on 127.0.0.1 between one client and the broker that records every byte going either
@@ -334,7 +343,8 @@ bool stream_holds_the_tensor(const Fleet& fleet, bool secure) {
   }
   Tensor marker = Tensor::zeros(DType::kU8, {4096});
   auto bytes = marker.mutable_values<std::uint8_t>();
-  for (std::size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<std::uint8_t>("GpuBridge-secret-tensor-"[i % 24]);
+  for (std::size_t i = 0; i < bytes.size(); ++i)
+    bytes[i] = static_cast<std::uint8_t>("GpuBridge-secret-tensor-"[i % 24]);
   {
     Client client(o);
     JobResult r = client.run({.kernel = "passthrough", .inputs = {marker}, .tenant = secure ? "" : "alice"});
@@ -383,17 +393,23 @@ TEST(Auth, BrokersUseTheirRedisAclUserWhichCanTouchNothingElse) {
   ASSERT_TRUE(alice.run(kAdd).ok()) << fleet.logs();  // admission scripts, leases
   Actor counter(alice, "", "counter");
   ASSERT_TRUE(counter.put("sum", Tensor::vector<float>({1, 2})).get().ok()) << fleet.logs();  // actor state, chunks
-  JobResult call = counter.call({.kernel = "vector_add", .args = {Resident{"sum"}, Tensor::vector<float>({1, 1})}, .keep = {"sum"}}).get();
+  JobResult call =
+      counter.call({.kernel = "vector_add", .args = {Resident{"sum"}, Tensor::vector<float>({1, 1})}, .keep = {"sum"}})
+          .get();
   ASSERT_TRUE(call.ok()) << call.status.to_string() << fleet.logs();
   QuotaReport report;
   ASSERT_TRUE(alice.quotas("", report).is_ok());
   EXPECT_GE(report.tenants.at(0).inflight_jobs, 0) << "usage read from Redis";
   // What the user may not do, asked of Redis itself.
-  EXPECT_NE(fleet.redis().command({"ACL", "DRYRUN", "gpubridge", "FLUSHALL"}).find("no permissions"), std::string::npos);
-  EXPECT_NE(fleet.redis().command({"ACL", "DRYRUN", "gpubridge", "GET", "other:key"}).find("no permissions"), std::string::npos);
-  EXPECT_NE(fleet.redis().command({"ACL", "DRYRUN", "gpubridge", "CONFIG", "GET", "*"}).find("no permissions"), std::string::npos);
+  EXPECT_NE(fleet.redis().command({"ACL", "DRYRUN", "gpubridge", "FLUSHALL"}).find("no permissions"),
+            std::string::npos);
+  EXPECT_NE(fleet.redis().command({"ACL", "DRYRUN", "gpubridge", "GET", "other:key"}).find("no permissions"),
+            std::string::npos);
+  EXPECT_NE(fleet.redis().command({"ACL", "DRYRUN", "gpubridge", "CONFIG", "GET", "*"}).find("no permissions"),
+            std::string::npos);
   EXPECT_EQ(fleet.redis().command({"ACL", "DRYRUN", "gpubridge", "GET", "bridge:x"}), "OK");
-  EXPECT_EQ(fleet.broker().log().find("NOPERM"), std::string::npos) << "a command the ACL file forgot:\n" << fleet.broker().log();
+  EXPECT_EQ(fleet.broker().log().find("NOPERM"), std::string::npos) << "a command the ACL file forgot:\n"
+                                                                    << fleet.broker().log();
 }
 
 TEST(Auth, AWrongRedisPasswordIsLoggedOnceAndTheBrokerIsNotReady) {
@@ -430,7 +446,8 @@ TEST(Auth, TheMetricsEndpointsWantTheBearerTokenWhenOneIsSet) {
   TempDir secrets;
   const std::string token_file = secrets.write("metrics-token", "s3cret-token\n");
   FleetOptions o = two_tenants();
-  o.broker_yaml_extra += "metrics_listen: 127.0.0.1:" + std::to_string(http_port) + "\nmetrics_token_file: " + token_file + "\n";
+  o.broker_yaml_extra +=
+      "metrics_listen: 127.0.0.1:" + std::to_string(http_port) + "\nmetrics_token_file: " + token_file + "\n";
   Fleet fleet(o);
   httplib::Client http("127.0.0.1", http_port);
   auto bare = http.Get("/metrics");

@@ -27,12 +27,14 @@ using namespace bridge;
 // The same arena shape as the worker's CpuBackend: every hardware thread.
 tbb::task_arena& arena() {
   static const int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  static tbb::global_control parallelism(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(threads) + 1);
+  static tbb::global_control parallelism(tbb::global_control::max_allowed_parallelism,
+                                         static_cast<std::size_t>(threads) + 1);
   static tbb::task_arena a(threads);
   return a;
 }
 
-void run_kernel(const char* name, std::vector<Tensor> inputs, std::vector<Tensor>& outputs, worker::Params params = {}) {
+void run_kernel(const char* name, std::vector<Tensor> inputs, std::vector<Tensor>& outputs,
+                worker::Params params = {}) {
   const worker::KernelSpec* kernel = worker::KernelRegistry::global().find(name);
   worker::KernelArgs args{inputs, &params};
   arena().execute([&] { kernel->run_cpu(args, outputs); });
@@ -63,7 +65,8 @@ void BM_VectorAdd(benchmark::State& state) {
     benchmark::DoNotOptimize(outputs[0].bytes().data());
     benchmark::ClobberMemory();
   }
-  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * 3 * n * static_cast<std::int64_t>(sizeof(float))));
+  state.SetBytesProcessed(
+      static_cast<std::int64_t>(state.iterations() * 3 * n * static_cast<std::int64_t>(sizeof(float))));
 }
 
 void BM_Matmul(benchmark::State& state) {
@@ -76,8 +79,8 @@ void BM_Matmul(benchmark::State& state) {
     run_kernel("matmul", inputs, outputs);
     benchmark::DoNotOptimize(outputs[0].bytes().data());
   }
-  state.counters["FLOP/s"] = benchmark::Counter(2.0 * static_cast<double>(n * n * n) * static_cast<double>(state.iterations()),
-                                                benchmark::Counter::kIsRate);
+  state.counters["FLOP/s"] = benchmark::Counter(
+      2.0 * static_cast<double>(n * n * n) * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
 }
 
 void BM_OpenBlasSgemm(benchmark::State& state) {
@@ -90,8 +93,8 @@ void BM_OpenBlasSgemm(benchmark::State& state) {
                 b.values<float>().data(), dim, 0.0f, c.data(), dim);
     benchmark::DoNotOptimize(c.data());
   }
-  state.counters["FLOP/s"] = benchmark::Counter(2.0 * static_cast<double>(n * n * n) * static_cast<double>(state.iterations()),
-                                                benchmark::Counter::kIsRate);
+  state.counters["FLOP/s"] = benchmark::Counter(
+      2.0 * static_cast<double>(n * n * n) * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
 }
 
 // A tiny job through the codec as the client and broker handle it: encode, verify, validate.

@@ -89,7 +89,8 @@ void BM_MatmulKernel(benchmark::State& state) {
     }
     state.SetIterationTime(static_cast<double>(e->compute_us) / 1e6);
   }
-  state.counters["TFLOP/s"] = benchmark::Counter(2.0 * n * n * n * state.iterations() / 1e12, benchmark::Counter::kIsRate);
+  state.counters["TFLOP/s"] =
+      benchmark::Counter(2.0 * n * n * n * state.iterations() / 1e12, benchmark::Counter::kIsRate);
 }
 
 void BM_SmallJobFleetVersusBare(benchmark::State& state) {
@@ -108,7 +109,8 @@ void BM_SmallJobFleetVersusBare(benchmark::State& state) {
   for (auto _ : state) {
     JobResult r = client.run(job);
     if (!r.ok() || r.device_kind != DeviceKind::kCuda) {
-      state.SkipWithError(("fleet job failed or not on a GPU: " + r.status.to_string() + " " + r.fallback_reason).c_str());
+      state.SkipWithError(
+          ("fleet job failed or not on a GPU: " + r.status.to_string() + " " + r.fallback_reason).c_str());
       return;
     }
     auto e = run_job(*g_gpu, "vector_add", {a, b});

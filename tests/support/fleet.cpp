@@ -26,7 +26,8 @@ std::string worker_bin() { return program("BRIDGE_WORKER_BIN", BRIDGE_TEST_WORKE
 std::string redis_bin() { return program("BRIDGE_REDIS_SERVER", BRIDGE_TEST_REDIS_SERVER); }
 }  // namespace
 
-RedisServer::RedisServer(const TempDir& dir, const std::string& acl_file, std::string admin_user, std::string admin_password)
+RedisServer::RedisServer(const TempDir& dir, const std::string& acl_file, std::string admin_user,
+                         std::string admin_password)
     : admin_user_(std::move(admin_user)), admin_password_(std::move(admin_password)) {
   // A port found free can be taken by another process before redis-server binds it: try again.
   for (int attempt = 0; attempt < 3; ++attempt) {
@@ -60,7 +61,8 @@ std::string RedisServer::command(const std::vector<std::string>& args) const {
     argv.push_back(a.data());
     lengths.push_back(a.size());
   }
-  auto* reply = static_cast<redisReply*>(redisCommandArgv(c, static_cast<int>(args.size()), argv.data(), lengths.data()));
+  auto* reply =
+      static_cast<redisReply*>(redisCommandArgv(c, static_cast<int>(args.size()), argv.data(), lengths.data()));
   std::string out = "<no reply>";
   if (reply != nullptr) {
     if (reply->type == REDIS_REPLY_INTEGER) out = std::to_string(reply->integer);
@@ -74,7 +76,8 @@ std::string RedisServer::command(const std::vector<std::string>& args) const {
 }
 
 std::string RedisServer::hash_total(const std::string& key) const {
-  return command({"EVAL", "local s = 0 for _, v in ipairs(redis.call('HVALS', KEYS[1])) do s = s + tonumber(v) end return s",
+  return command({"EVAL",
+                  "local s = 0 for _, v in ipairs(redis.call('HVALS', KEYS[1])) do s = s + tonumber(v) end return s",
                   "1", key});
 }
 
@@ -115,8 +118,9 @@ Fleet::Fleet(FleetOptions options) : options_(std::move(options)) {
   broker_config_ = dir_.write("broker.yaml", "heartbeat_ms: " + heartbeat + "\nliveness: 3\nlog_level: debug\n" +
                                                  "tenants_file: tenants.yaml\n" + broker_security + redis_extra +
                                                  options_.broker_yaml_extra);
-  worker_config_ = dir_.write("worker.yaml", "heartbeat_ms: " + heartbeat + "\nliveness: 5\nthreads: 2\nlog_level: debug\n" +
-                                                 worker_security + options_.worker_yaml_extra);
+  worker_config_ =
+      dir_.write("worker.yaml", "heartbeat_ms: " + heartbeat + "\nliveness: 5\nthreads: 2\nlog_level: debug\n" +
+                                    worker_security + options_.worker_yaml_extra);
   broker_ = start_broker(frontend_port_, backend_port_, "broker-a");
   // As for Redis: if a port was taken meanwhile, the broker exits at once; start it on new ports.
   for (int attempt = 0; attempt < 3 && broker_->wait(std::chrono::milliseconds(200)).has_value(); ++attempt) {
@@ -140,7 +144,8 @@ std::unique_ptr<Process> Fleet::start_broker(int frontend_port, int backend_port
   std::vector<std::string> argv{broker_bin(), "--config", broker_config_, "--frontend", tcp_endpoint(frontend_port),
                                 "--backend", tcp_endpoint(backend_port), "--redis", redis_->url(), "--id", id};
   if (options_.broker_open_files > 0)  // the shell sets the limit, then becomes the broker
-    argv.insert(argv.begin(), {"/bin/sh", "-c", "ulimit -n " + std::to_string(options_.broker_open_files) + " && exec \"$0\" \"$@\""});
+    argv.insert(argv.begin(), {"/bin/sh", "-c",
+                               "ulimit -n " + std::to_string(options_.broker_open_files) + " && exec \"$0\" \"$@\""});
   return std::make_unique<Process>(argv, log);
 }
 
@@ -163,11 +168,11 @@ void Fleet::restart_worker(std::size_t index, std::uint32_t slots) {
 std::unique_ptr<Process> Fleet::start_worker(std::size_t index, std::uint32_t slots, const std::string& log_name) {
   const std::string log = (dir_.path() / log_name).string();
   log_files_.push_back(log);
-  return std::make_unique<Process>(std::vector<std::string>{worker_bin(), "--config", worker_config_, "--broker", backend(),
-                                                            "--slots", std::to_string(slots), "--id",
-                                                            "worker-" + std::to_string(index), "--device",
-                                                            options_.worker_device},
-                                   log);
+  return std::make_unique<Process>(
+      std::vector<std::string>{worker_bin(), "--config", worker_config_, "--broker", backend(), "--slots",
+                               std::to_string(slots), "--id", "worker-" + std::to_string(index), "--device",
+                               options_.worker_device},
+      log);
 }
 
 Client::Options Fleet::client_options(const std::string& tenant) const {
@@ -210,7 +215,8 @@ void Fleet::write_tenants(const std::string& yaml) const {
     if (name.find('/') != std::string::npos) continue;  // not a valid tenant name: the broker refuses the file anyway
     entry.second["keys"].push_back(core::read_key_file(key_file(name), true).public_key);
   }
-  if (!root["operator_keys"]) root["operator_keys"].push_back(core::read_key_file(key_file("operator"), true).public_key);
+  if (!root["operator_keys"])
+    root["operator_keys"].push_back(core::read_key_file(key_file("operator"), true).public_key);
   YAML::Emitter out;
   out << root;
   dir_.write("tenants.yaml", std::string(out.c_str()) + "\n");

@@ -19,8 +19,8 @@ class MemoryLeaseStore final : public LeaseStore {
   bool refuse_writes = false;                    // give-backs lost (Redis at maxmemory, say)
   int leases = 0;
 
-  bool lease(const std::string&, const TenantQuota& quota, const Amounts& need, const Amounts& want, std::chrono::milliseconds,
-             DecisionHandler done) override {
+  bool lease(const std::string&, const TenantQuota& quota, const Amounts& need, const Amounts& want,
+             std::chrono::milliseconds, DecisionHandler done) override {
     if (!reachable) return false;
     ++leases;
     replies_.push([=, this, done = std::move(done)] {

@@ -79,8 +79,12 @@ struct Rig final : ActorCalls::Host {
   JobTable jobs;
   WorkerRegistry workers;
   MemoryActorStore store;
-  ActorCalls calls{{.enforce_quotas = true, .retry_after_ms = 500, .actor_idle_ms = 1000, .store_name = "the test store"},
-                   jobs, workers, store, *this};
+  ActorCalls calls{
+      {.enforce_quotas = true, .retry_after_ms = 500, .actor_idle_ms = 1000, .store_name = "the test store"},
+      jobs,
+      workers,
+      store,
+      *this};
   TenantQuota quota;
 
   std::vector<std::uint64_t> admitted, routed, finished;
@@ -258,7 +262,8 @@ TEST(ActorCalls, AWriteOverTheResidentBudgetIsRefusedNamingItAndTheStateStays) {
   rig.store.answer();
   ASSERT_EQ(rig.failed.count(1), 1u);
   EXPECT_EQ(rig.failed[1].code(), StatusCode::kResourceExhausted);
-  EXPECT_NE(rig.failed[1].message().find("max_resident_bytes of 1048576"), std::string::npos) << rig.failed[1].message();
+  EXPECT_NE(rig.failed[1].message().find("max_resident_bytes of 1048576"), std::string::npos)
+      << rig.failed[1].message();
   EXPECT_EQ(rig.store.actors["t/m"].version, 0u);
   EXPECT_EQ(rig.deactivated.size(), 1u);
 }

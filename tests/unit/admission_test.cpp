@@ -42,7 +42,9 @@ struct Rig final : Admission::Host {
     failed[job.key] = {status, retry_after_ms};
     end(job);
   }
-  void quota_refused(const std::string& tenant, const std::string& limit) override { refusals.push_back(tenant + ":" + limit); }
+  void quota_refused(const std::string& tenant, const std::string& limit) override {
+    refusals.push_back(tenant + ":" + limit);
+  }
 
   // The broker's release: the quota goes back, then the job is gone.
   void end(Job& job) {
@@ -128,7 +130,8 @@ TEST(Admission, AnUnreachableStoreIsUnavailableNamingIt) {
   rig.admission->admit(job);
   ASSERT_EQ(rig.failed.count(1), 1u);
   EXPECT_EQ(rig.failed[1].first.code(), StatusCode::kUnavailable);
-  EXPECT_NE(rig.failed[1].first.message().find("redis://127.0.0.1:1/0"), std::string::npos) << rig.failed[1].first.message();
+  EXPECT_NE(rig.failed[1].first.message().find("redis://127.0.0.1:1/0"), std::string::npos)
+      << rig.failed[1].first.message();
   EXPECT_EQ(rig.failed[1].second, 700u);
 }
 

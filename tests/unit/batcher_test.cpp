@@ -58,7 +58,9 @@ TEST(Batcher, AStackedLaunchGivesEachJobWhatItWouldGetAlone) {
   auto combined = stack_batch(std::move(members));
   ASSERT_EQ(combined->batch_size, 5u);
   EXPECT_TRUE(combined->inputs.empty()) << "stacking copies bytes: it belongs on the backend's thread";
-  ASSERT_TRUE(prepare_execution(*combined, [](const OutputSpec& s) { return Tensor::zeros(s.dtype, s.shape, s.name); }).is_ok());
+  ASSERT_TRUE(prepare_execution(*combined, [](const OutputSpec& s) {
+                return Tensor::zeros(s.dtype, s.shape, s.name);
+              }).is_ok());
   ASSERT_EQ(combined->inputs[0].shape(), (Shape{5, 3, 7}));
   ASSERT_EQ(combined->outputs[0].shape(), (Shape{5, 3, 7}));
   run_on_cpu(*combined);

@@ -79,7 +79,8 @@ TEST(Cancellation, BlurStopsWithinAChunkWhateverTheImagesShape) {
   e->inputs = {Tensor::zeros(DType::kF32, {1, 1, 4 << 20})};
   e->params = {{"sigma", 64}};
   ASSERT_TRUE(e->kernel->plan(KernelArgs{e->inputs, &e->params}, e->planned).is_ok());
-  ASSERT_TRUE(prepare_execution(*e, [](const OutputSpec& s) { return Tensor::zeros(s.dtype, s.shape, s.name); }).is_ok());
+  ASSERT_TRUE(
+      prepare_execution(*e, [](const OutputSpec& s) { return Tensor::zeros(s.dtype, s.shape, s.name); }).is_ok());
   std::thread stopper([&] {
     std::this_thread::sleep_for(milliseconds(50));
     e->cancel->request(StatusCode::kCancelled, "stop");

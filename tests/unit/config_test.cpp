@@ -43,18 +43,21 @@ TEST(ConfigMap, ReadsTypedValuesAndLeavesAbsentOnesAlone) {
 TEST(ConfigMap, WrongTypeNamesFileLineAndKey) {
   auto map = core::ConfigMap::parse("first: 1\nslots: many\n", "worker.yaml");
   std::uint32_t slots = 0;
-  EXPECT_EQ(config_error([&] { map.get("slots", slots); }), "worker.yaml:2: slots: expected a non-negative integer, got 'many'");
+  EXPECT_EQ(config_error([&] { map.get("slots", slots); }),
+            "worker.yaml:2: slots: expected a non-negative integer, got 'many'");
 }
 
 TEST(ConfigMap, UnknownKeyIsRefusedWithItsLine) {
   auto map = core::ConfigMap::parse("slots: 1\nhearbeat_ms: 5\n", "worker.yaml");
   std::uint32_t slots = 0;
   map.get("slots", slots);
-  EXPECT_NE(config_error([&] { map.reject_unknown_keys(); }).find("worker.yaml:2: hearbeat_ms: unknown key"), std::string::npos);
+  EXPECT_NE(config_error([&] { map.reject_unknown_keys(); }).find("worker.yaml:2: hearbeat_ms: unknown key"),
+            std::string::npos);
 }
 
 TEST(ConfigMap, SyntaxErrorNamesTheLine) {
-  EXPECT_NE(config_error([] { core::ConfigMap::parse("a: 1\nb: [unclosed\n", "x.yaml"); }).find("x.yaml:"), std::string::npos);
+  EXPECT_NE(config_error([] { core::ConfigMap::parse("a: 1\nb: [unclosed\n", "x.yaml"); }).find("x.yaml:"),
+            std::string::npos);
 }
 
 TEST(ConfigMap, NegativeForUnsignedIsRefused) {
@@ -103,8 +106,9 @@ TEST(Tenants, RefuseImpossibleQuotasNamingTheKey) {
   EXPECT_NE(config_error([] { broker::TenantTable::parse("tenants:\n  a:\n    weight: 0\n", "t.yaml"); })
                 .find("t.yaml:3: tenants.a.weight: must be a positive number"),
             std::string::npos);
-  EXPECT_NE(config_error([] { broker::TenantTable::parse("tenants:\n  a:\n    min_priority: 3\n    max_priority: 1\n", "t.yaml"); })
-                .find("min_priority: must not exceed max_priority"),
+  EXPECT_NE(config_error([] {
+              broker::TenantTable::parse("tenants:\n  a:\n    min_priority: 3\n    max_priority: 1\n", "t.yaml");
+            }).find("min_priority: must not exceed max_priority"),
             std::string::npos);
   EXPECT_NE(config_error([] { broker::TenantTable::parse("defaults:\n  rate: -1\n", "t.yaml"); }).find("defaults.rate"),
             std::string::npos);
@@ -124,8 +128,9 @@ TEST(Tenants, NamesAreLettersDigitsDotsDashesAndUnderscoresOnly) {
   EXPECT_NE(config_error([] { broker::TenantTable::parse("tenants:\n  team/a: {}\n", "t.yaml"); })
                 .find("tenant names must be 1 to 64 characters of A-Z a-z 0-9 . _ -"),
             std::string::npos);
-  EXPECT_NE(config_error([] { broker::TenantTable::parse("tenants:\n  " + std::string(65, 'a') + ": {}\n", "t.yaml"); }),
-            "<no error>");
+  EXPECT_NE(
+      config_error([] { broker::TenantTable::parse("tenants:\n  " + std::string(65, 'a') + ": {}\n", "t.yaml"); }),
+      "<no error>");
   auto ok = broker::TenantTable::parse("tenants:\n  Team-1.prod_x: {}\n  " + std::string(64, 'b') + ": {}\n", "t.yaml");
   EXPECT_NE(ok.find("Team-1.prod_x"), nullptr);
 }

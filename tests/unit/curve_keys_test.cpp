@@ -65,13 +65,16 @@ TEST(CurveKeys, TenantsListKeysOnceEachAndOnlyValidOnes) {
   KeyDir dir;
   const std::string a = write_key_files((dir.path() / "a").string()).public_key;
   const std::string op = write_key_files((dir.path() / "op").string()).public_key;
-  auto table = broker::TenantTable::parse("operator_keys: [\"" + op + "\"]\ntenants:\n  alice:\n    keys: [\"" + a + "\"]\n  bob: {}\n", "t.yaml");
+  auto table = broker::TenantTable::parse(
+      "operator_keys: [\"" + op + "\"]\ntenants:\n  alice:\n    keys: [\"" + a + "\"]\n  bob: {}\n", "t.yaml");
   ASSERT_NE(table.tenant_of_key(a), nullptr);
   EXPECT_EQ(*table.tenant_of_key(a), "alice");
   EXPECT_EQ(table.tenant_of_key(op), nullptr);
   EXPECT_TRUE(table.is_operator_key(op));
-  EXPECT_NE(error_of([&] { broker::TenantTable::parse("tenants:\n  a:\n    keys: [\"" + a + "\"]\n  b:\n    keys: [\"" + a + "\"]\n", "t.yaml"); })
-                .find("listed twice"),
+  EXPECT_NE(error_of([&] {
+              broker::TenantTable::parse("tenants:\n  a:\n    keys: [\"" + a + "\"]\n  b:\n    keys: [\"" + a + "\"]\n",
+                                         "t.yaml");
+            }).find("listed twice"),
             std::string::npos);
   EXPECT_NE(error_of([&] { broker::TenantTable::parse("tenants:\n  a:\n    keys: [\"not-a-key\"]\n", "t.yaml"); })
                 .find("is not a CURVE public key"),
@@ -92,8 +95,9 @@ TEST(CurveKeys, AKeysDirectoryEnrollsEachPublicFileForItsTenantOrAsAnOperator) {
   std::filesystem::create_directories(dir.path() / "tenants" / "mallory");
   write_key_files((dir.path() / "tenants" / "mallory" / "m").string());
   auto again = broker::TenantTable::parse("tenants:\n  alice: {}\n", "t.yaml");
-  EXPECT_NE(error_of([&] { again.add_keys_from_dir(dir.path().string()); }).find("'mallory' is not in the tenants file"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of([&] { again.add_keys_from_dir(dir.path().string()); }).find("'mallory' is not in the tenants file"),
+      std::string::npos);
 }
 
 }  // namespace

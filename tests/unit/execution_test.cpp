@@ -15,7 +15,8 @@ std::unique_ptr<Execution> resize_pipeline(int steps, std::int64_t side) {
   for (int i = 1; i < steps; ++i) e->then.push_back({.kernel = e->kernel, .params = e->params});
   e->inputs = {Tensor::from<float>(std::vector<float>{2.f}, {1, 1})};
   // What the worker's planning gives each step: one side x side image.
-  for (std::size_t i = 0; i < e->step_count(); ++i) e->step_planned(i) = {{.dtype = DType::kF32, .shape = {side, side}}};
+  for (std::size_t i = 0; i < e->step_count(); ++i)
+    e->step_planned(i) = {{.dtype = DType::kF32, .shape = {side, side}}};
   return e;
 }
 

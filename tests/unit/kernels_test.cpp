@@ -46,8 +46,8 @@ void expect_near_all(std::span<const float> got, const std::vector<double>& want
 
 TEST(Kernels, CatalogHasEveryDocumentedKernel) {
   auto names = KernelRegistry::global().names();
-  EXPECT_EQ(names, (std::vector<std::string>{"blur", "matmul", "normalize", "passthrough", "reduce_sum", "resize", "saxpy",
-                                             "sleep", "softmax", "vector_add"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"blur", "matmul", "normalize", "passthrough", "reduce_sum", "resize",
+                                             "saxpy", "sleep", "softmax", "vector_add"}));
 }
 
 TEST(Kernels, VectorAddMatchesReference) {
@@ -106,7 +106,8 @@ TEST(Kernels, MatmulMatchesReference) {
 }
 
 TEST(Kernels, SoftmaxMatchesReferenceAndIsStableForLargeInputs) {
-  for (auto [rows, cols] : std::vector<std::pair<std::int64_t, std::int64_t>>{{1, 1}, {3, 7}, {17, 1000}, {1000, 17}, {4, 0}}) {
+  for (auto [rows, cols] :
+       std::vector<std::pair<std::int64_t, std::int64_t>>{{1, 1}, {3, 7}, {17, 1000}, {1000, 17}, {4, 0}}) {
     Tensor x = random_tensor({rows, cols}, 8);
     for (float& v : x.mutable_values<float>()) v *= 50.0f;  // exp(50) overflows nothing only if shifted
     std::vector<Tensor> out;
@@ -124,21 +125,26 @@ TEST(Kernels, SoftmaxMatchesReferenceAndIsStableForLargeInputs) {
 }
 
 // Bilinear sample at output pixel (y, x) with the half-pixel convention, in double, as the reference.
-double reference_resize(const Tensor& img, std::int64_t out_h, std::int64_t out_w, std::int64_t y, std::int64_t x, std::int64_t k) {
+double reference_resize(const Tensor& img, std::int64_t out_h, std::int64_t out_w, std::int64_t y, std::int64_t x,
+                        std::int64_t k) {
   const std::int64_t h = img.shape()[0], w = img.shape()[1], c = img.shape().size() == 3 ? img.shape()[2] : 1;
   auto source = [](std::int64_t i, std::int64_t in, std::int64_t out) {
-    return std::clamp((i + 0.5) * static_cast<double>(in) / static_cast<double>(out) - 0.5, 0.0, static_cast<double>(in - 1));
+    return std::clamp((i + 0.5) * static_cast<double>(in) / static_cast<double>(out) - 0.5, 0.0,
+                      static_cast<double>(in - 1));
   };
   const double sy = source(y, h, out_h), sx = source(x, w, out_w);
   const auto y0 = static_cast<std::int64_t>(std::floor(sy)), x0 = static_cast<std::int64_t>(std::floor(sx));
   const std::int64_t y1 = std::min(y0 + 1, h - 1), x1 = std::min(x0 + 1, w - 1);
   const double fy = sy - static_cast<double>(y0), fx = sx - static_cast<double>(x0);
-  auto at = [&](std::int64_t yy, std::int64_t xx) { return static_cast<double>(img.values<float>()[static_cast<std::size_t>((yy * w + xx) * c + k)]); };
+  auto at = [&](std::int64_t yy, std::int64_t xx) {
+    return static_cast<double>(img.values<float>()[static_cast<std::size_t>((yy * w + xx) * c + k)]);
+  };
   return (1 - fy) * ((1 - fx) * at(y0, x0) + fx * at(y0, x1)) + fy * ((1 - fx) * at(y1, x0) + fx * at(y1, x1));
 }
 
 TEST(Kernels, ResizeMatchesBilinearReference) {
-  for (auto [h, w, c, oh, ow] : std::vector<std::array<std::int64_t, 5>>{{5, 7, 3, 11, 13}, {16, 16, 1, 4, 4}, {9, 9, 2, 9, 9}, {1, 1, 1, 3, 2}, {6, 4, 3, 5, 9}}) {
+  for (auto [h, w, c, oh, ow] : std::vector<std::array<std::int64_t, 5>>{
+           {5, 7, 3, 11, 13}, {16, 16, 1, 4, 4}, {9, 9, 2, 9, 9}, {1, 1, 1, 3, 2}, {6, 4, 3, 5, 9}}) {
     Tensor img = random_tensor(c == 1 ? Shape{h, w} : Shape{h, w, c}, 11);
     std::vector<Tensor> out;
     ASSERT_TRUE(run("resize", {img}, {{"height", double(oh)}, {"width", double(ow)}}, out).is_ok());
@@ -172,7 +178,8 @@ TEST(Kernels, BlurMatchesDirectGaussianConvolution) {
         double acc = 0;
         for (std::int64_t dy = -radius; dy <= radius; ++dy)
           for (std::int64_t dx = -radius; dx <= radius; ++dx) {
-            const std::int64_t yy = std::clamp(y + dy, std::int64_t{0}, h - 1), xx = std::clamp(x + dx, std::int64_t{0}, w - 1);
+            const std::int64_t yy = std::clamp(y + dy, std::int64_t{0}, h - 1),
+                               xx = std::clamp(x + dx, std::int64_t{0}, w - 1);
             acc += weight(dy) * weight(dx) * img.values<float>()[static_cast<std::size_t>((yy * w + xx) * c + k)];
           }
         want.push_back(acc);
@@ -254,7 +261,8 @@ TEST(Kernels, RefuseBadArgumentsWithAMessageThatNamesTheProblem) {
     std::vector<Tensor> out;
     Status s = run(c.kernel, c.inputs, c.params, out);
     EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << c.kernel << ": " << s.to_string();
-    EXPECT_NE(s.message().find(c.mentions), std::string::npos) << c.kernel << ": '" << s.message() << "' lacks '" << c.mentions << "'";
+    EXPECT_NE(s.message().find(c.mentions), std::string::npos)
+        << c.kernel << ": '" << s.message() << "' lacks '" << c.mentions << "'";
     EXPECT_EQ(s.message().rfind(c.kernel, 0), 0u) << "message should start with the kernel name: " << s.message();
   }
 }

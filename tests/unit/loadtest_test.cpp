@@ -53,7 +53,8 @@ TEST(Scenario, EveryShippedScenarioLoads) {
   for (const auto& entry : std::filesystem::directory_iterator(BRIDGE_SOURCE_DIR "/loadtest/scenarios")) {
     const auto name = entry.path().filename().string();
     // Tenants files for the broker, not scenarios:
-    if (entry.path().extension() != ".yaml" || name == "fairness-tenants.yaml" || name == "abuse-tenants.yaml") continue;
+    if (entry.path().extension() != ".yaml" || name == "fairness-tenants.yaml" || name == "abuse-tenants.yaml")
+      continue;
     Scenario s = load_scenario(entry.path().string());
     EXPECT_FALSE(s.streams.empty()) << name;
     EXPECT_GT(s.duration_s, 0) << name;

@@ -58,7 +58,8 @@ TEST(RequestChecks, EachRefusalHasItsCodeAndSaysWhatToFix) {
       {job("t", {"vector_add", "softmax"}), StatusCode::kPermissionDenied, "may not run kernel 'softmax'"},
       {job("t", {"vector_add"}, 5), StatusCode::kPermissionDenied, "may use priorities -1..1, not 5"},
       {job("t", {"vector_add"}, 0, 2000), StatusCode::kTooLarge, "max_inflight_bytes 1000"},
-      {job("t", {"matmul"}), StatusCode::kUnknownKernel, "no worker in the fleet has kernel 'matmul'; available: sleep, vector_add"},
+      {job("t", {"matmul"}), StatusCode::kUnknownKernel,
+       "no worker in the fleet has kernel 'matmul'; available: sleep, vector_add"},
       {job("t", {"vector_add"}, 0, 0, Placement::kRequireGpu), StatusCode::kNoCapableWorker, "placement require-gpu"},
   };
   for (const Case& c : cases) {

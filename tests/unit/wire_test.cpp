@@ -103,7 +103,8 @@ TEST(Wire, TruncatedHeaderIsRefusedOrReadsExactlyTheOriginal) {
 TEST(Wire, RefusesAnotherProtocolVersionByName) {
   flatbuffers::FlatBufferBuilder fbb;
   auto body = wire::CreateStatusRequest(fbb, 1);
-  wire::FinishEnvelopeBuffer(fbb, wire::CreateEnvelope(fbb, kProtocolVersion + 1, wire::Body::StatusRequest, body.Union()));
+  wire::FinishEnvelopeBuffer(fbb,
+                             wire::CreateEnvelope(fbb, kProtocolVersion + 1, wire::Body::StatusRequest, body.Union()));
   const wire::Envelope* envelope = nullptr;
   zmq::message_t frame = to_frame(fbb);
   Status s = decode_envelope(frame, Limits{}, envelope);
@@ -120,7 +121,8 @@ TEST(Wire, RefusesHeaderOverTheLimit) {
 }
 
 // Builds a request whose single tensor declares `shape`/`dtype`, followed by a frame of `frame_bytes`.
-Status validate_single(std::vector<std::int64_t> shape, wire::DType dtype, std::size_t frame_bytes, Limits limits = {}) {
+Status validate_single(std::vector<std::int64_t> shape, wire::DType dtype, std::size_t frame_bytes,
+                       Limits limits = {}) {
   flatbuffers::FlatBufferBuilder fbb;
   std::vector<flatbuffers::Offset<wire::TensorDesc>> inputs{
       wire::CreateTensorDesc(fbb, fbb.CreateString("x"), dtype, fbb.CreateVector(shape))};
@@ -160,19 +162,22 @@ TEST(Wire, RefusesFrameCountThatDoesNotMatchTensors) {
   Frames frames = encode_request(vector_add_request(), 1, "t", std::chrono::milliseconds(1));
   frames.pop_back();
   std::uint64_t total = 0;
-  Status s = validate_request(*decode_ok(frames[0])->body_as_JobRequest(), std::span(frames).subspan(1), Limits{}, total);
+  Status s =
+      validate_request(*decode_ok(frames[0])->body_as_JobRequest(), std::span(frames).subspan(1), Limits{}, total);
   EXPECT_EQ(s.code(), StatusCode::kMalformedMessage);
 }
 
 TEST(Wire, RefusesZeroJobIdAndEmptyKernel) {
   Frames frames = encode_request(vector_add_request(), 0, "t", std::chrono::milliseconds(1));
   std::uint64_t total = 0;
-  EXPECT_EQ(validate_request(*decode_ok(frames[0])->body_as_JobRequest(), std::span(frames).subspan(1), Limits{}, total).code(),
+  EXPECT_EQ(validate_request(*decode_ok(frames[0])->body_as_JobRequest(), std::span(frames).subspan(1), Limits{}, total)
+                .code(),
             StatusCode::kInvalidArgument);
   JobRequest no_kernel = vector_add_request();
   no_kernel.kernel.clear();
   frames = encode_request(no_kernel, 1, "t", std::chrono::milliseconds(1));
-  EXPECT_EQ(validate_request(*decode_ok(frames[0])->body_as_JobRequest(), std::span(frames).subspan(1), Limits{}, total).code(),
+  EXPECT_EQ(validate_request(*decode_ok(frames[0])->body_as_JobRequest(), std::span(frames).subspan(1), Limits{}, total)
+                .code(),
             StatusCode::kInvalidArgument);
 }
 
@@ -182,8 +187,9 @@ TEST(Wire, RefusesTotalOverJobLimit) {
   limits.max_job_bytes = 20;
   limits.max_tensor_bytes = 20;
   std::uint64_t total = 0;
-  EXPECT_EQ(validate_request(*decode_ok(frames[0])->body_as_JobRequest(), std::span(frames).subspan(1), limits, total).code(),
-            StatusCode::kTooLarge);
+  EXPECT_EQ(
+      validate_request(*decode_ok(frames[0])->body_as_JobRequest(), std::span(frames).subspan(1), limits, total).code(),
+      StatusCode::kTooLarge);
 }
 
 TEST(Wire, MisalignedFrameIsCopiedToAlignedStorage) {
@@ -221,7 +227,8 @@ TEST(Wire, AlignedFrameIsUsedInPlace) {
   flatbuffers::FlatBufferBuilder fbb;
   fbb.Finish(wire::CreateTensorDesc(fbb, 0, wire::DType::F32, fbb.CreateVector(std::vector<std::int64_t>{4})));
   bool realigned = true;
-  Tensor t = tensor_from_frame(*flatbuffers::GetRoot<wire::TensorDesc>(fbb.GetBufferPointer()), std::move(frame), &realigned);
+  Tensor t =
+      tensor_from_frame(*flatbuffers::GetRoot<wire::TensorDesc>(fbb.GetBufferPointer()), std::move(frame), &realigned);
   EXPECT_FALSE(realigned);
   EXPECT_EQ(t.bytes().data(), reinterpret_cast<const std::byte*>(values));
 }

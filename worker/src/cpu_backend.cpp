@@ -42,7 +42,8 @@ bool read_cpu_jiffies(std::uint64_t& busy, std::uint64_t& total) {
   std::ifstream in("/proc/stat");
   std::string label;
   std::uint64_t user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
-  if (!(in >> label >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal) || label != "cpu") return false;
+  if (!(in >> label >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal) || label != "cpu")
+    return false;
   busy = user + nice + system + irq + softirq + steal;
   total = busy + idle + iowait;
   return true;

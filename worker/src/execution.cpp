@@ -18,7 +18,8 @@ Status prepare_execution(Execution& e, const std::function<Tensor(const OutputSp
         outputs.push_back(i + 1 == steps ? allocate_result(spec) : Tensor::zeros(spec.dtype, spec.shape, spec.name));
     }
   } catch (const std::exception& error) {  // bad_alloc, or a pool's refusal
-    return {StatusCode::kResourceExhausted, std::string("the worker cannot allocate the job's buffers: ") + error.what()};
+    return {StatusCode::kResourceExhausted,
+            std::string("the worker cannot allocate the job's buffers: ") + error.what()};
   }
   return {};
 }

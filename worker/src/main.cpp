@@ -10,7 +10,8 @@
 
 namespace {
 
-constexpr const char* kAbout = R"(Connects to a GpuBridge broker and runs jobs on this machine. Flags override the config file
+constexpr const char* kAbout =
+    R"(Connects to a GpuBridge broker and runs jobs on this machine. Flags override the config file
 (config/worker.yaml documents every key). SIGINT/SIGTERM: finish jobs in flight, say goodbye, exit.)";
 
 constexpr const char* kFooter = R"(

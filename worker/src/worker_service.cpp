@@ -74,17 +74,23 @@ WorkerService::WorkerService(WorkerOptions options, std::shared_ptr<Backend> bac
   curve_ = core::read_client_keys(options_.key_file, options_.broker_key_file, /*from_environment=*/false);
   completion_ = [this](std::unique_ptr<Execution> e) { on_complete(std::move(e)); };
   using metrics::Registry;
-  metrics_.describe("bridge_worker_jobs_total", Registry::Type::kCounter, "Jobs this worker answered, by kernel, device and status.");
+  metrics_.describe("bridge_worker_jobs_total", Registry::Type::kCounter,
+                    "Jobs this worker answered, by kernel, device and status.");
   metrics_.describe("bridge_worker_compute_seconds", Registry::Type::kHistogram, "Kernel time of jobs answered OK.",
                     metrics::latency_buckets());
-  metrics_.describe("bridge_worker_fallbacks_total", Registry::Type::kCounter, "Jobs run on the CPU instead of the GPU, by kernel (fallback_reason in results and logs says why).");
+  metrics_.describe(
+      "bridge_worker_fallbacks_total", Registry::Type::kCounter,
+      "Jobs run on the CPU instead of the GPU, by kernel (fallback_reason in results and logs says why).");
   metrics_.describe("bridge_worker_batched_jobs_total", Registry::Type::kCounter, "Jobs that shared a kernel launch.");
   metrics_.describe("bridge_worker_inflight_jobs", Registry::Type::kGauge, "Jobs accepted and not yet answered.");
-  metrics_.describe("bridge_worker_broker_connected", Registry::Type::kGauge, "1 while the broker is heard within its liveness.");
+  metrics_.describe("bridge_worker_broker_connected", Registry::Type::kGauge,
+                    "1 while the broker is heard within its liveness.");
   metrics_.describe("bridge_worker_actors", Registry::Type::kGauge, "Actor activations held.");
   metrics_.describe("bridge_worker_resident_bytes", Registry::Type::kGauge, "Bytes of the actors' resident tensors.");
-  metrics_.describe("bridge_worker_gpu_disabled", Registry::Type::kGauge, "1 while the circuit breaker keeps jobs off the GPU.");
-  metrics_.describe("bridge_worker_pool_bytes", Registry::Type::kGauge, "Device memory pool bytes, by state (in_use, cached).");
+  metrics_.describe("bridge_worker_gpu_disabled", Registry::Type::kGauge,
+                    "1 while the circuit breaker keeps jobs off the GPU.");
+  metrics_.describe("bridge_worker_pool_bytes", Registry::Type::kGauge,
+                    "Device memory pool bytes, by state (in_use, cached).");
   if (!options_.metrics_listen.empty()) {
     metrics_server_ = std::make_unique<metrics::MetricsServer>(
         options_.metrics_listen, metrics_,
@@ -93,7 +99,8 @@ WorkerService::WorkerService(WorkerOptions options, std::shared_ptr<Backend> bac
         },
         metrics::MetricsServer::read_token_file(options_.metrics_token_file));
     if (options_.metrics_token_file.empty() && !metrics::MetricsServer::is_loopback(options_.metrics_listen))
-      spdlog::warn("metrics_listen {} is reachable beyond this machine and has no metrics_token_file", options_.metrics_listen);
+      spdlog::warn("metrics_listen {} is reachable beyond this machine and has no metrics_token_file",
+                   options_.metrics_listen);
   }
 }
 
@@ -105,7 +112,8 @@ void WorkerService::connect() {
   socket_ = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::dealer);
   socket_->set(zmq::sockopt::routing_id, id_);
   socket_->set(zmq::sockopt::linger, 1000);
-  socket_->set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(options_.limits.max_job_bytes + options_.limits.max_header_bytes));
+  socket_->set(zmq::sockopt::maxmsgsize,
+               static_cast<std::int64_t>(options_.limits.max_job_bytes + options_.limits.max_header_bytes));
   core::apply_curve_client(*socket_, curve_);
   handshakes_ = std::make_unique<core::HandshakeMonitor>(context_, *socket_);
   try {
@@ -257,7 +265,8 @@ void WorkerService::receive() {
     switch (envelope->body_type()) {
       case wire::Body::Dispatch: handle_dispatch(*envelope->body_as_Dispatch(), frames); break;
       case wire::Body::Heartbeat:  // liveness, and perhaps the size of what comes next
-        broker_grace_ = core::transfer_grace(envelope->body_as_Heartbeat()->incoming_bytes(), options_.link_floor_mib_s);
+        broker_grace_ =
+            core::transfer_grace(envelope->body_as_Heartbeat()->incoming_bytes(), options_.link_floor_mib_s);
         break;
       case wire::Body::Cancel: {
         const auto* cancel = envelope->body_as_Cancel();
@@ -296,7 +305,8 @@ void WorkerService::handle_dispatch(const wire::Dispatch& dispatch, core::Frames
   const auto received = Clock::now();
 
   const wire::Envelope* request_envelope = nullptr;
-  if (frames.size() < 2) return answer_error(dispatch_id, {StatusCode::kMalformedMessage, "dispatch without a request frame"});
+  if (frames.size() < 2)
+    return answer_error(dispatch_id, {StatusCode::kMalformedMessage, "dispatch without a request frame"});
   Status status = core::decode_envelope(frames[1], options_.limits, request_envelope);
   if (status.is_ok() && request_envelope->body_type() != wire::Body::JobRequest)
     status = {StatusCode::kMalformedMessage, "dispatch carries no JobRequest"};
@@ -397,7 +407,8 @@ Activation* WorkerService::bind_actor(const wire::Dispatch& dispatch, std::span<
     activation.version = dispatch.actor_version();
     for (std::size_t i = 0; i < activation_frames.size(); ++i) {
       const wire::TensorDesc& desc = *dispatch.activation()->Get(static_cast<flatbuffers::uoffset_t>(i));
-      activation.keep(std::string(core::view(desc.name())), core::tensor_from_frame(desc, std::move(activation_frames[i])));
+      activation.keep(std::string(core::view(desc.name())),
+                      core::tensor_from_frame(desc, std::move(activation_frames[i])));
     }
     actors_.activate(execution.actor, std::move(activation));
     spdlog::debug("actor {} activated at version {} ({} tensors)", execution.actor, dispatch.actor_version(),
@@ -411,10 +422,10 @@ Activation* WorkerService::bind_actor(const wire::Dispatch& dispatch, std::span<
     // The broker's view is ahead of this worker's (it restarted, or a write-through failed): the
     // broker reactivates the actor from Redis and sends the call again.
     status = {StatusCode::kActorNotActive,
-              "actor " + execution.actor + (activation == nullptr ? " is not active on worker " + id_
-                                                                  : " is at version " + std::to_string(activation->version) +
-                                                                        " on worker " + id_ + ", not " +
-                                                                        std::to_string(execution.actor_version))};
+              "actor " + execution.actor +
+                  (activation == nullptr ? " is not active on worker " + id_
+                                         : " is at version " + std::to_string(activation->version) + " on worker " +
+                                               id_ + ", not " + std::to_string(execution.actor_version))};
     return nullptr;
   }
   return activation;
@@ -441,10 +452,10 @@ Status WorkerService::plan(Execution& execution) {
     for (const OutputSpec& spec : specs) {
       std::uint64_t bytes = 0;
       if (!byte_size_of(spec, bytes) || bytes > options_.limits.max_tensor_bytes)
-        return {StatusCode::kTooLarge, where("output '" + spec.name + "' would be " +
-                                             (bytes == 0 ? std::string("too large to count") : std::to_string(bytes) + " bytes") +
-                                             ", over the worker's max_tensor_bytes of " +
-                                             std::to_string(options_.limits.max_tensor_bytes))};
+        return {StatusCode::kTooLarge,
+                where("output '" + spec.name + "' would be " +
+                      (bytes == 0 ? std::string("too large to count") : std::to_string(bytes) + " bytes") +
+                      ", over the worker's max_tensor_bytes of " + std::to_string(options_.limits.max_tensor_bytes))};
       total_bytes += bytes;
       if (total_bytes > options_.limits.max_job_bytes)
         return {StatusCode::kTooLarge, where("the job's outputs would take " + std::to_string(total_bytes) +
@@ -460,7 +471,9 @@ Status WorkerService::plan(Execution& execution) {
   return {};
 }
 
-void WorkerService::launch(std::unique_ptr<Execution> execution) { backend_->execute(std::move(execution), completion_); }
+void WorkerService::launch(std::unique_ptr<Execution> execution) {
+  backend_->execute(std::move(execution), completion_);
+}
 
 void WorkerService::launch_batches(std::vector<DynamicBatcher::Group> groups) {
   for (auto& group : groups) {
@@ -564,7 +577,8 @@ void WorkerService::send_result(Execution& execution) {
                        static_cast<double>(execution.compute_us) / 1e6);
     if (!execution.fallback_reason.empty())
       metrics_.add("bridge_worker_fallbacks_total", {{"kernel", execution.kernel->name}});
-    if (execution.batch_size > 1) metrics_.add("bridge_worker_batched_jobs_total", {{"kernel", execution.kernel->name}});
+    if (execution.batch_size > 1)
+      metrics_.add("bridge_worker_batched_jobs_total", {{"kernel", execution.kernel->name}});
   }
   core::Frames frames;
   frames.push_back(result_header(execution, returned, kept));

@@ -161,7 +161,8 @@ void ConfigMap::get(const std::string& key, std::vector<std::string>& out) const
 ConfigMap ConfigMap::child(const std::string& key) const {
   auto value = impl_->lookup(key);
   std::string path = impl_->path.empty() ? key : impl_->path + "." + key;
-  if (!value.IsDefined() || value.IsNull()) return ConfigMap(make_impl(YAML::Node(YAML::NodeType::Map), impl_->origin, path));
+  if (!value.IsDefined() || value.IsNull())
+    return ConfigMap(make_impl(YAML::Node(YAML::NodeType::Map), impl_->origin, path));
   if (!value.IsMap()) fail(key, "expected a mapping of keys to values");
   return ConfigMap(make_impl(value, impl_->origin, path));
 }

@@ -40,7 +40,8 @@ std::string certificate_text(const CurveKeys& keys, bool with_secret) {
   std::strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", std::gmtime(&now));
   std::ostringstream out;
   out << "#   ****  Generated on " << when << " UTC by bridgectl keygen  ****\n"
-      << "#   ZeroMQ CURVE " << (with_secret ? "**Secret** Certificate: keep it private (mode 0600)" : "Public Certificate")
+      << "#   ZeroMQ CURVE "
+      << (with_secret ? "**Secret** Certificate: keep it private (mode 0600)" : "Public Certificate")
       << "\n#   GpuBridge: list the public key in tenants.yaml (clients), workers.yaml (workers),\n"
       << "#   or give it to clients as the broker key (the broker's own pair).\n"
       << "metadata\ncurve\n    public-key = \"" << keys.public_key << "\"\n";
@@ -100,7 +101,8 @@ CurveKeys read_key_file(const std::string& path, bool need_secret) {
     keys.public_key = derived;
   }
   if (!valid_curve_key(keys.public_key))
-    throw ConfigError("key file " + path + " holds no valid public-key (40 characters of Z85; bridgectl keygen writes one)");
+    throw ConfigError("key file " + path +
+                      " holds no valid public-key (40 characters of Z85; bridgectl keygen writes one)");
   return keys;
 }
 

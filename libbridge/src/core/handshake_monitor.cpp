@@ -38,8 +38,9 @@ void HandshakeMonitor::drain(bool curve, const std::string& listed_in, const std
       // one that cannot decrypt this side's hello (a wrong broker key). Only a run of them says so.
       continue;
     } else if (kind == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
-      on_failed("the broker refused this key (status " + std::to_string(value) + "): it is not listed in the broker's " +
-                listed_in + ", or was removed; ask the operator to list the public key (the .pub beside key_file)");
+      on_failed("the broker refused this key (status " + std::to_string(value) +
+                "): it is not listed in the broker's " + listed_in +
+                ", or was removed; ask the operator to list the public key (the .pub beside key_file)");
     } else if (!curve) {
       on_failed("the broker requires CURVE keys: set key_file and broker_key_file (docs/security.md)");
     } else {

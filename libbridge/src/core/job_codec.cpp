@@ -55,7 +55,8 @@ Frames encode_request(const JobRequest& request, std::uint64_t job_id, const std
   frames.reserve(1 + input_count);
   frames.push_back(finish_envelope(fbb, wire::Body::JobRequest, body.Union()));
   for (std::size_t i = 0; i < input_count; ++i)
-    if (!is_resident_input(request, i)) frames.push_back(tensor_to_frame(i < request.inputs.size() ? request.inputs[i] : Tensor()));
+    if (!is_resident_input(request, i))
+      frames.push_back(tensor_to_frame(i < request.inputs.size() ? request.inputs[i] : Tensor()));
   return frames;
 }
 
@@ -101,7 +102,8 @@ flatbuffers::Offset<wire::DeviceInfo> add_device_info(flatbuffers::FlatBufferBui
 flatbuffers::Offset<wire::DeviceMetrics> add_device_metrics(flatbuffers::FlatBufferBuilder& fbb,
                                                            const DeviceMetrics& m) {
   return wire::CreateDeviceMetrics(fbb, m.free_memory_bytes, m.utilization_percent, m.temperature_c, m.power_watts,
-                                   m.pool_bytes_in_use, m.pool_bytes_cached, m.pool_hits, m.pool_misses, m.gpu_disabled);
+                                   m.pool_bytes_in_use, m.pool_bytes_cached, m.pool_hits, m.pool_misses,
+                                   m.gpu_disabled);
 }
 
 DeviceInfo device_info_from(const wire::DeviceInfo* info) {

@@ -46,7 +46,8 @@ class TextMessage final : public spdlog::custom_flag_formatter {
 std::string json_escape(std::string_view s) {
   // nlohmann-json writes the string as JSON, bytes that are not UTF-8 replaced, so that a name a
   // peer chose cannot make a log line invalid JSON. Its quotes are dropped: the pattern has them.
-  const std::string quoted = nlohmann::json(std::string(s)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  const std::string quoted =
+      nlohmann::json(std::string(s)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   return quoted.substr(1, quoted.size() - 2);
 }
 

@@ -55,7 +55,8 @@ constexpr std::size_t kHeaderAlignment = 8;
 void realign_header(zmq::message_t& frame) {
   if (reinterpret_cast<std::uintptr_t>(frame.data()) % kHeaderAlignment == 0) return;
   const std::size_t size = frame.size();
-  void* copy = std::aligned_alloc(kHeaderAlignment, (size + kHeaderAlignment - 1) / kHeaderAlignment * kHeaderAlignment);
+  void* copy =
+      std::aligned_alloc(kHeaderAlignment, (size + kHeaderAlignment - 1) / kHeaderAlignment * kHeaderAlignment);
   if (copy == nullptr) throw std::bad_alloc();
   std::memcpy(copy, frame.data(), size);
   frame = zmq::message_t(copy, size, [](void* data, void*) { std::free(data); }, nullptr);
@@ -191,9 +192,11 @@ namespace {
 Status check_params(const flatbuffers::Vector<flatbuffers::Offset<wire::Param>>* list, const Limits& limits) {
   const std::size_t params = list == nullptr ? 0 : list->size();
   if (params > limits.max_params)
-    return {StatusCode::kTooLarge, std::to_string(params) + " params; the limit is " + std::to_string(limits.max_params)};
+    return {StatusCode::kTooLarge,
+            std::to_string(params) + " params; the limit is " + std::to_string(limits.max_params)};
   for (std::size_t i = 0; i < params; ++i)
-    BRIDGE_RETURN_IF_ERROR(check_name(list->Get(static_cast<flatbuffers::uoffset_t>(i))->name(), "param name", limits, true));
+    BRIDGE_RETURN_IF_ERROR(
+        check_name(list->Get(static_cast<flatbuffers::uoffset_t>(i))->name(), "param name", limits, true));
   return {};
 }
 
@@ -223,7 +226,8 @@ Status validate_request(const wire::JobRequest& request, std::span<const zmq::me
   if (keep > 0 && !actor)
     return {StatusCode::kInvalidArgument, "keep_outputs needs an actor_id: only actors keep tensors"};
   if (keep > limits.max_tensors)
-    return {StatusCode::kTooLarge, std::to_string(keep) + " keep_outputs; the limit is " + std::to_string(limits.max_tensors)};
+    return {StatusCode::kTooLarge,
+            std::to_string(keep) + " keep_outputs; the limit is " + std::to_string(limits.max_tensors)};
   for (flatbuffers::uoffset_t i = 0; i < keep; ++i) {
     const auto* name = request.keep_outputs()->Get(i);
     BRIDGE_RETURN_IF_ERROR(check_name(name, "keep_outputs name", limits, false));

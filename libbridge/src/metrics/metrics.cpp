@@ -94,7 +94,8 @@ void Registry::remove(const std::string& name, const std::string& key, const std
   if (f == families_.end()) return;
   for (auto it = f->second.series.begin(); it != f->second.series.end();) {
     const auto& labels = it->second.labels;
-    const bool match = std::any_of(labels.begin(), labels.end(), [&](const auto& l) { return l.first == key && l.second == value; });
+    const bool match =
+        std::any_of(labels.begin(), labels.end(), [&](const auto& l) { return l.first == key && l.second == value; });
     it = match ? f->second.series.erase(it) : std::next(it);
   }
 }

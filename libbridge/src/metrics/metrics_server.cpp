@@ -53,7 +53,8 @@ MetricsServer::MetricsServer(const std::string& listen, const Registry& registry
     res.set_content(registry.render(), "text/plain; version=0.0.4; charset=utf-8");
   });
   // Liveness: the process answers. Readiness: it can take work now (the service says why not).
-  server_->Get("/healthz", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
+  server_->Get("/healthz",
+               [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
   server_->Get("/readyz", [ready = std::move(ready)](const httplib::Request&, httplib::Response& res) {
     const std::string why = ready ? ready() : std::string();
     res.status = why.empty() ? 200 : 503;

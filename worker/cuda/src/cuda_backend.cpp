@@ -199,7 +199,8 @@ void CudaBackend::run(Task task, Slot& slot) {
     return fall_back(std::move(task), "GPU out of memory: " + status.what);
   }
   if (breaker_.record_failure()) spdlog::error("CUDA backend: {}", breaker_.describe());
-  spdlog::warn("CUDA backend: job dispatch {} failed on the GPU ({}); running it on the CPU", e.dispatch_id, status.what);
+  spdlog::warn("CUDA backend: job dispatch {} failed on the GPU ({}); running it on the CPU", e.dispatch_id,
+               status.what);
   fall_back(std::move(task), "GPU failure: " + status.what);
 }
 
@@ -308,7 +309,8 @@ GpuStatus CudaBackend::run_on_gpu(Execution& e, Slot& slot, const std::vector<Gp
   if (auto s = check(cudaEventRecord(slot.marks[0], slot.stream), "cudaEventRecord"); !s.ok()) return give_up(s);
   for (std::size_t i = 0; i < steps; ++i) {
     // Each step reads the previous step's device outputs: intermediates never leave the device.
-    GpuJob job{e.step_inputs(i), e.step_params(i), step_inputs, step_outputs[i], slot.stream, slot.cublas, *device_pool_, {}};
+    GpuJob job{e.step_inputs(i), e.step_params(i), step_inputs,   step_outputs[i],
+               slot.stream,      slot.cublas,      *device_pool_, {}};
     const GpuStatus launched = kernels[i](job);
     device_buffers.insert(device_buffers.end(), job.scratch.begin(), job.scratch.end());
     if (!launched.ok()) return give_up(launched);
@@ -335,7 +337,8 @@ GpuStatus CudaBackend::run_on_gpu(Execution& e, Slot& slot, const std::vector<Gp
                    to_us(elapsed_ms(slot.marks[steps], slot.done));
   e.compute_us = to_us(elapsed_ms(slot.marks[0], slot.marks[steps]));
   e.step_compute_us.clear();
-  for (std::size_t i = 0; i < steps; ++i) e.step_compute_us.push_back(to_us(elapsed_ms(slot.marks[i], slot.marks[i + 1])));
+  for (std::size_t i = 0; i < steps; ++i)
+    e.step_compute_us.push_back(to_us(elapsed_ms(slot.marks[i], slot.marks[i + 1])));
   release_all();
   return {};
 }
@@ -347,8 +350,10 @@ Tensor CudaBackend::allocate_output(const OutputSpec& spec) {
   std::memset(pinned, 0, bytes);
   // The tensor returns its block to the pool when the last reference goes, typically after ZeroMQ
   // has sent it; the pool stays alive as long as such a tensor does.
-  std::shared_ptr<const void> owner(pinned, [pool = pinned_pool_](const void* p) { pool->release(const_cast<void*>(p)); });
-  return Tensor::adopt(spec.dtype, spec.shape, spec.name, std::move(owner), static_cast<const std::byte*>(pinned), bytes);
+  std::shared_ptr<const void> owner(pinned,
+                                    [pool = pinned_pool_](const void* p) { pool->release(const_cast<void*>(p)); });
+  return Tensor::adopt(spec.dtype, spec.shape, spec.name, std::move(owner), static_cast<const std::byte*>(pinned),
+                       bytes);
 }
 
 DeviceMetrics CudaBackend::metrics() {

@@ -61,7 +61,8 @@ GpuStatus reduce_sum_kernel(GpuJob& job) {
   const std::size_t n = elements(job.host_inputs[0]);
   if (n == 0) return check(cudaMemsetAsync(job.outputs[0], 0, sizeof(float), job.stream), "reduce_sum zero");
   std::size_t temp_bytes = 0;
-  auto s = check(reduce_sum(nullptr, temp_bytes, in_f32(job, 0), out_f32(job, 0), n, job.stream), "reduce_sum size query");
+  auto s =
+      check(reduce_sum(nullptr, temp_bytes, in_f32(job, 0), out_f32(job, 0), n, job.stream), "reduce_sum size query");
   if (!s.ok()) return s;
   void* temp = job.device_pool.acquire(std::max<std::size_t>(temp_bytes, 1));
   if (temp == nullptr) return {cudaErrorMemoryAllocation, "reduce_sum scratch: device memory pool exhausted"};
@@ -74,7 +75,8 @@ GpuStatus matmul(GpuJob& job) {
   const auto k = static_cast<int>(job.host_inputs[0].shape()[1]);
   const auto n = static_cast<int>(job.host_inputs[1].shape()[1]);
   if (m == 0 || n == 0) return {};
-  if (k == 0) return check(cudaMemsetAsync(job.outputs[0], 0, std::size_t(m) * n * sizeof(float), job.stream), "matmul zero");
+  if (k == 0)
+    return check(cudaMemsetAsync(job.outputs[0], 0, std::size_t(m) * n * sizeof(float), job.stream), "matmul zero");
   // cuBLAS is column-major: a row-major C = A x B is the column-major C^T = B^T x A^T, which is what
   // passing B first computes, with no transposition of the data.
   const float one = 1.0f, zero = 0.0f;

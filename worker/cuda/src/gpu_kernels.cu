@@ -21,13 +21,15 @@ unsigned blocks_for(std::size_t n) {
 
 __global__ void vector_add_kernel(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c,
                                   std::size_t n) {
-  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n; i += std::size_t(gridDim.x) * blockDim.x)
+  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n;
+       i += std::size_t(gridDim.x) * blockDim.x)
     c[i] = a[i] + b[i];
 }
 
 __global__ void saxpy_kernel(float alpha, const float* __restrict__ x, const float* __restrict__ y,
                              float* __restrict__ out, std::size_t n) {
-  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n; i += std::size_t(gridDim.x) * blockDim.x)
+  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n;
+       i += std::size_t(gridDim.x) * blockDim.x)
     out[i] = alpha * x[i] + y[i];
 }
 
@@ -64,7 +66,8 @@ __global__ void softmax_rows_kernel(const float* __restrict__ x, float* __restri
 __global__ void resize_kernel(const float* __restrict__ src, float* __restrict__ dst, std::int64_t in_w,
                               std::int64_t out_w, std::int64_t c, std::size_t n, const ResizeTap* __restrict__ rows,
                               const ResizeTap* __restrict__ cols) {
-  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n; i += std::size_t(gridDim.x) * blockDim.x) {
+  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n;
+       i += std::size_t(gridDim.x) * blockDim.x) {
     const std::int64_t k = static_cast<std::int64_t>(i) % c;
     const std::int64_t x = (static_cast<std::int64_t>(i) / c) % out_w;
     const std::int64_t y = static_cast<std::int64_t>(i) / (c * out_w);
@@ -80,7 +83,8 @@ __global__ void resize_kernel(const float* __restrict__ src, float* __restrict__
 __global__ void blur_pass_kernel(const float* __restrict__ src, float* __restrict__ dst, std::int64_t h,
                                  std::int64_t w, std::int64_t c, std::size_t n, const float* __restrict__ weights,
                                  std::int64_t radius, bool vertical) {
-  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n; i += std::size_t(gridDim.x) * blockDim.x) {
+  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n;
+       i += std::size_t(gridDim.x) * blockDim.x) {
     const std::int64_t k = static_cast<std::int64_t>(i) % c;
     const std::int64_t x = (static_cast<std::int64_t>(i) / c) % w;
     const std::int64_t y = static_cast<std::int64_t>(i) / (c * w);
@@ -97,7 +101,8 @@ __global__ void blur_pass_kernel(const float* __restrict__ src, float* __restric
 __global__ void normalize_kernel(const float* __restrict__ x, float* __restrict__ out, std::size_t n, std::size_t c,
                                  const float* __restrict__ scale, const float* __restrict__ shift, float uniform_scale,
                                  float uniform_shift) {
-  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n; i += std::size_t(gridDim.x) * blockDim.x) {
+  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n;
+       i += std::size_t(gridDim.x) * blockDim.x) {
     const std::size_t k = i % c;
     out[i] = x[i] * (scale ? scale[k] : uniform_scale) + (shift ? shift[k] : uniform_shift);
   }

@@ -49,7 +49,8 @@ void run_cpu(const KernelArgs& args, std::span<Tensor> outputs) {
       const std::int64_t p = v / c, k = v % c, y = p / wd, x = p % wd;
       float acc = 0;
       for (std::int64_t t = -radius; t <= radius; ++t)
-        acc += w[static_cast<std::size_t>(t + radius)] * src[(y * wd + std::clamp(x + t, std::int64_t{0}, wd - 1)) * c + k];
+        acc += w[static_cast<std::size_t>(t + radius)] *
+               src[(y * wd + std::clamp(x + t, std::int64_t{0}, wd - 1)) * c + k];
       rows[static_cast<std::size_t>(v)] = acc;
     }
   });
@@ -65,7 +66,14 @@ void run_cpu(const KernelArgs& args, std::span<Tensor> outputs) {
   });
 }
 
-KernelSpec make_spec() { return {kName, "image:f32[H,W(,C)], param sigma -> separable Gaussian blur", plan, run_cpu, /*batchable=*/false, /*params=*/{"sigma"}}; }
+KernelSpec make_spec() {
+  return {kName,
+          "image:f32[H,W(,C)], param sigma -> separable Gaussian blur",
+          plan,
+          run_cpu,
+          /*batchable=*/false,
+          /*params=*/{"sigma"}};
+}
 BRIDGE_REGISTER_KERNEL(make_spec);
 
 }  // namespace

@@ -14,7 +14,8 @@ Status geometry(const char* kernel, const KernelArgs& args, std::size_t index, G
   return {};
 }
 
-Status whole_param(const char* kernel, const KernelArgs& args, const char* name, double min, double max, std::int64_t& out) {
+Status whole_param(const char* kernel, const KernelArgs& args, const char* name, double min, double max,
+                   std::int64_t& out) {
   double value = 0;
   BRIDGE_RETURN_IF_ERROR(checks::required_param(kernel, args, name, value));
   if (value != std::floor(value) || value < min || value > max)

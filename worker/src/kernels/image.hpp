@@ -14,7 +14,8 @@ struct Geometry {
 /// Checks that input `index` is an f32 image and reads its geometry.
 Status geometry(const char* kernel, const KernelArgs& args, std::size_t index, Geometry& out);
 /// A required whole-number param in [min, max].
-Status whole_param(const char* kernel, const KernelArgs& args, const char* name, double min, double max, std::int64_t& out);
+Status whole_param(const char* kernel, const KernelArgs& args, const char* name, double min, double max,
+                   std::int64_t& out);
 /// The image shape for a geometry, rank 2 if the input had rank 2.
 Shape shape_of(const Geometry& g, std::size_t rank);
 

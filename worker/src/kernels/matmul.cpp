@@ -3,9 +3,9 @@
 // CPU implementation: 2-D tiles of c in parallel; within a tile, K is walked in panels so that the
 // panel of b stays in cache. The micro-kernel keeps a 4 x 32 block of c in registers across the
 // panel, so each vector of b loaded from cache feeds four fused multiply-adds and c is touched once
-// per panel; it runs along rows of b and c (unit stride) so that the compiler vectorises it. It is compiled three times (target_clones): AVX-512, AVX2+FMA and
-// baseline x86-64, and the best one the CPU has is picked at load time, so that one portable binary
-// gets the wide vectors where they exist. docs/performance.md compares it with OpenBLAS.
+// per panel; it runs along rows of b and c (unit stride) so that the compiler vectorises it. It is compiled three times
+// (target_clones): AVX-512, AVX2+FMA and baseline x86-64, and the best one the CPU has is picked at load time, so that
+// one portable binary gets the wide vectors where they exist. docs/performance.md compares it with OpenBLAS.
 #include <algorithm>
 
 #include <tbb/blocked_range2d.h>

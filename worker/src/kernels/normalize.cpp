@@ -14,7 +14,8 @@ namespace {
 constexpr const char* kName = "normalize";
 
 Status plan(const KernelArgs& args, std::vector<OutputSpec>& outputs) {
-  if (args.inputs.size() != 1) BRIDGE_RETURN_IF_ERROR(checks::input_count(kName, args, 3, "x, scale, shift (or x alone)"));
+  if (args.inputs.size() != 1)
+    BRIDGE_RETURN_IF_ERROR(checks::input_count(kName, args, 3, "x, scale, shift (or x alone)"));
   const Tensor& x = args.inputs[0];
   BRIDGE_RETURN_IF_ERROR(checks::dtype_is(kName, x, "x", DType::kF32));
   if (x.shape().empty())
@@ -28,8 +29,9 @@ Status plan(const KernelArgs& args, std::vector<OutputSpec>& outputs) {
   }
   for (const char* name : {"scale", "shift"})
     if (args.find_param(name) != nullptr)
-      return {StatusCode::kInvalidArgument, std::string(kName) + ": param '" + name +
-                                                "' is given with scale and shift tensors; give them as tensors or as params, not both"};
+      return {StatusCode::kInvalidArgument,
+              std::string(kName) + ": param '" + name +
+                  "' is given with scale and shift tensors; give them as tensors or as params, not both"};
   BRIDGE_RETURN_IF_ERROR(checks::dtype_is(kName, args.inputs[1], "scale", DType::kF32));
   BRIDGE_RETURN_IF_ERROR(checks::dtype_is(kName, args.inputs[2], "shift", DType::kF32));
   const Shape channels{x.shape().back()};
@@ -64,7 +66,14 @@ void run_cpu(const KernelArgs& args, std::span<Tensor> outputs) {
   });
 }
 
-KernelSpec make_spec() { return {kName, "x:f32[...,C], scale:f32[C], shift:f32[C] (or x and params scale, shift) -> x*scale + shift per channel", plan, run_cpu, /*batchable=*/false, /*params=*/{"scale", "shift"}}; }
+KernelSpec make_spec() {
+  return {kName,
+          "x:f32[...,C], scale:f32[C], shift:f32[C] (or x and params scale, shift) -> x*scale + shift per channel",
+          plan,
+          run_cpu,
+          /*batchable=*/false,
+          /*params=*/{"scale", "shift"}};
+}
 BRIDGE_REGISTER_KERNEL(make_spec);
 
 }  // namespace

@@ -24,7 +24,8 @@ Status plan(const KernelArgs& args, std::vector<OutputSpec>& outputs) {
   BRIDGE_RETURN_IF_ERROR(image::whole_param(kName, args, "width", 1, kMaxSide, width));
   if (in.height == 0 || in.width == 0)
     return {StatusCode::kInvalidArgument, std::string(kName) + ": input 'image' is empty; nothing to resample"};
-  outputs.push_back({"image", DType::kF32, image::shape_of({height, width, in.channels}, args.inputs[0].shape().size())});
+  outputs.push_back(
+      {"image", DType::kF32, image::shape_of({height, width, in.channels}, args.inputs[0].shape().size())});
   return {};
 }
 
@@ -51,7 +52,14 @@ void run_cpu(const KernelArgs& args, std::span<Tensor> outputs) {
   });
 }
 
-KernelSpec make_spec() { return {kName, "image:f32[H,W(,C)], params height, width -> bilinear resize", plan, run_cpu, /*batchable=*/false, /*params=*/{"height", "width"}}; }
+KernelSpec make_spec() {
+  return {kName,
+          "image:f32[H,W(,C)], params height, width -> bilinear resize",
+          plan,
+          run_cpu,
+          /*batchable=*/false,
+          /*params=*/{"height", "width"}};
+}
 BRIDGE_REGISTER_KERNEL(make_spec);
 
 }  // namespace

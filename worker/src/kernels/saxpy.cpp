@@ -30,7 +30,14 @@ void run_cpu(const KernelArgs& args, std::span<Tensor> outputs) {
   });
 }
 
-KernelSpec make_spec() { return {kName, "x:f32[*], y:f32[*], param alpha -> out = alpha*x + y", plan, run_cpu, /*batchable=*/true, /*params=*/{"alpha"}}; }
+KernelSpec make_spec() {
+  return {kName,
+          "x:f32[*], y:f32[*], param alpha -> out = alpha*x + y",
+          plan,
+          run_cpu,
+          /*batchable=*/true,
+          /*params=*/{"alpha"}};
+}
 BRIDGE_REGISTER_KERNEL(make_spec);
 
 }  // namespace

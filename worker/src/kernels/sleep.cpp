@@ -33,7 +33,9 @@ void run_cpu(const KernelArgs& args, std::span<Tensor>) {
   }
 }
 
-KernelSpec make_spec() { return {kName, "param ms -> nothing, after ms milliseconds", plan, run_cpu, /*batchable=*/false, /*params=*/{"ms"}}; }
+KernelSpec make_spec() {
+  return {kName, "param ms -> nothing, after ms milliseconds", plan, run_cpu, /*batchable=*/false, /*params=*/{"ms"}};
+}
 BRIDGE_REGISTER_KERNEL(make_spec);
 
 }  // namespace

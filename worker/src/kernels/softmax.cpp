@@ -17,7 +17,8 @@ Status plan(const KernelArgs& args, std::vector<OutputSpec>& outputs) {
   const Tensor& x = args.inputs[0];
   BRIDGE_RETURN_IF_ERROR(checks::dtype_is(kName, x, "x", DType::kF32));
   if (x.shape().empty())
-    return {StatusCode::kInvalidArgument, std::string(kName) + ": input 'x' must have rank >= 1 (rows along the last axis)"};
+    return {StatusCode::kInvalidArgument,
+            std::string(kName) + ": input 'x' must have rank >= 1 (rows along the last axis)"};
   outputs.push_back({"out", DType::kF32, x.shape()});
   return {};
 }

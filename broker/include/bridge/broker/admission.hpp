@@ -52,7 +52,8 @@ class Admission {
   void ended(Job& job);
 
  private:
-  void on_decision(std::uint64_t key, const std::string& tenant, std::uint64_t bytes, const LeaseStore::Decision& decision);
+  void on_decision(std::uint64_t key, const std::string& tenant, std::uint64_t bytes,
+                   const LeaseStore::Decision& decision);
   void refuse(Job& job, const LeaseStore::Decision& decision);
   void admitted(Job& job);
 

@@ -92,7 +92,8 @@ class BrokerService final : private Admission::Host, private ActorCalls::Host {
   /// security: curve: the message's key is enrolled and the one `id` is bound to; false: ignore it.
   bool worker_key_checks(const std::string& id, const zmq::message_t& frame);
   void reply(const std::string& client, core::Frames frames);
-  void reply_error(const std::string& client, std::uint64_t job_id, const Status& status, std::uint32_t retry_after_ms = 0);
+  void reply_error(const std::string& client, std::uint64_t job_id, const Status& status,
+                   std::uint32_t retry_after_ms = 0);
   void send_to_worker(const std::string& id, core::Frames frames);
   /// Before a message of `bytes` to worker `id`: a Heartbeat announcing it, when it is large enough
   /// to hold up the broker's heartbeats past the worker's liveness (core/liveness.hpp).

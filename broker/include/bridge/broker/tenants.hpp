@@ -64,7 +64,8 @@ class TenantTable {
   static TenantTable parse(const std::string& text, const std::string& origin);
   /// A table with exactly these tenants, and keys (Z85 client public key -> tenant; operator keys).
   /// Throws core::ConfigError if a key is both a tenant's and an operator's.
-  static TenantTable of(std::map<std::string, TenantQuota> tenants, std::map<std::string, std::string> tenant_of_key = {},
+  static TenantTable of(std::map<std::string, TenantQuota> tenants,
+                        std::map<std::string, std::string> tenant_of_key = {},
                         std::map<std::string, std::string> operator_keys = {});
 
   /// The tenant's quota, or nullptr for a tenant that is not configured.

@@ -1,0 +1,165 @@
+#include "bridge/core/pending_requests.hpp"
+
+#include <algorithm>
+#include <vector>
+
+namespace bridge::core {
+
+PendingRequests::PendingRequests(Policy policy, Send send) : policy_(std::move(policy)), send_(std::move(send)) {}
+
+void PendingRequests::start(PendingRequest request) {
+  if (!send(request)) return;
+  expiry_.emplace(request.deadline, request.id);
+  const std::uint64_t id = request.id;
+  pending_.emplace(id, std::move(request));
+}
+
+bool PendingRequests::send(PendingRequest& request) {
+  ++request.attempts;
+  // A job keeps its frames (shared, not copied) while it may have to be sent again: for a retry, or
+  // to a broker that restarted.
+  const bool keep =
+      request.on_result && (request.attempts < policy_.max_attempts || policy_.resend_after_restart);
+  request.sent_to = broker_incarnation_;
+  Frames copies;
+  if (keep)
+    for (auto& f : request.frames) copies.emplace_back().copy(f);
+  Status sent = send_(keep ? copies : request.frames);
+  if (!sent.is_ok()) {
+    answer(request, std::move(sent));
+    return false;
+  }
+  if (!keep) request.frames.clear();
+  return true;
+}
+
+void PendingRequests::answer(PendingRequest& request, Status status) {
+  if (request.on_result) {
+    JobResult result;
+    result.job_id = request.id;
+    result.status = std::move(status);
+    result.timings.total = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - request.started);
+    request.on_result(std::move(result));
+  } else if (request.on_control) {
+    request.on_control(std::move(status), nullptr);
+  }
+}
+
+std::optional<PendingRequest> PendingRequests::take(std::uint64_t id) {
+  auto it = pending_.find(id);
+  if (it == pending_.end()) return std::nullopt;
+  PendingRequest request = std::move(it->second);
+  pending_.erase(it);
+  return request;
+}
+
+bool PendingRequests::schedule_retry(PendingRequest& request, const JobResult& result) {
+  const StatusCode code = result.status.code();
+  if (code != StatusCode::kResourceExhausted && code != StatusCode::kQueueFull && code != StatusCode::kUnavailable)
+    return false;
+  if (request.attempts >= policy_.max_attempts || request.frames.empty()) return false;
+  // Full jitter over an exponential backoff, and never sooner than the broker advised.
+  const auto cap = std::min(policy_.max_backoff, policy_.initial_backoff * (1 << std::min(request.attempts - 1, 16)));
+  std::uniform_int_distribution<std::int64_t> jitter(0, std::max<std::int64_t>(0, cap.count()));
+  const auto delay = std::max(result.retry_after, std::chrono::milliseconds(jitter(rng_)));
+  const auto at = Clock::now() + delay;
+  if (at >= request.job_deadline) return false;
+  resend_.emplace(at, request.id);
+  return true;
+}
+
+void PendingRequests::complete_job(std::uint64_t id, JobResult result) {
+  auto it = pending_.find(id);
+  if (it == pending_.end() || !it->second.on_result) return;  // late: answered already
+  if (schedule_retry(it->second, result)) return;
+  result.timings.total = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - it->second.started);
+  PendingRequest request = std::move(it->second);
+  pending_.erase(it);
+  request.on_result(std::move(result));
+}
+
+void PendingRequests::complete_control(std::uint64_t id, Status status, const wire::Envelope* envelope) {
+  auto it = pending_.find(id);
+  if (it == pending_.end() || !it->second.on_control) return;
+  PendingRequest request = std::move(it->second);
+  pending_.erase(it);
+  request.on_control(std::move(status), envelope);
+}
+
+bool PendingRequests::cancel(std::uint64_t id) {
+  if (!is_job(id)) return false;
+  auto request = take(id);
+  answer(*request, Status(StatusCode::kCancelled, "cancelled by this client"));
+  return true;
+}
+
+void PendingRequests::fail_all(const Status& status) {
+  std::unordered_map<std::uint64_t, PendingRequest> all;
+  all.swap(pending_);  // answers may start new requests; they are not failed with these
+  expiry_.clear();
+  resend_.clear();
+  for (auto& [id, request] : all) answer(request, status);
+}
+
+void PendingRequests::on_timers(Clock::time_point now) {
+  while (!resend_.empty() && resend_.begin()->first <= now) {
+    const std::uint64_t id = resend_.begin()->second;
+    resend_.erase(resend_.begin());
+    auto it = pending_.find(id);
+    if (it == pending_.end()) continue;
+    if (!send(it->second)) pending_.erase(it);
+  }
+  while (!expiry_.empty() && expiry_.begin()->first <= now) {
+    const std::uint64_t id = expiry_.begin()->second;
+    expiry_.erase(expiry_.begin());
+    auto request = take(id);
+    if (!request) continue;  // answered already
+    answer(*request, Status(StatusCode::kDeadlineExceeded, "no answer from broker " + policy_.broker +
+                                                               " in time (is it running? is the timeout long enough?)"));
+  }
+}
+
+std::optional<PendingRequests::Clock::time_point> PendingRequests::next_timer() const {
+  std::optional<Clock::time_point> next;
+  for (const auto* timers : {&expiry_, &resend_})
+    if (!timers->empty()) next = next ? std::min(*next, timers->begin()->first) : timers->begin()->first;
+  return next;
+}
+
+std::uint64_t PendingRequests::on_broker_incarnation(std::uint64_t incarnation) {
+  const std::uint64_t before = std::exchange(broker_incarnation_, incarnation);
+  std::uint64_t resent = 0;
+  std::vector<std::uint64_t> ids;  // oldest first: the order they were submitted in
+  for (const auto& [id, request] : pending_) ids.push_back(id);
+  std::sort(ids.begin(), ids.end());
+  for (const std::uint64_t id : ids) {
+    PendingRequest& request = pending_.at(id);
+    if (!request.on_result || request.sent_to == incarnation) continue;
+    // Jobs sent before the first Pong went to this broker (it answered the Ping they preceded).
+    if (request.sent_to == 0 && before == 0) {
+      request.sent_to = incarnation;
+      continue;
+    }
+    if (request.frames.empty()) continue;  // nothing kept to send (broker_check was off when sent)
+    Frames copies;
+    for (auto& f : request.frames) copies.emplace_back().copy(f);
+    // A duplicate reaching a broker that still has the job is ignored there, and a second result
+    // for one id is dropped by complete_job(): each job is answered once.
+    if (send_(copies).is_ok()) {
+      request.sent_to = incarnation;
+      ++resent;
+    }
+  }
+  return resent;
+}
+
+bool PendingRequests::is_job(std::uint64_t id) const {
+  auto it = pending_.find(id);
+  return it != pending_.end() && it->second.on_result;
+}
+
+bool PendingRequests::has_jobs() const {
+  return std::any_of(pending_.begin(), pending_.end(), [](const auto& e) { return bool(e.second.on_result); });
+}
+
+}  // namespace bridge::core

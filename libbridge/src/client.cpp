@@ -348,9 +348,9 @@ class Client::Impl {
         // A control request the broker refused before reading it (UNAUTHENTICATED, say): ids are
         // unique across jobs and control requests, so the refusal names it.
         if (header->status() != wire::StatusCode::OK)
-          pending_.complete_control(header->job_id(),
-                                    Status(core::from_wire(header->status()), std::string(core::view(header->message()))),
-                                    nullptr);
+          pending_.complete_control(
+              header->job_id(), Status(core::from_wire(header->status()), std::string(core::view(header->message()))),
+              nullptr);
         return;
       }
       JobResult result;

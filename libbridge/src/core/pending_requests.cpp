@@ -114,8 +114,9 @@ void PendingRequests::on_timers(Clock::time_point now) {
     expiry_.erase(expiry_.begin());
     auto request = take(id);
     if (!request) continue;  // answered already
-    answer(*request, Status(StatusCode::kDeadlineExceeded, "no answer from broker " + policy_.broker +
-                                                               " in time (is it running? is the timeout long enough?)"));
+    answer(*request,
+           Status(StatusCode::kDeadlineExceeded,
+                  "no answer from broker " + policy_.broker + " in time (is it running? is the timeout long enough?)"));
   }
 }
 

@@ -50,9 +50,9 @@ namespace bridge::broker {
 /// activation, write-through), Dispatcher (scheduling onto worker credits), JobTable, ClientLedger.
 /// BrokerService owns the sockets and Redis, and is the Host through which the components answer
 /// and end jobs. Its methods live in several files, one concern each: broker_service.cpp (the loop
-/// and sockets), broker_requests.cpp (requests and tenants), broker_dispatch.cpp (workers and
-/// results), broker_endings.cpp (answers, deadlines, cancels, release), broker_queries.cpp
-/// (status, quotas, actors, ping).
+/// and client socket), broker_workers.cpp (the worker socket), broker_requests.cpp (requests and
+/// tenants), broker_dispatch.cpp (workers' hellos, scheduling and results), broker_endings.cpp
+/// (answers, deadlines, cancels, release), broker_queries.cpp (status, quotas, actors, ping).
 class BrokerService final : private Admission::Host, private ActorCalls::Host {
  public:
   /// Binds nothing yet; throws core::ConfigError on invalid options.
@@ -87,6 +87,8 @@ class BrokerService final : private Admission::Host, private ActorCalls::Host {
   /// `frame`: the peer's first frame of a message (it carries the connection's ZAP user id).
   Caller identify(const zmq::message_t& frame) const;
   void handle_client_message(core::Frames& frames);
+  /// Messages taken from one socket per wake-up before the other gets its turn.
+  static constexpr int kMaxReceivesPerWakeup = 512;
   void receive_workers();
   void handle_worker_message(core::Frames& frames);
   /// security: curve: the message's key is enrolled and the one `id` is bound to; false: ignore it.

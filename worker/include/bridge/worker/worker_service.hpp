@@ -16,7 +16,8 @@
 #include "bridge/worker/actor_host.hpp"
 #include "bridge/worker/backend.hpp"
 #include "bridge/worker/batcher.hpp"
-#include "bridge/metrics/metrics_server.hpp"
+#include "bridge/worker/dispatch_decoder.hpp"
+#include "bridge/worker/worker_metrics.hpp"
 #include "bridge/worker/worker_options.hpp"
 
 namespace bridge::worker {
@@ -54,13 +55,6 @@ class WorkerService {
   /// Logs a refused or failed handshake once (until it changes), and its end.
   void log_handshakes();
   void handle_dispatch(const wire::Dispatch& dispatch, core::Frames& frames);
-  /// Resolves the actor of an actor call (activating it first if the dispatch says so) and fills
-  /// `execution.actor`; nullptr activation with `status` set on failure.
-  Activation* bind_actor(const wire::Dispatch& dispatch, std::span<zmq::message_t> activation_frames,
-                         Execution& execution, Status& status);
-  /// Plans every step (params known, outputs declared) and checks the declared outputs against the
-  /// limits: TOO_LARGE before any byte is allocated. Allocation is the backend's (prepare_execution()).
-  Status plan(Execution& execution);
   /// Asks a running job to stop (the broker's Cancel); an unknown dispatch is ignored.
   void stop_job(std::uint64_t dispatch_id, StatusCode code, const std::string& message);
   /// Stops jobs past their deadline; returns the next deadline of a job still running.
@@ -92,10 +86,10 @@ class WorkerService {
   std::mutex completed_mutex_;
   std::vector<std::unique_ptr<Execution>> completed_;  // guarded by completed_mutex_
 
-  metrics::Registry metrics_;
-  std::unique_ptr<metrics::MetricsServer> metrics_server_;  // when metrics_listen is set
+  WorkerMetrics metrics_;
   DynamicBatcher batcher_;
   ActorHost actors_;
+  DispatchDecoder decoder_;  ///< uses actors_
   std::uint32_t inflight_ = 0;  // accepted (batching or in the backend), result not yet sent
   struct Running {
     Clock::time_point deadline;

@@ -1,9 +1,11 @@
 #include <dlfcn.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "bridge/worker/cuda_plugin.hpp"
+#include "bridge/worker/kernel.hpp"
 
 namespace bridge::worker {
 namespace {
@@ -24,6 +26,35 @@ class PluginBackend final : public Backend {
  private:
   std::unique_ptr<Backend> inner_;
 };
+
+// The checks before the create function is called (cuda_plugin.hpp): ABI version, build identity,
+// and a CPU twin for every GPU kernel. An empty string: the plugin may be created.
+std::string refusal(void* handle, const std::string& path) {
+  auto version = reinterpret_cast<BackendAbiVersionFn>(::dlsym(handle, kBackendAbiVersionSymbol));
+  if (version == nullptr)
+    return path + " exports no " + kBackendAbiVersionSymbol +
+           ": it predates versioned plugins; use the libbridge_cuda.so built with this bridge-worker";
+  if (const std::uint32_t theirs = version(); theirs != kBackendAbiVersion)
+    return path + " speaks backend ABI version " + std::to_string(theirs) + ", this bridge-worker version " +
+           std::to_string(kBackendAbiVersion) + ": use the libbridge_cuda.so built with this bridge-worker";
+  auto build_id = reinterpret_cast<BackendBuildIdFn>(::dlsym(handle, kBackendBuildIdSymbol));
+  const char* theirs = build_id != nullptr ? build_id() : nullptr;
+  if (theirs == nullptr || theirs != backend_build_id())
+    return path + " was built as '" + (theirs != nullptr ? theirs : "?") + "', this bridge-worker as '" +
+           backend_build_id() + "': use the libbridge_cuda.so built with this bridge-worker";
+  auto gpu_kernels = reinterpret_cast<BackendGpuKernelsFn>(::dlsym(handle, kBackendGpuKernelsSymbol));
+  if (gpu_kernels == nullptr) return path + " exports no " + kBackendGpuKernelsSymbol;
+  std::string names = gpu_kernels() != nullptr ? gpu_kernels() : "";
+  for (std::size_t start = 0; start < names.size();) {
+    const std::size_t end = std::min(names.find(',', start), names.size());
+    const std::string name = names.substr(start, end - start);
+    if (!name.empty() && KernelRegistry::global().find(name) == nullptr)
+      return path + " has a GPU kernel '" + name + "' with no CPU twin in this bridge-worker's catalog " +
+             "(the CPU runs every kernel the GPU cannot): the plugin and the worker are of different builds";
+    start = end + 1;
+  }
+  return {};
+}
 
 std::filesystem::path executable_dir() {
   std::error_code ec;
@@ -56,6 +87,11 @@ std::unique_ptr<Backend> load_cuda_backend(const std::string& explicit_path, con
       const char* why = ::dlerror();
       tried += (tried.empty() ? "" : "; ") + path + ": " + (why ? why : "cannot load");
       continue;
+    }
+    if (std::string why = refusal(handle, path); !why.empty()) {
+      error = why;
+      ::dlclose(handle);
+      return nullptr;
     }
     auto create = reinterpret_cast<CreateCudaBackendFn>(::dlsym(handle, kCreateCudaBackendSymbol));
     if (create == nullptr) {

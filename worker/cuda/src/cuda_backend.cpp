@@ -38,12 +38,12 @@ std::unique_ptr<CudaBackend> CudaBackend::create(const CudaBackendOptions& optio
     error = "device " + std::to_string(options.device) + " does not exist (" + std::to_string(count) + " CUDA devices)";
     return nullptr;
   }
-  std::unique_ptr<CudaBackend> backend(new CudaBackend(options));
+  auto backend = std::make_unique<CudaBackend>(Token{}, options);
   if (!backend->initialise(error)) return nullptr;
   return backend;
 }
 
-CudaBackend::CudaBackend(const CudaBackendOptions& options) : options_(options), breaker_(options.breaker) {}
+CudaBackend::CudaBackend(Token, const CudaBackendOptions& options) : options_(options), breaker_(options.breaker) {}
 
 bool CudaBackend::initialise(std::string& error) {
   const int ordinal = options_.device;
@@ -87,11 +87,11 @@ bool CudaBackend::initialise(std::string& error) {
 
   slots_.resize(std::max<std::uint32_t>(1, options_.slots));
   for (Slot& slot : slots_) {
-    if (auto e = cudaStreamCreateWithFlags(&slot.stream, cudaStreamNonBlocking); e != cudaSuccess)
+    if (auto e = cudaStreamCreateWithFlags(slot.stream.out(), cudaStreamNonBlocking); e != cudaSuccess)
       return fail("cudaStreamCreate", e);
-    for (cudaEvent_t* event : {&slot.start, &slot.done})
-      if (auto e = cudaEventCreate(event); e != cudaSuccess) return fail("cudaEventCreate", e);
-    if (cublasCreate(&slot.cublas) != CUBLAS_STATUS_SUCCESS) {
+    for (Event* event : {&slot.start, &slot.done})
+      if (auto e = cudaEventCreate(event->out()); e != cudaSuccess) return fail("cudaEventCreate", e);
+    if (cublasCreate(slot.cublas.out()) != CUBLAS_STATUS_SUCCESS) {
       error = "cublasCreate failed";
       return false;
     }
@@ -112,14 +112,8 @@ CudaBackend::~CudaBackend() {
   }
   work_.notify_all();
   for (auto& t : threads_) t.join();
-  cudaSetDevice(options_.device);
-  for (Slot& slot : slots_) {
-    if (slot.cublas) cublasDestroy(slot.cublas);
-    for (cudaEvent_t event : {slot.start, slot.done})
-      if (event) cudaEventDestroy(event);
-    for (cudaEvent_t event : slot.marks) cudaEventDestroy(event);
-    if (slot.stream) cudaStreamDestroy(slot.stream);
-  }
+  cudaSetDevice(options_.device);  // the slots' handles are destroyed next, on this device
+  slots_.clear();
 }
 
 void CudaBackend::execute(std::unique_ptr<Execution> execution, const Completion& done) {
@@ -245,9 +239,9 @@ GpuStatus CudaBackend::run_on_gpu(Execution& e, Slot& slot, const std::vector<Gp
     return {};
   };
   while (slot.marks.size() < steps + 1) {
-    cudaEvent_t event = nullptr;
-    if (auto s = check(cudaEventCreate(&event), "cudaEventCreate"); !s.ok()) return s;
-    slot.marks.push_back(event);
+    Event event;
+    if (auto s = check(cudaEventCreate(event.out()), "cudaEventCreate"); !s.ok()) return s;
+    slot.marks.push_back(std::move(event));
   }
   // Host side first (device buffers, pinned staging copies), so that the GPU timeline measured by
   // the events holds only the uploads, the kernels and the downloads.

@@ -11,9 +11,10 @@
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
-#include "bridge/worker/cuda_plugin.hpp"
-#include "gpu_catalog.hpp"
 #include "bridge/worker/caching_pool.hpp"
+#include "bridge/worker/cuda_plugin.hpp"
+#include "cuda_handle.hpp"
+#include "gpu_catalog.hpp"
 #include "nvml.hpp"
 
 namespace bridge::worker::cuda {
@@ -41,19 +42,26 @@ class CudaBackend final : public Backend {
   Tensor allocate_output(const OutputSpec& spec) override;
 
  private:
+  /// Its handles are destroyed in reverse order, the cuBLAS context before the stream it is bound
+  /// to, after ~CudaBackend has made the device current.
   struct Slot {
-    cudaStream_t stream = nullptr;
-    cublasHandle_t cublas = nullptr;
-    cudaEvent_t start = nullptr, done = nullptr;
+    Stream stream;
+    CublasHandle cublas;
+    Event start, done;
     /// marks[0]: inputs uploaded; marks[i + 1]: step i computed. Grown to the longest pipeline seen.
-    std::vector<cudaEvent_t> marks;
+    std::vector<Event> marks;
   };
   struct Task {
     std::unique_ptr<Execution> execution;
     Completion done;
   };
 
-  explicit CudaBackend(const CudaBackendOptions& options);
+  struct Token {};  ///< only create() makes one: it must initialise() what it makes
+
+ public:
+  CudaBackend(Token, const CudaBackendOptions& options);
+
+ private:
   bool initialise(std::string& error);
   void slot_loop(Slot& slot);
   void run(Task task, Slot& slot);

@@ -1,7 +1,14 @@
 #pragma once
-/// @file The CUDA backend plugin's entry point, shared by bridge-worker (which loads the plugin with
-/// dlopen) and the plugin itself (libbridge_cuda.so). Both are built together by this project with
-/// the same compiler and standard library, so C++ types may cross the boundary.
+/// @file The CUDA backend plugin's entry points, shared by bridge-worker (which loads the plugin with
+/// dlopen) and the plugin itself (libbridge_cuda.so).
+///
+/// The boundary is versioned. Before anything else the loader asks the plugin, through `extern "C"`
+/// functions with C types only, for its ABI version and build identity, and refuses a plugin whose
+/// either differs from the worker's, naming both: a stale libbridge_cuda.so never loads silently.
+/// It then asks for the plugin's GPU kernels and refuses one without a CPU twin in the worker's
+/// catalog (the CPU is every GPU kernel's fallback). Only then does it call the create function,
+/// which still passes C++ types (CudaBackendOptions, Backend): that is safe only between a worker
+/// and a plugin of one build, which is exactly what the identity check admits.
 
 #include <cstdint>
 #include <memory>
@@ -22,6 +29,27 @@ struct CudaBackendOptions {
   std::shared_ptr<Backend> cpu;
 };
 
+/// The version of this boundary: the entry points below and every type that crosses it (Backend,
+/// Execution, CudaBackendOptions, Tensor). Raise it when any of them changes.
+inline constexpr std::uint32_t kBackendAbiVersion = 1;
+
+/// The build identity both sides compute from the same headers: the project's version, the
+/// compiler, the C++ standard library and the sizes of the types that cross. Equal identities mean
+/// one build, or builds whose crossing types agree.
+std::string backend_build_id();
+
+extern "C" {
+/// `uint32_t bridge_backend_abi_version(void)`: kBackendAbiVersion of the plugin's build.
+using BackendAbiVersionFn = std::uint32_t (*)();
+/// `const char* bridge_backend_build_id(void)`: backend_build_id() of the plugin's build.
+using BackendBuildIdFn = const char* (*)();
+/// `const char* bridge_backend_gpu_kernels(void)`: the kernels with a GPU implementation, comma-separated.
+using BackendGpuKernelsFn = const char* (*)();
+}
+inline constexpr const char* kBackendAbiVersionSymbol = "bridge_backend_abi_version";
+inline constexpr const char* kBackendBuildIdSymbol = "bridge_backend_build_id";
+inline constexpr const char* kBackendGpuKernelsSymbol = "bridge_backend_gpu_kernels";
+
 /// Signature of the plugin's exported `bridge_create_cuda_backend`. Returns a backend for
 /// `options.device`, or nullptr with `error` saying why (no driver, no such device, ...).
 using CreateCudaBackendFn = Backend* (*)(const CudaBackendOptions& options, std::string& error);
@@ -31,7 +59,8 @@ inline constexpr const char* kCudaPluginFile = "libbridge_cuda.so";
 
 /// Loads the plugin and creates a backend. Looks in `explicit_path` if set; else next to the
 /// executable (build tree: cuda/; install: ../lib/gpubridge/), then the library search path.
-/// Returns nullptr with `error` set when there is no plugin, no CUDA runtime, or no usable device.
+/// Returns nullptr with `error` set when there is no plugin, a plugin of another ABI version or
+/// build, one whose GPU kernel has no CPU twin, no CUDA runtime, or no usable device.
 std::unique_ptr<Backend> load_cuda_backend(const std::string& explicit_path, const CudaBackendOptions& options,
                                            std::string& error);
 

@@ -7,6 +7,7 @@
 #include "bridge/broker/broker_service.hpp"
 #include "bridge/core/job_codec.hpp"
 #include "bridge/core/liveness.hpp"
+#include "bridge/core/protocol.hpp"
 
 namespace bridge::broker {
 namespace {
@@ -17,32 +18,21 @@ std::uint64_t micros(Clock::duration d) {
 
 }  // namespace
 
-void BrokerService::on_hello(const std::string& id, const wire::WorkerHello& hello) {
-  // Kernel names become metric labels and are matched against every request: bounded like any name.
-  if (hello.kernels() != nullptr) {
-    if (hello.kernels()->size() > kMaxKernelsPerWorker) {
-      spdlog::warn("worker {}: hello refused: {} kernels announced, at most {}", id, hello.kernels()->size(),
-                   kMaxKernelsPerWorker);
-      return;
-    }
-    for (const auto* k : *hello.kernels())
-      if (k->size() == 0 || k->size() > options_.limits.max_name_bytes) {
-        spdlog::warn("worker {}: hello refused: a kernel name of {} bytes (1 to max_name_bytes {})", id, k->size(),
-                     options_.limits.max_name_bytes);
-        return;
-      }
+void BrokerService::on_hello(const std::string& id, const wire::Envelope& envelope) {
+  core::protocol::WorkerHello hello;
+  if (Status s = core::protocol::decode(envelope, options_.limits, hello); !s.is_ok()) {
+    spdlog::warn("worker {}: hello refused: {}", id, s.message());
+    return;
   }
-  if (core::view(hello.worker_id()) != id)
-    spdlog::warn("worker hello names itself '{}' but connected as '{}'; using the connection id",
-                 core::view(hello.worker_id()), id);
+  if (hello.worker_id != id)
+    spdlog::warn("worker hello names itself '{}' but connected as '{}'; using the connection id", hello.worker_id, id);
   WorkerRecord record;
   record.id = id;
-  record.incarnation = hello.incarnation();
-  record.device = core::device_info_from(hello.device());
-  if (hello.kernels())
-    for (const auto* k : *hello.kernels()) record.kernels.emplace_back(core::view(k));
-  record.slots = std::max<std::uint32_t>(1, hello.slots());
-  record.heartbeat_ms = std::clamp<std::uint32_t>(hello.heartbeat_ms(), 10, 60000);
+  record.incarnation = hello.incarnation;
+  record.device = std::move(hello.device);
+  record.kernels = std::move(hello.kernels);
+  record.slots = hello.slots;
+  record.heartbeat_ms = hello.heartbeat_ms;
   record.last_seen = Clock::now();
   std::vector<Job*> orphaned;
   const bool known = workers_.find(id) != nullptr;
@@ -198,18 +188,14 @@ void BrokerService::on_dispatched(Job& job, WorkerRecord& worker) {
 }
 
 void BrokerService::send_reregister(const std::string& id, const std::string& reason) {
-  flatbuffers::FlatBufferBuilder fbb(64);
-  auto body = wire::CreateReregister(fbb, fbb.CreateString(reason));
   core::Frames frames;
-  frames.push_back(core::finish_envelope(fbb, wire::Body::Reregister, body.Union()));
+  frames.push_back(core::protocol::encode(core::protocol::Reregister{reason}));
   send_to_worker(id, std::move(frames));
 }
 
 void BrokerService::send_deactivate(const std::string& worker, const std::string& actor_key) {
-  flatbuffers::FlatBufferBuilder fbb(64);
-  auto body = wire::CreateDeactivate(fbb, fbb.CreateString(actor_key));
   core::Frames frames;
-  frames.push_back(core::finish_envelope(fbb, wire::Body::Deactivate, body.Union()));
+  frames.push_back(core::protocol::encode(core::protocol::Deactivate{actor_key}));
   send_to_worker(worker, std::move(frames));
 }
 

@@ -4,6 +4,7 @@
 
 #include "bridge/broker/broker_service.hpp"
 #include "bridge/core/job_codec.hpp"
+#include "bridge/core/protocol.hpp"
 
 namespace bridge::broker {
 
@@ -74,10 +75,8 @@ void BrokerService::release(Job& job) {
 }
 
 void BrokerService::send_cancel(const Job& job, StatusCode reason) {
-  flatbuffers::FlatBufferBuilder fbb(64);
-  auto body = wire::CreateCancel(fbb, job.dispatch_id, core::to_wire(reason));
   core::Frames frames;
-  frames.push_back(core::finish_envelope(fbb, wire::Body::Cancel, body.Union()));
+  frames.push_back(core::protocol::encode(core::protocol::Cancel{job.dispatch_id, reason}));
   send_to_worker(job.worker, std::move(frames));
 }
 

@@ -3,14 +3,13 @@
 
 #include "bridge/broker/broker_service.hpp"
 #include "bridge/core/job_codec.hpp"
+#include "bridge/core/protocol.hpp"
 
 namespace bridge::broker {
 
 void BrokerService::handle_ping(const std::string& client, const wire::Ping& ping) {
-  flatbuffers::FlatBufferBuilder fbb(128);
-  auto body = wire::CreatePong(fbb, ping.request_id(), fbb.CreateString(options_.id), incarnation_);
   core::Frames frames;
-  frames.push_back(core::finish_envelope(fbb, wire::Body::Pong, body.Union()));
+  frames.push_back(core::protocol::encode(core::protocol::Pong{ping.request_id(), options_.id, incarnation_}));
   reply(client, std::move(frames));
 }
 

@@ -13,6 +13,7 @@
 #include "bridge/core/job_codec.hpp"
 #include "bridge/core/liveness.hpp"
 #include "bridge/core/poll.hpp"
+#include "bridge/core/protocol.hpp"
 
 namespace bridge::broker {
 namespace {
@@ -221,10 +222,8 @@ void BrokerService::shut_down() {
   for (const auto& id : ids) {
     for (Job* job : workers_.remove(id)) job->worker.clear();
     // Tells the worker, so that it says hello again at once to whichever broker binds next.
-    flatbuffers::FlatBufferBuilder fbb(64);
-    auto body = wire::CreateGoodbye(fbb, fbb.CreateString("broker " + options_.id + " shutting down"));
     core::Frames frames;
-    frames.push_back(core::finish_envelope(fbb, wire::Body::Goodbye, body.Union()));
+    frames.push_back(core::protocol::encode(core::protocol::Goodbye{"broker " + options_.id + " shutting down"}));
     send_to_worker(id, std::move(frames));
   }
   // Jobs answered while a worker or a write held them: nothing will come back for them now.
@@ -417,9 +416,7 @@ void BrokerService::on_timers(Clock::time_point now) {
   leases_.trim();
   actor_calls_.deactivate_idle(now);
   for (const auto& id : workers_.silent_since(now, options_.liveness)) lose_worker(id, "silent past its liveness");
-  flatbuffers::FlatBufferBuilder fbb(64);
-  auto body = wire::CreateHeartbeat(fbb, 0);
-  const zmq::message_t heartbeat = core::finish_envelope(fbb, wire::Body::Heartbeat, body.Union());
+  const zmq::message_t heartbeat = core::protocol::encode(core::protocol::Heartbeat{});
   for (const auto& [id, w] : workers_.workers()) {
     core::Frames frames;
     frames.emplace_back().copy(const_cast<zmq::message_t&>(heartbeat));

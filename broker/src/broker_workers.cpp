@@ -9,6 +9,7 @@
 #include "bridge/broker/broker_service.hpp"
 #include "bridge/core/job_codec.hpp"
 #include "bridge/core/liveness.hpp"
+#include "bridge/core/protocol.hpp"
 
 namespace bridge::broker {
 
@@ -30,7 +31,7 @@ void BrokerService::handle_worker_message(core::Frames& frames) {
     spdlog::warn("worker {}: refused message: {}", id, s.to_string());
     return;
   }
-  if (envelope->body_type() == wire::Body::WorkerHello) return on_hello(id, *envelope->body_as_WorkerHello());
+  if (envelope->body_type() == wire::Body::WorkerHello) return on_hello(id, *envelope);
   WorkerRecord* worker = workers_.find(id);
   if (worker == nullptr) {
     // After a broker restart, or after this broker declared the worker dead: ask it to start over.
@@ -40,21 +41,25 @@ void BrokerService::handle_worker_message(core::Frames& frames) {
   worker->transfer_grace = std::chrono::milliseconds(0);
   switch (envelope->body_type()) {
     case wire::Body::Heartbeat: {
-      const auto* heartbeat = envelope->body_as_Heartbeat();
-      worker->transfer_grace = core::transfer_grace(heartbeat->incoming_bytes(), options_.link_floor_mib_s);
-      if (heartbeat->metrics() == nullptr) break;  // an announcement only
-      worker->metrics = core::device_metrics_from(heartbeat->metrics());
+      core::protocol::Heartbeat heartbeat;
+      (void)core::protocol::decode(*envelope, heartbeat);  // the body type is known: it cannot fail
+      worker->transfer_grace = core::transfer_grace(heartbeat.incoming_bytes, options_.link_floor_mib_s);
+      if (!heartbeat.metrics) break;  // an announcement only
+      worker->metrics = *heartbeat.metrics;
       metrics_.worker_seen(*worker);
       fleet_view_.publish(*worker, std::chrono::milliseconds(worker->heartbeat_ms) * options_.liveness);
       break;
     }
     case wire::Body::JobResult: on_result(*worker, frames); break;
-    case wire::Body::Goodbye:
-      spdlog::info("worker {} said goodbye ({}); {} job(s) still running there", id,
-                   core::view(envelope->body_as_Goodbye()->reason()), worker->inflight.size());
+    case wire::Body::Goodbye: {
+      core::protocol::Goodbye goodbye;
+      (void)core::protocol::decode(*envelope, goodbye);
+      spdlog::info("worker {} said goodbye ({}); {} job(s) still running there", id, goodbye.reason,
+                   worker->inflight.size());
       worker->draining = true;
       if (worker->inflight.empty()) remove_worker(id);
       break;
+    }
     default: spdlog::warn("worker {}: ignored a {} message", id, wire::EnumNameBody(envelope->body_type()));
   }
 }

@@ -16,6 +16,7 @@
 #include "bridge/core/notifier.hpp"
 #include "bridge/core/pending_requests.hpp"
 #include "bridge/core/poll.hpp"
+#include "bridge/core/protocol.hpp"
 
 namespace bridge {
 namespace {
@@ -115,43 +116,35 @@ class Client::Impl {
 
   Status status(FleetStatus& out) {
     const std::uint64_t id = next_id_.fetch_add(1);
-    flatbuffers::FlatBufferBuilder fbb(64);
-    auto body = wire::CreateStatusRequest(fbb, id);
-    return control(
-        core::finish_envelope(fbb, wire::Body::StatusRequest, body.Union()), id, [&](const wire::Envelope& e) {
-          const auto* reply = e.body_as_StatusReply();
-          if (reply == nullptr)
-            return Status(StatusCode::kMalformedMessage, "the broker answered a status request with something else");
-          core::decode_status(*reply, out);
-          return Status{};
-        });
+    return control(core::protocol::encode(core::protocol::StatusRequest{id}), id, [&](const wire::Envelope& e) {
+      const auto* reply = e.body_as_StatusReply();
+      if (reply == nullptr)
+        return Status(StatusCode::kMalformedMessage, "the broker answered a status request with something else");
+      core::decode_status(*reply, out);
+      return Status{};
+    });
   }
 
   Status quotas(const std::string& tenant, QuotaReport& out) {
     const std::uint64_t id = next_id_.fetch_add(1);
-    flatbuffers::FlatBufferBuilder fbb(128);
-    auto body = wire::CreateQuotaRequest(fbb, id, fbb.CreateString(tenant));
-    return control(
-        core::finish_envelope(fbb, wire::Body::QuotaRequest, body.Union()), id, [&](const wire::Envelope& e) {
-          const auto* reply = e.body_as_QuotaReply();
-          if (reply == nullptr)
-            return Status(StatusCode::kMalformedMessage, "the broker answered a quota request with something else");
-          if (reply->error() != nullptr && reply->error()->size() > 0)
-            return Status(reply->error_code() == wire::StatusCode::OK ? StatusCode::kUnknownTenant
-                                                                      : core::from_wire(reply->error_code()),
-                          std::string(core::view(reply->error())));
-          core::decode_quotas(*reply, out);
-          return Status{};
-        });
+    return control(core::protocol::encode(core::protocol::QuotaRequest{id, tenant}), id, [&](const wire::Envelope& e) {
+      const auto* reply = e.body_as_QuotaReply();
+      if (reply == nullptr)
+        return Status(StatusCode::kMalformedMessage, "the broker answered a quota request with something else");
+      if (reply->error() != nullptr && reply->error()->size() > 0)
+        return Status(reply->error_code() == wire::StatusCode::OK ? StatusCode::kUnknownTenant
+                                                                  : core::from_wire(reply->error_code()),
+                      std::string(core::view(reply->error())));
+      core::decode_quotas(*reply, out);
+      return Status{};
+    });
   }
 
   Status actor_info(const std::string& tenant, const std::string& actor_id, ActorInfo& out) {
     const std::uint64_t id = next_id_.fetch_add(1);
-    flatbuffers::FlatBufferBuilder fbb(128);
     const std::string& t = tenant.empty() ? options_.tenant : tenant;
-    auto body = wire::CreateActorRequest(fbb, id, fbb.CreateString(t), fbb.CreateString(actor_id));
     return control(
-        core::finish_envelope(fbb, wire::Body::ActorRequest, body.Union()), id, [&](const wire::Envelope& e) {
+        core::protocol::encode(core::protocol::ActorRequest{id, t, actor_id}), id, [&](const wire::Envelope& e) {
           const auto* reply = e.body_as_ActorReply();
           if (reply == nullptr)
             return Status(StatusCode::kMalformedMessage, "the broker answered an actor request with something else");
@@ -259,10 +252,8 @@ class Client::Impl {
     }
     for (const std::uint64_t id : ids) {
       if (!pending_.cancel(id)) continue;  // answered already
-      flatbuffers::FlatBufferBuilder fbb(64);
-      auto body = wire::CreateCancelRequest(fbb, id);
       core::Frames frames;
-      frames.push_back(core::finish_envelope(fbb, wire::Body::CancelRequest, body.Union()));
+      frames.push_back(core::protocol::encode(core::protocol::CancelRequest{id}));
       try {
         (void)zmq::send_multipart(socket_, frames,
                                   zmq::send_flags::dontwait);  // best effort: the deadline stops it anyway
@@ -326,10 +317,8 @@ class Client::Impl {
 
   void send_ping(Clock::time_point now) {
     next_ping_ = now + options_.broker_check;
-    flatbuffers::FlatBufferBuilder fbb(64);
-    auto body = wire::CreatePing(fbb, next_id_.fetch_add(1));
     core::Frames frames;
-    frames.push_back(core::finish_envelope(fbb, wire::Body::Ping, body.Union()));
+    frames.push_back(core::protocol::encode(core::protocol::Ping{next_id_.fetch_add(1)}));
     (void)zmq::send_multipart(socket_, frames, zmq::send_flags::dontwait);  // best effort; the next check retries
   }
 
@@ -337,10 +326,10 @@ class Client::Impl {
     last_heard_ = Clock::now();
     const wire::Envelope* envelope = nullptr;
     if (frames.empty() || !core::decode_envelope(frames[0], limits_, envelope).is_ok()) return;  // not ours to answer
-    if (const auto* pong = envelope->body_as_Pong()) {
+    if (core::protocol::Pong pong; core::protocol::decode(*envelope, pong).is_ok()) {
       // A changed incarnation means the broker restarted and lost every job sent to the old one.
       broker_known_ = true;
-      resent_after_restart_ += pending_.on_broker_incarnation(pong->incarnation());
+      resent_after_restart_ += pending_.on_broker_incarnation(pong.incarnation);
       return;
     }
     if (const auto* header = envelope->body_as_JobResult()) {

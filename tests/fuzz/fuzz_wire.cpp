@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "bridge/core/job_codec.hpp"
+#include "bridge/core/protocol.hpp"
 #include "fuzz_frames.hpp"
 
 namespace {
@@ -65,14 +66,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         materialise(dispatch->activation(), payload);
       break;
     }
-    case wire::Body::WorkerHello: {
-      const auto* hello = envelope->body_as_WorkerHello();
-      (void)core::device_info_from(hello->device());
-      if (hello->kernels())
-        for (const auto* k : *hello->kernels()) (void)core::view(k);
-      break;
-    }
-    case wire::Body::Heartbeat: (void)core::device_metrics_from(envelope->body_as_Heartbeat()->metrics()); break;
     case wire::Body::StatusReply: {
       FleetStatus out;
       core::decode_status(*envelope->body_as_StatusReply(), out);
@@ -88,7 +81,33 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       core::decode_actor(*envelope->body_as_ActorReply(), out);
       break;
     }
-    default: break;  // the other bodies are read field by field, each checked by the verifier
+    default: break;
   }
+  // Every control message decoder, on every envelope: each refuses other bodies and reads its own.
+  namespace protocol = core::protocol;
+  protocol::WorkerHello hello;
+  protocol::Heartbeat heartbeat;
+  protocol::Goodbye goodbye;
+  protocol::Reregister reregister;
+  protocol::Deactivate deactivate;
+  protocol::Cancel cancel;
+  protocol::Ping ping;
+  protocol::Pong pong;
+  protocol::CancelRequest cancel_request;
+  protocol::StatusRequest status_request;
+  protocol::QuotaRequest quota_request;
+  protocol::ActorRequest actor_request;
+  (void)protocol::decode(*envelope, limits, hello);
+  (void)protocol::decode(*envelope, heartbeat);
+  (void)protocol::decode(*envelope, goodbye);
+  (void)protocol::decode(*envelope, reregister);
+  (void)protocol::decode(*envelope, deactivate);
+  (void)protocol::decode(*envelope, cancel);
+  (void)protocol::decode(*envelope, ping);
+  (void)protocol::decode(*envelope, pong);
+  (void)protocol::decode(*envelope, cancel_request);
+  (void)protocol::decode(*envelope, status_request);
+  (void)protocol::decode(*envelope, quota_request);
+  (void)protocol::decode(*envelope, actor_request);
   return 0;
 }

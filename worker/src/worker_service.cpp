@@ -11,6 +11,7 @@
 #include "bridge/core/job_codec.hpp"
 #include "bridge/core/liveness.hpp"
 #include "bridge/core/poll.hpp"
+#include "bridge/core/protocol.hpp"
 
 namespace bridge::worker {
 namespace {
@@ -90,36 +91,31 @@ void WorkerService::send(core::Frames& frames) {
 }
 
 void WorkerService::send_hello() {
-  flatbuffers::FlatBufferBuilder fbb(1024);
-  std::vector<flatbuffers::Offset<flatbuffers::String>> names;
-  for (const auto& name : kernels_.names()) names.push_back(fbb.CreateString(name));
-  auto hello = wire::CreateWorkerHello(fbb, fbb.CreateString(id_), incarnation_,
-                                       core::add_device_info(fbb, backend_->device()), fbb.CreateVector(names),
-                                       options_.slots, options_.heartbeat_ms);
   core::Frames frames;
-  frames.push_back(core::finish_envelope(fbb, wire::Body::WorkerHello, hello.Union()));
+  frames.push_back(core::protocol::encode(core::protocol::WorkerHello{.worker_id = id_,
+                                                                      .incarnation = incarnation_,
+                                                                      .device = backend_->device(),
+                                                                      .kernels = kernels_.names(),
+                                                                      .slots = options_.slots,
+                                                                      .heartbeat_ms = options_.heartbeat_ms}));
   send(frames);
   next_heartbeat_ = Clock::now() + std::chrono::milliseconds(options_.heartbeat_ms);
 }
 
 void WorkerService::send_heartbeat() {
-  flatbuffers::FlatBufferBuilder fbb(128);
   const DeviceMetrics device = backend_->metrics();
   const auto liveness = std::chrono::milliseconds(options_.heartbeat_ms) * options_.liveness;
   metrics_.heartbeat(inflight_, Clock::now() - last_heard_ <= liveness, actors_.size(), actors_.resident_bytes(),
                      device);
-  auto heartbeat = wire::CreateHeartbeat(fbb, inflight_, core::add_device_metrics(fbb, device));
   core::Frames frames;
-  frames.push_back(core::finish_envelope(fbb, wire::Body::Heartbeat, heartbeat.Union()));
+  frames.push_back(core::protocol::encode(core::protocol::Heartbeat{.inflight = inflight_, .metrics = device}));
   send(frames);
   next_heartbeat_ = Clock::now() + std::chrono::milliseconds(options_.heartbeat_ms);
 }
 
 void WorkerService::send_goodbye(const std::string& reason) {
-  flatbuffers::FlatBufferBuilder fbb(128);
-  auto goodbye = wire::CreateGoodbye(fbb, fbb.CreateString(reason));
   core::Frames frames;
-  frames.push_back(core::finish_envelope(fbb, wire::Body::Goodbye, goodbye.Union()));
+  frames.push_back(core::protocol::encode(core::protocol::Goodbye{reason}));
   send(frames);
 }
 
@@ -203,37 +199,47 @@ void WorkerService::receive() {
       spdlog::error("dropped a message from the broker: {}", decoded.to_string());
       continue;
     }
+    namespace protocol = core::protocol;
     switch (envelope->body_type()) {
       case wire::Body::Dispatch: handle_dispatch(*envelope->body_as_Dispatch(), frames); break;
-      case wire::Body::Heartbeat:  // liveness, and perhaps the size of what comes next
-        broker_grace_ =
-            core::transfer_grace(envelope->body_as_Heartbeat()->incoming_bytes(), options_.link_floor_mib_s);
+      case wire::Body::Heartbeat: {  // liveness, and perhaps the size of what comes next
+        protocol::Heartbeat heartbeat;
+        (void)protocol::decode(*envelope, heartbeat);  // the body type is known: it cannot fail
+        broker_grace_ = core::transfer_grace(heartbeat.incoming_bytes, options_.link_floor_mib_s);
         break;
+      }
       case wire::Body::Cancel: {
-        const auto* cancel = envelope->body_as_Cancel();
-        const StatusCode reason = core::from_wire(cancel->reason());
-        stop_job(cancel->dispatch_id(), reason == StatusCode::kDeadlineExceeded ? reason : StatusCode::kCancelled,
-                 reason == StatusCode::kDeadlineExceeded ? "the job's deadline passed while it ran on worker " + id_
-                                                         : "the job was cancelled while it ran on worker " + id_);
+        protocol::Cancel cancel;
+        (void)protocol::decode(*envelope, cancel);
+        stop_job(cancel.dispatch_id, cancel.reason,
+                 cancel.reason == StatusCode::kDeadlineExceeded
+                     ? "the job's deadline passed while it ran on worker " + id_
+                     : "the job was cancelled while it ran on worker " + id_);
         break;
       }
       case wire::Body::Deactivate: {
-        const std::string actor(core::view(envelope->body_as_Deactivate()->actor()));
-        actors_.deactivate(actor);
-        spdlog::debug("actor {} deactivated ({} activations left)", actor, actors_.size());
+        protocol::Deactivate deactivate;
+        (void)protocol::decode(*envelope, deactivate);
+        actors_.deactivate(deactivate.actor);
+        spdlog::debug("actor {} deactivated ({} activations left)", deactivate.actor, actors_.size());
         break;
       }
-      case wire::Body::Goodbye:
+      case wire::Body::Goodbye: {
         // The broker is going away. A fresh connection says hello as soon as a broker binds the
         // endpoint again, rather than after `liveness` silent heartbeats.
-        spdlog::info("broker {} is going away ({}); reconnecting", options_.broker,
-                     core::view(envelope->body_as_Goodbye()->reason()));
+        protocol::Goodbye goodbye;
+        (void)protocol::decode(*envelope, goodbye);
+        spdlog::info("broker {} is going away ({}); reconnecting", options_.broker, goodbye.reason);
         connect();
         return;  // the old socket is gone; nothing more to read from it
-      case wire::Body::Reregister:
-        spdlog::info("broker asked for a new hello ({})", core::view(envelope->body_as_Reregister()->reason()));
+      }
+      case wire::Body::Reregister: {
+        protocol::Reregister reregister;
+        (void)protocol::decode(*envelope, reregister);
+        spdlog::info("broker asked for a new hello ({})", reregister.reason);
         send_hello();
         break;
+      }
       default:
         spdlog::warn("ignored a {} message from the broker", wire::EnumNameBody(envelope->body_type()));
     }

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "bridge/core/protocol.hpp"
+
 namespace bridge::core {
 
 std::uint64_t message_bytes(const Frames& frames) {
@@ -12,9 +14,7 @@ std::uint64_t message_bytes(const Frames& frames) {
 
 std::optional<zmq::message_t> announce_message(std::uint64_t bytes, std::uint32_t inflight) {
   if (bytes < kAnnouncedMessageBytes) return std::nullopt;
-  flatbuffers::FlatBufferBuilder fbb(64);
-  auto heartbeat = wire::CreateHeartbeat(fbb, inflight, 0, bytes);
-  return finish_envelope(fbb, wire::Body::Heartbeat, heartbeat.Union());
+  return protocol::encode(protocol::Heartbeat{.inflight = inflight, .incoming_bytes = bytes});
 }
 
 std::chrono::milliseconds transfer_grace(std::uint64_t incoming_bytes, std::uint32_t link_floor_mib_s) {

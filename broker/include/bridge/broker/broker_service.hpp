@@ -134,7 +134,7 @@ class BrokerService final : private Admission::Host, private ActorCalls::Host {
   void apply_tenants(TenantTable table, const char* why);
 
   // Workers, scheduling and results (broker_dispatch.cpp).
-  void on_hello(const std::string& id, const wire::WorkerHello& hello);
+  void on_hello(const std::string& id, const wire::Envelope& envelope);
   void on_result(WorkerRecord& worker, core::Frames& frames);
   void lose_worker(const std::string& id, const std::string& reason);
   /// A job whose worker is gone (lost, or restarted as a new process): it runs again elsewhere
@@ -220,7 +220,6 @@ class BrokerService final : private Admission::Host, private ActorCalls::Host {
   bool redis_was_connected_ = false;
   ThrottledLog refusal_log_;
   static constexpr int kMaxQuotaQueriesInFlight = 8;
-  static constexpr std::size_t kMaxKernelsPerWorker = 1024;
   int quota_queries_in_flight_ = 0;      ///< QuotaRequests waiting for Redis (handle_quota)
   static constexpr int kMaxActorQueriesInFlight = 8;
   int actor_queries_in_flight_ = 0;      ///< ActorRequests waiting for Redis (handle_actor_show)

@@ -1,0 +1,229 @@
+#include "bridge/core/protocol.hpp"
+
+#include <algorithm>
+
+#include "bridge/core/job_codec.hpp"
+
+namespace bridge::core::protocol {
+namespace {
+
+// The body of `envelope` as T, or a MALFORMED_MESSAGE status naming what came instead.
+template <class Body>
+const Body* body_of(const wire::Envelope& envelope, wire::Body expected, Status& status) {
+  const Body* body = envelope.body_type() == expected ? static_cast<const Body*>(envelope.body()) : nullptr;
+  if (body == nullptr)
+    status = {StatusCode::kMalformedMessage, std::string("expected a ") + wire::EnumNameBody(expected) + ", got a " +
+                                                 wire::EnumNameBody(envelope.body_type())};
+  return body;
+}
+
+std::string text(const flatbuffers::String* s) { return std::string(view(s)); }
+
+}  // namespace
+
+// ---- Encoders ------------------------------------------------------------------------------------
+
+zmq::message_t encode(const WorkerHello& m) {
+  flatbuffers::FlatBufferBuilder fbb(1024);
+  std::vector<flatbuffers::Offset<flatbuffers::String>> names;
+  for (const auto& name : m.kernels) names.push_back(fbb.CreateString(name));
+  auto body = wire::CreateWorkerHello(fbb, fbb.CreateString(m.worker_id), m.incarnation,
+                                      add_device_info(fbb, m.device), fbb.CreateVector(names), m.slots,
+                                      m.heartbeat_ms);
+  return finish_envelope(fbb, wire::Body::WorkerHello, body.Union());
+}
+
+zmq::message_t encode(const Heartbeat& m) {
+  flatbuffers::FlatBufferBuilder fbb(128);
+  auto metrics = m.metrics ? add_device_metrics(fbb, *m.metrics) : flatbuffers::Offset<wire::DeviceMetrics>();
+  auto body = wire::CreateHeartbeat(fbb, m.inflight, metrics, m.incoming_bytes);
+  return finish_envelope(fbb, wire::Body::Heartbeat, body.Union());
+}
+
+zmq::message_t encode(const Goodbye& m) {
+  flatbuffers::FlatBufferBuilder fbb(128);
+  auto body = wire::CreateGoodbye(fbb, fbb.CreateString(m.reason));
+  return finish_envelope(fbb, wire::Body::Goodbye, body.Union());
+}
+
+zmq::message_t encode(const Reregister& m) {
+  flatbuffers::FlatBufferBuilder fbb(128);
+  auto body = wire::CreateReregister(fbb, fbb.CreateString(m.reason));
+  return finish_envelope(fbb, wire::Body::Reregister, body.Union());
+}
+
+zmq::message_t encode(const Deactivate& m) {
+  flatbuffers::FlatBufferBuilder fbb(128);
+  auto body = wire::CreateDeactivate(fbb, fbb.CreateString(m.actor));
+  return finish_envelope(fbb, wire::Body::Deactivate, body.Union());
+}
+
+zmq::message_t encode(const Cancel& m) {
+  flatbuffers::FlatBufferBuilder fbb(64);
+  auto body = wire::CreateCancel(fbb, m.dispatch_id, to_wire(m.reason));
+  return finish_envelope(fbb, wire::Body::Cancel, body.Union());
+}
+
+zmq::message_t encode(const Ping& m) {
+  flatbuffers::FlatBufferBuilder fbb(64);
+  auto body = wire::CreatePing(fbb, m.request_id);
+  return finish_envelope(fbb, wire::Body::Ping, body.Union());
+}
+
+zmq::message_t encode(const Pong& m) {
+  flatbuffers::FlatBufferBuilder fbb(128);
+  auto body = wire::CreatePong(fbb, m.request_id, fbb.CreateString(m.broker_id), m.incarnation);
+  return finish_envelope(fbb, wire::Body::Pong, body.Union());
+}
+
+zmq::message_t encode(const CancelRequest& m) {
+  flatbuffers::FlatBufferBuilder fbb(64);
+  auto body = wire::CreateCancelRequest(fbb, m.job_id);
+  return finish_envelope(fbb, wire::Body::CancelRequest, body.Union());
+}
+
+zmq::message_t encode(const StatusRequest& m) {
+  flatbuffers::FlatBufferBuilder fbb(64);
+  auto body = wire::CreateStatusRequest(fbb, m.request_id);
+  return finish_envelope(fbb, wire::Body::StatusRequest, body.Union());
+}
+
+zmq::message_t encode(const QuotaRequest& m) {
+  flatbuffers::FlatBufferBuilder fbb(128);
+  auto body = wire::CreateQuotaRequest(fbb, m.request_id, fbb.CreateString(m.tenant));
+  return finish_envelope(fbb, wire::Body::QuotaRequest, body.Union());
+}
+
+zmq::message_t encode(const ActorRequest& m) {
+  flatbuffers::FlatBufferBuilder fbb(128);
+  auto body = wire::CreateActorRequest(fbb, m.request_id, fbb.CreateString(m.tenant), fbb.CreateString(m.actor_id));
+  return finish_envelope(fbb, wire::Body::ActorRequest, body.Union());
+}
+
+// ---- Decoders ------------------------------------------------------------------------------------
+
+Status decode(const wire::Envelope& envelope, const Limits& limits, WorkerHello& out) {
+  Status status;
+  const auto* hello = body_of<wire::WorkerHello>(envelope, wire::Body::WorkerHello, status);
+  if (hello == nullptr) return status;
+  if (hello->kernels() != nullptr) {
+    if (hello->kernels()->size() > WorkerHello::kMaxKernels)
+      return {StatusCode::kInvalidArgument, std::to_string(hello->kernels()->size()) + " kernels announced, at most " +
+                                                std::to_string(WorkerHello::kMaxKernels)};
+    for (const auto* k : *hello->kernels())
+      if (k->size() == 0 || k->size() > limits.max_name_bytes)
+        return {StatusCode::kInvalidArgument, "a kernel name of " + std::to_string(k->size()) +
+                                                  " bytes (1 to max_name_bytes " +
+                                                  std::to_string(limits.max_name_bytes) + ")"};
+  }
+  out = WorkerHello{};
+  out.worker_id = text(hello->worker_id());
+  out.incarnation = hello->incarnation();
+  out.device = device_info_from(hello->device());
+  if (hello->kernels() != nullptr)
+    for (const auto* k : *hello->kernels()) out.kernels.emplace_back(view(k));
+  out.slots = std::max<std::uint32_t>(1, hello->slots());
+  out.heartbeat_ms = std::clamp<std::uint32_t>(hello->heartbeat_ms(), 10, 60000);
+  return {};
+}
+
+Status decode(const wire::Envelope& envelope, Heartbeat& out) {
+  Status status;
+  const auto* heartbeat = body_of<wire::Heartbeat>(envelope, wire::Body::Heartbeat, status);
+  if (heartbeat == nullptr) return status;
+  out.inflight = heartbeat->inflight();
+  out.metrics.reset();
+  if (heartbeat->metrics() != nullptr) out.metrics = device_metrics_from(heartbeat->metrics());
+  out.incoming_bytes = heartbeat->incoming_bytes();
+  return {};
+}
+
+Status decode(const wire::Envelope& envelope, Goodbye& out) {
+  Status status;
+  const auto* goodbye = body_of<wire::Goodbye>(envelope, wire::Body::Goodbye, status);
+  if (goodbye == nullptr) return status;
+  out.reason = text(goodbye->reason());
+  return {};
+}
+
+Status decode(const wire::Envelope& envelope, Reregister& out) {
+  Status status;
+  const auto* reregister = body_of<wire::Reregister>(envelope, wire::Body::Reregister, status);
+  if (reregister == nullptr) return status;
+  out.reason = text(reregister->reason());
+  return {};
+}
+
+Status decode(const wire::Envelope& envelope, Deactivate& out) {
+  Status status;
+  const auto* deactivate = body_of<wire::Deactivate>(envelope, wire::Body::Deactivate, status);
+  if (deactivate == nullptr) return status;
+  out.actor = text(deactivate->actor());
+  return {};
+}
+
+Status decode(const wire::Envelope& envelope, Cancel& out) {
+  Status status;
+  const auto* cancel = body_of<wire::Cancel>(envelope, wire::Body::Cancel, status);
+  if (cancel == nullptr) return status;
+  out.dispatch_id = cancel->dispatch_id();
+  // Stopping is what matters: any reason but a deadline counts as a cancel.
+  out.reason = from_wire(cancel->reason()) == StatusCode::kDeadlineExceeded ? StatusCode::kDeadlineExceeded
+                                                                             : StatusCode::kCancelled;
+  return {};
+}
+
+Status decode(const wire::Envelope& envelope, Ping& out) {
+  Status status;
+  const auto* ping = body_of<wire::Ping>(envelope, wire::Body::Ping, status);
+  if (ping == nullptr) return status;
+  out.request_id = ping->request_id();
+  return {};
+}
+
+Status decode(const wire::Envelope& envelope, Pong& out) {
+  Status status;
+  const auto* pong = body_of<wire::Pong>(envelope, wire::Body::Pong, status);
+  if (pong == nullptr) return status;
+  out.request_id = pong->request_id();
+  out.broker_id = text(pong->broker_id());
+  out.incarnation = pong->incarnation();
+  return {};
+}
+
+Status decode(const wire::Envelope& envelope, CancelRequest& out) {
+  Status status;
+  const auto* cancel = body_of<wire::CancelRequest>(envelope, wire::Body::CancelRequest, status);
+  if (cancel == nullptr) return status;
+  out.job_id = cancel->job_id();
+  return {};
+}
+
+Status decode(const wire::Envelope& envelope, StatusRequest& out) {
+  Status status;
+  const auto* request = body_of<wire::StatusRequest>(envelope, wire::Body::StatusRequest, status);
+  if (request == nullptr) return status;
+  out.request_id = request->request_id();
+  return {};
+}
+
+Status decode(const wire::Envelope& envelope, QuotaRequest& out) {
+  Status status;
+  const auto* request = body_of<wire::QuotaRequest>(envelope, wire::Body::QuotaRequest, status);
+  if (request == nullptr) return status;
+  out.request_id = request->request_id();
+  out.tenant = text(request->tenant());
+  return {};
+}
+
+Status decode(const wire::Envelope& envelope, ActorRequest& out) {
+  Status status;
+  const auto* request = body_of<wire::ActorRequest>(envelope, wire::Body::ActorRequest, status);
+  if (request == nullptr) return status;
+  out.request_id = request->request_id();
+  out.tenant = text(request->tenant());
+  out.actor_id = text(request->actor_id());
+  return {};
+}
+
+}  // namespace bridge::core::protocol

@@ -1,0 +1,113 @@
+// Every control message of core/protocol.hpp: encoded, verified as a received frame would be, and
+// decoded to the same struct; and each decoder refusing another body, naming both.
+#include "bridge/core/protocol.hpp"
+
+#include <gtest/gtest.h>
+
+namespace bridge::core::protocol {
+namespace {
+
+// The frame as a peer receives it: verified by decode_envelope, then decoded.
+template <class Message>
+Message round_trip(const Message& sent) {
+  zmq::message_t frame = encode(sent);
+  const wire::Envelope* envelope = nullptr;
+  EXPECT_TRUE(decode_envelope(frame, Limits{}, envelope).is_ok());
+  Message got;
+  if constexpr (std::is_same_v<Message, WorkerHello>) {
+    EXPECT_TRUE(decode(*envelope, Limits{}, got).is_ok());
+  } else {
+    EXPECT_TRUE(decode(*envelope, got).is_ok());
+  }
+  return got;
+}
+
+TEST(Protocol, WorkerHelloRoundTripsAndIsBounded) {
+  WorkerHello hello{.worker_id = "gpu-host-0",
+                    .incarnation = 0xfeedfacecafebeefull,
+                    .device = {.kind = DeviceKind::kCuda, .name = "NVIDIA H200", .total_memory_bytes = 1ull << 37},
+                    .kernels = {"matmul", "vector_add"},
+                    .slots = 4,
+                    .heartbeat_ms = 250};
+  const WorkerHello got = round_trip(hello);
+  EXPECT_EQ(got.worker_id, hello.worker_id);
+  EXPECT_EQ(got.incarnation, hello.incarnation);
+  EXPECT_EQ(got.device.kind, DeviceKind::kCuda);
+  EXPECT_EQ(got.device.name, "NVIDIA H200");
+  EXPECT_EQ(got.device.total_memory_bytes, 1ull << 37);
+  EXPECT_EQ(got.kernels, hello.kernels);
+  EXPECT_EQ(got.slots, 4u);
+  EXPECT_EQ(got.heartbeat_ms, 250u);
+
+  hello.slots = 0;
+  hello.heartbeat_ms = 1;
+  const WorkerHello clamped = round_trip(hello);
+  EXPECT_EQ(clamped.slots, 1u);
+  EXPECT_EQ(clamped.heartbeat_ms, 10u);
+
+  Limits limits;
+  limits.max_name_bytes = 8;
+  hello.kernels = {"a_kernel_name_too_long"};
+  zmq::message_t frame = encode(hello);
+  const wire::Envelope* envelope = nullptr;
+  ASSERT_TRUE(decode_envelope(frame, limits, envelope).is_ok());
+  WorkerHello refused;
+  const Status s = decode(*envelope, limits, refused);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("max_name_bytes 8"), std::string::npos) << s.message();
+
+  hello.kernels.assign(WorkerHello::kMaxKernels + 1, "k");
+  frame = encode(hello);
+  ASSERT_TRUE(decode_envelope(frame, Limits{}, envelope).is_ok());
+  EXPECT_NE(decode(*envelope, Limits{}, refused).message().find("at most 1024"), std::string::npos);
+}
+
+TEST(Protocol, HeartbeatsCarryMetricsOrAnAnnouncement) {
+  const Heartbeat with_metrics =
+      round_trip(Heartbeat{.inflight = 3, .metrics = DeviceMetrics{.free_memory_bytes = 42, .utilization_percent = 7}});
+  EXPECT_EQ(with_metrics.inflight, 3u);
+  ASSERT_TRUE(with_metrics.metrics.has_value());
+  EXPECT_EQ(with_metrics.metrics->free_memory_bytes, 42);
+  EXPECT_EQ(with_metrics.metrics->utilization_percent, 7);
+  EXPECT_EQ(with_metrics.incoming_bytes, 0u);
+  const Heartbeat announcement = round_trip(Heartbeat{.inflight = 1, .incoming_bytes = 64ull << 20});
+  EXPECT_FALSE(announcement.metrics.has_value());
+  EXPECT_EQ(announcement.incoming_bytes, 64ull << 20);
+}
+
+TEST(Protocol, TheSmallMessagesRoundTrip) {
+  EXPECT_EQ(round_trip(Goodbye{"shutting down"}).reason, "shutting down");
+  EXPECT_EQ(round_trip(Reregister{"unknown worker"}).reason, "unknown worker");
+  EXPECT_EQ(round_trip(Deactivate{"alice/model-7"}).actor, "alice/model-7");
+  const Cancel cancel = round_trip(Cancel{77, StatusCode::kDeadlineExceeded});
+  EXPECT_EQ(cancel.dispatch_id, 77u);
+  EXPECT_EQ(cancel.reason, StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(round_trip(Cancel{78, StatusCode::kInternal}).reason, StatusCode::kCancelled);
+  EXPECT_EQ(round_trip(Ping{9}).request_id, 9u);
+  const Pong pong = round_trip(Pong{9, "broker-a", 123456789});
+  EXPECT_EQ(pong.request_id, 9u);
+  EXPECT_EQ(pong.broker_id, "broker-a");
+  EXPECT_EQ(pong.incarnation, 123456789u);
+  EXPECT_EQ(round_trip(CancelRequest{5}).job_id, 5u);
+  EXPECT_EQ(round_trip(StatusRequest{6}).request_id, 6u);
+  const QuotaRequest quota = round_trip(QuotaRequest{7, "bob"});
+  EXPECT_EQ(quota.request_id, 7u);
+  EXPECT_EQ(quota.tenant, "bob");
+  const ActorRequest actor = round_trip(ActorRequest{8, "alice", "model-7"});
+  EXPECT_EQ(actor.request_id, 8u);
+  EXPECT_EQ(actor.tenant, "alice");
+  EXPECT_EQ(actor.actor_id, "model-7");
+}
+
+TEST(Protocol, ADecoderRefusesAnotherBodyNamingBoth) {
+  zmq::message_t frame = encode(Ping{1});
+  const wire::Envelope* envelope = nullptr;
+  ASSERT_TRUE(decode_envelope(frame, Limits{}, envelope).is_ok());
+  Pong pong;
+  const Status s = decode(*envelope, pong);
+  EXPECT_EQ(s.code(), StatusCode::kMalformedMessage);
+  EXPECT_NE(s.message().find("expected a Pong, got a Ping"), std::string::npos) << s.message();
+}
+
+}  // namespace
+}  // namespace bridge::core::protocol

@@ -4,6 +4,7 @@
 #include "bridge/broker/broker_service.hpp"
 #include "bridge/core/job_codec.hpp"
 #include "bridge/core/protocol.hpp"
+#include "bridge/core/protocol_replies.hpp"
 
 namespace bridge::broker {
 
@@ -14,25 +15,25 @@ void BrokerService::handle_ping(const std::string& client, const wire::Ping& pin
 }
 
 void BrokerService::handle_status(const std::string& client, const wire::StatusRequest& request) {
-  flatbuffers::FlatBufferBuilder fbb(1024);
   const auto now = Clock::now();
-  std::vector<flatbuffers::Offset<wire::WorkerStatus>> workers;
-  for (const auto& [id, w] : workers_.workers()) {
-    std::vector<flatbuffers::Offset<flatbuffers::String>> kernels;
-    for (const auto& k : w.kernels) kernels.push_back(fbb.CreateString(k));
-    const auto ago = std::chrono::duration_cast<std::chrono::milliseconds>(now - w.last_seen).count();
-    workers.push_back(wire::CreateWorkerStatus(fbb, fbb.CreateString(id), core::add_device_info(fbb, w.device),
-                                               fbb.CreateVector(kernels), w.slots,
-                                               static_cast<std::uint32_t>(w.inflight.size()),
-                                               static_cast<std::uint32_t>(ago), w.completed,
-                                               core::add_device_metrics(fbb, w.metrics)));
-  }
-  auto body = wire::CreateStatusReply(fbb, request.request_id(), fbb.CreateString(options_.id),
-                                      fbb.CreateVector(workers), static_cast<std::uint32_t>(jobs_.waiting()),
-                                      static_cast<std::uint32_t>(workers_.inflight_jobs()), redis_.connected(),
-                                      options_.default_timeout_ms);
+  core::protocol::StatusReply answer{.request_id = request.request_id(),
+                                     .fleet = {.broker_id = options_.id,
+                                               .queued_jobs = static_cast<std::uint32_t>(jobs_.waiting()),
+                                               .inflight_jobs = static_cast<std::uint32_t>(workers_.inflight_jobs()),
+                                               .redis_connected = redis_.connected(),
+                                               .default_timeout_ms = options_.default_timeout_ms}};
+  for (const auto& [id, w] : workers_.workers())
+    answer.fleet.workers.push_back(
+        {.id = id,
+         .device = w.device,
+         .kernels = w.kernels,
+         .slots = w.slots,
+         .inflight = static_cast<std::uint32_t>(w.inflight.size()),
+         .since_heartbeat = std::chrono::duration_cast<std::chrono::milliseconds>(now - w.last_seen),
+         .completed = w.completed,
+         .metrics = w.metrics});
   core::Frames frames;
-  frames.push_back(core::finish_envelope(fbb, wire::Body::StatusReply, body.Union()));
+  frames.push_back(core::protocol::encode(answer));
   reply(client, std::move(frames));
 }
 
@@ -44,8 +45,7 @@ void BrokerService::handle_quota(const std::string& client, const Caller& caller
     std::vector<std::pair<std::string, TenantQuota>> tenants;
     std::vector<QuotaStore::Usage> usage;
     std::size_t outstanding = 0;
-    std::string error;
-    wire::StatusCode error_code = wire::StatusCode::OK;
+    Status error;
   };
   auto pending = std::make_shared<Pending>();
   pending->client = client;
@@ -53,44 +53,50 @@ void BrokerService::handle_quota(const std::string& client, const Caller& caller
   // A tenant's key sees its own tenant (empty names it); an operator key, or security: none, every one.
   std::string wanted;
   if (Status s = resolve_tenant(caller, core::view(request.tenant()), /*for_job=*/false, wanted); !s.is_ok()) {
-    pending->error = s.message();
-    pending->error_code = wire::StatusCode::PERMISSION_DENIED;
+    pending->error = {StatusCode::kPermissionDenied, s.message()};
   } else {
     for (const auto& [name, quota] : tenants_.tenants())
       if (wanted.empty() || name == wanted) pending->tenants.emplace_back(name, quota);
     if (!wanted.empty() && pending->tenants.empty()) {
-      pending->error = "tenant '" + wanted + "' is not configured in " + options_.tenants_file;
-      pending->error_code = wire::StatusCode::UNKNOWN_TENANT;
+      pending->error = {StatusCode::kUnknownTenant,
+                        "tenant '" + wanted + "' is not configured in " + options_.tenants_file};
     }
   }
   pending->usage.resize(pending->tenants.size());
 
   auto send = [this](const Pending& p) {
-    flatbuffers::FlatBufferBuilder fbb(1024);
-    std::vector<flatbuffers::Offset<wire::TenantQuotaStatus>> rows;
+    core::protocol::QuotaReply answer{
+        .request_id = p.request_id,
+        .report = {.tenants_file = options_.tenants_file, .loaded_at_unix_ms = tenants_loaded_at_ms_},
+        .error = p.error};
     for (std::size_t i = 0; i < p.tenants.size(); ++i) {
       const auto& [name, q] = p.tenants[i];
       const QuotaStore::Usage& u = p.usage[i];
-      std::vector<flatbuffers::Offset<flatbuffers::String>> kernels;
-      for (const auto& k : q.kernels) kernels.push_back(fbb.CreateString(k));
-      rows.push_back(wire::CreateTenantQuotaStatus(
-          fbb, fbb.CreateString(name), q.max_inflight_jobs, q.max_inflight_bytes, q.rate, q.effective_burst(), q.weight,
-          q.min_priority, q.max_priority, fbb.CreateVector(kernels), u.known ? u.jobs : -1, u.known ? u.bytes : -1,
-          u.known ? u.rate_tokens : -1, q.max_resident_bytes, q.max_job_ms));
+      answer.report.tenants.push_back({.tenant = name,
+                                       .max_inflight_jobs = q.max_inflight_jobs,
+                                       .max_inflight_bytes = q.max_inflight_bytes,
+                                       .rate = q.rate,
+                                       .burst = q.effective_burst(),
+                                       .weight = q.weight,
+                                       .min_priority = q.min_priority,
+                                       .max_priority = q.max_priority,
+                                       .kernels = q.kernels,
+                                       .inflight_jobs = u.known ? u.jobs : -1,
+                                       .inflight_bytes = u.known ? u.bytes : -1,
+                                       .rate_tokens = u.known ? u.rate_tokens : -1,
+                                       .max_resident_bytes = q.max_resident_bytes,
+                                       .max_job_ms = q.max_job_ms});
     }
-    auto body =
-        wire::CreateQuotaReply(fbb, p.request_id, fbb.CreateVector(rows), fbb.CreateString(options_.tenants_file),
-                               tenants_loaded_at_ms_, fbb.CreateString(p.error), p.error_code);
     core::Frames frames;
-    frames.push_back(core::finish_envelope(fbb, wire::Body::QuotaReply, body.Union()));
+    frames.push_back(core::protocol::encode(answer));
     reply(p.client, std::move(frames));
   };
   // Usage costs Redis one script per tenant, on the connection admission uses: a flood of quota
   // requests must not delay admission, so only a few are asked at once; the others are answered
   // with the limits alone and an error that says to retry.
   if (quota_queries_in_flight_ >= kMaxQuotaQueriesInFlight) {
-    pending->error = "the broker is answering " + std::to_string(kMaxQuotaQueriesInFlight) +
-                     " quota requests already; usage is left out (-1); retry in a moment";
+    pending->error = {StatusCode::kUnavailable, "the broker is answering " + std::to_string(kMaxQuotaQueriesInFlight) +
+                                                    " quota requests already; retry in a moment"};
     return send(*pending);
   }
   ++quota_queries_in_flight_;
@@ -117,21 +123,22 @@ void BrokerService::handle_actor_show(const std::string& client, const Caller& c
   const Status allowed = resolve_tenant(caller, core::view(request.tenant()), /*for_job=*/false, tenant);
   auto send = [this, client, request_id](const Status& status, const ActorState* state, const std::string& worker,
                                          std::int64_t tenant_bytes) {
-    flatbuffers::FlatBufferBuilder fbb(512);
-    std::vector<flatbuffers::Offset<wire::TensorDesc>> resident;
-    std::uint64_t bytes = 0;
-    if (state != nullptr)
+    core::protocol::ActorReply answer{.request_id = request_id, .status = status};
+    ActorInfo& actor = answer.actor;
+    actor.worker_id = worker;
+    actor.tenant_resident_bytes = static_cast<std::uint64_t>(std::max<std::int64_t>(0, tenant_bytes));
+    if (state != nullptr) {
+      actor.found = state->found;
+      actor.version = state->version;
+      actor.updated_unix_ms = state->updated_unix_ms;
       for (const Tensor& t : state->tensors) {
-        resident.push_back(core::add_tensor_desc(fbb, t));
-        bytes += static_cast<std::uint64_t>(t.element_count()) * dtype_size(t.dtype());
+        const auto bytes = static_cast<std::uint64_t>(t.element_count()) * dtype_size(t.dtype());
+        actor.resident.push_back({.name = t.name(), .dtype = t.dtype(), .shape = t.shape(), .bytes = bytes});
+        actor.resident_bytes += bytes;
       }
-    auto body = wire::CreateActorReply(
-        fbb, request_id, core::to_wire(status.code()), fbb.CreateString(status.message()),
-        state != nullptr && state->found, state == nullptr ? 0 : state->version, fbb.CreateString(worker),
-        fbb.CreateVector(resident), bytes, static_cast<std::uint64_t>(std::max<std::int64_t>(0, tenant_bytes)),
-        state == nullptr ? 0 : state->updated_unix_ms);
+    }
     core::Frames frames;
-    frames.push_back(core::finish_envelope(fbb, wire::Body::ActorReply, body.Union()));
+    frames.push_back(core::protocol::encode(answer));
     reply(client, std::move(frames));
   };
   if (!allowed.is_ok()) return send(allowed, nullptr, "", 0);

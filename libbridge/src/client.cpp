@@ -17,6 +17,7 @@
 #include "bridge/core/pending_requests.hpp"
 #include "bridge/core/poll.hpp"
 #include "bridge/core/protocol.hpp"
+#include "bridge/core/protocol_replies.hpp"
 
 namespace bridge {
 namespace {
@@ -117,10 +118,9 @@ class Client::Impl {
   Status status(FleetStatus& out) {
     const std::uint64_t id = next_id_.fetch_add(1);
     return control(core::protocol::encode(core::protocol::StatusRequest{id}), id, [&](const wire::Envelope& e) {
-      const auto* reply = e.body_as_StatusReply();
-      if (reply == nullptr)
-        return Status(StatusCode::kMalformedMessage, "the broker answered a status request with something else");
-      core::decode_status(*reply, out);
+      core::protocol::StatusReply reply;
+      if (Status s = core::protocol::decode(e, reply); !s.is_ok()) return s;
+      out = std::move(reply.fleet);
       return Status{};
     });
   }
@@ -128,14 +128,10 @@ class Client::Impl {
   Status quotas(const std::string& tenant, QuotaReport& out) {
     const std::uint64_t id = next_id_.fetch_add(1);
     return control(core::protocol::encode(core::protocol::QuotaRequest{id, tenant}), id, [&](const wire::Envelope& e) {
-      const auto* reply = e.body_as_QuotaReply();
-      if (reply == nullptr)
-        return Status(StatusCode::kMalformedMessage, "the broker answered a quota request with something else");
-      if (reply->error() != nullptr && reply->error()->size() > 0)
-        return Status(reply->error_code() == wire::StatusCode::OK ? StatusCode::kUnknownTenant
-                                                                  : core::from_wire(reply->error_code()),
-                      std::string(core::view(reply->error())));
-      core::decode_quotas(*reply, out);
+      core::protocol::QuotaReply reply;
+      if (Status s = core::protocol::decode(e, reply); !s.is_ok()) return s;
+      if (!reply.error.is_ok()) return reply.error;
+      out = std::move(reply.report);
       return Status{};
     });
   }
@@ -143,18 +139,16 @@ class Client::Impl {
   Status actor_info(const std::string& tenant, const std::string& actor_id, ActorInfo& out) {
     const std::uint64_t id = next_id_.fetch_add(1);
     const std::string& t = tenant.empty() ? options_.tenant : tenant;
-    return control(
-        core::protocol::encode(core::protocol::ActorRequest{id, t, actor_id}), id, [&](const wire::Envelope& e) {
-          const auto* reply = e.body_as_ActorReply();
-          if (reply == nullptr)
-            return Status(StatusCode::kMalformedMessage, "the broker answered an actor request with something else");
-          if (reply->status() != wire::StatusCode::OK)
-            return Status(core::from_wire(reply->status()), std::string(core::view(reply->message())));
-          out.tenant = t;
-          out.actor_id = actor_id;
-          core::decode_actor(*reply, out);
-          return Status{};
-        });
+    return control(core::protocol::encode(core::protocol::ActorRequest{id, t, actor_id}), id,
+                   [&](const wire::Envelope& e) {
+                     core::protocol::ActorReply reply;
+                     if (Status s = core::protocol::decode(e, reply); !s.is_ok()) return s;
+                     if (!reply.status.is_ok()) return reply.status;
+                     out = std::move(reply.actor);
+                     out.tenant = t;
+                     out.actor_id = actor_id;
+                     return Status{};
+                   });
   }
 
  private:

@@ -6,6 +6,7 @@
 
 #include "bridge/core/job_codec.hpp"
 #include "bridge/core/protocol.hpp"
+#include "bridge/core/protocol_replies.hpp"
 #include "fuzz_frames.hpp"
 
 namespace {
@@ -66,21 +67,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         materialise(dispatch->activation(), payload);
       break;
     }
-    case wire::Body::StatusReply: {
-      FleetStatus out;
-      core::decode_status(*envelope->body_as_StatusReply(), out);
-      break;
-    }
-    case wire::Body::QuotaReply: {
-      QuotaReport out;
-      core::decode_quotas(*envelope->body_as_QuotaReply(), out);
-      break;
-    }
-    case wire::Body::ActorReply: {
-      ActorInfo out;
-      core::decode_actor(*envelope->body_as_ActorReply(), out);
-      break;
-    }
     default: break;
   }
   // Every control message decoder, on every envelope: each refuses other bodies and reads its own.
@@ -97,6 +83,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   protocol::StatusRequest status_request;
   protocol::QuotaRequest quota_request;
   protocol::ActorRequest actor_request;
+  protocol::StatusReply status_reply;
+  protocol::QuotaReply quota_reply;
+  protocol::ActorReply actor_reply;
   (void)protocol::decode(*envelope, limits, hello);
   (void)protocol::decode(*envelope, heartbeat);
   (void)protocol::decode(*envelope, goodbye);
@@ -109,5 +98,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   (void)protocol::decode(*envelope, status_request);
   (void)protocol::decode(*envelope, quota_request);
   (void)protocol::decode(*envelope, actor_request);
+  (void)protocol::decode(*envelope, status_reply);
+  (void)protocol::decode(*envelope, quota_reply);
+  (void)protocol::decode(*envelope, actor_reply);
   return 0;
 }

@@ -1,6 +1,7 @@
 // Every control message of core/protocol.hpp: encoded, verified as a received frame would be, and
 // decoded to the same struct; and each decoder refusing another body, naming both.
 #include "bridge/core/protocol.hpp"
+#include "bridge/core/protocol_replies.hpp"
 
 #include <gtest/gtest.h>
 
@@ -107,6 +108,67 @@ TEST(Protocol, ADecoderRefusesAnotherBodyNamingBoth) {
   const Status s = decode(*envelope, pong);
   EXPECT_EQ(s.code(), StatusCode::kMalformedMessage);
   EXPECT_NE(s.message().find("expected a Pong, got a Ping"), std::string::npos) << s.message();
+}
+
+
+TEST(Protocol, RepliesRoundTrip) {
+  StatusReply status{.request_id = 3,
+                     .fleet = {.broker_id = "broker-a",
+                               .workers = {{.id = "w1",
+                                            .device = {.kind = DeviceKind::kCpu, .name = "EPYC"},
+                                            .kernels = {"passthrough"},
+                                            .slots = 4,
+                                            .inflight = 2,
+                                            .since_heartbeat = std::chrono::milliseconds(150),
+                                            .completed = 99,
+                                            .metrics = {.free_memory_bytes = 5}}},
+                               .queued_jobs = 7,
+                               .inflight_jobs = 2,
+                               .redis_connected = true,
+                               .default_timeout_ms = 30000}};
+  const StatusReply got = round_trip(status);
+  EXPECT_EQ(got.request_id, 3u);
+  EXPECT_EQ(got.fleet.broker_id, "broker-a");
+  ASSERT_EQ(got.fleet.workers.size(), 1u);
+  EXPECT_EQ(got.fleet.workers[0].kernels, std::vector<std::string>{"passthrough"});
+  EXPECT_EQ(got.fleet.workers[0].since_heartbeat.count(), 150);
+  EXPECT_EQ(got.fleet.workers[0].completed, 99u);
+  EXPECT_EQ(got.fleet.workers[0].metrics.free_memory_bytes, 5);
+  EXPECT_EQ(got.fleet.queued_jobs, 7u);
+  EXPECT_TRUE(got.fleet.redis_connected);
+  EXPECT_EQ(got.fleet.default_timeout_ms, 30000u);
+
+  QuotaReply quota{
+      .request_id = 4,
+      .report = {.tenants = {{.tenant = "alice", .max_inflight_jobs = 8, .rate = 2.5, .inflight_jobs = -1}},
+                 .tenants_file = "tenants.yaml",
+                 .loaded_at_unix_ms = 12345}};
+  QuotaReply quota_got = round_trip(quota);
+  EXPECT_TRUE(quota_got.error.is_ok());
+  ASSERT_EQ(quota_got.report.tenants.size(), 1u);
+  EXPECT_EQ(quota_got.report.tenants[0].tenant, "alice");
+  EXPECT_EQ(quota_got.report.tenants[0].rate, 2.5);
+  EXPECT_EQ(quota_got.report.tenants[0].inflight_jobs, -1);
+  EXPECT_EQ(quota_got.report.loaded_at_unix_ms, 12345);
+  quota.error = Status(StatusCode::kPermissionDenied, "another tenant's");
+  quota_got = round_trip(quota);
+  EXPECT_EQ(quota_got.error.code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(quota_got.error.message(), "another tenant's");
+
+  ActorReply actor{.request_id = 5};
+  actor.actor.found = true;
+  actor.actor.version = 11;
+  actor.actor.worker_id = "w1";
+  actor.actor.resident = {{.name = "weights", .dtype = DType::kF32, .shape = {2, 3}, .bytes = 24}};
+  actor.actor.resident_bytes = 24;
+  const ActorReply actor_got = round_trip(actor);
+  EXPECT_TRUE(actor_got.status.is_ok());
+  EXPECT_TRUE(actor_got.actor.found);
+  EXPECT_EQ(actor_got.actor.version, 11u);
+  ASSERT_EQ(actor_got.actor.resident.size(), 1u);
+  EXPECT_EQ(actor_got.actor.resident[0].name, "weights");
+  EXPECT_EQ(actor_got.actor.resident[0].shape, (Shape{2, 3}));
+  EXPECT_EQ(actor_got.actor.resident[0].bytes, 24u);
 }
 
 }  // namespace

@@ -26,8 +26,5 @@ flatbuffers::Offset<wire::DeviceMetrics> add_device_metrics(flatbuffers::FlatBuf
                                                            const DeviceMetrics& metrics);
 DeviceInfo device_info_from(const wire::DeviceInfo* info);
 DeviceMetrics device_metrics_from(const wire::DeviceMetrics* metrics);
-void decode_status(const wire::StatusReply& reply, FleetStatus& out);
-void decode_quotas(const wire::QuotaReply& reply, QuotaReport& out);
-void decode_actor(const wire::ActorReply& reply, ActorInfo& out);
 
 }  // namespace bridge::core

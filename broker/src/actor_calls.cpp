@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "bridge/core/frame_layouts.hpp"
 #include "bridge/core/wire.hpp"
 
 namespace bridge::broker {
@@ -125,7 +126,7 @@ void ActorCalls::activated(Job& call, const WorkerRecord& worker) {
   spdlog::debug("actor {} activated on worker {} at version {}", actor->key, worker.id, actor->version);
 }
 
-void ActorCalls::on_result(const WorkerRecord& worker, Job& call, core::Frames& frames, std::size_t returned,
+void ActorCalls::on_result(const WorkerRecord& worker, Job& call, core::Frames& frames,
                            std::uint64_t max_resident_bytes) {
   ActorEntry* actor = actors_.find(call.actor);
   const auto* result = flatbuffers::GetRoot<wire::Envelope>(frames[1].data())->body_as_JobResult();
@@ -142,16 +143,20 @@ void ActorCalls::on_result(const WorkerRecord& worker, Job& call, core::Frames& 
                         0);
     return start(call);
   }
-  const std::size_t kept = result->kept() == nullptr ? 0 : result->kept()->size();
+  // [worker id][header][returned outputs...][kept tensors...]
+  const core::ResultLayout layout = core::ResultLayout::of(*result);
+  auto payload = std::span(frames).subspan(2);
   core::Frames out;  // what the client gets: the header and the returned outputs
-  for (std::size_t i = 1; i < 2 + returned; ++i) out.push_back(std::move(frames[i]));
-  if (result->status() != wire::StatusCode::OK || kept == 0) return host_.finish(call, std::move(out));
+  out.push_back(std::move(frames[1]));
+  for (auto& frame : layout.returned_frames(payload)) out.push_back(std::move(frame));
+  if (result->status() != wire::StatusCode::OK || layout.kept == 0) return host_.finish(call, std::move(out));
 
   // Write-through: the client hears of the call only once its new state is in the store.
   std::vector<Tensor> tensors;
-  for (std::size_t i = 0; i < kept; ++i)
-    tensors.push_back(core::tensor_from_frame(*result->kept()->Get(static_cast<flatbuffers::uoffset_t>(i)),
-                                              std::move(frames[2 + returned + i])));
+  auto kept = layout.kept_frames(payload);
+  for (std::size_t i = 0; i < kept.size(); ++i)
+    tensors.push_back(
+        core::tensor_from_frame(*result->kept()->Get(static_cast<flatbuffers::uoffset_t>(i)), std::move(kept[i])));
   const std::uint64_t key = call.key;
   jobs_.set_state(call, JobState::kWritingThrough);
   call.write_pending = true;

@@ -5,6 +5,7 @@
 #include <zmq_addon.hpp>
 
 #include "bridge/broker/broker_service.hpp"
+#include "bridge/core/frame_layouts.hpp"
 #include "bridge/core/job_codec.hpp"
 #include "bridge/core/liveness.hpp"
 #include "bridge/core/protocol.hpp"
@@ -68,11 +69,13 @@ void BrokerService::on_result(WorkerRecord& worker, core::Frames& frames) {
   job.dispatch_id = 0;
   job.step_deadline = Clock::time_point::max();
   ++worker.completed;
-  const std::size_t kept = result->kept() == nullptr ? 0 : result->kept()->size();
+  // [worker id][header][returned outputs...][kept tensors (actor calls)...]
+  const core::ResultLayout layout = core::ResultLayout::of(*result);
+  auto payload = std::span(frames).subspan(2);
   // An actor call that kept outputs moved its activation past Redis; if the write will not happen,
   // that activation must not serve again.
   auto drop_activation = [&] {
-    if (result->status() == wire::StatusCode::OK && kept > 0) actor_calls_.drop_activation(job.actor);
+    if (result->status() == wire::StatusCode::OK && layout.kept > 0) actor_calls_.drop_activation(job.actor);
   };
 
   if (job.answered()) {
@@ -91,16 +94,13 @@ void BrokerService::on_result(WorkerRecord& worker, core::Frames& frames) {
                            "the job finished on worker " + worker.id +
                                " after its deadline; its result was dropped (raise timeout_ms)"));
   } else {
-    // [worker id][header][returned outputs...][kept outputs (actor calls)...]
-    const std::size_t returned = result->outputs() == nullptr ? 0 : result->outputs()->size();
     std::uint64_t bytes = 0;
-    Status valid = frames.size() < 2 + returned
-                       ? Status(StatusCode::kMalformedMessage, "result has fewer frames than outputs")
-                       : core::validate_tensors(result->outputs(), std::span(frames).subspan(2, returned),
-                                                options_.limits, bytes);
+    Status valid = layout.check(payload.size());
     if (valid.is_ok())
-      valid = core::validate_tensors(result->kept(), std::span(frames).subspan(2 + returned), options_.limits, bytes);
-    if (valid.is_ok() && job.actor.empty() && kept > 0)
+      valid = core::validate_tensors(result->outputs(), layout.returned_frames(payload), options_.limits, bytes);
+    if (valid.is_ok())
+      valid = core::validate_tensors(result->kept(), layout.kept_frames(payload), options_.limits, bytes);
+    if (valid.is_ok() && job.actor.empty() && layout.kept > 0)
       valid = Status(StatusCode::kMalformedMessage, "kept outputs in the result of a job that is no actor call");
     // A client sees only the protocol's codes, and ACTOR_NOT_ACTIVE never for a plain job.
     if (valid.is_ok() && *wire::EnumNameStatusCode(result->status()) == '\0')
@@ -125,7 +125,7 @@ void BrokerService::on_result(WorkerRecord& worker, core::Frames& frames) {
       timings->mutate_queued_us(micros(job.dispatched - job.received));
       if (!job.actor.empty()) {
         const TenantQuota* quota = tenants_.find(job.tenant);
-        actor_calls_.on_result(worker, job, frames, returned, quota == nullptr ? 0 : quota->max_resident_bytes);
+        actor_calls_.on_result(worker, job, frames, quota == nullptr ? 0 : quota->max_resident_bytes);
       } else {
         core::Frames out(std::make_move_iterator(frames.begin() + 1), std::make_move_iterator(frames.end()));
         finish(job, std::move(out));

@@ -174,7 +174,7 @@ struct Rig final : ActorCalls::Host {
     frames.emplace_back(worker);
     frames.push_back(core::finish_envelope(fbb, wire::Body::JobResult, body.Union()));
     for (const Tensor& t : kept) frames.push_back(core::tensor_to_frame(t));
-    calls.on_result(*workers.find(worker), call, frames, 0, 1 << 20);
+    calls.on_result(*workers.find(worker), call, frames, 1 << 20);
   }
 };
 

@@ -1,5 +1,7 @@
 // Every control message of core/protocol.hpp: encoded, verified as a received frame would be, and
 // decoded to the same struct; and each decoder refusing another body, naming both.
+#include "bridge/core/frame_layouts.hpp"
+#include "bridge/core/job_codec.hpp"
 #include "bridge/core/protocol.hpp"
 #include "bridge/core/protocol_replies.hpp"
 
@@ -169,6 +171,46 @@ TEST(Protocol, RepliesRoundTrip) {
   EXPECT_EQ(actor_got.actor.resident[0].name, "weights");
   EXPECT_EQ(actor_got.actor.resident[0].shape, (Shape{2, 3}));
   EXPECT_EQ(actor_got.actor.resident[0].bytes, 24u);
+}
+
+TEST(FrameLayouts, AResultsFramesAreItsOutputsThenItsKeptTensors) {
+  flatbuffers::FlatBufferBuilder fbb;
+  const Tensor t = Tensor::zeros(DType::kF32, {2});
+  std::vector<flatbuffers::Offset<wire::TensorDesc>> outputs{add_tensor_desc(fbb, t)};
+  std::vector<flatbuffers::Offset<wire::TensorDesc>> kept{add_tensor_desc(fbb, t), add_tensor_desc(fbb, t)};
+  auto outputs_vector = fbb.CreateVector(outputs);
+  auto kept_vector = fbb.CreateVector(kept);
+  wire::JobResultBuilder builder(fbb);
+  builder.add_outputs(outputs_vector);
+  builder.add_kept(kept_vector);
+  fbb.Finish(wire::CreateEnvelope(fbb, kProtocolVersion, wire::Body::JobResult, builder.Finish().Union()));
+  const auto* result = flatbuffers::GetRoot<wire::Envelope>(fbb.GetBufferPointer())->body_as_JobResult();
+  const ResultLayout layout = ResultLayout::of(*result);
+  EXPECT_EQ(layout.returned, 1u);
+  EXPECT_EQ(layout.kept, 2u);
+  EXPECT_TRUE(layout.check(3).is_ok());
+  EXPECT_EQ(layout.check(0).code(), StatusCode::kMalformedMessage);
+  EXPECT_NE(layout.check(2).message().find("2 frames for 1 outputs and 2 kept tensors"), std::string::npos);
+  EXPECT_TRUE(layout.check(1, /*exact=*/false).is_ok());
+  Frames payload(3);
+  payload[0] = zmq::message_t(std::string("out"));
+  payload[2] = zmq::message_t(std::string("kept-2"));
+  EXPECT_EQ(layout.returned_frames(payload)[0].to_string(), "out");
+  ASSERT_EQ(layout.kept_frames(payload).size(), 2u);
+  EXPECT_EQ(layout.kept_frames(payload)[1].to_string(), "kept-2");
+}
+
+TEST(FrameLayouts, ADispatchCarriesOnlyTheInputsThatAreNotResident) {
+  JobRequest request{.kernel = "vector_add", .inputs = {Tensor::zeros(DType::kF32, {2})}};
+  Frames frames = encode_request(request, 1, "alice", std::chrono::milliseconds(1000));
+  const auto* header = flatbuffers::GetRoot<wire::Envelope>(frames[0].data())->body_as_JobRequest();
+  const DispatchLayout layout = DispatchLayout::of(*header);
+  EXPECT_EQ(layout.framed_inputs, 1u);
+  EXPECT_TRUE(layout.check(2).is_ok());  // [request][input]
+  EXPECT_EQ(layout.check(1).code(), StatusCode::kMalformedMessage);
+  Frames after_dispatch(4);  // [request][input][two activation tensors]
+  EXPECT_EQ(layout.input_frames(after_dispatch).size(), 1u);
+  EXPECT_EQ(layout.activation_frames(after_dispatch).size(), 2u);
 }
 
 }  // namespace

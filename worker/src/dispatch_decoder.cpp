@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "bridge/core/frame_layouts.hpp"
 #include "bridge/core/job_codec.hpp"
 
 namespace bridge::worker {
@@ -52,12 +53,11 @@ Status DispatchDecoder::decode(const wire::Dispatch& dispatch, core::Frames& fra
   if (!status.is_ok()) return status;
   const wire::JobRequest& request = *request_envelope->body_as_JobRequest();
   // [dispatch][request][the request's tensors with data][the activation's tensors, when activating]
-  std::size_t framed = 0;
-  if (request.inputs())
-    for (const auto* desc : *request.inputs()) framed += core::is_resident(*desc) ? 0 : 1;
-  if (frames.size() < 2 + framed) return {StatusCode::kMalformedMessage, "dispatch has fewer frames than its tensors"};
-  auto payload = std::span(frames).subspan(2, framed);
-  auto activation_frames = std::span(frames).subspan(2 + framed);
+  const core::DispatchLayout layout = core::DispatchLayout::of(request);
+  auto after_header = std::span(frames).subspan(1);
+  if (Status s = layout.check(after_header.size()); !s.is_ok()) return s;
+  auto payload = layout.input_frames(after_header);
+  auto activation_frames = layout.activation_frames(after_header);
   std::uint64_t total_bytes = 0;
   status = core::validate_request(request, payload, limits_, total_bytes);
   if (!status.is_ok()) return status;

@@ -71,8 +71,7 @@ class ActorCalls {
   /// [returned outputs...][kept outputs...]. ACTOR_NOT_ACTIVE reactivates the actor (at most twice);
   /// kept outputs are written through (at most `max_resident_bytes` for the tenant) before the
   /// client is answered.
-  void on_result(const WorkerRecord& worker, Job& call, core::Frames& frames, std::size_t returned,
-                 std::uint64_t max_resident_bytes);
+  void on_result(const WorkerRecord& worker, Job& call, core::Frames& frames, std::uint64_t max_resident_bytes);
   /// The call is ending: out of its actor's queue, and its turn (if it holds it) given back.
   void ended(Job& call);
   /// The worker's copy of the actor may be ahead of the store (a write that will not happen): it

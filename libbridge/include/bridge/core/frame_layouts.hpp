@@ -1,0 +1,52 @@
+#pragma once
+/// @file Where each part of a multipart message sits (docs/protocol.md, "Frames"), worked out here
+/// once for every sender and reader:
+///   a result:   [JobResult header][returned outputs...][kept tensors (actor calls)...]
+///   a dispatch: [Dispatch header][JobRequest header][the request's tensors with data...]
+///               [the activation's tensors, when activating...]
+/// The spans are views into the caller's frames; a layout checks the count before any is taken.
+
+#include <cstddef>
+#include <span>
+
+#include <zmq.hpp>
+
+#include "bridge/core/wire.hpp"
+
+namespace bridge::core {
+
+/// The frames after a JobResult header.
+struct ResultLayout {
+  std::size_t returned = 0;  ///< the header's outputs: what the client gets
+  std::size_t kept = 0;      ///< the header's kept tensors: an actor call's new state, for the store
+
+  static ResultLayout of(const wire::JobResult& header);
+  /// MALFORMED_MESSAGE unless `payload` (the frames after the header) holds at least the returned
+  /// outputs and, with `exact`, precisely returned + kept frames.
+  Status check(std::size_t payload_frames, bool exact = true) const;
+  std::span<zmq::message_t> returned_frames(std::span<zmq::message_t> payload) const {
+    return payload.subspan(0, returned);
+  }
+  std::span<zmq::message_t> kept_frames(std::span<zmq::message_t> payload) const {
+    return payload.subspan(returned);
+  }
+};
+
+/// The frames after a Dispatch header.
+struct DispatchLayout {
+  std::size_t framed_inputs = 0;  ///< the request's inputs that travel with it (not actor-resident)
+
+  static DispatchLayout of(const wire::JobRequest& request);
+  /// MALFORMED_MESSAGE unless `payload` (the frames after the Dispatch header) holds the request
+  /// header and its framed inputs.
+  Status check(std::size_t payload_frames) const;
+  zmq::message_t& request_frame(std::span<zmq::message_t> payload) const { return payload[0]; }
+  std::span<zmq::message_t> input_frames(std::span<zmq::message_t> payload) const {
+    return payload.subspan(1, framed_inputs);
+  }
+  std::span<zmq::message_t> activation_frames(std::span<zmq::message_t> payload) const {
+    return payload.subspan(1 + framed_inputs);
+  }
+};
+
+}  // namespace bridge::core

@@ -3,23 +3,11 @@
 #include <algorithm>
 
 #include "bridge/core/job_codec.hpp"
+#include "protocol_body.hpp"
 
 namespace bridge::core::protocol {
-namespace {
-
-// The body of `envelope` as T, or a MALFORMED_MESSAGE status naming what came instead.
-template <class Body>
-const Body* body_of(const wire::Envelope& envelope, wire::Body expected, Status& status) {
-  const Body* body = envelope.body_type() == expected ? static_cast<const Body*>(envelope.body()) : nullptr;
-  if (body == nullptr)
-    status = {StatusCode::kMalformedMessage, std::string("expected a ") + wire::EnumNameBody(expected) + ", got a " +
-                                                 wire::EnumNameBody(envelope.body_type())};
-  return body;
-}
-
-std::string text(const flatbuffers::String* s) { return std::string(view(s)); }
-
-}  // namespace
+using detail::body_of;
+using detail::text;
 
 // ---- Encoders ------------------------------------------------------------------------------------
 

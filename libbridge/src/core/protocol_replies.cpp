@@ -1,20 +1,13 @@
 #include "bridge/core/protocol_replies.hpp"
 
 #include "bridge/core/job_codec.hpp"
+#include "protocol_body.hpp"
 
 namespace bridge::core::protocol {
+using detail::body_of;
+using detail::text;
+
 namespace {
-
-template <class Body>
-const Body* body_of(const wire::Envelope& envelope, wire::Body expected, Status& status) {
-  const Body* body = envelope.body_type() == expected ? static_cast<const Body*>(envelope.body()) : nullptr;
-  if (body == nullptr)
-    status = {StatusCode::kMalformedMessage, std::string("expected a ") + wire::EnumNameBody(expected) + ", got a " +
-                                                 wire::EnumNameBody(envelope.body_type())};
-  return body;
-}
-
-std::string text(const flatbuffers::String* s) { return std::string(view(s)); }
 
 flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>>> strings(
     flatbuffers::FlatBufferBuilder& fbb, const std::vector<std::string>& words) {

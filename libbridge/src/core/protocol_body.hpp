@@ -1,0 +1,22 @@
+#pragma once
+// What protocol.cpp and protocol_replies.cpp share to read an envelope's body (private to them).
+
+#include <string>
+
+#include "bridge/core/wire.hpp"
+
+namespace bridge::core::protocol::detail {
+
+/// The body of `envelope` as Body, or nullptr with a MALFORMED_MESSAGE status naming what came instead.
+template <class Body>
+const Body* body_of(const wire::Envelope& envelope, wire::Body expected, Status& status) {
+  const Body* body = envelope.body_type() == expected ? static_cast<const Body*>(envelope.body()) : nullptr;
+  if (body == nullptr)
+    status = {StatusCode::kMalformedMessage, std::string("expected a ") + wire::EnumNameBody(expected) + ", got a " +
+                                                 wire::EnumNameBody(envelope.body_type())};
+  return body;
+}
+
+inline std::string text(const flatbuffers::String* s) { return std::string(view(s)); }
+
+}  // namespace bridge::core::protocol::detail

@@ -320,7 +320,8 @@ class Client::Impl {
     last_heard_ = Clock::now();
     const wire::Envelope* envelope = nullptr;
     if (frames.empty() || !core::decode_envelope(frames[0], limits_, envelope).is_ok()) return;  // not ours to answer
-    if (core::protocol::Pong pong; core::protocol::decode(*envelope, pong).is_ok()) {
+    if (core::protocol::Pong pong;
+        envelope->body_type() == wire::Body::Pong && core::protocol::decode(*envelope, pong).is_ok()) {
       // A changed incarnation means the broker restarted and lost every job sent to the old one.
       broker_known_ = true;
       resent_after_restart_ += pending_.on_broker_incarnation(pong.incarnation);

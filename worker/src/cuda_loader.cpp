@@ -82,7 +82,9 @@ std::unique_ptr<Backend> load_cuda_backend(const std::string& explicit_path, con
       continue;
     }
     // RTLD_LOCAL: the plugin's CUDA libraries stay out of the worker's global symbol namespace.
-    void* handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    // RTLD_NODELETE: a loaded plugin is never unloaded, refused or not. Its tensors may outlive
+    // the backend, and CUDA's libraries, once loaded, keep state that unloading would leak.
+    void* handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
     if (handle == nullptr) {
       const char* why = ::dlerror();
       tried += (tried.empty() ? "" : "; ") + path + ": " + (why ? why : "cannot load");

@@ -43,7 +43,8 @@ void BrokerService::handle_worker_message(core::Frames& frames) {
     case wire::Body::Heartbeat: {
       core::protocol::Heartbeat heartbeat;
       (void)core::protocol::decode(*envelope, heartbeat);  // the body type is known: it cannot fail
-      worker->transfer_grace = core::transfer_grace(heartbeat.incoming_bytes, options_.link_floor_mib_s);
+      worker->transfer_grace =
+          core::transfer_grace(heartbeat.incoming_bytes, options_.link_floor_mib_s, options_.limits);
       if (!heartbeat.metrics) break;  // an announcement only
       worker->metrics = *heartbeat.metrics;
       metrics_.worker_seen(*worker);

@@ -253,11 +253,15 @@ TEST(Liveness, OnlyLargeMessagesAreAnnouncedAndTheirGraceIsTheirTransferTime) {
   EXPECT_EQ(envelope->body_as_Heartbeat()->inflight(), 3u);
   EXPECT_EQ(envelope->body_as_Heartbeat()->metrics(), nullptr);
 
-  EXPECT_EQ(core::transfer_grace(0, 16).count(), 0);
-  const auto grace = core::transfer_grace(64ull << 20, 16);
+  const core::Limits limits;  // max_job_bytes 1 GiB
+  EXPECT_EQ(core::transfer_grace(0, 16, limits).count(), 0);
+  const auto grace = core::transfer_grace(64ull << 20, 16, limits);
   EXPECT_GE(grace.count(), 4000);
   EXPECT_LE(grace.count(), 4001);
-  EXPECT_GE(core::transfer_grace(1ull << 30, 1).count(), 1024 * 1000);  // 1 GiB at 1 MiB/s
+  EXPECT_GE(core::transfer_grace(1ull << 30, 1, limits).count(), 1024 * 1000);  // 1 GiB at 1 MiB/s
+  // Announcing more than any message may be buys no more than the largest message's time.
+  EXPECT_EQ(core::transfer_grace(~0ull, 16, limits), core::transfer_grace((1ull << 30) + (64 << 10), 16, limits));
+  EXPECT_LE(core::transfer_grace(~0ull, 16, limits).count(), 65 * 1000);
 }
 
 TEST(Status, NamesEveryCode) {

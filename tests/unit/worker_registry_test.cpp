@@ -117,7 +117,7 @@ TEST(WorkerRegistry, AWorkerThatAnnouncedALargeMessageIsWaitedForItsTransferTime
   auto& a = r.upsert(worker("a", 2), orphaned);
   a.heartbeat_ms = 100;
   a.last_seen = Clock::now() - std::chrono::milliseconds(500);
-  a.transfer_grace = core::transfer_grace(64ull << 20, 16);  // 64 MiB at 16 MiB/s: 4 s
+  a.transfer_grace = core::transfer_grace(64ull << 20, 16, core::Limits{});  // 64 MiB at 16 MiB/s: 4 s
   EXPECT_TRUE(r.silent_since(Clock::now(), 3).empty());
   EXPECT_EQ(r.silent_since(Clock::now() + std::chrono::milliseconds(4000), 3), std::vector<std::string>{"a"});
 }

@@ -205,7 +205,7 @@ void WorkerService::receive() {
       case wire::Body::Heartbeat: {  // liveness, and perhaps the size of what comes next
         protocol::Heartbeat heartbeat;
         (void)protocol::decode(*envelope, heartbeat);  // the body type is known: it cannot fail
-        broker_grace_ = core::transfer_grace(heartbeat.incoming_bytes, options_.link_floor_mib_s);
+        broker_grace_ = core::transfer_grace(heartbeat.incoming_bytes, options_.link_floor_mib_s, options_.limits);
         break;
       }
       case wire::Body::Cancel: {

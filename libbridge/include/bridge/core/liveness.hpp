@@ -29,7 +29,10 @@ std::uint64_t message_bytes(const Frames& frames);
 /// The Heartbeat to send just before a message of `bytes`, or nothing when it is too small to announce.
 std::optional<zmq::message_t> announce_message(std::uint64_t bytes, std::uint32_t inflight);
 
-/// How much longer than its liveness a peer that announced `incoming_bytes` is waited for.
-std::chrono::milliseconds transfer_grace(std::uint64_t incoming_bytes, std::uint32_t link_floor_mib_s);
+/// How much longer than its liveness a peer that announced `incoming_bytes` is waited for. The
+/// announcement counts for at most the largest message `limits` let through (max_job_bytes plus a
+/// header), so a peer cannot buy itself more than that message's time by announcing more.
+std::chrono::milliseconds transfer_grace(std::uint64_t incoming_bytes, std::uint32_t link_floor_mib_s,
+                                         const Limits& limits);
 
 }  // namespace bridge::core

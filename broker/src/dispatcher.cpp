@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "bridge/core/job_codec.hpp"
+#include "bridge/core/protocol_jobs.hpp"
 
 namespace bridge::broker {
 
@@ -46,24 +47,18 @@ bool Dispatcher::dispatch(WorkerRecord& worker, Job& job) {
   // The worker stops the job at the sooner of its deadline and its tenant's max_job_ms.
   const Clock::time_point stop_at = std::min(job.deadline, now + max_run_(job));
   const std::uint64_t dispatch_id = next_dispatch_id_;
-  flatbuffers::FlatBufferBuilder fbb(64);
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(stop_at - now).count();
-  flatbuffers::Offset<flatbuffers::String> actor = 0;
-  flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<wire::TensorDesc>>> activation = 0;
-  if (!job.actor.empty()) {
-    actor = fbb.CreateString(job.actor);
-    if (job.activate) {
-      std::vector<flatbuffers::Offset<wire::TensorDesc>> descs;
-      for (const Tensor& t : job.activation) descs.push_back(core::add_tensor_desc(fbb, t));
-      activation = fbb.CreateVector(descs);
-    }
-  }
-  auto body = wire::CreateDispatch(fbb, dispatch_id, static_cast<std::uint32_t>(std::max<std::int64_t>(1, left)), actor,
-                                   job.actor_version, job.activate, activation);
+  const core::protocol::DispatchHeader header{
+      .dispatch_id = dispatch_id,
+      .deadline_ms = static_cast<std::uint32_t>(std::max<std::int64_t>(1, left)),
+      .actor = job.actor,
+      .actor_version = job.actor_version,
+      .activate = job.activate,
+      .activation = job.activation};
   core::Frames frames;
   frames.reserve(2 + job.frames.size() + job.activation.size());
   frames.push_back(zmq::message_t(worker.id.data(), worker.id.size()));
-  frames.push_back(core::finish_envelope(fbb, wire::Body::Dispatch, body.Union()));
+  frames.push_back(core::protocol::encode(header));
   // Shares the bytes (reference-counted) rather than copying: the job keeps its frames in case the
   // worker dies and the job must be sent again.
   for (auto& f : job.frames) frames.emplace_back().copy(f);

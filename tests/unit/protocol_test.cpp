@@ -3,6 +3,7 @@
 #include "bridge/core/frame_layouts.hpp"
 #include "bridge/core/job_codec.hpp"
 #include "bridge/core/protocol.hpp"
+#include "bridge/core/protocol_jobs.hpp"
 #include "bridge/core/protocol_replies.hpp"
 
 #include <gtest/gtest.h>
@@ -211,6 +212,73 @@ TEST(FrameLayouts, ADispatchCarriesOnlyTheInputsThatAreNotResident) {
   Frames after_dispatch(4);  // [request][input][two activation tensors]
   EXPECT_EQ(layout.input_frames(after_dispatch).size(), 1u);
   EXPECT_EQ(layout.activation_frames(after_dispatch).size(), 2u);
+}
+
+TEST(ProtocolJobs, AResultHeaderReadsBackThroughTheClientsDecoderAndCanBeRewrittenInPlace) {
+  const DeviceInfo device{.kind = DeviceKind::kCuda, .name = "NVIDIA H200"};
+  const std::vector<Tensor> returned{Tensor::from<float>(std::vector<float>{1, 2, 3}, {3}, "c")};
+  const std::vector<Tensor> kept{Tensor::zeros(DType::kF32, {2}, "state")};
+  ResultHeader header{.dispatch_id = 41,
+                      .status = Status(StatusCode::kOk, ""),
+                      .returned = returned,
+                      .kept = kept,
+                      .worker_id = "w1",
+                      .device = &device,
+                      .fallback_reason = "",
+                      .transfer_us = 5,
+                      .compute_us = 7,
+                      .stages = {{"resize", std::chrono::microseconds(3)}, {"blur", std::chrono::microseconds(4)}},
+                      .batch_size = 2,
+                      .actor_version = 9};
+  zmq::message_t frame = encode(header);
+  const wire::Envelope* envelope = nullptr;
+  ASSERT_TRUE(decode_envelope(frame, Limits{}, envelope).is_ok());
+  auto* mutable_result = static_cast<wire::JobResult*>(wire::GetMutableEnvelope(frame.data())->mutable_body());
+  EXPECT_TRUE(mutable_result->mutate_job_id(1234)) << "job_id is present for the broker to rewrite";
+  ASSERT_NE(mutable_result->mutable_timings(), nullptr);
+  Frames payload;
+  payload.push_back(tensor_to_frame(returned[0]));
+  JobResult result;
+  ASSERT_TRUE(decode_result(*envelope->body_as_JobResult(), payload, Limits{}, result).is_ok());
+  EXPECT_EQ(result.job_id, 1234u);
+  EXPECT_EQ(result.worker_id, "w1");
+  EXPECT_EQ(result.device_kind, DeviceKind::kCuda);
+  EXPECT_EQ(result.device_name, "NVIDIA H200");
+  EXPECT_EQ(result.timings.transfer.count(), 5);
+  EXPECT_EQ(result.timings.compute.count(), 7);
+  ASSERT_EQ(result.stage_timings.size(), 2u);
+  EXPECT_EQ(result.stage_timings[1].kernel, "blur");
+  EXPECT_EQ(result.batch_size, 2);
+  EXPECT_EQ(result.kept, std::vector<std::string>{"state"});
+  EXPECT_EQ(result.actor_version, 9u);
+  ASSERT_EQ(result.outputs.size(), 1u);
+  EXPECT_EQ(result.outputs[0].values<float>()[2], 3.f);
+  EXPECT_EQ(ResultLayout::of(*envelope->body_as_JobResult()).kept, 1u);
+}
+
+TEST(ProtocolJobs, ADispatchHeaderSaysWhatTheWorkerNeeds) {
+  const std::vector<Tensor> activation{Tensor::zeros(DType::kF32, {4}, "weights")};
+  zmq::message_t frame = encode(DispatchHeader{.dispatch_id = 8,
+                                               .deadline_ms = 250,
+                                               .actor = "alice/model-7",
+                                               .actor_version = 3,
+                                               .activate = true,
+                                               .activation = activation});
+  const wire::Envelope* envelope = nullptr;
+  ASSERT_TRUE(decode_envelope(frame, Limits{}, envelope).is_ok());
+  const auto* dispatch = envelope->body_as_Dispatch();
+  ASSERT_NE(dispatch, nullptr);
+  EXPECT_EQ(dispatch->dispatch_id(), 8u);
+  EXPECT_EQ(dispatch->deadline_ms(), 250u);
+  EXPECT_EQ(view(dispatch->actor()), "alice/model-7");
+  EXPECT_EQ(dispatch->actor_version(), 3u);
+  EXPECT_TRUE(dispatch->activate());
+  ASSERT_NE(dispatch->activation(), nullptr);
+  EXPECT_EQ(view(dispatch->activation()->Get(0)->name()), "weights");
+  zmq::message_t plain = encode(DispatchHeader{.dispatch_id = 9});
+  ASSERT_TRUE(decode_envelope(plain, Limits{}, envelope).is_ok());
+  EXPECT_EQ(envelope->body_as_Dispatch()->actor(), nullptr);
+  EXPECT_EQ(envelope->body_as_Dispatch()->activation(), nullptr);
 }
 
 }  // namespace

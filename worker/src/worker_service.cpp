@@ -12,6 +12,7 @@
 #include "bridge/core/liveness.hpp"
 #include "bridge/core/poll.hpp"
 #include "bridge/core/protocol.hpp"
+#include "bridge/core/protocol_jobs.hpp"
 
 namespace bridge::worker {
 namespace {
@@ -369,30 +370,23 @@ void WorkerService::send_result(Execution& execution) {
 
 zmq::message_t WorkerService::result_header(const Execution& execution, std::span<const Tensor> returned,
                                             std::span<const Tensor> kept) {
-  flatbuffers::FlatBufferBuilder fbb(512);
-  fbb.ForceDefaults(true);  // the broker rewrites job_id and timings in place (docs/protocol.md)
-  std::vector<flatbuffers::Offset<wire::TensorDesc>> outputs, kept_descs;
-  for (const Tensor& t : returned) outputs.push_back(core::add_tensor_desc(fbb, t));
-  for (const Tensor& t : kept) kept_descs.push_back(core::add_tensor_desc(fbb, t));
-  std::vector<flatbuffers::Offset<wire::StageTiming>> stages;
+  core::protocol::ResultHeader header{
+      .dispatch_id = execution.dispatch_id,
+      .status = execution.status,
+      .returned = returned,
+      .kept = kept,
+      .worker_id = id_,
+      .device = execution.ran_on != nullptr ? execution.ran_on : &backend_->device(),
+      .fallback_reason = execution.fallback_reason,
+      .transfer_us = execution.transfer_us,
+      .compute_us = execution.compute_us,
+      .batch_size = execution.batch_size,
+      .actor_version = execution.actor_version};
   if (execution.step_count() > 1 && execution.step_compute_us.size() == execution.step_count())
     for (std::size_t i = 0; i < execution.step_count(); ++i)
-      stages.push_back(wire::CreateStageTiming(fbb, fbb.CreateString(execution.step_kernel(i).name),
-                                               execution.step_compute_us[i]));
-  auto message = fbb.CreateString(execution.status.message());
-  auto outputs_vector = fbb.CreateVector(outputs);
-  auto worker_id = fbb.CreateString(id_);
-  const DeviceInfo& device = execution.ran_on != nullptr ? *execution.ran_on : backend_->device();
-  auto device_name = fbb.CreateString(device.name);
-  auto fallback = fbb.CreateString(execution.fallback_reason);
-  auto stage_vector = stages.empty() ? 0 : fbb.CreateVector(stages);
-  auto kept_vector = kept_descs.empty() ? 0 : fbb.CreateVector(kept_descs);
-  const wire::Timings timings(0, execution.transfer_us, execution.compute_us);
-  auto result = wire::CreateJobResult(fbb, execution.dispatch_id, core::to_wire(execution.status.code()), message,
-                                      outputs_vector, worker_id, static_cast<wire::DeviceKind>(device.kind),
-                                      device_name, fallback, &timings, 0, 0, stage_vector, execution.batch_size,
-                                      kept_vector, execution.actor_version);
-  return core::finish_envelope(fbb, wire::Body::JobResult, result.Union());
+      header.stages.push_back(
+          {execution.step_kernel(i).name, std::chrono::microseconds(execution.step_compute_us[i])});
+  return core::protocol::encode(header);
 }
 
 }  // namespace bridge::worker

@@ -38,8 +38,6 @@ std::string limit_text(double v) {
   return o.str();
 }
 
-std::string usage_text(std::int64_t v) { return v < 0 ? std::string("?") : std::to_string(v); }
-
 json tensor_json(const Tensor& t) {
   json values = json::array();
   for (std::size_t i = 0; i < static_cast<std::size_t>(t.element_count()); ++i) values.push_back(value_json(t, i));
@@ -47,6 +45,10 @@ json tensor_json(const Tensor& t) {
 }
 
 }  // namespace
+
+std::string usage_of(std::int64_t used, std::uint64_t limit) {
+  return (used < 0 ? std::string("?") : std::to_string(used)) + "/" + std::to_string(limit);
+}
 
 void print_result(const JobResult& r, bool as_json) {
   if (as_json) {
@@ -142,8 +144,8 @@ void print_quotas(const QuotaReport& report, bool as_json) {
   std::printf("%-20s %13s %23s %14s %7s %10s  %s\n", "TENANT", "JOBS", "BYTES", "RATE/s (BURST)", "WEIGHT", "PRIORITY",
               "KERNELS");
   for (const auto& t : report.tenants) {
-    const std::string jobs = usage_text(t.inflight_jobs) + "/" + std::to_string(t.max_inflight_jobs);
-    const std::string bytes = usage_text(t.inflight_bytes) + "/" + std::to_string(t.max_inflight_bytes);
+    const std::string jobs = usage_of(t.inflight_jobs, t.max_inflight_jobs);
+    const std::string bytes = usage_of(t.inflight_bytes, t.max_inflight_bytes);
     const std::string rate = limit_text(t.rate) + (t.rate > 0 ? " (" + limit_text(t.burst) + ")" : "");
     const std::string priority = std::to_string(t.min_priority) + ".." + std::to_string(t.max_priority);
     const std::string kernels = joined(t.kernels);

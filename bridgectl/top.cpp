@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "commands.hpp"
+#include "reports.hpp"
 
 namespace bridgectl {
 namespace {
@@ -17,8 +18,6 @@ std::string reading(double v, const char* unit, int precision = 0) {
   std::snprintf(buf, sizeof buf, "%.*f%s", precision, v, unit);
   return buf;
 }
-
-std::string usage_text(std::int64_t v) { return v < 0 ? std::string("?") : std::to_string(v); }
 
 void top_screen(const FleetStatus& fleet, const QuotaReport& quotas, const std::map<std::string, std::uint64_t>& before,
                 double seconds) {
@@ -50,8 +49,8 @@ void top_screen(const FleetStatus& fleet, const QuotaReport& quotas, const std::
   }
   std::printf("\n%-20s %15s %25s %12s\n", "TENANT", "JOBS", "BYTES", "RATE TOKENS");
   for (const auto& t : quotas.tenants) {
-    const std::string jobs = usage_text(t.inflight_jobs) + "/" + std::to_string(t.max_inflight_jobs);
-    const std::string bytes = usage_text(t.inflight_bytes) + "/" + std::to_string(t.max_inflight_bytes);
+    const std::string jobs = usage_of(t.inflight_jobs, t.max_inflight_jobs);
+    const std::string bytes = usage_of(t.inflight_bytes, t.max_inflight_bytes);
     std::printf("%-20s %15s %25s %12s\n", t.tenant.c_str(), jobs.c_str(), bytes.c_str(),
                 t.rate > 0 ? reading(t.rate_tokens, "", 1).c_str() : "-");
   }

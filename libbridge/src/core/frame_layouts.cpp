@@ -9,11 +9,11 @@ ResultLayout ResultLayout::of(const wire::JobResult& header) {
           .kept = header.kept() == nullptr ? 0 : header.kept()->size()};
 }
 
-Status ResultLayout::check(std::size_t payload_frames, bool exact) const {
+Status ResultLayout::check(std::size_t payload_frames) const {
   if (payload_frames < returned)
     return {StatusCode::kMalformedMessage, "result has fewer frames than outputs (" + std::to_string(payload_frames) +
                                                " frames for " + std::to_string(returned) + " outputs)"};
-  if (exact && payload_frames != returned + kept)
+  if (payload_frames != returned + kept)
     return {StatusCode::kMalformedMessage, "result has " + std::to_string(payload_frames) + " frames for " +
                                                std::to_string(returned) + " outputs and " + std::to_string(kept) +
                                                " kept tensors"};

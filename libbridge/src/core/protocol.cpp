@@ -13,10 +13,8 @@ using detail::text;
 
 zmq::message_t encode(const WorkerHello& m) {
   flatbuffers::FlatBufferBuilder fbb(1024);
-  std::vector<flatbuffers::Offset<flatbuffers::String>> names;
-  for (const auto& name : m.kernels) names.push_back(fbb.CreateString(name));
   auto body = wire::CreateWorkerHello(fbb, fbb.CreateString(m.worker_id), m.incarnation,
-                                      add_device_info(fbb, m.device), fbb.CreateVector(names), m.slots,
+                                      add_device_info(fbb, m.device), detail::strings(fbb, m.kernels), m.slots,
                                       m.heartbeat_ms);
   return finish_envelope(fbb, wire::Body::WorkerHello, body.Union());
 }

@@ -2,6 +2,7 @@
 // What protocol.cpp and protocol_replies.cpp share to read an envelope's body (private to them).
 
 #include <string>
+#include <vector>
 
 #include "bridge/core/wire.hpp"
 
@@ -18,5 +19,14 @@ const Body* body_of(const wire::Envelope& envelope, wire::Body expected, Status&
 }
 
 inline std::string text(const flatbuffers::String* s) { return std::string(view(s)); }
+
+/// A vector of strings, written into `fbb`.
+inline flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>>> strings(
+    flatbuffers::FlatBufferBuilder& fbb, const std::vector<std::string>& words) {
+  std::vector<flatbuffers::Offset<flatbuffers::String>> out;
+  out.reserve(words.size());
+  for (const auto& w : words) out.push_back(fbb.CreateString(w));
+  return fbb.CreateVector(out);
+}
 
 }  // namespace bridge::core::protocol::detail

@@ -7,16 +7,7 @@ namespace bridge::core::protocol {
 using detail::body_of;
 using detail::text;
 
-namespace {
-
-flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>>> strings(
-    flatbuffers::FlatBufferBuilder& fbb, const std::vector<std::string>& words) {
-  std::vector<flatbuffers::Offset<flatbuffers::String>> out;
-  for (const auto& w : words) out.push_back(fbb.CreateString(w));
-  return fbb.CreateVector(out);
-}
-
-}  // namespace
+using detail::strings;
 
 zmq::message_t encode(const StatusReply& m) {
   flatbuffers::FlatBufferBuilder fbb(1024);

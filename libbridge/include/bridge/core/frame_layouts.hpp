@@ -21,9 +21,9 @@ struct ResultLayout {
   std::size_t kept = 0;      ///< the header's kept tensors: an actor call's new state, for the store
 
   static ResultLayout of(const wire::JobResult& header);
-  /// MALFORMED_MESSAGE unless `payload` (the frames after the header) holds at least the returned
-  /// outputs and, with `exact`, precisely returned + kept frames.
-  Status check(std::size_t payload_frames, bool exact = true) const;
+  /// MALFORMED_MESSAGE unless `payload` (the frames after the header) holds precisely the returned
+  /// outputs and the kept tensors.
+  Status check(std::size_t payload_frames) const;
   std::span<zmq::message_t> returned_frames(std::span<zmq::message_t> payload) const {
     return payload.subspan(0, returned);
   }

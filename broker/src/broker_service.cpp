@@ -1,38 +1,29 @@
 // BrokerService: the loop, its sockets and its timers (see broker_service.hpp for the other files).
 #include "bridge/broker/broker_service.hpp"
 
-#include <unistd.h>
 
 #include <array>
 #include <optional>
-#include <random>
 
 #include <spdlog/spdlog.h>
 #include <zmq_addon.hpp>
 
+#include "bridge/core/endpoint.hpp"
 #include "bridge/core/job_codec.hpp"
 #include "bridge/core/liveness.hpp"
-#include "bridge/core/poll.hpp"
 #include "bridge/core/protocol.hpp"
 
 namespace bridge::broker {
 namespace {
 
 constexpr int kSocketHighWaterMark = 100000;
+// ZeroMQ I/O threads: one for the clients' connections, one for the workers' (affinity below).
+constexpr int kIoThreads = 2;
 // The loop wakes at least this often for its timers; deadlines are answered within it.
 constexpr auto kTick = std::chrono::milliseconds(10);
 
-std::string default_broker_id() {
-  char host[256] = {};
-  ::gethostname(host, sizeof host - 1);
-  std::random_device rd;
-  char suffix[8];
-  std::snprintf(suffix, sizeof suffix, "%04x", static_cast<unsigned>(rd() & 0xffff));
-  return std::string(host) + "-" + std::to_string(::getpid()) + "-" + suffix;
-}
-
 BrokerOptions with_id(BrokerOptions options) {
-  if (options.id.empty()) options.id = default_broker_id();
+  if (options.id.empty()) options.id = core::default_process_id();
   options.validate();
   return options;
 }
@@ -57,9 +48,9 @@ WorkerKeys enrolled_workers(const BrokerOptions& options) {
 
 BrokerService::BrokerService(BrokerOptions options, TenantTable tenants)
     : options_(with_id(std::move(options))),
-      incarnation_((static_cast<std::uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}()),
+      incarnation_(core::random_u64()),
       tenants_(std::move(tenants)),
-      context_(1),
+      context_(kIoThreads),
       keys_(broker_keys(options_)),
       worker_keys_(enrolled_workers(options_)),
       zap_(context_, [this](const ZapRequest& request) { return decide_zap(request); }),
@@ -108,6 +99,11 @@ void BrokerService::run() {
   // A reconnecting worker takes over its id (its old connection may linger); another key doing so
   // is caught at its first message (handle_worker_message) and the id let go.
   backend_.set(zmq::sockopt::router_handover, 1);
+  // Clients' and workers' connections on I/O threads of their own: a large result being encrypted
+  // and sent to a client (CURVE works on whole frames) must not hold up the reading of workers'
+  // heartbeats, or a healthy worker would be counted silent; nor a large job arriving from a client.
+  frontend_.set(zmq::sockopt::affinity, std::uint64_t{1} << 0);
+  backend_.set(zmq::sockopt::affinity, std::uint64_t{1} << 1);
   if (options_.secure) {
     core::apply_curve_server(frontend_, keys_, ZapHandler::kClientsDomain);
     core::apply_curve_server(backend_, keys_, ZapHandler::kWorkersDomain);
@@ -157,41 +153,37 @@ void BrokerService::run() {
                                : std::string("; security: none"));
 
   Clock::time_point drain_deadline{};
-  while (true) {
-    const auto now = Clock::now();
-    redis_.tick(now);
-    zmq::pollitem_t items[] = {{frontend_.handle(), 0, ZMQ_POLLIN, 0},
-                               {backend_.handle(), 0, ZMQ_POLLIN, 0},
-                               {nullptr, stop_.fd(), ZMQ_POLLIN, 0},
-                               {nullptr, reload_.fd(), ZMQ_POLLIN, 0},
-                               {frontend_monitor_->handle(), 0, ZMQ_POLLIN, 0},
-                               {zap_.handle(), 0, ZMQ_POLLIN, 0},
-                               {nullptr, redis_.fd(), redis_.events(), 0}};
-    const int count = redis_.fd() >= 0 ? 7 : 6;
-    core::poll(items, count, kTick);
-    if (count == 7 && items[6].revents != 0) redis_.on_events(items[6].revents);
-    // Handshakes first, then disconnects: a connection that ZAP lets on after a disconnect is
-    // reported here only after that disconnect (ClientBindings).
-    if (items[5].revents & ZMQ_POLLIN) zap_.serve();
-    if (items[4].revents & ZMQ_POLLIN) drain_frontend_monitor();
-    // Before any message: leases follow the connection (dropped on loss, rewritten on reconnect).
+  // The order of work on each wake-up: Redis replies; handshakes, then disconnects (a connection
+  // that ZAP lets on after a disconnect is reported only after that disconnect, ClientBindings);
+  // Redis transitions before any message (leases follow the connection); then messages, timers.
+  core::PollSet events;
+  events.on_events([this] { return redis_.fd(); }, [this] { return redis_.events(); },
+                   [this](short revents) { redis_.on_events(revents); });
+  events.on_readable([this] { return zap_.handle(); }, [this] { zap_.serve(); });
+  events.on_readable([this] { return frontend_monitor_->handle(); }, [this] { drain_frontend_monitor(); });
+  events.every_wakeup([this] {
     if (redis_.connected() != redis_was_connected_) on_redis_transition();
-    if (items[3].revents & ZMQ_POLLIN) {
-      reload_.drain();
-      check_tenants_file(true);
-      if (options_.secure) check_workers_file(true);
-    }
-    if (items[1].revents & ZMQ_POLLIN) receive_workers();
-    if (items[0].revents & ZMQ_POLLIN) receive_clients();
-    if ((items[2].revents & ZMQ_POLLIN) && !stopping_) {
-      stop_.drain();
-      stopping_ = true;
-      drain_deadline = Clock::now() + std::chrono::milliseconds(options_.drain_timeout_ms);
-      spdlog::info("broker stopping: refusing new jobs, draining {} waiting and {} on workers", jobs_.waiting(),
-                   workers_.inflight_jobs());
-    }
+  });
+  events.on_notified(reload_, [this] {
+    check_tenants_file(true);
+    if (options_.secure) check_workers_file(true);
+  });
+  events.on_readable(backend_, [this] { receive_workers(); });
+  events.on_readable(frontend_, [this] { receive_clients(); });
+  events.on_notified(stop_, [&] {
+    if (stopping_) return;
+    stopping_ = true;
+    drain_deadline = Clock::now() + std::chrono::milliseconds(options_.drain_timeout_ms);
+    spdlog::info("broker stopping: refusing new jobs, draining {} waiting and {} on workers", jobs_.waiting(),
+                 workers_.inflight_jobs());
+  });
+  events.every_wakeup([this] {
     on_timers(Clock::now());
     actor_calls_.pump();
+  });
+  while (true) {
+    redis_.tick(Clock::now());
+    events.wait(kTick);
     if (stopping_ && (drained() || Clock::now() >= drain_deadline)) break;
   }
   shut_down();
@@ -243,11 +235,10 @@ bool BrokerService::drained() const { return jobs_.size() == 0; }
 
 void BrokerService::receive_clients() {
   std::vector<core::Frames> batch;
-  for (int i = 0; i < kMaxReceivesPerWakeup; ++i) {
-    core::Frames frames;
-    if (!zmq::recv_multipart(frontend_, std::back_inserter(frames), zmq::recv_flags::dontwait)) break;
+  core::receive_batch(frontend_, kMaxReceivesPerWakeup, [&batch](core::Frames& frames) {
     batch.push_back(std::move(frames));
-  }
+    return true;
+  });
   // After the receives: every connection these messages came on was reported accepted, and any
   // that closed before it on the same descriptor reported gone, so descriptors name connections.
   drain_frontend_monitor();

@@ -7,6 +7,7 @@
 #include <zmq_addon.hpp>
 
 #include "bridge/broker/broker_service.hpp"
+#include "bridge/core/endpoint.hpp"
 #include "bridge/core/job_codec.hpp"
 #include "bridge/core/liveness.hpp"
 #include "bridge/core/protocol.hpp"
@@ -14,11 +15,10 @@
 namespace bridge::broker {
 
 void BrokerService::receive_workers() {
-  for (int i = 0; i < kMaxReceivesPerWakeup; ++i) {
-    core::Frames frames;
-    if (!zmq::recv_multipart(backend_, std::back_inserter(frames), zmq::recv_flags::dontwait)) return;
+  core::receive_batch(backend_, kMaxReceivesPerWakeup, [this](core::Frames& frames) {
     handle_worker_message(frames);
-  }
+    return true;
+  });
 }
 
 void BrokerService::handle_worker_message(core::Frames& frames) {

@@ -4,18 +4,16 @@
 #include <deque>
 #include <map>
 #include <mutex>
-#include <random>
 #include <thread>
 #include <unordered_map>
 
 #include <zmq_addon.hpp>
 
 #include "bridge/core/curve.hpp"
+#include "bridge/core/endpoint.hpp"
 #include "bridge/core/handshake_monitor.hpp"
 #include "bridge/core/job_codec.hpp"
-#include "bridge/core/notifier.hpp"
 #include "bridge/core/pending_requests.hpp"
-#include "bridge/core/poll.hpp"
 #include "bridge/core/protocol.hpp"
 #include "bridge/core/protocol_replies.hpp"
 
@@ -31,20 +29,10 @@ constexpr auto kClientGrace = std::chrono::milliseconds(1000);
 constexpr int kSendHighWaterMark = 100000;
 constexpr int kMaxReceivesPerWakeup = 1024;
 
-// 128 bits from the kernel's CSPRNG (std::random_device is getrandom on Linux). The routing id is
-// sent only inside the (CURVE-encrypted) handshake and never shown to other tenants: a socket that
-// claimed it after this client left could receive what the broker still sends to it, so it must
-// not be guessable (docs/security.md, "Routing ids").
-std::string random_identity() {
-  std::random_device rd;
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string id = "client-";
-  for (int i = 0; i < 4; ++i) {
-    const std::uint32_t word = rd();
-    for (int shift = 0; shift < 32; shift += 4) id += kHex[(word >> shift) & 0xf];
-  }
-  return id;
-}
+// 128 random bits. The routing id is sent only inside the (CURVE-encrypted) handshake and never
+// shown to other tenants: a socket that claimed it after this client left could receive what the
+// broker still sends to it, so it must not be guessable (docs/security.md, "Routing ids").
+std::string random_identity() { return "client-" + core::random_hex(128); }
 
 }  // namespace
 
@@ -196,27 +184,20 @@ class Client::Impl {
   }
 
   void loop() {
-    while (!stopping_.load()) {
-      zmq::pollitem_t items[] = {{socket_.handle(), 0, ZMQ_POLLIN, 0},
-                                 {nullptr, notifier_.fd(), ZMQ_POLLIN, 0},
-                                 {handshakes_->handle(), 0, ZMQ_POLLIN, 0}};
-      auto wait = std::chrono::milliseconds(100);
-      if (auto next = pending_.next_timer()) {
-        auto until = std::chrono::duration_cast<std::chrono::milliseconds>(*next - Clock::now());
-        wait = std::clamp(until + std::chrono::milliseconds(1), std::chrono::milliseconds(0), wait);
-      }
-      if (options_.broker_check.count() > 0) wait = std::min(wait, options_.broker_check);
-      core::poll(items, 3, wait);
-      if (items[2].revents & ZMQ_POLLIN) on_handshake_events();
-      if (items[1].revents & ZMQ_POLLIN) {
-        notifier_.drain();
-        send_outbox();
-        send_cancels();
-      }
-      if (items[0].revents & ZMQ_POLLIN) receive();
+    // The order of work on each wake-up: handshake outcomes (a refused key fails what is queued),
+    // then new requests and cancels, then answers, then timers and the broker check.
+    core::PollSet events;
+    events.on_readable([this] { return handshakes_->handle(); }, [this] { on_handshake_events(); });
+    events.on_notified(notifier_, [this] {
+      send_outbox();
+      send_cancels();
+    });
+    events.on_readable(socket_, [this] { receive(); });
+    events.every_wakeup([this] {
       pending_.on_timers(Clock::now());
       check_broker(Clock::now());
-    }
+    });
+    while (!stopping_.load()) events.wait(next_wait());
     // Shutdown: everything still pending is answered CANCELLED, exactly once.
     std::deque<core::PendingRequest> unsent;
     {
@@ -269,11 +250,21 @@ class Client::Impl {
   }
 
   void receive() {
-    for (int i = 0; i < kMaxReceivesPerWakeup; ++i) {
-      core::Frames frames;
-      if (!zmq::recv_multipart(socket_, std::back_inserter(frames), zmq::recv_flags::dontwait)) return;
+    core::receive_batch(socket_, kMaxReceivesPerWakeup, [this](core::Frames& frames) {
       handle(frames);
+      return true;
+    });
+  }
+
+  // Until the next request timer, at most 100 ms (stopping_ is checked then), and at most the broker check.
+  std::chrono::milliseconds next_wait() const {
+    auto wait = std::chrono::milliseconds(100);
+    if (auto next = pending_.next_timer()) {
+      auto until = std::chrono::duration_cast<std::chrono::milliseconds>(*next - Clock::now());
+      wait = std::clamp(until + std::chrono::milliseconds(1), std::chrono::milliseconds(0), wait);
     }
+    if (options_.broker_check.count() > 0) wait = std::min(wait, options_.broker_check);
+    return wait;
   }
 
   void on_handshake_events() {

@@ -1,16 +1,14 @@
 #include "bridge/worker/worker_service.hpp"
 
-#include <unistd.h>
 
 #include <array>
-#include <random>
 
 #include <spdlog/spdlog.h>
 #include <zmq_addon.hpp>
 
+#include "bridge/core/endpoint.hpp"
 #include "bridge/core/job_codec.hpp"
 #include "bridge/core/liveness.hpp"
-#include "bridge/core/poll.hpp"
 #include "bridge/core/protocol.hpp"
 #include "bridge/core/protocol_jobs.hpp"
 
@@ -19,18 +17,12 @@ namespace {
 
 constexpr int kMaxReceivesPerWakeup = 256;
 
-std::uint64_t random_u64() {
-  std::random_device rd;
-  return (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
-}
-
-std::string default_worker_id() {
-  char host[256] = {};
-  ::gethostname(host, sizeof host - 1);
-  // pid alone is not unique across containers (all pid 1), hence the random suffix.
-  char suffix[8];
-  std::snprintf(suffix, sizeof suffix, "%04x", static_cast<unsigned>(random_u64() & 0xffff));
-  return std::string(host) + "-" + std::to_string(::getpid()) + "-" + suffix;
+// The bytes of the result an execution will send: its last step's outputs, returned or kept.
+std::uint64_t planned_result_bytes(Execution& execution) {
+  std::uint64_t bytes = 0;
+  for (const OutputSpec& spec : execution.step_planned(execution.step_count() - 1))
+    bytes += static_cast<std::uint64_t>(element_count(spec.shape)) * dtype_size(spec.dtype);
+  return bytes;
 }
 
 std::uint64_t micros_between(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
@@ -43,8 +35,8 @@ WorkerService::WorkerService(WorkerOptions options, std::shared_ptr<Backend> bac
     : options_(std::move(options)),
       backend_(std::move(backend)),
       kernels_(kernels),
-      id_(options_.id.empty() ? default_worker_id() : options_.id),
-      incarnation_(random_u64()),
+      id_(options_.id.empty() ? core::default_process_id() : options_.id),
+      incarnation_(core::random_u64()),
       context_(1),
       metrics_(options_),
       batcher_(options_.batching()),
@@ -79,7 +71,8 @@ void WorkerService::send(core::Frames& frames) {
   // A DEALER queues while the broker is away (up to its high-water mark); a failed send is logged
   // and the broker's liveness check recovers the job elsewhere.
   if (auto announcement = core::announce_message(core::message_bytes(frames), inflight_)) {
-    // A large result holds up the heartbeats behind it until the broker has all of it.
+    // A large result holds up the heartbeats behind it until the broker has all of it. This
+    // announcement may itself wait for the result (results_coming()), so heartbeats announce it too.
     std::array<zmq::message_t, 1> heartbeat{std::move(*announcement)};
     zmq::send_multipart(*socket_, heartbeat, zmq::send_flags::dontwait);
   }
@@ -109,9 +102,16 @@ void WorkerService::send_heartbeat() {
   metrics_.heartbeat(inflight_, Clock::now() - last_heard_ <= liveness, actors_.size(), actors_.resident_bytes(),
                      device);
   core::Frames frames;
-  frames.push_back(core::protocol::encode(core::protocol::Heartbeat{.inflight = inflight_, .metrics = device}));
+  frames.push_back(core::protocol::encode(
+      core::protocol::Heartbeat{.inflight = inflight_, .metrics = device, .incoming_bytes = results_coming()}));
   send(frames);
   next_heartbeat_ = Clock::now() + std::chrono::milliseconds(options_.heartbeat_ms);
+}
+
+std::uint64_t WorkerService::results_coming() const {
+  std::uint64_t bytes = 0;
+  for (const auto& [dispatch_id, job] : running_) bytes += job.result_bytes;
+  return bytes >= core::kAnnouncedMessageBytes ? bytes : 0;
 }
 
 void WorkerService::send_goodbye(const std::string& reason) {
@@ -131,34 +131,30 @@ void WorkerService::run() {
   const auto heartbeat = std::chrono::milliseconds(options_.heartbeat_ms);
   bool draining = false;
   Clock::time_point drain_deadline;
+  // The order of work on each wake-up: handshake outcomes, finished jobs' results, the broker's
+  // messages, the batches those messages completed, then a stop request.
+  core::PollSet events;
+  events.on_readable([this] { return handshakes_->handle(); }, [this] { log_handshakes(); });
+  events.on_notified(completed_signal_, [this] { send_completed(); });
+  events.on_readable([this] { return socket_->handle(); }, [this] { receive(); });
+  // After a read of the socket: jobs that arrived together form their batches now.
+  events.every_wakeup(
+      [&] { launch_batches(batcher_.take_due(draining ? Clock::time_point::max() : Clock::now())); });
+  events.on_notified(stop_, [&] {
+    if (draining) return;
+    draining = true;
+    drain_deadline = Clock::now() + std::chrono::milliseconds(options_.drain_timeout_ms);
+    // Goodbye first: the broker stops dispatching here but still takes the results of jobs in flight.
+    send_goodbye("shutting down");
+    spdlog::info("worker {} stopping: draining {} job(s) in flight", id_, inflight_);
+  });
   while (true) {
-    zmq::pollitem_t items[] = {{socket_->handle(), 0, ZMQ_POLLIN, 0},
-                               {nullptr, completed_signal_.fd(), ZMQ_POLLIN, 0},
-                               {nullptr, stop_.fd(), ZMQ_POLLIN, 0},
-                               {handshakes_->handle(), 0, ZMQ_POLLIN, 0}};
     const auto now = Clock::now();
     auto wake = std::min(next_heartbeat_, stop_overdue_jobs(now));
     if (auto due = batcher_.next_due()) wake = std::min(wake, *due);
     // Round up: a batch due in 300 us must not turn into a busy loop of zero-timeout polls.
     auto wait = std::chrono::ceil<std::chrono::milliseconds>(wake - now);
-    core::poll(items, 4, std::clamp(wait, std::chrono::milliseconds(0), heartbeat));
-    if (items[3].revents & ZMQ_POLLIN) log_handshakes();
-
-    if (items[1].revents & ZMQ_POLLIN) {
-      completed_signal_.drain();
-      send_completed();
-    }
-    if (items[0].revents & ZMQ_POLLIN) receive();
-    // After a read of the socket: jobs that arrived together form their batches now.
-    launch_batches(batcher_.take_due(draining ? Clock::time_point::max() : Clock::now()));
-    if ((items[2].revents & ZMQ_POLLIN) && !draining) {
-      stop_.drain();
-      draining = true;
-      drain_deadline = Clock::now() + std::chrono::milliseconds(options_.drain_timeout_ms);
-      // Goodbye first: the broker stops dispatching here but still takes the results of jobs in flight.
-      send_goodbye("shutting down");
-      spdlog::info("worker {} stopping: draining {} job(s) in flight", id_, inflight_);
-    }
+    events.wait(std::clamp(wait, std::chrono::milliseconds(0), heartbeat));
     if (draining && (inflight_ == 0 || Clock::now() >= drain_deadline)) break;
 
     if (Clock::now() >= next_heartbeat_) send_heartbeat();
@@ -188,63 +184,64 @@ void WorkerService::log_handshakes() {
 }
 
 void WorkerService::receive() {
-  for (int i = 0; i < kMaxReceivesPerWakeup; ++i) {
-    core::Frames frames;
-    if (!zmq::recv_multipart(*socket_, std::back_inserter(frames), zmq::recv_flags::dontwait)) return;
-    last_heard_ = Clock::now();
-    broker_grace_ = std::chrono::milliseconds(0);
-    const wire::Envelope* envelope = nullptr;
-    const Status decoded = frames.empty() ? Status(StatusCode::kMalformedMessage, "empty message")
-                                          : core::decode_envelope(frames[0], options_.limits, envelope);
-    if (!decoded.is_ok()) {
-      spdlog::error("dropped a message from the broker: {}", decoded.to_string());
-      continue;
-    }
-    namespace protocol = core::protocol;
-    switch (envelope->body_type()) {
-      case wire::Body::Dispatch: handle_dispatch(*envelope->body_as_Dispatch(), frames); break;
-      case wire::Body::Heartbeat: {  // liveness, and perhaps the size of what comes next
-        protocol::Heartbeat heartbeat;
-        (void)protocol::decode(*envelope, heartbeat);  // the body type is known: it cannot fail
-        broker_grace_ = core::transfer_grace(heartbeat.incoming_bytes, options_.link_floor_mib_s, options_.limits);
-        break;
-      }
-      case wire::Body::Cancel: {
-        protocol::Cancel cancel;
-        (void)protocol::decode(*envelope, cancel);
-        stop_job(cancel.dispatch_id, cancel.reason,
-                 cancel.reason == StatusCode::kDeadlineExceeded
-                     ? "the job's deadline passed while it ran on worker " + id_
-                     : "the job was cancelled while it ran on worker " + id_);
-        break;
-      }
-      case wire::Body::Deactivate: {
-        protocol::Deactivate deactivate;
-        (void)protocol::decode(*envelope, deactivate);
-        actors_.deactivate(deactivate.actor);
-        spdlog::debug("actor {} deactivated ({} activations left)", deactivate.actor, actors_.size());
-        break;
-      }
-      case wire::Body::Goodbye: {
-        // The broker is going away. A fresh connection says hello as soon as a broker binds the
-        // endpoint again, rather than after `liveness` silent heartbeats.
-        protocol::Goodbye goodbye;
-        (void)protocol::decode(*envelope, goodbye);
-        spdlog::info("broker {} is going away ({}); reconnecting", options_.broker, goodbye.reason);
-        connect();
-        return;  // the old socket is gone; nothing more to read from it
-      }
-      case wire::Body::Reregister: {
-        protocol::Reregister reregister;
-        (void)protocol::decode(*envelope, reregister);
-        spdlog::info("broker asked for a new hello ({})", reregister.reason);
-        send_hello();
-        break;
-      }
-      default:
-        spdlog::warn("ignored a {} message from the broker", wire::EnumNameBody(envelope->body_type()));
-    }
+  core::receive_batch(*socket_, kMaxReceivesPerWakeup, [this](core::Frames& frames) { return handle_message(frames); });
+}
+
+bool WorkerService::handle_message(core::Frames& frames) {
+  last_heard_ = Clock::now();
+  broker_grace_ = std::chrono::milliseconds(0);
+  const wire::Envelope* envelope = nullptr;
+  const Status decoded = frames.empty() ? Status(StatusCode::kMalformedMessage, "empty message")
+                                        : core::decode_envelope(frames[0], options_.limits, envelope);
+  if (!decoded.is_ok()) {
+    spdlog::error("dropped a message from the broker: {}", decoded.to_string());
+    return true;
   }
+  namespace protocol = core::protocol;
+  switch (envelope->body_type()) {
+    case wire::Body::Dispatch: handle_dispatch(*envelope->body_as_Dispatch(), frames); break;
+    case wire::Body::Heartbeat: {  // liveness, and perhaps the size of what comes next
+      protocol::Heartbeat heartbeat;
+      (void)protocol::decode(*envelope, heartbeat);  // the body type is known: it cannot fail
+      broker_grace_ = core::transfer_grace(heartbeat.incoming_bytes, options_.link_floor_mib_s, options_.limits);
+      break;
+    }
+    case wire::Body::Cancel: {
+      protocol::Cancel cancel;
+      (void)protocol::decode(*envelope, cancel);
+      stop_job(cancel.dispatch_id, cancel.reason,
+               cancel.reason == StatusCode::kDeadlineExceeded
+                   ? "the job's deadline passed while it ran on worker " + id_
+                   : "the job was cancelled while it ran on worker " + id_);
+      break;
+    }
+    case wire::Body::Deactivate: {
+      protocol::Deactivate deactivate;
+      (void)protocol::decode(*envelope, deactivate);
+      actors_.deactivate(deactivate.actor);
+      spdlog::debug("actor {} deactivated ({} activations left)", deactivate.actor, actors_.size());
+      break;
+    }
+    case wire::Body::Goodbye: {
+      // The broker is going away. A fresh connection says hello as soon as a broker binds the
+      // endpoint again, rather than after `liveness` silent heartbeats.
+      protocol::Goodbye goodbye;
+      (void)protocol::decode(*envelope, goodbye);
+      spdlog::info("broker {} is going away ({}); reconnecting", options_.broker, goodbye.reason);
+      connect();
+      return false;  // the old socket is gone; nothing more to read from it
+    }
+    case wire::Body::Reregister: {
+      protocol::Reregister reregister;
+      (void)protocol::decode(*envelope, reregister);
+      spdlog::info("broker asked for a new hello ({})", reregister.reason);
+      send_hello();
+      break;
+    }
+    default:
+      spdlog::warn("ignored a {} message from the broker", wire::EnumNameBody(envelope->body_type()));
+  }
+  return true;
 }
 
 void WorkerService::handle_dispatch(const wire::Dispatch& dispatch, core::Frames& frames) {
@@ -255,7 +252,15 @@ void WorkerService::handle_dispatch(const wire::Dispatch& dispatch, core::Frames
   const std::uint64_t dispatch_id = execution->dispatch_id;
   execution->transfer_us = micros_between(received, Clock::now());
   ++inflight_;
-  running_[dispatch_id] = {execution->deadline, execution->cancel};
+  const std::uint64_t result_bytes = planned_result_bytes(*execution);
+  running_[dispatch_id] = {execution->deadline, execution->cancel, result_bytes};
+  // A large result is announced now, while its job runs, and in every heartbeat until it is sent.
+  if (result_bytes >= core::kAnnouncedMessageBytes) {
+    core::Frames announcement;
+    announcement.push_back(core::protocol::encode(
+        core::protocol::Heartbeat{.inflight = inflight_, .incoming_bytes = results_coming()}));
+    send(announcement);
+  }
   if (!batcher_.eligible(*execution)) return launch(std::move(execution));
   if (auto full = batcher_.add(std::move(execution), Clock::now())) {
     std::vector<DynamicBatcher::Group> groups;

@@ -52,6 +52,8 @@ class WorkerService {
   void send_heartbeat();
   void send_goodbye(const std::string& reason);
   void receive();
+  /// One message from the broker; false when it replaced the socket (nothing more to read from the old one).
+  bool handle_message(core::Frames& frames);
   /// Logs a refused or failed handshake once (until it changes), and its end.
   void log_handshakes();
   void handle_dispatch(const wire::Dispatch& dispatch, core::Frames& frames);
@@ -94,7 +96,13 @@ class WorkerService {
   struct Running {
     Clock::time_point deadline;
     std::shared_ptr<Cancellation> cancel;
+    std::uint64_t result_bytes = 0;  ///< what its result will carry (the last step's planned outputs)
   };
+  /// The bytes of the results of the jobs running here, when that is large enough to announce
+  /// (core/liveness.hpp), else 0. Every heartbeat carries it: ZeroMQ fills one write batch with the
+  /// announcement sent just before a large result and the result itself, and under CURVE encrypts
+  /// the whole result before that batch leaves, so that announcement alone can come too late.
+  std::uint64_t results_coming() const;
   std::unordered_map<std::uint64_t, Running> running_;  // accepted jobs by dispatch id, until answered
   Clock::time_point last_heard_;
   /// How much longer than its liveness the broker is waited for: the transfer time of the large

@@ -1,0 +1,54 @@
+#pragma once
+/// @file Delivery: where results meet Python.
+///
+/// The client's I/O thread never takes the GIL: a result it receives is queued here, and one
+/// delivery thread per Client takes the GIL once per batch of results and completes their
+/// concurrent.futures.Future objects (which in turn wake asyncio loops through
+/// call_soon_threadsafe). A Python thread that computes while the GIL is in demand therefore slows
+/// only the delivery of results, never the sockets.
+
+#include <Python.h>
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "bridge/job.hpp"
+
+namespace gpubridge {
+
+class Delivery {
+ public:
+  /// Completes `future` (a strong reference, handed over) with `result`; runs with the GIL held.
+  using Complete = std::function<void(PyObject* future, bridge::JobResult result)>;
+
+  explicit Delivery(Complete complete);
+  /// Delivers everything queued, then stops. Releases the GIL while it waits for the thread.
+  ~Delivery();
+  Delivery(const Delivery&) = delete;
+  Delivery& operator=(const Delivery&) = delete;
+
+  /// Queues a result for `future`; any thread, with or without the GIL.
+  void post(PyObject* future, bridge::JobResult result);
+
+ private:
+  struct Item {
+    PyObject* future;
+    bridge::JobResult result;
+  };
+  struct State {
+    std::mutex mutex;
+    std::condition_variable wake;
+    std::deque<Item> queue;
+    bool stopping = false;
+  };
+  static void run(std::shared_ptr<State> state, Complete complete);
+
+  std::shared_ptr<State> state_;  // shared with the thread, which may outlive this (see the destructor)
+  std::thread thread_;
+};
+
+}  // namespace gpubridge

@@ -17,8 +17,6 @@ namespace bridge::broker {
 namespace {
 
 constexpr int kSocketHighWaterMark = 100000;
-// ZeroMQ I/O threads: one for the clients' connections, one for the workers' (affinity below).
-constexpr int kIoThreads = 2;
 // The loop wakes at least this often for its timers; deadlines are answered within it.
 constexpr auto kTick = std::chrono::milliseconds(10);
 
@@ -50,7 +48,7 @@ BrokerService::BrokerService(BrokerOptions options, TenantTable tenants)
     : options_(with_id(std::move(options))),
       incarnation_(core::random_u64()),
       tenants_(std::move(tenants)),
-      context_(kIoThreads),
+      context_(1),
       keys_(broker_keys(options_)),
       worker_keys_(enrolled_workers(options_)),
       zap_(context_, [this](const ZapRequest& request) { return decide_zap(request); }),
@@ -99,11 +97,6 @@ void BrokerService::run() {
   // A reconnecting worker takes over its id (its old connection may linger); another key doing so
   // is caught at its first message (handle_worker_message) and the id let go.
   backend_.set(zmq::sockopt::router_handover, 1);
-  // Clients' and workers' connections on I/O threads of their own: a large result being encrypted
-  // and sent to a client (CURVE works on whole frames) must not hold up the reading of workers'
-  // heartbeats, or a healthy worker would be counted silent; nor a large job arriving from a client.
-  frontend_.set(zmq::sockopt::affinity, std::uint64_t{1} << 0);
-  backend_.set(zmq::sockopt::affinity, std::uint64_t{1} << 1);
   if (options_.secure) {
     core::apply_curve_server(frontend_, keys_, ZapHandler::kClientsDomain);
     core::apply_curve_server(backend_, keys_, ZapHandler::kWorkersDomain);
@@ -338,6 +331,7 @@ void BrokerService::reply(const std::string& client, core::Frames frames) {
   if (ledger_.dropped(client)) return;  // it reads nothing; its answers would only pile up here
   // Counted until libzmq has written them to the client's connection (ClientLedger).
   ledger_.count_all(client, frames);
+  note_own_send(core::message_bytes(frames));
   frames.insert(frames.begin(), zmq::message_t(client.data(), client.size()));
   try {
     if (!zmq::send_multipart(frontend_, frames, zmq::send_flags::dontwait))

@@ -46,6 +46,22 @@ class JobFuture(concurrent.futures.Future):
     job_id: int = 0
     _client: Optional["_gpubridge._Client"] = None
 
+    def result(self, timeout: Optional[float] = None) -> Result:
+        self._refuse_deadlock()
+        return super().result(timeout)
+
+    def exception(self, timeout: Optional[float] = None) -> Optional[BaseException]:
+        self._refuse_deadlock()
+        return super().exception(timeout)
+
+    def _refuse_deadlock(self) -> None:
+        # Done-callbacks run on the client's delivery thread, the one that completes futures: waiting
+        # there for another job of the same client would wait for ever.
+        if not self.done() and self._client is not None and self._client.on_delivery_thread():
+            raise RuntimeError("gpubridge: waiting for a job inside a done-callback of the same Client would never "
+                               "return (the callback runs on the thread that delivers results); chain with "
+                               "add_done_callback, or wait from another thread or from asyncio")
+
     def cancel(self) -> bool:
         cancelled = super().cancel()
         if cancelled and self._client is not None and not self._client.closed():

@@ -33,6 +33,8 @@ class Delivery {
 
   /// Queues a result for `future`; any thread, with or without the GIL.
   void post(PyObject* future, bridge::JobResult result);
+  /// Whether the calling thread is this delivery thread (a future's done-callback runs on it).
+  bool is_current() const { return std::this_thread::get_id() == thread_.get_id(); }
 
  private:
   struct Item {

@@ -117,6 +117,7 @@ class PyClient {
   std::uint64_t resent_after_restart() { return live().resent_after_restart(); }
   std::string tenant() { return live().options().tenant; }
   bool closed() const { return client_ == nullptr; }
+  bool on_delivery_thread() const { return delivery_ != nullptr && delivery_->is_current(); }
   bridge::Client& live() {
     if (!client_) throw py::value_error("the gpubridge Client is closed");
     return *client_;
@@ -224,6 +225,7 @@ PYBIND11_MODULE(_gpubridge, m) {
       .def("resent_after_restart", &PyClient::resent_after_restart)
       .def("tenant", &PyClient::tenant)
       .def("closed", &PyClient::closed)
+      .def("on_delivery_thread", &PyClient::on_delivery_thread)
       .def("close", &PyClient::close);
   py::class_<PyStream>(m, "_Stream")
       .def(py::init<PyClient&, std::string, std::map<std::string, double>, std::size_t, bool, std::string, std::string,

@@ -194,3 +194,20 @@ def test_a_broker_restart_with_jobs_pending_loses_nothing():
             assert c.resent_after_restart > 0
     finally:
         fleet.stop()
+
+
+def test_waiting_inside_a_done_callback_is_refused_not_a_deadlock(client):
+    seen = []
+    done = threading.Event()
+
+    def callback(_):
+        try:
+            client.run("sleep", [], {"ms": 1})
+        except RuntimeError as e:
+            seen.append(str(e))
+        done.set()
+
+    client.submit("sleep", [], {"ms": 1}).add_done_callback(callback)
+    assert done.wait(10)
+    assert seen and "done-callback" in seen[0]
+    assert client.run("sleep", [], {"ms": 1}).worker_id  # the client still works

@@ -122,5 +122,26 @@ TEST(WorkerRegistry, AWorkerThatAnnouncedALargeMessageIsWaitedForItsTransferTime
   EXPECT_EQ(r.silent_since(Clock::now() + std::chrono::milliseconds(4000), 3), std::vector<std::string>{"a"});
 }
 
+TEST(WorkerRegistry, TimeTheBrokersIoThreadSpentOnItsOwnLargeSendsIsNotSilence) {
+  using std::chrono::milliseconds;
+  WorkerRegistry r;
+  std::vector<Job*> orphaned;
+  auto& a = r.upsert(worker("a", 2), orphaned);
+  a.heartbeat_ms = 100;  // liveness 3: 300 ms
+  const auto t0 = Clock::now();
+  a.last_seen = t0;
+  // Two 1 s sends, the second made while the first is still going: busy from t0 + 100 to t0 + 2100.
+  r.note_own_send(t0 + milliseconds(100), milliseconds(1000));
+  r.note_own_send(t0 + milliseconds(600), milliseconds(1000));
+  EXPECT_EQ(r.busy_between(t0, t0 + milliseconds(3000)), milliseconds(2000));
+  EXPECT_EQ(r.busy_between(t0 + milliseconds(1000), t0 + milliseconds(1500)), milliseconds(500));
+  EXPECT_TRUE(r.silent_since(t0 + milliseconds(2300), 3).empty());  // 2.3 s, of which 0.3 s could be read
+  EXPECT_EQ(r.silent_since(t0 + milliseconds(2500), 3), std::vector<std::string>{"a"});
+  // A worker heard from after the sends ended is judged on its own silence alone.
+  a.last_seen = t0 + milliseconds(2200);
+  EXPECT_TRUE(r.silent_since(t0 + milliseconds(2400), 3).empty());
+  EXPECT_EQ(r.silent_since(t0 + milliseconds(2600), 3), std::vector<std::string>{"a"});
+}
+
 }  // namespace
 }  // namespace bridge::broker

@@ -1,6 +1,7 @@
 #pragma once
 /// @file WorkerRegistry: the workers a broker knows, their credits and the jobs they hold.
 
+#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -47,8 +48,18 @@ class WorkerRegistry {
   WorkerRecord* find(const std::string& id);
   /// Removes a worker and hands back the jobs it held, oldest first.
   std::vector<Job*> remove(const std::string& id);
-  /// Workers silent for more than `liveness` of their heartbeat intervals.
+  /// Workers silent for more than `liveness` of their heartbeat intervals plus the transfer time of
+  /// what they announced. Time the broker's own I/O thread was busy (note_own_send) does not count
+  /// as silence: nothing could be read then.
   std::vector<std::string> silent_since(Clock::time_point now, std::uint32_t liveness) const;
+  /// A large message the broker itself sent at `now` (a result to a client, a job to a worker), as
+  /// its transfer time at link_floor_mib_s. The broker's one ZeroMQ I/O thread encrypts it whole
+  /// under CURVE, one send after another, and workers' heartbeats wait to be read meanwhile. (A second
+  /// I/O thread for the workers' connections avoids the wait, but cost a tenth of the tiny-job
+  /// throughput on 2 cores.)
+  void note_own_send(Clock::time_point now, std::chrono::milliseconds transfer_time);
+  /// How long between `from` and `to` the broker's I/O thread was busy with its own large sends.
+  Clock::duration busy_between(Clock::time_point from, Clock::time_point to) const;
 
   /// The worker to run `job` now: one that has the kernel, a free slot and suits the placement hint,
   /// best by placement_rank() (placement.hpp), then the one idle longest. nullptr if none.
@@ -68,6 +79,9 @@ class WorkerRegistry {
 
  private:
   std::map<std::string, WorkerRecord> workers_;
+  /// When the broker's I/O thread is busy with its own large sends: [start, end) windows, disjoint,
+  /// oldest first; the most recent few hundred (older ones are far behind any worker's liveness).
+  std::deque<std::pair<Clock::time_point, Clock::time_point>> busy_;
 };
 
 /// Whether a worker's device kind suits a placement hint at all.

@@ -139,6 +139,11 @@ class Client:
         sent without a copy when C-contiguous and aligned, and must not be changed until the job is
         answered. ``placement``: any, prefer-gpu, require-gpu or cpu-only.
         """
+        if kernel.__class__ is str and not tenant and not priority and placement == "any" and timeout is None:
+            future = JobFuture()  # the common case, kept short: it runs once per job
+            future._client = self._native
+            future.job_id = self._native.submit(kernel, inputs, params, future)
+            return future
         return self._submit(kernel, inputs, params, tenant=tenant, priority=priority, placement=placement,
                             timeout=timeout)
 
@@ -226,9 +231,9 @@ class Client:
             params = {**first_params, **(params or {})}
         future = JobFuture()
         future._client = self._native
-        future.job_id = self._native.submit(kernel, list(inputs), dict(params or {}), future, tenant, actor_id,
-                                            priority, placement, timeout, stages, list(resident_inputs),
-                                            list(keep_outputs))
+        future.job_id = self._native.submit_with(kernel, inputs, dict(params or {}), future, tenant, actor_id,
+                                                 priority, placement, timeout, stages, list(resident_inputs),
+                                                 list(keep_outputs))
         return future
 
 

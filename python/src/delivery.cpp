@@ -33,11 +33,15 @@ Delivery::~Delivery() {
 }
 
 void Delivery::post(PyObject* future, bridge::JobResult result) {
+  bool was_empty = false;
   {
     std::lock_guard lock(state_->mutex);
+    was_empty = state_->queue.empty();
     state_->queue.push_back({future, std::move(result)});
   }
-  state_->wake.notify_one();
+  // Only the first result of a batch wakes the thread: the ones behind it are taken with it, and a
+  // wake-up per result would cost a system call each while the thread is already awake.
+  if (was_empty) state_->wake.notify_one();
 }
 
 void Delivery::run(std::shared_ptr<State> state, Complete complete) {

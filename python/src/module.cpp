@@ -33,11 +33,18 @@ bridge::Placement placement_of(const std::string& name) {
 // Completes a concurrent.futures.Future with the GIL held: a Result, or the error of its status. A
 // future its caller cancelled takes nothing.
 void complete(PyObject* future_ptr, bridge::JobResult result) {
+  // Interned once: this runs for every job, and attr("...") would make the name string each time.
+  static PyObject* const kCancelled = PyUnicode_InternFromString("cancelled");
+  static PyObject* const kSetResult = PyUnicode_InternFromString("set_result");
   py::object future = py::reinterpret_steal<py::object>(future_ptr);
   try {
-    if (future.attr("cancelled")().cast<bool>()) return;
+    auto cancelled = py::reinterpret_steal<py::object>(PyObject_CallMethodNoArgs(future.ptr(), kCancelled));
+    if (!cancelled) throw py::error_already_set();
+    if (cancelled.ptr() == Py_True) return;
     if (result.ok()) {
-      future.attr("set_result")(py::cast(Result(std::move(result))));
+      py::object shown = py::cast(Result(std::move(result)));
+      if (!py::reinterpret_steal<py::object>(PyObject_CallMethodOneArg(future.ptr(), kSetResult, shown.ptr())))
+        throw py::error_already_set();
     } else {
       py::object shown = py::cast(Result(std::move(result)));
       future.attr("set_exception")(make_error(shown.cast<Result&>().job(), shown));
@@ -65,13 +72,23 @@ class PyClient {
 
   ~PyClient() { close(); }
 
-  // The job's tensors are converted with the GIL held (they reference Python arrays); the encoding
-  // and the hand-off to the I/O thread run without it.
-  std::uint64_t submit(const std::string& kernel, const py::list& inputs, const std::map<std::string, double>& params,
-                       py::object future, const std::string& tenant, const std::string& actor_id, int priority,
-                       const std::string& placement, std::optional<double> timeout,
-                       const std::vector<std::pair<std::string, std::map<std::string, double>>>& stages,
-                       const std::vector<std::string>& resident_inputs, const std::vector<std::string>& keep_outputs) {
+  // A plain job: the kernel, its inputs and params. The common case, with as little conversion as can be.
+  std::uint64_t submit(std::string kernel, const py::sequence& inputs, const py::handle& params, py::object future) {
+    bridge::JobRequest request{.kernel = std::move(kernel)};
+    if (!params.is_none())
+      for (auto [name, value] : py::reinterpret_borrow<py::dict>(params))
+        request.params.emplace(name.cast<std::string>(), value.cast<double>());
+    return send(std::move(request), inputs, std::move(future));
+  }
+
+  // Any job: tenant, actor, priority, placement, timeout, pipeline stages, resident inputs, kept outputs.
+  std::uint64_t submit_with(const std::string& kernel, const py::sequence& inputs,
+                            const std::map<std::string, double>& params, py::object future, const std::string& tenant,
+                            const std::string& actor_id, int priority, const std::string& placement,
+                            std::optional<double> timeout,
+                            const std::vector<std::pair<std::string, std::map<std::string, double>>>& stages,
+                            const std::vector<std::string>& resident_inputs,
+                            const std::vector<std::string>& keep_outputs) {
     bridge::JobRequest request{.kernel = kernel,
                                .params = params,
                                .tenant = tenant,
@@ -81,10 +98,16 @@ class PyClient {
                                .timeout = to_ms(timeout),
                                .resident_inputs = resident_inputs,
                                .keep_outputs = keep_outputs};
+    for (const auto& [name, stage_params] : stages) request.stages.push_back({name, stage_params});
+    return send(std::move(request), inputs, std::move(future));
+  }
+
+  // The job's tensors are converted with the GIL held (they reference Python arrays); the encoding
+  // and the hand-off to the I/O thread run without it.
+  std::uint64_t send(bridge::JobRequest request, const py::sequence& inputs, py::object future) {
     request.inputs.reserve(inputs.size());
     for (py::handle input : inputs)
       request.inputs.push_back(input.is_none() ? bridge::Tensor() : tensor_from_python(input));
-    for (const auto& [name, stage_params] : stages) request.stages.push_back({name, stage_params});
     release_deferred();
     bridge::Client& client = live();
     Delivery* delivery = delivery_.get();
@@ -215,9 +238,10 @@ PYBIND11_MODULE(_gpubridge, m) {
            py::arg("broker"), py::arg("tenant"), py::arg("key_file"), py::arg("broker_key_file"), py::arg("timeout"),
            py::arg("retry_attempts"), py::arg("retry_initial_backoff"), py::arg("retry_max_backoff"),
            py::arg("broker_check"))
-      .def("submit", &PyClient::submit, py::arg("kernel"), py::arg("inputs"), py::arg("params"), py::arg("future"),
-           py::arg("tenant"), py::arg("actor_id"), py::arg("priority"), py::arg("placement"), py::arg("timeout"),
-           py::arg("stages"), py::arg("resident_inputs"), py::arg("keep_outputs"))
+      .def("submit", &PyClient::submit)
+      .def("submit_with", &PyClient::submit_with, py::arg("kernel"), py::arg("inputs"), py::arg("params"),
+           py::arg("future"), py::arg("tenant"), py::arg("actor_id"), py::arg("priority"), py::arg("placement"),
+           py::arg("timeout"), py::arg("stages"), py::arg("resident_inputs"), py::arg("keep_outputs"))
       .def("cancel", &PyClient::cancel)
       .def("status", &PyClient::status)
       .def("quotas", &PyClient::quotas)

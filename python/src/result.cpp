@@ -88,6 +88,12 @@ void bind_result(py::module_& m) {
       .def_property_readonly(
           "actor_version", [](const Result& r) { return r.job().actor_version; },
           "Actor calls: the actor's state version after the call.")
+      .def(
+          "_output_address",
+          [](const Result& r, std::size_t i) {
+            return reinterpret_cast<std::uintptr_t>(r.job().outputs.at(i).bytes().data());
+          },
+          "Where output i's bytes lie (the received frame), for tests of the no-copy path.")
       .def("__len__", [](Result& r) { return r.job().outputs.size(); })
       .def("__getitem__", [](Result& r, py::object index) { return r.outputs()[index]; })
       .def("__iter__", [](Result& r) { return r.outputs().attr("__iter__")(); })

@@ -12,6 +12,7 @@
 
 #include "bridge/core/job_codec.hpp"
 #include "fleet.hpp"
+#include "http_metrics.hpp"
 
 namespace bridge::testing {
 namespace {
@@ -352,8 +353,10 @@ TEST(UnreadResults, ATenantCannotHoldMoreThanItsBoundByOpeningMoreConnections) {
   options.workers = 1;
   options.tenants_yaml = "defaults:\n  max_inflight_jobs: 1000\ntenants:\n  default: {}\n  other: {}\n";
   // 16 MiB per connection, 24 MiB for all of a tenant's connections together.
+  const int metrics_port = free_port();
   options.broker_yaml_extra =
-      "max_unread_result_bytes: 16777216\nmax_unread_tenant_bytes: 25165824\nclient_stall_ms: 60000\n";
+      "max_unread_result_bytes: 16777216\nmax_unread_tenant_bytes: 25165824\nclient_stall_ms: 60000\n"
+      "metrics_listen: 127.0.0.1:" + std::to_string(metrics_port) + "\n";
   Fleet fleet(options);
   std::vector<std::unique_ptr<NonReader>> readers;
   for (int r = 0; r < 3; ++r) {
@@ -362,7 +365,10 @@ TEST(UnreadResults, ATenantCannotHoldMoreThanItsBoundByOpeningMoreConnections) {
     // most of its own 16 MiB budget in the broker, so the three pass the tenant's 24 MiB.
     for (std::uint64_t id = 1; id <= 8; ++id) readers.back()->send_passthrough(id, 4 << 20);
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(2000));  // answered, and unread
+  // Answered, and unread: until the broker holds more than the tenant's bound (a loaded machine
+  // moves 96 MiB through CURVE slowly; a fixed sleep was too short there).
+  const auto unread = [&] { return metric_sample(http_get(metrics_port, "/metrics"), "bridge_unread_result_bytes"); };
+  ASSERT_TRUE(eventually([&] { return unread() > 25165824; }, std::chrono::seconds(60))) << unread();
   NonReader fresh(fleet);  // a new connection of the same tenant, holding nothing
   fresh.send_passthrough(100, 16);
   auto answers = fresh.read_all(std::chrono::milliseconds(1000));

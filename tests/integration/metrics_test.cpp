@@ -8,25 +8,13 @@
 #include <sstream>
 
 #include "fleet.hpp"
+#include "http_metrics.hpp"
 
 namespace bridge::testing {
 namespace {
 
-std::string get(int port, const std::string& path, int* status = nullptr) {
-  httplib::Client http("127.0.0.1", port);
-  http.set_connection_timeout(2);
-  auto res = http.Get(path);
-  if (!res) return "<no answer>";
-  if (status != nullptr) *status = res->status;
-  return res->body;
-}
-
-// The value of one sample line, e.g. `bridge_jobs_total{tenant="default",...}`; -1 if absent.
-double sample(const std::string& text, const std::string& series) {
-  const auto at = text.find("\n" + series + " ");
-  if (at == std::string::npos) return -1;
-  return std::stod(text.substr(at + series.size() + 2));
-}
+std::string get(int port, const std::string& path, int* status = nullptr) { return http_get(port, path, status); }
+double sample(const std::string& text, const std::string& series) { return metric_sample(text, series); }
 
 TEST(Metrics, CountersMoveAsJobsRunAndHealthEndpointsAnswer) {
   const int broker_port = free_port(), worker_port = free_port();

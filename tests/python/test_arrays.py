@@ -13,6 +13,7 @@ def test_an_output_array_owns_the_received_frame_without_a_copy(client):
     out = result[0]
     # The array is a view over memory it does not own (the frame), and the same object every time.
     assert not out.flags.owndata and out.base is not None
+    assert out.__array_interface__["data"][0] == result._output_address(0), "the array is a copy of the frame"
     assert result[0] is out
     assert out.flags.writeable and out.flags.c_contiguous
     out[0] = 42  # the frame is this result's alone

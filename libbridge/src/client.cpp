@@ -1,5 +1,6 @@
 #include "bridge/client.hpp"
 
+#include <array>
 #include <atomic>
 #include <deque>
 #include <map>
@@ -64,10 +65,18 @@ class Client::Impl {
     io_thread_ = std::thread([this] { loop(); });
   }
 
-  ~Impl() {
-    stopping_.store(true);
-    notifier_.notify();
-    io_thread_.join();
+  ~Impl() { close(); }
+
+  void close() {
+    if (std::this_thread::get_id() == io_thread_.get_id()) {
+      stopping_.store(true);  // from a callback: the loop ends after it, and the destructor joins
+      return;
+    }
+    std::call_once(closed_, [this] {
+      stopping_.store(true);
+      notifier_.notify();
+      io_thread_.join();
+    });
   }
 
   const Options& options() const { return options_; }
@@ -205,6 +214,13 @@ class Client::Impl {
       unsent.swap(outbox_);
     }
     for (auto& entry : unsent) refuse(entry, Status(StatusCode::kCancelled, "client is shutting down"));
+    // The broker stops what was sent (nobody will read its results), as for cancel(); libzmq gets a
+    // moment to send these before the socket closes.
+    for (const std::uint64_t id : pending_.job_ids()) {
+      std::array<zmq::message_t, 1> cancel{core::protocol::encode(core::protocol::CancelRequest{id})};
+      if (!zmq::send_multipart(socket_, cancel, zmq::send_flags::dontwait)) break;
+    }
+    socket_.set(zmq::sockopt::linger, 500);
     pending_.fail_all(Status(StatusCode::kCancelled, "client is shutting down"));
   }
 
@@ -366,6 +382,7 @@ class Client::Impl {
   std::atomic<std::uint64_t> resent_after_restart_{0};
 
   std::thread io_thread_;
+  std::once_flag closed_;
 };
 
 Client::Client(Options options) : impl_(std::make_unique<Impl>(std::move(options))) {}
@@ -383,6 +400,8 @@ std::uint64_t Client::submit(JobRequest request, Callback done) {
 }
 
 void Client::cancel(std::uint64_t job_id) { impl_->cancel(job_id); }
+
+void Client::close() { impl_->close(); }
 
 JobResult Client::run(JobRequest request) { return submit(std::move(request)).get(); }
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
+import os
 import weakref
 from typing import Any, AsyncIterator, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Union
 
@@ -125,6 +126,7 @@ class Client:
         self._native = _gpubridge._Client(broker, tenant, key_file, broker_key_file, timeout, retry_attempts,
                                           retry_initial_backoff, retry_max_backoff, broker_check)
         self.broker = broker
+        self._streams: "weakref.WeakSet[Stream]" = weakref.WeakSet()
         _live_clients.add(self)
 
     # ---- jobs -----------------------------------------------------------------------------------
@@ -207,7 +209,10 @@ class Client:
     # ---- lifetime -------------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Answers every pending job CANCELLED (its future raises :class:`Cancelled`) and disconnects."""
+        """Answers every pending job CANCELLED (its future raises :class:`Cancelled`), tells the broker to
+        stop them, closes this client's streams and disconnects. Later calls raise ValueError."""
+        for stream in list(self._streams):
+            stream.close()  # wakes a writer waiting for room in the window
         self._native.close()
 
     @property
@@ -231,8 +236,8 @@ class Client:
             params = {**first_params, **(params or {})}
         future = JobFuture()
         future._client = self._native
-        future.job_id = self._native.submit_with(kernel, inputs, dict(params or {}), future, tenant, actor_id,
-                                                 priority, placement, timeout, stages, list(resident_inputs),
+        future.job_id = self._native.submit_with(kernel, inputs, params, future, tenant, actor_id, priority,
+                                                 placement, timeout, stages, list(resident_inputs),
                                                  list(keep_outputs))
         return future
 
@@ -292,8 +297,9 @@ class Stream:
     def __init__(self, client: Client, kernel: str, params: Params = None, *, window: int = 16,
                  block_when_full: bool = True, tenant: str = "", placement: str = "any",
                  timeout: Optional[float] = None) -> None:
-        self._native = _gpubridge._Stream(client._native, kernel, dict(params or {}), window, block_when_full, tenant,
+        self._native = _gpubridge._Stream(client._native, kernel, params, window, block_when_full, tenant,
                                           placement, timeout)
+        client._streams.add(self)
 
     def write(self, *inputs: Any) -> None:
         """Sends one item; waits while the window is full (or raises ResourceExhausted if
@@ -326,6 +332,15 @@ class Stream:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def _abandon_clients_after_fork() -> None:
+    # A forked child has none of the parent's threads: its clients cannot work, nor be closed.
+    for client in list(_live_clients):
+        client._native.abandon_after_fork()
+
+
+os.register_at_fork(after_in_child=_abandon_clients_after_fork)
 
 
 @atexit.register

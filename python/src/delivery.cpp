@@ -44,6 +44,11 @@ void Delivery::post(PyObject* future, bridge::JobResult result) {
   if (was_empty) state_->wake.notify_one();
 }
 
+void Delivery::flush() {
+  std::unique_lock lock(state_->mutex);
+  state_->drained.wait(lock, [&] { return (state_->queue.empty() && !state_->busy) || state_->stopping; });
+}
+
 void Delivery::run(std::shared_ptr<State> state, Complete complete) {
   while (true) {
     std::deque<Item> batch;
@@ -53,14 +58,25 @@ void Delivery::run(std::shared_ptr<State> state, Complete complete) {
       state->wake.wait(lock, [&] { return state->stopping || !state->queue.empty(); });
       batch.swap(state->queue);
       stopping = state->stopping;
+      state->busy = true;
     }
     if (!batch.empty() || stopping) {
       // After the interpreter has begun to finalize, taking the GIL would end this thread inside
       // Python; the process is exiting and nobody waits for these futures.
-      if (!Py_IsInitialized() || _Py_IsFinalizing()) return;
+      if (!Py_IsInitialized() || _Py_IsFinalizing()) {
+        std::lock_guard lock(state->mutex);
+        state->stopping = true;
+        state->drained.notify_all();
+        return;
+      }
       py::gil_scoped_acquire gil;
       for (Item& item : batch) complete(item.future, std::move(item.result));
       release_deferred();
+    }
+    {
+      std::lock_guard lock(state->mutex);
+      state->busy = false;
+      if (state->queue.empty()) state->drained.notify_all();
     }
     if (stopping) {
       std::lock_guard lock(state->mutex);

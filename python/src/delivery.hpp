@@ -33,6 +33,9 @@ class Delivery {
 
   /// Queues a result for `future`; any thread, with or without the GIL.
   void post(PyObject* future, bridge::JobResult result);
+  /// Waits until everything posted so far has been delivered. Call without the GIL (the delivery
+  /// thread needs it), and not from the delivery thread.
+  void flush();
   /// Whether the calling thread is this delivery thread (a future's done-callback runs on it).
   bool is_current() const { return std::this_thread::get_id() == thread_.get_id(); }
 
@@ -44,7 +47,9 @@ class Delivery {
   struct State {
     std::mutex mutex;
     std::condition_variable wake;
+    std::condition_variable drained;  // the queue is empty and no batch is being delivered
     std::deque<Item> queue;
+    bool busy = false;
     bool stopping = false;
   };
   static void run(std::shared_ptr<State> state, Complete complete);

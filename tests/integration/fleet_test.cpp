@@ -221,5 +221,32 @@ TEST(ClientAlone, PendingJobsAreCancelledWhenTheClientCloses) {
   EXPECT_EQ(pending.get().status.code(), StatusCode::kCancelled);
 }
 
+// close() answers every pending job CANCELLED at once, and the broker stops them: the workers'
+// slots and the tenant's quota come back long before the jobs' 20 s would have ended.
+TEST(ClientClose, AnswersPendingJobsCancelledAndStopsThemInTheFleet) {
+  Fleet fleet({.workers = 1, .slots = 2});
+  Client ops(fleet.client_options("operator"));
+  const auto inflight = [&] {
+    QuotaReport report;
+    return ops.quotas("default", report).is_ok() && !report.tenants.empty() ? report.tenants[0].inflight_jobs : -1;
+  };
+  Client client(fleet.client_options());
+  std::vector<std::future<JobResult>> pending;
+  for (int i = 0; i < 10; ++i)
+    pending.push_back(client.submit(
+        {.kernel = "sleep", .params = {{"ms", 20000}}, .timeout = std::chrono::milliseconds(30000)}));
+  ASSERT_TRUE(eventually([&] { return inflight() >= 10; }, std::chrono::seconds(10))) << inflight();
+  client.close();
+  for (auto& f : pending) {
+    ASSERT_EQ(f.wait_for(std::chrono::seconds(0)), std::future_status::ready) << "close() returned before answering";
+    EXPECT_EQ(f.get().status.code(), StatusCode::kCancelled);
+  }
+  EXPECT_TRUE(eventually([&] { return inflight() == 0; }, std::chrono::seconds(10))) << inflight();
+  EXPECT_EQ(client.run({.kernel = "sleep", .params = {{"ms", 1}}}).status.code(), StatusCode::kCancelled);
+  client.close();  // again: nothing happens
+  // The fleet serves the tenant again at once.
+  EXPECT_TRUE(Client(fleet.client_options()).run({.kernel = "sleep", .params = {{"ms", 1}}}).ok());
+}
+
 }  // namespace
 }  // namespace bridge::testing

@@ -98,6 +98,12 @@ class BRIDGE_API Client {
   /// up to the default timeout. An actor that never saved state comes back with found == false.
   Status actor_info(const std::string& tenant, const std::string& actor_id, ActorInfo& out);
 
+  /// Ends the connection: every pending job and request is answered CANCELLED, and the broker is
+  /// told to stop the jobs (as cancel() does), so that they neither run on nor hold the tenant's
+  /// quota for the rest of their timeouts. Returns once every answer was given. Later calls are
+  /// answered CANCELLED at once. Idempotent and thread-safe; the destructor calls it.
+  void close();
+
   const Options& options() const;
   /// Jobs sent again because the broker restarted while they were pending (see broker_check).
   std::uint64_t resent_after_restart() const;

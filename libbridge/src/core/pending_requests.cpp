@@ -93,6 +93,13 @@ bool PendingRequests::cancel(std::uint64_t id) {
   return true;
 }
 
+std::vector<std::uint64_t> PendingRequests::job_ids() const {
+  std::vector<std::uint64_t> ids;
+  for (const auto& [id, request] : pending_)
+    if (request.on_result) ids.push_back(id);
+  return ids;
+}
+
 void PendingRequests::fail_all(const Status& status) {
   std::unordered_map<std::uint64_t, PendingRequest> all;
   all.swap(pending_);  // answers may start new requests; they are not failed with these

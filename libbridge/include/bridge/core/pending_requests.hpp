@@ -79,6 +79,8 @@ class PendingRequests {
   bool contains(std::uint64_t id) const { return pending_.count(id) > 0; }
   bool is_job(std::uint64_t id) const;
   bool has_jobs() const;
+  /// The ids of the pending jobs (not control requests), sent or waiting to be sent again.
+  std::vector<std::uint64_t> job_ids() const;
   bool empty() const { return pending_.empty(); }
   std::size_t size() const { return pending_.size(); }
 

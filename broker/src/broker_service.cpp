@@ -116,6 +116,8 @@ void BrokerService::run() {
     }
   }
   leases_.set_fail_open(options_.fail_open);
+  workers_.set_own_send_cap(core::transfer_grace(options_.limits.max_job_bytes + options_.limits.max_header_bytes,
+                                                 options_.link_floor_mib_s, options_.limits));
   if (!options_.metrics_listen.empty()) {
     // Readiness is read on the HTTP thread, so it looks only at the gauges the loop publishes.
     metrics_server_ = std::make_unique<metrics::MetricsServer>(

@@ -74,7 +74,7 @@ Clock::duration WorkerRegistry::busy_between(Clock::time_point from, Clock::time
 std::vector<std::string> WorkerRegistry::silent_since(Clock::time_point now, std::uint32_t liveness) const {
   std::vector<std::string> out;
   for (const auto& [id, w] : workers_)
-    if (now - w.last_seen - busy_between(w.last_seen, now) >
+    if (now - w.last_seen - std::min<Clock::duration>(busy_between(w.last_seen, now), own_send_cap_) >
         std::chrono::milliseconds(w.heartbeat_ms) * liveness + w.transfer_grace)
       out.push_back(id);
   return out;

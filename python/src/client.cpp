@@ -92,8 +92,9 @@ PyClient::~PyClient() {
 
 std::shared_ptr<Connection> PyClient::live() const {
   if (forked_)
-    throw py::value_error("this gpubridge Client was made before fork(): its threads are in the parent; make a new "
-                          "Client in this process");
+    throw py::value_error(
+        "this gpubridge Client was made before fork(): its threads are in the parent; make a new "
+        "Client in this process");
   if (closed()) throw py::value_error("the gpubridge Client is closed");
   return conn_;
 }
@@ -136,7 +137,8 @@ std::uint64_t PyClient::send(bridge::JobRequest request, const py::sequence& inp
     } else if (i < request.resident_inputs.size() && !request.resident_inputs[i].empty()) {
       request.inputs.emplace_back();  // the actor's resident tensor takes its place
     } else {
-      throw py::type_error("input " + std::to_string(i) + " is None: pass an array (or, in an actor call, "
+      throw py::type_error("input " + std::to_string(i) +
+                           " is None: pass an array (or, in an actor call, "
                            "gpubridge.Resident(name) for one of the actor's tensors)");
     }
   }
@@ -144,8 +146,8 @@ std::uint64_t PyClient::send(bridge::JobRequest request, const py::sequence& inp
   Delivery* delivery = conn->delivery.get();  // outlives every callback: the client goes first
   PyObject* handle = future.release().ptr();  // a strong reference, dropped by the delivery thread
   py::gil_scoped_release unlocked;
-  return conn->client->submit(std::move(request),
-                              [delivery, handle](bridge::JobResult result) { delivery->post(handle, std::move(result)); });
+  return conn->client->submit(
+      std::move(request), [delivery, handle](bridge::JobResult result) { delivery->post(handle, std::move(result)); });
 }
 
 void PyClient::cancel(std::uint64_t job_id) { live()->client->cancel(job_id); }

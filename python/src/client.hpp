@@ -41,11 +41,10 @@ class PyClient {
   std::uint64_t submit(std::string kernel, const pybind11::sequence& inputs, const pybind11::handle& params,
                        pybind11::object future);
   /// Any job: tenant, actor, priority, placement, timeout, pipeline stages, resident inputs, kept outputs.
-  std::uint64_t submit_with(const std::string& kernel, const pybind11::sequence& inputs,
-                            const pybind11::handle& params, pybind11::object future, const std::string& tenant,
-                            const std::string& actor_id, int priority, const std::string& placement,
-                            std::optional<double> timeout, const Stages& stages,
-                            const std::vector<std::string>& resident_inputs,
+  std::uint64_t submit_with(const std::string& kernel, const pybind11::sequence& inputs, const pybind11::handle& params,
+                            pybind11::object future, const std::string& tenant, const std::string& actor_id,
+                            int priority, const std::string& placement, std::optional<double> timeout,
+                            const Stages& stages, const std::vector<std::string>& resident_inputs,
                             const std::vector<std::string>& keep_outputs);
   void cancel(std::uint64_t job_id);
   pybind11::dict status();

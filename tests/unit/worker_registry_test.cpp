@@ -143,5 +143,19 @@ TEST(WorkerRegistry, TimeTheBrokersIoThreadSpentOnItsOwnLargeSendsIsNotSilence) 
   EXPECT_EQ(r.silent_since(t0 + milliseconds(2600), 3), std::vector<std::string>{"a"});
 }
 
+TEST(WorkerRegistry, ABrokerAlwaysSendingStillCountsADeadWorkerDeadPastTheCap) {
+  using std::chrono::milliseconds;
+  WorkerRegistry r;
+  r.set_own_send_cap(milliseconds(1000));
+  std::vector<Job*> orphaned;
+  auto& a = r.upsert(worker("a", 2), orphaned);
+  a.heartbeat_ms = 100;
+  const auto t0 = Clock::now();
+  a.last_seen = t0;
+  for (int i = 0; i < 10; ++i) r.note_own_send(t0 + milliseconds(500 * i), milliseconds(500));  // busy for 5 s
+  EXPECT_TRUE(r.silent_since(t0 + milliseconds(1250), 3).empty());          // 1.25 s silent, 1 s of it excused
+  EXPECT_EQ(r.silent_since(t0 + milliseconds(1400), 3), std::vector<std::string>{"a"});  // past 0.3 s + the cap
+}
+
 }  // namespace
 }  // namespace bridge::broker

@@ -60,6 +60,10 @@ class WorkerRegistry {
   void note_own_send(Clock::time_point now, std::chrono::milliseconds transfer_time);
   /// How long between `from` and `to` the broker's I/O thread was busy with its own large sends.
   Clock::duration busy_between(Clock::time_point from, Clock::time_point to) const;
+  /// The most that busy time extends any worker's liveness: the transfer time of the largest message
+  /// the limits let through. Without it, a broker that always has a large send going would never
+  /// count a dead worker dead.
+  void set_own_send_cap(std::chrono::milliseconds cap) { own_send_cap_ = cap; }
 
   /// The worker to run `job` now: one that has the kernel, a free slot and suits the placement hint,
   /// best by placement_rank() (placement.hpp), then the one idle longest. nullptr if none.
@@ -82,6 +86,7 @@ class WorkerRegistry {
   /// When the broker's I/O thread is busy with its own large sends: [start, end) windows, disjoint,
   /// oldest first; the most recent few hundred (older ones are far behind any worker's liveness).
   std::deque<std::pair<Clock::time_point, Clock::time_point>> busy_;
+  std::chrono::milliseconds own_send_cap_{std::chrono::seconds(64)};  // 1 GiB at 16 MiB/s
 };
 
 /// Whether a worker's device kind suits a placement hint at all.

@@ -20,7 +20,7 @@ COPY broker broker
 COPY worker worker
 COPY loadtest loadtest
 COPY bridgectl bridgectl
-RUN cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DBRIDGE_TESTS=OFF -DBRIDGE_CUDA=ON \
+RUN cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DBRIDGE_TESTS=OFF -DBRIDGE_CUDA=ON -DBRIDGE_PYTHON=OFF \
  && cmake --build build --target bridge-worker bridge_cuda bridgectl bridge_client \
  && cmake --install build --prefix /opt/gpubridge
 

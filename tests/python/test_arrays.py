@@ -5,7 +5,6 @@ import sys
 import numpy as np
 import pytest
 
-import gpubridge
 
 
 def test_an_output_array_owns_the_received_frame_without_a_copy(client):

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 
-
 def test_an_output_array_owns_the_received_frame_without_a_copy(client):
     result = client.run("passthrough", [np.arange(1 << 16, dtype=np.float32)])
     out = result[0]

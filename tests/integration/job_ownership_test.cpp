@@ -86,6 +86,8 @@ TEST(JobOwnership, AJobWithLargeOutputsLeavesTheWorkersHeartbeatOnTime) {
   auto big = client.submit(std::move(request));
   std::this_thread::sleep_for(milliseconds(100));
   EXPECT_TRUE(client.run(sleep_job(1, milliseconds(5000))).ok()) << "the other slot was not served";
+  // Within ctest's 120 s for this test, so that a stall fails here with the fleet's logs.
+  ASSERT_EQ(big.wait_for(std::chrono::seconds(100)), std::future_status::ready) << "no answer" << fleet.logs();
   JobResult r = big.get();
   ASSERT_TRUE(r.ok()) << r.status.to_string() << fleet.logs();
   ASSERT_EQ(r.outputs.size(), 1u);

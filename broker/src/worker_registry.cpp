@@ -54,27 +54,10 @@ std::vector<Job*> WorkerRegistry::remove(const std::string& id) {
   return jobs;
 }
 
-void WorkerRegistry::note_own_send(Clock::time_point now, std::chrono::milliseconds transfer_time) {
-  // Sends queue behind each other on the one I/O thread: a send made while it is busy starts after.
-  if (!busy_.empty() && now <= busy_.back().second) {
-    busy_.back().second += transfer_time;
-  } else {
-    busy_.emplace_back(now, now + transfer_time);
-    if (busy_.size() > 256) busy_.pop_front();
-  }
-}
-
-Clock::duration WorkerRegistry::busy_between(Clock::time_point from, Clock::time_point to) const {
-  Clock::duration busy{0};
-  for (const auto& [start, end] : busy_)
-    if (end > from && start < to) busy += std::min(end, to) - std::max(start, from);
-  return busy;
-}
-
 std::vector<std::string> WorkerRegistry::silent_since(Clock::time_point now, std::uint32_t liveness) const {
   std::vector<std::string> out;
   for (const auto& [id, w] : workers_)
-    if (now - w.last_seen - std::min<Clock::duration>(busy_between(w.last_seen, now), own_send_cap_) >
+    if (now - w.last_seen - own_sends_.excused(w.last_seen, now) >
         std::chrono::milliseconds(w.heartbeat_ms) * liveness + w.transfer_grace)
       out.push_back(id);
   return out;

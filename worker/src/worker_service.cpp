@@ -43,6 +43,8 @@ WorkerService::WorkerService(WorkerOptions options, std::shared_ptr<Backend> bac
       decoder_(kernels_, options_.limits, actors_, id_) {
   options_.validate();
   curve_ = core::read_client_keys(options_.key_file, options_.broker_key_file, /*from_environment=*/false);
+  own_sends_.set_cap(core::transfer_grace(options_.limits.max_job_bytes + options_.limits.max_header_bytes,
+                                          options_.link_floor_mib_s, options_.limits));
   completion_ = [this](std::unique_ptr<Execution> e) { on_complete(std::move(e)); };
 }
 
@@ -73,6 +75,9 @@ void WorkerService::send(core::Frames& frames) {
   if (auto announcement = core::announce_message(core::message_bytes(frames), inflight_)) {
     // A large result holds up the heartbeats behind it until the broker has all of it. This
     // announcement may itself wait for the result (results_coming()), so heartbeats announce it too.
+    // Meanwhile the broker's heartbeats wait too (its I/O thread decrypts the result): not silence.
+    own_sends_.note(Clock::now(),
+                    core::transfer_grace(core::message_bytes(frames), options_.link_floor_mib_s, options_.limits));
     std::array<zmq::message_t, 1> heartbeat{std::move(*announcement)};
     zmq::send_multipart(*socket_, heartbeat, zmq::send_flags::dontwait);
   }
@@ -158,7 +163,8 @@ void WorkerService::run() {
     if (draining && (inflight_ == 0 || Clock::now() >= drain_deadline)) break;
 
     if (Clock::now() >= next_heartbeat_) send_heartbeat();
-    if (!draining && Clock::now() - last_heard_ > heartbeat * options_.liveness + broker_grace_) {
+    if (!draining && Clock::now() - last_heard_ - own_sends_.excused(last_heard_, Clock::now()) >
+                         heartbeat * options_.liveness + broker_grace_) {
       spdlog::warn("broker {} silent for {} ms; reconnecting", options_.broker,
                    std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - last_heard_).count());
       connect();

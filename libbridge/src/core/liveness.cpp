@@ -25,4 +25,24 @@ std::chrono::milliseconds transfer_grace(std::uint64_t incoming_bytes, std::uint
   return std::chrono::milliseconds(incoming_bytes / per_ms + 1);
 }
 
+void BusyWindows::note(Clock::time_point now, std::chrono::milliseconds transfer_time) {
+  if (!windows_.empty() && now <= windows_.back().second) {
+    windows_.back().second += transfer_time;
+    return;
+  }
+  windows_.emplace_back(now, now + transfer_time);
+  if (windows_.size() > 256) windows_.pop_front();
+}
+
+BusyWindows::Clock::duration BusyWindows::busy_between(Clock::time_point from, Clock::time_point to) const {
+  Clock::duration busy{0};
+  for (const auto& [start, end] : windows_)
+    if (end > from && start < to) busy += std::min(end, to) - std::max(start, from);
+  return busy;
+}
+
+BusyWindows::Clock::duration BusyWindows::excused(Clock::time_point from, Clock::time_point to) const {
+  return std::min<Clock::duration>(busy_between(from, to), cap_);
+}
+
 }  // namespace bridge::core

@@ -1,7 +1,6 @@
 #pragma once
 /// @file WorkerRegistry: the workers a broker knows, their credits and the jobs they hold.
 
-#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -9,6 +8,7 @@
 #include <vector>
 
 #include "bridge/broker/job.hpp"
+#include "bridge/core/liveness.hpp"
 #include "bridge/fleet.hpp"
 
 namespace bridge::broker {
@@ -57,13 +57,15 @@ class WorkerRegistry {
   /// under CURVE, one send after another, and workers' heartbeats wait to be read meanwhile. (A second
   /// I/O thread for the workers' connections avoids the wait, but cost a tenth of the tiny-job
   /// throughput on 2 cores.)
-  void note_own_send(Clock::time_point now, std::chrono::milliseconds transfer_time);
+  void note_own_send(Clock::time_point now, std::chrono::milliseconds transfer_time) {
+    own_sends_.note(now, transfer_time);
+  }
   /// How long between `from` and `to` the broker's I/O thread was busy with its own large sends.
-  Clock::duration busy_between(Clock::time_point from, Clock::time_point to) const;
-  /// The most that busy time extends any worker's liveness: the transfer time of the largest message
-  /// the limits let through. Without it, a broker that always has a large send going would never
-  /// count a dead worker dead.
-  void set_own_send_cap(std::chrono::milliseconds cap) { own_send_cap_ = cap; }
+  Clock::duration busy_between(Clock::time_point from, Clock::time_point to) const {
+    return own_sends_.busy_between(from, to);
+  }
+  /// The most that busy time extends any worker's liveness (core::BusyWindows::excused).
+  void set_own_send_cap(std::chrono::milliseconds cap) { own_sends_.set_cap(cap); }
 
   /// The worker to run `job` now: one that has the kernel, a free slot and suits the placement hint,
   /// best by placement_rank() (placement.hpp), then the one idle longest. nullptr if none.
@@ -83,10 +85,7 @@ class WorkerRegistry {
 
  private:
   std::map<std::string, WorkerRecord> workers_;
-  /// When the broker's I/O thread is busy with its own large sends: [start, end) windows, disjoint,
-  /// oldest first; the most recent few hundred (older ones are far behind any worker's liveness).
-  std::deque<std::pair<Clock::time_point, Clock::time_point>> busy_;
-  std::chrono::milliseconds own_send_cap_{std::chrono::seconds(64)};  // 1 GiB at 16 MiB/s
+  core::BusyWindows own_sends_;  ///< when the broker's I/O thread is busy with its own large sends
 };
 
 /// Whether a worker's device kind suits a placement hint at all.

@@ -7,7 +7,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <optional>
+#include <utility>
 
 #include <zmq.hpp>
 
@@ -34,5 +36,29 @@ std::optional<zmq::message_t> announce_message(std::uint64_t bytes, std::uint32_
 /// header), so a peer cannot buy itself more than that message's time by announcing more.
 std::chrono::milliseconds transfer_grace(std::uint64_t incoming_bytes, std::uint32_t link_floor_mib_s,
                                          const Limits& limits);
+
+/// When this process's own large sends keep its one ZeroMQ I/O thread busy (CURVE encrypts whole
+/// frames), and the peer's messages wait to be read: time inside those windows is not the peer's
+/// silence. The broker keeps one for every worker, a worker one for its broker (whose heartbeats also
+/// wait while the broker decrypts what the worker sent). Used by one thread.
+class BusyWindows {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  /// A send of `transfer_time` made at `now`. Sends queue behind each other on the one I/O thread:
+  /// one made while it is busy starts when the one before ends.
+  void note(Clock::time_point now, std::chrono::milliseconds transfer_time);
+  /// How long between `from` and `to` the I/O thread was busy with these sends.
+  Clock::duration busy_between(Clock::time_point from, Clock::time_point to) const;
+  /// busy_between(), at most the cap: the transfer time of the largest message the limits let
+  /// through. Without it, a process that always has a large send going would never count a dead
+  /// peer dead.
+  Clock::duration excused(Clock::time_point from, Clock::time_point to) const;
+  void set_cap(std::chrono::milliseconds cap) { cap_ = cap; }
+
+ private:
+  std::deque<std::pair<Clock::time_point, Clock::time_point>> windows_;  // disjoint, oldest first; the latest 256
+  std::chrono::milliseconds cap_{std::chrono::seconds(64)};            // 1 GiB at 16 MiB/s
+};
 
 }  // namespace bridge::core

@@ -12,6 +12,7 @@
 
 #include "bridge/core/curve.hpp"
 #include "bridge/core/handshake_monitor.hpp"
+#include "bridge/core/liveness.hpp"
 #include "bridge/core/notifier.hpp"
 #include "bridge/worker/actor_host.hpp"
 #include "bridge/worker/backend.hpp"
@@ -108,6 +109,8 @@ class WorkerService {
   /// How much longer than its liveness the broker is waited for: the transfer time of the large
   /// message its last one announced (core/liveness.hpp).
   std::chrono::milliseconds broker_grace_{0};
+  /// This worker's own large sends (results): time they keep the link busy is not the broker's silence.
+  core::BusyWindows own_sends_;
   Clock::time_point next_heartbeat_;
 };
 

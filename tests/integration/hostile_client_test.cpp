@@ -150,14 +150,18 @@ TEST_F(HostileClient, AFloodFromOneConnectionLeavesOthersServedAndMemoryBounded)
   // A well-behaved client meanwhile: every job answered, correctly.
   Client client(fleet_->client_options());
   int ok = 0;
+  std::string first_failure;
   for (int i = 0; i < 200; ++i) {
     JobResult r =
         client.run({.kernel = "vector_add", .inputs = {Tensor::vector<float>({float(i)}), Tensor::vector<float>({1})}});
-    if (r.ok() && r.outputs[0].values<float>()[0] == float(i) + 1) ++ok;
+    if (r.ok() && r.outputs[0].values<float>()[0] == float(i) + 1)
+      ++ok;
+    else if (first_failure.empty())
+      first_failure = "job " + std::to_string(i) + ": " + r.status.to_string();
   }
   flooding = false;
   flood.join();
-  EXPECT_EQ(ok, 200);
+  EXPECT_EQ(ok, 200) << first_failure;
   EXPECT_GT(sent.load(), 10000) << "the flood was too small to mean anything";
   const long rss_after = rss_kib(fleet_->broker().pid());
   std::cout << "flood: " << sent.load() << " messages; broker RSS " << rss_before / 1024 << " -> " << rss_after / 1024

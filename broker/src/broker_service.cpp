@@ -116,8 +116,7 @@ void BrokerService::run() {
     }
   }
   leases_.set_fail_open(options_.fail_open);
-  workers_.set_own_send_cap(core::transfer_grace(options_.limits.max_job_bytes + options_.limits.max_header_bytes,
-                                                 options_.link_floor_mib_s, options_.limits));
+  workers_.own_sends().configure(options_.link_floor_mib_s, options_.limits);
   if (!options_.metrics_listen.empty()) {
     // Readiness is read on the HTTP thread, so it looks only at the gauges the loop publishes.
     metrics_server_ = std::make_unique<metrics::MetricsServer>(
@@ -333,7 +332,7 @@ void BrokerService::reply(const std::string& client, core::Frames frames) {
   if (ledger_.dropped(client)) return;  // it reads nothing; its answers would only pile up here
   // Counted until libzmq has written them to the client's connection (ClientLedger).
   ledger_.count_all(client, frames);
-  note_own_send(core::message_bytes(frames));
+  workers_.own_sends().note_send(Clock::now(), core::message_bytes(frames));
   frames.insert(frames.begin(), zmq::message_t(client.data(), client.size()));
   try {
     if (!zmq::send_multipart(frontend_, frames, zmq::send_flags::dontwait))

@@ -86,11 +86,6 @@ bool BrokerService::worker_key_checks(const std::string& id, const zmq::message_
   return true;
 }
 
-void BrokerService::note_own_send(std::uint64_t bytes) {
-  if (bytes >= core::kAnnouncedMessageBytes)
-    workers_.note_own_send(Clock::now(), core::transfer_grace(bytes, options_.link_floor_mib_s, options_.limits));
-}
-
 void BrokerService::send_to_worker(const std::string& id, core::Frames frames) {
   announce_to_worker(id, core::message_bytes(frames));
   frames.insert(frames.begin(), zmq::message_t(id.data(), id.size()));
@@ -105,7 +100,7 @@ void BrokerService::send_to_worker(const std::string& id, core::Frames frames) {
 void BrokerService::announce_to_worker(const std::string& id, std::uint64_t bytes) {
   std::optional<zmq::message_t> announcement = core::announce_message(bytes, 0);
   if (!announcement) return;
-  note_own_send(bytes);
+  workers_.own_sends().note_send(Clock::now(), bytes);
   std::array<zmq::message_t, 2> frames{zmq::message_t(id.data(), id.size()), std::move(*announcement)};
   try {
     zmq::send_multipart(backend_, frames, zmq::send_flags::dontwait);

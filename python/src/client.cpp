@@ -51,6 +51,27 @@ bridge::Status blocking(const PyClient& owner, Fn&& fn) {
   return status;
 }
 
+// A job's inputs. None only where `resident` names an actor's tensor, which takes its place.
+std::vector<bridge::Tensor> tensors_of(const py::sequence& inputs, const std::vector<std::string>& resident) {
+  const auto count = static_cast<std::size_t>(inputs.size());
+  std::vector<bridge::Tensor> tensors;
+  tensors.reserve(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    // Owned, not borrowed: a sequence may make its items as they are read (an array's rows).
+    py::object input = inputs[i];
+    if (!input.is_none()) {
+      tensors.push_back(tensor_from_python(input));
+    } else if (i < resident.size() && !resident[i].empty()) {
+      tensors.emplace_back();
+    } else {
+      throw py::type_error("input " + std::to_string(i) +
+                           " is None: pass an array (or, in an actor call, "
+                           "gpubridge.Resident(name) for one of the actor's tensors)");
+    }
+  }
+  return tensors;
+}
+
 void raise_unless_ok(const bridge::Status& status) {
   if (!status.is_ok()) raise(make_error(status));
 }
@@ -127,21 +148,7 @@ std::uint64_t PyClient::submit_with(const std::string& kernel, const py::sequenc
 // and the hand-off to the I/O thread run without it.
 std::uint64_t PyClient::send(bridge::JobRequest request, const py::sequence& inputs, py::object future) {
   std::shared_ptr<Connection> conn = live();
-  const auto count = static_cast<std::size_t>(inputs.size());
-  request.inputs.reserve(count);
-  for (std::size_t i = 0; i < count; ++i) {
-    // Owned, not borrowed: a sequence may make its items as they are read (an array's rows).
-    py::object input = inputs[i];
-    if (!input.is_none()) {
-      request.inputs.push_back(tensor_from_python(input));
-    } else if (i < request.resident_inputs.size() && !request.resident_inputs[i].empty()) {
-      request.inputs.emplace_back();  // the actor's resident tensor takes its place
-    } else {
-      throw py::type_error("input " + std::to_string(i) +
-                           " is None: pass an array (or, in an actor call, "
-                           "gpubridge.Resident(name) for one of the actor's tensors)");
-    }
-  }
+  request.inputs = tensors_of(inputs, request.resident_inputs);
   release_deferred();
   Delivery* delivery = conn->delivery.get();  // outlives every callback: the client goes first
   PyObject* handle = future.release().ptr();  // a strong reference, dropped by the delivery thread
@@ -207,13 +214,7 @@ PyStream::PyStream(const PyClient& client, const std::string& kernel, const py::
                                                                      .timeout = to_ms(timeout, "timeout")}))) {}
 
 void PyStream::write(const py::sequence& inputs) {
-  std::vector<bridge::Tensor> tensors;
-  const auto count = static_cast<std::size_t>(inputs.size());
-  for (std::size_t i = 0; i < count; ++i) {
-    py::object input = inputs[i];
-    if (input.is_none()) throw py::type_error("input " + std::to_string(i) + " is None: pass an array");
-    tensors.push_back(tensor_from_python(input));
-  }
+  std::vector<bridge::Tensor> tensors = tensors_of(inputs, {});
   bridge::Status status;
   {
     py::gil_scoped_release unlocked;

@@ -43,8 +43,7 @@ WorkerService::WorkerService(WorkerOptions options, std::shared_ptr<Backend> bac
       decoder_(kernels_, options_.limits, actors_, id_) {
   options_.validate();
   curve_ = core::read_client_keys(options_.key_file, options_.broker_key_file, /*from_environment=*/false);
-  own_sends_.set_cap(core::transfer_grace(options_.limits.max_job_bytes + options_.limits.max_header_bytes,
-                                          options_.link_floor_mib_s, options_.limits));
+  own_sends_.configure(options_.link_floor_mib_s, options_.limits);
   completion_ = [this](std::unique_ptr<Execution> e) { on_complete(std::move(e)); };
 }
 
@@ -72,12 +71,12 @@ void WorkerService::connect() {
 void WorkerService::send(core::Frames& frames) {
   // A DEALER queues while the broker is away (up to its high-water mark); a failed send is logged
   // and the broker's liveness check recovers the job elsewhere.
-  if (auto announcement = core::announce_message(core::message_bytes(frames), inflight_)) {
+  const std::uint64_t bytes = core::message_bytes(frames);
+  if (auto announcement = core::announce_message(bytes, inflight_)) {
     // A large result holds up the heartbeats behind it until the broker has all of it. This
     // announcement may itself wait for the result (results_coming()), so heartbeats announce it too.
     // Meanwhile the broker's heartbeats wait too (its I/O thread decrypts the result): not silence.
-    own_sends_.note(Clock::now(),
-                    core::transfer_grace(core::message_bytes(frames), options_.link_floor_mib_s, options_.limits));
+    own_sends_.note_send(Clock::now(), bytes);
     std::array<zmq::message_t, 1> heartbeat{std::move(*announcement)};
     zmq::send_multipart(*socket_, heartbeat, zmq::send_flags::dontwait);
   }

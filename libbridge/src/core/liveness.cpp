@@ -25,6 +25,16 @@ std::chrono::milliseconds transfer_grace(std::uint64_t incoming_bytes, std::uint
   return std::chrono::milliseconds(incoming_bytes / per_ms + 1);
 }
 
+void BusyWindows::configure(std::uint32_t link_floor_mib_s, const Limits& limits) {
+  link_floor_mib_s_ = link_floor_mib_s;
+  limits_ = limits;
+  cap_ = transfer_grace(limits.max_job_bytes + limits.max_header_bytes, link_floor_mib_s, limits);
+}
+
+void BusyWindows::note_send(Clock::time_point now, std::uint64_t bytes) {
+  if (bytes >= kAnnouncedMessageBytes) note(now, transfer_grace(bytes, link_floor_mib_s_, limits_));
+}
+
 void BusyWindows::note(Clock::time_point now, std::chrono::milliseconds transfer_time) {
   if (!windows_.empty() && now <= windows_.back().second) {
     windows_.back().second += transfer_time;

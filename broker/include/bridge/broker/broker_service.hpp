@@ -100,9 +100,6 @@ class BrokerService final : private Admission::Host, private ActorCalls::Host {
   /// Before a message of `bytes` to worker `id`: a Heartbeat announcing it, when it is large enough
   /// to hold up the broker's heartbeats past the worker's liveness (core/liveness.hpp).
   void announce_to_worker(const std::string& id, std::uint64_t bytes);
-  /// A send of `bytes` from this broker: when large, every worker is waited for its transfer time
-  /// (WorkerRegistry::note_own_send).
-  void note_own_send(std::uint64_t bytes);
   void on_timers(Clock::time_point now);
   /// Drops clients that left more than max_unread_result_bytes unread for client_stall_ms: their
   /// jobs are cancelled, and they are sent nothing until what they hold has drained.

@@ -66,6 +66,8 @@ class WorkerRegistry {
   }
   /// The most that busy time extends any worker's liveness (core::BusyWindows::excused).
   void set_own_send_cap(std::chrono::milliseconds cap) { own_sends_.set_cap(cap); }
+  /// The windows themselves, for the broker to configure and to note its sends in bytes.
+  core::BusyWindows& own_sends() { return own_sends_; }
 
   /// The worker to run `job` now: one that has the kernel, a free slot and suits the placement hint,
   /// best by placement_rank() (placement.hpp), then the one idle longest. nullptr if none.

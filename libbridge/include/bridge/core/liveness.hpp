@@ -45,6 +45,12 @@ class BusyWindows {
  public:
   using Clock = std::chrono::steady_clock;
 
+  /// The link's floor rate and the limits: note_send() counts a send at the floor, and the cap is
+  /// the transfer time of the largest message the limits let through.
+  void configure(std::uint32_t link_floor_mib_s, const Limits& limits);
+  /// A send of `bytes` made at `now`, counted at the configured floor; one too small to announce is
+  /// nothing (see kAnnouncedMessageBytes).
+  void note_send(Clock::time_point now, std::uint64_t bytes);
   /// A send of `transfer_time` made at `now`. Sends queue behind each other on the one I/O thread:
   /// one made while it is busy starts when the one before ends.
   void note(Clock::time_point now, std::chrono::milliseconds transfer_time);
@@ -59,6 +65,8 @@ class BusyWindows {
  private:
   std::deque<std::pair<Clock::time_point, Clock::time_point>> windows_;  // disjoint, oldest first; the latest 256
   std::chrono::milliseconds cap_{std::chrono::seconds(64)};            // 1 GiB at 16 MiB/s
+  std::uint32_t link_floor_mib_s_ = kDefaultLinkFloorMibS;
+  Limits limits_;
 };
 
 }  // namespace bridge::core

@@ -422,7 +422,7 @@ TEST(Auth, AWrongRedisPasswordIsLoggedOnceAndTheBrokerIsNotReady) {
   // The ACL file holds "not-the-password" for gpubridge: change the file the broker reads instead.
   fleet.dir().write("redis-password", "wrong\n");
   fleet.restart_broker();
-  ASSERT_TRUE(fleet.wait_for_workers(1));
+  ASSERT_TRUE(fleet.wait_for_workers(1)) << fleet.logs();
   Client alice(fleet.client_options("alice"));
   JobResult r = alice.run(kAdd);
   EXPECT_EQ(r.status.code(), StatusCode::kUnavailable) << r.status.to_string();

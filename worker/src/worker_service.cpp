@@ -52,6 +52,12 @@ WorkerService::~WorkerService() { backend_->wait_idle(); }
 void WorkerService::stop() noexcept { stop_.notify(); }
 
 void WorkerService::connect() {
+  // The connection being replaced goes at once. Left to linger with its queue, it kept reconnecting
+  // under the same routing id, and the broker's ROUTER_HANDOVER passed the id back and forth between
+  // it and the new one, so that neither's hello got through (seen under load: a worker that never
+  // registered with a restarted broker). A result still queued on it is lost with it; the broker's
+  // liveness re-dispatches the job if it counted this worker dead, else the job waits for its deadline.
+  if (socket_) socket_->set(zmq::sockopt::linger, 0);
   socket_ = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::dealer);
   socket_->set(zmq::sockopt::routing_id, id_);
   socket_->set(zmq::sockopt::linger, 1000);
@@ -162,10 +168,13 @@ void WorkerService::run() {
     if (draining && (inflight_ == 0 || Clock::now() >= drain_deadline)) break;
 
     if (Clock::now() >= next_heartbeat_) send_heartbeat();
+    const auto window = heartbeat * options_.liveness * silence_backoff_;
     if (!draining && Clock::now() - last_heard_ - own_sends_.excused(last_heard_, Clock::now()) >
-                         heartbeat * options_.liveness + broker_grace_) {
-      spdlog::warn("broker {} silent for {} ms; reconnecting", options_.broker,
-                   std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - last_heard_).count());
+                         window + broker_grace_) {
+      silence_backoff_ = std::min(silence_backoff_ * 2, kMaxSilenceBackoff);
+      spdlog::warn("broker {} silent for {} ms; reconnecting (next wait {} ms)", options_.broker,
+                   std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - last_heard_).count(),
+                   (heartbeat * options_.liveness * silence_backoff_).count());
       connect();
     }
   }
@@ -195,6 +204,7 @@ void WorkerService::receive() {
 bool WorkerService::handle_message(core::Frames& frames) {
   last_heard_ = Clock::now();
   broker_grace_ = std::chrono::milliseconds(0);
+  silence_backoff_ = 1;
   const wire::Envelope* envelope = nullptr;
   const Status decoded = frames.empty() ? Status(StatusCode::kMalformedMessage, "empty message")
                                         : core::decode_envelope(frames[0], options_.limits, envelope);

@@ -106,6 +106,11 @@ class WorkerService {
   std::uint64_t results_coming() const;
   std::unordered_map<std::uint64_t, Running> running_;  // accepted jobs by dispatch id, until answered
   Clock::time_point last_heard_;
+  /// How many liveness windows the broker is waited for before the next reconnect: doubles with each
+  /// reconnect that heard nothing back (up to kMaxSilenceBackoff), 1 again once the broker is heard,
+  /// so that a slow broker on a loaded machine is not met with a new connection every window.
+  std::uint32_t silence_backoff_ = 1;
+  static constexpr std::uint32_t kMaxSilenceBackoff = 8;
   /// How much longer than its liveness the broker is waited for: the transfer time of the large
   /// message its last one announced (core/liveness.hpp).
   std::chrono::milliseconds broker_grace_{0};

@@ -10,6 +10,7 @@
 
 #include <zmq_addon.hpp>
 
+#include "bridge/core/client_outbox.hpp"
 #include "bridge/core/curve.hpp"
 #include "bridge/core/endpoint.hpp"
 #include "bridge/core/handshake_monitor.hpp"
@@ -63,6 +64,7 @@ class Client::Impl {
     handshakes_ = std::make_unique<core::HandshakeMonitor>(context_, socket_);
     socket_.connect(options_.broker);  // throws zmq::error_t on a malformed endpoint
     io_thread_ = std::thread([this] { loop(); });
+    outbox_.set_taker(io_thread_.get_id());
   }
 
   ~Impl() { close(); }
@@ -74,7 +76,7 @@ class Client::Impl {
     }
     std::call_once(closed_, [this] {
       stopping_.store(true);
-      notifier_.notify();
+      outbox_.notifier().notify();
       io_thread_.join();
     });
   }
@@ -104,13 +106,10 @@ class Client::Impl {
     return id;
   }
 
-  void cancel(std::uint64_t job_id) {
-    {
-      std::lock_guard lock(outbox_mutex_);
-      cancels_.push_back(job_id);
-    }
-    notifier_.notify();
-  }
+  void cancel(std::uint64_t job_id) { outbox_.cancel(job_id); }
+
+  void hold_sends(std::thread::id holder) { outbox_.hold(holder); }
+  void release_sends(std::thread::id holder) { outbox_.release(holder); }
 
   Status status(FleetStatus& out) {
     const std::uint64_t id = next_id_.fetch_add(1);
@@ -168,16 +167,8 @@ class Client::Impl {
   }
 
   void enqueue(core::PendingRequest out) {
-    {
-      std::lock_guard lock(outbox_mutex_);
-      // Checked under the lock: the I/O thread empties the outbox under it after stopping_ is set.
-      if (!stopping_.load()) {
-        outbox_.push_back(std::move(out));
-        notifier_.notify();
-        return;
-      }
-    }
-    refuse(out, Status(StatusCode::kCancelled, "client is shutting down"));
+    // Refused once the I/O thread has closed the outbox on its way out.
+    if (!outbox_.push(out)) refuse(out, Status(StatusCode::kCancelled, "client is shutting down"));
   }
 
   // Answers a request that never reached the table (the client is shutting down).
@@ -197,23 +188,20 @@ class Client::Impl {
     // then new requests and cancels, then answers, then timers and the broker check.
     core::PollSet events;
     events.on_readable([this] { return handshakes_->handle(); }, [this] { on_handshake_events(); });
-    events.on_notified(notifier_, [this] {
+    events.on_notified(outbox_.notifier(), [this] {
       send_outbox();
       send_cancels();
     });
     events.on_readable(socket_, [this] { receive(); });
     events.every_wakeup([this] {
+      if (outbox_.self_queued()) send_outbox();  // jobs the callbacks just run submitted, together
       pending_.on_timers(Clock::now());
       check_broker(Clock::now());
+      if (options_.after_callbacks) options_.after_callbacks();
     });
     while (!stopping_.load()) events.wait(next_wait());
     // Shutdown: everything still pending is answered CANCELLED, exactly once.
-    std::deque<core::PendingRequest> unsent;
-    {
-      std::lock_guard lock(outbox_mutex_);
-      unsent.swap(outbox_);
-    }
-    for (auto& entry : unsent) refuse(entry, Status(StatusCode::kCancelled, "client is shutting down"));
+    for (auto& entry : outbox_.close()) refuse(entry, Status(StatusCode::kCancelled, "client is shutting down"));
     // The broker stops what was sent (nobody will read its results), as for cancel(); libzmq gets a
     // moment to send these before the socket closes.
     for (const std::uint64_t id : pending_.job_ids()) {
@@ -222,26 +210,17 @@ class Client::Impl {
     }
     socket_.set(zmq::sockopt::linger, 500);
     pending_.fail_all(Status(StatusCode::kCancelled, "client is shutting down"));
+    if (options_.after_callbacks) options_.after_callbacks();
   }
 
   void send_outbox() {
-    std::deque<core::PendingRequest> batch;
-    {
-      std::lock_guard lock(outbox_mutex_);
-      batch.swap(outbox_);
-    }
-    for (auto& entry : batch) pending_.start(std::move(entry));
+    for (auto& entry : outbox_.take()) pending_.start(std::move(entry));
   }
 
   // Answers each cancelled job CANCELLED now, once, and tells the broker to stop it (which frees the
   // worker slot); whatever the broker sends for it later is dropped like any late answer.
   void send_cancels() {
-    std::vector<std::uint64_t> ids;
-    {
-      std::lock_guard lock(outbox_mutex_);
-      ids.swap(cancels_);
-    }
-    for (const std::uint64_t id : ids) {
+    for (const std::uint64_t id : outbox_.take_cancels()) {
       if (!pending_.cancel(id)) continue;  // answered already
       core::Frames frames;
       frames.push_back(core::protocol::encode(core::protocol::CancelRequest{id}));
@@ -274,6 +253,7 @@ class Client::Impl {
 
   // Until the next request timer, at most 100 ms (stopping_ is checked then), and at most the broker check.
   std::chrono::milliseconds next_wait() const {
+    if (outbox_.self_queued()) return std::chrono::milliseconds(0);  // queued by a timer's callback
     auto wait = std::chrono::milliseconds(100);
     if (auto next = pending_.next_timer()) {
       auto until = std::chrono::duration_cast<std::chrono::milliseconds>(*next - Clock::now());
@@ -361,13 +341,9 @@ class Client::Impl {
   core::Limits limits_;
   zmq::context_t context_;
   zmq::socket_t socket_;  // owned by io_thread_ after construction
-  core::Notifier notifier_;
   std::atomic<bool> stopping_{false};
   std::atomic<std::uint64_t> next_id_{1};
-
-  std::mutex outbox_mutex_;
-  std::deque<core::PendingRequest> outbox_;  // guarded by outbox_mutex_
-  std::vector<std::uint64_t> cancels_;  // guarded by outbox_mutex_
+  core::ClientOutbox outbox_;  // the callers' threads to io_thread_
 
   // Owned by io_thread_.
   core::PendingRequests pending_;
@@ -418,6 +394,7 @@ std::vector<std::future<JobResult>> Client::submit_batch(const std::string& kern
                                                          const std::map<std::string, double>& params) {
   std::vector<std::future<JobResult>> results;
   results.reserve(inputs.size());
+  BatchedSends together(*this);
   for (auto& item : inputs)
     results.push_back(submit(JobRequest{.kernel = kernel, .inputs = std::move(item), .params = params}));
   return results;
@@ -426,5 +403,11 @@ std::vector<std::future<JobResult>> Client::submit_batch(const std::string& kern
 const Client::Options& Client::options() const { return impl_->options(); }
 
 std::uint64_t Client::resent_after_restart() const { return impl_->resent_after_restart(); }
+
+Client::BatchedSends::BatchedSends(Client& client) : client_(client), holder_(std::this_thread::get_id()) {
+  client_.impl_->hold_sends(holder_);
+}
+
+Client::BatchedSends::~BatchedSends() { client_.impl_->release_sends(holder_); }
 
 }  // namespace bridge

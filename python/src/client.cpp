@@ -79,8 +79,11 @@ void raise_unless_ok(const bridge::Status& status) {
 }  // namespace
 
 Connection::~Connection() {
-  client.reset();    // answers what is pending; needs no GIL
-  delivery.reset();  // hands the answers to Python; releases the GIL while it waits
+  // In a done-callback, the delivery thread's hold on the client's sends ends before the client does.
+  if (delivery->is_current()) delivery->end_hold();
+  if (client) client->close();  // answers what is pending; needs no GIL
+  delivery.reset();  // hands the answers to Python (its batches and their holds end); releases the GIL to wait
+  client.reset();
 }
 
 PyClient::PyClient(const std::string& broker, std::string tenant, std::string key_file, std::string broker_key_file,
@@ -99,8 +102,10 @@ PyClient::PyClient(const std::string& broker, std::string tenant, std::string ke
   options.broker_check = to_ms(broker_check, "broker_check");
   auto conn = std::make_shared<Connection>();
   conn->delivery = std::make_unique<Delivery>(complete);
+  options.after_callbacks = [delivery = conn->delivery.get()] { delivery->after_callbacks(); };
   try {
     conn->client = std::make_unique<bridge::Client>(std::move(options));
+    conn->delivery->hold_sends_of(*conn->client);
   } catch (const std::exception& e) {
     throw py::value_error("gpubridge.Client(broker='" + broker + "'): " + e.what());
   }
@@ -236,5 +241,12 @@ py::object PyStream::read() {
   if (!ok) raise(make_error(shown.cast<Result&>().job(), shown));
   return shown;
 }
+
+void PySendBatch::enter() {
+  if (held_) throw py::value_error("this batched_sends() block is already entered");
+  held_.emplace(*conn_->client);
+}
+
+void PySendBatch::exit() { held_.reset(); }
 
 }  // namespace gpubridge

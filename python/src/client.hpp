@@ -88,4 +88,17 @@ class PyStream {
   std::unique_ptr<bridge::Stream> stream_;
 };
 
+/// Client.batched_sends(): the jobs the entering thread submits inside its `with` block are sent
+/// together when the block ends (bridge::Client::BatchedSends).
+class PySendBatch {
+ public:
+  explicit PySendBatch(const PyClient& client) : conn_(client.live()) {}
+  void enter();
+  void exit();
+
+ private:
+  std::shared_ptr<Connection> conn_;  // declared first: outlives the hold on its client
+  std::optional<bridge::Client::BatchedSends> held_;
+};
+
 }  // namespace gpubridge

@@ -9,13 +9,16 @@
 
 #include <Python.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 
+#include "bridge/client.hpp"
 #include "bridge/job.hpp"
 
 namespace gpubridge {
@@ -31,13 +34,26 @@ class Delivery {
   Delivery(const Delivery&) = delete;
   Delivery& operator=(const Delivery&) = delete;
 
-  /// Queues a result for `future`; any thread, with or without the GIL.
+  /// Queues a result for `future`; any thread, with or without the GIL. On the client's I/O thread
+  /// the wake-up waits for after_callbacks().
   void post(PyObject* future, bridge::JobResult result);
+  /// The client's Options::after_callbacks: wakes the thread once for everything the I/O thread
+  /// queued in its wake-up, instead of at its first result (which split a burst of results into
+  /// several wake-ups of this thread, each a context switch, while it was still arriving).
+  void after_callbacks();
   /// Waits until everything posted so far has been delivered. Call without the GIL (the delivery
   /// thread needs it), and not from the delivery thread.
   void flush();
   /// Whether the calling thread is this delivery thread (a future's done-callback runs on it).
   bool is_current() const { return std::this_thread::get_id() == thread_.get_id(); }
+
+  /// The jobs that done-callbacks submit to `client` while a batch is delivered are sent together
+  /// when the batch ends (Client::BatchedSends): one wake-up of its I/O thread per batch. Call before
+  /// the first post. `client` must outlive this, or end_hold() be called first.
+  void hold_sends_of(bridge::Client& client);
+  /// On this delivery thread, inside a batch (a done-callback dropped the last reference to the
+  /// client): ends the hold now and holds no more, so that the client can go before the batch ends.
+  void end_hold();
 
  private:
   struct Item {
@@ -51,6 +67,10 @@ class Delivery {
     std::deque<Item> queue;
     bool busy = false;
     bool stopping = false;
+    bool wake_due = false;  // the I/O thread queued results; its after_callbacks() wakes the thread
+    std::atomic<std::thread::id> io_thread{};  // the client's, once it has called after_callbacks()
+    bridge::Client* client = nullptr;  // whose sends a batch holds; read and cleared on the thread
+    std::optional<bridge::Client::BatchedSends> held;  // the delivery thread's only
   };
   static void run(std::shared_ptr<State> state, Complete complete);
 

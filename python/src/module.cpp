@@ -39,4 +39,8 @@ PYBIND11_MODULE(_gpubridge, m) {
       .def("read", &PyStream::read)
       .def("close", &PyStream::close)
       .def("outstanding", &PyStream::outstanding);
+  py::class_<PySendBatch>(m, "_SendBatch")
+      .def(py::init<const PyClient&>(), py::arg("client"))
+      .def("enter", &PySendBatch::enter)
+      .def("exit", &PySendBatch::exit);
 }

@@ -3,6 +3,8 @@
 
 #include <signal.h>
 
+#include <future>
+#include <mutex>
 #include <random>
 #include <set>
 #include <thread>
@@ -121,6 +123,62 @@ TEST_F(FleetTest, ManyJobsFromManyThreadsEachGetTheirOwnAnswer) {
   }
   for (auto& th : threads) th.join();
   EXPECT_EQ(correct.load(), kThreads * kJobsPerThread);
+}
+
+TEST_F(FleetTest, JobsSubmittedUnderBatchedSendsGoOutTogetherWhenItEnds) {
+  Client client(fleet_->client_options());
+  std::vector<std::future<JobResult>> futures;
+  {
+    Client::BatchedSends together(client);
+    for (int j = 0; j < 20; ++j)
+      futures.push_back(client.submit(
+          {.kernel = "vector_add", .inputs = {Tensor::vector<float>({float(j)}), Tensor::vector<float>({1})}}));
+    // Held: nothing has left this process, so nothing can have been answered.
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    for (auto& f : futures) EXPECT_EQ(f.wait_for(std::chrono::seconds(0)), std::future_status::timeout);
+  }
+  for (int j = 0; j < 20; ++j) {
+    JobResult r = futures[j].get();
+    ASSERT_TRUE(r.ok()) << r.status.to_string();
+    EXPECT_EQ(r.outputs[0].values<float>()[0], float(j) + 1);
+  }
+  // Another thread's job is not held by this thread's scope.
+  Client::BatchedSends held(client);
+  JobResult other = std::async(std::launch::async, [&] {
+                      return client.run({.kernel = "vector_add",
+                                         .inputs = {Tensor::vector<float>({1}), Tensor::vector<float>({1})}});
+                    }).get();
+  EXPECT_TRUE(other.ok()) << other.status.to_string();
+}
+
+TEST_F(FleetTest, AfterCallbacksRunsOnTheIoThreadAfterTheCallbacksOfItsWakeUp) {
+  std::mutex mutex;
+  std::vector<std::string> events;  // "callback" and "after", in order, from the I/O thread
+  std::thread::id callback_thread, hook_thread;
+  Client::Options options = fleet_->client_options();
+  options.after_callbacks = [&] {
+    std::lock_guard lock(mutex);
+    hook_thread = std::this_thread::get_id();
+    if (!events.empty() && events.back() == "callback") events.push_back("after");
+  };
+  Client client(options);
+  std::promise<void> answered;
+  client.submit({.kernel = "vector_add", .inputs = {Tensor::vector<float>({1}), Tensor::vector<float>({1})}},
+                [&](JobResult) {
+                  std::lock_guard lock(mutex);
+                  callback_thread = std::this_thread::get_id();
+                  events.push_back("callback");
+                  answered.set_value();
+                });
+  answered.get_future().wait();
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard lock(mutex);
+    return events.size() == 2;
+  }, std::chrono::seconds(10)));
+  std::lock_guard lock(mutex);
+  EXPECT_EQ(events, (std::vector<std::string>{"callback", "after"}));
+  EXPECT_EQ(callback_thread, hook_thread);
+  EXPECT_NE(callback_thread, std::this_thread::get_id());
 }
 
 TEST_F(FleetTest, JobsAreSpreadOverWorkers) {

@@ -105,6 +105,38 @@ def test_submit_batch_keeps_the_order(client):
     assert [float(f.result()[0][0]) for f in futures] == [i + 1.0 for i in range(16)]
 
 
+def test_batched_sends_holds_this_threads_jobs_until_the_block_ends(client):
+    with client.batched_sends():
+        futures = [client.submit("vector_add", [np.full(2, i, np.float32), np.ones(2, np.float32)]) for i in range(10)]
+        time.sleep(0.3)
+        assert not any(f.done() for f in futures), "held jobs have not left the process"
+        other = threading.Thread(target=lambda: client.run("sleep", [], {"ms": 1}))  # another thread: not held
+        other.start()
+        other.join(timeout=10)
+        assert not other.is_alive()
+    assert [float(f.result(timeout=10)[0][0]) for f in futures] == [i + 1.0 for i in range(10)]
+
+
+def test_jobs_submitted_from_done_callbacks_are_all_answered(client):
+    # Done-callbacks run on the delivery thread, whose sends are held until each batch ends.
+    answered, lock, done = [], threading.Lock(), threading.Event()
+
+    def on_done(future, left):
+        with lock:
+            answered.append(future.result()[0][0])
+            if len(answered) == 100:
+                done.set()
+        if left > 0:
+            client.submit("vector_add", [np.ones(1, np.float32), np.ones(1, np.float32)]).add_done_callback(
+                lambda f: on_done(f, left - 1))
+
+    for _ in range(4):
+        client.submit("vector_add", [np.ones(1, np.float32), np.ones(1, np.float32)]).add_done_callback(
+            lambda f: on_done(f, 24))
+    assert done.wait(timeout=30), f"{len(answered)} of 100 answered"
+    assert answered == [2.0] * 100
+
+
 def test_a_pipeline_runs_as_one_job(client):
     image = np.random.default_rng(1).uniform(0, 1, (32, 32)).astype(np.float32)
     pipeline = gpubridge.Pipeline().then("resize", height=16, width=16).then("blur", sigma=1.0)

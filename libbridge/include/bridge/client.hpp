@@ -14,6 +14,7 @@
 #include <future>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "bridge/fleet.hpp"
 #include "bridge/job.hpp"
@@ -54,6 +55,11 @@ class BRIDGE_API Client {
     /// (Ping). A broker that restarted lost the jobs it held: the client sends them again, with the
     /// same job ids, so a restart loses no job (docs/protocol.md, "Delivery"). 0 turns this off.
     std::chrono::milliseconds broker_check{1000};
+    /// Called on the I/O thread at the end of each of its wake-ups (whether or not it ran callbacks
+    /// then), and once more after the last answers when the client closes. For a caller whose
+    /// callbacks hand results to another thread: wake that thread once per batch of results here
+    /// rather than once per result. Must return quickly and must not call back into this Client.
+    std::function<void()> after_callbacks;
   };
 
   using Callback = std::function<void(JobResult)>;
@@ -103,6 +109,27 @@ class BRIDGE_API Client {
   /// quota for the rest of their timeouts. Returns once every answer was given. Later calls are
   /// answered CANCELLED at once. Idempotent and thread-safe; the destructor calls it.
   void close();
+
+  /// While one lives, the jobs this thread submits to `client` are handed to its I/O thread
+  /// together when it ends: one wake-up of that thread instead of one per job. For a thread that
+  /// submits many jobs in a row (a loop, or the callbacks answering a batch of results);
+  /// submit_batch() uses one. Other threads' jobs are not held, and jobs submitted from the I/O
+  /// thread's own callbacks are always sent together after the callbacks of each wake-up. Keep it
+  /// short-lived: held jobs are not sent, and their timeouts run. Nested ones count as one; it ends
+  /// the hold of the thread that made it, wherever it is destroyed. Must not outlive `client`.
+  ///
+  ///   { bridge::Client::BatchedSends together(client); for (auto& job : jobs) client.submit(job, done); }
+  class BRIDGE_API BatchedSends {
+   public:
+    explicit BatchedSends(Client& client);
+    ~BatchedSends();
+    BatchedSends(const BatchedSends&) = delete;
+    BatchedSends& operator=(const BatchedSends&) = delete;
+
+   private:
+    Client& client_;
+    std::thread::id holder_;
+  };
 
   const Options& options() const;
   /// Jobs sent again because the broker restarted while they were pending (see broker_check).

@@ -110,6 +110,7 @@ class Client::Impl {
 
   void hold_sends(std::thread::id holder) { outbox_.hold(holder); }
   void release_sends(std::thread::id holder) { outbox_.release(holder); }
+  void send_held() { outbox_.wake(); }
 
   Status status(FleetStatus& out) {
     const std::uint64_t id = next_id_.fetch_add(1);
@@ -163,6 +164,7 @@ class Client::Impl {
     };
     request.frames.push_back(std::move(header));
     enqueue(std::move(request));
+    send_held();  // it waits: under a BatchedSends of this thread it would wait forever
     return future.get();
   }
 
@@ -379,7 +381,11 @@ void Client::cancel(std::uint64_t job_id) { impl_->cancel(job_id); }
 
 void Client::close() { impl_->close(); }
 
-JobResult Client::run(JobRequest request) { return submit(std::move(request)).get(); }
+JobResult Client::run(JobRequest request) {
+  auto result = submit(std::move(request));
+  impl_->send_held();  // it waits: under a BatchedSends of this thread it would wait forever
+  return result.get();
+}
 
 Status Client::status(FleetStatus& out) { return impl_->status(out); }
 
@@ -409,5 +415,7 @@ Client::BatchedSends::BatchedSends(Client& client) : client_(client), holder_(st
 }
 
 Client::BatchedSends::~BatchedSends() { client_.impl_->release_sends(holder_); }
+
+void Client::BatchedSends::send_now() { client_.impl_->send_held(); }
 
 }  // namespace bridge

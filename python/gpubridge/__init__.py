@@ -17,6 +17,7 @@ import atexit
 import concurrent.futures
 import contextlib
 import os
+import threading
 import weakref
 from typing import Any, AsyncIterator, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Union
 
@@ -128,6 +129,7 @@ class Client:
                                           retry_initial_backoff, retry_max_backoff, broker_check)
         self.broker = broker
         self._streams: "weakref.WeakSet[Stream]" = weakref.WeakSet()
+        self._held = threading.local()  # this thread's batched_sends() blocks
         _live_clients.add(self)
 
     # ---- jobs -----------------------------------------------------------------------------------
@@ -153,7 +155,11 @@ class Client:
     def run(self, kernel: Union[str, Pipeline], inputs: Sequence[Any] = (), params: Params = None,
             **options: Any) -> Result:
         """Sends a job and waits for it (without holding the GIL); raises its :class:`Error`."""
-        return self.submit(kernel, inputs, params, **options).result()
+        future = self.submit(kernel, inputs, params, **options)
+        held = getattr(self._held, "batches", None)
+        if held:  # inside batched_sends() on this thread: the job would wait for the block's end
+            held[-1].send_now()
+        return future.result()
 
     def submit_async(self, kernel: Union[str, Pipeline], inputs: Sequence[Any] = (), params: Params = None,
                      **options: Any) -> "asyncio.Future[Result]":
@@ -176,14 +182,19 @@ class Client:
     def batched_sends(self) -> Iterator["Client"]:
         """The jobs this thread submits inside the ``with`` block are handed to the client's I/O thread
         together when it ends: one wake-up of that thread instead of one per job, which counts when
-        jobs are small and many. Other threads' jobs are not held; held jobs are not sent, and their
-        timeouts run, until the block ends, so keep it short. Jobs submitted from done-callbacks are
+        jobs are small and many. Other threads' jobs are not held. Held jobs are not sent, and nothing
+        answers them, until the block ends: keep it short, and do not wait there for a job submitted
+        in it (``run``, ``status``, ``quotas`` and ``actor_info`` send what is held first; awaiting or
+        ``result()`` on such a job's future waits for ever). Jobs submitted from done-callbacks are
         sent together this way after each batch of results without asking. Nested blocks are fine."""
         batch = _gpubridge._SendBatch(self._native)
+        batches = self._held.__dict__.setdefault("batches", [])
         batch.enter()
+        batches.append(batch)
         try:
             yield self
         finally:
+            batches.pop()
             batch.exit()
 
     def actor(self, actor_id: str, tenant: str = "") -> "Actor":

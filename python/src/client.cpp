@@ -249,4 +249,8 @@ void PySendBatch::enter() {
 
 void PySendBatch::exit() { held_.reset(); }
 
+void PySendBatch::send_now() {
+  if (held_) held_->send_now();
+}
+
 }  // namespace gpubridge

@@ -95,6 +95,7 @@ class PySendBatch {
   explicit PySendBatch(const PyClient& client) : conn_(client.live()) {}
   void enter();
   void exit();
+  void send_now();
 
  private:
   std::shared_ptr<Connection> conn_;  // declared first: outlives the hold on its client

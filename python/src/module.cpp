@@ -42,5 +42,6 @@ PYBIND11_MODULE(_gpubridge, m) {
   py::class_<PySendBatch>(m, "_SendBatch")
       .def(py::init<const PyClient&>(), py::arg("client"))
       .def("enter", &PySendBatch::enter)
-      .def("exit", &PySendBatch::exit);
+      .def("exit", &PySendBatch::exit)
+      .def("send_now", &PySendBatch::send_now);
 }

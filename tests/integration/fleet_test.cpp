@@ -142,6 +142,16 @@ TEST_F(FleetTest, JobsSubmittedUnderBatchedSendsGoOutTogetherWhenItEnds) {
     ASSERT_TRUE(r.ok()) << r.status.to_string();
     EXPECT_EQ(r.outputs[0].values<float>()[0], float(j) + 1);
   }
+  // run() and status() send what this thread holds before they wait; send_now() by hand.
+  {
+    Client::BatchedSends together(client);
+    auto held = client.submit({.kernel = "sleep", .params = {{"ms", 1}}});
+    EXPECT_TRUE(client.run({.kernel = "sleep", .params = {{"ms", 1}}}).ok());
+    EXPECT_TRUE(held.get().ok());
+    auto again = client.submit({.kernel = "sleep", .params = {{"ms", 1}}});
+    together.send_now();
+    EXPECT_TRUE(again.get().ok());
+  }
   // Another thread's job is not held by this thread's scope.
   Client::BatchedSends held(client);
   JobResult other = std::async(std::launch::async, [&] {

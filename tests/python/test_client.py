@@ -115,6 +115,11 @@ def test_batched_sends_holds_this_threads_jobs_until_the_block_ends(client):
         other.join(timeout=10)
         assert not other.is_alive()
     assert [float(f.result(timeout=10)[0][0]) for f in futures] == [i + 1.0 for i in range(10)]
+    with client.batched_sends():  # run() sends what is held before it waits
+        held = client.submit("sleep", [], {"ms": 1})
+        assert client.run("vector_add", [np.ones(1, np.float32), np.ones(1, np.float32)])[0][0] == 2.0
+        assert held.result(timeout=10) is not None
+        assert client.status()["workers"]
 
 
 def test_jobs_submitted_from_done_callbacks_are_all_answered(client):

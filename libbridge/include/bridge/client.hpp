@@ -115,14 +115,19 @@ class BRIDGE_API Client {
   /// submits many jobs in a row (a loop, or the callbacks answering a batch of results);
   /// submit_batch() uses one. Other threads' jobs are not held, and jobs submitted from the I/O
   /// thread's own callbacks are always sent together after the callbacks of each wake-up. Keep it
-  /// short-lived: held jobs are not sent, and their timeouts run. Nested ones count as one; it ends
-  /// the hold of the thread that made it, wherever it is destroyed. Must not outlive `client`.
+  /// short-lived: held jobs are not sent, and nothing answers them (their timeouts count from submit
+  /// but are not checked while held), until it ends. Waiting in
+  /// it for a held job's future waits for ever: run(), status(), quotas() and actor_info() send what
+  /// is held first, and send_now() does so by hand. Nested ones count as one; it ends the hold of the
+  /// thread that made it, wherever it is destroyed. Must not outlive `client`.
   ///
   ///   { bridge::Client::BatchedSends together(client); for (auto& job : jobs) client.submit(job, done); }
   class BRIDGE_API BatchedSends {
    public:
     explicit BatchedSends(Client& client);
     ~BatchedSends();
+    /// Hands over what this thread holds now, and goes on holding.
+    void send_now();
     BatchedSends(const BatchedSends&) = delete;
     BatchedSends& operator=(const BatchedSends&) = delete;
 

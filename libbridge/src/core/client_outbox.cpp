@@ -26,6 +26,11 @@ void ClientOutbox::cancel(std::uint64_t job_id) {
   notifier_.notify();  // rare: no batching
 }
 
+void ClientOutbox::wake() {
+  std::unique_lock lock(mutex_);
+  wake_if_due(lock);
+}
+
 void ClientOutbox::wake_if_due(std::unique_lock<std::mutex>& lock) {
   if (woken_ || requests_.empty()) return;
   woken_ = true;

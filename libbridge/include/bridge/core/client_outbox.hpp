@@ -37,6 +37,8 @@ class ClientOutbox {
   /// release if anything was queued. Pushes from other threads still wake it as usual.
   void hold(std::thread::id holder);
   void release(std::thread::id holder);
+  /// Wakes the taker for whatever is queued, held or not (a holder about to wait for an answer).
+  void wake();
 
   Notifier& notifier() { return notifier_; }
 

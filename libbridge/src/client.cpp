@@ -63,11 +63,28 @@ class Client::Impl {
     // sends this client's pending results again (docs/security.md, "Routing ids").
     handshakes_ = std::make_unique<core::HandshakeMonitor>(context_, socket_);
     socket_.connect(options_.broker);  // throws zmq::error_t on a malformed endpoint
-    io_thread_ = std::thread([this] { loop(); });
+    io_thread_ = std::thread([this] {
+      loop();
+      if (orphaned_) {  // the Client went in one of its own callbacks: this thread frees what is left
+        io_thread_.detach();
+        delete this;
+      }
+    });
     outbox_.set_taker(io_thread_.get_id());
   }
 
-  ~Impl() { close(); }
+  ~Impl() {
+    if (io_thread_.joinable()) close();
+  }
+
+  bool on_io_thread() const { return std::this_thread::get_id() == io_thread_.get_id(); }
+
+  /// The Client is being destroyed in one of its own callbacks: the loop stops once the callback
+  /// returns, answers what is pending as close() does, and then this thread deletes the Impl.
+  void orphan() {
+    orphaned_ = true;
+    stopping_.store(true);
+  }
 
   void close() {
     if (std::this_thread::get_id() == io_thread_.get_id()) {
@@ -361,10 +378,14 @@ class Client::Impl {
 
   std::thread io_thread_;
   std::once_flag closed_;
+  bool orphaned_ = false;  // io_thread_'s own
 };
 
 Client::Client(Options options) : impl_(std::make_unique<Impl>(std::move(options))) {}
-Client::~Client() = default;
+Client::~Client() {
+  // Joining the I/O thread from itself would end the process; it finishes and frees the rest instead.
+  if (impl_ && impl_->on_io_thread()) impl_.release()->orphan();
+}
 
 std::future<JobResult> Client::submit(JobRequest request) {
   auto promise = std::make_shared<std::promise<JobResult>>();

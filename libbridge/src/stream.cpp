@@ -35,6 +35,8 @@ Status Stream::write(std::vector<Tensor> inputs) {
     }
     state->changed.notify_all();
   });
+  // Never held by a BatchedSends of this thread: the stream's reader waits for it.
+  Client::BatchedSends(*client_).send_now();
   return {};
 }
 

@@ -51,10 +51,14 @@ class JobFuture(concurrent.futures.Future):
 
     def result(self, timeout: Optional[float] = None) -> Result:
         self._refuse_deadlock()
+        if not self.done():
+            _send_held(self._client)
         return super().result(timeout)
 
     def exception(self, timeout: Optional[float] = None) -> Optional[BaseException]:
         self._refuse_deadlock()
+        if not self.done():
+            _send_held(self._client)
         return super().exception(timeout)
 
     def _refuse_deadlock(self) -> None:
@@ -70,6 +74,20 @@ class JobFuture(concurrent.futures.Future):
         if cancelled and self._client is not None and not self._client.closed():
             self._client.cancel(self.job_id)
         return cancelled
+
+
+# This thread's open Client.batched_sends() blocks, as [native client, batch] entries (any client).
+_holding = threading.local()
+
+
+def _send_held(native: Optional["_gpubridge._Client"]) -> None:
+    """Before this thread waits for a job: hands over what it holds for that client (batched_sends)."""
+    held = getattr(_holding, "batches", None)
+    if held and native is not None:
+        for client, batch in reversed(held):
+            if client is native:
+                batch.send_now()
+                return
 
 
 class Pipeline:
@@ -129,7 +147,6 @@ class Client:
                                           retry_initial_backoff, retry_max_backoff, broker_check)
         self.broker = broker
         self._streams: "weakref.WeakSet[Stream]" = weakref.WeakSet()
-        self._held = threading.local()  # this thread's batched_sends() blocks
         _live_clients.add(self)
 
     # ---- jobs -----------------------------------------------------------------------------------
@@ -155,16 +172,16 @@ class Client:
     def run(self, kernel: Union[str, Pipeline], inputs: Sequence[Any] = (), params: Params = None,
             **options: Any) -> Result:
         """Sends a job and waits for it (without holding the GIL); raises its :class:`Error`."""
-        future = self.submit(kernel, inputs, params, **options)
-        held = getattr(self._held, "batches", None)
-        if held:  # inside batched_sends() on this thread: the job would wait for the block's end
-            held[-1].send_now()
-        return future.result()
+        return self.submit(kernel, inputs, params, **options).result()  # sends what is held first
 
     def submit_async(self, kernel: Union[str, Pipeline], inputs: Sequence[Any] = (), params: Params = None,
                      **options: Any) -> "asyncio.Future[Result]":
-        """Like :meth:`submit`, as an asyncio future of the running loop."""
-        return asyncio.wrap_future(self.submit(kernel, inputs, params, **options))
+        """Like :meth:`submit`, as an asyncio future of the running loop. Never held by
+        :meth:`batched_sends`: coroutines share their thread, and one awaiting a job held by another's
+        block would wait for ever."""
+        future = asyncio.wrap_future(self.submit(kernel, inputs, params, **options))
+        _send_held(self._native)
+        return future
 
     async def run_async(self, kernel: Union[str, Pipeline], inputs: Sequence[Any] = (), params: Params = None,
                         **options: Any) -> Result:
@@ -182,19 +199,23 @@ class Client:
     def batched_sends(self) -> Iterator["Client"]:
         """The jobs this thread submits inside the ``with`` block are handed to the client's I/O thread
         together when it ends: one wake-up of that thread instead of one per job, which counts when
-        jobs are small and many. Other threads' jobs are not held. Held jobs are not sent, and nothing
-        answers them, until the block ends: keep it short, and do not wait there for a job submitted
-        in it (``run``, ``status``, ``quotas`` and ``actor_info`` send what is held first; awaiting or
-        ``result()`` on such a job's future waits for ever). Jobs submitted from done-callbacks are
-        sent together this way after each batch of results without asking. Nested blocks are fine."""
+        jobs are small and many. Other threads' jobs are not held, nor are ``submit_async``,
+        ``run_async`` and stream writes. Held jobs may leave earlier (another thread's job wakes the
+        I/O thread, which takes them all), never later than the block's end, and nothing answers them
+        until they leave: keep the block short. Waiting for a job on this thread (``run``,
+        ``result()``, ``exception()``, actor calls, ``status``) sends what is held first; only an
+        ``await`` of a held job's future (``asyncio.wrap_future(client.submit(...))``) would wait for
+        ever. Jobs submitted from done-callbacks are sent together this way after each batch of
+        results without asking. Nested blocks are fine, and a block may end on another thread."""
         batch = _gpubridge._SendBatch(self._native)
-        batches = self._held.__dict__.setdefault("batches", [])
+        entry = [self._native, batch]
+        batches = _holding.__dict__.setdefault("batches", [])  # the entering thread's, wherever it ends
         batch.enter()
-        batches.append(batch)
+        batches.append(entry)
         try:
             yield self
         finally:
-            batches.pop()
+            batches.remove(entry)
             batch.exit()
 
     def actor(self, actor_id: str, tenant: str = "") -> "Actor":
@@ -330,7 +351,8 @@ class Stream:
 
     def write(self, *inputs: Any) -> None:
         """Sends one item; waits while the window is full (or raises ResourceExhausted if
-        ``block_when_full`` is False)."""
+        ``block_when_full`` is False). Never held by :meth:`Client.batched_sends`: its reader waits
+        for it."""
         self._native.write(list(inputs))
 
     def read(self) -> Optional[Result]:

@@ -289,6 +289,24 @@ TEST(ClientAlone, PendingJobsAreCancelledWhenTheClientCloses) {
   EXPECT_EQ(pending.get().status.code(), StatusCode::kCancelled);
 }
 
+// A callback that holds the last reference to its Client: destroying it there used to end the
+// process (std::thread joined from itself). The Client's other pending job is answered CANCELLED.
+TEST(ClientAlone, AClientDestroyedInItsOwnCallbackShutsDownCleanly) {
+  auto client = std::make_shared<Client>(
+      Client::Options{.broker = tcp_endpoint(free_port()), .timeout = std::chrono::milliseconds(300)});
+  std::future<JobResult> other = client->submit({.kernel = "passthrough", .timeout = std::chrono::seconds(60)});
+  std::promise<StatusCode> first;
+  std::weak_ptr<Client> watch = client;
+  client->submit({.kernel = "passthrough"}, [keep = client, &first](JobResult r) mutable {
+    first.set_value(r.status.code());
+    keep.reset();  // the last reference: ~Client runs here, on the client's own I/O thread
+  });
+  client.reset();
+  EXPECT_EQ(first.get_future().get(), StatusCode::kDeadlineExceeded);  // no broker: its 300 ms ran out
+  EXPECT_EQ(other.get().status.code(), StatusCode::kCancelled);
+  EXPECT_TRUE(watch.expired());
+}
+
 // close() answers every pending job CANCELLED at once, and the broker stops them: the workers'
 // slots and the tenant's quota come back long before the jobs' 20 s would have ended.
 TEST(ClientClose, AnswersPendingJobsCancelledAndStopsThemInTheFleet) {

@@ -52,15 +52,16 @@ WorkerService::~WorkerService() { backend_->wait_idle(); }
 void WorkerService::stop() noexcept { stop_.notify(); }
 
 void WorkerService::connect() {
-  // The connection being replaced goes at once. Left to linger with its queue, it kept reconnecting
-  // under the same routing id, and the broker's ROUTER_HANDOVER passed the id back and forth between
-  // it and the new one, so that neither's hello got through (seen under load: a worker that never
-  // registered with a restarted broker). A result still queued on it is lost with it; the broker's
-  // liveness re-dispatches the job if it counted this worker dead, else the job waits for its deadline.
-  if (socket_) socket_->set(zmq::sockopt::linger, 0);
   socket_ = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::dealer);
   socket_->set(zmq::sockopt::routing_id, id_);
   socket_->set(zmq::sockopt::linger, 1000);
+  // A connection whose peer is gone (a host down, a partition) is found by ZeroMQ's own heartbeats,
+  // answered by the broker's I/O thread: no answer for this long closes it, and libzmq connects again
+  // on the same socket, keeping what is queued. Long enough that a broker that only stalls (a pause,
+  // a large send) keeps the connection, and with it the results already on their way.
+  const auto window = std::chrono::milliseconds(options_.heartbeat_ms) * options_.liveness;
+  socket_->set(zmq::sockopt::heartbeat_ivl, static_cast<int>(options_.heartbeat_ms));
+  socket_->set(zmq::sockopt::heartbeat_timeout, static_cast<int>((window * kMaxSilenceBackoff).count()));
   socket_->set(zmq::sockopt::maxmsgsize,
                static_cast<std::int64_t>(options_.limits.max_job_bytes + options_.limits.max_header_bytes));
   core::apply_curve_client(*socket_, curve_);
@@ -103,6 +104,7 @@ void WorkerService::send_hello() {
                                                                       .slots = options_.slots,
                                                                       .heartbeat_ms = options_.heartbeat_ms}));
   send(frames);
+  last_hello_ = Clock::now();
   next_heartbeat_ = Clock::now() + std::chrono::milliseconds(options_.heartbeat_ms);
 }
 
@@ -169,13 +171,16 @@ void WorkerService::run() {
 
     if (Clock::now() >= next_heartbeat_) send_heartbeat();
     const auto window = heartbeat * options_.liveness * silence_backoff_;
-    if (!draining && Clock::now() - last_heard_ - own_sends_.excused(last_heard_, Clock::now()) >
-                         window + broker_grace_) {
+    const auto since = std::max(last_heard_, last_hello_);
+    if (!draining && Clock::now() - since - own_sends_.excused(since, Clock::now()) > window + broker_grace_) {
+      // Hello again on the same connection, behind whatever is queued on it: a broker that forgot
+      // this worker registers it, one that only stalled keeps its jobs (same incarnation) and reads
+      // the results waiting for it. A new connection would have thrown those away.
       silence_backoff_ = std::min(silence_backoff_ * 2, kMaxSilenceBackoff);
-      spdlog::warn("broker {} silent for {} ms; reconnecting (next wait {} ms)", options_.broker,
+      spdlog::warn("broker {} silent for {} ms; saying hello again (next wait {} ms)", options_.broker,
                    std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - last_heard_).count(),
                    (heartbeat * options_.liveness * silence_backoff_).count());
-      connect();
+      send_hello();
     }
   }
   if (inflight_ > 0)

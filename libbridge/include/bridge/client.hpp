@@ -56,9 +56,10 @@ class BRIDGE_API Client {
     /// same job ids, so a restart loses no job (docs/protocol.md, "Delivery"). 0 turns this off.
     std::chrono::milliseconds broker_check{1000};
     /// Called on the I/O thread at the end of each of its wake-ups (whether or not it ran callbacks
-    /// then), and once more after the last answers when the client closes. For a caller whose
-    /// callbacks hand results to another thread: wake that thread once per batch of results here
-    /// rather than once per result. Must return quickly and must not call back into this Client.
+    /// then; so possibly many times per job), and again after the last answers when the client
+    /// closes. For a caller whose callbacks hand results to another thread: wake that thread once per
+    /// batch of results here rather than once per result. Must return quickly, must not throw (as
+    /// for callbacks, an exception ends the process), and should not call into this Client.
     std::function<void()> after_callbacks;
   };
 
@@ -75,7 +76,8 @@ class BRIDGE_API Client {
 
   /// Like submit(), but calls `done` on the client's I/O thread, and returns the job's id (for
   /// cancel()). `done` must return quickly and must not call back into this Client's blocking
-  /// methods (run, status).
+  /// methods (run, status). It may close() or destroy the Client (a callback holding the last
+  /// shared_ptr to it, say): the jobs still pending are then answered CANCELLED after it returns.
   std::uint64_t submit(JobRequest request, Callback done);
 
   /// Stops job `job_id` (from submit() with a callback). The job is answered CANCELLED at once, if
@@ -114,12 +116,13 @@ class BRIDGE_API Client {
   /// together when it ends: one wake-up of that thread instead of one per job. For a thread that
   /// submits many jobs in a row (a loop, or the callbacks answering a batch of results);
   /// submit_batch() uses one. Other threads' jobs are not held, and jobs submitted from the I/O
-  /// thread's own callbacks are always sent together after the callbacks of each wake-up. Keep it
-  /// short-lived: held jobs are not sent, and nothing answers them (their timeouts count from submit
-  /// but are not checked while held), until it ends. Waiting in
-  /// it for a held job's future waits for ever: run(), status(), quotas() and actor_info() send what
-  /// is held first, and send_now() does so by hand. Nested ones count as one; it ends the hold of the
-  /// thread that made it, wherever it is destroyed. Must not outlive `client`.
+  /// thread's own callbacks are always sent together after the callbacks of each wake-up. Held jobs
+  /// may leave earlier (when another thread's job wakes the I/O thread, it takes every queued job),
+  /// never later than its end; until they leave nothing answers them (their timeouts count from
+  /// submit but are not checked). So keep it short-lived, and do not wait in it for a held job's
+  /// future: that waits for ever. run(), status(), quotas() and actor_info() send what is held
+  /// first, Stream writes are never held, and send_now() sends by hand. Nested ones count as one; it
+  /// ends the hold of the thread that made it, wherever it is destroyed. Must not outlive `client`.
   ///
   ///   { bridge::Client::BatchedSends together(client); for (auto& job : jobs) client.submit(job, done); }
   class BRIDGE_API BatchedSends {

@@ -106,9 +106,10 @@ class WorkerService {
   std::uint64_t results_coming() const;
   std::unordered_map<std::uint64_t, Running> running_;  // accepted jobs by dispatch id, until answered
   Clock::time_point last_heard_;
-  /// How many liveness windows the broker is waited for before the next reconnect: doubles with each
-  /// reconnect that heard nothing back (up to kMaxSilenceBackoff), 1 again once the broker is heard,
-  /// so that a slow broker on a loaded machine is not met with a new connection every window.
+  Clock::time_point last_hello_;  ///< the broker's silence is counted from this too
+  /// How many liveness windows the broker is waited for before the next hello: doubles with each one
+  /// that heard nothing back (up to kMaxSilenceBackoff), 1 again once the broker is heard. Also how
+  /// many windows ZeroMQ's heartbeats wait before they close a connection whose peer is gone.
   std::uint32_t silence_backoff_ = 1;
   static constexpr std::uint32_t kMaxSilenceBackoff = 8;
   /// How much longer than its liveness the broker is waited for: the transfer time of the large

@@ -122,6 +122,32 @@ def test_batched_sends_holds_this_threads_jobs_until_the_block_ends(client):
         assert client.status()["workers"]
 
 
+def test_waiting_inside_batched_sends_sends_what_is_held_first(client):
+    one = [np.ones(1, np.float32), np.ones(1, np.float32)]
+    with client.batched_sends():
+        held = client.submit("vector_add", one)
+        assert held.result(timeout=10)[0][0] == 2.0  # result() sends it, then waits
+        assert client.actor("batched-sends-actor").put("w", np.ones(2, np.float32)) is not None
+
+        async def sibling():  # coroutines share this thread: async submits are never held
+            return await client.run_async("vector_add", one)
+
+        assert asyncio.run(asyncio.wait_for(sibling(), 10))[0][0] == 2.0
+
+    def enter_then_yield():
+        with client.batched_sends():
+            yield client.submit("vector_add", one)
+
+    steps = enter_then_yield()
+    first = next(steps)  # a block entered here ...
+    with client.batched_sends():
+        ends_elsewhere = threading.Thread(target=lambda: next(steps, None))  # ... ends on another thread
+        ends_elsewhere.start()
+        ends_elsewhere.join(timeout=10)
+        assert client.run("vector_add", one)[0][0] == 2.0
+    assert first.result(timeout=10)[0][0] == 2.0
+
+
 def test_jobs_submitted_from_done_callbacks_are_all_answered(client):
     # Done-callbacks run on the delivery thread, whose sends are held until each batch ends.
     answered, lock, done = [], threading.Lock(), threading.Event()

@@ -1,7 +1,8 @@
 #include "bridge/worker/worker_service.hpp"
 
-
+#include <algorithm>
 #include <array>
+#include <limits>
 
 #include <spdlog/spdlog.h>
 #include <zmq_addon.hpp>
@@ -58,10 +59,15 @@ void WorkerService::connect() {
   // A connection whose peer is gone (a host down, a partition) is found by ZeroMQ's own heartbeats,
   // answered by the broker's I/O thread: no answer for this long closes it, and libzmq connects again
   // on the same socket, keeping what is queued. Long enough that a broker that only stalls (a pause,
-  // a large send) keeps the connection, and with it the results already on their way.
+  // or its I/O thread busy with the largest message the limits allow) keeps the connection, and
+  // with it the results already on their way.
   const auto window = std::chrono::milliseconds(options_.heartbeat_ms) * options_.liveness;
+  const auto largest = core::transfer_grace(std::numeric_limits<std::uint64_t>::max(), options_.link_floor_mib_s,
+                                            options_.limits);
   socket_->set(zmq::sockopt::heartbeat_ivl, static_cast<int>(options_.heartbeat_ms));
-  socket_->set(zmq::sockopt::heartbeat_timeout, static_cast<int>((window * kMaxSilenceBackoff).count()));
+  const auto timeout = (window * kMaxSilenceBackoff + largest).count();
+  socket_->set(zmq::sockopt::heartbeat_timeout,
+               static_cast<int>(std::min<std::int64_t>(timeout, std::numeric_limits<int>::max())));
   socket_->set(zmq::sockopt::maxmsgsize,
                static_cast<std::int64_t>(options_.limits.max_job_bytes + options_.limits.max_header_bytes));
   core::apply_curve_client(*socket_, curve_);

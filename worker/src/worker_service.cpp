@@ -53,6 +53,11 @@ WorkerService::~WorkerService() { backend_->wait_idle(); }
 void WorkerService::stop() noexcept { stop_.notify(); }
 
 void WorkerService::connect() {
+  // The connection being replaced goes at once: left to linger with its queue, it reconnected under
+  // the same routing id, and the broker's ROUTER_HANDOVER passed the id back and forth between it and
+  // the new one, so that neither's hello got through (a worker that never registered with a
+  // restarted broker, under load).
+  if (socket_) socket_->set(zmq::sockopt::linger, 0);
   socket_ = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::dealer);
   socket_->set(zmq::sockopt::routing_id, id_);
   socket_->set(zmq::sockopt::linger, 1000);
@@ -179,14 +184,21 @@ void WorkerService::run() {
     const auto window = heartbeat * options_.liveness * silence_backoff_;
     const auto since = std::max(last_heard_, last_hello_);
     if (!draining && Clock::now() - since - own_sends_.excused(since, Clock::now()) > window + broker_grace_) {
-      // Hello again on the same connection, behind whatever is queued on it: a broker that forgot
-      // this worker registers it, one that only stalled keeps its jobs (same incarnation) and reads
-      // the results waiting for it. A new connection would have thrown those away.
+      // First a hello on the same connection, behind whatever is queued on it: a broker that only
+      // stalled keeps its jobs (same incarnation) and reads the results waiting for it, which a new
+      // connection would throw away. Still silent after that: a new connection, for a connection
+      // that is broken on the broker's side (another enrolled key took this worker's id, say).
+      const bool reconnect = silence_backoff_ > 1;
       silence_backoff_ = std::min(silence_backoff_ * 2, kMaxSilenceBackoff);
-      spdlog::warn("broker {} silent for {} ms; saying hello again (next wait {} ms)", options_.broker,
+      spdlog::warn("broker {} silent for {} ms; {} (next wait {} ms)", options_.broker,
                    std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - last_heard_).count(),
+                   reconnect ? "reconnecting" : "saying hello again",
                    (heartbeat * options_.liveness * silence_backoff_).count());
-      send_hello();
+      if (reconnect) {
+        connect();
+      } else {
+        send_hello();
+      }
     }
   }
   if (inflight_ > 0)

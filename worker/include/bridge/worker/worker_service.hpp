@@ -107,9 +107,10 @@ class WorkerService {
   std::unordered_map<std::uint64_t, Running> running_;  // accepted jobs by dispatch id, until answered
   Clock::time_point last_heard_;
   Clock::time_point last_hello_;  ///< the broker's silence is counted from this too
-  /// How many liveness windows the broker is waited for before the next hello: doubles with each one
-  /// that heard nothing back (up to kMaxSilenceBackoff), 1 again once the broker is heard. Also how
-  /// many windows ZeroMQ's heartbeats wait before they close a connection whose peer is gone.
+  /// How many liveness windows the broker is waited for before the next try (a hello on the same
+  /// connection first, then new connections): doubles with each one that heard nothing back (up to
+  /// kMaxSilenceBackoff), 1 again once the broker is heard. Also how many windows ZeroMQ's heartbeats
+  /// wait before they close a connection whose peer is gone.
   std::uint32_t silence_backoff_ = 1;
   static constexpr std::uint32_t kMaxSilenceBackoff = 8;
   /// How much longer than its liveness the broker is waited for: the transfer time of the large

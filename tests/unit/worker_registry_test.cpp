@@ -131,10 +131,10 @@ TEST(WorkerRegistry, TimeTheBrokersIoThreadSpentOnItsOwnLargeSendsIsNotSilence) 
   const auto t0 = Clock::now();
   a.last_seen = t0;
   // Two 1 s sends, the second made while the first is still going: busy from t0 + 100 to t0 + 2100.
-  r.note_own_send(t0 + milliseconds(100), milliseconds(1000));
-  r.note_own_send(t0 + milliseconds(600), milliseconds(1000));
-  EXPECT_EQ(r.busy_between(t0, t0 + milliseconds(3000)), milliseconds(2000));
-  EXPECT_EQ(r.busy_between(t0 + milliseconds(1000), t0 + milliseconds(1500)), milliseconds(500));
+  r.own_sends().note(t0 + milliseconds(100), milliseconds(1000));
+  r.own_sends().note(t0 + milliseconds(600), milliseconds(1000));
+  EXPECT_EQ(r.own_sends().busy_between(t0, t0 + milliseconds(3000)), milliseconds(2000));
+  EXPECT_EQ(r.own_sends().busy_between(t0 + milliseconds(1000), t0 + milliseconds(1500)), milliseconds(500));
   EXPECT_TRUE(r.silent_since(t0 + milliseconds(2300), 3).empty());  // 2.3 s, of which 0.3 s could be read
   EXPECT_EQ(r.silent_since(t0 + milliseconds(2500), 3), std::vector<std::string>{"a"});
   // A worker heard from after the sends ended is judged on its own silence alone.
@@ -146,13 +146,13 @@ TEST(WorkerRegistry, TimeTheBrokersIoThreadSpentOnItsOwnLargeSendsIsNotSilence) 
 TEST(WorkerRegistry, ABrokerAlwaysSendingStillCountsADeadWorkerDeadPastTheCap) {
   using std::chrono::milliseconds;
   WorkerRegistry r;
-  r.set_own_send_cap(milliseconds(1000));
+  r.own_sends().set_cap(milliseconds(1000));
   std::vector<Job*> orphaned;
   auto& a = r.upsert(worker("a", 2), orphaned);
   a.heartbeat_ms = 100;
   const auto t0 = Clock::now();
   a.last_seen = t0;
-  for (int i = 0; i < 10; ++i) r.note_own_send(t0 + milliseconds(500 * i), milliseconds(500));  // busy for 5 s
+  for (int i = 0; i < 10; ++i) r.own_sends().note(t0 + milliseconds(500 * i), milliseconds(500));  // busy for 5 s
   EXPECT_TRUE(r.silent_since(t0 + milliseconds(1250), 3).empty());          // 1.25 s silent, 1 s of it excused
   EXPECT_EQ(r.silent_since(t0 + milliseconds(1400), 3), std::vector<std::string>{"a"});  // past 0.3 s + the cap
 }

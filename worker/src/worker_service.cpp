@@ -67,10 +67,8 @@ void WorkerService::connect() {
   // or its I/O thread busy with the largest message the limits allow) keeps the connection, and
   // with it the results already on their way.
   const auto window = std::chrono::milliseconds(options_.heartbeat_ms) * options_.liveness;
-  const auto largest = core::transfer_grace(std::numeric_limits<std::uint64_t>::max(), options_.link_floor_mib_s,
-                                            options_.limits);
   socket_->set(zmq::sockopt::heartbeat_ivl, static_cast<int>(options_.heartbeat_ms));
-  const auto timeout = (window * kMaxSilenceBackoff + largest).count();
+  const auto timeout = (window * kMaxSilenceBackoff + own_sends_.cap()).count();  // cap: the largest message
   socket_->set(zmq::sockopt::heartbeat_timeout,
                static_cast<int>(std::min<std::int64_t>(timeout, std::numeric_limits<int>::max())));
   socket_->set(zmq::sockopt::maxmsgsize,

@@ -49,24 +49,14 @@ class WorkerRegistry {
   /// Removes a worker and hands back the jobs it held, oldest first.
   std::vector<Job*> remove(const std::string& id);
   /// Workers silent for more than `liveness` of their heartbeat intervals plus the transfer time of
-  /// what they announced. Time the broker's own I/O thread was busy (note_own_send) does not count
+  /// what they announced. Time the broker's own I/O thread was busy (own_sends()) does not count
   /// as silence: nothing could be read then.
   std::vector<std::string> silent_since(Clock::time_point now, std::uint32_t liveness) const;
-  /// A large message the broker itself sent at `now` (a result to a client, a job to a worker), as
-  /// its transfer time at link_floor_mib_s. The broker's one ZeroMQ I/O thread encrypts it whole
-  /// under CURVE, one send after another, and workers' heartbeats wait to be read meanwhile. (A second
-  /// I/O thread for the workers' connections avoids the wait, but cost a tenth of the tiny-job
-  /// throughput on 2 cores.)
-  void note_own_send(Clock::time_point now, std::chrono::milliseconds transfer_time) {
-    own_sends_.note(now, transfer_time);
-  }
-  /// How long between `from` and `to` the broker's I/O thread was busy with its own large sends.
-  Clock::duration busy_between(Clock::time_point from, Clock::time_point to) const {
-    return own_sends_.busy_between(from, to);
-  }
-  /// The most that busy time extends any worker's liveness (core::BusyWindows::excused).
-  void set_own_send_cap(std::chrono::milliseconds cap) { own_sends_.set_cap(cap); }
-  /// The windows themselves, for the broker to configure and to note its sends in bytes.
+  /// The broker's own large sends (a result to a client, a job to a worker), each as its transfer
+  /// time at link_floor_mib_s. Its one ZeroMQ I/O thread encrypts each whole under CURVE, one after
+  /// another, and workers' heartbeats wait to be read meanwhile; silent_since() excuses that time, up
+  /// to the windows' cap. (A second I/O thread for the workers' connections avoids the wait, but cost
+  /// a tenth of the tiny-job throughput on 2 cores.)
   core::BusyWindows& own_sends() { return own_sends_; }
 
   /// The worker to run `job` now: one that has the kernel, a free slot and suits the placement hint,

@@ -61,6 +61,7 @@ class BusyWindows {
   /// peer dead.
   Clock::duration excused(Clock::time_point from, Clock::time_point to) const;
   void set_cap(std::chrono::milliseconds cap) { cap_ = cap; }
+  std::chrono::milliseconds cap() const { return cap_; }
 
  private:
   std::deque<std::pair<Clock::time_point, Clock::time_point>> windows_;  // disjoint, oldest first; the latest 256

@@ -99,6 +99,16 @@ int actor_show(Client& client, const std::vector<std::string>& words, bool json)
   return 0;
 }
 
+int actor_reset(Client& client, const std::vector<std::string>& words, bool json) {
+  if (words.empty() || words.size() > 2) throw ConfigError("usage: bridgectl actor reset [TENANT] ID");
+  ActorInfo actor;
+  const Status s =
+      words.size() == 2 ? client.actor_reset(words[0], words[1], actor) : client.actor_reset("", words[0], actor);
+  if (!s.is_ok()) return failed(s);
+  print_actor(actor, json);
+  return 0;
+}
+
 int keygen(const std::string& name) {
   const core::CurveKeys keys = core::write_key_files(name);
   std::cout << "wrote " << name << ".key (secret, mode 0600) and " << name << ".pub\npublic key: " << keys.public_key

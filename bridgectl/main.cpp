@@ -11,7 +11,7 @@ constexpr const char* kAbout = "Submits jobs to a GpuBridge fleet and looks at i
 constexpr const char* kFooter = R"(
 Keys (docs/security.md): --key-file is this client's NAME.key, --broker-key-file the broker's .pub
 (or $GPUBRIDGE_KEY_FILE, $GPUBRIDGE_BROKER_KEY_FILE). The tenant is the one the key is listed
-under; --tenant may only name it (an operator key may name any tenant in quota and actor show).
+under; --tenant may only name it (an operator key may name any tenant in quota and actor commands).
 Global flags may come before or after the command.
 Exit status: 0 done, 1 the broker or the job answered an error, 2 a usage or configuration error.)";
 
@@ -63,6 +63,11 @@ int main(int argc, char** argv) {
   actor_show->add_option("words", actor_words, "[TENANT] ID (TENANT: an operator key only)")
       ->required()
       ->expected(1, 2);
+  CLI::App* actor_reset = actor->add_subcommand(
+      "reset", "drop an actor's resident tensors and any DATA_LOSS mark: its next call starts from empty");
+  actor_reset->add_option("words", actor_words, "[TENANT] ID (TENANT: an operator key only)")
+      ->required()
+      ->expected(1, 2);
 
   std::uint32_t interval_ms = 1000;
   bool once = false;
@@ -83,6 +88,7 @@ int main(int argc, char** argv) {
     if (status->parsed()) return bridgectl::status(client, json);
     if (quota_show->parsed()) return bridgectl::quota_show(client, quota_tenant, json);
     if (actor_show->parsed()) return bridgectl::actor_show(client, actor_words, json);
+    if (actor_reset->parsed()) return bridgectl::actor_reset(client, actor_words, json);
     return bridgectl::top(client, std::chrono::milliseconds(interval_ms), once);
   });
 }

@@ -167,7 +167,16 @@ void print_actor(const ActorInfo& actor, bool as_json) {
                 {"resident_bytes", actor.resident_bytes},
                 {"tenant_resident_bytes", actor.tenant_resident_bytes},
                 {"updated_unix_ms", actor.updated_unix_ms},
+                {"lost_version", actor.lost_version},
                 {"resident", std::move(resident)}});
+    return;
+  }
+  if (actor.lost_version > 0) {
+    std::cout << "actor " << actor.tenant << "/" << actor.actor_id << " LOST its state: version "
+              << actor.lost_version << " was acknowledged, Redis holds "
+              << (actor.found ? "version " + std::to_string(actor.version) : std::string("none of it"))
+              << "; its calls get DATA_LOSS until `bridgectl actor reset " << actor.tenant << " " << actor.actor_id
+              << "`\n";
     return;
   }
   if (!actor.found) {

@@ -1,5 +1,6 @@
 #include "bridge/broker/actor_calls.hpp"
 
+#include <algorithm>
 #include <memory>
 #include <utility>
 
@@ -80,7 +81,10 @@ void ActorCalls::start(Job& call) {
   if (actor == nullptr)
     return host_.fail(call, {StatusCode::kInternal, "actor " + call.actor + " vanished while its call waited"}, 0);
   const WorkerRecord* holder = actor->worker.empty() ? nullptr : workers_.find(actor->worker);
-  if (holder != nullptr && holder->incarnation == actor->incarnation && !holder->draining) {
+  // A client that saw a newer version than this broker's activation holds (another broker served
+  // the actor since) needs the state from the store: the activation would only be refused at its write.
+  if (holder != nullptr && holder->incarnation == actor->incarnation && !holder->draining &&
+      call.actor_version_seen <= actor->version) {
     call.pinned_worker = holder->id;
     call.actor_version = actor->version;
     call.activate = false;
@@ -107,7 +111,16 @@ void ActorCalls::on_loaded(std::uint64_t key, bool reachable, ActorState state) 
     return host_.fail(*call, {StatusCode::kUnavailable, "the actor state store (" + options_.store_name +
                                                             ") did not answer; retry later"},
                       options_.retry_after_ms);
-  if (ActorEntry* entry = actors_.find(call->actor)) entry->version = state.version;
+  ActorEntry* entry = actors_.find(call->actor);
+  if (state.lost_version > 0) return fail_lost(*call, state.lost_version, state.version, /*newly_found=*/false);
+  // Versions only grow (a reset moves them on too): a store holding less than this broker or the
+  // client was told lost acknowledged state. Marked, so that every broker and client learns of it.
+  const std::uint64_t known = std::max(entry != nullptr ? entry->version : 0, call->actor_version_seen);
+  if (state.version < known) {
+    if (entry != nullptr) store_.mark_lost(entry->tenant, entry->actor_id, known);
+    return fail_lost(*call, known, state.version, /*newly_found=*/true);
+  }
+  if (entry != nullptr) entry->version = state.version;
   call->pinned_worker.clear();
   call->activate = true;
   call->actor_version = state.version;
@@ -185,6 +198,7 @@ void ActorCalls::on_written(std::uint64_t key, core::Frames& result, std::uint64
                                        (r.error.empty() ? std::string("Redis connection lost") : r.error) +
                                        "); its state is unchanged; retry"},
         options_.retry_after_ms);
+  if (r.refusal == "lost") return fail_lost(*call, r.version, r.stored_version, /*newly_found=*/true);
   if (r.refusal == "max_resident_bytes")
     return host_.fail(*call,
                       {StatusCode::kResourceExhausted,
@@ -225,6 +239,56 @@ void ActorCalls::deactivate(ActorEntry& actor) {
   if (workers_.find(actor.worker) != nullptr) host_.send_deactivate(actor.worker, actor.key);
   store_.set_worker(actor.tenant, actor.actor_id, "");
   actor.worker.clear();
+}
+
+void ActorCalls::fail_lost(Job& call, std::uint64_t lost, std::uint64_t stored, bool newly_found) {
+  const std::string::size_type slash = call.actor.find('/');
+  const std::string actor_id = slash == std::string::npos ? call.actor : call.actor.substr(slash + 1);
+  // Once per finding, not per call: a client retrying a lost actor must not flood the log.
+  if (newly_found)
+    spdlog::warn("actor {}: its state had reached version {}, and {} holds {}; calls get DATA_LOSS until it is reset",
+               call.actor, lost, options_.store_name, stored == 0 ? "none" : "version " + std::to_string(stored));
+  host_.fail(call,
+             {StatusCode::kDataLoss,
+              "actor " + call.actor + " lost its state: version " + std::to_string(lost) +
+                  " was acknowledged, but Redis (" + options_.store_name + ") holds " +
+                  (stored == 0 ? std::string("none of it") : "version " + std::to_string(stored)) +
+                  " (it restarted without persistence, was flushed, or failed over to a replica that was behind). "
+                  "The fleet cannot restore it: reset the actor (Actor::reset, bridgectl actor reset " +
+                  call.tenant + " " + actor_id + ") and put its tensors again"},
+             0);
+}
+
+void ActorCalls::store_reconnected() {
+  for (ActorEntry* actor : actors_.all()) deactivate(*actor);
+}
+
+std::size_t ActorCalls::store_lost() {
+  std::size_t marked = 0;
+  for (ActorEntry* actor : actors_.all()) {
+    if (actor->version == 0) continue;  // never had state: nothing to lose
+    store_.mark_lost(actor->tenant, actor->actor_id, actor->version);
+    deactivate(*actor);
+    ++marked;
+  }
+  return marked;
+}
+
+Status ActorCalls::reset(const std::string& tenant, const std::string& actor_id,
+                         ActorStateStore::ResetHandler done) {
+  const std::string key = tenant + "/" + actor_id;
+  if (ActorEntry* actor = actors_.find(key)) {
+    if (actor->busy || !actor->waiting.empty())
+      return {StatusCode::kAborted, "actor " + key + " has " +
+                                        std::to_string(actor->waiting.size() + (actor->busy ? 1 : 0)) +
+                                        " calls in flight; reset it once they have ended"};
+    deactivate(*actor);
+    actors_.erase(key);
+  }
+  if (!store_.reset(tenant, actor_id, std::move(done)))
+    return {StatusCode::kUnavailable, "the actor state store (" + options_.store_name + ") is unreachable; retry later"};
+  spdlog::info("actor {} reset: its tensors and any loss mark dropped", key);
+  return {};
 }
 
 void ActorCalls::deactivate_idle(Clock::time_point now) {

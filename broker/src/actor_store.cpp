@@ -14,8 +14,10 @@ namespace {
 
 // KEYS: actor hash, tenant's resident counter. ARGV: expected version, worker, max resident bytes
 // (0 = none), now (ms), then per tensor (name, meta, bytes, chunk base, chunk count). Returns
-// {1, 'ok', new version}, or {0, 'version', current version}, {0, 'max_resident_bytes', bytes the
-// tenant would hold}, or {0, 'expired', current version}; refused, it unlinks the staged chunks.
+// {1, 'ok', new version}, or {0, 'version', current version}, {0, 'lost', lost version, current
+// version}, {0, 'max_resident_bytes', bytes the tenant would hold}, or {0, 'expired', current
+// version}; refused, it unlinks the staged chunks. Redis holding an *older* version than the call
+// started from means Redis lost acknowledged state: the actor is marked lost, never rolled forward.
 constexpr const char* kCommitScript = R"lua(
 local function unlink(base, chunks)
   for c = 0, chunks - 1 do redis.call('UNLINK', base .. ':' .. c) end
@@ -24,6 +26,15 @@ local function unlink_staged()
   for i = 5, #ARGV, 5 do unlink(ARGV[i + 3], tonumber(ARGV[i + 4])) end
 end
 local current = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
+local lost = tonumber(redis.call('HGET', KEYS[1], 'lost') or '0')
+if lost > 0 or current < tonumber(ARGV[1]) then
+  unlink_staged()
+  if lost < tonumber(ARGV[1]) then
+    lost = tonumber(ARGV[1])
+    redis.call('HSET', KEYS[1], 'lost', lost)
+  end
+  return {0, 'lost', lost, current}
+end
 if current ~= tonumber(ARGV[1]) then
   unlink_staged()
   return {0, 'version', current}
@@ -152,6 +163,7 @@ bool ActorStore::load(const std::string& tenant, const std::string& actor_id, bo
     if (auto it = fields.find("worker"); it != fields.end()) state.worker = std::string(it->second);
     if (auto it = fields.find("updated_ms"); it != fields.end())
       state.updated_unix_ms = static_cast<std::int64_t>(to_u64(it->second));
+    if (auto it = fields.find("lost"); it != fields.end()) state.lost_version = to_u64(it->second);
     for (const auto& [field, value] : fields) {
       if (field.rfind("m:", 0) != 0) continue;
       const std::string name = field.substr(2);
@@ -301,7 +313,7 @@ void ActorStore::commit(const std::shared_ptr<Write>& op) {
       r.error.assign(reply->str, reply->len);
       return op->done(std::move(r));
     }
-    if (reply == nullptr || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3 ||
+    if (reply == nullptr || reply->type != REDIS_REPLY_ARRAY || reply->elements < 3 ||
         reply->element[0]->type != REDIS_REPLY_INTEGER || reply->element[2]->type != REDIS_REPLY_INTEGER)
       return op->done(std::move(r));
     const std::string refusal(reply->element[1]->str, reply->element[1]->len);
@@ -314,6 +326,8 @@ void ActorStore::commit(const std::shared_ptr<Write>& op) {
     r.refusal = refusal;
     const auto value = static_cast<std::uint64_t>(reply->element[2]->integer);
     (r.refusal == "max_resident_bytes" ? r.resident_bytes : r.version) = value;
+    if (reply->elements > 3 && reply->element[3]->type == REDIS_REPLY_INTEGER)
+      r.stored_version = static_cast<std::uint64_t>(reply->element[3]->integer);
     op->done(std::move(r));
   });
   if (!sent) op->done(WriteResult{});
@@ -324,6 +338,52 @@ void ActorStore::set_worker(const std::string& tenant, const std::string& actor_
   static constexpr const char* kScript =
       "if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'worker', ARGV[1]) end return 1";
   redis_.command({"EVAL", kScript, "1", key(tenant, actor_id), worker});
+}
+
+void ActorStore::mark_lost(const std::string& tenant, const std::string& actor_id, std::uint64_t version) {
+  // Only if Redis holds less: a version that is there (or a newer one) was not lost.
+  static constexpr const char* kScript = R"lua(
+local current = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
+local lost = tonumber(redis.call('HGET', KEYS[1], 'lost') or '0')
+local version = tonumber(ARGV[1])
+if current < version and lost < version then redis.call('HSET', KEYS[1], 'lost', version) end
+return 1
+)lua";
+  redis_.command({"EVAL", kScript, "1", key(tenant, actor_id), std::to_string(version)});
+}
+
+bool ActorStore::reset(const std::string& tenant, const std::string& actor_id, ResetHandler done) {
+  // KEYS: actor hash, tenant's resident counter. ARGV: now (ms). Returns the new version, or 0 if
+  // the actor has no record. Unlinks the chunks of every tensor and takes their bytes off the
+  // tenant's count; the record keeps only its version, past any it had or lost.
+  static constexpr const char* kScript = R"lua(
+local fields = redis.call('HGETALL', KEYS[1])
+if #fields == 0 then return 0 end
+local version, lost, bytes, bases, counts = 0, 0, 0, {}, {}
+for i = 1, #fields, 2 do
+  local field, value = fields[i], fields[i + 1]
+  local kind, name = string.sub(field, 1, 2), string.sub(field, 3)
+  if field == 'version' then version = tonumber(value)
+  elseif field == 'lost' then lost = tonumber(value)
+  elseif kind == 'n:' then bytes = bytes + tonumber(value)
+  elseif kind == 'b:' then bases[name] = value
+  elseif kind == 'c:' then counts[name] = tonumber(value) end
+end
+for name, base in pairs(bases) do
+  for c = 0, (counts[name] or 0) - 1 do redis.call('UNLINK', base .. ':' .. c) end
+end
+if bytes > 0 then redis.call('DECRBY', KEYS[2], bytes) end
+local next_version = math.max(version, lost) + 1
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'version', next_version, 'worker', '', 'updated_ms', ARGV[1])
+return next_version
+)lua";
+  return redis_.command({"EVAL", kScript, "2", key(tenant, actor_id), prefix_ + "resident:" + tenant,
+                         std::to_string(now_unix_ms())},
+                        [done = std::move(done)](const redisReply* reply) {
+                          if (reply == nullptr || reply->type != REDIS_REPLY_INTEGER) return done(false, 0);
+                          done(true, static_cast<std::uint64_t>(reply->integer));
+                        });
 }
 
 bool ActorStore::tenant_bytes(const std::string& tenant, BytesHandler done) {

@@ -89,6 +89,13 @@ void ActorTable::remove_waiting(const Job& job) {
   count(job, false);
 }
 
+std::vector<ActorEntry*> ActorTable::all() {
+  std::vector<ActorEntry*> out;
+  out.reserve(actors_.size());
+  for (auto& [key, entry] : actors_) out.push_back(&entry);
+  return out;
+}
+
 ActorEntry* ActorTable::find(const std::string& key) {
   auto it = actors_.find(key);
   return it == actors_.end() ? nullptr : &it->second;

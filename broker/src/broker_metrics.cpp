@@ -37,6 +37,9 @@ BrokerMetrics::BrokerMetrics() {
   registry_.describe(
       "bridge_unread_result_bytes", Registry::Type::kGauge,
       "Bytes of results sent to clients and not yet written to their connections, all clients together.");
+  registry_.describe("bridge_redis_data_losses_total", Registry::Type::kCounter,
+                     "Times Redis was found without the fleet's data (restarted empty, flushed, failed over to a "
+                     "replica without it): actors this broker served are marked lost.");
   registry_.describe("bridge_clients_dropped_total", Registry::Type::kCounter,
                      "Clients dropped for leaving more than max_unread_result_bytes unread for client_stall_ms.");
   registry_.describe("bridge_fallbacks_total", Registry::Type::kCounter,
@@ -139,6 +142,7 @@ void BrokerMetrics::worker_gone(const std::string& id) {
 }
 
 void BrokerMetrics::client_dropped() { registry_.add("bridge_clients_dropped_total", {}); }
+void BrokerMetrics::store_lost() { registry_.add("bridge_redis_data_losses_total", {}); }
 
 void BrokerMetrics::connections(std::int64_t clients, std::int64_t open_files, std::int64_t open_files_limit) {
   registry_.set("bridge_client_connections", {}, static_cast<double>(clients));

@@ -131,6 +131,7 @@ void BrokerService::handle_actor_show(const std::string& client, const Caller& c
       actor.found = state->found;
       actor.version = state->version;
       actor.updated_unix_ms = state->updated_unix_ms;
+      actor.lost_version = state->lost_version;
       for (const Tensor& t : state->tensors) {
         const auto bytes = static_cast<std::uint64_t>(t.element_count()) * dtype_size(t.dtype());
         actor.resident.push_back({.name = t.name(), .dtype = t.dtype(), .shape = t.shape(), .bytes = bytes});
@@ -159,20 +160,30 @@ void BrokerService::handle_actor_show(const std::string& client, const Caller& c
     send(status, state, worker, tenant_bytes);
   };
   const std::string key = tenant + "/" + actor_id;
-  const bool asked =
-      actor_store_.load(tenant, actor_id, /*with_data=*/false, [=, this](bool reachable, ActorState state) {
-        if (!reachable) return answered({StatusCode::kUnavailable, "Redis did not answer; retry"}, nullptr, "", 0);
-        // This broker's own record is the freshest word on where the actor is active.
-        const ActorEntry* actor = actor_calls_.find(key);
-        const std::string worker = actor != nullptr ? actor->worker : state.worker;
-        auto shared = std::make_shared<ActorState>(std::move(state));
-        if (!actor_store_.tenant_bytes(
-                tenant, [=](bool ok, std::int64_t bytes) { answered({}, shared.get(), worker, ok ? bytes : 0); }))
-          answered({}, shared.get(), worker, 0);
-      });
-  if (!asked)
-    answered({StatusCode::kUnavailable, "Redis (" + redis_.address().to_string() + ") is unreachable; retry"}, nullptr,
-             "", 0);
+  auto show = [=, this] {
+    const bool asked =
+        actor_store_.load(tenant, actor_id, /*with_data=*/false, [=, this](bool reachable, ActorState state) {
+          if (!reachable) return answered({StatusCode::kUnavailable, "Redis did not answer; retry"}, nullptr, "", 0);
+          // This broker's own record is the freshest word on where the actor is active.
+          const ActorEntry* actor = actor_calls_.find(key);
+          const std::string worker = actor != nullptr ? actor->worker : state.worker;
+          auto shared = std::make_shared<ActorState>(std::move(state));
+          if (!actor_store_.tenant_bytes(
+                  tenant, [=](bool ok, std::int64_t bytes) { answered({}, shared.get(), worker, ok ? bytes : 0); }))
+            answered({}, shared.get(), worker, 0);
+        });
+    if (!asked)
+      answered({StatusCode::kUnavailable, "Redis (" + redis_.address().to_string() + ") is unreachable; retry"},
+               nullptr, "", 0);
+  };
+  if (!request.reset()) return show();
+  // The actor as it is after the reset is the answer: the reset's script runs before the load's
+  // commands on the one connection.
+  const Status reset = actor_calls_.reset(tenant, actor_id, [=](bool reachable, std::uint64_t) {
+    if (!reachable) return answered({StatusCode::kUnavailable, "Redis did not answer the reset; retry"}, nullptr, "", 0);
+    show();
+  });
+  if (!reset.is_ok()) answered(reset, nullptr, "", 0);
 }
 
 }  // namespace bridge::broker

@@ -139,6 +139,7 @@ void BrokerService::handle_request(std::string client, const Caller& caller, cor
   if (request.actor_id() != nullptr && request.actor_id()->size() > 0) {
     // Admitted when its turn comes, so that quota waits never reorder an actor's calls.
     job->actor = job->tenant + "/" + std::string(core::view(request.actor_id()));
+    job->actor_version_seen = request.actor_version_seen();
     return actor_calls_.arrived(*job, std::string(core::view(request.actor_id())), tenants_.find(job->tenant));
   }
   admit(*job);

@@ -78,7 +78,8 @@ BrokerService::BrokerService(BrokerOptions options, TenantTable tenants)
                     .actor_idle_ms = options_.actor_idle_ms,
                     .store_name = redis_.address().to_string()},
                    jobs_, workers_, actor_store_, *this),
-      fleet_view_(redis_, options_.redis_prefix, options_.id) {}
+      fleet_view_(redis_, options_.redis_prefix, options_.id),
+      epoch_(redis_, options_.redis_prefix, [this](const std::string& why) { on_store_lost(why); }) {}
 
 BrokerService::~BrokerService() = default;
 
@@ -195,7 +196,22 @@ void BrokerService::on_redis_transition() {
                      ? "redis_outage fail-open: admitting jobs against the quotas in force, counted by "
                        "this broker alone, until Redis is back; actor calls wait for Redis"
                      : "redis_outage fail-closed: new jobs are answered UNAVAILABLE until Redis is back");
-  if (redis_was_connected_) quotas_.publish(tenants_);  // Redis may have restarted empty
+  if (!redis_was_connected_) return;
+  actor_calls_.store_reconnected();
+  quotas_.publish(tenants_);  // Redis may have restarted empty
+  epoch_.check();             // and if it did, it lost what actors and leases relied on
+}
+
+void BrokerService::on_store_lost(const std::string& why) {
+  leases_.resync();
+  quotas_.publish(tenants_);
+  const std::size_t actors = actor_calls_.store_lost();
+  metrics_.store_lost();
+  spdlog::error(
+      "redis: {} lost the fleet's data: {}. This broker rewrites its quota leases from the jobs it holds, "
+      "and marks the {} actors it served lost: their calls get DATA_LOSS until each is reset (bridgectl actor "
+      "reset). Run Redis with appendonly yes (docs/operations.md)",
+      redis_.address().to_string(), why, actors);
 }
 
 void BrokerService::shut_down() {
@@ -399,6 +415,7 @@ void BrokerService::on_timers(Clock::time_point now) {
   next_heartbeat_ = now + std::chrono::milliseconds(options_.heartbeat_ms);
   frontend_monitor_->check_descriptors(now);
   quotas_.keep_alive(liveness_ttl());
+  epoch_.check();
   leases_.trim();
   actor_calls_.deactivate_idle(now);
   for (const auto& id : workers_.silent_since(now, options_.liveness)) lose_worker(id, "silent past its liveness");

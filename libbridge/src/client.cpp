@@ -36,6 +36,28 @@ constexpr int kMaxReceivesPerWakeup = 1024;
 // broker still sends to it, so it must not be guessable (docs/security.md, "Routing ids").
 std::string random_identity() { return "client-" + core::random_hex(128); }
 
+// The highest version of each actor this client was told of ("<tenant>/<id>"), sent with its calls
+// so that a broker can tell a Redis that lost acknowledged state from a new actor (DATA_LOSS).
+// Callers' threads read it, the I/O thread's callbacks write it.
+class VersionsSeen {
+ public:
+  std::uint64_t get(const std::string& actor) const {
+    std::lock_guard lock(mutex_);
+    const auto it = seen_.find(actor);
+    return it == seen_.end() ? 0 : it->second;
+  }
+  void note(const std::string& actor, std::uint64_t version) {
+    if (version == 0) return;
+    std::lock_guard lock(mutex_);
+    std::uint64_t& seen = seen_[actor];
+    seen = std::max(seen, version);
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::unordered_map<std::string, std::uint64_t> seen_;
+};
+
 }  // namespace
 
 class Client::Impl {
@@ -110,8 +132,18 @@ class Client::Impl {
     out.job_deadline = out.started + timeout;
     out.deadline = out.job_deadline + kClientGrace;
     out.on_result = std::move(done);
+    std::uint64_t actor_seen = 0;
+    if (!request.actor_id.empty()) {
+      // The broker compares this with what Redis holds: less means Redis lost acknowledged state.
+      const std::string actor = (request.tenant.empty() ? options_.tenant : request.tenant) + "/" + request.actor_id;
+      actor_seen = versions_seen_.get(actor);
+      out.on_result = [this, actor, done = std::move(out.on_result)](JobResult result) {
+        versions_seen_.note(actor, result.actor_version);
+        done(std::move(result));
+      };
+    }
     try {
-      out.frames = core::encode_request(request, id, options_.tenant, options_.timeout);
+      out.frames = core::encode_request(request, id, options_.tenant, options_.timeout, actor_seen);
     } catch (const std::exception& e) {
       JobResult result;
       result.job_id = id;
@@ -150,10 +182,10 @@ class Client::Impl {
     });
   }
 
-  Status actor_info(const std::string& tenant, const std::string& actor_id, ActorInfo& out) {
+  Status actor_request(const std::string& tenant, const std::string& actor_id, bool reset, ActorInfo& out) {
     const std::uint64_t id = next_id_.fetch_add(1);
     const std::string& t = tenant.empty() ? options_.tenant : tenant;
-    return control(core::protocol::encode(core::protocol::ActorRequest{id, t, actor_id}), id,
+    return control(core::protocol::encode(core::protocol::ActorRequest{id, t, actor_id, reset}), id,
                    [&](const wire::Envelope& e) {
                      core::protocol::ActorReply reply;
                      if (Status s = core::protocol::decode(e, reply); !s.is_ok()) return s;
@@ -161,6 +193,7 @@ class Client::Impl {
                      out = std::move(reply.actor);
                      out.tenant = t;
                      out.actor_id = actor_id;
+                     versions_seen_.note(t + "/" + actor_id, out.version);
                      return Status{};
                    });
   }
@@ -362,6 +395,7 @@ class Client::Impl {
   zmq::socket_t socket_;  // owned by io_thread_ after construction
   std::atomic<bool> stopping_{false};
   std::atomic<std::uint64_t> next_id_{1};
+  VersionsSeen versions_seen_;
   core::ClientOutbox outbox_;  // the callers' threads to io_thread_
 
   // Owned by io_thread_.
@@ -413,7 +447,11 @@ Status Client::status(FleetStatus& out) { return impl_->status(out); }
 Status Client::quotas(const std::string& tenant, QuotaReport& out) { return impl_->quotas(tenant, out); }
 
 Status Client::actor_info(const std::string& tenant, const std::string& actor_id, ActorInfo& out) {
-  return impl_->actor_info(tenant, actor_id, out);
+  return impl_->actor_request(tenant, actor_id, /*reset=*/false, out);
+}
+
+Status Client::actor_reset(const std::string& tenant, const std::string& actor_id, ActorInfo& out) {
+  return impl_->actor_request(tenant, actor_id, /*reset=*/true, out);
 }
 
 std::vector<std::future<JobResult>> Client::submit_batch(const std::string& kernel,

@@ -23,6 +23,7 @@ std::string status_code_name(StatusCode code) {
     case StatusCode::kActorNotActive: return "ACTOR_NOT_ACTIVE";
     case StatusCode::kAborted: return "ABORTED";
     case StatusCode::kUnauthenticated: return "UNAUTHENTICATED";
+    case StatusCode::kDataLoss: return "DATA_LOSS";
   }
   return "UNKNOWN(" + std::to_string(static_cast<unsigned>(code)) + ")";
 }

@@ -22,7 +22,7 @@ import weakref
 from typing import Any, AsyncIterator, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Union
 
 from . import _gpubridge
-from .errors import (Aborted, ActorNotActive, Cancelled, DeadlineExceeded, Error, Internal, InvalidArgument,
+from .errors import (Aborted, ActorNotActive, Cancelled, DataLoss, DeadlineExceeded, Error, Internal, InvalidArgument,
                      MalformedMessage, NoCapableWorker, PermissionDenied, QueueFull, ResourceExhausted, TooLarge,
                      Unauthenticated, Unavailable, UnknownKernel, UnknownTenant, VersionMismatch, WorkerLost,
                      from_status)
@@ -34,6 +34,7 @@ __all__ = [
     "InvalidArgument", "MalformedMessage", "VersionMismatch", "UnknownKernel", "UnknownTenant", "TooLarge",
     "ResourceExhausted", "QueueFull", "DeadlineExceeded", "Unavailable", "WorkerLost", "Internal",
     "NoCapableWorker", "Cancelled", "PermissionDenied", "ActorNotActive", "Aborted", "Unauthenticated",
+    "DataLoss",
 ]
 
 _gpubridge._set_error_factory(from_status)
@@ -249,6 +250,11 @@ class Client:
         """An actor's version, placement and resident tensors."""
         return self._native.actor_info(tenant or self._native.tenant(), actor_id)
 
+    def actor_reset(self, actor_id: str, tenant: str = "") -> Dict[str, Any]:
+        """Drops an actor's resident tensors and any mark that Redis lost its state (``DataLoss``); its
+        next call starts from empty, at a newer version. ``Aborted`` while it has calls in flight."""
+        return self._native.actor_reset(tenant or self._native.tenant(), actor_id)
+
     @property
     def resent_after_restart(self) -> int:
         """Jobs sent again because the broker restarted while they were pending."""
@@ -328,6 +334,10 @@ class Actor:
     def info(self) -> Dict[str, Any]:
         """Version, placement and resident tensors."""
         return self.client.actor_info(self.actor_id, self.tenant)
+
+    def reset(self) -> Dict[str, Any]:
+        """Drops the resident tensors and any loss mark (after ``DataLoss``); returns the actor after."""
+        return self.client.actor_reset(self.actor_id, self.tenant)
 
 
 class Stream:

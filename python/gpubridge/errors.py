@@ -111,6 +111,11 @@ class Unauthenticated(Error):
     code, value = "UNAUTHENTICATED", 18
 
 
+class DataLoss(Error):
+    """An actor's acknowledged state is gone from Redis; ``Actor.reset()`` starts it again from empty."""
+    code, value = "DATA_LOSS", 19
+
+
 BY_CODE = {cls.code: cls for cls in Error.__subclasses__()}
 
 

@@ -182,6 +182,12 @@ py::dict PyClient::actor_info(const std::string& tenant, const std::string& acto
   return to_python(out);
 }
 
+py::dict PyClient::actor_reset(const std::string& tenant, const std::string& actor_id) {
+  bridge::ActorInfo out;
+  raise_unless_ok(blocking(*this, [&](bridge::Client& c) { return c.actor_reset(tenant, actor_id, out); }));
+  return to_python(out);
+}
+
 std::uint64_t PyClient::resent_after_restart() { return live()->client->resent_after_restart(); }
 
 std::string PyClient::tenant() { return live()->client->options().tenant; }

@@ -50,6 +50,7 @@ class PyClient {
   pybind11::dict status();
   pybind11::dict quotas(const std::string& tenant);
   pybind11::dict actor_info(const std::string& tenant, const std::string& actor_id);
+  pybind11::dict actor_reset(const std::string& tenant, const std::string& actor_id);
   std::uint64_t resent_after_restart();
   std::string tenant();
   bool closed() const { return !conn_ || conn_->closed; }

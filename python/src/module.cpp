@@ -24,6 +24,7 @@ PYBIND11_MODULE(_gpubridge, m) {
       .def("status", &PyClient::status)
       .def("quotas", &PyClient::quotas)
       .def("actor_info", &PyClient::actor_info)
+      .def("actor_reset", &PyClient::actor_reset)
       .def("resent_after_restart", &PyClient::resent_after_restart)
       .def("tenant", &PyClient::tenant)
       .def("closed", &PyClient::closed)

@@ -110,6 +110,7 @@ py::dict to_python(const bridge::ActorInfo& actor) {
   out["resident_bytes"] = actor.resident_bytes;
   out["tenant_resident_bytes"] = actor.tenant_resident_bytes;
   out["updated_unix_ms"] = actor.updated_unix_ms;
+  out["lost_version"] = actor.lost_version;
   return out;
 }
 

@@ -60,6 +60,15 @@ class Fleet:
 
     # ---- set-up -------------------------------------------------------------------------------
 
+    def redis(self, *args: str) -> bytes:
+        """One command to the fleet's Redis (RESP by hand: redis-cli may not be installed); its reply's
+        first line, without the type byte."""
+        request = f"*{len(args)}\r\n".encode() + b"".join(
+            f"${len(a.encode())}\r\n".encode() + a.encode() + b"\r\n" for a in args)
+        with socket.create_connection(("127.0.0.1", self.redis_port), timeout=5) as s:
+            s.sendall(request)
+            return s.makefile("rb").readline().rstrip(b"\r\n")[1:]
+
     def keygen(self, name: str) -> str:
         subprocess.run([str(BUILD / "bridgectl" / "bridgectl"), "keygen", str(self.keys / name)], check=True,
                        stdout=subprocess.DEVNULL)

@@ -196,6 +196,23 @@ def test_an_actor_keeps_weights_and_counts_versions(client):
     assert info["resident"][0]["dtype"] == "float32"
 
 
+def test_an_actor_whose_state_redis_lost_raises_data_loss_until_reset(fleet, client):
+    actor = client.actor("lost-1")
+    # What a broker writes when it finds Redis behind a version it acknowledged (a restart without
+    # persistence, a fail-over to a replica that was behind), here before the actor's first call.
+    assert fleet.redis("HSET", "bridge:actor:team-a/lost-1", "lost", "9") == b"1"
+    with pytest.raises(gpubridge.DataLoss, match="actor team-a/lost-1 lost its state: version 9") as caught:
+        actor.get("w")
+    assert caught.value.code == "DATA_LOSS" and caught.value.value == 19
+    assert actor.info()["lost_version"] == 9
+    after = actor.reset()
+    assert after["lost_version"] == 0 and after["version"] == 10 and after["resident"] == []
+    with pytest.raises(gpubridge.InvalidArgument):
+        actor.get("w")
+    assert actor.put("w", np.full(4, 2, np.float32)).actor_version == 11
+    np.testing.assert_array_equal(actor.get("w"), np.full(4, 2, np.float32))
+
+
 def test_a_stream_answers_in_write_order(client):
     with client.stream("vector_add", window=4) as stream:
         def writer():

@@ -16,7 +16,7 @@ def test_every_status_code_has_its_class():
     expected = ["INVALID_ARGUMENT", "MALFORMED_MESSAGE", "VERSION_MISMATCH", "UNKNOWN_KERNEL", "UNKNOWN_TENANT",
                 "TOO_LARGE", "RESOURCE_EXHAUSTED", "QUEUE_FULL", "DEADLINE_EXCEEDED", "UNAVAILABLE", "WORKER_LOST",
                 "INTERNAL", "NO_CAPABLE_WORKER", "CANCELLED", "PERMISSION_DENIED", "ACTOR_NOT_ACTIVE", "ABORTED",
-                "UNAUTHENTICATED"]
+                "UNAUTHENTICATED", "DATA_LOSS"]
     assert [cls.code for cls in sorted(errors.BY_CODE.values(), key=lambda c: c.value)] == expected
     for value, code in enumerate(expected, start=1):
         cls = errors.BY_CODE[code]

@@ -32,16 +32,26 @@ RedisServer::RedisServer(const TempDir& dir, const std::string& acl_file, std::s
   // A port found free can be taken by another process before redis-server binds it: try again.
   for (int attempt = 0; attempt < 3; ++attempt) {
     port_ = free_port();
-    std::vector<std::string> argv{redis_bin(), "--port", std::to_string(port_), "--bind", "127.0.0.1",
-                                  "--save", "", "--appendonly", "no", "--dir", dir.path().string()};
-    if (!acl_file.empty()) argv.insert(argv.end(), {"--aclfile", acl_file});
-    process_ = std::make_unique<Process>(argv,
-        (dir.path() / ("redis-" + std::to_string(port_) + ".log")).string());
-    if (eventually([&] { return command({"PING"}) == "PONG" || !process_->running(); }, std::chrono::seconds(10)) &&
-        process_->running())
-      return;
+    argv_ = {redis_bin(), "--port", std::to_string(port_), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no", "--dir", dir.path().string()};
+    if (!acl_file.empty()) argv_.insert(argv_.end(), {"--aclfile", acl_file});
+    log_path_ = (dir.path() / ("redis-" + std::to_string(port_) + ".log")).string();
+    if (start(argv_)) return;
   }
   throw std::runtime_error("redis-server did not start (last port " + std::to_string(port_) + "):\n" + process_->log());
+}
+
+bool RedisServer::start(const std::vector<std::string>& argv) {
+  process_ = std::make_unique<Process>(argv, log_path_);
+  return eventually([&] { return command({"PING"}) == "PONG" || !process_->running(); }, std::chrono::seconds(10)) &&
+         process_->running();
+}
+
+void RedisServer::restart() {
+  process_->kill_hard();
+  if (!start(argv_))
+    throw std::runtime_error("redis-server did not start again on port " + std::to_string(port_) + ":\n" +
+                             process_->log());
 }
 
 std::string RedisServer::command(const std::vector<std::string>& args) const {

@@ -31,9 +31,16 @@ class RedisServer {
   /// broker process, e.g. hash_total("bridge:inflight:default").
   std::string hash_total(const std::string& key) const;
   Process& process() { return *process_; }
+  /// Kills redis-server (SIGKILL) and starts it again on the same port: without persistence, it
+  /// comes back empty, as a Redis whose data was not saved does.
+  void restart();
 
  private:
+  bool start(const std::vector<std::string>& argv);
+
   int port_;
+  std::vector<std::string> argv_;
+  std::string log_path_;
   std::unique_ptr<Process> process_;
   std::string admin_user_, admin_password_, url_user_;
 };

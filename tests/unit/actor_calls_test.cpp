@@ -12,14 +12,16 @@ namespace {
 
 using std::chrono::milliseconds;
 
-// One fleet's actors' state, as the Lua script keeps it: a version and named tensors per actor;
-// a write applies only on top of the version it started from.
+// One fleet's actors' state, as the Lua scripts keep it: a version and named tensors per actor; a
+// write applies only on top of the version it started from; a store holding an older version than
+// a write started from lost state, and marks it (`lost`) until a reset.
 class MemoryActorStore final : public ActorStateStore {
  public:
   struct Stored {
     std::uint64_t version = 0;
     std::vector<Tensor> tensors;
     std::string worker;
+    std::uint64_t lost = 0;
   };
   std::map<std::string, Stored> actors;  // by "<tenant>/<actor id>"
   bool reachable = true;
@@ -36,6 +38,7 @@ class MemoryActorStore final : public ActorStateStore {
       state.version = s.version;
       state.worker = s.worker;
       state.tensors = s.tensors;
+      state.lost_version = s.lost;
       done(true, state);
     });
     return true;
@@ -52,6 +55,11 @@ class MemoryActorStore final : public ActorStateStore {
       if (!refuse_write.empty()) {
         r.refusal = refuse_write;
         r.resident_bytes = 4096;
+      } else if (s.lost > 0 || s.version < expected_version) {
+        s.lost = std::max(s.lost, expected_version);
+        r.refusal = "lost";
+        r.version = s.lost;
+        r.stored_version = s.version;
       } else if (s.version != expected_version) {
         r.refusal = "version";
         r.version = s.version;
@@ -67,6 +75,19 @@ class MemoryActorStore final : public ActorStateStore {
   }
   void set_worker(const std::string& tenant, const std::string& actor_id, const std::string& worker) override {
     actors[tenant + "/" + actor_id].worker = worker;
+  }
+  void mark_lost(const std::string& tenant, const std::string& actor_id, std::uint64_t version) override {
+    Stored& s = actors[tenant + "/" + actor_id];
+    if (s.version < version) s.lost = std::max(s.lost, version);
+  }
+  bool reset(const std::string& tenant, const std::string& actor_id, ResetHandler done) override {
+    if (!reachable) return false;
+    replies_.push([this, key = tenant + "/" + actor_id, done = std::move(done)] {
+      Stored& s = actors[key];
+      s = Stored{.version = std::max(s.version, s.lost) + 1};
+      done(true, s.version);
+    });
+    return true;
   }
   bool answer() { return replies_.answer(); }
 
@@ -373,6 +394,90 @@ TEST(ActorCalls, ATenantAtItsMaxActorsGivesUpItsLeastRecentlyUsedIdleActorOrIsRe
   ASSERT_EQ(rig.failed.count(6), 1u);
   EXPECT_EQ(rig.failed[6].code(), StatusCode::kResourceExhausted);
   EXPECT_NE(rig.failed[6].message().find("its max_actors is 2"), std::string::npos) << rig.failed[6].message();
+}
+
+// Redis came back without the actor (restart without persistence): the call's client had seen
+// version 3, the store holds nothing. Not a new actor: DATA_LOSS, naming the actor and version.
+TEST(ActorCalls, AStoreHoldingLessThanTheClientSawIsDataLossAndMarksTheActorLostForEveryone) {
+  Rig rig;
+  Job& call = rig.arrive(1);
+  call.actor_version_seen = 3;
+  rig.calls.pump();
+  ASSERT_TRUE(rig.store.answer());
+  ASSERT_EQ(rig.failed.count(1), 1u);
+  EXPECT_EQ(rig.failed[1].code(), StatusCode::kDataLoss);
+  EXPECT_NE(rig.failed[1].message().find("actor t/m lost its state: version 3 was acknowledged"), std::string::npos)
+      << rig.failed[1].message();
+  EXPECT_NE(rig.failed[1].message().find("holds none of it"), std::string::npos) << rig.failed[1].message();
+  EXPECT_TRUE(rig.routed.empty()) << "never run on the empty state";
+  EXPECT_EQ(rig.store.actors["t/m"].lost, 3u) << "marked, for calls from clients that saw nothing";
+
+  // A call from a client that never saw the actor is refused too, until the actor is reset.
+  rig.arrive(2);
+  rig.calls.pump();
+  ASSERT_TRUE(rig.store.answer());
+  EXPECT_EQ(rig.failed[2].code(), StatusCode::kDataLoss);
+
+  ASSERT_TRUE(rig.calls.reset("t", "m", [](bool reachable, std::uint64_t version) {
+                EXPECT_TRUE(reachable);
+                EXPECT_EQ(version, 4u) << "past the version that was lost";
+              }).is_ok());
+  ASSERT_TRUE(rig.store.answer());
+  Job& after = rig.arrive(3);
+  after.actor_version_seen = 3;
+  rig.calls.pump();
+  ASSERT_TRUE(rig.store.answer());
+  EXPECT_EQ(rig.routed, std::vector<std::uint64_t>{3}) << "runs again once reset";
+  EXPECT_EQ(after.actor_version, 4u);
+}
+
+// This broker activated the actor at version 1; Redis was then wiped. The activation still runs
+// the next call, but its write finds Redis behind it: DATA_LOSS, and the activation is dropped.
+TEST(ActorCalls, AWriteThatFindsRedisBehindItsStartingVersionIsDataLossAndDropsTheActivation) {
+  Rig rig;
+  Job& first = rig.running(1, "w1");
+  rig.result(first, wire::StatusCode::OK, {weights(1)});
+  ASSERT_TRUE(rig.store.answer());
+  ASSERT_EQ(rig.finished, std::vector<std::uint64_t>{1});
+  rig.store.actors.clear();  // FLUSHALL
+
+  rig.calls.pump();
+  Job& second = rig.arrive(2);
+  rig.calls.pump();
+  ASSERT_EQ(second.pinned_worker, "w1") << "the activation is used: nothing asked Redis yet";
+  rig.dispatch(second, "w1");
+  rig.result(second, wire::StatusCode::OK, {weights(2)});
+  ASSERT_TRUE(rig.store.answer());
+  ASSERT_EQ(rig.failed.count(2), 1u);
+  EXPECT_EQ(rig.failed[2].code(), StatusCode::kDataLoss);
+  EXPECT_NE(rig.failed[2].message().find("version 1 was acknowledged"), std::string::npos) << rig.failed[2].message();
+  EXPECT_EQ(rig.deactivated, std::vector<std::string>{"w1 t/m"});
+  EXPECT_EQ(rig.store.actors["t/m"].version, 0u) << "nothing rolled forward from the activation";
+}
+
+// The store lost everything (StoreEpoch): every actor this broker knows with state is marked lost
+// and deactivated; one that never saved state is left alone. A reset waits for the actor's calls.
+TEST(ActorCalls, AStoreThatLostItsDataMarksKnownActorsLostAndAResetWaitsForTheirCalls) {
+  Rig rig;
+  Job& first = rig.running(1, "w1");
+  rig.result(first, wire::StatusCode::OK, {weights(1)});
+  ASSERT_TRUE(rig.store.answer());
+  Job& other = rig.arrive(2, "fresh");
+  rig.calls.pump();
+  ASSERT_TRUE(rig.store.answer());
+  rig.dispatch(other, "w2");
+
+  rig.store.actors.clear();
+  EXPECT_EQ(rig.calls.store_lost(), 1u);
+  EXPECT_EQ(rig.store.actors["t/m"].lost, 1u);
+  EXPECT_EQ(rig.store.actors["t/fresh"].lost, 0u);
+  EXPECT_EQ(rig.deactivated, std::vector<std::string>{"w1 t/m"});
+
+  const Status busy = rig.calls.reset("t", "fresh", [](bool, std::uint64_t) { ADD_FAILURE() << "reset ran"; });
+  EXPECT_EQ(busy.code(), StatusCode::kAborted);
+  EXPECT_NE(busy.message().find("has 1 calls in flight"), std::string::npos) << busy.message();
+  rig.store.reachable = false;
+  EXPECT_EQ(rig.calls.reset("t", "m", [](bool, std::uint64_t) {}).code(), StatusCode::kUnavailable);
 }
 
 }  // namespace

@@ -61,6 +61,8 @@ class BRIDGE_API Actor {
   std::future<JobResult> get(const std::string& name);
   /// Version, placement and resident tensors (Client::actor_info).
   Status info(ActorInfo& out) { return client_->actor_info(tenant_, id_, out); }
+  /// Drops its tensors and any loss mark (Client::actor_reset): after DATA_LOSS, starts it again.
+  Status reset(ActorInfo& out) { return client_->actor_reset(tenant_, id_, out); }
 
   const std::string& tenant() const { return tenant_; }
   const std::string& id() const { return id_; }

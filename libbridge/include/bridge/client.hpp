@@ -106,6 +106,11 @@ class BRIDGE_API Client {
   /// up to the default timeout. An actor that never saved state comes back with found == false.
   Status actor_info(const std::string& tenant, const std::string& actor_id, ActorInfo& out);
 
+  /// Drops the actor's resident tensors (in Redis and on its worker) and any mark that its state was
+  /// lost (DATA_LOSS): the next call starts from an empty actor, at a newer version. ABORTED while
+  /// the actor has calls in flight on its broker. `out` is the actor after the reset.
+  Status actor_reset(const std::string& tenant, const std::string& actor_id, ActorInfo& out);
+
   /// Ends the connection: every pending job and request is answered CANCELLED, and the broker is
   /// told to stop the jobs (as cancel() does), so that they neither run on nor hold the tenant's
   /// quota for the rest of their timeouts. Returns once every answer was given. Later calls are

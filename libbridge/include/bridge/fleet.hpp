@@ -79,6 +79,9 @@ struct BRIDGE_API ActorInfo {
   std::uint64_t resident_bytes = 0;         ///< this actor's tensors
   std::uint64_t tenant_resident_bytes = 0;  ///< all of the tenant's actors
   std::int64_t updated_unix_ms = 0;
+  /// Non-zero: Redis lost the actor's state, which had reached this version (calls are DATA_LOSS
+  /// until Actor::reset()).
+  std::uint64_t lost_version = 0;
 };
 
 struct BRIDGE_API QuotaReport {

@@ -31,6 +31,7 @@ enum class StatusCode : std::uint16_t {
   kActorNotActive = 16,
   kAborted = 17,
   kUnauthenticated = 18,  ///< the CURVE key is not enrolled for any tenant (never listed in tenants.yaml, or revoked)
+  kDataLoss = 19,         ///< an actor's acknowledged state is gone from Redis; Actor::reset() to go on
 };
 
 /// Upper-case name as on the wire docs, e.g. "RESOURCE_EXHAUSTED"; "UNKNOWN(n)" for a value out of range.

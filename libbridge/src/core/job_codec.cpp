@@ -21,7 +21,7 @@ bool is_resident_input(const JobRequest& request, std::size_t i) {
 }  // namespace
 
 Frames encode_request(const JobRequest& request, std::uint64_t job_id, const std::string& default_tenant,
-                      std::chrono::milliseconds default_timeout) {
+                      std::chrono::milliseconds default_timeout, std::uint64_t actor_version_seen) {
   flatbuffers::FlatBufferBuilder fbb(512);
   // A resident reference may stand where no tensor was given.
   const std::size_t input_count = std::max(request.inputs.size(), request.resident_inputs.size());
@@ -50,7 +50,7 @@ Frames encode_request(const JobRequest& request, std::uint64_t job_id, const std
       static_cast<std::int8_t>(std::clamp(request.priority, -128, 127)),
       static_cast<std::uint32_t>(std::min<std::int64_t>(timeout.count(), std::numeric_limits<std::uint32_t>::max())),
       static_cast<wire::Placement>(request.placement), stages.empty() ? 0 : fbb.CreateVector(stages),
-      keep.empty() ? 0 : fbb.CreateVector(keep));
+      keep.empty() ? 0 : fbb.CreateVector(keep), request.actor_id.empty() ? 0 : actor_version_seen);
   Frames frames;
   frames.reserve(1 + input_count);
   frames.push_back(finish_envelope(fbb, wire::Body::JobRequest, body.Union()));

@@ -82,7 +82,8 @@ zmq::message_t encode(const QuotaRequest& m) {
 
 zmq::message_t encode(const ActorRequest& m) {
   flatbuffers::FlatBufferBuilder fbb(128);
-  auto body = wire::CreateActorRequest(fbb, m.request_id, fbb.CreateString(m.tenant), fbb.CreateString(m.actor_id));
+  auto body =
+      wire::CreateActorRequest(fbb, m.request_id, fbb.CreateString(m.tenant), fbb.CreateString(m.actor_id), m.reset);
   return finish_envelope(fbb, wire::Body::ActorRequest, body.Union());
 }
 
@@ -209,6 +210,7 @@ Status decode(const wire::Envelope& envelope, ActorRequest& out) {
   out.request_id = request->request_id();
   out.tenant = text(request->tenant());
   out.actor_id = text(request->actor_id());
+  out.reset = request->reset();
   return {};
 }
 

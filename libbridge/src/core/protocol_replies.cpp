@@ -48,7 +48,7 @@ zmq::message_t encode(const ActorReply& m) {
   const ActorInfo& a = m.actor;
   auto body = wire::CreateActorReply(fbb, m.request_id, to_wire(m.status.code()), fbb.CreateString(m.status.message()),
                                      a.found, a.version, fbb.CreateString(a.worker_id), fbb.CreateVector(resident),
-                                     a.resident_bytes, a.tenant_resident_bytes, a.updated_unix_ms);
+                                     a.resident_bytes, a.tenant_resident_bytes, a.updated_unix_ms, a.lost_version);
   return finish_envelope(fbb, wire::Body::ActorReply, body.Union());
 }
 
@@ -132,6 +132,7 @@ Status decode(const wire::Envelope& envelope, ActorReply& out) {
   a.resident_bytes = reply->resident_bytes();
   a.tenant_resident_bytes = reply->tenant_resident_bytes();
   a.updated_unix_ms = reply->updated_unix_ms();
+  a.lost_version = reply->lost_version();
   a.resident.clear();
   if (reply->resident() == nullptr) return {};
   for (const auto* t : *reply->resident()) {

@@ -29,7 +29,8 @@ BRIDGE_SAME_CODE(kPermissionDenied, PERMISSION_DENIED);
 BRIDGE_SAME_CODE(kActorNotActive, ACTOR_NOT_ACTIVE);
 BRIDGE_SAME_CODE(kAborted, ABORTED);
 BRIDGE_SAME_CODE(kUnauthenticated, UNAUTHENTICATED);
-static_assert(wire::StatusCode::MAX == wire::StatusCode::UNAUTHENTICATED, "add new status codes to bridge::StatusCode");
+BRIDGE_SAME_CODE(kDataLoss, DATA_LOSS);
+static_assert(wire::StatusCode::MAX == wire::StatusCode::DATA_LOSS, "add new status codes to bridge::StatusCode");
 #undef BRIDGE_SAME_CODE
 
 static_assert(static_cast<int>(DType::kF32) == static_cast<int>(wire::DType::F32));

@@ -81,6 +81,18 @@ class ActorCalls {
   void lost_worker(const Job& call, const std::string& worker);
   /// Deactivates and forgets actors without calls for actor_idle_ms.
   void deactivate_idle(Clock::time_point now);
+  /// The store's connection came back: it may be another Redis (a fail-over) or an older state of
+  /// it, so no activation is trusted without reading the store again. Each is dropped, and the
+  /// actor's next call reactivates it from the store (and finds any loss there).
+  void store_reconnected();
+  /// The store lost data (Redis came back empty, or was flushed): every actor this broker knows to
+  /// have had state is marked lost in the store (its calls get DATA_LOSS until it is reset), and its
+  /// activation, which Redis no longer backs, is dropped. Returns how many were marked.
+  std::size_t store_lost();
+  /// Resets the actor in the store (ActorStateStore::reset) and drops its activation. Refused
+  /// (ABORTED) while this broker has calls for it, which would run on the state being dropped;
+  /// UNAVAILABLE if the store is unreachable. `done` is called only when OK is returned.
+  Status reset(const std::string& tenant, const std::string& actor_id, ActorStateStore::ResetHandler done);
 
   const ActorEntry* find(const std::string& actor_key) { return actors_.find(actor_key); }
   std::size_t size() const { return actors_.size(); }
@@ -90,6 +102,9 @@ class ActorCalls {
   void on_written(std::uint64_t key, core::Frames& result, std::uint64_t max_resident_bytes,
                   const ActorStateStore::WriteResult& written);
   void deactivate(ActorEntry& actor);
+  /// DATA_LOSS for `call`: its actor's state had reached `lost`, and the store holds `stored`
+  /// (logged if `newly_found`, rather than read from the store's mark).
+  void fail_lost(Job& call, std::uint64_t lost, std::uint64_t stored, bool newly_found);
 
   Options options_;
   JobTable& jobs_;

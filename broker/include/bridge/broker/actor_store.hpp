@@ -20,6 +20,9 @@ struct ActorState {
   std::string worker;              ///< where its broker last placed it; empty: not active
   std::int64_t updated_unix_ms = 0;
   std::vector<Tensor> tensors;     ///< named; bytes only when loaded with data
+  /// Non-zero: state up to this version was acknowledged and is gone (Redis lost data); calls are
+  /// refused DATA_LOSS until the actor is reset.
+  std::uint64_t lost_version = 0;
 };
 
 /// What actor calls ask of a store of actors' state, fleet-wide: ActorStore in Redis, or an
@@ -30,12 +33,18 @@ class ActorStateStore {
     bool reachable = false;        ///< false: no usable answer (connection lost or `error`)
     std::string error;
     bool written = false;
-    std::string refusal;           ///< when not written: "version" or "max_resident_bytes"
-    std::uint64_t version = 0;     ///< written: the new version; refused for version: the current one
+    /// When not written: "version" (a newer state exists), "lost" (the state the call started
+    /// from is gone: Redis holds an older one, or the actor is marked lost) or "max_resident_bytes".
+    std::string refusal;
+    /// Written: the new version; refused for "version": the current one; for "lost": the version lost.
+    std::uint64_t version = 0;
+    std::uint64_t stored_version = 0;  ///< refused for "lost": the version Redis holds
     std::uint64_t resident_bytes = 0;  ///< refused for max_resident_bytes: what the tenant would hold
   };
   using LoadHandler = std::function<void(bool reachable, ActorState state)>;
   using WriteHandler = std::function<void(WriteResult)>;
+  /// `version`: the actor's version after the reset (0 if it had no record: nothing to reset).
+  using ResetHandler = std::function<void(bool reachable, std::uint64_t version)>;
 
   virtual ~ActorStateStore() = default;
   /// Reads an actor's state; with `with_data` false, tensors come without bytes (descriptions only).
@@ -48,9 +57,16 @@ class ActorStateStore {
                      std::uint64_t max_resident_bytes, WriteHandler done) = 0;
   /// Records where the actor is active (empty: nowhere). Best effort.
   virtual void set_worker(const std::string& tenant, const std::string& actor_id, const std::string& worker) = 0;
+  /// Marks that the actor's state had reached `version`, unless the store holds that version or a
+  /// newer one: loads then report it lost, and writes are refused "lost", until reset(). Best effort.
+  virtual void mark_lost(const std::string& tenant, const std::string& actor_id, std::uint64_t version) = 0;
+  /// Drops the actor's tensors and its loss mark; its version moves past every version it had or
+  /// lost, so that no stale writer or activation takes it for its old self. Same contract as load().
+  virtual bool reset(const std::string& tenant, const std::string& actor_id, ResetHandler done) = 0;
 };
 
-/// One hash per actor, `<prefix>actor:<tenant>/<id>`: `version`, `worker`, `updated_ms`, and per
+/// One hash per actor, `<prefix>actor:<tenant>/<id>`: `version`, `worker`, `updated_ms`, `lost` (set
+/// when acknowledged state was found missing: the version that was lost), and per
 /// resident tensor `m:<name>` ("<dtype> <d0>,<d1>,..."), `n:<name>` (its bytes) and `b:<name>` /
 /// `c:<name>` (the base name and count of the string keys holding its bytes, in chunks of
 /// kChunkBytes: `<base>:0`, `<base>:1`, ...). A counter per tenant, `<prefix>resident:<tenant>`, holds
@@ -79,6 +95,8 @@ class ActorStore final : public ActorStateStore {
              const std::string& worker, const std::vector<Tensor>& tensors, std::uint64_t max_resident_bytes,
              WriteHandler done) override;
   void set_worker(const std::string& tenant, const std::string& actor_id, const std::string& worker) override;
+  void mark_lost(const std::string& tenant, const std::string& actor_id, std::uint64_t version) override;
+  bool reset(const std::string& tenant, const std::string& actor_id, ResetHandler done) override;
   /// Bytes of the tenant's resident tensors.
   bool tenant_bytes(const std::string& tenant, BytesHandler done);
 

@@ -54,6 +54,8 @@ class ActorTable {
   /// Entries without a call, idle since before `cutoff`.
   std::vector<std::string> idle_since(Clock::time_point cutoff) const;
   std::size_t size() const { return actors_.size(); }
+  /// Every entry, in no order.
+  std::vector<ActorEntry*> all();
   /// Calls waiting behind their actors' turns, all actors together (kept as a count: the broker
   /// reads it for every request).
   std::size_t waiting() const { return waiting_; }

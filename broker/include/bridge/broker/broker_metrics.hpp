@@ -35,6 +35,8 @@ class BrokerMetrics {
   void fleet(std::size_t queued, std::size_t inflight, std::size_t workers, std::size_t actors, bool redis_connected,
              bool redis_refusing, std::uint64_t unread_result_bytes);
   void client_dropped();
+  /// Redis was found to have lost the fleet's data (StoreEpoch).
+  void store_lost();
   void connections(std::int64_t clients, std::int64_t open_files, std::int64_t open_files_limit);
 
   const metrics::Registry& registry() const { return registry_; }

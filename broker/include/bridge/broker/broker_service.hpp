@@ -23,6 +23,7 @@
 #include "bridge/broker/quota_store.hpp"
 #include "bridge/broker/redis_connection.hpp"
 #include "bridge/broker/scheduler.hpp"
+#include "bridge/broker/store_epoch.hpp"
 #include "bridge/broker/tenants.hpp"
 #include "bridge/broker/throttled_log.hpp"
 #include "bridge/broker/worker_keys.hpp"
@@ -81,6 +82,8 @@ class BrokerService final : private Admission::Host, private ActorCalls::Host {
 
   // The loop and its sockets (broker_service.cpp).
   void on_redis_transition();
+  /// Redis lost the fleet's data (StoreEpoch): leases rewritten, quotas republished, actors marked lost.
+  void on_store_lost(const std::string& why);
   void receive_clients();
   /// Reads the frontend monitor; closed connections unbind their routing ids (ClientBindings).
   void drain_frontend_monitor();
@@ -215,6 +218,7 @@ class BrokerService final : private Admission::Host, private ActorCalls::Host {
   ActorStore actor_store_;
   ActorCalls actor_calls_;
   FleetView fleet_view_;
+  StoreEpoch epoch_;
   BrokerMetrics metrics_;
   std::unique_ptr<metrics::MetricsServer> metrics_server_;  // when metrics_listen is set
   bool redis_was_connected_ = false;

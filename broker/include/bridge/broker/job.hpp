@@ -72,6 +72,8 @@ struct Job {
   bool activate = false;               ///< the dispatch carries the actor's state from Redis
   std::vector<Tensor> activation;      ///< that state, until dispatched
   std::uint64_t actor_version = 0;     ///< the state version the call starts from
+  /// The highest version of the actor the client was told of: Redis holding less lost state.
+  std::uint64_t actor_version_seen = 0;
   int reactivations = 0;               ///< times a worker answered ACTOR_NOT_ACTIVE
 
   /// Answered: the client has its one answer; the job only waits to release what it holds.

@@ -94,6 +94,7 @@ struct ActorRequest {
   std::uint64_t request_id = 0;
   std::string tenant;
   std::string actor_id;
+  bool reset = false;  ///< drop the actor's tensors and its loss mark (Actor::reset); else only look
 };
 
 zmq::message_t encode(const WorkerHello& m);

@@ -175,13 +175,13 @@ void ActorCalls::on_result(const WorkerRecord& worker, Job& call, core::Frames& 
   call.write_pending = true;
   // The result waits with the write (shared: std::function needs a copyable callable).
   auto done = [this, key, max_resident_bytes, result = std::make_shared<core::Frames>(std::move(out))](
-                  ActorStateStore::WriteResult r) { on_written(key, *result, max_resident_bytes, r); };
+                  ActorStateStore::WriteResult r) { on_written(key, result, max_resident_bytes, r); };
   if (!store_.write(actor->tenant, actor->actor_id, call.actor_version, worker.id, tensors, max_resident_bytes, done))
     done(ActorStateStore::WriteResult{});
 }
 
-void ActorCalls::on_written(std::uint64_t key, core::Frames& result, std::uint64_t max_resident_bytes,
-                            const ActorStateStore::WriteResult& r) {
+void ActorCalls::on_written(std::uint64_t key, const std::shared_ptr<core::Frames>& result,
+                            std::uint64_t max_resident_bytes, const ActorStateStore::WriteResult& r) {
   Job* call = jobs_.find(key);
   if (call == nullptr) return;  // ended meanwhile (shutdown)
   call->write_pending = false;
@@ -190,7 +190,16 @@ void ActorCalls::on_written(std::uint64_t key, core::Frames& result, std::uint64
   // Not saved: the worker's copy moved on without the store, so it must not serve another call.
   if (!r.written && entry != nullptr) deactivate(*entry);
   if (call->answered()) return host_.release(*call);  // its deadline passed during the write
-  if (r.written) return host_.finish(*call, std::move(result));
+  if (r.written) return host_.finish(*call, std::move(*result));
+  if (r.refusal == "unconfirmed") {
+    // It keeps its turn, unanswered, until the store says whether the write landed.
+    call->write_pending = true;
+    spdlog::warn("actor {}: the Redis connection went before its new state (version {}) was confirmed; the call "
+                 "is answered once Redis is back and says whether it kept it",
+                 call->actor, r.version);
+    unverified_.push_back({.call = key, .version = r.version, .result = result});
+    return;
+  }
   if (!r.reachable)
     return host_.fail(
         *call,
@@ -261,6 +270,32 @@ void ActorCalls::fail_lost(Job& call, std::uint64_t lost, std::uint64_t stored, 
 
 void ActorCalls::store_reconnected() {
   for (ActorEntry* actor : actors_.all()) deactivate(*actor);
+  for (Unverified& u : std::exchange(unverified_, {})) verify(std::move(u));
+}
+
+void ActorCalls::verify(Unverified u) {
+  Job* call = jobs_.find(u.call);
+  const ActorEntry* actor = call == nullptr ? nullptr : actors_.find(call->actor);
+  if (actor == nullptr) return;  // ended meanwhile (shutdown)
+  auto check = [this, u](bool reachable, ActorState state) mutable {
+    Job* c = jobs_.find(u.call);
+    if (c == nullptr) return;
+    if (!reachable) return unverified_.push_back(std::move(u));  // asked again at the next reconnect
+    c->write_pending = false;
+    ActorEntry* entry = actors_.find(c->actor);
+    if (state.lost_version == 0 && state.version >= u.version) {  // the write landed
+      if (entry != nullptr) entry->version = state.version;
+      if (c->answered()) return host_.release(*c);
+      return host_.finish(*c, std::move(*u.result));
+    }
+    if (c->answered()) return host_.release(*c);
+    if (state.lost_version > 0) return fail_lost(*c, state.lost_version, state.version, false);
+    if (state.version < c->actor_version) return fail_lost(*c, c->actor_version, state.version, true);
+    spdlog::info("actor {}: its write of version {} did not land; the call runs again from version {}", c->actor,
+                 u.version, state.version);
+    start(*c);
+  };
+  if (!store_.load(actor->tenant, actor->actor_id, /*with_data=*/false, check)) unverified_.push_back(std::move(u));
 }
 
 std::size_t ActorCalls::store_lost() {

@@ -9,6 +9,8 @@
 #include <map>
 #include <random>
 
+#include <spdlog/spdlog.h>
+
 namespace bridge::broker {
 namespace {
 
@@ -141,8 +143,8 @@ struct ActorStore::Load {
   LoadHandler done;
 };
 
-ActorStore::ActorStore(RedisConnection& redis, std::string prefix)
-    : redis_(redis), prefix_(std::move(prefix)), next_write_(std::random_device{}()) {}
+ActorStore::ActorStore(RedisConnection& redis, std::string prefix, Durability durability)
+    : redis_(redis), prefix_(std::move(prefix)), durability_(durability), next_write_(std::random_device{}()) {}
 
 std::string ActorStore::key(const std::string& tenant, const std::string& actor_id) const {
   return prefix_ + "actor:" + tenant + "/" + actor_id;
@@ -307,9 +309,16 @@ void ActorStore::commit(const std::shared_ptr<Write>& op) {
     args.push_back(op->bases[i]);
     args.push_back(std::to_string(chunks_of(t.byte_size())));
   }
-  const bool sent = redis_.command(args, [op](const redisReply* reply) {
+  const bool sent = redis_.command(args, [this, op](const redisReply* reply) {
     WriteResult r;
-    if (reply != nullptr && reply->type == REDIS_REPLY_ERROR) {
+    if (reply == nullptr) {
+      // Sent, but the connection went before the answer: Redis may have run the commit or not.
+      r.reachable = true;
+      r.refusal = "unconfirmed";
+      r.version = op->expected_version + 1;
+      return op->done(std::move(r));
+    }
+    if (reply->type == REDIS_REPLY_ERROR) {
       r.error.assign(reply->str, reply->len);
       return op->done(std::move(r));
     }
@@ -328,9 +337,63 @@ void ActorStore::commit(const std::shared_ptr<Write>& op) {
     (r.refusal == "max_resident_bytes" ? r.resident_bytes : r.version) = value;
     if (reply->elements > 3 && reply->element[3]->type == REDIS_REPLY_INTEGER)
       r.stored_version = static_cast<std::uint64_t>(reply->element[3]->integer);
+    if (r.written && durability_.replicas > 0) return await_replicas(std::move(r), std::move(op->done));
     op->done(std::move(r));
   });
   if (!sent) op->done(WriteResult{});
+}
+
+void ActorStore::await_replicas(WriteResult written, WriteHandler done) {
+  unconfirmed_.push_back({std::move(written), std::move(done)});
+  ask_replicas(std::chrono::steady_clock::now());
+}
+
+void ActorStore::tick(std::chrono::steady_clock::time_point now) { ask_replicas(now); }
+
+void ActorStore::ask_replicas(std::chrono::steady_clock::time_point now) {
+  if (wait_in_flight_ || unconfirmed_.empty() || now < next_wait_) return;
+  // WAIT counts the replicas that have every write this connection made before it: one answers
+  // for all the commits queued so far.
+  const std::size_t covered = unconfirmed_.size();
+  const std::string replicas = std::to_string(durability_.replicas);
+  const bool sent = redis_.command(
+      {"WAIT", replicas, std::to_string(durability_.timeout.count())}, [this, covered](const redisReply* reply) {
+        wait_in_flight_ = false;
+        if (reply == nullptr) return unconfirm_all();
+        if (reply->type == REDIS_REPLY_INTEGER && reply->integer >= static_cast<long long>(durability_.replicas)) {
+          if (std::exchange(short_of_replicas_, false))
+            spdlog::info("redis: actor writes are confirmed by redis_wait_replicas ({}) replicas again",
+                         durability_.replicas);
+          wait_backoff_ = std::chrono::milliseconds(0);
+          for (std::size_t i = 0; i < covered && !unconfirmed_.empty(); ++i) {
+            Unconfirmed done = std::move(unconfirmed_.front());
+            unconfirmed_.pop_front();
+            done.done(std::move(done.result));
+          }
+          return ask_replicas(std::chrono::steady_clock::now());
+        }
+        if (!std::exchange(short_of_replicas_, true))
+          spdlog::warn(
+              "redis: actor writes were confirmed by {} within {} ms, fewer than redis_wait_replicas ({}); their "
+              "calls wait, holding their actors' turns, until enough replicas are back (logged once; the next "
+              "line says when)",
+              reply->type == REDIS_REPLY_INTEGER ? std::to_string(reply->integer) + " replicas"
+                                                 : std::string(reply->str, reply->len),
+              durability_.timeout.count(), durability_.replicas);
+        wait_backoff_ = std::clamp(wait_backoff_ * 2, std::chrono::milliseconds(10), std::chrono::milliseconds(1000));
+        next_wait_ = std::chrono::steady_clock::now() + wait_backoff_;
+      });
+  if (!sent) return unconfirm_all();
+  wait_in_flight_ = true;
+}
+
+void ActorStore::unconfirm_all() {
+  // Committed on a master this broker can no longer ask: a fail-over may have lost them or not.
+  for (auto pending = std::exchange(unconfirmed_, {}); Unconfirmed& u : pending) {
+    u.result.written = false;
+    u.result.refusal = "unconfirmed";
+    u.done(std::move(u.result));
+  }
 }
 
 void ActorStore::set_worker(const std::string& tenant, const std::string& actor_id, const std::string& worker) {

@@ -22,6 +22,9 @@ void BrokerOptions::validate() const {
   if (secure && workers_file.empty())
     throw ConfigError("security: curve needs workers_file, the public keys of the workers allowed to connect");
   if (heartbeat_ms < 10 || heartbeat_ms > 60000) throw ConfigError("heartbeat_ms: must be between 10 and 60000");
+  if (redis_wait_replicas > 0 && (redis_wait_timeout_ms < 1 || redis_wait_timeout_ms > 10000))
+    throw ConfigError("redis_wait_timeout_ms: must be between 1 and 10000 (each WAIT holds the Redis connection "
+                      "that long at most)");
   if (liveness < 2 || liveness > 100) throw ConfigError("liveness: must be between 2 and 100");
   if (link_floor_mib_s < 1 || link_floor_mib_s > 100000)
     throw ConfigError("link_floor_mib_s: must be between 1 and 100000 (MiB/s)");
@@ -85,6 +88,8 @@ BrokerOptions load_broker_options(const std::string& path) {
   config.get("redis", o.redis);
   config.get("redis_prefix", o.redis_prefix);
   config.get("redis_password_file", o.redis_password_file);
+  config.get("redis_wait_replicas", o.redis_wait_replicas);
+  config.get("redis_wait_timeout_ms", o.redis_wait_timeout_ms);
   config.get("tenants_file", o.tenants_file);
   o.secure = read_either(config, path, "security", o.secure, "curve", "none");
   config.get("secret_key_file", o.secret_key_file);

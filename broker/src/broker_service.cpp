@@ -72,7 +72,9 @@ BrokerService::BrokerService(BrokerOptions options, TenantTable tenants)
                   .store_name = redis_.address().to_string(),
                   .lease_ttl = liveness_ttl()},
                  tenants_, jobs_, leases_, *this),
-      actor_store_(redis_, options_.redis_prefix),
+      actor_store_(redis_, options_.redis_prefix,
+                   {.replicas = options_.redis_wait_replicas,
+                    .timeout = std::chrono::milliseconds(options_.redis_wait_timeout_ms)}),
       actor_calls_({.enforce_quotas = options_.enforce_quotas,
                     .retry_after_ms = options_.retry_after_ms,
                     .actor_idle_ms = options_.actor_idle_ms,
@@ -400,6 +402,7 @@ void BrokerService::on_timers(Clock::time_point now) {
   if (now < next_sweep_) return;
   next_sweep_ = now + kTick;
   drop_stalled_clients(now);
+  actor_store_.tick(now);
   if (redis_.refusal() != redis_refusal_seen_) {
     // Writes refused meanwhile (lease give-backs among them) are set right from this broker's state.
     if (redis_.refusal().empty()) leases_.resync();

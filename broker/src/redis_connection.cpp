@@ -4,6 +4,7 @@
 #include <hiredis/hiredis.h>
 #include <zmq.h>
 
+#include <cstdlib>
 #include <memory>
 
 #include <spdlog/spdlog.h>
@@ -15,6 +16,8 @@ namespace {
 
 constexpr std::chrono::milliseconds kMinBackoff{100};
 constexpr std::chrono::milliseconds kMaxBackoff{5000};
+// A connection attempt, or a sentinel's answer, not there by then is given up (and the next tried).
+constexpr std::chrono::milliseconds kConnectTimeout{2000};
 
 RedisConnection* owner_of(const redisAsyncContext* context) { return static_cast<RedisConnection*>(context->data); }
 
@@ -36,13 +39,43 @@ void on_reply(redisAsyncContext* context, void* reply, void* privdata) {
 
 }  // namespace
 
+namespace {
+
+// "HOST[:PORT]" of `url`, the port `default_port` when not given.
+RedisAddress::Node parse_node(std::string text, int default_port, const std::string& url, std::string_view form) {
+  RedisAddress::Node node{.host = {}, .port = default_port};
+  if (const auto colon = text.rfind(':'); colon != std::string::npos) {
+    const std::string port = text.substr(colon + 1);
+    text = text.substr(0, colon);
+    if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
+        std::stoi(port) < 1 || std::stoi(port) > 65535)
+      throw core::ConfigError("redis URL '" + url + "': port '" + port + "' is not a number from 1 to 65535");
+    node.port = std::stoi(port);
+  }
+  if (text.empty()) throw core::ConfigError("redis URL '" + url + "' has no host (" + std::string(form) + ")");
+  node.host = std::move(text);
+  return node;
+}
+
+int parse_db(const std::string& db, const std::string& url) {
+  if (db.empty()) return 0;
+  if (db.size() > 5 || db.find_first_not_of("0123456789") != std::string::npos || std::stoi(db) > 65535)
+    throw core::ConfigError("redis URL '" + url + "': database '" + db + "' is not a number from 0 to 65535");
+  return std::stoi(db);
+}
+
+}  // namespace
+
 RedisAddress RedisAddress::parse(const std::string& url) {
-  constexpr std::string_view kScheme = "redis://";
-  if (url.rfind(kScheme, 0) != 0)
-    throw core::ConfigError("redis URL '" + url +
-                            "' must start with redis:// (redis://[[USER]:PASSWORD@]HOST[:PORT][/DB])");
+  constexpr std::string_view kScheme = "redis://", kSentinelScheme = "sentinel://";
+  constexpr std::string_view kForm = "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]";
+  constexpr std::string_view kSentinelForm = "sentinel://[[USER]:PASSWORD@]HOST[:PORT][,HOST[:PORT]...]/MASTER[/DB]";
+  const bool sentinel = url.rfind(kSentinelScheme, 0) == 0;
+  if (!sentinel && url.rfind(kScheme, 0) != 0)
+    throw core::ConfigError("redis URL '" + url + "' must start with redis:// (" + std::string(kForm) +
+                            ") or sentinel:// (" + std::string(kSentinelForm) + ")");
   RedisAddress a;
-  std::string rest = url.substr(kScheme.size());
+  std::string rest = url.substr(sentinel ? kSentinelScheme.size() : kScheme.size());
   if (const auto at = rest.rfind('@'); at != std::string::npos) {
     std::string credentials = rest.substr(0, at);
     rest = rest.substr(at + 1);
@@ -54,33 +87,44 @@ RedisAddress RedisAddress::parse(const std::string& url) {
       a.password = credentials.substr(colon + 1);
     }
   }
+  std::string path;
   if (const auto slash = rest.find('/'); slash != std::string::npos) {
-    const std::string db = rest.substr(slash + 1);
+    path = rest.substr(slash + 1);
     rest = rest.substr(0, slash);
-    if (!db.empty()) {
-      if (db.size() > 5 || db.find_first_not_of("0123456789") != std::string::npos || std::stoi(db) > 65535)
-        throw core::ConfigError("redis URL '" + url + "': database '" + db + "' is not a number from 0 to 65535");
-      a.db = std::stoi(db);
-    }
   }
-  if (const auto colon = rest.rfind(':'); colon != std::string::npos) {
-    const std::string port = rest.substr(colon + 1);
-    rest = rest.substr(0, colon);
-    if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
-        std::stoi(port) < 1 || std::stoi(port) > 65535)
-      throw core::ConfigError("redis URL '" + url + "': port '" + port + "' is not a number from 1 to 65535");
-    a.port = std::stoi(port);
+  if (!sentinel) {
+    a.db = parse_db(path, url);
+    const Node node = parse_node(rest, 6379, url, kForm);
+    a.host = node.host;
+    a.port = node.port;
+    return a;
   }
-  if (rest.empty()) throw core::ConfigError("redis URL '" + url + "' has no host");
-  a.host = rest;
+  // sentinel://: the hosts are sentinels, the path is MASTER[/DB].
+  const auto slash = path.find('/');
+  a.master_name = path.substr(0, slash);
+  if (a.master_name.empty())
+    throw core::ConfigError("redis URL '" + url + "' names no master (" + std::string(kSentinelForm) + ")");
+  if (slash != std::string::npos) a.db = parse_db(path.substr(slash + 1), url);
+  for (std::size_t start = 0; start <= rest.size();) {
+    const auto comma = std::min(rest.find(',', start), rest.size());
+    a.sentinels.push_back(parse_node(rest.substr(start, comma - start), 26379, url, kSentinelForm));
+    start = comma + 1;
+  }
+  a.host.clear();
+  a.port = 0;
   return a;
 }
 
 std::string RedisAddress::to_string() const {
-  return "redis://" + host + ":" + std::to_string(port) + "/" + std::to_string(db);
+  if (!sentinel()) return "redis://" + host + ":" + std::to_string(port) + "/" + std::to_string(db);
+  std::string out = "sentinel://";
+  for (std::size_t i = 0; i < sentinels.size(); ++i)
+    out += (i ? "," : "") + sentinels[i].host + ":" + std::to_string(sentinels[i].port);
+  return out + "/" + master_name + "/" + std::to_string(db);
 }
 
-RedisConnection::RedisConnection(RedisAddress address) : address_(std::move(address)) {}
+RedisConnection::RedisConnection(RedisAddress address)
+    : address_(std::move(address)), host_(address_.host), port_(address_.port) {}
 
 RedisConnection::~RedisConnection() {
   if (context_ != nullptr) {
@@ -89,13 +133,17 @@ RedisConnection::~RedisConnection() {
   }
 }
 
-void RedisConnection::connect() {
-  redisAsyncContext* context = redisAsyncConnect(address_.host.c_str(), address_.port);
-  if (context == nullptr) return lost("out of memory");
+redisAsyncContext* RedisConnection::open(const std::string& host, int port) {
+  redisAsyncContext* context = redisAsyncConnect(host.c_str(), port);
+  if (context == nullptr) {
+    lost("out of memory");
+    return nullptr;
+  }
   if (context->err) {
     const std::string why = context->errstr;
     redisAsyncFree(context);
-    return lost(why);
+    lost(why);
+    return nullptr;
   }
   context_ = context;
   context->data = this;
@@ -110,6 +158,14 @@ void RedisConnection::connect() {
   };
   redisAsyncSetConnectCallback(context, &RedisConnection::on_connect);
   redisAsyncSetDisconnectCallback(context, &RedisConnection::on_disconnect);
+  connect_deadline_ = std::chrono::steady_clock::now() + kConnectTimeout;
+  return context;
+}
+
+void RedisConnection::connect() {
+  if (address_.sentinel() && !resolving_ && host_.empty()) return ask_sentinel();
+  redisAsyncContext* context = open(host_, port_);
+  if (context == nullptr) return;
   // Queued now, sent first once the connection is up.
   // Their replies pass through observe(): a wrong password or user is a refusal, logged once.
   if (!address_.password.empty()) {
@@ -126,6 +182,86 @@ void RedisConnection::connect() {
     const char* argv[] = {"SELECT", db.c_str()};
     redisAsyncCommandArgv(context, on_reply, nullptr, 2, argv, nullptr);
   }
+  role_checked_ = !address_.sentinel();
+  if (role_checked_) return;
+  // The sentinel's answer may be stale (a fail-over in progress): only a server that says it is the
+  // master is used; until then connected() is false and no command is taken.
+  const char* argv[] = {"ROLE"};
+  redisAsyncCommandArgv(
+      context,
+      [](redisAsyncContext* c, void* r, void*) {
+        RedisConnection* self = owner_of(c);
+        const auto* reply = static_cast<const redisReply*>(r);
+        if (self == nullptr || reply == nullptr) return;
+        if (reply->type == REDIS_REPLY_ARRAY && reply->elements > 0 && reply->element[0]->type == REDIS_REPLY_STRING &&
+            std::string_view(reply->element[0]->str, reply->element[0]->len) == "master") {
+          self->role_checked_ = true;
+          return;
+        }
+        const std::string role = reply->type == REDIS_REPLY_ARRAY && reply->elements > 0 &&
+                                         reply->element[0]->type == REDIS_REPLY_STRING
+                                     ? std::string(reply->element[0]->str, reply->element[0]->len)
+                                     : std::string(reply->type == REDIS_REPLY_ERROR ? reply->str : "no answer");
+        spdlog::warn("redis: {} is not the master of '{}' (ROLE: {}); asking the sentinels again", self->server(),
+                     self->address_.master_name, role);
+        redisAsyncDisconnect(c);
+      },
+      nullptr, 1, argv, nullptr);
+}
+
+void RedisConnection::ask_sentinel() {
+  const RedisAddress::Node& sentinel = address_.sentinels[next_sentinel_ % address_.sentinels.size()];
+  next_sentinel_ = (next_sentinel_ + 1) % address_.sentinels.size();
+  resolving_ = true;
+  sentinel_answered_ = false;
+  host_.clear();
+  redisAsyncContext* context = open(sentinel.host, sentinel.port);
+  if (context == nullptr) {
+    resolving_ = false;
+    return;
+  }
+  const char* argv[] = {"SENTINEL", "get-master-addr-by-name", address_.master_name.c_str()};
+  redisAsyncCommandArgv(context, on_sentinel_reply, nullptr, 3, argv, nullptr);
+}
+
+void RedisConnection::on_sentinel_reply(redisAsyncContext* context, void* reply_ptr, void*) {
+  RedisConnection* self = owner_of(context);
+  const auto* reply = static_cast<const redisReply*>(reply_ptr);
+  if (self == nullptr || reply == nullptr) return;  // the context is going: its end says why
+  self->sentinel_answered_ = true;
+  const std::string sentinel = std::string(context->c.tcp.host) + ":" + std::to_string(context->c.tcp.port);
+  if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 && reply->element[0]->type == REDIS_REPLY_STRING &&
+      reply->element[1]->type == REDIS_REPLY_STRING) {
+    const std::string port(reply->element[1]->str, reply->element[1]->len);
+    self->host_.assign(reply->element[0]->str, reply->element[0]->len);
+    self->port_ = std::atoi(port.c_str());
+    spdlog::debug("redis: sentinel {} says master '{}' is at {}", sentinel, self->address_.master_name,
+                  self->server());
+  } else {
+    self->sentinel_errors_ += (self->sentinel_errors_.empty() ? "" : "; ") + sentinel + ": " +
+                              (reply->type == REDIS_REPLY_ERROR ? std::string(reply->str, reply->len)
+                                                                : "does not know master '" +
+                                                                      self->address_.master_name + "'");
+  }
+  redisAsyncDisconnect(context);  // on_disconnect goes on: to the master, or to the next sentinel
+}
+
+void RedisConnection::sentinel_failed(const std::string& why) {
+  resolving_ = false;
+  host_.clear();
+  if (!why.empty()) {
+    const RedisAddress::Node& asked =
+        address_.sentinels[(next_sentinel_ + address_.sentinels.size() - 1) % address_.sentinels.size()];
+    sentinel_errors_ +=
+        (sentinel_errors_.empty() ? "" : "; ") + asked.host + ":" + std::to_string(asked.port) + ": " + why;
+  }
+  if (++sentinels_failed_ < address_.sentinels.size()) {
+    next_attempt_ = std::chrono::steady_clock::now();  // the next sentinel, at once
+    return;
+  }
+  sentinels_failed_ = 0;
+  lost("no sentinel gave the address of master '" + address_.master_name + "' (" +
+       std::exchange(sentinel_errors_, {}) + ")");
 }
 
 void RedisConnection::on_connect(const redisAsyncContext* context, int status) {
@@ -133,9 +269,11 @@ void RedisConnection::on_connect(const redisAsyncContext* context, int status) {
   if (self == nullptr) return;
   if (status != REDIS_OK) {
     self->context_ = nullptr;  // hiredis frees a context whose connect failed
+    if (self->resolving_) return self->sentinel_failed(context->errstr);
     self->lost(context->errstr);
     return;
   }
+  if (self->resolving_) return;  // the question is queued: on_sentinel_reply follows
   self->connected_ = true;
   self->reported_down_ = false;
   // The backoff is reset by the first reply that is not an error (observe): a server that takes the
@@ -144,7 +282,7 @@ void RedisConnection::on_connect(const redisAsyncContext* context, int status) {
   // Said at the first reply that is not an error (observe): a connection whose password is refused
   // is not one to announce.
   self->announce_ = true;
-  spdlog::debug("redis: connected to {}{}", self->address_.to_string(),
+  spdlog::debug("redis: connected to {}{}", self->describe(),
                 self->refusal_.empty() ? "" : " (it refused the broker before: " + self->refusal_ + ")");
 }
 
@@ -152,6 +290,15 @@ void RedisConnection::on_disconnect(const redisAsyncContext* context, int status
   RedisConnection* self = owner_of(context);
   if (self == nullptr) return;
   self->context_ = nullptr;
+  if (self->resolving_) {
+    self->resolving_ = false;
+    if (self->host_.empty())
+      return self->sentinel_failed(self->sentinel_answered_ ? "" : "closed the connection without an answer");
+    self->sentinels_failed_ = 0;
+    self->sentinel_errors_.clear();
+    self->connect();  // the master the sentinel named, at once
+    return;
+  }
   self->lost(status == REDIS_OK ? "closed" : context->errstr);
 }
 
@@ -160,20 +307,39 @@ void RedisConnection::lost(const std::string& why) {
   connected_ = false;
   want_read_ = want_write_ = false;
   if (was_connected && !refusal_.empty()) {
-    spdlog::debug("redis: {} closed the connection ({}), as it refuses the broker: {}", address_.to_string(), why,
-                  refusal_);
+    spdlog::debug("redis: {} closed the connection ({}), as it refuses the broker: {}", describe(), why, refusal_);
   } else if (was_connected) {
-    spdlog::error("redis: lost connection to {}: {}; reconnecting", address_.to_string(), why);
+    spdlog::error("redis: lost connection to {}: {}; reconnecting", describe(), why);
   } else if (!reported_down_) {
-    spdlog::error("redis: cannot connect to {}: {}; retrying with backoff", address_.to_string(), why);
+    spdlog::error("redis: cannot connect to {}: {}; retrying with backoff", describe(), why);
   }
   reported_down_ = true;
+  if (address_.sentinel()) host_.clear();  // ask the sentinels again: the master may have moved
   backoff_ = std::clamp(backoff_ * 2, kMinBackoff, kMaxBackoff);
   next_attempt_ = std::chrono::steady_clock::now() + backoff_;
 }
 
 void RedisConnection::tick(std::chrono::steady_clock::time_point now) {
-  if (context_ == nullptr && now >= next_attempt_) connect();
+  if (context_ == nullptr) {
+    if (now >= next_attempt_) connect();
+    return;
+  }
+  // An attempt that neither connects nor fails (a host that drops packets; a sentinel that never
+  // answers) is dropped at its deadline. Its callbacks are cut off first: nothing was asked of it
+  // that a caller waits for (commands are taken only once connected).
+  const bool waiting = resolving_ || !connected_;
+  if (!waiting || now < connect_deadline_) return;
+  redisAsyncContext* context = std::exchange(context_, nullptr);
+  context->data = nullptr;
+  redisAsyncFree(context);
+  want_read_ = want_write_ = false;
+  if (resolving_) return sentinel_failed("no answer within " + std::to_string(kConnectTimeout.count()) + " ms");
+  lost("not connected within " + std::to_string(kConnectTimeout.count()) + " ms");
+}
+
+std::string RedisConnection::describe() const {
+  if (!address_.sentinel()) return address_.to_string();
+  return address_.to_string() + (host_.empty() ? "" : " (master at " + server() + ")");
 }
 
 bool RedisConnection::command(const std::vector<std::string>& args, ReplyHandler on_reply_handler) {
@@ -181,7 +347,7 @@ bool RedisConnection::command(const std::vector<std::string>& args, ReplyHandler
 }
 
 bool RedisConnection::command_views(const std::vector<std::string_view>& args, ReplyHandler on_reply_handler) {
-  if (!connected_ || context_ == nullptr) return false;
+  if (!connected() || context_ == nullptr) return false;
   std::vector<const char*> argv;
   std::vector<std::size_t> lengths;
   argv.reserve(args.size());
@@ -207,12 +373,15 @@ bool RedisConnection::probe_write(const std::vector<std::string>& args) {
 void RedisConnection::observe(const redisReply* reply) {
   if (reply != nullptr && reply->type != REDIS_REPLY_ERROR) {
     backoff_ = std::chrono::milliseconds(0);
-    if (announce_) spdlog::info("redis: connected to {}", address_.to_string());
+    if (announce_) spdlog::info("redis: connected to {}", describe());
     announce_ = false;
   }
   if (reply == nullptr || reply->type != REDIS_REPLY_ERROR) return;
   const std::string_view error(reply->str, reply->len);
   if (is_refusal(error)) set_refusal(std::string(error));
+  // Behind Sentinel, a master demoted under this connection answers writes READONLY: leave it once
+  // the replies already asked for are in, and ask the sentinels where the master is now.
+  if (address_.sentinel() && error.substr(0, 8) == "READONLY" && context_ != nullptr) redisAsyncDisconnect(context_);
 }
 
 void RedisConnection::set_refusal(std::string why) {
@@ -225,12 +394,12 @@ void RedisConnection::set_refusal(std::string why) {
   };
   if (kind(why) == kind(refusal_) && why.empty() == refusal_.empty()) return;
   if (why.empty()) {
-    spdlog::info("redis: {} accepts the broker's commands again", address_.to_string());
+    spdlog::info("redis: {} accepts the broker's commands again", describe());
   } else {
     spdlog::error(
         "redis: {} refuses the broker's commands: {}; jobs are answered UNAVAILABLE and /readyz says "
         "not ready until it accepts them (logged once; the next line says when it does){}",
-        address_.to_string(), why,
+        describe(), why,
         kind(why) == "authentication"
             ? std::string(address_.user.empty() ? "; check the password (no ACL user is given)"
                                                 : "; check the password of ACL user '" + address_.user + "'") +

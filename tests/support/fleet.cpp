@@ -27,7 +27,7 @@ std::string redis_bin() { return program("BRIDGE_REDIS_SERVER", BRIDGE_TEST_REDI
 }  // namespace
 
 RedisServer::RedisServer(const TempDir& dir, const std::string& acl_file, std::string admin_user,
-                         std::string admin_password)
+                         std::string admin_password, const std::vector<std::string>& extra_args)
     : admin_user_(std::move(admin_user)), admin_password_(std::move(admin_password)) {
   // A port found free can be taken by another process before redis-server binds it: try again.
   for (int attempt = 0; attempt < 3; ++attempt) {
@@ -35,6 +35,7 @@ RedisServer::RedisServer(const TempDir& dir, const std::string& acl_file, std::s
     argv_ = {redis_bin(), "--port", std::to_string(port_), "--bind", "127.0.0.1",
              "--save", "", "--appendonly", "no", "--dir", dir.path().string()};
     if (!acl_file.empty()) argv_.insert(argv_.end(), {"--aclfile", acl_file});
+    argv_.insert(argv_.end(), extra_args.begin(), extra_args.end());
     log_path_ = (dir.path() / ("redis-" + std::to_string(port_) + ".log")).string();
     if (start(argv_)) return;
   }
@@ -152,7 +153,8 @@ std::unique_ptr<Process> Fleet::start_broker(int frontend_port, int backend_port
   const std::string log = (dir_.path() / (id + ".log")).string();
   log_files_.push_back(log);
   std::vector<std::string> argv{broker_bin(), "--config", broker_config_, "--frontend", tcp_endpoint(frontend_port),
-                                "--backend", tcp_endpoint(backend_port), "--redis", redis_->url(), "--id", id};
+                                "--backend", tcp_endpoint(backend_port), "--redis",
+                                options_.redis_url.empty() ? redis_->url() : options_.redis_url, "--id", id};
   if (options_.broker_open_files > 0)  // the shell sets the limit, then becomes the broker
     argv.insert(argv.begin(), {"/bin/sh", "-c",
                                "ulimit -n " + std::to_string(options_.broker_open_files) + " && exec \"$0\" \"$@\""});

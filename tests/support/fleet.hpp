@@ -19,8 +19,9 @@ class RedisServer {
  public:
   /// `acl_file` non-empty: redis-server --aclfile it; this object's own commands then authenticate
   /// as `admin_user` / `admin_password` (a user the file must define).
+  /// `extra_args`: more redis-server flags (`--replicaof HOST PORT`, say).
   explicit RedisServer(const TempDir& dir, const std::string& acl_file = "", std::string admin_user = "",
-                       std::string admin_password = "");
+                       std::string admin_password = "", const std::vector<std::string>& extra_args = {});
   int port() const { return port_; }
   std::string url() const { return "redis://" + url_user_ + "127.0.0.1:" + std::to_string(port_) + "/0"; }
   /// The URL brokers get names this ACL user (`redis://USER@...`; the password comes from a file).
@@ -58,6 +59,9 @@ struct FleetOptions {
   /// connects as user gpubridge with its password from a file (redis_password_file).
   bool redis_acl = false;
   std::string redis_password = "broker-secret";  ///< what the broker's password file says (redis_acl)
+  /// Non-empty: the brokers use this Redis (a SentinelGroup's url(), say); the fleet's own then
+  /// runs unused.
+  std::string redis_url;
   /// true: security: curve, as a fleet runs for real. Keys are made in the fleet's directory:
   /// broker, worker (enrolled in workers.yaml), operator (operator_keys), and one per tenant of
   /// tenants_yaml (listed under it). false: security: none.

@@ -26,6 +26,9 @@ class MemoryActorStore final : public ActorStateStore {
   std::map<std::string, Stored> actors;  // by "<tenant>/<actor id>"
   bool reachable = true;
   std::string refuse_write;              // "max_resident_bytes": refuse the next writes so
+  // The connection goes before the next write is confirmed: "landed" (the write was applied) or
+  // "lost" (it was not); the write is answered "unconfirmed" either way.
+  std::string unconfirm_next;
   int loads = 0, writes = 0;
 
   bool load(const std::string& tenant, const std::string& actor_id, bool, LoadHandler done) override {
@@ -63,6 +66,13 @@ class MemoryActorStore final : public ActorStateStore {
       } else if (s.version != expected_version) {
         r.refusal = "version";
         r.version = s.version;
+      } else if (!unconfirm_next.empty()) {
+        r.refusal = "unconfirmed";
+        r.version = s.version + 1;
+        if (std::exchange(unconfirm_next, "") == "landed") {
+          ++s.version;
+          s.tensors = tensors;
+        }
       } else {
         r.written = true;
         r.version = ++s.version;
@@ -478,6 +488,41 @@ TEST(ActorCalls, AStoreThatLostItsDataMarksKnownActorsLostAndAResetWaitsForTheir
   EXPECT_NE(busy.message().find("has 1 calls in flight"), std::string::npos) << busy.message();
   rig.store.reachable = false;
   EXPECT_EQ(rig.calls.reset("t", "m", [](bool, std::uint64_t) {}).code(), StatusCode::kUnavailable);
+}
+
+// The connection went between the commit and its confirmation: the call keeps its turn and no
+// answer until the store is back. If the write landed, the result goes out; if not, the call runs
+// again from the version it started from. Either way its effect is in the store exactly once.
+TEST(ActorCalls, ACallWhoseWriteWasUnconfirmedIsSettledFromTheStoreOnceItIsBack) {
+  for (const std::string fate : {"landed", "lost"}) {
+    Rig rig;
+    Job& call = rig.running(1, "w1");
+    rig.store.unconfirm_next = fate;
+    rig.result(call, wire::StatusCode::OK, {weights(1)});
+    ASSERT_TRUE(rig.store.answer());
+    EXPECT_TRUE(rig.finished.empty() && rig.failed.empty()) << fate << ": answered before the store was read";
+    EXPECT_TRUE(call.write_pending) << fate << ": the turn is held";
+    Job& next = rig.arrive(2);
+    rig.calls.pump();
+    EXPECT_EQ(next.state, JobState::kWaitingTurn) << fate;
+
+    rig.calls.store_reconnected();
+    ASSERT_TRUE(rig.store.answer()) << fate << ": the store is read again";
+    if (fate == "landed") {
+      EXPECT_EQ(rig.finished, std::vector<std::uint64_t>{1});
+      EXPECT_EQ(rig.store.actors["t/m"].version, 1u);
+    } else {
+      EXPECT_TRUE(rig.finished.empty());
+      EXPECT_EQ(call.state, JobState::kLoadingActor) << "runs again from the store";
+      ASSERT_TRUE(rig.store.answer());
+      rig.dispatch(call, "w2");
+      rig.result(call, wire::StatusCode::OK, {weights(1)});
+      ASSERT_TRUE(rig.store.answer());
+      EXPECT_EQ(rig.finished, std::vector<std::uint64_t>{1});
+      EXPECT_EQ(rig.store.actors["t/m"].version, 1u) << "applied once";
+    }
+    EXPECT_TRUE(rig.failed.empty()) << fate;
+  }
 }
 
 }  // namespace

@@ -197,8 +197,26 @@ TEST(RedisAddress, TakesAnAclUserBesideThePassword) {
 }
 
 TEST(RedisAddress, RefusesMalformedUrls) {
-  for (const char* bad : {"http://x", "redis://", "redis://h:99999", "redis://h:port", "redis://h/db"})
+  for (const char* bad : {"http://x", "redis://", "redis://h:99999", "redis://h:port", "redis://h/db",
+                          "sentinel://h:26379", "sentinel://h:26379/", "sentinel://h,,g/m", "sentinel://h:0/m",
+                          "sentinel://h/m/db"})
     EXPECT_NE(config_error([&] { broker::RedisAddress::parse(bad); }), "<no error>") << bad;
+}
+
+TEST(RedisAddress, ASentinelUrlListsTheSentinelsAndNamesTheMaster) {
+  auto a = broker::RedisAddress::parse("sentinel://fleet:s3cret@10.0.0.1:26380,10.0.0.2,sentinel-3:5000/mymaster/2");
+  ASSERT_TRUE(a.sentinel());
+  ASSERT_EQ(a.sentinels.size(), 3u);
+  EXPECT_EQ(a.sentinels[0].host, "10.0.0.1");
+  EXPECT_EQ(a.sentinels[0].port, 26380);
+  EXPECT_EQ(a.sentinels[1].port, 26379) << "Sentinel's default port";
+  EXPECT_EQ(a.sentinels[2].host, "sentinel-3");
+  EXPECT_EQ(a.master_name, "mymaster");
+  EXPECT_EQ(a.db, 2);
+  EXPECT_EQ(a.user, "fleet") << "the credentials are the master's";
+  EXPECT_EQ(a.password, "s3cret");
+  EXPECT_EQ(a.to_string(), "sentinel://10.0.0.1:26380,10.0.0.2:26379,sentinel-3:5000/mymaster/2");
+  EXPECT_FALSE(broker::RedisAddress::parse("redis://h").sentinel());
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
+#include <vector>
 #include <string>
 
 #include "bridge/broker/actor_store.hpp"
@@ -83,7 +85,8 @@ class ActorCalls {
   void deactivate_idle(Clock::time_point now);
   /// The store's connection came back: it may be another Redis (a fail-over) or an older state of
   /// it, so no activation is trusted without reading the store again. Each is dropped, and the
-  /// actor's next call reactivates it from the store (and finds any loss there).
+  /// actor's next call reactivates it from the store (and finds any loss there). Calls whose writes
+  /// were unconfirmed when the connection went are settled from what the store holds.
   void store_reconnected();
   /// The store lost data (Redis came back empty, or was flushed): every actor this broker knows to
   /// have had state is marked lost in the store (its calls get DATA_LOSS until it is reset), and its
@@ -99,8 +102,17 @@ class ActorCalls {
 
  private:
   void on_loaded(std::uint64_t key, bool reachable, ActorState state);
-  void on_written(std::uint64_t key, core::Frames& result, std::uint64_t max_resident_bytes,
+  void on_written(std::uint64_t key, const std::shared_ptr<core::Frames>& result, std::uint64_t max_resident_bytes,
                   const ActorStateStore::WriteResult& written);
+  /// A call whose write's fate is unknown ("unconfirmed") is answered from what the store holds
+  /// once it is reachable again: its new version there, the result; the version it started from,
+  /// it runs again (nothing of it was kept, and its client has no answer yet).
+  struct Unverified {
+    std::uint64_t call = 0;
+    std::uint64_t version = 0;  ///< the version its write would have made
+    std::shared_ptr<core::Frames> result;
+  };
+  void verify(Unverified unverified);
   void deactivate(ActorEntry& actor);
   /// DATA_LOSS for `call`: its actor's state had reached `lost`, and the store holds `stored`
   /// (logged if `newly_found`, rather than read from the store's mark).
@@ -112,6 +124,7 @@ class ActorCalls {
   ActorStateStore& store_;
   Host& host_;
   ActorTable actors_;
+  std::vector<Unverified> unverified_;  ///< read again at the next store_reconnected()
 };
 
 }  // namespace bridge::broker

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -34,7 +35,10 @@ class ActorStateStore {
     std::string error;
     bool written = false;
     /// When not written: "version" (a newer state exists), "lost" (the state the call started
-    /// from is gone: Redis holds an older one, or the actor is marked lost) or "max_resident_bytes".
+    /// from is gone: Redis holds an older one, or the actor is marked lost), "max_resident_bytes",
+    /// or "unconfirmed": the commit was sent, but the connection went before Redis answered it or
+    /// before the replicas confirmed it, so whether the new state (`version`) survives is unknown
+    /// until the store is read again.
     std::string refusal;
     /// Written: the new version; refused for "version": the current one; for "lost": the version lost.
     std::uint64_t version = 0;
@@ -87,7 +91,19 @@ class ActorStore final : public ActorStateStore {
   static constexpr int kChunksInFlight = 4;
   static constexpr int kStagedTtlMs = 600000;
 
-  ActorStore(RedisConnection& redis, std::string prefix);
+  /// A write is acknowledged only once `replicas` replicas have it (Redis `WAIT`), so that a
+  /// fail-over cannot lose it; 0: once the master has it. One WAIT covers every write before it
+  /// and holds the connection for at most `timeout`; short of replicas, it is asked again with
+  /// backoff (10 ms doubling to 1 s) and the writes wait.
+  struct Durability {
+    std::uint32_t replicas = 0;
+    std::chrono::milliseconds timeout{50};
+  };
+
+  ActorStore(RedisConnection& redis, std::string prefix, Durability durability);
+
+  /// Asks for the replicas' confirmation again when it is due. Call regularly (the broker's timers).
+  void tick(std::chrono::steady_clock::time_point now);
 
   /// ActorStateStore, in Redis (false when Redis is not connected).
   bool load(const std::string& tenant, const std::string& actor_id, bool with_data, LoadHandler done) override;
@@ -109,9 +125,25 @@ class ActorStore final : public ActorStateStore {
   void commit(const std::shared_ptr<Write>& op);
   /// Reads the next chunks of `op` into its tensors; answers after the last.
   void read(const std::shared_ptr<Load>& op);
+  /// A committed write, acknowledged once enough replicas have it.
+  void await_replicas(WriteResult written, WriteHandler done);
+  void ask_replicas(std::chrono::steady_clock::time_point now);
+  /// The connection went with writes unconfirmed: each is answered "unconfirmed".
+  void unconfirm_all();
+
+  struct Unconfirmed {
+    WriteResult result;
+    WriteHandler done;
+  };
 
   RedisConnection& redis_;
   std::string prefix_;
+  Durability durability_;
+  std::deque<Unconfirmed> unconfirmed_;  ///< committed on the master, in commit order
+  bool wait_in_flight_ = false;
+  std::chrono::milliseconds wait_backoff_{0};
+  std::chrono::steady_clock::time_point next_wait_{};
+  bool short_of_replicas_ = false;  ///< said in the log; said again once confirmed
   std::uint64_t next_write_ = 0;  ///< with a random start: staged names never collide
 };
 

@@ -32,6 +32,11 @@ struct BrokerOptions {
   /// `redis`, where `redis://USER@HOST` then names the ACL user. Empty: $GPUBRIDGE_REDIS_PASSWORD if
   /// set, else the URL's. Relative to the broker.yaml that names it.
   std::string redis_password_file;
+  /// An actor call that keeps outputs is answered only once this many replicas have its new state
+  /// (Redis WAIT), so that a Sentinel fail-over cannot lose it. 0: once the master has it.
+  std::uint32_t redis_wait_replicas = 0;
+  /// How long one WAIT may hold the Redis connection (other commands queue behind it).
+  std::uint32_t redis_wait_timeout_ms = 50;
   std::string tenants_file = "tenants.yaml";       ///< relative to the broker.yaml that names it
   /// true (key `security: curve`): every connection is CURVE-encrypted and authenticated; a client
   /// is the tenant its key is listed under in tenants_file, a worker must be in workers_file.

@@ -14,16 +14,26 @@ struct redisReply;
 
 namespace bridge::broker {
 
-/// Where Redis is: parsed from "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]" (USER: a Redis 6+ ACL user).
+/// Where Redis is: parsed from "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]" (USER: a Redis 6+ ACL
+/// user), or, behind Redis Sentinel, "sentinel://[[USER]:PASSWORD@]HOST[:PORT][,HOST[:PORT]...]/MASTER[/DB]":
+/// the sentinels (port 26379 by default) are asked where the master named MASTER is, and the
+/// credentials and database are the master's.
 struct RedisAddress {
+  struct Node {
+    std::string host;
+    int port = 0;
+  };
   std::string host = "127.0.0.1";
   int port = 6379;
   std::string user;
   std::string password;
   int db = 0;
+  std::vector<Node> sentinels;  ///< non-empty: host and port are found through these
+  std::string master_name;
 
-  /// Throws core::ConfigError with the problem if `url` is not of the form above.
+  /// Throws core::ConfigError with the problem if `url` is not of the forms above.
   static RedisAddress parse(const std::string& url);
+  bool sentinel() const { return !sentinels.empty(); }
   std::string to_string() const;  ///< without the password
 };
 
@@ -31,6 +41,12 @@ struct RedisAddress {
 /// on_events() with what fired, and calls tick() regularly to reconnect (with backoff) after a loss.
 /// Commands are pipelined: many may be outstanding, replies arrive in order. Not thread-safe: only
 /// the owning loop thread may touch it. Connection state changes are logged once each, never per command.
+///
+/// Behind Sentinel, each connection attempt first asks the sentinels in turn for the master's
+/// address (`SENTINEL get-master-addr-by-name`), then connects there and checks `ROLE` before any
+/// other reply counts: a server that is not (or no longer) the master is left, and the sentinels
+/// asked again. So is a master that answers READONLY (demoted under the connection). A fail-over is
+/// therefore followed by reconnecting, as a Redis restart is.
 class RedisConnection {
  public:
   /// Called once per command: with the reply, or with nullptr if the connection failed first;
@@ -42,7 +58,8 @@ class RedisConnection {
   RedisConnection(const RedisConnection&) = delete;
   RedisConnection& operator=(const RedisConnection&) = delete;
 
-  bool connected() const { return connected_; }
+  /// Connected, and behind Sentinel, to a server that says it is the master.
+  bool connected() const { return connected_ && role_checked_; }
   /// Why Redis refuses this connection's commands (out of memory, authentication, read-only
   /// replica, a failed save, still loading), from the first reply that said so; empty while it
   /// accepts them. Set by any refusing reply, cleared only by a successful probe_write().
@@ -53,6 +70,8 @@ class RedisConnection {
   /// refusal(), logged once per change.
   void observe(const redisReply* reply);
   const RedisAddress& address() const { return address_; }
+  /// The server connected to, or last tried, as "HOST:PORT" (behind Sentinel: the master found).
+  std::string server() const { return host_ + ":" + std::to_string(port_); }
 
   /// Queues a command; false (and the handler is never called) if there is no connection.
   bool command(const std::vector<std::string>& args, ReplyHandler on_reply = nullptr);
@@ -69,12 +88,32 @@ class RedisConnection {
  private:
   static void on_connect(const redisAsyncContext* context, int status);
   static void on_disconnect(const redisAsyncContext* context, int status);
+  static void on_sentinel_reply(redisAsyncContext* context, void* reply, void* privdata);
   void lost(const std::string& why);
   void connect();
+  /// A new async context to host:port, driven by this object's poll hooks; nullptr (and lost()) on failure.
+  redisAsyncContext* open(const std::string& host, int port);
+  /// Sentinel: asks the next sentinel for the master's address; the master is connected to once one answers.
+  void ask_sentinel();
+  /// The sentinel asked gave no usable answer (`why`): the next one is asked, or, all asked, lost().
+  void sentinel_failed(const std::string& why);
+  /// Drops the connection without waiting for replies (a server that is not the master, a timeout).
+  void abandon(const std::string& why);
   void set_refusal(std::string why);
+  /// For logs: the URL, and behind Sentinel the master found.
+  std::string describe() const;
 
   RedisAddress address_;
+  std::string host_;  ///< the server connected to: address_.host, or the master a sentinel named
+  int port_ = 0;
   redisAsyncContext* context_ = nullptr;  // owned by hiredis; freed by it on disconnect
+  bool resolving_ = false;          ///< context_ is a sentinel's, asked for the master
+  bool sentinel_answered_ = false;  ///< the sentinel asked replied (with the master, or an error)
+  bool role_checked_ = true;        ///< behind Sentinel: ROLE said master on this connection
+  std::size_t next_sentinel_ = 0;   ///< the sentinel to ask next
+  std::size_t sentinels_failed_ = 0;  ///< in a row, this round
+  std::string sentinel_errors_;     ///< what they said, for the log line once all failed
+  std::chrono::steady_clock::time_point connect_deadline_{};  ///< an attempt not connected by then is dropped
   bool connected_ = false;
   bool want_read_ = false;
   bool want_write_ = false;

@@ -172,8 +172,8 @@ void print_actor(const ActorInfo& actor, bool as_json) {
     return;
   }
   if (actor.lost_version > 0) {
-    std::cout << "actor " << actor.tenant << "/" << actor.actor_id << " LOST its state: version "
-              << actor.lost_version << " was acknowledged, Redis holds "
+    std::cout << "actor " << actor.tenant << "/" << actor.actor_id << " LOST its state: version " << actor.lost_version
+              << " was acknowledged, Redis holds "
               << (actor.found ? "version " + std::to_string(actor.version) : std::string("none of it"))
               << "; its calls get DATA_LOSS until `bridgectl actor reset " << actor.tenant << " " << actor.actor_id
               << "`\n";

@@ -24,30 +24,33 @@ void ActorCalls::arrived(Job& call, const std::string& actor_id, const TenantQuo
   if (quota != nullptr && options_.enforce_quotas && will_wait) {
     const std::string tenant = "tenant '" + call.tenant + "' has ";
     if (waiting.calls + 1 > quota->max_inflight_jobs)
-      return host_.fail(call, {StatusCode::kResourceExhausted,
-                               tenant + std::to_string(waiting.calls) +
-                                   " actor calls waiting for their actors' turns; its max_inflight_jobs is " +
-                                   std::to_string(quota->max_inflight_jobs) + "; retry after " +
-                                   std::to_string(options_.retry_after_ms) + " ms"},
+      return host_.fail(call,
+                        {StatusCode::kResourceExhausted,
+                         tenant + std::to_string(waiting.calls) +
+                             " actor calls waiting for their actors' turns; its max_inflight_jobs is " +
+                             std::to_string(quota->max_inflight_jobs) + "; retry after " +
+                             std::to_string(options_.retry_after_ms) + " ms"},
                         options_.retry_after_ms);
     if (waiting.bytes + call.payload_bytes > quota->max_inflight_bytes)
-      return host_.fail(call, {StatusCode::kResourceExhausted,
-                               tenant + std::to_string(waiting.bytes) +
-                                   " input bytes in actor calls waiting for their turns; this call's " +
-                                   std::to_string(call.payload_bytes) + " would pass its max_inflight_bytes of " +
-                                   std::to_string(quota->max_inflight_bytes)},
+      return host_.fail(call,
+                        {StatusCode::kResourceExhausted,
+                         tenant + std::to_string(waiting.bytes) +
+                             " input bytes in actor calls waiting for their turns; this call's " +
+                             std::to_string(call.payload_bytes) + " would pass its max_inflight_bytes of " +
+                             std::to_string(quota->max_inflight_bytes)},
                         options_.retry_after_ms);
   }
   if (known == nullptr && quota != nullptr && actors_.count_of(call.tenant) >= quota->max_actors) {
     // Room for a new actor: the tenant's least recently used idle one goes (its state stays in the store).
     ActorEntry* idle = actors_.least_recently_used_idle(call.tenant);
     if (idle == nullptr)
-      return host_.fail(call, {StatusCode::kResourceExhausted,
-                               "tenant '" + call.tenant + "' has " + std::to_string(actors_.count_of(call.tenant)) +
-                                   " actors with calls in flight on this broker; its max_actors is " +
-                                   std::to_string(quota->max_actors) + "; retry after " +
-                                   std::to_string(options_.retry_after_ms) + " ms"},
-                        options_.retry_after_ms);
+      return host_.fail(
+          call,
+          {StatusCode::kResourceExhausted,
+           "tenant '" + call.tenant + "' has " + std::to_string(actors_.count_of(call.tenant)) +
+               " actors with calls in flight on this broker; its max_actors is " + std::to_string(quota->max_actors) +
+               "; retry after " + std::to_string(options_.retry_after_ms) + " ms"},
+          options_.retry_after_ms);
     spdlog::debug("actor {} deactivated: tenant {} is at its max_actors of {}", idle->key, call.tenant,
                   quota->max_actors);
     const std::string key = idle->key;
@@ -108,9 +111,10 @@ void ActorCalls::on_loaded(std::uint64_t key, bool reachable, ActorState state) 
   Job* call = jobs_.find(key);
   if (call == nullptr || call->state != JobState::kLoadingActor) return;  // ended meanwhile
   if (!reachable)
-    return host_.fail(*call, {StatusCode::kUnavailable, "the actor state store (" + options_.store_name +
-                                                            ") did not answer; retry later"},
-                      options_.retry_after_ms);
+    return host_.fail(
+        *call,
+        {StatusCode::kUnavailable, "the actor state store (" + options_.store_name + ") did not answer; retry later"},
+        options_.retry_after_ms);
   ActorEntry* entry = actors_.find(call->actor);
   if (state.lost_version > 0) return fail_lost(*call, state.lost_version, state.version, /*newly_found=*/false);
   // Versions only grow (a reset moves them on too): a store holding less than this broker or the
@@ -151,8 +155,9 @@ void ActorCalls::on_result(const WorkerRecord& worker, Job& call, core::Frames& 
     spdlog::info("worker {}: {}; reactivating", worker.id, core::view(result->message()));
     if (actor->worker == worker.id) actor->worker.clear();
     if (++call.reactivations > 2)
-      return host_.fail(call, {StatusCode::kInternal, "actor " + call.actor + " could not be activated: " +
-                                                          std::string(core::view(result->message()))},
+      return host_.fail(call,
+                        {StatusCode::kInternal, "actor " + call.actor + " could not be activated: " +
+                                                    std::string(core::view(result->message()))},
                         0);
     return start(call);
   }
@@ -194,9 +199,10 @@ void ActorCalls::on_written(std::uint64_t key, const std::shared_ptr<core::Frame
   if (r.refusal == "unconfirmed") {
     // It keeps its turn, unanswered, until the store says whether the write landed.
     call->write_pending = true;
-    spdlog::warn("actor {}: the Redis connection went before its new state (version {}) was confirmed; the call "
-                 "is answered once Redis is back and says whether it kept it",
-                 call->actor, r.version);
+    spdlog::warn(
+        "actor {}: the Redis connection went before its new state (version {}) was confirmed; the call "
+        "is answered once Redis is back and says whether it kept it",
+        call->actor, r.version);
     unverified_.push_back({.call = key, .version = r.version, .result = result});
     return;
   }
@@ -256,7 +262,7 @@ void ActorCalls::fail_lost(Job& call, std::uint64_t lost, std::uint64_t stored, 
   // Once per finding, not per call: a client retrying a lost actor must not flood the log.
   if (newly_found)
     spdlog::warn("actor {}: its state had reached version {}, and {} holds {}; calls get DATA_LOSS until it is reset",
-               call.actor, lost, options_.store_name, stored == 0 ? "none" : "version " + std::to_string(stored));
+                 call.actor, lost, options_.store_name, stored == 0 ? "none" : "version " + std::to_string(stored));
   host_.fail(call,
              {StatusCode::kDataLoss,
               "actor " + call.actor + " lost its state: version " + std::to_string(lost) +
@@ -309,8 +315,7 @@ std::size_t ActorCalls::store_lost() {
   return marked;
 }
 
-Status ActorCalls::reset(const std::string& tenant, const std::string& actor_id,
-                         ActorStateStore::ResetHandler done) {
+Status ActorCalls::reset(const std::string& tenant, const std::string& actor_id, ActorStateStore::ResetHandler done) {
   const std::string key = tenant + "/" + actor_id;
   if (ActorEntry* actor = actors_.find(key)) {
     if (actor->busy || !actor->waiting.empty())
@@ -321,7 +326,8 @@ Status ActorCalls::reset(const std::string& tenant, const std::string& actor_id,
     actors_.erase(key);
   }
   if (!store_.reset(tenant, actor_id, std::move(done)))
-    return {StatusCode::kUnavailable, "the actor state store (" + options_.store_name + ") is unreachable; retry later"};
+    return {StatusCode::kUnavailable,
+            "the actor state store (" + options_.store_name + ") is unreachable; retry later"};
   spdlog::info("actor {} reset: its tensors and any loss mark dropped", key);
   return {};
 }

@@ -9,8 +9,6 @@
 #include <map>
 #include <random>
 
-#include <spdlog/spdlog.h>
-
 namespace bridge::broker {
 namespace {
 
@@ -125,8 +123,8 @@ bool decode_tensor_meta(std::string_view text, DType& dtype, Shape& shape) {
 struct ActorStore::Write {
   std::string tenant, actor_id, worker;
   std::uint64_t expected_version = 0, max_resident_bytes = 0;
-  std::vector<Tensor> tensors;     ///< one per name
-  std::vector<std::string> bases;  ///< per tensor: the staged chunks' names, before ":<i>"
+  std::vector<Tensor> tensors;         ///< one per name
+  std::vector<std::string> bases;      ///< per tensor: the staged chunks' names, before ":<i>"
   std::size_t tensor = 0, offset = 0;  ///< the next chunk to stage
   int in_flight = 0;
   bool failed = false, finished = false;
@@ -136,15 +134,17 @@ struct ActorStore::Write {
 
 struct ActorStore::Load {
   ActorState state;
-  std::vector<std::string> bases;  ///< per tensor of state.tensors
+  std::vector<std::string> bases;     ///< per tensor of state.tensors
   std::size_t tensor = 0, chunk = 0;  ///< the next chunk to read
   int in_flight = 0;
   bool failed = false, finished = false;
   LoadHandler done;
 };
 
-ActorStore::ActorStore(RedisConnection& redis, std::string prefix, Durability durability)
-    : redis_(redis), prefix_(std::move(prefix)), durability_(durability), next_write_(std::random_device{}()) {}
+ActorStore::ActorStore(RedisConnection& redis, std::string prefix, ReplicaWait::Options durability)
+    : redis_(redis), prefix_(std::move(prefix)), replicas_(redis, durability), next_write_(std::random_device{}()) {}
+
+void ActorStore::tick(std::chrono::steady_clock::time_point now) { replicas_.tick(now); }
 
 std::string ActorStore::key(const std::string& tenant, const std::string& actor_id) const {
   return prefix_ + "actor:" + tenant + "/" + actor_id;
@@ -229,8 +229,8 @@ void ActorStore::read(const std::shared_ptr<Load>& op) {
 }
 
 bool ActorStore::write(const std::string& tenant, const std::string& actor_id, std::uint64_t expected_version,
-                       const std::string& worker, const std::vector<Tensor>& tensors,
-                       std::uint64_t max_resident_bytes, WriteHandler done) {
+                       const std::string& worker, const std::vector<Tensor>& tensors, std::uint64_t max_resident_bytes,
+                       WriteHandler done) {
   if (!redis_.connected()) return false;
   auto op = std::make_shared<Write>();
   op->tenant = tenant;
@@ -337,63 +337,16 @@ void ActorStore::commit(const std::shared_ptr<Write>& op) {
     (r.refusal == "max_resident_bytes" ? r.resident_bytes : r.version) = value;
     if (reply->elements > 3 && reply->element[3]->type == REDIS_REPLY_INTEGER)
       r.stored_version = static_cast<std::uint64_t>(reply->element[3]->integer);
-    if (r.written && durability_.replicas > 0) return await_replicas(std::move(r), std::move(op->done));
-    op->done(std::move(r));
+    if (!r.written || !replicas_.enabled()) return op->done(std::move(r));
+    replicas_.add([op, r](bool confirmed) mutable {
+      if (!confirmed) {  // committed on a master this broker can no longer ask: a fail-over may lose it
+        r.written = false;
+        r.refusal = "unconfirmed";
+      }
+      op->done(std::move(r));
+    });
   });
   if (!sent) op->done(WriteResult{});
-}
-
-void ActorStore::await_replicas(WriteResult written, WriteHandler done) {
-  unconfirmed_.push_back({std::move(written), std::move(done)});
-  ask_replicas(std::chrono::steady_clock::now());
-}
-
-void ActorStore::tick(std::chrono::steady_clock::time_point now) { ask_replicas(now); }
-
-void ActorStore::ask_replicas(std::chrono::steady_clock::time_point now) {
-  if (wait_in_flight_ || unconfirmed_.empty() || now < next_wait_) return;
-  // WAIT counts the replicas that have every write this connection made before it: one answers
-  // for all the commits queued so far.
-  const std::size_t covered = unconfirmed_.size();
-  const std::string replicas = std::to_string(durability_.replicas);
-  const bool sent = redis_.command(
-      {"WAIT", replicas, std::to_string(durability_.timeout.count())}, [this, covered](const redisReply* reply) {
-        wait_in_flight_ = false;
-        if (reply == nullptr) return unconfirm_all();
-        if (reply->type == REDIS_REPLY_INTEGER && reply->integer >= static_cast<long long>(durability_.replicas)) {
-          if (std::exchange(short_of_replicas_, false))
-            spdlog::info("redis: actor writes are confirmed by redis_wait_replicas ({}) replicas again",
-                         durability_.replicas);
-          wait_backoff_ = std::chrono::milliseconds(0);
-          for (std::size_t i = 0; i < covered && !unconfirmed_.empty(); ++i) {
-            Unconfirmed done = std::move(unconfirmed_.front());
-            unconfirmed_.pop_front();
-            done.done(std::move(done.result));
-          }
-          return ask_replicas(std::chrono::steady_clock::now());
-        }
-        if (!std::exchange(short_of_replicas_, true))
-          spdlog::warn(
-              "redis: actor writes were confirmed by {} within {} ms, fewer than redis_wait_replicas ({}); their "
-              "calls wait, holding their actors' turns, until enough replicas are back (logged once; the next "
-              "line says when)",
-              reply->type == REDIS_REPLY_INTEGER ? std::to_string(reply->integer) + " replicas"
-                                                 : std::string(reply->str, reply->len),
-              durability_.timeout.count(), durability_.replicas);
-        wait_backoff_ = std::clamp(wait_backoff_ * 2, std::chrono::milliseconds(10), std::chrono::milliseconds(1000));
-        next_wait_ = std::chrono::steady_clock::now() + wait_backoff_;
-      });
-  if (!sent) return unconfirm_all();
-  wait_in_flight_ = true;
-}
-
-void ActorStore::unconfirm_all() {
-  // Committed on a master this broker can no longer ask: a fail-over may have lost them or not.
-  for (auto pending = std::exchange(unconfirmed_, {}); Unconfirmed& u : pending) {
-    u.result.written = false;
-    u.result.refusal = "unconfirmed";
-    u.done(std::move(u.result));
-  }
 }
 
 void ActorStore::set_worker(const std::string& tenant, const std::string& actor_id, const std::string& worker) {
@@ -441,12 +394,12 @@ redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'version', next_version, 'worker', '', 'updated_ms', ARGV[1])
 return next_version
 )lua";
-  return redis_.command({"EVAL", kScript, "2", key(tenant, actor_id), prefix_ + "resident:" + tenant,
-                         std::to_string(now_unix_ms())},
-                        [done = std::move(done)](const redisReply* reply) {
-                          if (reply == nullptr || reply->type != REDIS_REPLY_INTEGER) return done(false, 0);
-                          done(true, static_cast<std::uint64_t>(reply->integer));
-                        });
+  return redis_.command(
+      {"EVAL", kScript, "2", key(tenant, actor_id), prefix_ + "resident:" + tenant, std::to_string(now_unix_ms())},
+      [done = std::move(done)](const redisReply* reply) {
+        if (reply == nullptr || reply->type != REDIS_REPLY_INTEGER) return done(false, 0);
+        done(true, static_cast<std::uint64_t>(reply->integer));
+      });
 }
 
 bool ActorStore::tenant_bytes(const std::string& tenant, BytesHandler done) {

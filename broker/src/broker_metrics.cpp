@@ -134,10 +134,10 @@ void BrokerMetrics::worker_seen(const WorkerRecord& w) {
 }
 
 void BrokerMetrics::worker_gone(const std::string& id) {
-  for (const char* name : {"bridge_worker_slots", "bridge_worker_inflight_jobs", "bridge_worker_gpu_disabled",
-                           "bridge_device_utilization_percent", "bridge_device_free_memory_bytes",
-                           "bridge_device_temperature_celsius", "bridge_device_power_watts", "bridge_pool_bytes",
-                           "bridge_pool_allocations"})
+  for (const char* name :
+       {"bridge_worker_slots", "bridge_worker_inflight_jobs", "bridge_worker_gpu_disabled",
+        "bridge_device_utilization_percent", "bridge_device_free_memory_bytes", "bridge_device_temperature_celsius",
+        "bridge_device_power_watts", "bridge_pool_bytes", "bridge_pool_allocations"})
     registry_.remove(name, "worker", id);
 }
 

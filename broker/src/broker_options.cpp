@@ -16,15 +16,17 @@ void BrokerOptions::validate() const {
   if (frontend == backend) throw ConfigError("frontend and backend must be different endpoints");
   redis_address(*this);
   if (secure && secret_key_file.empty())
-    throw ConfigError("security: curve needs secret_key_file, the broker's key pair (make one with bridgectl keygen "
-                      "NAME and give NAME.key); or set security: none to run without encryption or identities, "
-                      "where any client may say it is any tenant");
+    throw ConfigError(
+        "security: curve needs secret_key_file, the broker's key pair (make one with bridgectl keygen "
+        "NAME and give NAME.key); or set security: none to run without encryption or identities, "
+        "where any client may say it is any tenant");
   if (secure && workers_file.empty())
     throw ConfigError("security: curve needs workers_file, the public keys of the workers allowed to connect");
   if (heartbeat_ms < 10 || heartbeat_ms > 60000) throw ConfigError("heartbeat_ms: must be between 10 and 60000");
   if (redis_wait_replicas > 0 && (redis_wait_timeout_ms < 1 || redis_wait_timeout_ms > 10000))
-    throw ConfigError("redis_wait_timeout_ms: must be between 1 and 10000 (each WAIT holds the Redis connection "
-                      "that long at most)");
+    throw ConfigError(
+        "redis_wait_timeout_ms: must be between 1 and 10000 (each WAIT holds the Redis connection "
+        "that long at most)");
   if (liveness < 2 || liveness > 100) throw ConfigError("liveness: must be between 2 and 100");
   if (link_floor_mib_s < 1 || link_floor_mib_s > 100000)
     throw ConfigError("link_floor_mib_s: must be between 1 and 100000 (MiB/s)");

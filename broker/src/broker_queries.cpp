@@ -105,11 +105,11 @@ void BrokerService::handle_quota(const std::string& client, const Caller& caller
     send(*pending);
   };
   for (std::size_t i = 0; i < pending->tenants.size(); ++i) {
-    const bool asked = quotas_.usage(pending->tenants[i].first, pending->tenants[i].second,
-                                     [pending, i, done](QuotaStore::Usage u) {
-                                       pending->usage[i] = u;
-                                       if (--pending->outstanding == 0) done();
-                                     });
+    const bool asked =
+        quotas_.usage(pending->tenants[i].first, pending->tenants[i].second, [pending, i, done](QuotaStore::Usage u) {
+          pending->usage[i] = u;
+          if (--pending->outstanding == 0) done();
+        });
     if (asked) ++pending->outstanding;
   }
   if (pending->outstanding == 0) done();  // nothing asked (Redis down, or no tenant): answer now
@@ -180,7 +180,8 @@ void BrokerService::handle_actor_show(const std::string& client, const Caller& c
   // The actor as it is after the reset is the answer: the reset's script runs before the load's
   // commands on the one connection.
   const Status reset = actor_calls_.reset(tenant, actor_id, [=](bool reachable, std::uint64_t) {
-    if (!reachable) return answered({StatusCode::kUnavailable, "Redis did not answer the reset; retry"}, nullptr, "", 0);
+    if (!reachable)
+      return answered({StatusCode::kUnavailable, "Redis did not answer the reset; retry"}, nullptr, "", 0);
     show();
   });
   if (!reset.is_ok()) answered(reset, nullptr, "", 0);

@@ -131,9 +131,9 @@ void BrokerService::handle_request(std::string client, const Caller& caller, cor
   }
   bindings_.job_added(job->client);
   std::uint32_t retry_after_ms = 0;
-  if (Status refused = check_request(*job, tenants_, workers_, jobs_.waiting(),
-                                     {options_.tenants_file, options_.max_queued_jobs, options_.retry_after_ms},
-                                     retry_after_ms);
+  if (Status refused =
+          check_request(*job, tenants_, workers_, jobs_.waiting(),
+                        {options_.tenants_file, options_.max_queued_jobs, options_.retry_after_ms}, retry_after_ms);
       !refused.is_ok())
     return fail(*job, refused, retry_after_ms);
   if (request.actor_id() != nullptr && request.actor_id()->size() > 0) {
@@ -189,12 +189,11 @@ void BrokerService::check_workers_file(bool forced) {
 
 ZapAnswer BrokerService::decide_zap(const ZapRequest& request) {
   if (!options_.secure) return {"200", "OK", ""};
-  if (request.mechanism != "CURVE" || request.public_key.empty())
-    return {"400", "this broker requires CURVE", ""};
+  if (request.mechanism != "CURVE" || request.public_key.empty()) return {"400", "this broker requires CURVE", ""};
   if (request.domain == ZapHandler::kWorkersDomain) {
     if (worker_keys_.enrolled(request.public_key)) return {"200", "OK", request.public_key};
-    log_refusal("refused a worker connection from " + request.address + ": key " + request.public_key +
-                " is not in " + options_.workers_file);
+    log_refusal("refused a worker connection from " + request.address + ": key " + request.public_key + " is not in " +
+                options_.workers_file);
     return {"400", "worker key not enrolled", ""};
   }
   // Clients: only keys listed in tenants.yaml (or client_keys_dir). A stranger never gets to send a

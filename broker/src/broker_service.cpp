@@ -1,7 +1,6 @@
 // BrokerService: the loop, its sockets and its timers (see broker_service.hpp for the other files).
 #include "bridge/broker/broker_service.hpp"
 
-
 #include <array>
 #include <optional>
 
@@ -104,9 +103,10 @@ void BrokerService::run() {
     core::apply_curve_server(frontend_, keys_, ZapHandler::kClientsDomain);
     core::apply_curve_server(backend_, keys_, ZapHandler::kWorkersDomain);
   } else {
-    spdlog::warn("security: none: connections are neither encrypted nor authenticated, and a request's tenant "
-                 "field is believed; any client can act as any tenant. Only for a fleet with one trusted user "
-                 "(docs/security.md)");
+    spdlog::warn(
+        "security: none: connections are neither encrypted nor authenticated, and a request's tenant "
+        "field is believed; any client can act as any tenant. Only for a fleet with one trusted user "
+        "(docs/security.md)");
   }
   spdlog::info("{}", raise_open_files_limit());  // one descriptor per client connection
   frontend_monitor_ = std::make_unique<ConnectionMonitor>(context_, frontend_, "frontend (clients)");
@@ -123,7 +123,8 @@ void BrokerService::run() {
   if (!options_.metrics_listen.empty()) {
     // Readiness is read on the HTTP thread, so it looks only at the gauges the loop publishes.
     metrics_server_ = std::make_unique<metrics::MetricsServer>(
-        options_.metrics_listen, metrics_.registry(), [this]() -> std::string {
+        options_.metrics_listen, metrics_.registry(),
+        [this]() -> std::string {
           const auto& r = metrics_.registry();
           if (r.value("bridge_redis_refusing", {}) > 0 && !options_.fail_open) {
             std::lock_guard lock(readiness_mutex_);
@@ -135,8 +136,10 @@ void BrokerService::run() {
         },
         metrics::MetricsServer::read_token_file(options_.metrics_token_file));
     if (options_.metrics_token_file.empty() && !metrics::MetricsServer::is_loopback(options_.metrics_listen))
-      spdlog::warn("metrics_listen {} is reachable beyond this machine and has no metrics_token_file: anyone who can "
-                   "reach it reads the fleet's metrics (tenant names, job counts)", options_.metrics_listen);
+      spdlog::warn(
+          "metrics_listen {} is reachable beyond this machine and has no metrics_token_file: anyone who can "
+          "reach it reads the fleet's metrics (tenant names, job counts)",
+          options_.metrics_listen);
     spdlog::info("metrics on http://{}:{}/metrics",
                  options_.metrics_listen.substr(0, options_.metrics_listen.rfind(':')), metrics_server_->port());
   }
@@ -338,11 +341,12 @@ void BrokerService::handle_client_message(core::Frames& frames) {
     case wire::Body::ActorRequest: return handle_actor_show(client, caller, *envelope->body_as_ActorRequest());
     case wire::Body::Ping: return handle_ping(client, *envelope->body_as_Ping());
     default:
-      return reply_error(client, 0, {StatusCode::kMalformedMessage, std::string("a client may send JobRequest, "
-                                                                                "CancelRequest, StatusRequest, "
-                                                                                "QuotaRequest, ActorRequest or Ping, "
-                                                                                "not ") +
-                                                                        wire::EnumNameBody(envelope->body_type())});
+      return reply_error(client, 0,
+                         {StatusCode::kMalformedMessage, std::string("a client may send JobRequest, "
+                                                                     "CancelRequest, StatusRequest, "
+                                                                     "QuotaRequest, ActorRequest or Ping, "
+                                                                     "not ") +
+                                                             wire::EnumNameBody(envelope->body_type())});
   }
 }
 
@@ -381,10 +385,10 @@ void BrokerService::drop_stalled_clients(Clock::time_point now) {
         ++cancelled;
       }
     metrics_.client_dropped();
-    spdlog::warn("client {} dropped: {} bytes of results unread for over {} ms (max_unread_result_bytes {}, "
-                 "client_stall_ms); {} of its jobs cancelled, and it is sent nothing until those bytes drain",
-                 client, ledger_.unread_bytes(client), options_.client_stall_ms, options_.max_unread_result_bytes,
-                 cancelled);
+    spdlog::warn(
+        "client {} dropped: {} bytes of results unread for over {} ms (max_unread_result_bytes {}, "
+        "client_stall_ms); {} of its jobs cancelled, and it is sent nothing until those bytes drain",
+        client, ledger_.unread_bytes(client), options_.client_stall_ms, options_.max_unread_result_bytes, cancelled);
   }
 }
 

@@ -198,10 +198,10 @@ void RedisConnection::connect() {
           self->role_checked_ = true;
           return;
         }
-        const std::string role = reply->type == REDIS_REPLY_ARRAY && reply->elements > 0 &&
-                                         reply->element[0]->type == REDIS_REPLY_STRING
-                                     ? std::string(reply->element[0]->str, reply->element[0]->len)
-                                     : std::string(reply->type == REDIS_REPLY_ERROR ? reply->str : "no answer");
+        const std::string role =
+            reply->type == REDIS_REPLY_ARRAY && reply->elements > 0 && reply->element[0]->type == REDIS_REPLY_STRING
+                ? std::string(reply->element[0]->str, reply->element[0]->len)
+                : std::string(reply->type == REDIS_REPLY_ERROR ? reply->str : "no answer");
         spdlog::warn("redis: {} is not the master of '{}' (ROLE: {}); asking the sentinels again", self->server(),
                      self->address_.master_name, role);
         redisAsyncDisconnect(c);
@@ -235,13 +235,12 @@ void RedisConnection::on_sentinel_reply(redisAsyncContext* context, void* reply_
     const std::string port(reply->element[1]->str, reply->element[1]->len);
     self->host_.assign(reply->element[0]->str, reply->element[0]->len);
     self->port_ = std::atoi(port.c_str());
-    spdlog::debug("redis: sentinel {} says master '{}' is at {}", sentinel, self->address_.master_name,
-                  self->server());
+    spdlog::debug("redis: sentinel {} says master '{}' is at {}", sentinel, self->address_.master_name, self->server());
   } else {
-    self->sentinel_errors_ += (self->sentinel_errors_.empty() ? "" : "; ") + sentinel + ": " +
-                              (reply->type == REDIS_REPLY_ERROR ? std::string(reply->str, reply->len)
-                                                                : "does not know master '" +
-                                                                      self->address_.master_name + "'");
+    self->sentinel_errors_ +=
+        (self->sentinel_errors_.empty() ? "" : "; ") + sentinel + ": " +
+        (reply->type == REDIS_REPLY_ERROR ? std::string(reply->str, reply->len)
+                                          : "does not know master '" + self->address_.master_name + "'");
   }
   redisAsyncDisconnect(context);  // on_disconnect goes on: to the master, or to the next sentinel
 }
@@ -260,8 +259,8 @@ void RedisConnection::sentinel_failed(const std::string& why) {
     return;
   }
   sentinels_failed_ = 0;
-  lost("no sentinel gave the address of master '" + address_.master_name + "' (" +
-       std::exchange(sentinel_errors_, {}) + ")");
+  lost("no sentinel gave the address of master '" + address_.master_name + "' (" + std::exchange(sentinel_errors_, {}) +
+       ")");
 }
 
 void RedisConnection::on_connect(const redisAsyncContext* context, int status) {
@@ -275,6 +274,7 @@ void RedisConnection::on_connect(const redisAsyncContext* context, int status) {
   }
   if (self->resolving_) return;  // the question is queued: on_sentinel_reply follows
   self->connected_ = true;
+  ++self->generation_;
   self->reported_down_ = false;
   // The backoff is reset by the first reply that is not an error (observe): a server that takes the
   // connection and then closes it (a wrong password, with the default user off) is retried with

@@ -25,13 +25,14 @@ StoreEpoch::StoreEpoch(RedisConnection& redis, std::string prefix, LossHandler o
 
 void StoreEpoch::check() {
   if (in_flight_) return;
-  const bool sent = redis_.command({"EVAL", kEpochScript, "1", key_, core::random_hex(128)}, [this](const redisReply* r) {
-    in_flight_ = false;
-    if (r == nullptr || r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[0]->type != REDIS_REPLY_INTEGER ||
-        r->element[1]->type != REDIS_REPLY_STRING)
-      return;  // no answer, or a refusal (logged by the connection): asked again next heartbeat
-    on_reply(r->element[0]->integer == 0, std::string(r->element[1]->str, r->element[1]->len));
-  });
+  const bool sent =
+      redis_.command({"EVAL", kEpochScript, "1", key_, core::random_hex(128)}, [this](const redisReply* r) {
+        in_flight_ = false;
+        if (r == nullptr || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+            r->element[0]->type != REDIS_REPLY_INTEGER || r->element[1]->type != REDIS_REPLY_STRING)
+          return;  // no answer, or a refusal (logged by the connection): asked again next heartbeat
+        on_reply(r->element[0]->integer == 0, std::string(r->element[1]->str, r->element[1]->len));
+      });
   in_flight_ = sent;
 }
 
@@ -42,11 +43,11 @@ void StoreEpoch::on_reply(bool created, std::string found) {
     return;
   }
   if (found == epoch_) return;
-  const std::string why =
-      created ? "its key " + key_ + " was gone, so Redis holds none of the data written before (it restarted "
-                                    "without persistence, was flushed, or failed over to a replica without it)"
-              : "its key " + key_ + " changed from " + epoch_ + " to " + found +
-                    ": another broker found Redis empty first, so the data written before is gone";
+  const std::string why = created ? "its key " + key_ +
+                                        " was gone, so Redis holds none of the data written before (it restarted "
+                                        "without persistence, was flushed, or failed over to a replica without it)"
+                                  : "its key " + key_ + " changed from " + epoch_ + " to " + found +
+                                        ": another broker found Redis empty first, so the data written before is gone";
   epoch_ = std::move(found);
   on_loss_(why);
 }

@@ -10,6 +10,7 @@
 
 #include <zmq_addon.hpp>
 
+#include "bridge/core/actor_versions.hpp"
 #include "bridge/core/client_outbox.hpp"
 #include "bridge/core/curve.hpp"
 #include "bridge/core/endpoint.hpp"
@@ -23,6 +24,7 @@ namespace bridge {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+namespace proto = core::protocol;
 
 // The broker answers DEADLINE_EXCEEDED at the deadline; the client waits this much longer before
 // answering it itself, so that a silent broker cannot leave a job pending forever.
@@ -35,28 +37,6 @@ constexpr int kMaxReceivesPerWakeup = 1024;
 // shown to other tenants: a socket that claimed it after this client left could receive what the
 // broker still sends to it, so it must not be guessable (docs/security.md, "Routing ids").
 std::string random_identity() { return "client-" + core::random_hex(128); }
-
-// The highest version of each actor this client was told of ("<tenant>/<id>"), sent with its calls
-// so that a broker can tell a Redis that lost acknowledged state from a new actor (DATA_LOSS).
-// Callers' threads read it, the I/O thread's callbacks write it.
-class VersionsSeen {
- public:
-  std::uint64_t get(const std::string& actor) const {
-    std::lock_guard lock(mutex_);
-    const auto it = seen_.find(actor);
-    return it == seen_.end() ? 0 : it->second;
-  }
-  void note(const std::string& actor, std::uint64_t version) {
-    if (version == 0) return;
-    std::lock_guard lock(mutex_);
-    std::uint64_t& seen = seen_[actor];
-    seen = std::max(seen, version);
-  }
-
- private:
-  mutable std::mutex mutex_;
-  std::unordered_map<std::string, std::uint64_t> seen_;
-};
 
 }  // namespace
 
@@ -132,16 +112,12 @@ class Client::Impl {
     out.job_deadline = out.started + timeout;
     out.deadline = out.job_deadline + kClientGrace;
     out.on_result = std::move(done);
-    std::uint64_t actor_seen = 0;
-    if (!request.actor_id.empty()) {
-      // The broker compares this with what Redis holds: less means Redis lost acknowledged state.
-      const std::string actor = (request.tenant.empty() ? options_.tenant : request.tenant) + "/" + request.actor_id;
-      actor_seen = versions_seen_.get(actor);
-      out.on_result = [this, actor, done = std::move(out.on_result)](JobResult result) {
-        versions_seen_.note(actor, result.actor_version);
-        done(std::move(result));
-      };
-    }
+    // The broker compares this with what Redis holds: less means Redis lost acknowledged state.
+    const std::uint64_t actor_seen =
+        request.actor_id.empty()
+            ? 0
+            : versions_seen_.track((request.tenant.empty() ? options_.tenant : request.tenant) + "/" + request.actor_id,
+                                   out.on_result);
     try {
       out.frames = core::encode_request(request, id, options_.tenant, options_.timeout, actor_seen);
     } catch (const std::exception& e) {
@@ -163,53 +139,48 @@ class Client::Impl {
 
   Status status(FleetStatus& out) {
     const std::uint64_t id = next_id_.fetch_add(1);
-    return control(core::protocol::encode(core::protocol::StatusRequest{id}), id, [&](const wire::Envelope& e) {
-      core::protocol::StatusReply reply;
-      if (Status s = core::protocol::decode(e, reply); !s.is_ok()) return s;
-      out = std::move(reply.fleet);
+    return control<proto::StatusReply>(proto::encode(proto::StatusRequest{id}), id, [&](proto::StatusReply& r) {
+      out = std::move(r.fleet);
       return Status{};
     });
   }
 
   Status quotas(const std::string& tenant, QuotaReport& out) {
     const std::uint64_t id = next_id_.fetch_add(1);
-    return control(core::protocol::encode(core::protocol::QuotaRequest{id, tenant}), id, [&](const wire::Envelope& e) {
-      core::protocol::QuotaReply reply;
-      if (Status s = core::protocol::decode(e, reply); !s.is_ok()) return s;
-      if (!reply.error.is_ok()) return reply.error;
-      out = std::move(reply.report);
-      return Status{};
+    return control<proto::QuotaReply>(proto::encode(proto::QuotaRequest{id, tenant}), id, [&](proto::QuotaReply& r) {
+      if (r.error.is_ok()) out = std::move(r.report);
+      return r.error;
     });
   }
 
   Status actor_request(const std::string& tenant, const std::string& actor_id, bool reset, ActorInfo& out) {
     const std::uint64_t id = next_id_.fetch_add(1);
     const std::string& t = tenant.empty() ? options_.tenant : tenant;
-    return control(core::protocol::encode(core::protocol::ActorRequest{id, t, actor_id, reset}), id,
-                   [&](const wire::Envelope& e) {
-                     core::protocol::ActorReply reply;
-                     if (Status s = core::protocol::decode(e, reply); !s.is_ok()) return s;
-                     if (!reply.status.is_ok()) return reply.status;
-                     out = std::move(reply.actor);
-                     out.tenant = t;
-                     out.actor_id = actor_id;
-                     versions_seen_.note(t + "/" + actor_id, out.version);
-                     return Status{};
-                   });
+    auto request = proto::encode(proto::ActorRequest{id, t, actor_id, reset});
+    return control<proto::ActorReply>(std::move(request), id, [&](proto::ActorReply& r) {
+      if (!r.status.is_ok()) return r.status;
+      out = std::move(r.actor);
+      out.tenant = t;
+      out.actor_id = actor_id;
+      versions_seen_.note(t + "/" + actor_id, out.version);
+      return Status{};
+    });
   }
 
  private:
-  // Sends a control request and blocks for its reply; `decode` runs on the I/O thread while this
-  // thread waits, so it may write to the caller's variables.
-  Status control(zmq::message_t header, std::uint64_t id, const std::function<Status(const wire::Envelope&)>& decode) {
+  // Sends a control request and blocks for its reply, which is decoded as a `Reply` and given to
+  // `use` on the I/O thread while this thread waits (so it may write to the caller's variables).
+  template <class Reply, class Use>
+  Status control(zmq::message_t header, std::uint64_t id, const Use& use) {
     auto promise = std::make_shared<std::promise<Status>>();
     auto future = promise->get_future();
     core::PendingRequest request;
     request.id = id;
     request.started = Clock::now();
     request.job_deadline = request.deadline = request.started + options_.timeout;
-    request.on_control = [promise, &decode](Status s, const wire::Envelope* envelope) {
-      if (s.is_ok() && envelope != nullptr) s = decode(*envelope);
+    request.on_control = [promise, &use](Status s, const wire::Envelope* envelope) {
+      Reply reply;
+      if (s.is_ok() && envelope != nullptr && (s = proto::decode(*envelope, reply)).is_ok()) s = use(reply);
       promise->set_value(std::move(s));
     };
     request.frames.push_back(std::move(header));
@@ -257,7 +228,7 @@ class Client::Impl {
     // The broker stops what was sent (nobody will read its results), as for cancel(); libzmq gets a
     // moment to send these before the socket closes.
     for (const std::uint64_t id : pending_.job_ids()) {
-      std::array<zmq::message_t, 1> cancel{core::protocol::encode(core::protocol::CancelRequest{id})};
+      std::array<zmq::message_t, 1> cancel{proto::encode(proto::CancelRequest{id})};
       if (!zmq::send_multipart(socket_, cancel, zmq::send_flags::dontwait)) break;
     }
     socket_.set(zmq::sockopt::linger, 500);
@@ -275,7 +246,7 @@ class Client::Impl {
     for (const std::uint64_t id : outbox_.take_cancels()) {
       if (!pending_.cancel(id)) continue;  // answered already
       core::Frames frames;
-      frames.push_back(core::protocol::encode(core::protocol::CancelRequest{id}));
+      frames.push_back(proto::encode(proto::CancelRequest{id}));
       try {
         (void)zmq::send_multipart(socket_, frames,
                                   zmq::send_flags::dontwait);  // best effort: the deadline stops it anyway
@@ -351,7 +322,7 @@ class Client::Impl {
   void send_ping(Clock::time_point now) {
     next_ping_ = now + options_.broker_check;
     core::Frames frames;
-    frames.push_back(core::protocol::encode(core::protocol::Ping{next_id_.fetch_add(1)}));
+    frames.push_back(proto::encode(proto::Ping{next_id_.fetch_add(1)}));
     (void)zmq::send_multipart(socket_, frames, zmq::send_flags::dontwait);  // best effort; the next check retries
   }
 
@@ -359,8 +330,7 @@ class Client::Impl {
     last_heard_ = Clock::now();
     const wire::Envelope* envelope = nullptr;
     if (frames.empty() || !core::decode_envelope(frames[0], limits_, envelope).is_ok()) return;  // not ours to answer
-    if (core::protocol::Pong pong;
-        envelope->body_type() == wire::Body::Pong && core::protocol::decode(*envelope, pong).is_ok()) {
+    if (proto::Pong pong; envelope->body_type() == wire::Body::Pong && proto::decode(*envelope, pong).is_ok()) {
       // A changed incarnation means the broker restarted and lost every job sent to the old one.
       broker_known_ = true;
       resent_after_restart_ += pending_.on_broker_incarnation(pong.incarnation);
@@ -395,7 +365,7 @@ class Client::Impl {
   zmq::socket_t socket_;  // owned by io_thread_ after construction
   std::atomic<bool> stopping_{false};
   std::atomic<std::uint64_t> next_id_{1};
-  VersionsSeen versions_seen_;
+  core::ActorVersions versions_seen_;
   core::ClientOutbox outbox_;  // the callers' threads to io_thread_
 
   // Owned by io_thread_.
@@ -405,7 +375,7 @@ class Client::Impl {
   std::unique_ptr<core::HandshakeMonitor> handshakes_;  // of socket_
   bool curve_ = false;
   bool connected_once_ = false;
-  bool ping_now_ = false;  ///< reconnected with jobs pending
+  bool ping_now_ = false;          ///< reconnected with jobs pending
   std::string handshake_failure_;  ///< why the broker refused the handshake; requests fail with it
   Clock::time_point next_ping_{};
   std::atomic<std::uint64_t> resent_after_restart_{0};

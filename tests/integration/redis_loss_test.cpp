@@ -53,8 +53,7 @@ TEST(RedisDataLoss, AFlushedRedisIsFoundAndTheActorsCallsGetDataLossUntilItIsRes
   EXPECT_NE(r.status.message().find("actor default/counter lost its state: version 3 was acknowledged"),
             std::string::npos)
       << r.status.message();
-  EXPECT_NE(r.status.message().find("bridgectl actor reset default counter"), std::string::npos)
-      << r.status.message();
+  EXPECT_NE(r.status.message().find("bridgectl actor reset default counter"), std::string::npos) << r.status.message();
 
   // A client that never saw the actor is refused too: the mark is in Redis, not in a client.
   Client stranger(fleet.client_options());
@@ -98,8 +97,7 @@ TEST(RedisDataLoss, ARedisAndBrokerRestartedTogetherAreCaughtByTheVersionTheClie
       },
       seconds(10)));
   EXPECT_EQ(r.status.code(), StatusCode::kDataLoss) << r.status.to_string() << fleet.logs();
-  EXPECT_NE(r.status.message().find("version 3 was acknowledged, but Redis"), std::string::npos)
-      << r.status.message();
+  EXPECT_NE(r.status.message().find("version 3 was acknowledged, but Redis"), std::string::npos) << r.status.message();
   EXPECT_EQ(fleet.redis().command({"HGET", "bridge:actor:default/counter", "lost"}), "3");
   EXPECT_EQ(fleet.redis().command({"HGET", "bridge:actor:default/counter", "version"}), "<nil>")
       << "the empty state was not rolled forward";

@@ -17,8 +17,7 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-const JobRequest kAdd{.kernel = "vector_add",
-                      .inputs = {Tensor::vector<float>({1, 2}), Tensor::vector<float>({3, 4})}};
+const JobRequest kAdd{.kernel = "vector_add", .inputs = {Tensor::vector<float>({1, 2}), Tensor::vector<float>({3, 4})}};
 
 TEST(Sentinel, TheBrokerFindsTheMasterThroughTheSentinelsAndFollowsAFailOver) {
   TempDir redis_dir;
@@ -128,6 +127,27 @@ TEST(Sentinel, AFailOverUnderLoadLosesNoAcknowledgedActorStateAndNoJob) {
   for (const auto& [code, count] : refusals) seen += code + "=" + std::to_string(count) + " ";
   std::cout << "fail-over under load: " << acknowledged << " actor calls acknowledged, refused: " << seen
             << "; jobs ok " << jobs_ok << ", refused " << jobs_failed << "\n";
+}
+
+// redis_wait_replicas: 1 against a Redis with no replica: the call's new state is on the master,
+// but the call is not answered until a replica has it. A replica is started: the answer follows.
+TEST(ReplicaWait, AnActorWriteIsAcknowledgedOnlyOnceAReplicaHasIt) {
+  Fleet fleet({.workers = 1, .broker_yaml_extra = "redis_wait_replicas: 1\n"});
+  Client client(fleet.client_options());
+  Actor a(client, "", "durable");
+  auto put = a.put("x", Tensor::vector<float>({1, 2}));
+  EXPECT_EQ(put.wait_for(seconds(2)), std::future_status::timeout) << "acknowledged with no replica";
+  EXPECT_EQ(fleet.redis().command({"HGET", "bridge:actor:default/durable", "version"}), "1")
+      << "the master has it meanwhile";
+  ASSERT_TRUE(eventually(
+      [&] { return fleet.broker().log().find("fewer than redis_wait_replicas (1)") != std::string::npos; }, seconds(5)))
+      << fleet.logs();
+  RedisServer replica(fleet.dir(), "", "", "", {"--replicaof", "127.0.0.1", std::to_string(fleet.redis().port())});
+  ASSERT_EQ(put.wait_for(seconds(15)), std::future_status::ready) << fleet.logs();
+  JobResult r = put.get();
+  ASSERT_TRUE(r.ok()) << r.status.to_string();
+  EXPECT_EQ(r.actor_version, 1u);
+  EXPECT_EQ(replica.command({"HGET", "bridge:actor:default/durable", "version"}), "1");
 }
 
 }  // namespace

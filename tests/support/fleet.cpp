@@ -32,8 +32,8 @@ RedisServer::RedisServer(const TempDir& dir, const std::string& acl_file, std::s
   // A port found free can be taken by another process before redis-server binds it: try again.
   for (int attempt = 0; attempt < 3; ++attempt) {
     port_ = free_port();
-    argv_ = {redis_bin(), "--port", std::to_string(port_), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no", "--dir", dir.path().string()};
+    argv_ = {redis_bin(), "--port", std::to_string(port_), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+             "no",        "--dir",  dir.path().string()};
     if (!acl_file.empty()) argv_.insert(argv_.end(), {"--aclfile", acl_file});
     argv_.insert(argv_.end(), extra_args.begin(), extra_args.end());
     log_path_ = (dir.path() / ("redis-" + std::to_string(port_) + ".log")).string();
@@ -76,10 +76,14 @@ std::string RedisServer::command(const std::vector<std::string>& args) const {
       static_cast<redisReply*>(redisCommandArgv(c, static_cast<int>(args.size()), argv.data(), lengths.data()));
   std::string out = "<no reply>";
   if (reply != nullptr) {
-    if (reply->type == REDIS_REPLY_INTEGER) out = std::to_string(reply->integer);
-    else if (reply->type == REDIS_REPLY_NIL) out = "<nil>";
-    else if (reply->str != nullptr) out = std::string(reply->str, reply->len);
-    else if (reply->type == REDIS_REPLY_ARRAY) out = "<array of " + std::to_string(reply->elements) + ">";
+    if (reply->type == REDIS_REPLY_INTEGER)
+      out = std::to_string(reply->integer);
+    else if (reply->type == REDIS_REPLY_NIL)
+      out = "<nil>";
+    else if (reply->str != nullptr)
+      out = std::string(reply->str, reply->len);
+    else if (reply->type == REDIS_REPLY_ARRAY)
+      out = "<array of " + std::to_string(reply->elements) + ">";
     freeReplyObject(reply);
   }
   redisFree(c);
@@ -152,9 +156,17 @@ Fleet::~Fleet() {
 std::unique_ptr<Process> Fleet::start_broker(int frontend_port, int backend_port, const std::string& id) {
   const std::string log = (dir_.path() / (id + ".log")).string();
   log_files_.push_back(log);
-  std::vector<std::string> argv{broker_bin(), "--config", broker_config_, "--frontend", tcp_endpoint(frontend_port),
-                                "--backend", tcp_endpoint(backend_port), "--redis",
-                                options_.redis_url.empty() ? redis_->url() : options_.redis_url, "--id", id};
+  std::vector<std::string> argv{broker_bin(),
+                                "--config",
+                                broker_config_,
+                                "--frontend",
+                                tcp_endpoint(frontend_port),
+                                "--backend",
+                                tcp_endpoint(backend_port),
+                                "--redis",
+                                options_.redis_url.empty() ? redis_->url() : options_.redis_url,
+                                "--id",
+                                id};
   if (options_.broker_open_files > 0)  // the shell sets the limit, then becomes the broker
     argv.insert(argv.begin(), {"/bin/sh", "-c",
                                "ulimit -n " + std::to_string(options_.broker_open_files) + " && exec \"$0\" \"$@\""});

@@ -51,10 +51,10 @@ struct FleetOptions {
   std::uint32_t slots = 2;
   std::uint32_t heartbeat_ms = 100;  ///< fast liveness for tests
   std::string tenants_yaml = "defaults:\n  max_inflight_jobs: 1000\ntenants:\n  default: {}\n";
-  std::string broker_yaml_extra;     ///< appended to the generated broker.yaml
-  std::string worker_yaml_extra;     ///< appended to the generated worker.yaml
-  std::string worker_device = "cpu"; ///< the workers' --device (tests are about the fleet, not the GPU)
-  int broker_open_files = 0;         ///< >0: the broker runs under this hard limit on open files (ulimit -n)
+  std::string broker_yaml_extra;      ///< appended to the generated broker.yaml
+  std::string worker_yaml_extra;      ///< appended to the generated worker.yaml
+  std::string worker_device = "cpu";  ///< the workers' --device (tests are about the fleet, not the GPU)
+  int broker_open_files = 0;          ///< >0: the broker runs under this hard limit on open files (ulimit -n)
   /// Redis runs with config/redis-acl.conf (the broker's user gets `redis_password`), and the broker
   /// connects as user gpubridge with its password from a file (redis_password_file).
   bool redis_acl = false;

@@ -22,7 +22,8 @@ int ask_sentinel(int sentinel_port) {
     if (c) redisFree(c);
     return 0;
   }
-  auto* reply = static_cast<redisReply*>(redisCommand(c, "SENTINEL get-master-addr-by-name %s", SentinelGroup::kMaster));
+  auto* reply =
+      static_cast<redisReply*>(redisCommand(c, "SENTINEL get-master-addr-by-name %s", SentinelGroup::kMaster));
   int port = 0;
   if (reply != nullptr && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2)
     port = std::atoi(reply->element[1]->str);
@@ -46,12 +47,11 @@ SentinelGroup::SentinelGroup(const TempDir& dir) : dir_(dir) {
     const std::string conf = dir.write(
         "sentinel-" + std::to_string(port) + ".conf",
         "port " + std::to_string(port) + "\nbind 127.0.0.1\ndir " + dir.path().string() + "\nsentinel monitor " +
-            kMaster + " 127.0.0.1 " + master + " 2\nsentinel down-after-milliseconds " +
-            kMaster + " 500\nsentinel failover-timeout " + kMaster + " 3000\nsentinel parallel-syncs " + kMaster +
-            " 1\n");
+            kMaster + " 127.0.0.1 " + master + " 2\nsentinel down-after-milliseconds " + kMaster +
+            " 500\nsentinel failover-timeout " + kMaster + " 3000\nsentinel parallel-syncs " + kMaster + " 1\n");
     log_files_.push_back((dir.path() / ("sentinel-" + std::to_string(port) + ".log")).string());
-    sentinels_.push_back(std::make_unique<Process>(std::vector<std::string>{redis_bin(), conf, "--sentinel"},
-                                                   log_files_.back()));
+    sentinels_.push_back(
+        std::make_unique<Process>(std::vector<std::string>{redis_bin(), conf, "--sentinel"}, log_files_.back()));
     sentinel_ports_.push_back(port);
   }
   // Ready once every sentinel names the master and has found the replica and the other sentinels.

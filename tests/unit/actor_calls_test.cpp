@@ -25,7 +25,7 @@ class MemoryActorStore final : public ActorStateStore {
   };
   std::map<std::string, Stored> actors;  // by "<tenant>/<actor id>"
   bool reachable = true;
-  std::string refuse_write;              // "max_resident_bytes": refuse the next writes so
+  std::string refuse_write;  // "max_resident_bytes": refuse the next writes so
   // The connection goes before the next write is confirmed: "landed" (the write was applied) or
   // "lost" (it was not); the write is answered "unconfirmed" either way.
   std::string unconfirm_next;
@@ -47,8 +47,7 @@ class MemoryActorStore final : public ActorStateStore {
     return true;
   }
   bool write(const std::string& tenant, const std::string& actor_id, std::uint64_t expected_version,
-             const std::string& worker, const std::vector<Tensor>& tensors, std::uint64_t,
-             WriteHandler done) override {
+             const std::string& worker, const std::vector<Tensor>& tensors, std::uint64_t, WriteHandler done) override {
     if (!reachable) return false;
     ++writes;
     replies_.push([=, this, key = tenant + "/" + actor_id, done = std::move(done)] {
@@ -428,10 +427,13 @@ TEST(ActorCalls, AStoreHoldingLessThanTheClientSawIsDataLossAndMarksTheActorLost
   ASSERT_TRUE(rig.store.answer());
   EXPECT_EQ(rig.failed[2].code(), StatusCode::kDataLoss);
 
-  ASSERT_TRUE(rig.calls.reset("t", "m", [](bool reachable, std::uint64_t version) {
-                EXPECT_TRUE(reachable);
-                EXPECT_EQ(version, 4u) << "past the version that was lost";
-              }).is_ok());
+  ASSERT_TRUE(rig.calls
+                  .reset("t", "m",
+                         [](bool reachable, std::uint64_t version) {
+                           EXPECT_TRUE(reachable);
+                           EXPECT_EQ(version, 4u) << "past the version that was lost";
+                         })
+                  .is_ok());
   ASSERT_TRUE(rig.store.answer());
   Job& after = rig.arrive(3);
   after.actor_version_seen = 3;

@@ -1,10 +1,10 @@
 // Configuration: every error names the file, the line and the key; typos are refused.
 #include <gtest/gtest.h>
 
-#include "bridge/broker/worker_keys.hpp"
 #include "bridge/broker/broker_options.hpp"
 #include "bridge/broker/redis_connection.hpp"
 #include "bridge/broker/tenants.hpp"
+#include "bridge/broker/worker_keys.hpp"
 #include "bridge/core/config_map.hpp"
 #include "bridge/worker/worker_options.hpp"
 
@@ -78,8 +78,9 @@ TEST(Tenants, InheritDefaultsAndOverrideThem) {
 TEST(Tenants, RefuseZeroLimitAndUnknownKeysWithTheirLine) {
   EXPECT_EQ(config_error([] { broker::TenantTable::parse("tenants:\n  a:\n    max_inflight_jobs: 0\n", "t.yaml"); }),
             "t.yaml:3: tenants.a.max_inflight_jobs: must be at least 1");
-  EXPECT_NE(config_error([] { broker::TenantTable::parse("tenants:\n  a:\n    max_inflight: 5\n", "t.yaml"); })
-                .find("t.yaml:3: tenants.a.max_inflight: unknown key"),
+  EXPECT_NE(config_error([] {
+              broker::TenantTable::parse("tenants:\n  a:\n    max_inflight: 5\n", "t.yaml");
+            }).find("t.yaml:3: tenants.a.max_inflight: unknown key"),
             std::string::npos);
 }
 
@@ -103,8 +104,9 @@ TEST(Tenants, ReadEveryQuotaKey) {
 }
 
 TEST(Tenants, RefuseImpossibleQuotasNamingTheKey) {
-  EXPECT_NE(config_error([] { broker::TenantTable::parse("tenants:\n  a:\n    weight: 0\n", "t.yaml"); })
-                .find("t.yaml:3: tenants.a.weight: must be a positive number"),
+  EXPECT_NE(config_error([] {
+              broker::TenantTable::parse("tenants:\n  a:\n    weight: 0\n", "t.yaml");
+            }).find("t.yaml:3: tenants.a.weight: must be a positive number"),
             std::string::npos);
   EXPECT_NE(config_error([] {
               broker::TenantTable::parse("tenants:\n  a:\n    min_priority: 3\n    max_priority: 1\n", "t.yaml");
@@ -112,8 +114,9 @@ TEST(Tenants, RefuseImpossibleQuotasNamingTheKey) {
             std::string::npos);
   EXPECT_NE(config_error([] { broker::TenantTable::parse("defaults:\n  rate: -1\n", "t.yaml"); }).find("defaults.rate"),
             std::string::npos);
-  EXPECT_NE(config_error([] { broker::TenantTable::parse("tenants:\n  a:\n    kernels: matmul\n", "t.yaml"); })
-                .find("list of strings"),
+  EXPECT_NE(config_error([] {
+              broker::TenantTable::parse("tenants:\n  a:\n    kernels: matmul\n", "t.yaml");
+            }).find("list of strings"),
             std::string::npos);
 }
 
@@ -125,8 +128,9 @@ TEST(Tenants, NamesAreLettersDigitsDotsDashesAndUnderscoresOnly) {
     EXPECT_NE(config_error([&] { broker::TenantTable::parse(yaml, "t.yaml"); }).find("t.yaml:2:"), std::string::npos)
         << "'" << bad << "' was accepted";
   }
-  EXPECT_NE(config_error([] { broker::TenantTable::parse("tenants:\n  team/a: {}\n", "t.yaml"); })
-                .find("tenant names must be 1 to 64 characters of A-Z a-z 0-9 . _ -"),
+  EXPECT_NE(config_error([] {
+              broker::TenantTable::parse("tenants:\n  team/a: {}\n", "t.yaml");
+            }).find("tenant names must be 1 to 64 characters of A-Z a-z 0-9 . _ -"),
             std::string::npos);
   EXPECT_NE(
       config_error([] { broker::TenantTable::parse("tenants:\n  " + std::string(65, 'a') + ": {}\n", "t.yaml"); }),
@@ -197,9 +201,9 @@ TEST(RedisAddress, TakesAnAclUserBesideThePassword) {
 }
 
 TEST(RedisAddress, RefusesMalformedUrls) {
-  for (const char* bad : {"http://x", "redis://", "redis://h:99999", "redis://h:port", "redis://h/db",
-                          "sentinel://h:26379", "sentinel://h:26379/", "sentinel://h,,g/m", "sentinel://h:0/m",
-                          "sentinel://h/m/db"})
+  for (const char* bad :
+       {"http://x", "redis://", "redis://h:99999", "redis://h:port", "redis://h/db", "sentinel://h:26379",
+        "sentinel://h:26379/", "sentinel://h,,g/m", "sentinel://h:0/m", "sentinel://h/m/db"})
     EXPECT_NE(config_error([&] { broker::RedisAddress::parse(bad); }), "<no error>") << bad;
 }
 

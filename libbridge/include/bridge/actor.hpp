@@ -24,7 +24,7 @@ struct BRIDGE_API Resident {
 
 /// One input of an actor call: a tensor sent with it, or a resident tensor of the actor.
 struct BRIDGE_API ActorArg {
-  ActorArg(Tensor t) : tensor(std::move(t)) {}  // NOLINT: implicit on purpose, {x, Resident{"w"}}
+  ActorArg(Tensor t) : tensor(std::move(t)) {}           // NOLINT: implicit on purpose, {x, Resident{"w"}}
   ActorArg(Resident r) : resident(std::move(r.name)) {}  // NOLINT
   Tensor tensor;
   std::string resident;  ///< non-empty: use the actor's tensor of this name

@@ -9,16 +9,16 @@
 
 #include <chrono>
 #include <functional>
-#include <map>
-#include <vector>
 #include <future>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
+#include "bridge/export.hpp"
 #include "bridge/fleet.hpp"
 #include "bridge/job.hpp"
-#include "bridge/export.hpp"
 
 namespace bridge {
 
@@ -32,13 +32,13 @@ class BRIDGE_API Client {
   /// Off by default: the caller sees every refusal. Waits max(retry_after, backoff) with full
   /// jitter, backoff doubling from `initial_backoff` to `max_backoff`, and never past the job's timeout.
   struct RetryPolicy {
-    int max_attempts = 1;                             ///< 1 = no retry
+    int max_attempts = 1;  ///< 1 = no retry
     std::chrono::milliseconds initial_backoff{20};
     std::chrono::milliseconds max_backoff{2000};
   };
 
   struct Options {
-    std::string broker = "tcp://127.0.0.1:5555";      ///< the broker's client endpoint ("frontend")
+    std::string broker = "tcp://127.0.0.1:5555";  ///< the broker's client endpoint ("frontend")
     /// The tenant requests name when they leave it empty. Empty: the tenant the broker has enrolled
     /// this client's key for (with `security: none`, the tenant "default"). A request naming a
     /// tenant other than the key's is PERMISSION_DENIED.
@@ -49,7 +49,7 @@ class BRIDGE_API Client {
     /// no CURVE, for a broker with `security: none`. Read when the Client is made (ConfigError).
     std::string key_file;
     std::string broker_key_file;
-    std::chrono::milliseconds timeout{30000};         ///< default job and status timeout
+    std::chrono::milliseconds timeout{30000};  ///< default job and status timeout
     RetryPolicy retry;
     /// While jobs are pending and the broker has said nothing for this long, ask it who it is
     /// (Ping). A broker that restarted lost the jobs it held: the client sends them again, with the

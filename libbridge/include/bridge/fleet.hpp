@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "bridge/job.hpp"
 #include "bridge/export.hpp"
+#include "bridge/job.hpp"
 
 namespace bridge {
 
@@ -17,7 +17,7 @@ struct BRIDGE_API DeviceInfo {
   std::uint64_t total_memory_bytes = 0;
   int compute_capability_major = -1;  ///< -1: not applicable or unknown
   int compute_capability_minor = -1;
-  int multiprocessors = -1;           ///< SMs for CUDA, logical cores for CPU
+  int multiprocessors = -1;  ///< SMs for CUDA, logical cores for CPU
 };
 
 /// Readings at the last heartbeat; -1 means the worker could not read the value.
@@ -30,7 +30,7 @@ struct BRIDGE_API DeviceMetrics {
   std::int64_t pool_bytes_cached = -1;
   std::uint64_t pool_hits = 0;
   std::uint64_t pool_misses = 0;
-  bool gpu_disabled = false;            ///< circuit breaker open after repeated GPU failures
+  bool gpu_disabled = false;  ///< circuit breaker open after repeated GPU failures
 };
 
 struct BRIDGE_API WorkerInfo {
@@ -49,7 +49,7 @@ struct BRIDGE_API TenantQuotaInfo {
   std::string tenant;
   std::uint32_t max_inflight_jobs = 0;
   std::uint64_t max_inflight_bytes = 0;
-  double rate = 0;   ///< jobs per second; 0 = unlimited
+  double rate = 0;  ///< jobs per second; 0 = unlimited
   double burst = 0;
   double weight = 1;
   int min_priority = -128;
@@ -57,7 +57,7 @@ struct BRIDGE_API TenantQuotaInfo {
   std::vector<std::string> kernels;  ///< allowed kernels; empty = all
   std::int64_t inflight_jobs = -1;   ///< -1: unknown (Redis unreachable)
   std::int64_t inflight_bytes = -1;
-  double rate_tokens = -1;           ///< tokens left; -1: unknown or no rate limit
+  double rate_tokens = -1;               ///< tokens left; -1: unknown or no rate limit
   std::uint64_t max_resident_bytes = 0;  ///< actors' resident tensors, all actors together; 0 = no limit
   std::uint32_t max_job_ms = 0;          ///< longest a job may run on a worker
 };
@@ -66,9 +66,9 @@ struct BRIDGE_API TenantQuotaInfo {
 struct BRIDGE_API ActorInfo {
   std::string tenant;
   std::string actor_id;
-  bool found = false;                ///< false: the actor has never saved state
+  bool found = false;  ///< false: the actor has never saved state
   std::uint64_t version = 0;
-  std::string worker_id;             ///< where it is active; empty: not active
+  std::string worker_id;  ///< where it is active; empty: not active
   struct Resident {
     std::string name;
     DType dtype = DType::kF32;

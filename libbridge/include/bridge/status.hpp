@@ -61,8 +61,8 @@ class [[nodiscard]] BRIDGE_API Status {
 }  // namespace bridge
 
 /// Early return on error, for functions that return Status.
-#define BRIDGE_RETURN_IF_ERROR(expr)              \
-  do {                                            \
-    ::bridge::Status bridge_status_ = (expr);     \
+#define BRIDGE_RETURN_IF_ERROR(expr)                    \
+  do {                                                  \
+    ::bridge::Status bridge_status_ = (expr);           \
     if (!bridge_status_.is_ok()) return bridge_status_; \
   } while (0)

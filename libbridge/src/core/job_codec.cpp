@@ -88,19 +88,19 @@ Status decode_result(const wire::JobResult& header, std::span<zmq::message_t> ou
   BRIDGE_RETURN_IF_ERROR(validate_tensors(header.outputs(), outputs, limits, total));
   out.outputs.clear();
   for (std::size_t i = 0; i < outputs.size(); ++i)
-    out.outputs.push_back(tensor_from_frame(*header.outputs()->Get(static_cast<flatbuffers::uoffset_t>(i)),
-                                            std::move(outputs[i])));
+    out.outputs.push_back(
+        tensor_from_frame(*header.outputs()->Get(static_cast<flatbuffers::uoffset_t>(i)), std::move(outputs[i])));
   return {};
 }
 
 flatbuffers::Offset<wire::DeviceInfo> add_device_info(flatbuffers::FlatBufferBuilder& fbb, const DeviceInfo& info) {
   return wire::CreateDeviceInfo(fbb, static_cast<wire::DeviceKind>(info.kind), fbb.CreateString(info.name),
-                                info.total_memory_bytes, info.compute_capability_major,
-                                info.compute_capability_minor, info.multiprocessors);
+                                info.total_memory_bytes, info.compute_capability_major, info.compute_capability_minor,
+                                info.multiprocessors);
 }
 
 flatbuffers::Offset<wire::DeviceMetrics> add_device_metrics(flatbuffers::FlatBufferBuilder& fbb,
-                                                           const DeviceMetrics& m) {
+                                                            const DeviceMetrics& m) {
   return wire::CreateDeviceMetrics(fbb, m.free_memory_bytes, m.utilization_percent, m.temperature_c, m.power_watts,
                                    m.pool_bytes_in_use, m.pool_bytes_cached, m.pool_hits, m.pool_misses,
                                    m.gpu_disabled);

@@ -13,9 +13,8 @@ using detail::text;
 
 zmq::message_t encode(const WorkerHello& m) {
   flatbuffers::FlatBufferBuilder fbb(1024);
-  auto body = wire::CreateWorkerHello(fbb, fbb.CreateString(m.worker_id), m.incarnation,
-                                      add_device_info(fbb, m.device), detail::strings(fbb, m.kernels), m.slots,
-                                      m.heartbeat_ms);
+  auto body = wire::CreateWorkerHello(fbb, fbb.CreateString(m.worker_id), m.incarnation, add_device_info(fbb, m.device),
+                                      detail::strings(fbb, m.kernels), m.slots, m.heartbeat_ms);
   return finish_envelope(fbb, wire::Body::WorkerHello, body.Union());
 }
 
@@ -156,7 +155,7 @@ Status decode(const wire::Envelope& envelope, Cancel& out) {
   out.dispatch_id = cancel->dispatch_id();
   // Stopping is what matters: any reason but a deadline counts as a cancel.
   out.reason = from_wire(cancel->reason()) == StatusCode::kDeadlineExceeded ? StatusCode::kDeadlineExceeded
-                                                                             : StatusCode::kCancelled;
+                                                                            : StatusCode::kCancelled;
   return {};
 }
 

@@ -13,10 +13,9 @@ zmq::message_t encode(const StatusReply& m) {
   flatbuffers::FlatBufferBuilder fbb(1024);
   std::vector<flatbuffers::Offset<wire::WorkerStatus>> workers;
   for (const WorkerInfo& w : m.fleet.workers)
-    workers.push_back(wire::CreateWorkerStatus(fbb, fbb.CreateString(w.id), add_device_info(fbb, w.device),
-                                               strings(fbb, w.kernels), w.slots, w.inflight,
-                                               static_cast<std::uint32_t>(w.since_heartbeat.count()), w.completed,
-                                               add_device_metrics(fbb, w.metrics)));
+    workers.push_back(wire::CreateWorkerStatus(
+        fbb, fbb.CreateString(w.id), add_device_info(fbb, w.device), strings(fbb, w.kernels), w.slots, w.inflight,
+        static_cast<std::uint32_t>(w.since_heartbeat.count()), w.completed, add_device_metrics(fbb, w.metrics)));
   const FleetStatus& f = m.fleet;
   auto body = wire::CreateStatusReply(fbb, m.request_id, fbb.CreateString(f.broker_id), fbb.CreateVector(workers),
                                       f.queued_jobs, f.inflight_jobs, f.redis_connected, f.default_timeout_ms);
@@ -31,9 +30,9 @@ zmq::message_t encode(const QuotaReply& m) {
                                                  t.max_inflight_bytes, t.rate, t.burst, t.weight, t.min_priority,
                                                  t.max_priority, strings(fbb, t.kernels), t.inflight_jobs,
                                                  t.inflight_bytes, t.rate_tokens, t.max_resident_bytes, t.max_job_ms));
-  auto body = wire::CreateQuotaReply(fbb, m.request_id, fbb.CreateVector(rows),
-                                     fbb.CreateString(m.report.tenants_file), m.report.loaded_at_unix_ms,
-                                     fbb.CreateString(m.error.message()), to_wire(m.error.code()));
+  auto body =
+      wire::CreateQuotaReply(fbb, m.request_id, fbb.CreateVector(rows), fbb.CreateString(m.report.tenants_file),
+                             m.report.loaded_at_unix_ms, fbb.CreateString(m.error.message()), to_wire(m.error.code()));
   return finish_envelope(fbb, wire::Body::QuotaReply, body.Union());
 }
 
@@ -88,9 +87,9 @@ Status decode(const wire::Envelope& envelope, QuotaReply& out) {
   out.request_id = reply->request_id();
   out.error = {};
   if (reply->error() != nullptr && reply->error()->size() > 0)
-    out.error = Status(reply->error_code() == wire::StatusCode::OK ? StatusCode::kUnknownTenant
-                                                                   : from_wire(reply->error_code()),
-                       text(reply->error()));
+    out.error = Status(
+        reply->error_code() == wire::StatusCode::OK ? StatusCode::kUnknownTenant : from_wire(reply->error_code()),
+        text(reply->error()));
   QuotaReport& r = out.report;
   r.tenants_file = text(reply->tenants_file());
   r.loaded_at_unix_ms = reply->loaded_at_unix_ms();
@@ -123,8 +122,8 @@ Status decode(const wire::Envelope& envelope, ActorReply& out) {
   const auto* reply = body_of<wire::ActorReply>(envelope, wire::Body::ActorReply, status);
   if (reply == nullptr) return status;
   out.request_id = reply->request_id();
-  out.status = reply->status() == wire::StatusCode::OK ? Status{}
-                                                       : Status(from_wire(reply->status()), text(reply->message()));
+  out.status =
+      reply->status() == wire::StatusCode::OK ? Status{} : Status(from_wire(reply->status()), text(reply->message()));
   ActorInfo& a = out.actor;
   a.found = reply->found();
   a.version = reply->version();

@@ -45,8 +45,8 @@ Status check_name(const flatbuffers::String* s, const char* what, const Limits& 
     return {};
   }
   if (s->size() > limits.max_name_bytes)
-    return {StatusCode::kTooLarge, std::string(what) + " is " + std::to_string(s->size()) +
-                                       " bytes; the limit is " + std::to_string(limits.max_name_bytes)};
+    return {StatusCode::kTooLarge, std::string(what) + " is " + std::to_string(s->size()) + " bytes; the limit is " +
+                                       std::to_string(limits.max_name_bytes)};
   return {};
 }
 
@@ -60,7 +60,8 @@ void realign_header(zmq::message_t& frame) {
       std::aligned_alloc(kHeaderAlignment, (size + kHeaderAlignment - 1) / kHeaderAlignment * kHeaderAlignment);
   if (copy == nullptr) throw std::bad_alloc();
   std::memcpy(copy, frame.data(), size);
-  frame = zmq::message_t(copy, size, [](void* data, void*) { std::free(data); }, nullptr);
+  frame = zmq::message_t(
+      copy, size, [](void* data, void*) { std::free(data); }, nullptr);
 }
 
 }  // namespace
@@ -81,8 +82,9 @@ Status decode_envelope(zmq::message_t& frame, const Limits& limits, const wire::
     return {StatusCode::kTooLarge, "header frame is " + std::to_string(size) + " bytes; the limit is " +
                                        std::to_string(limits.max_header_bytes)};
   if (size < 8 || !flatbuffers::BufferHasIdentifier(data, wire::EnvelopeIdentifier()))
-    return malformed("first frame is not a GpuBridge header (expected a FlatBuffer with file identifier "
-                     "'GBRG'; see docs/protocol.md)");
+    return malformed(
+        "first frame is not a GpuBridge header (expected a FlatBuffer with file identifier "
+        "'GBRG'; see docs/protocol.md)");
   // Verify first, then read the version: a newer peer's header still verifies here (fields are only
   // appended), so it gets VERSION_MISMATCH; bytes that do not verify at all get MALFORMED_MESSAGE.
   const auto* envelope = flatbuffers::GetRoot<wire::Envelope>(data);
@@ -93,8 +95,7 @@ Status decode_envelope(zmq::message_t& frame, const Limits& limits, const wire::
     return {StatusCode::kVersionMismatch, "peer speaks protocol version " + std::to_string(envelope->version()) +
                                               ", this side speaks " + std::to_string(kProtocolVersion) +
                                               "; upgrade the older side"};
-  if (envelope->body_type() == wire::Body::NONE || envelope->body() == nullptr)
-    return malformed("header has no body");
+  if (envelope->body_type() == wire::Body::NONE || envelope->body() == nullptr) return malformed("header has no body");
   if (static_cast<unsigned>(envelope->body_type()) > static_cast<unsigned>(wire::Body::MAX))
     return malformed("header body type " + std::to_string(static_cast<unsigned>(envelope->body_type())) +
                      " is not known to this protocol version");
@@ -127,8 +128,8 @@ Status validate_tensors(const TensorDescs* descs, std::span<const zmq::message_t
                         std::uint64_t& total_bytes, bool allow_resident) {
   const std::size_t count = descs == nullptr ? 0 : descs->size();
   if (count > limits.max_tensors)
-    return {StatusCode::kTooLarge, std::to_string(count) + " tensors; the limit is " +
-                                       std::to_string(limits.max_tensors)};
+    return {StatusCode::kTooLarge,
+            std::to_string(count) + " tensors; the limit is " + std::to_string(limits.max_tensors)};
   std::size_t framed = 0;  // descriptors that carry a payload frame
   for (std::size_t i = 0; i < count; ++i) {
     const wire::TensorDesc* desc = descs->Get(static_cast<flatbuffers::uoffset_t>(i));
@@ -146,30 +147,29 @@ Status validate_tensors(const TensorDescs* descs, std::span<const zmq::message_t
   std::size_t frame = 0;
   for (std::size_t i = 0; i < count; ++i) {
     const wire::TensorDesc* desc = descs->Get(static_cast<flatbuffers::uoffset_t>(i));
-    const std::string label = "tensor " + std::to_string(i) +
-                              (desc->name() ? " ('" + std::string(view(desc->name())) + "')" : std::string());
+    const std::string label =
+        "tensor " + std::to_string(i) + (desc->name() ? " ('" + std::string(view(desc->name())) + "')" : std::string());
     BRIDGE_RETURN_IF_ERROR(check_name(desc->name(), "tensor name", limits, false));
     if (is_resident(*desc)) {
       BRIDGE_RETURN_IF_ERROR(check_name(desc->resident(), "resident tensor name", limits, true));
       continue;
     }
     if (static_cast<unsigned>(desc->dtype()) > static_cast<unsigned>(wire::DType::MAX))
-      return {StatusCode::kInvalidArgument, label + " has unknown dtype " +
-                                                std::to_string(static_cast<unsigned>(desc->dtype()))};
+      return {StatusCode::kInvalidArgument,
+              label + " has unknown dtype " + std::to_string(static_cast<unsigned>(desc->dtype()))};
     const std::size_t rank = desc->shape() == nullptr ? 0 : desc->shape()->size();
     if (rank > limits.max_rank)
-      return {StatusCode::kTooLarge, label + " has rank " + std::to_string(rank) + "; the limit is " +
-                                         std::to_string(limits.max_rank)};
+      return {StatusCode::kTooLarge,
+              label + " has rank " + std::to_string(rank) + "; the limit is " + std::to_string(limits.max_rank)};
     // Overflow-safe: every dimension is bounded by the byte limit before it is multiplied.
     const std::uint64_t element_bytes = dtype_size(static_cast<DType>(desc->dtype()));
     std::uint64_t bytes = element_bytes;
     for (std::size_t d = 0; d < rank; ++d) {
       const std::int64_t dim = desc->shape()->Get(static_cast<flatbuffers::uoffset_t>(d));
-      if (dim < 0)
-        return {StatusCode::kInvalidArgument, label + " has negative dimension " + std::to_string(dim)};
+      if (dim < 0) return {StatusCode::kInvalidArgument, label + " has negative dimension " + std::to_string(dim)};
       if (dim != 0 && bytes > limits.max_tensor_bytes / static_cast<std::uint64_t>(dim)) {
-        return {StatusCode::kTooLarge, label + " declares more than " + std::to_string(limits.max_tensor_bytes) +
-                                           " bytes (max_tensor_bytes)"};
+        return {StatusCode::kTooLarge,
+                label + " declares more than " + std::to_string(limits.max_tensor_bytes) + " bytes (max_tensor_bytes)"};
       }
       bytes *= static_cast<std::uint64_t>(dim);
     }
@@ -182,8 +182,8 @@ Status validate_tensors(const TensorDescs* descs, std::span<const zmq::message_t
     ++frame;
     total_bytes += bytes;
     if (total_bytes > limits.max_job_bytes)
-      return {StatusCode::kTooLarge, "tensors total more than " + std::to_string(limits.max_job_bytes) +
-                                         " bytes (max_job_bytes)"};
+      return {StatusCode::kTooLarge,
+              "tensors total more than " + std::to_string(limits.max_job_bytes) + " bytes (max_job_bytes)"};
   }
   return {};
 }
@@ -203,8 +203,8 @@ Status check_params(const flatbuffers::Vector<flatbuffers::Offset<wire::Param>>*
 
 }  // namespace
 
-Status validate_request(const wire::JobRequest& request, std::span<const zmq::message_t> payload,
-                        const Limits& limits, std::uint64_t& total_bytes) {
+Status validate_request(const wire::JobRequest& request, std::span<const zmq::message_t> payload, const Limits& limits,
+                        std::uint64_t& total_bytes) {
   if (request.job_id() == 0) return {StatusCode::kInvalidArgument, "job_id is 0; use a non-zero id unique per client"};
   BRIDGE_RETURN_IF_ERROR(check_name(request.kernel(), "kernel", limits, true));
   BRIDGE_RETURN_IF_ERROR(check_name(request.tenant(), "tenant", limits, false));  // empty: the key's tenant
@@ -277,8 +277,8 @@ zmq::message_t tensor_to_frame(const Tensor& tensor) {
   // I/O thread) once the bytes are on the wire.
   auto keep_alive = std::make_unique<Tensor>(tensor);
   auto* data = const_cast<std::byte*>(keep_alive->bytes().data());
-  zmq::message_t frame(data, keep_alive->byte_size(),
-                       [](void*, void* hint) { delete static_cast<Tensor*>(hint); }, keep_alive.get());
+  zmq::message_t frame(
+      data, keep_alive->byte_size(), [](void*, void* hint) { delete static_cast<Tensor*>(hint); }, keep_alive.get());
   keep_alive.release();
   return frame;
 }

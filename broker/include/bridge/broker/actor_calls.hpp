@@ -4,8 +4,8 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
-#include <vector>
 #include <string>
+#include <vector>
 
 #include "bridge/broker/actor_store.hpp"
 #include "bridge/broker/actor_table.hpp"

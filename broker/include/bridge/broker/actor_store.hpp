@@ -3,24 +3,24 @@
 
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "bridge/broker/redis_connection.hpp"
+#include "bridge/broker/replica_wait.hpp"
 #include "bridge/tensor.hpp"
 
 namespace bridge::broker {
 
 /// An actor's state as Redis holds it.
 struct ActorState {
-  bool found = false;              ///< false: never written (a new actor, version 0, no tensors)
+  bool found = false;  ///< false: never written (a new actor, version 0, no tensors)
   std::uint64_t version = 0;
-  std::string worker;              ///< where its broker last placed it; empty: not active
+  std::string worker;  ///< where its broker last placed it; empty: not active
   std::int64_t updated_unix_ms = 0;
-  std::vector<Tensor> tensors;     ///< named; bytes only when loaded with data
+  std::vector<Tensor> tensors;  ///< named; bytes only when loaded with data
   /// Non-zero: state up to this version was acknowledged and is gone (Redis lost data); calls are
   /// refused DATA_LOSS until the actor is reset.
   std::uint64_t lost_version = 0;
@@ -31,7 +31,7 @@ struct ActorState {
 class ActorStateStore {
  public:
   struct WriteResult {
-    bool reachable = false;        ///< false: no usable answer (connection lost or `error`)
+    bool reachable = false;  ///< false: no usable answer (connection lost or `error`)
     std::string error;
     bool written = false;
     /// When not written: "version" (a newer state exists), "lost" (the state the call started
@@ -57,8 +57,8 @@ class ActorStateStore {
   /// Writes `tensors` (named) as the state after `expected_version` and records `worker`, unless
   /// the stored version is another or the tenant would pass `max_resident_bytes`. Same contract.
   virtual bool write(const std::string& tenant, const std::string& actor_id, std::uint64_t expected_version,
-                     const std::string& worker, const std::vector<Tensor>& tensors,
-                     std::uint64_t max_resident_bytes, WriteHandler done) = 0;
+                     const std::string& worker, const std::vector<Tensor>& tensors, std::uint64_t max_resident_bytes,
+                     WriteHandler done) = 0;
   /// Records where the actor is active (empty: nowhere). Best effort.
   virtual void set_worker(const std::string& tenant, const std::string& actor_id, const std::string& worker) = 0;
   /// Marks that the actor's state had reached `version`, unless the store holds that version or a
@@ -91,18 +91,11 @@ class ActorStore final : public ActorStateStore {
   static constexpr int kChunksInFlight = 4;
   static constexpr int kStagedTtlMs = 600000;
 
-  /// A write is acknowledged only once `replicas` replicas have it (Redis `WAIT`), so that a
-  /// fail-over cannot lose it; 0: once the master has it. One WAIT covers every write before it
-  /// and holds the connection for at most `timeout`; short of replicas, it is asked again with
-  /// backoff (10 ms doubling to 1 s) and the writes wait.
-  struct Durability {
-    std::uint32_t replicas = 0;
-    std::chrono::milliseconds timeout{50};
-  };
+  /// With `durability.replicas`, a write is acknowledged only once that many replicas have it
+  /// (ReplicaWait); one the connection took with it is answered "unconfirmed".
+  ActorStore(RedisConnection& redis, std::string prefix, ReplicaWait::Options durability);
 
-  ActorStore(RedisConnection& redis, std::string prefix, Durability durability);
-
-  /// Asks for the replicas' confirmation again when it is due. Call regularly (the broker's timers).
+  /// Asks the replicas again when it is due (ReplicaWait::tick). Call regularly (the broker's timers).
   void tick(std::chrono::steady_clock::time_point now);
 
   /// ActorStateStore, in Redis (false when Redis is not connected).
@@ -125,25 +118,9 @@ class ActorStore final : public ActorStateStore {
   void commit(const std::shared_ptr<Write>& op);
   /// Reads the next chunks of `op` into its tensors; answers after the last.
   void read(const std::shared_ptr<Load>& op);
-  /// A committed write, acknowledged once enough replicas have it.
-  void await_replicas(WriteResult written, WriteHandler done);
-  void ask_replicas(std::chrono::steady_clock::time_point now);
-  /// The connection went with writes unconfirmed: each is answered "unconfirmed".
-  void unconfirm_all();
-
-  struct Unconfirmed {
-    WriteResult result;
-    WriteHandler done;
-  };
-
   RedisConnection& redis_;
   std::string prefix_;
-  Durability durability_;
-  std::deque<Unconfirmed> unconfirmed_;  ///< committed on the master, in commit order
-  bool wait_in_flight_ = false;
-  std::chrono::milliseconds wait_backoff_{0};
-  std::chrono::steady_clock::time_point next_wait_{};
-  bool short_of_replicas_ = false;  ///< said in the log; said again once confirmed
+  ReplicaWait replicas_;
   std::uint64_t next_write_ = 0;  ///< with a random start: staged names never collide
 };
 

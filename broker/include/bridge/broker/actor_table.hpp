@@ -16,14 +16,14 @@ namespace bridge::broker {
 /// turn is admitted, (re)activated if needed, dispatched, and written through to Redis before the
 /// next one starts.
 struct ActorEntry {
-  std::string key;                     ///< "<tenant>/<actor id>"
+  std::string key;  ///< "<tenant>/<actor id>"
   std::string tenant;
   std::string actor_id;
-  std::string worker;                  ///< the worker holding its activation; empty: none
-  std::uint64_t incarnation = 0;       ///< of that worker process (a restarted worker lost it)
-  std::uint64_t version = 0;           ///< state version in Redis as this broker last saw it
-  bool busy = false;                   ///< a call holds the turn
-  std::deque<Job*> waiting;            ///< calls behind it, in arrival order (through ActorTable only)
+  std::string worker;             ///< the worker holding its activation; empty: none
+  std::uint64_t incarnation = 0;  ///< of that worker process (a restarted worker lost it)
+  std::uint64_t version = 0;      ///< state version in Redis as this broker last saw it
+  bool busy = false;              ///< a call holds the turn
+  std::deque<Job*> waiting;       ///< calls behind it, in arrival order (through ActorTable only)
   Clock::time_point last_used{};
 };
 

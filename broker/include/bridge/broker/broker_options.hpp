@@ -23,11 +23,11 @@ struct BrokerOptions {
   static constexpr std::uint64_t kDefaultMaxUnreadTenantBytes = 1ull << 30;
   static constexpr std::uint32_t kDefaultCancelGraceMs = 30000;
 
-  std::string id;                                  ///< empty: "<hostname>-<pid>-<random>"
-  std::string frontend = "tcp://127.0.0.1:5555";   ///< clients connect here (ROUTER)
-  std::string backend = "tcp://127.0.0.1:5556";    ///< workers connect here (ROUTER)
+  std::string id;                                 ///< empty: "<hostname>-<pid>-<random>"
+  std::string frontend = "tcp://127.0.0.1:5555";  ///< clients connect here (ROUTER)
+  std::string backend = "tcp://127.0.0.1:5556";   ///< workers connect here (ROUTER)
   std::string redis = "redis://127.0.0.1:6379/0";
-  std::string redis_prefix = "bridge:";            ///< prefix of every Redis key the broker writes
+  std::string redis_prefix = "bridge:";  ///< prefix of every Redis key the broker writes
   /// A file whose first line is the Redis password (mode 0600 advised); overrides a password in
   /// `redis`, where `redis://USER@HOST` then names the ACL user. Empty: $GPUBRIDGE_REDIS_PASSWORD if
   /// set, else the URL's. Relative to the broker.yaml that names it.
@@ -37,7 +37,7 @@ struct BrokerOptions {
   std::uint32_t redis_wait_replicas = 0;
   /// How long one WAIT may hold the Redis connection (other commands queue behind it).
   std::uint32_t redis_wait_timeout_ms = 50;
-  std::string tenants_file = "tenants.yaml";       ///< relative to the broker.yaml that names it
+  std::string tenants_file = "tenants.yaml";  ///< relative to the broker.yaml that names it
   /// true (key `security: curve`): every connection is CURVE-encrypted and authenticated; a client
   /// is the tenant its key is listed under in tenants_file, a worker must be in workers_file.
   /// false (`security: none`): no encryption, no identity (a request's tenant field is believed);
@@ -52,14 +52,14 @@ struct BrokerOptions {
   /// DIR/operators/*.pub (docker-compose makes them so). Re-read with tenants_file. Empty: none.
   std::string client_keys_dir;
   std::uint32_t heartbeat_ms = kDefaultHeartbeatMs;
-  std::uint32_t liveness = kDefaultLiveness;       ///< a worker silent this many of its heartbeats is dead
+  std::uint32_t liveness = kDefaultLiveness;  ///< a worker silent this many of its heartbeats is dead
   /// The slowest rate, in MiB/s, at which the link to a worker is expected to move a large message:
   /// a worker that announced one is waited for its transfer time at this rate on top of its liveness.
   std::uint32_t link_floor_mib_s = core::kDefaultLinkFloorMibS;
-  std::uint32_t default_timeout_ms = kDefaultTimeoutMs;  ///< for jobs that set none
-  std::uint32_t max_attempts = kDefaultMaxAttempts;      ///< dispatches before WORKER_LOST
-  std::uint32_t max_queued_jobs = kDefaultMaxQueuedJobs; ///< beyond it: QUEUE_FULL
-  std::uint32_t retry_after_ms = kDefaultRetryAfterMs;   ///< advised with RESOURCE_EXHAUSTED / QUEUE_FULL
+  std::uint32_t default_timeout_ms = kDefaultTimeoutMs;             ///< for jobs that set none
+  std::uint32_t max_attempts = kDefaultMaxAttempts;                 ///< dispatches before WORKER_LOST
+  std::uint32_t max_queued_jobs = kDefaultMaxQueuedJobs;            ///< beyond it: QUEUE_FULL
+  std::uint32_t retry_after_ms = kDefaultRetryAfterMs;              ///< advised with RESOURCE_EXHAUSTED / QUEUE_FULL
   std::uint32_t admission_timeout_ms = kDefaultAdmissionTimeoutMs;  ///< Redis must decide within this
   std::uint32_t drain_timeout_ms = kDefaultDrainTimeoutMs;          ///< on SIGTERM
   /// Bytes of results the broker holds for one client that has not read them; over it the client's

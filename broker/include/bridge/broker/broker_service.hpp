@@ -184,8 +184,8 @@ class BrokerService final : private Admission::Host, private ActorCalls::Host {
   std::uint64_t incarnation_;  ///< random per process: clients see a restart in Pong and re-send
   TenantTable tenants_;
   zmq::context_t context_;
-  core::CurveKeys keys_;       ///< the broker's own pair (security: curve)
-  WorkerKeys worker_keys_;     ///< enrolled workers (workers_file)
+  core::CurveKeys keys_;    ///< the broker's own pair (security: curve)
+  WorkerKeys worker_keys_;  ///< enrolled workers (workers_file)
   std::string workers_signature_;
   /// Bound before the sockets bind (ZAP must exist first, or libzmq lets connections through unchecked).
   ZapHandler zap_;
@@ -195,9 +195,9 @@ class BrokerService final : private Admission::Host, private ActorCalls::Host {
   core::Notifier stop_;
   core::Notifier reload_;
   bool stopping_ = false;
-  std::string tenants_signature_;            ///< mtime and size of tenants_file when last read
+  std::string tenants_signature_;  ///< mtime and size of tenants_file when last read
   Clock::time_point next_tenants_check_{};
-  std::int64_t tenants_loaded_at_ms_ = 0;    ///< wall clock, for bridgectl quota show
+  std::int64_t tenants_loaded_at_ms_ = 0;  ///< wall clock, for bridgectl quota show
 
   JobTable jobs_;
   ClientLedger ledger_;
@@ -224,12 +224,12 @@ class BrokerService final : private Admission::Host, private ActorCalls::Host {
   bool redis_was_connected_ = false;
   ThrottledLog refusal_log_;
   static constexpr int kMaxQuotaQueriesInFlight = 8;
-  int quota_queries_in_flight_ = 0;      ///< QuotaRequests waiting for Redis (handle_quota)
+  int quota_queries_in_flight_ = 0;  ///< QuotaRequests waiting for Redis (handle_quota)
   static constexpr int kMaxActorQueriesInFlight = 8;
-  int actor_queries_in_flight_ = 0;      ///< ActorRequests waiting for Redis (handle_actor_show)
-  std::string redis_refusal_seen_;       ///< redis_.refusal() as last published
+  int actor_queries_in_flight_ = 0;  ///< ActorRequests waiting for Redis (handle_actor_show)
+  std::string redis_refusal_seen_;   ///< redis_.refusal() as last published
   std::mutex readiness_mutex_;
-  std::string redis_refusal_;            ///< the same, for /readyz; guarded by readiness_mutex_
+  std::string redis_refusal_;  ///< the same, for /readyz; guarded by readiness_mutex_
 };
 
 }  // namespace bridge::broker

@@ -39,42 +39,42 @@ std::string comma_joined(const std::vector<std::string>& items);
 /// Lives from the moment a request passes verification until it ends (see JobState). Its frames
 /// are the client's request header and payload, forwarded to a worker without being copied.
 struct Job {
-  std::uint64_t key = 0;               ///< broker-unique
-  std::string client;                  ///< ROUTER routing id of the client
-  std::string client_key;              ///< the key the request came with: answers go only to it (ClientBindings)
+  std::uint64_t key = 0;   ///< broker-unique
+  std::string client;      ///< ROUTER routing id of the client
+  std::string client_key;  ///< the key the request came with: answers go only to it (ClientBindings)
   std::uint64_t client_job_id = 0;
   std::string tenant;
-  std::string kernel;                  ///< the first kernel (for logs and messages)
-  std::vector<std::string> kernels;    ///< every kernel a worker needs: kernel, then pipeline stages
+  std::string kernel;                ///< the first kernel (for logs and messages)
+  std::vector<std::string> kernels;  ///< every kernel a worker needs: kernel, then pipeline stages
   Placement placement = Placement::kAny;
   int priority = 0;
   Clock::time_point received{};
-  Clock::time_point deadline{};        ///< the client's: answered DEADLINE_EXCEEDED then, wherever it is
+  Clock::time_point deadline{};  ///< the client's: answered DEADLINE_EXCEEDED then, wherever it is
   /// The current step's own time limit, if sooner than the deadline: admission (admission_timeout_ms)
   /// or running (the tenant's max_job_ms); when Cancelling, how long the worker may take to stop it.
   /// max() while the step has none.
   Clock::time_point step_deadline = Clock::time_point::max();
-  core::Frames frames;                 ///< [request header][payload...]
+  core::Frames frames;  ///< [request header][payload...]
   std::uint64_t payload_bytes = 0;
-  int attempts = 0;                    ///< dispatches so far
+  int attempts = 0;  ///< dispatches so far
 
   JobState state = JobState::kAdmitting;  ///< changed through JobTable::set_state only
-  bool holds_quota = false;            ///< a unit of the tenant's lease (QuotaLeases) is in use
-  std::string worker;                  ///< the worker whose credit it holds; empty: none
-  bool write_pending = false;          ///< an actor write-through is in flight for it
-  std::uint64_t dispatch_id = 0;       ///< current dispatch (0 while not on a worker)
+  bool holds_quota = false;               ///< a unit of the tenant's lease (QuotaLeases) is in use
+  std::string worker;                     ///< the worker whose credit it holds; empty: none
+  bool write_pending = false;             ///< an actor write-through is in flight for it
+  std::uint64_t dispatch_id = 0;          ///< current dispatch (0 while not on a worker)
   Clock::time_point dispatched{};
 
   // Actor calls.
-  std::string actor;                   ///< "<tenant>/<actor id>"; empty for a plain job
-  bool holds_actor_turn = false;       ///< the actor runs no other call until this one ends
-  std::string pinned_worker;           ///< must run here (the actor's activation), unless it left
-  bool activate = false;               ///< the dispatch carries the actor's state from Redis
-  std::vector<Tensor> activation;      ///< that state, until dispatched
-  std::uint64_t actor_version = 0;     ///< the state version the call starts from
+  std::string actor;                ///< "<tenant>/<actor id>"; empty for a plain job
+  bool holds_actor_turn = false;    ///< the actor runs no other call until this one ends
+  std::string pinned_worker;        ///< must run here (the actor's activation), unless it left
+  bool activate = false;            ///< the dispatch carries the actor's state from Redis
+  std::vector<Tensor> activation;   ///< that state, until dispatched
+  std::uint64_t actor_version = 0;  ///< the state version the call starts from
   /// The highest version of the actor the client was told of: Redis holding less lost state.
   std::uint64_t actor_version_seen = 0;
-  int reactivations = 0;               ///< times a worker answered ACTOR_NOT_ACTIVE
+  int reactivations = 0;  ///< times a worker answered ACTOR_NOT_ACTIVE
 
   /// Answered: the client has its one answer; the job only waits to release what it holds.
   bool answered() const { return state == JobState::kCancelling; }

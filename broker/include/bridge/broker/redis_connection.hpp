@@ -2,6 +2,7 @@
 /// @file RedisConnection: a hiredis async connection driven by the broker's own poll loop.
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -60,6 +61,8 @@ class RedisConnection {
 
   /// Connected, and behind Sentinel, to a server that says it is the master.
   bool connected() const { return connected_ && role_checked_; }
+  /// Counts connections made: what one connection wrote, a WAIT on a later one cannot confirm.
+  std::uint64_t generation() const { return generation_; }
   /// Why Redis refuses this connection's commands (out of memory, authentication, read-only
   /// replica, a failed save, still loading), from the first reply that said so; empty while it
   /// accepts them. Set by any refusing reply, cleared only by a successful probe_write().
@@ -107,14 +110,15 @@ class RedisConnection {
   std::string host_;  ///< the server connected to: address_.host, or the master a sentinel named
   int port_ = 0;
   redisAsyncContext* context_ = nullptr;  // owned by hiredis; freed by it on disconnect
-  bool resolving_ = false;          ///< context_ is a sentinel's, asked for the master
-  bool sentinel_answered_ = false;  ///< the sentinel asked replied (with the master, or an error)
-  bool role_checked_ = true;        ///< behind Sentinel: ROLE said master on this connection
-  std::size_t next_sentinel_ = 0;   ///< the sentinel to ask next
-  std::size_t sentinels_failed_ = 0;  ///< in a row, this round
-  std::string sentinel_errors_;     ///< what they said, for the log line once all failed
+  bool resolving_ = false;                ///< context_ is a sentinel's, asked for the master
+  bool sentinel_answered_ = false;        ///< the sentinel asked replied (with the master, or an error)
+  bool role_checked_ = true;              ///< behind Sentinel: ROLE said master on this connection
+  std::size_t next_sentinel_ = 0;         ///< the sentinel to ask next
+  std::size_t sentinels_failed_ = 0;      ///< in a row, this round
+  std::string sentinel_errors_;           ///< what they said, for the log line once all failed
   std::chrono::steady_clock::time_point connect_deadline_{};  ///< an attempt not connected by then is dropped
   bool connected_ = false;
+  std::uint64_t generation_ = 0;
   bool want_read_ = false;
   bool want_write_ = false;
   bool reported_down_ = false;

@@ -24,7 +24,7 @@ Status decode_result(const wire::JobResult& header, std::span<zmq::message_t> ou
 
 flatbuffers::Offset<wire::DeviceInfo> add_device_info(flatbuffers::FlatBufferBuilder& fbb, const DeviceInfo& info);
 flatbuffers::Offset<wire::DeviceMetrics> add_device_metrics(flatbuffers::FlatBufferBuilder& fbb,
-                                                           const DeviceMetrics& metrics);
+                                                            const DeviceMetrics& metrics);
 DeviceInfo device_info_from(const wire::DeviceInfo* info);
 DeviceMetrics device_metrics_from(const wire::DeviceMetrics* metrics);
 

@@ -28,7 +28,7 @@ struct WorkerHello {
   std::uint64_t incarnation = 0;  ///< random per process: a re-hello with the same value keeps jobs in flight
   DeviceInfo device;
   std::vector<std::string> kernels;
-  std::uint32_t slots = 1;          ///< decode(): at least 1
+  std::uint32_t slots = 1;            ///< decode(): at least 1
   std::uint32_t heartbeat_ms = 1000;  ///< decode(): within 10..60000
 };
 

@@ -89,21 +89,12 @@ int quota_show(Client& client, const std::string& tenant, bool json) {
   return 0;
 }
 
-int actor_show(Client& client, const std::vector<std::string>& words, bool json) {
-  if (words.empty() || words.size() > 2) throw ConfigError("usage: bridgectl actor show [TENANT] ID");
+int actor_command(Client& client, const std::vector<std::string>& words, bool json, bool reset) {
+  if (words.empty() || words.size() > 2)
+    throw ConfigError(std::string("usage: bridgectl actor ") + (reset ? "reset" : "show") + " [TENANT] ID");
+  const std::string tenant = words.size() == 2 ? words[0] : "", id = words.back();
   ActorInfo actor;
-  const Status s =
-      words.size() == 2 ? client.actor_info(words[0], words[1], actor) : client.actor_info("", words[0], actor);
-  if (!s.is_ok()) return failed(s);
-  print_actor(actor, json);
-  return 0;
-}
-
-int actor_reset(Client& client, const std::vector<std::string>& words, bool json) {
-  if (words.empty() || words.size() > 2) throw ConfigError("usage: bridgectl actor reset [TENANT] ID");
-  ActorInfo actor;
-  const Status s =
-      words.size() == 2 ? client.actor_reset(words[0], words[1], actor) : client.actor_reset("", words[0], actor);
+  const Status s = reset ? client.actor_reset(tenant, id, actor) : client.actor_info(tenant, id, actor);
   if (!s.is_ok()) return failed(s);
   print_actor(actor, json);
   return 0;

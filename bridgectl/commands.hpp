@@ -24,9 +24,8 @@ int submit(bridge::Client& client, const SubmitArgs& args, bool json);
 int status(bridge::Client& client, bool json);
 int quota_show(bridge::Client& client, const std::string& tenant, bool json);
 /// `words`: [TENANT] ID.
-int actor_show(bridge::Client& client, const std::vector<std::string>& words, bool json);
-/// Resets the actor (Client::actor_reset) and prints it as it is after.
-int actor_reset(bridge::Client& client, const std::vector<std::string>& words, bool json);
+/// `actor show` prints the actor; `actor reset` resets it (Client::actor_reset) and prints it as it is after.
+int actor_command(bridge::Client& client, const std::vector<std::string>& words, bool json, bool reset);
 /// A live view refreshed every `interval`; `once`: one screen, then exit.
 int top(bridge::Client& client, std::chrono::milliseconds interval, bool once);
 /// Writes NAME.key (mode 0600) and NAME.pub.

@@ -87,8 +87,8 @@ int main(int argc, char** argv) {
     if (submit->parsed()) return bridgectl::submit(client, submit_args, json);
     if (status->parsed()) return bridgectl::status(client, json);
     if (quota_show->parsed()) return bridgectl::quota_show(client, quota_tenant, json);
-    if (actor_show->parsed()) return bridgectl::actor_show(client, actor_words, json);
-    if (actor_reset->parsed()) return bridgectl::actor_reset(client, actor_words, json);
+    if (actor_show->parsed() || actor_reset->parsed())
+      return bridgectl::actor_command(client, actor_words, json, actor_reset->parsed());
     return bridgectl::top(client, std::chrono::milliseconds(interval_ms), once);
   });
 }

@@ -388,7 +388,7 @@ end
 for name, base in pairs(bases) do
   for c = 0, (counts[name] or 0) - 1 do redis.call('UNLINK', base .. ':' .. c) end
 end
-if bytes > 0 then redis.call('DECRBY', KEYS[2], bytes) end
+if bytes > 0 then redis.call('INCRBY', KEYS[2], -bytes) end
 local next_version = math.max(version, lost) + 1
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'version', next_version, 'worker', '', 'updated_ms', ARGV[1])

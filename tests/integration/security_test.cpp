@@ -397,6 +397,9 @@ TEST(Auth, BrokersUseTheirRedisAclUserWhichCanTouchNothingElse) {
       counter.call({.kernel = "vector_add", .args = {Resident{"sum"}, Tensor::vector<float>({1, 1})}, .keep = {"sum"}})
           .get();
   ASSERT_TRUE(call.ok()) << call.status.to_string() << fleet.logs();
+  ActorInfo reset;
+  ASSERT_TRUE(counter.reset(reset).is_ok()) << fleet.logs();  // the reset script's commands
+  EXPECT_EQ(reset.version, 3u);
   QuotaReport report;
   ASSERT_TRUE(alice.quotas("", report).is_ok());
   EXPECT_GE(report.tenants.at(0).inflight_jobs, 0) << "usage read from Redis";
@@ -408,6 +411,9 @@ TEST(Auth, BrokersUseTheirRedisAclUserWhichCanTouchNothingElse) {
   EXPECT_NE(fleet.redis().command({"ACL", "DRYRUN", "gpubridge", "CONFIG", "GET", "*"}).find("no permissions"),
             std::string::npos);
   EXPECT_EQ(fleet.redis().command({"ACL", "DRYRUN", "gpubridge", "GET", "bridge:x"}), "OK");
+  // Sentinel (ROLE) and redis_wait_replicas (WAIT), which this fleet does not use.
+  EXPECT_EQ(fleet.redis().command({"ACL", "DRYRUN", "gpubridge", "ROLE"}), "OK");
+  EXPECT_EQ(fleet.redis().command({"ACL", "DRYRUN", "gpubridge", "WAIT", "1", "50"}), "OK");
   EXPECT_EQ(fleet.broker().log().find("NOPERM"), std::string::npos) << "a command the ACL file forgot:\n"
                                                                     << fleet.broker().log();
 }

@@ -276,15 +276,6 @@ bool Fleet::wait_for_inflight(std::uint32_t count, std::chrono::milliseconds tim
   return wait_for_status([count](const FleetStatus& f) { return f.inflight_jobs == count; }, timeout);
 }
 
-std::string Fleet::logs() const {
-  std::string all;
-  for (const auto& file : log_files_) {
-    std::ifstream in(file);
-    std::stringstream s;
-    s << in.rdbuf();
-    all += "==== " + file + "\n" + s.str();
-  }
-  return all;
-}
+std::string Fleet::logs() const { return concatenated_logs(log_files_); }
 
 }  // namespace bridge::testing

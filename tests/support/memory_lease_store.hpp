@@ -14,9 +14,9 @@ namespace bridge::broker {
 class MemoryLeaseStore final : public LeaseStore {
  public:
   bool reachable = true;
-  std::uint64_t held_jobs = 0, held_bytes = 0;   // this broker's lease, as the store sees it
-  std::uint64_t others_jobs = 0;                 // what other brokers hold
-  bool refuse_writes = false;                    // give-backs lost (Redis at maxmemory, say)
+  std::uint64_t held_jobs = 0, held_bytes = 0;  // this broker's lease, as the store sees it
+  std::uint64_t others_jobs = 0;                // what other brokers hold
+  bool refuse_writes = false;                   // give-backs lost (Redis at maxmemory, say)
   int leases = 0;
 
   bool lease(const std::string&, const TenantQuota& quota, const Amounts& need, const Amounts& want,

@@ -53,6 +53,17 @@ int free_port() {
 
 std::string tcp_endpoint(int port) { return "tcp://127.0.0.1:" + std::to_string(port); }
 
+std::string concatenated_logs(const std::vector<std::string>& paths) {
+  std::string all;
+  for (const auto& path : paths) {
+    std::ifstream in(path);
+    std::stringstream text;
+    text << in.rdbuf();
+    all += "==== " + path + "\n" + text.str();
+  }
+  return all;
+}
+
 Process::Process(std::vector<std::string> argv, std::string log_path) : log_path_(std::move(log_path)) {
   std::vector<char*> args;
   for (auto& a : argv) args.push_back(a.data());

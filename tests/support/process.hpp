@@ -27,6 +27,9 @@ class TempDir {
   std::filesystem::path path_;
 };
 
+/// The files at `paths`, each under a "==== PATH" line: processes' logs, for failure messages.
+std::string concatenated_logs(const std::vector<std::string>& paths);
+
 /// A port on 127.0.0.1 that was free a moment ago.
 int free_port();
 std::string tcp_endpoint(int port);
@@ -62,7 +65,9 @@ bool eventually(F condition, std::chrono::milliseconds timeout) {
   while (true) {
     if (condition()) return true;
     if (std::chrono::steady_clock::now() >= until) return false;
-    struct timespec ts{0, 10'000'000};
+    struct timespec ts {
+      0, 10'000'000
+    };
     nanosleep(&ts, nullptr);
   }
 }

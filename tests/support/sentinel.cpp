@@ -121,15 +121,6 @@ bool SentinelGroup::kill_master_and_wait_for_failover(std::chrono::milliseconds 
       timeout);
 }
 
-std::string SentinelGroup::logs() const {
-  std::string out;
-  for (const auto& path : log_files_) {
-    std::ifstream in(path);
-    std::stringstream text;
-    text << in.rdbuf();
-    out += "---- " + path + "\n" + text.str();
-  }
-  return out;
-}
+std::string SentinelGroup::logs() const { return concatenated_logs(log_files_); }
 
 }  // namespace bridge::testing

@@ -224,8 +224,8 @@ void ActorCalls::on_written(std::uint64_t key, const std::shared_ptr<core::Frame
   host_.fail(*call,
              {StatusCode::kAborted, "actor " + call->actor + " is at version " + std::to_string(r.version) +
                                         " in Redis, newer than the version " + std::to_string(call->actor_version) +
-                                        " this call ran on (another broker served it); the call's state change was "
-                                        "not saved; retry"},
+                                        " this call ran on (another broker served it, or it was reset); the call's "
+                                        "state change was not saved; retry"},
              0);
 }
 
@@ -259,10 +259,17 @@ void ActorCalls::deactivate(ActorEntry& actor) {
 void ActorCalls::fail_lost(Job& call, std::uint64_t lost, std::uint64_t stored, bool newly_found) {
   const std::string::size_type slash = call.actor.find('/');
   const std::string actor_id = slash == std::string::npos ? call.actor : call.actor.substr(slash + 1);
-  // Once per finding, not per call: a client retrying a lost actor must not flood the log.
-  if (newly_found)
-    spdlog::warn("actor {}: its state had reached version {}, and {} holds {}; calls get DATA_LOSS until it is reset",
-                 call.actor, lost, options_.store_name, stored == 0 ? "none" : "version " + std::to_string(stored));
+  // Once per finding, not per call, and at most one line per 10 s: a client may claim any version
+  // of any of its actor ids (actor_version_seen), and must not flood the log with findings.
+  std::uint64_t held_back = 0;
+  if (newly_found) {
+    const bool warn = lost_log_.take(Clock::now(), held_back);
+    spdlog::log(warn ? spdlog::level::warn : spdlog::level::debug,
+                "actor {}: its state had reached version {}, and {} holds {}; calls get DATA_LOSS until it is "
+                "reset{}",
+                call.actor, lost, options_.store_name, stored == 0 ? "none" : "version " + std::to_string(stored),
+                held_back > 0 ? " (" + std::to_string(held_back) + " more such findings since the last line)" : "");
+  }
   host_.fail(call,
              {StatusCode::kDataLoss,
               "actor " + call.actor + " lost its state: version " + std::to_string(lost) +

@@ -18,7 +18,8 @@ namespace {
 // version}, {0, 'max_resident_bytes', bytes the tenant would hold}, or {0, 'expired', current
 // version}; refused, it unlinks the staged chunks. Redis holding an *older* version than the call
 // started from means Redis lost acknowledged state: the actor is marked lost, never rolled forward.
-constexpr const char* kCommitScript = R"lua(
+// LOST_MARK_TTL_MS is replaced by ActorStore::kLostMarkTtlMs (commit_script()).
+constexpr const char* kCommitScriptText = R"lua(
 local function unlink(base, chunks)
   for c = 0, chunks - 1 do redis.call('UNLINK', base .. ':' .. c) end
 end
@@ -32,6 +33,7 @@ if lost > 0 or current < tonumber(ARGV[1]) then
   if lost < tonumber(ARGV[1]) then
     lost = tonumber(ARGV[1])
     redis.call('HSET', KEYS[1], 'lost', lost)
+    if redis.call('HLEN', KEYS[1]) == 1 then redis.call('PEXPIRE', KEYS[1], LOST_MARK_TTL_MS) end
   end
   return {0, 'lost', lost, current}
 end
@@ -69,6 +71,16 @@ redis.call('HSET', KEYS[1], 'version', current + 1, 'worker', ARGV[2], 'updated_
 if delta ~= 0 then redis.call('INCRBY', KEYS[2], delta) end
 return {1, 'ok', current + 1}
 )lua";
+
+const std::string& commit_script() {
+  static const std::string script = [] {
+    std::string text = kCommitScriptText;
+    const std::string placeholder = "LOST_MARK_TTL_MS";
+    text.replace(text.find(placeholder), placeholder.size(), std::to_string(ActorStore::kLostMarkTtlMs));
+    return text;
+  }();
+  return script;
+}
 
 // Storage for a tensor that its chunks will fill: not zero-filled first, so that reading a large
 // state costs the loop one chunk's copy at a time, and no pass over the whole of it up front.
@@ -293,7 +305,7 @@ void ActorStore::stage(const std::shared_ptr<Write>& op) {
 
 void ActorStore::commit(const std::shared_ptr<Write>& op) {
   std::vector<std::string> args{"EVAL",
-                                kCommitScript,
+                                commit_script(),
                                 "2",
                                 key(op->tenant, op->actor_id),
                                 prefix_ + "resident:" + op->tenant,
@@ -362,10 +374,14 @@ void ActorStore::mark_lost(const std::string& tenant, const std::string& actor_i
 local current = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
 local lost = tonumber(redis.call('HGET', KEYS[1], 'lost') or '0')
 local version = tonumber(ARGV[1])
-if current < version and lost < version then redis.call('HSET', KEYS[1], 'lost', version) end
+if current < version and lost < version then
+  redis.call('HSET', KEYS[1], 'lost', version)
+  if redis.call('HLEN', KEYS[1]) == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+end
 return 1
 )lua";
-  redis_.command({"EVAL", kScript, "1", key(tenant, actor_id), std::to_string(version)});
+  redis_.command(
+      {"EVAL", kScript, "1", key(tenant, actor_id), std::to_string(version), std::to_string(kLostMarkTtlMs)});
 }
 
 bool ActorStore::reset(const std::string& tenant, const std::string& actor_id, ResetHandler done) {

@@ -10,6 +10,16 @@
 
 namespace bridge::broker {
 
+namespace {
+
+// What is wrong with redis_wait_timeout_ms, or empty.
+std::string wait_timeout_problem(const BrokerOptions& o) {
+  if (o.redis_wait_replicas == 0 || (o.redis_wait_timeout_ms >= 1 && o.redis_wait_timeout_ms <= 10000)) return {};
+  return "must be between 1 and 10000 (each WAIT holds the Redis connection that long at most)";
+}
+
+}  // namespace
+
 void BrokerOptions::validate() const {
   using core::ConfigError;
   if (frontend.empty() || backend.empty()) throw ConfigError("frontend and backend endpoints must be set");
@@ -23,10 +33,8 @@ void BrokerOptions::validate() const {
   if (secure && workers_file.empty())
     throw ConfigError("security: curve needs workers_file, the public keys of the workers allowed to connect");
   if (heartbeat_ms < 10 || heartbeat_ms > 60000) throw ConfigError("heartbeat_ms: must be between 10 and 60000");
-  if (redis_wait_replicas > 0 && (redis_wait_timeout_ms < 1 || redis_wait_timeout_ms > 10000))
-    throw ConfigError(
-        "redis_wait_timeout_ms: must be between 1 and 10000 (each WAIT holds the Redis connection "
-        "that long at most)");
+  if (const std::string problem = wait_timeout_problem(*this); !problem.empty())
+    throw ConfigError("redis_wait_timeout_ms: " + problem);
   if (liveness < 2 || liveness > 100) throw ConfigError("liveness: must be between 2 and 100");
   if (link_floor_mib_s < 1 || link_floor_mib_s > 100000)
     throw ConfigError("link_floor_mib_s: must be between 1 and 100000 (MiB/s)");
@@ -120,6 +128,17 @@ BrokerOptions load_broker_options(const std::string& path) {
   config.get("log_format", o.log_format);
   core::read_limits(config.child("limits"), o.limits);
   config.reject_unknown_keys();
+  // Checked here too, where the error can name the file and line (validate() sees flags as well).
+  if (config.has("redis")) {
+    try {
+      RedisAddress::parse(o.redis);
+    } catch (const core::ConfigError& e) {
+      config.fail("redis", e.what());
+    }
+  }
+  if (const std::string problem = wait_timeout_problem(o); !problem.empty())
+    config.fail(config.has("redis_wait_timeout_ms") ? "redis_wait_timeout_ms" : "redis_wait_replicas",
+                "redis_wait_timeout_ms " + problem);
   o.tenants_file = core::resolve_path(o.tenants_file, path);
   if (!o.secret_key_file.empty()) o.secret_key_file = core::resolve_path(o.secret_key_file, path);
   if (!o.redis_password_file.empty()) o.redis_password_file = core::resolve_path(o.redis_password_file, path);

@@ -121,10 +121,11 @@ void BrokerService::handle_actor_show(const std::string& client, const Caller& c
   const std::string actor_id(core::view(request.actor_id()));
   std::string tenant;
   const Status allowed = resolve_tenant(caller, core::view(request.tenant()), /*for_job=*/false, tenant);
-  auto send = [this, client, request_id](const Status& status, const ActorState* state, const std::string& worker,
-                                         std::int64_t tenant_bytes) {
+  auto send = [this, client, request_id, tenant](const Status& status, const ActorState* state,
+                                                 const std::string& worker, std::int64_t tenant_bytes) {
     core::protocol::ActorReply answer{.request_id = request_id, .status = status};
     ActorInfo& actor = answer.actor;
+    actor.tenant = tenant;
     actor.worker_id = worker;
     actor.tenant_resident_bytes = static_cast<std::uint64_t>(std::max<std::int64_t>(0, tenant_bytes));
     if (state != nullptr) {

@@ -196,14 +196,20 @@ void RedisConnection::connect() {
         if (reply->type == REDIS_REPLY_ARRAY && reply->elements > 0 && reply->element[0]->type == REDIS_REPLY_STRING &&
             std::string_view(reply->element[0]->str, reply->element[0]->len) == "master") {
           self->role_checked_ = true;
+          self->not_master_.clear();
           return;
         }
         const std::string role =
             reply->type == REDIS_REPLY_ARRAY && reply->elements > 0 && reply->element[0]->type == REDIS_REPLY_STRING
                 ? std::string(reply->element[0]->str, reply->element[0]->len)
                 : std::string(reply->type == REDIS_REPLY_ERROR ? reply->str : "no answer");
-        spdlog::warn("redis: {} is not the master of '{}' (ROLE: {}); asking the sentinels again", self->server(),
-                     self->address_.master_name, role);
+        // Said once per server: the sentinels may name it again on every retry of a fail-over.
+        const bool again = self->not_master_ == self->server();
+        spdlog::log(again ? spdlog::level::debug : spdlog::level::warn,
+                    "redis: {} is not the master of '{}' (ROLE: {}); asking the sentinels again", self->server(),
+                    self->address_.master_name, role);
+        self->not_master_ = self->server();
+        self->leaving_ = true;  // the disconnect that follows is not news
         redisAsyncDisconnect(c);
       },
       nullptr, 1, argv, nullptr);
@@ -230,17 +236,21 @@ void RedisConnection::on_sentinel_reply(redisAsyncContext* context, void* reply_
   if (self == nullptr || reply == nullptr) return;  // the context is going: its end says why
   self->sentinel_answered_ = true;
   const std::string sentinel = std::string(context->c.tcp.host) + ":" + std::to_string(context->c.tcp.port);
-  if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 && reply->element[0]->type == REDIS_REPLY_STRING &&
-      reply->element[1]->type == REDIS_REPLY_STRING) {
-    const std::string port(reply->element[1]->str, reply->element[1]->len);
+  const auto port = reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
+                            reply->element[0]->type == REDIS_REPLY_STRING && reply->element[0]->len > 0 &&
+                            reply->element[1]->type == REDIS_REPLY_STRING && reply->element[1]->len <= 5
+                        ? std::atoi(std::string(reply->element[1]->str, reply->element[1]->len).c_str())
+                        : 0;
+  if (port >= 1 && port <= 65535) {
     self->host_.assign(reply->element[0]->str, reply->element[0]->len);
-    self->port_ = std::atoi(port.c_str());
+    self->port_ = port;
     spdlog::debug("redis: sentinel {} says master '{}' is at {}", sentinel, self->address_.master_name, self->server());
   } else {
-    self->sentinel_errors_ +=
-        (self->sentinel_errors_.empty() ? "" : "; ") + sentinel + ": " +
-        (reply->type == REDIS_REPLY_ERROR ? std::string(reply->str, reply->len)
-                                          : "does not know master '" + self->address_.master_name + "'");
+    const std::string why = reply->type == REDIS_REPLY_ERROR ? std::string(reply->str, reply->len)
+                            : reply->type == REDIS_REPLY_NIL
+                                ? "does not know master '" + self->address_.master_name + "'"
+                                : std::string("answered no usable address");
+    self->sentinel_errors_ += (self->sentinel_errors_.empty() ? "" : "; ") + sentinel + ": " + why;
   }
   redisAsyncDisconnect(context);  // on_disconnect goes on: to the master, or to the next sentinel
 }
@@ -293,10 +303,20 @@ void RedisConnection::on_disconnect(const redisAsyncContext* context, int status
   if (self->resolving_) {
     self->resolving_ = false;
     if (self->host_.empty())
-      return self->sentinel_failed(self->sentinel_answered_ ? "" : "closed the connection without an answer");
+      return self->sentinel_failed(self->sentinel_answered_ ? ""
+                                   : status != REDIS_OK     ? std::string(context->errstr)
+                                                            : "closed the connection without an answer");
     self->sentinels_failed_ = 0;
     self->sentinel_errors_.clear();
     self->connect();  // the master the sentinel named, at once
+    return;
+  }
+  if (std::exchange(self->leaving_, false)) {  // left on purpose (not the master): said already
+    self->connected_ = false;
+    self->want_read_ = self->want_write_ = false;
+    self->host_.clear();
+    self->backoff_ = std::clamp(self->backoff_ * 2, kMinBackoff, kMaxBackoff);
+    self->next_attempt_ = std::chrono::steady_clock::now() + self->backoff_;
     return;
   }
   self->lost(status == REDIS_OK ? "closed" : context->errstr);

@@ -160,7 +160,7 @@ class Client::Impl {
     return control<proto::ActorReply>(std::move(request), id, [&](proto::ActorReply& r) {
       if (!r.status.is_ok()) return r.status;
       out = std::move(r.actor);
-      out.tenant = t;
+      if (out.tenant.empty()) out.tenant = t;  // a broker before the field
       out.actor_id = actor_id;
       versions_seen_.note(t + "/" + actor_id, out.version);
       return Status{};

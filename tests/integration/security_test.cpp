@@ -400,6 +400,13 @@ TEST(Auth, BrokersUseTheirRedisAclUserWhichCanTouchNothingElse) {
   ActorInfo reset;
   ASSERT_TRUE(counter.reset(reset).is_ok()) << fleet.logs();  // the reset script's commands
   EXPECT_EQ(reset.version, 3u);
+  // Redis loses its data: the epoch script, and the marks the broker writes, run as its user too.
+  ASSERT_TRUE(counter.put("sum", Tensor::vector<float>({1, 2})).get().ok()) << fleet.logs();
+  fleet.redis().command({"FLUSHALL"});
+  ASSERT_TRUE(eventually([&] { return fleet.broker().log().find("lost the fleet's data") != std::string::npos; },
+                         std::chrono::seconds(5)))
+      << fleet.logs();
+  EXPECT_EQ(counter.get("sum").get().status.code(), StatusCode::kDataLoss);
   QuotaReport report;
   ASSERT_TRUE(alice.quotas("", report).is_ok());
   EXPECT_GE(report.tenants.at(0).inflight_jobs, 0) << "usage read from Redis";

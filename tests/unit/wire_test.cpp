@@ -181,6 +181,29 @@ TEST(Wire, RefusesZeroJobIdAndEmptyKernel) {
             StatusCode::kInvalidArgument);
 }
 
+// actor_version_seen is the client's word: past any version an actor reaches (and past what Redis's
+// Lua numbers hold exactly) it is refused, so a lie cannot wedge the actor's versions.
+TEST(Wire, RefusesAnActorVersionSeenPastAnyVersionAnActorReaches) {
+  JobRequest call = vector_add_request();
+  call.actor_id = "m";
+  std::uint64_t total = 0;
+  for (const std::uint64_t seen : {kMaxActorVersion, kMaxActorVersion + 1, ~std::uint64_t{0}}) {
+    Frames frames = encode_request(call, 1, "t", std::chrono::milliseconds(1), seen);
+    const auto* request = decode_ok(frames[0])->body_as_JobRequest();
+    EXPECT_EQ(request->actor_version_seen(), seen);
+    const Status s = validate_request(*request, std::span(frames).subspan(1), Limits{}, total);
+    if (seen == kMaxActorVersion) {
+      EXPECT_TRUE(s.is_ok()) << s.to_string();
+    } else {
+      EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+      EXPECT_NE(s.message().find("beyond any version an actor can reach"), std::string::npos) << s.message();
+    }
+  }
+  // Not sent at all for a plain job: the client names no actor.
+  Frames plain = encode_request(vector_add_request(), 1, "t", std::chrono::milliseconds(1), 5);
+  EXPECT_EQ(decode_ok(plain[0])->body_as_JobRequest()->actor_version_seen(), 0u);
+}
+
 TEST(Wire, RefusesTotalOverJobLimit) {
   Frames frames = encode_request(vector_add_request(), 1, "t", std::chrono::milliseconds(1));
   Limits limits;

@@ -45,9 +45,10 @@ zmq::message_t encode(const ActorReply& m) {
     resident.push_back(wire::CreateTensorDesc(fbb, name, static_cast<wire::DType>(r.dtype), shape));
   }
   const ActorInfo& a = m.actor;
-  auto body = wire::CreateActorReply(fbb, m.request_id, to_wire(m.status.code()), fbb.CreateString(m.status.message()),
-                                     a.found, a.version, fbb.CreateString(a.worker_id), fbb.CreateVector(resident),
-                                     a.resident_bytes, a.tenant_resident_bytes, a.updated_unix_ms, a.lost_version);
+  auto body =
+      wire::CreateActorReply(fbb, m.request_id, to_wire(m.status.code()), fbb.CreateString(m.status.message()), a.found,
+                             a.version, fbb.CreateString(a.worker_id), fbb.CreateVector(resident), a.resident_bytes,
+                             a.tenant_resident_bytes, a.updated_unix_ms, a.lost_version, fbb.CreateString(a.tenant));
   return finish_envelope(fbb, wire::Body::ActorReply, body.Union());
 }
 
@@ -132,6 +133,7 @@ Status decode(const wire::Envelope& envelope, ActorReply& out) {
   a.tenant_resident_bytes = reply->tenant_resident_bytes();
   a.updated_unix_ms = reply->updated_unix_ms();
   a.lost_version = reply->lost_version();
+  a.tenant = text(reply->tenant());
   a.resident.clear();
   if (reply->resident() == nullptr) return {};
   for (const auto* t : *reply->resident()) {

@@ -226,6 +226,15 @@ Status validate_request(const wire::JobRequest& request, std::span<const zmq::me
   const std::size_t keep = request.keep_outputs() == nullptr ? 0 : request.keep_outputs()->size();
   if (keep > 0 && !actor)
     return {StatusCode::kInvalidArgument, "keep_outputs needs an actor_id: only actors keep tensors"};
+  if (request.actor_version_seen() > 0 && !actor)
+    return {StatusCode::kInvalidArgument, "actor_version_seen needs an actor_id: only actors have versions"};
+  // Versions grow by one per write: no actor reaches this. Larger values would also lose precision
+  // in Redis's scripts (Lua numbers are doubles, exact up to 2^53).
+  if (request.actor_version_seen() > kMaxActorVersion)
+    return {StatusCode::kInvalidArgument, "actor_version_seen " + std::to_string(request.actor_version_seen()) +
+                                              " is beyond any version an actor can reach (at most " +
+                                              std::to_string(kMaxActorVersion) +
+                                              "); send the highest actor_version the fleet answered"};
   if (keep > limits.max_tensors)
     return {StatusCode::kTooLarge,
             std::to_string(keep) + " keep_outputs; the limit is " + std::to_string(limits.max_tensors)};

@@ -11,6 +11,7 @@
 #include "bridge/broker/actor_table.hpp"
 #include "bridge/broker/job_table.hpp"
 #include "bridge/broker/tenants.hpp"
+#include "bridge/broker/throttled_log.hpp"
 #include "bridge/broker/worker_registry.hpp"
 #include "bridge/status.hpp"
 
@@ -125,6 +126,7 @@ class ActorCalls {
   Host& host_;
   ActorTable actors_;
   std::vector<Unverified> unverified_;  ///< read again at the next store_reconnected()
+  ThrottledLog lost_log_;
 };
 
 }  // namespace bridge::broker

@@ -90,6 +90,10 @@ class ActorStore final : public ActorStateStore {
   static constexpr std::size_t kChunkBytes = 1 << 20;
   static constexpr int kChunksInFlight = 4;
   static constexpr int kStagedTtlMs = 600000;
+  /// A loss mark on an actor that has no record left (Redis lost it whole) expires after a day: it
+  /// tells the actor's callers of the loss meanwhile, and marks a client names at will (it may
+  /// claim any version of any of its tenant's actor ids) do not pile up in Redis for ever.
+  static constexpr std::int64_t kLostMarkTtlMs = 24 * 3600 * 1000;
 
   /// With `durability.replicas`, a write is acknowledged only once that many replicas have it
   /// (ReplicaWait); one the connection took with it is answered "unconfirmed".

@@ -112,6 +112,8 @@ class RedisConnection {
   redisAsyncContext* context_ = nullptr;  // owned by hiredis; freed by it on disconnect
   bool resolving_ = false;                ///< context_ is a sentinel's, asked for the master
   bool sentinel_answered_ = false;        ///< the sentinel asked replied (with the master, or an error)
+  bool leaving_ = false;                  ///< disconnecting from a server that is not the master
+  std::string not_master_;                ///< the last server found not to be the master (warned once)
   bool role_checked_ = true;              ///< behind Sentinel: ROLE said master on this connection
   std::size_t next_sentinel_ = 0;         ///< the sentinel to ask next
   std::size_t sentinels_failed_ = 0;      ///< in a row, this round

@@ -29,7 +29,7 @@ struct QuotaReply {
 struct ActorReply {
   std::uint64_t request_id = 0;
   Status status;
-  ActorInfo actor;  ///< tenant and actor_id are the request's, not sent back
+  ActorInfo actor;  ///< actor_id is the request's, not sent back; tenant is the one the broker resolved
 };
 
 zmq::message_t encode(const StatusReply& m);

@@ -18,6 +18,9 @@ namespace bridge::core {
 
 /// Protocol version written in every Envelope; a peer with another version is refused with VERSION_MISMATCH.
 inline constexpr std::uint16_t kProtocolVersion = 1;
+/// The highest actor version a request may name (JobRequest.actor_version_seen): 2^52. Versions grow
+/// by one per write, and Redis's Lua scripts hold them as doubles, exact to 2^53.
+inline constexpr std::uint64_t kMaxActorVersion = std::uint64_t{1} << 52;
 
 /// Size limits applied to every received message before any of it is used. The YAML key for each
 /// field is its name under `limits:` in broker.yaml / worker.yaml.

@@ -48,7 +48,7 @@ SentinelGroup::SentinelGroup(const TempDir& dir) : dir_(dir) {
         "sentinel-" + std::to_string(port) + ".conf",
         "port " + std::to_string(port) + "\nbind 127.0.0.1\ndir " + dir.path().string() + "\nsentinel monitor " +
             kMaster + " 127.0.0.1 " + master + " 2\nsentinel down-after-milliseconds " + kMaster +
-            " 500\nsentinel failover-timeout " + kMaster + " 3000\nsentinel parallel-syncs " + kMaster + " 1\n");
+            " 1000\nsentinel failover-timeout " + kMaster + " 3000\nsentinel parallel-syncs " + kMaster + " 1\n");
     log_files_.push_back((dir.path() / ("sentinel-" + std::to_string(port) + ".log")).string());
     sentinels_.push_back(
         std::make_unique<Process>(std::vector<std::string>{redis_bin(), conf, "--sentinel"}, log_files_.back()));

@@ -15,8 +15,7 @@ class SentinelGroup {
   static constexpr const char* kMaster = "fleet";
 
   /// Starts the master, two replicas of it, and three sentinels watching it (quorum 2, down after
-  /// 500 ms); returns once the sentinels know the replicas. Two, so that a replica is left to
-  /// confirm writes (redis_wait_replicas: 1) after a fail-over.
+  /// 1 s); returns once both replicas are in sync and the sentinels know them.
   explicit SentinelGroup(const TempDir& dir);
   ~SentinelGroup();
 

@@ -311,14 +311,6 @@ void RedisConnection::on_disconnect(const redisAsyncContext* context, int status
     self->connect();  // the master the sentinel named, at once
     return;
   }
-  if (std::exchange(self->leaving_, false)) {  // left on purpose (not the master): said already
-    self->connected_ = false;
-    self->want_read_ = self->want_write_ = false;
-    self->host_.clear();
-    self->backoff_ = std::clamp(self->backoff_ * 2, kMinBackoff, kMaxBackoff);
-    self->next_attempt_ = std::chrono::steady_clock::now() + self->backoff_;
-    return;
-  }
   self->lost(status == REDIS_OK ? "closed" : context->errstr);
 }
 
@@ -326,14 +318,17 @@ void RedisConnection::lost(const std::string& why) {
   const bool was_connected = connected_;
   connected_ = false;
   want_read_ = want_write_ = false;
-  if (was_connected && !refusal_.empty()) {
+  const bool leaving = std::exchange(leaving_, false);
+  if (leaving) {  // left on purpose (not the master): said already
+    spdlog::debug("redis: left {} ({})", describe(), why);
+  } else if (was_connected && !refusal_.empty()) {
     spdlog::debug("redis: {} closed the connection ({}), as it refuses the broker: {}", describe(), why, refusal_);
   } else if (was_connected) {
     spdlog::error("redis: lost connection to {}: {}; reconnecting", describe(), why);
   } else if (!reported_down_) {
     spdlog::error("redis: cannot connect to {}: {}; retrying with backoff", describe(), why);
   }
-  reported_down_ = true;
+  if (!leaving) reported_down_ = true;
   if (address_.sentinel()) host_.clear();  // ask the sentinels again: the master may have moved
   backoff_ = std::clamp(backoff_ * 2, kMinBackoff, kMaxBackoff);
   next_attempt_ = std::chrono::steady_clock::now() + backoff_;

@@ -203,8 +203,9 @@ void ActorCalls::on_written(std::uint64_t key, const std::shared_ptr<core::Frame
         "actor {}: the Redis connection went before its new state (version {}) was confirmed; the call "
         "is answered once Redis is back and says whether it kept it",
         call->actor, r.version);
-    unverified_.push_back({.call = key, .version = r.version, .result = result});
-    return;
+    // Read at once if a connection is up already (a write confirmed only after the reconnect is
+    // found unconfirmed then); otherwise at the reconnect, or the next retry.
+    return verify({.call = key, .version = r.version, .result = result});
   }
   if (!r.reachable)
     return host_.fail(
@@ -283,6 +284,12 @@ void ActorCalls::fail_lost(Job& call, std::uint64_t lost, std::uint64_t stored, 
 
 void ActorCalls::store_reconnected() {
   for (ActorEntry* actor : actors_.all()) deactivate(*actor);
+  retry_unverified();
+}
+
+void ActorCalls::retry_unverified() {
+  // Each one is either asked now (and out of the list until its answer) or put back: never two
+  // reads of one call's write at once.
   for (Unverified& u : std::exchange(unverified_, {})) verify(std::move(u));
 }
 
@@ -290,25 +297,25 @@ void ActorCalls::verify(Unverified u) {
   Job* call = jobs_.find(u.call);
   const ActorEntry* actor = call == nullptr ? nullptr : actors_.find(call->actor);
   if (actor == nullptr) return;  // ended meanwhile (shutdown)
-  auto check = [this, u](bool reachable, ActorState state) mutable {
+  auto check = [this, u](ActorStateStore::Settled s) mutable {
     Job* c = jobs_.find(u.call);
     if (c == nullptr) return;
-    if (!reachable) return unverified_.push_back(std::move(u));  // asked again at the next reconnect
+    if (!s.reachable) return unverified_.push_back(std::move(u));  // asked again: reconnect or retry
     c->write_pending = false;
     ActorEntry* entry = actors_.find(c->actor);
-    if (state.lost_version == 0 && state.version >= u.version) {  // the write landed
-      if (entry != nullptr) entry->version = state.version;
+    if (s.landed) {
+      if (entry != nullptr) entry->version = s.version;
       if (c->answered()) return host_.release(*c);
       return host_.finish(*c, std::move(*u.result));
     }
     if (c->answered()) return host_.release(*c);
-    if (state.lost_version > 0) return fail_lost(*c, state.lost_version, state.version, false);
-    if (state.version < c->actor_version) return fail_lost(*c, c->actor_version, state.version, true);
+    if (s.lost_version > 0) return fail_lost(*c, s.lost_version, s.version, false);
+    if (s.version < c->actor_version) return fail_lost(*c, c->actor_version, s.version, true);
     spdlog::info("actor {}: its write of version {} did not land; the call runs again from version {}", c->actor,
-                 u.version, state.version);
+                 u.version, s.version);
     start(*c);
   };
-  if (!store_.load(actor->tenant, actor->actor_id, /*with_data=*/false, check)) unverified_.push_back(std::move(u));
+  if (!store_.settle(actor->tenant, actor->actor_id, u.version, check)) unverified_.push_back(std::move(u));
 }
 
 std::size_t ActorCalls::store_lost() {

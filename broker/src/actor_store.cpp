@@ -109,29 +109,6 @@ std::uint64_t to_u64(std::string_view text) {
 
 }  // namespace
 
-std::string encode_tensor_meta(DType dtype, const Shape& shape) {
-  std::string out = dtype_name(dtype);
-  out += ' ';
-  for (std::size_t i = 0; i < shape.size(); ++i) out += (i ? "," : "") + std::to_string(shape[i]);
-  return out;
-}
-
-bool decode_tensor_meta(std::string_view text, DType& dtype, Shape& shape) {
-  const auto space = text.find(' ');
-  if (space == std::string_view::npos || !parse_dtype(text.substr(0, space), dtype)) return false;
-  shape.clear();
-  std::string_view dims = text.substr(space + 1);
-  while (!dims.empty()) {
-    const auto comma = dims.find(',');
-    const std::string_view dim = dims.substr(0, comma);
-    std::int64_t value = -1;
-    if (std::from_chars(dim.data(), dim.data() + dim.size(), value).ec != std::errc() || value < 0) return false;
-    shape.push_back(value);
-    dims = comma == std::string_view::npos ? std::string_view() : dims.substr(comma + 1);
-  }
-  return true;
-}
-
 struct ActorStore::Write {
   std::string tenant, actor_id, worker;
   std::uint64_t expected_version = 0, max_resident_bytes = 0;
@@ -359,6 +336,34 @@ void ActorStore::commit(const std::shared_ptr<Write>& op) {
     });
   });
   if (!sent) op->done(WriteResult{});
+}
+
+bool ActorStore::settle(const std::string& tenant, const std::string& actor_id, std::uint64_t version,
+                        SettleHandler done) {
+  // A state that landed is touched (`settled`): WAIT counts the replicas that have this
+  // connection's writes, and the landed one came before this one in the replication stream.
+  static constexpr const char* kScript =
+      "local v = redis.call('HMGET', KEYS[1], 'version', 'lost') "
+      "local stored, lost = tonumber(v[1] or '0'), tonumber(v[2] or '0') "
+      "if lost == 0 and stored >= tonumber(ARGV[1]) then redis.call('HSET', KEYS[1], 'settled', ARGV[1]) end "
+      "return {stored, lost}";
+  return redis_.command({"EVAL", kScript, "1", key(tenant, actor_id), std::to_string(version)},
+                        [this, version, done = std::move(done)](const redisReply* reply) {
+                          Settled s;
+                          if (reply == nullptr || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+                              reply->element[0]->type != REDIS_REPLY_INTEGER ||
+                              reply->element[1]->type != REDIS_REPLY_INTEGER)
+                            return done(s);
+                          s.reachable = true;
+                          s.version = static_cast<std::uint64_t>(reply->element[0]->integer);
+                          s.lost_version = static_cast<std::uint64_t>(reply->element[1]->integer);
+                          s.landed = s.lost_version == 0 && s.version >= version;
+                          if (!s.landed || !replicas_.enabled()) return done(s);
+                          replicas_.add([s, done](bool confirmed) mutable {
+                            s.reachable = confirmed;
+                            done(s);
+                          });
+                        });
 }
 
 void ActorStore::set_worker(const std::string& tenant, const std::string& actor_id, const std::string& worker) {

@@ -162,7 +162,10 @@ void BrokerService::run() {
   events.on_readable([this] { return zap_.handle(); }, [this] { zap_.serve(); });
   events.on_readable([this] { return frontend_monitor_->handle(); }, [this] { drain_frontend_monitor(); });
   events.every_wakeup([this] {
-    if (redis_.connected() != redis_was_connected_) on_redis_transition();
+    // By generation too: a connection lost and another made within one wake-up is still a new one.
+    if (redis_.connected() != redis_was_connected_ ||
+        (redis_was_connected_ && redis_.generation() != redis_generation_))
+      on_redis_transition();
   });
   events.on_notified(reload_, [this] {
     check_tenants_file(true);
@@ -192,6 +195,7 @@ void BrokerService::run() {
 
 void BrokerService::on_redis_transition() {
   redis_was_connected_ = redis_.connected();
+  redis_generation_ = redis_.generation();
   leases_.on_redis(redis_was_connected_);
   // While Redis refuses the broker (a wrong password) it may close each connection: that was said once.
   if (!redis_was_connected_ && !redis_.refusal().empty())
@@ -425,6 +429,7 @@ void BrokerService::on_timers(Clock::time_point now) {
   epoch_.check();
   leases_.trim();
   actor_calls_.deactivate_idle(now);
+  actor_calls_.retry_unverified();
   for (const auto& id : workers_.silent_since(now, options_.liveness)) lose_worker(id, "silent past its liveness");
   const zmq::message_t heartbeat = core::protocol::encode(core::protocol::Heartbeat{});
   for (const auto& [id, w] : workers_.workers()) {

@@ -154,5 +154,35 @@ TEST(ReplicaWait, AnActorWriteIsAcknowledgedOnlyOnceAReplicaHasIt) {
   EXPECT_EQ(replica.command({"HGET", "bridge:actor:default/durable", "version"}), "1");
 }
 
+// The connection goes while a write waits for its replica (WAIT backing off): the write is
+// settled on the next connection, which has to wait for the replica in its turn (the landed state
+// is touched there, so that its WAIT covers it). Before, such a call held its actor for good.
+TEST(ReplicaWait, AWriteWhoseConnectionWentWhileItWaitedIsSettledOnTheNextOne) {
+  Fleet fleet({.workers = 1, .broker_yaml_extra = "redis_wait_replicas: 1\n"});
+  Client client(fleet.client_options());
+  Actor a(client, "", "durable");
+  auto put = a.put("x", Tensor::vector<float>({1, 2}));
+  ASSERT_TRUE(eventually(
+      [&] { return fleet.broker().log().find("fewer than redis_wait_replicas (1)") != std::string::npos; }, seconds(5)))
+      << fleet.logs();
+  // By now it asks once a second, and its WAIT (50 ms) is mostly not in flight when the connection goes.
+  std::this_thread::sleep_for(seconds(3));
+  fleet.redis().command({"CLIENT", "KILL", "TYPE", "normal"});
+  ASSERT_TRUE(eventually(
+      [&] { return fleet.broker().log().find("went before its new state (version 1)") != std::string::npos; },
+      seconds(10)))
+      << fleet.logs();
+  EXPECT_EQ(put.wait_for(seconds(1)), std::future_status::timeout) << "acknowledged with no replica";
+  RedisServer replica(fleet.dir(), "", "", "", {"--replicaof", "127.0.0.1", std::to_string(fleet.redis().port())});
+  ASSERT_EQ(put.wait_for(seconds(15)), std::future_status::ready) << fleet.logs();
+  JobResult r = put.get();
+  ASSERT_TRUE(r.ok()) << r.status.to_string();
+  EXPECT_EQ(r.actor_version, 1u);
+  EXPECT_EQ(replica.command({"HGET", "bridge:actor:default/durable", "version"}), "1");
+  JobResult next = a.get("x").get();
+  ASSERT_TRUE(next.ok()) << "the actor is free for its next call: " << next.status.to_string();
+  EXPECT_EQ(next.outputs.at(0).values<float>()[1], 2.0f);
+}
+
 }  // namespace
 }  // namespace bridge::testing

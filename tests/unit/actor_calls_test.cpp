@@ -29,12 +29,14 @@ class MemoryActorStore final : public ActorStateStore {
   // The connection goes before the next write is confirmed: "landed" (the write was applied) or
   // "lost" (it was not); the write is answered "unconfirmed" either way.
   std::string unconfirm_next;
+  int unanswered_loads = 0;  // the next loads get no usable answer (as from a Redis still loading)
   int loads = 0, writes = 0;
 
   bool load(const std::string& tenant, const std::string& actor_id, bool, LoadHandler done) override {
     if (!reachable) return false;
     ++loads;
     replies_.push([this, key = tenant + "/" + actor_id, done = std::move(done)] {
+      if (unanswered_loads > 0 && unanswered_loads--) return done(false, ActorState{});
       const Stored& s = actors[key];
       ActorState state;
       state.found = s.version > 0;
@@ -95,6 +97,20 @@ class MemoryActorStore final : public ActorStateStore {
       Stored& s = actors[key];
       s = Stored{.version = std::max(s.version, s.lost) + 1};
       done(true, s.version);
+    });
+    return true;
+  }
+  bool settle(const std::string& tenant, const std::string& actor_id, std::uint64_t version,
+              SettleHandler done) override {
+    if (!reachable) return false;
+    ++loads;
+    replies_.push([this, version, key = tenant + "/" + actor_id, done = std::move(done)] {
+      if (unanswered_loads > 0 && unanswered_loads--) return done(Settled{});
+      const Stored& s = actors[key];
+      done({.reachable = true,
+            .landed = s.lost == 0 && s.version >= version,
+            .version = s.version,
+            .lost_version = s.lost});
     });
     return true;
   }
@@ -493,38 +509,67 @@ TEST(ActorCalls, AStoreThatLostItsDataMarksKnownActorsLostAndAResetWaitsForTheir
 }
 
 // The connection went between the commit and its confirmation: the call keeps its turn and no
-// answer until the store is back. If the write landed, the result goes out; if not, the call runs
+// answer until the store is read. If the write landed, the result goes out; if not, the call runs
 // again from the version it started from. Either way its effect is in the store exactly once.
+// The store may be back already when the write is found unconfirmed (a WAIT that was backing off
+// is given up only on the next connection): then it is read at once, not at a reconnect to come.
 TEST(ActorCalls, ACallWhoseWriteWasUnconfirmedIsSettledFromTheStoreOnceItIsBack) {
-  for (const std::string fate : {"landed", "lost"}) {
-    Rig rig;
-    Job& call = rig.running(1, "w1");
-    rig.store.unconfirm_next = fate;
-    rig.result(call, wire::StatusCode::OK, {weights(1)});
-    ASSERT_TRUE(rig.store.answer());
-    EXPECT_TRUE(rig.finished.empty() && rig.failed.empty()) << fate << ": answered before the store was read";
-    EXPECT_TRUE(call.write_pending) << fate << ": the turn is held";
-    Job& next = rig.arrive(2);
-    rig.calls.pump();
-    EXPECT_EQ(next.state, JobState::kWaitingTurn) << fate;
-
-    rig.calls.store_reconnected();
-    ASSERT_TRUE(rig.store.answer()) << fate << ": the store is read again";
-    if (fate == "landed") {
-      EXPECT_EQ(rig.finished, std::vector<std::uint64_t>{1});
-      EXPECT_EQ(rig.store.actors["t/m"].version, 1u);
-    } else {
-      EXPECT_TRUE(rig.finished.empty());
-      EXPECT_EQ(call.state, JobState::kLoadingActor) << "runs again from the store";
-      ASSERT_TRUE(rig.store.answer());
-      rig.dispatch(call, "w2");
+  for (const bool back_first : {false, true}) {
+    for (const std::string fate : {"landed", "lost"}) {
+      const std::string what = fate + (back_first ? ", the store back first" : ", the store back later");
+      Rig rig;
+      Job& call = rig.running(1, "w1");
+      rig.store.unconfirm_next = fate;
       rig.result(call, wire::StatusCode::OK, {weights(1)});
+      rig.store.reachable = back_first;
       ASSERT_TRUE(rig.store.answer());
-      EXPECT_EQ(rig.finished, std::vector<std::uint64_t>{1});
-      EXPECT_EQ(rig.store.actors["t/m"].version, 1u) << "applied once";
+      EXPECT_TRUE(rig.finished.empty() && rig.failed.empty()) << what << ": answered before the store was read";
+      EXPECT_TRUE(call.write_pending) << what << ": the turn is held";
+      Job& next = rig.arrive(2);
+      rig.calls.pump();
+      EXPECT_EQ(next.state, JobState::kWaitingTurn) << what;
+
+      if (!back_first) {
+        rig.store.reachable = true;
+        rig.calls.store_reconnected();
+      }
+      ASSERT_TRUE(rig.store.answer()) << what << ": the store is read again";
+      if (fate == "landed") {
+        EXPECT_EQ(rig.finished, std::vector<std::uint64_t>{1}) << what;
+        EXPECT_EQ(rig.store.actors["t/m"].version, 1u) << what;
+      } else {
+        EXPECT_TRUE(rig.finished.empty()) << what;
+        EXPECT_EQ(call.state, JobState::kLoadingActor) << what << ": runs again from the store";
+        ASSERT_TRUE(rig.store.answer());
+        rig.dispatch(call, "w2");
+        rig.result(call, wire::StatusCode::OK, {weights(1)});
+        ASSERT_TRUE(rig.store.answer());
+        EXPECT_EQ(rig.finished, std::vector<std::uint64_t>{1}) << what;
+        EXPECT_EQ(rig.store.actors["t/m"].version, 1u) << what << ": applied once";
+      }
+      EXPECT_TRUE(rig.failed.empty()) << what;
     }
-    EXPECT_TRUE(rig.failed.empty()) << fate;
   }
+}
+
+// A read of an unconfirmed write that gets no usable answer (a Redis still loading its data) is
+// asked again at the next retry, with no reconnect needed: the actor is not held for good.
+TEST(ActorCalls, AnUnansweredReadOfAnUnconfirmedWriteIsAskedAgain) {
+  Rig rig;
+  Job& call = rig.running(1, "w1");
+  rig.store.unconfirm_next = "landed";
+  rig.result(call, wire::StatusCode::OK, {weights(1)});
+  rig.store.unanswered_loads = 1;
+  ASSERT_TRUE(rig.store.answer());  // the write: unconfirmed; the store is read at once
+  ASSERT_TRUE(rig.store.answer());  // that read: no usable answer
+  EXPECT_FALSE(rig.store.answer()) << "nothing asked until the retry";
+  EXPECT_TRUE(call.write_pending);
+  rig.calls.retry_unverified();
+  ASSERT_TRUE(rig.store.answer());
+  EXPECT_EQ(rig.finished, std::vector<std::uint64_t>{1});
+  EXPECT_FALSE(call.write_pending);
+  rig.calls.retry_unverified();
+  EXPECT_FALSE(rig.store.answer()) << "settled: not read again";
 }
 
 }  // namespace

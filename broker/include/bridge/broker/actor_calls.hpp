@@ -89,6 +89,9 @@ class ActorCalls {
   /// actor's next call reactivates it from the store (and finds any loss there). Calls whose writes
   /// were unconfirmed when the connection went are settled from what the store holds.
   void store_reconnected();
+  /// Asks the store again about the writes still unconfirmed (their last read went unanswered: a
+  /// Redis still loading its data answers with an error). Call regularly (the broker's heartbeat).
+  void retry_unverified();
   /// The store lost data (Redis came back empty, or was flushed): every actor this broker knows to
   /// have had state is marked lost in the store (its calls get DATA_LOSS until it is reset), and its
   /// activation, which Redis no longer backs, is dropped. Returns how many were marked.
@@ -125,7 +128,7 @@ class ActorCalls {
   ActorStateStore& store_;
   Host& host_;
   ActorTable actors_;
-  std::vector<Unverified> unverified_;  ///< read again at the next store_reconnected()
+  std::vector<Unverified> unverified_;  ///< not being read: read at the reconnect, or the retry
   ThrottledLog lost_log_;
 };
 

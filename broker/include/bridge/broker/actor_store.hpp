@@ -49,6 +49,15 @@ class ActorStateStore {
   using WriteHandler = std::function<void(WriteResult)>;
   /// `version`: the actor's version after the reset (0 if it had no record: nothing to reset).
   using ResetHandler = std::function<void(bool reachable, std::uint64_t version)>;
+  /// What settle() found. `reachable` false: no usable answer, or it landed but the replicas'
+  /// confirmation went with the connection again (ask again).
+  struct Settled {
+    bool reachable = false;
+    bool landed = false;             ///< the store holds the version asked about (or a newer one), unmarked
+    std::uint64_t version = 0;       ///< the version the store holds
+    std::uint64_t lost_version = 0;  ///< its loss mark (0: none)
+  };
+  using SettleHandler = std::function<void(Settled)>;
 
   virtual ~ActorStateStore() = default;
   /// Reads an actor's state; with `with_data` false, tensors come without bytes (descriptions only).
@@ -67,6 +76,11 @@ class ActorStateStore {
   /// Drops the actor's tensors and its loss mark; its version moves past every version it had or
   /// lost, so that no stale writer or activation takes it for its old self. Same contract as load().
   virtual bool reset(const std::string& tenant, const std::string& actor_id, ResetHandler done) = 0;
+  /// For a write answered "unconfirmed": whether the store holds `version` now. If it does, it is
+  /// answered only once that state is as durable as an acknowledged write (on the replicas a write
+  /// waits for), as the connection that wrote it could not say so. Same contract as load().
+  virtual bool settle(const std::string& tenant, const std::string& actor_id, std::uint64_t version,
+                      SettleHandler done) = 0;
 };
 
 /// One hash per actor, `<prefix>actor:<tenant>/<id>`: `version`, `worker`, `updated_ms`, `lost` (set
@@ -110,6 +124,8 @@ class ActorStore final : public ActorStateStore {
   void set_worker(const std::string& tenant, const std::string& actor_id, const std::string& worker) override;
   void mark_lost(const std::string& tenant, const std::string& actor_id, std::uint64_t version) override;
   bool reset(const std::string& tenant, const std::string& actor_id, ResetHandler done) override;
+  bool settle(const std::string& tenant, const std::string& actor_id, std::uint64_t version,
+              SettleHandler done) override;
   /// Bytes of the tenant's resident tensors.
   bool tenant_bytes(const std::string& tenant, BytesHandler done);
 

@@ -222,6 +222,7 @@ class BrokerService final : private Admission::Host, private ActorCalls::Host {
   BrokerMetrics metrics_;
   std::unique_ptr<metrics::MetricsServer> metrics_server_;  // when metrics_listen is set
   bool redis_was_connected_ = false;
+  std::uint64_t redis_generation_ = 0;  ///< of the connection on_redis_transition last saw
   ThrottledLog refusal_log_;
   static constexpr int kMaxQuotaQueriesInFlight = 8;
   int quota_queries_in_flight_ = 0;  ///< QuotaRequests waiting for Redis (handle_quota)

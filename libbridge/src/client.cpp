@@ -11,6 +11,7 @@
 #include <zmq_addon.hpp>
 
 #include "bridge/core/actor_versions.hpp"
+#include "bridge/core/broker_watch.hpp"
 #include "bridge/core/client_outbox.hpp"
 #include "bridge/core/curve.hpp"
 #include "bridge/core/endpoint.hpp"
@@ -46,11 +47,13 @@ class Client::Impl {
       : options_(std::move(options)),
         context_(1),
         socket_(context_, zmq::socket_type::dealer),
+        // Clients start at a random broker of the list, so that they spread across the brokers.
+        watch_(core::parse_broker_list(options_.broker), options_.broker_check, std::random_device{}(), Clock::now()),
         pending_({.max_attempts = options_.retry.max_attempts,
                   .initial_backoff = options_.retry.initial_backoff,
                   .max_backoff = options_.retry.max_backoff,
                   .resend_after_restart = options_.broker_check.count() > 0,
-                  .broker = options_.broker},
+                  .broker = watch_.current()},
                  [this](core::Frames& frames) { return send_to_broker(frames); }) {
     // A stable identity per Client lets the broker pair job ids with this client (dedup, docs/protocol.md).
     socket_.set(zmq::sockopt::routing_id, random_identity());
@@ -64,7 +67,8 @@ class Client::Impl {
     // fix, instead of each request waiting for its timeout; a reconnect pings, so that the broker
     // sends this client's pending results again (docs/security.md, "Routing ids").
     handshakes_ = std::make_unique<core::HandshakeMonitor>(context_, socket_);
-    socket_.connect(options_.broker);  // throws zmq::error_t on a malformed endpoint
+    core::connect_checking_all(socket_, watch_.current(), watch_.brokers());  // zmq::error_t if malformed
+    broker_ = watch_.current();
     io_thread_ = std::thread([this] {
       loop();
       if (orphaned_) {  // the Client went in one of its own callbacks: this thread frees what is left
@@ -102,6 +106,11 @@ class Client::Impl {
 
   const Options& options() const { return options_; }
   std::uint64_t resent_after_restart() const { return resent_after_restart_.load(); }
+  std::uint64_t broker_moves() const { return broker_moves_.load(); }
+  std::string broker() const {
+    std::lock_guard lock(broker_mutex_);
+    return broker_;
+  }
 
   std::uint64_t submit(JobRequest request, Callback done) {
     const std::uint64_t id = next_id_.fetch_add(1);
@@ -121,10 +130,8 @@ class Client::Impl {
     try {
       out.frames = core::encode_request(request, id, options_.tenant, options_.timeout, actor_seen);
     } catch (const std::exception& e) {
-      JobResult result;
-      result.job_id = id;
-      result.status = Status(StatusCode::kInvalidArgument, std::string("cannot encode request: ") + e.what());
-      out.on_result(std::move(result));
+      core::PendingRequests::answer(
+          out, Status(StatusCode::kInvalidArgument, std::string("cannot encode request: ") + e.what()));
       return id;
     }
     enqueue(std::move(out));
@@ -191,19 +198,8 @@ class Client::Impl {
 
   void enqueue(core::PendingRequest out) {
     // Refused once the I/O thread has closed the outbox on its way out.
-    if (!outbox_.push(out)) refuse(out, Status(StatusCode::kCancelled, "client is shutting down"));
-  }
-
-  // Answers a request that never reached the table (the client is shutting down).
-  static void refuse(core::PendingRequest& request, const Status& status) {
-    if (request.on_result) {
-      JobResult result;
-      result.job_id = request.id;
-      result.status = status;
-      request.on_result(std::move(result));
-    } else if (request.on_control) {
-      request.on_control(status, nullptr);
-    }
+    if (!outbox_.push(out))
+      core::PendingRequests::answer(out, Status(StatusCode::kCancelled, "client is shutting down"));
   }
 
   void loop() {
@@ -224,7 +220,8 @@ class Client::Impl {
     });
     while (!stopping_.load()) events.wait(next_wait());
     // Shutdown: everything still pending is answered CANCELLED, exactly once.
-    for (auto& entry : outbox_.close()) refuse(entry, Status(StatusCode::kCancelled, "client is shutting down"));
+    for (auto& entry : outbox_.close())
+      core::PendingRequests::answer(entry, Status(StatusCode::kCancelled, "client is shutting down"));
     // The broker stops what was sent (nobody will read its results), as for cancel(); libzmq gets a
     // moment to send these before the socket closes.
     for (const std::uint64_t id : pending_.job_ids()) {
@@ -264,7 +261,7 @@ class Client::Impl {
       return Status(StatusCode::kUnavailable, std::string("send to broker failed: ") + e.what());
     }
     return Status(StatusCode::kUnavailable,
-                  "too many requests queued towards broker " + options_.broker + " (is it running and reachable?)");
+                  "too many requests queued towards broker " + watch_.current() + " (is it running and reachable?)");
   }
 
   void receive() {
@@ -290,7 +287,7 @@ class Client::Impl {
     handshakes_->drain(
         curve_, "tenants.yaml (keys: under your tenant)",
         [this] {
-          ping_now_ = connected_once_ && !pending_.empty();  // check_broker pings now
+          if (connected_once_ && !pending_.empty()) watch_.ping_soon();
           connected_once_ = true;
           handshake_failure_.clear();
         },
@@ -301,38 +298,36 @@ class Client::Impl {
         });
   }
 
-  // Pings a broker that has been silent while jobs wait (and once at start, to learn who it is).
+  // Pings a broker that has been silent while jobs wait (and once at start, to learn who it is);
+  // leaves one silent for two checks for the next broker of the list.
   void check_broker(Clock::time_point now) {
-    if (ping_now_) {
-      // A new connection to the same broker: its first message tells the broker it is this client
-      // again, and its pending results are sent here from then on (docs/security.md).
-      ping_now_ = false;
-      return send_ping(now);
+    switch (watch_.due(now, !pending_.empty())) {
+      case core::BrokerWatch::Action::kNone: return;
+      case core::BrokerWatch::Action::kMove: {
+        socket_.disconnect(watch_.current());  // what is queued for it goes too: the jobs go to the next one
+        socket_.connect(watch_.move(now));
+        pending_.moved_to(watch_.current());
+        ++broker_moves_;
+        std::lock_guard lock(broker_mutex_);
+        broker_ = watch_.current();
+        [[fallthrough]];  // the next broker is asked at once
+      }
+      case core::BrokerWatch::Action::kPing: {
+        watch_.pinged(now);
+        core::Frames frames;
+        frames.push_back(proto::encode(proto::Ping{next_id_.fetch_add(1)}));
+        (void)zmq::send_multipart(socket_, frames, zmq::send_flags::dontwait);  // best effort; the next check retries
+      }
     }
-    if (options_.broker_check.count() <= 0 || now < next_ping_) return;
-    // Cheap checks first: this runs on every wake-up of the I/O thread, and a busy broker is heard
-    // from all the time; only a silent one is worth scanning the pending jobs for.
-    if (broker_known_) {
-      if (now - last_heard_ < options_.broker_check) return;
-      if (!pending_.has_jobs()) return;
-    }
-    send_ping(now);
-  }
-
-  void send_ping(Clock::time_point now) {
-    next_ping_ = now + options_.broker_check;
-    core::Frames frames;
-    frames.push_back(proto::encode(proto::Ping{next_id_.fetch_add(1)}));
-    (void)zmq::send_multipart(socket_, frames, zmq::send_flags::dontwait);  // best effort; the next check retries
   }
 
   void handle(core::Frames& frames) {
-    last_heard_ = Clock::now();
+    watch_.heard(Clock::now());
     const wire::Envelope* envelope = nullptr;
     if (frames.empty() || !core::decode_envelope(frames[0], limits_, envelope).is_ok()) return;  // not ours to answer
     if (proto::Pong pong; envelope->body_type() == wire::Body::Pong && proto::decode(*envelope, pong).is_ok()) {
       // A changed incarnation means the broker restarted and lost every job sent to the old one.
-      broker_known_ = true;
+      watch_.known();
       resent_after_restart_ += pending_.on_broker_incarnation(pong.incarnation);
       return;
     }
@@ -362,7 +357,8 @@ class Client::Impl {
   Options options_;
   core::Limits limits_;
   zmq::context_t context_;
-  zmq::socket_t socket_;  // owned by io_thread_ after construction
+  zmq::socket_t socket_;     // owned by io_thread_ after construction
+  core::BrokerWatch watch_;  // io_thread_'s after construction
   std::atomic<bool> stopping_{false};
   std::atomic<std::uint64_t> next_id_{1};
   core::ActorVersions versions_seen_;
@@ -370,15 +366,14 @@ class Client::Impl {
 
   // Owned by io_thread_.
   core::PendingRequests pending_;
-  bool broker_known_ = false;  // a Pong came: the broker's incarnation is known
-  Clock::time_point last_heard_{};
   std::unique_ptr<core::HandshakeMonitor> handshakes_;  // of socket_
   bool curve_ = false;
   bool connected_once_ = false;
-  bool ping_now_ = false;          ///< reconnected with jobs pending
   std::string handshake_failure_;  ///< why the broker refused the handshake; requests fail with it
-  Clock::time_point next_ping_{};
   std::atomic<std::uint64_t> resent_after_restart_{0};
+  std::atomic<std::uint64_t> broker_moves_{0};
+  mutable std::mutex broker_mutex_;
+  std::string broker_;  // watch_.current(), for other threads (broker_mutex_)
 
   std::thread io_thread_;
   std::once_flag closed_;
@@ -438,6 +433,10 @@ std::vector<std::future<JobResult>> Client::submit_batch(const std::string& kern
 const Client::Options& Client::options() const { return impl_->options(); }
 
 std::uint64_t Client::resent_after_restart() const { return impl_->resent_after_restart(); }
+
+std::uint64_t Client::broker_moves() const { return impl_->broker_moves(); }
+
+std::string Client::broker() const { return impl_->broker(); }
 
 Client::BatchedSends::BatchedSends(Client& client) : client_(client), holder_(std::this_thread::get_id()) {
   client_.impl_->hold_sends(holder_);

@@ -178,9 +178,9 @@ void Fleet::restart_broker() {
   broker_ = start_broker(frontend_port_, backend_port_, "broker-" + std::to_string(++broker_restarts_));
 }
 
-std::size_t Fleet::add_worker(std::uint32_t slots) {
+std::size_t Fleet::add_worker(std::uint32_t slots, const std::string& brokers) {
   const std::size_t index = workers_.size();
-  workers_.push_back(start_worker(index, slots, "worker-" + std::to_string(index) + ".log"));
+  workers_.push_back(start_worker(index, slots, "worker-" + std::to_string(index) + ".log", brokers));
   return index;
 }
 
@@ -189,13 +189,14 @@ void Fleet::restart_worker(std::size_t index, std::uint32_t slots) {
   workers_.at(index) = start_worker(index, slots, "worker-" + std::to_string(index) + "-restarted.log");
 }
 
-std::unique_ptr<Process> Fleet::start_worker(std::size_t index, std::uint32_t slots, const std::string& log_name) {
+std::unique_ptr<Process> Fleet::start_worker(std::size_t index, std::uint32_t slots, const std::string& log_name,
+                                             const std::string& brokers) {
   const std::string log = (dir_.path() / log_name).string();
   log_files_.push_back(log);
   return std::make_unique<Process>(
-      std::vector<std::string>{worker_bin(), "--config", worker_config_, "--broker", backend(), "--slots",
-                               std::to_string(slots), "--id", "worker-" + std::to_string(index), "--device",
-                               options_.worker_device},
+      std::vector<std::string>{worker_bin(), "--config", worker_config_, "--broker",
+                               brokers.empty() ? backend() : brokers, "--slots", std::to_string(slots), "--id",
+                               "worker-" + std::to_string(index), "--device", options_.worker_device},
       log);
 }
 

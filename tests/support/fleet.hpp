@@ -77,8 +77,8 @@ class Fleet {
   std::unique_ptr<Process> start_broker(int frontend_port, int backend_port, const std::string& id);
   /// Kills the broker (SIGKILL) and starts a new one on the same ports, Redis and config.
   void restart_broker();
-  /// Starts a worker connected to this fleet's broker; returns its index.
-  std::size_t add_worker(std::uint32_t slots);
+  /// Starts a worker connected to this fleet's broker (or to `brokers`, a list); returns its index.
+  std::size_t add_worker(std::uint32_t slots, const std::string& brokers = "");
   /// Kills worker `index` (SIGKILL) and starts a new process under the same id: a new incarnation.
   void restart_worker(std::size_t index, std::uint32_t slots);
 
@@ -113,7 +113,8 @@ class Fleet {
   std::string logs() const;
 
  private:
-  std::unique_ptr<Process> start_worker(std::size_t index, std::uint32_t slots, const std::string& log_name);
+  std::unique_ptr<Process> start_worker(std::size_t index, std::uint32_t slots, const std::string& log_name,
+                                        const std::string& brokers = "");
 
   FleetOptions options_;
   TempDir dir_;

@@ -124,6 +124,33 @@ TEST(PendingRequests, ABrokerThatRestartedGetsThePendingJobsAgainOnce) {
   EXPECT_EQ(h.answers.size(), 1u);
 }
 
+// The client left a silent broker: every pending job goes to the next one once it answers (even
+// one sent before any broker was heard from), what is sent after the move goes once, and a control
+// request is answered UNAVAILABLE at once, naming both brokers.
+TEST(PendingRequests, AfterAMoveToAnotherBrokerThePendingJobsGoThereOnceAndControlsAreAnswered) {
+  Harness h({.broker = "tcp://a:1"});
+  h.submit(1);  // no broker known yet
+  std::optional<Status> control;
+  PendingRequest status_request;
+  status_request.id = 2;
+  status_request.started = Clock::now();
+  status_request.deadline = status_request.job_deadline = status_request.started + milliseconds(1000);
+  status_request.frames.emplace_back(std::string("status"));
+  status_request.on_control = [&](Status s, const wire::Envelope*) { control = std::move(s); };
+  h.table.start(std::move(status_request));
+  h.table.moved_to("tcp://b:2");
+  ASSERT_TRUE(control.has_value());
+  EXPECT_EQ(control->code(), StatusCode::kUnavailable);
+  EXPECT_NE(control->message().find("broker tcp://a:1 went silent"), std::string::npos) << control->message();
+  EXPECT_NE(control->message().find("tcp://b:2"), std::string::npos) << control->message();
+  h.submit(3);  // sent to the new broker
+  EXPECT_EQ(h.table.on_broker_incarnation(5), 1u) << "job 1 went to the broker left behind; job 3 to this one";
+  EXPECT_EQ(h.table.on_broker_incarnation(5), 0u);
+  EXPECT_EQ(h.sent, (std::vector<std::string>{"job-1", "status", "job-3", "job-1"}));
+  EXPECT_TRUE(h.answers.empty());
+  EXPECT_EQ(h.table.size(), 2u);
+}
+
 TEST(PendingRequests, WithoutResendingAJobKeepsNoFramesAndIsNotSentAgain) {
   Harness h({.resend_after_restart = false});
   h.submit(1);

@@ -1,5 +1,6 @@
 #include "bridge/worker/worker_options.hpp"
 
+#include "bridge/core/broker_watch.hpp"
 #include "bridge/core/config_map.hpp"
 #include "bridge/core/limits_config.hpp"
 
@@ -8,7 +9,8 @@ namespace bridge::worker {
 void WorkerOptions::validate() const {
   using core::ConfigError;
   if (broker.empty()) throw ConfigError("broker: set the broker's worker endpoint, e.g. tcp://127.0.0.1:5556");
-  (void)cuda_device();  // throws on a malformed device
+  (void)core::parse_broker_list(broker);  // throws on an empty entry
+  (void)cuda_device();                    // throws on a malformed device
   if (breaker_failures == 0) throw ConfigError("breaker_failures: must be at least 1");
   if (slots == 0 || slots > 4096) throw ConfigError("slots: must be between 1 and 4096, got " + std::to_string(slots));
   if (threads > 4096) throw ConfigError("threads: must be between 0 (all) and 4096");

@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <array>
 #include <limits>
+#include <utility>
 
 #include <spdlog/spdlog.h>
 #include <zmq_addon.hpp>
 
+#include "bridge/core/broker_watch.hpp"
 #include "bridge/core/endpoint.hpp"
 #include "bridge/core/job_codec.hpp"
 #include "bridge/core/liveness.hpp"
@@ -43,6 +45,7 @@ WorkerService::WorkerService(WorkerOptions options, std::shared_ptr<Backend> bac
       batcher_(options_.batching()),
       decoder_(kernels_, options_.limits, actors_, id_) {
   options_.validate();
+  brokers_ = core::parse_broker_list(options_.broker);
   curve_ = core::read_client_keys(options_.key_file, options_.broker_key_file, /*from_environment=*/false);
   own_sends_.configure(options_.link_floor_mib_s, options_.limits);
   completion_ = [this](std::unique_ptr<Execution> e) { on_complete(std::move(e)); };
@@ -75,10 +78,10 @@ void WorkerService::connect() {
                static_cast<std::int64_t>(options_.limits.max_job_bytes + options_.limits.max_header_bytes));
   core::apply_curve_client(*socket_, curve_);
   handshakes_ = std::make_unique<core::HandshakeMonitor>(context_, *socket_);
-  try {
-    socket_->connect(options_.broker);
+  try {  // every endpoint of the list is tried at the first connection: a malformed one fails now
+    core::connect_checking_all(*socket_, broker(), std::exchange(endpoints_checked_, true) ? no_others_ : brokers_);
   } catch (const zmq::error_t& e) {
-    throw std::runtime_error("cannot connect to the broker endpoint '" + options_.broker + "': " + e.what());
+    throw std::runtime_error("cannot connect to the broker endpoints '" + options_.broker + "': " + e.what());
   }
   last_heard_ = Clock::now();
   send_hello();
@@ -99,9 +102,9 @@ void WorkerService::send(core::Frames& frames) {
   if (zmq::send_multipart(*socket_, frames, zmq::send_flags::dontwait)) return;
   // After a refused handshake nothing can be sent; that was logged once (log_handshakes).
   if (!handshake_failure_.empty())
-    spdlog::debug("send queue to broker {} is full (the handshake was refused); dropped a message", options_.broker);
+    spdlog::debug("send queue to broker {} is full (the handshake was refused); dropped a message", broker());
   else
-    spdlog::warn("send queue to broker {} is full; dropped a message", options_.broker);
+    spdlog::warn("send queue to broker {} is full; dropped a message", broker());
 }
 
 void WorkerService::send_hello() {
@@ -144,11 +147,13 @@ void WorkerService::send_goodbye(const std::string& reason) {
 void WorkerService::run() {
   connect();
   spdlog::info("worker {} on {} ({}, {} slots, kernels: {}), connecting to {}{}", id_, backend_->device().name,
-               device_kind_name(backend_->device().kind), options_.slots, fmt::join(kernels_.names(), ","),
-               options_.broker, curve_.enabled() ? " (CURVE)" : "");
+               device_kind_name(backend_->device().kind), options_.slots, fmt::join(kernels_.names(), ","), broker(),
+               curve_.enabled() ? " (CURVE)" : "");
   if (!curve_.enabled())
-    spdlog::warn("worker {}: no key_file and broker_key_file: CURVE is off, so only a broker with security: none "
-                 "will take this worker (docs/security.md)", id_);
+    spdlog::warn(
+        "worker {}: no key_file and broker_key_file: CURVE is off, so only a broker with security: none "
+        "will take this worker (docs/security.md)",
+        id_);
   const auto heartbeat = std::chrono::milliseconds(options_.heartbeat_ms);
   bool draining = false;
   Clock::time_point drain_deadline;
@@ -159,8 +164,7 @@ void WorkerService::run() {
   events.on_notified(completed_signal_, [this] { send_completed(); });
   events.on_readable([this] { return socket_->handle(); }, [this] { receive(); });
   // After a read of the socket: jobs that arrived together form their batches now.
-  events.every_wakeup(
-      [&] { launch_batches(batcher_.take_due(draining ? Clock::time_point::max() : Clock::now())); });
+  events.every_wakeup([&] { launch_batches(batcher_.take_due(draining ? Clock::time_point::max() : Clock::now())); });
   events.on_notified(stop_, [&] {
     if (draining) return;
     draining = true;
@@ -186,11 +190,18 @@ void WorkerService::run() {
       // stalled keeps its jobs (same incarnation) and reads the results waiting for it, which a new
       // connection would throw away. Still silent after that: a new connection, for a connection
       // that is broken on the broker's side (another enrolled key took this worker's id, say).
-      const bool reconnect = silence_backoff_ > 1;
-      silence_backoff_ = std::min(silence_backoff_ * 2, kMaxSilenceBackoff);
-      spdlog::warn("broker {} silent for {} ms; {} (next wait {} ms)", options_.broker,
+      // With other brokers to go to, a silent one is left at once: its jobs are re-sent by their
+      // clients, and this worker's slots serve the brokers that are alive.
+      const bool move = brokers_.size() > 1;
+      const bool reconnect = move || silence_backoff_ > 1;
+      if (!move) silence_backoff_ = std::min(silence_backoff_ * 2, kMaxSilenceBackoff);
+      const std::string silent = broker();
+      if (move) broker_index_ = (broker_index_ + 1) % brokers_.size();
+      spdlog::warn("broker {} silent for {} ms; {} (next wait {} ms)", silent,
                    std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - last_heard_).count(),
-                   reconnect ? "reconnecting" : "saying hello again",
+                   move        ? "moving to broker " + broker()
+                   : reconnect ? "reconnecting"
+                               : "saying hello again",
                    (heartbeat * options_.liveness * silence_backoff_).count());
       if (reconnect) {
         connect();
@@ -263,7 +274,9 @@ bool WorkerService::handle_message(core::Frames& frames) {
       // endpoint again, rather than after `liveness` silent heartbeats.
       protocol::Goodbye goodbye;
       (void)protocol::decode(*envelope, goodbye);
-      spdlog::info("broker {} is going away ({}); reconnecting", options_.broker, goodbye.reason);
+      const std::string leaving = broker();
+      broker_index_ = (broker_index_ + 1) % brokers_.size();  // the next of the list, if there is one
+      spdlog::info("broker {} is going away ({}); connecting to {}", leaving, goodbye.reason, broker());
       connect();
       return false;  // the old socket is gone; nothing more to read from it
     }
@@ -274,8 +287,7 @@ bool WorkerService::handle_message(core::Frames& frames) {
       send_hello();
       break;
     }
-    default:
-      spdlog::warn("ignored a {} message from the broker", wire::EnumNameBody(envelope->body_type()));
+    default: spdlog::warn("ignored a {} message from the broker", wire::EnumNameBody(envelope->body_type()));
   }
   return true;
 }
@@ -293,8 +305,8 @@ void WorkerService::handle_dispatch(const wire::Dispatch& dispatch, core::Frames
   // A large result is announced now, while its job runs, and in every heartbeat until it is sent.
   if (result_bytes >= core::kAnnouncedMessageBytes) {
     core::Frames announcement;
-    announcement.push_back(core::protocol::encode(
-        core::protocol::Heartbeat{.inflight = inflight_, .incoming_bytes = results_coming()}));
+    announcement.push_back(
+        core::protocol::encode(core::protocol::Heartbeat{.inflight = inflight_, .incoming_bytes = results_coming()}));
     send(announcement);
   }
   if (!batcher_.eligible(*execution)) return launch(std::move(execution));
@@ -321,8 +333,7 @@ void WorkerService::launch_batches(std::vector<DynamicBatcher::Group> groups) {
 void WorkerService::stop_job(std::uint64_t dispatch_id, StatusCode code, const std::string& message) {
   auto it = running_.find(dispatch_id);
   if (it == running_.end()) return;  // answered already: the result is on its way
-  if (!it->second.cancel->requested())
-    spdlog::info("stopping job dispatch {}: {}", dispatch_id, message);
+  if (!it->second.cancel->requested()) spdlog::info("stopping job dispatch {}: {}", dispatch_id, message);
   it->second.cancel->request(code, message);
 }
 
@@ -398,8 +409,7 @@ void WorkerService::send_result(Execution& execution) {
     }
   } else if (execution.kernel != nullptr) {
     spdlog::warn("job {} of tenant {} (dispatch {}, {}) failed: {}", execution.job_id, execution.tenant,
-                 execution.dispatch_id, execution.kernel->name,
-                 execution.status.to_string());
+                 execution.dispatch_id, execution.kernel->name, execution.status.to_string());
   }
   metrics_.answered(execution, execution.ran_on != nullptr ? *execution.ran_on : backend_->device());
   core::Frames frames;
@@ -411,22 +421,20 @@ void WorkerService::send_result(Execution& execution) {
 
 zmq::message_t WorkerService::result_header(const Execution& execution, std::span<const Tensor> returned,
                                             std::span<const Tensor> kept) {
-  core::protocol::ResultHeader header{
-      .dispatch_id = execution.dispatch_id,
-      .status = execution.status,
-      .returned = returned,
-      .kept = kept,
-      .worker_id = id_,
-      .device = execution.ran_on != nullptr ? execution.ran_on : &backend_->device(),
-      .fallback_reason = execution.fallback_reason,
-      .transfer_us = execution.transfer_us,
-      .compute_us = execution.compute_us,
-      .batch_size = execution.batch_size,
-      .actor_version = execution.actor_version};
+  core::protocol::ResultHeader header{.dispatch_id = execution.dispatch_id,
+                                      .status = execution.status,
+                                      .returned = returned,
+                                      .kept = kept,
+                                      .worker_id = id_,
+                                      .device = execution.ran_on != nullptr ? execution.ran_on : &backend_->device(),
+                                      .fallback_reason = execution.fallback_reason,
+                                      .transfer_us = execution.transfer_us,
+                                      .compute_us = execution.compute_us,
+                                      .batch_size = execution.batch_size,
+                                      .actor_version = execution.actor_version};
   if (execution.step_count() > 1 && execution.step_compute_us.size() == execution.step_count())
     for (std::size_t i = 0; i < execution.step_count(); ++i)
-      header.stages.push_back(
-          {execution.step_kernel(i).name, std::chrono::microseconds(execution.step_compute_us[i])});
+      header.stages.push_back({execution.step_kernel(i).name, std::chrono::microseconds(execution.step_compute_us[i])});
   return core::protocol::encode(header);
 }
 

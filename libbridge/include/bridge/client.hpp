@@ -38,7 +38,12 @@ class BRIDGE_API Client {
   };
 
   struct Options {
-    std::string broker = "tcp://127.0.0.1:5555";  ///< the broker's client endpoint ("frontend")
+    /// The broker's client endpoint ("frontend"), or several brokers of one fleet separated by
+    /// commas ("tcp://a:5555,tcp://b:5555"; they share one Redis and one broker key). The client
+    /// starts at a random one of them, and moves to the next when its broker is silent for two
+    /// broker_checks while requests wait: pending jobs go again, with the same ids (at least once,
+    /// as after a broker restart); control requests are answered UNAVAILABLE (ask again).
+    std::string broker = "tcp://127.0.0.1:5555";
     /// The tenant requests name when they leave it empty. Empty: the tenant the broker has enrolled
     /// this client's key for (with `security: none`, the tenant "default"). A request naming a
     /// tenant other than the key's is PERMISSION_DENIED.
@@ -147,6 +152,10 @@ class BRIDGE_API Client {
   const Options& options() const;
   /// Jobs sent again because the broker restarted while they were pending (see broker_check).
   std::uint64_t resent_after_restart() const;
+  /// Times the client left a silent broker for the next one of its list (see Options::broker).
+  std::uint64_t broker_moves() const;
+  /// The broker endpoint the client uses now (one of Options::broker's).
+  std::string broker() const;
 
  private:
   class Impl;

@@ -116,4 +116,13 @@ std::string default_process_id() {
   return std::string(host) + "-" + std::to_string(::getpid()) + "-" + random_hex(16);
 }
 
+void connect_checking_all(zmq::socket_t& socket, const std::string& endpoint, const std::vector<std::string>& all) {
+  for (const std::string& other : all) {
+    if (other == endpoint) continue;
+    socket.connect(other);
+    socket.disconnect(other);
+  }
+  socket.connect(endpoint);
+}
+
 }  // namespace bridge::core

@@ -1,6 +1,7 @@
 #include "bridge/core/pending_requests.hpp"
 
 #include <algorithm>
+#include <utility>
 #include <vector>
 
 namespace bridge::core {
@@ -18,8 +19,7 @@ bool PendingRequests::send(PendingRequest& request) {
   ++request.attempts;
   // A job keeps its frames (shared, not copied) while it may have to be sent again: for a retry, or
   // to a broker that restarted.
-  const bool keep =
-      request.on_result && (request.attempts < policy_.max_attempts || policy_.resend_after_restart);
+  const bool keep = request.on_result && (request.attempts < policy_.max_attempts || policy_.resend_after_restart);
   request.sent_to = broker_incarnation_;
   Frames copies;
   if (keep)
@@ -159,6 +159,23 @@ std::uint64_t PendingRequests::on_broker_incarnation(std::uint64_t incarnation) 
     }
   }
   return resent;
+}
+
+void PendingRequests::moved_to(const std::string& broker) {
+  const std::string left = std::exchange(policy_.broker, broker);
+  broker_incarnation_ = 0;  // what is sent from now on goes to the new broker, whose Pong says so
+  std::vector<std::uint64_t> controls;
+  for (auto& [id, request] : pending_) {
+    if (request.on_result) {
+      request.sent_to = kLeftBroker;
+    } else {
+      controls.push_back(id);
+    }
+  }
+  const Status moved(StatusCode::kUnavailable, "broker " + left + " went silent and the client moved to " + broker +
+                                                   " before this request was answered; ask again");
+  for (const std::uint64_t id : controls)
+    if (auto request = take(id)) answer(*request, moved);
 }
 
 bool PendingRequests::is_job(std::uint64_t id) const {

@@ -55,12 +55,12 @@ class PollSet {
  private:
   struct Source {
     enum class Kind { kSocket, kNotifier, kDescriptor, kStep } kind;
-    Handle handle;                        // kSocket
-    Notifier* notifier = nullptr;         // kNotifier
-    std::function<int()> fd;              // kDescriptor
-    std::function<short()> events;        // kDescriptor
-    std::function<void(short)> on_events; // kDescriptor
-    Handler handler;                      // kSocket, kNotifier, kStep
+    Handle handle;                         // kSocket
+    Notifier* notifier = nullptr;          // kNotifier
+    std::function<int()> fd;               // kDescriptor
+    std::function<short()> events;         // kDescriptor
+    std::function<void(short)> on_events;  // kDescriptor
+    Handler handler;                       // kSocket, kNotifier, kStep
   };
   std::vector<Source> sources_;
   std::vector<zmq_pollitem_t> items_;  // reused across waits
@@ -71,6 +71,10 @@ class PollSet {
 /// which returns false to stop early (it replaced the socket, say). The budget keeps one busy peer
 /// from holding a loop away from its timers and its other sockets. Returns how many were read.
 int receive_batch(zmq::socket_t& socket, int budget, const std::function<bool(Frames&)>& on_message);
+
+/// Connects `socket` to `endpoint`, having tried each of `all` first (connected, then disconnected),
+/// so that a malformed one throws zmq::error_t now, not when a client moves to it.
+void connect_checking_all(zmq::socket_t& socket, const std::string& endpoint, const std::vector<std::string>& all);
 
 /// 64 bits from the kernel's CSPRNG (std::random_device is getrandom on Linux): incarnations, which
 /// tell a peer that this process restarted, and the seeds of anything that must not repeat across restarts.

@@ -22,12 +22,12 @@ namespace bridge::core {
 struct PendingRequest {
   using Clock = std::chrono::steady_clock;
   std::uint64_t id = 0;
-  Frames frames;                   ///< kept between attempts while a retry or a resend may need them
+  Frames frames;  ///< kept between attempts while a retry or a resend may need them
   Clock::time_point started;
   Clock::time_point job_deadline;  ///< started + timeout: no retry is sent after it
   Clock::time_point deadline;      ///< the client answers DEADLINE_EXCEEDED itself at this point
   int attempts = 0;
-  std::uint64_t sent_to = 0;       ///< incarnation of the broker it was last sent to (0: unknown)
+  std::uint64_t sent_to = 0;  ///< incarnation of the broker it was last sent to (0: unknown)
   std::function<void(JobResult)> on_result;
   /// Called with the reply's envelope (valid during the call), or with an error and nullptr.
   std::function<void(Status, const wire::Envelope*)> on_control;
@@ -75,6 +75,13 @@ class PendingRequests {
   /// sent to, that broker restarted and lost the job: it is sent again, with the same id. Returns
   /// how many were sent again.
   std::uint64_t on_broker_incarnation(std::uint64_t incarnation);
+  /// The client left a silent broker for `broker`. Every pending job goes again, with the same id,
+  /// once the new broker answers a Ping (on_broker_incarnation); a control request is answered
+  /// UNAVAILABLE now (it is not sent again: ask again).
+  void moved_to(const std::string& broker);
+
+  /// Answers `request` with `status` (also one that never reached the table: the client is shutting down).
+  static void answer(PendingRequest& request, Status status);
 
   bool contains(std::uint64_t id) const { return pending_.count(id) > 0; }
   bool is_job(std::uint64_t id) const;
@@ -87,7 +94,6 @@ class PendingRequests {
  private:
   bool send(PendingRequest& request);
   bool schedule_retry(PendingRequest& request, const JobResult& result);
-  void answer(PendingRequest& request, Status status);
   std::optional<PendingRequest> take(std::uint64_t id);
 
   Policy policy_;
@@ -97,6 +103,8 @@ class PendingRequests {
   std::multimap<Clock::time_point, std::uint64_t> resend_;  ///< jobs waiting to be sent again
   std::mt19937_64 rng_{std::random_device{}()};
   std::uint64_t broker_incarnation_ = 0;  ///< from the latest Pong; 0 = not known yet
+  /// sent_to of a job sent to a broker the client has left: no incarnation matches it.
+  static constexpr std::uint64_t kLeftBroker = ~std::uint64_t{0};
 };
 
 }  // namespace bridge::core

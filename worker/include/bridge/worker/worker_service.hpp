@@ -5,6 +5,7 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -92,7 +93,7 @@ class WorkerService {
   WorkerMetrics metrics_;
   DynamicBatcher batcher_;
   ActorHost actors_;
-  DispatchDecoder decoder_;  ///< uses actors_
+  DispatchDecoder decoder_;     ///< uses actors_
   std::uint32_t inflight_ = 0;  // accepted (batching or in the backend), result not yet sent
   struct Running {
     Clock::time_point deadline;
@@ -105,6 +106,13 @@ class WorkerService {
   /// the whole result before that batch leaves, so that announcement alone can come too late.
   std::uint64_t results_coming() const;
   std::unordered_map<std::uint64_t, Running> running_;  // accepted jobs by dispatch id, until answered
+  /// The brokers of options_.broker (a comma-separated list): the worker serves one at a time, the
+  /// first at start, and moves to the next when its broker is silent or says goodbye.
+  std::vector<std::string> brokers_;
+  std::size_t broker_index_ = 0;
+  const std::string& broker() const { return brokers_[broker_index_]; }
+  bool endpoints_checked_ = false;
+  const std::vector<std::string> no_others_;
   Clock::time_point last_heard_;
   Clock::time_point last_hello_;  ///< the broker's silence is counted from this too
   /// How many liveness windows the broker is waited for before the next try (a hello on the same

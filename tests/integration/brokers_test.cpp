@@ -1,0 +1,135 @@
+// Several active brokers on one Redis: clients and workers take a list of brokers, and when one
+// dies (kill -9) they move to the next; the jobs it held are sent again, with the same ids.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <iostream>
+#include <mutex>
+#include <thread>
+
+#include "fleet.hpp"
+
+namespace bridge::testing {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+// Two brokers (the fleet's "a" and a second one, "b") with two workers each, every one of them
+// given both brokers: a's workers list a first, b's list b first.
+struct TwoBrokers {
+  Fleet fleet{{.workers = 0}};
+  int b_frontend = free_port(), b_backend = free_port();
+  std::unique_ptr<Process> b = fleet.start_broker(b_frontend, b_backend, "broker-b");
+
+  TwoBrokers() {
+    for (int i = 0; i < 2; ++i) fleet.add_worker(2, fleet.backend() + "," + tcp_endpoint(b_backend));
+    for (int i = 0; i < 2; ++i) fleet.add_worker(2, tcp_endpoint(b_backend) + "," + fleet.backend());
+  }
+  std::string clients_list() const { return fleet.frontend() + "," + tcp_endpoint(b_frontend); }
+  std::size_t workers_of(const std::string& frontend) {
+    Client::Options o = fleet.client_options();
+    o.broker = frontend;
+    Client c(o);
+    FleetStatus status;
+    return c.status(status).is_ok() ? status.workers.size() : 0;
+  }
+};
+
+// kill -9 of one of two brokers under load: every job is answered, correctly, exactly once; the
+// clients that used it move within two broker_checks and are served again within 3 s.
+TEST(Brokers, KillingOneOfTwoUnderLoadLosesNoJobAndServiceIsBackWithin3s) {
+  TwoBrokers two;
+  ASSERT_TRUE(eventually([&] { return two.workers_of(two.fleet.frontend()) == 2; }, seconds(10))) << two.fleet.logs();
+  ASSERT_TRUE(eventually([&] { return two.workers_of(tcp_endpoint(two.b_frontend)) == 2; }, seconds(10)))
+      << two.fleet.logs();
+
+  constexpr int kClients = 4;
+  std::vector<std::unique_ptr<Client>> clients;
+  for (int i = 0; i < kClients; ++i) {
+    Client::Options o = two.fleet.client_options();
+    o.broker = two.clients_list();
+    o.broker_check = milliseconds(400);
+    clients.push_back(std::make_unique<Client>(o));
+  }
+  std::atomic<bool> stop{false};
+  std::atomic<long> ok{0}, failed{0}, wrong{0};
+  std::mutex mutex;
+  std::vector<std::vector<Clock::time_point>> done(kClients);  // each client's completions
+  std::string first_failure;
+  std::vector<std::thread> threads;
+  for (int c = 0; c < kClients; ++c)
+    for (int t = 0; t < 3; ++t)
+      threads.emplace_back([&, c, t] {
+        for (int n = 0; !stop.load(); ++n) {
+          const float x = static_cast<float>(c * 100000 + t * 10000 + n);
+          JobResult r = clients[c]->run(
+              {.kernel = "vector_add", .inputs = {Tensor::vector<float>({x, 1}), Tensor::vector<float>({1, x})}});
+          std::lock_guard lock(mutex);
+          if (!r.ok()) {
+            ++failed;
+            if (first_failure.empty()) first_failure = r.status.to_string();
+            continue;
+          }
+          ++ok;
+          if (r.outputs.empty() || r.outputs[0].values<float>()[0] != x + 1) ++wrong;
+          done[c].push_back(Clock::now());
+        }
+      });
+  std::this_thread::sleep_for(seconds(2));
+  const std::string victim = clients[0]->broker();
+  const bool victim_is_a = victim == two.fleet.frontend();
+  const auto killed_at = Clock::now();
+  (victim_is_a ? two.fleet.broker() : *two.b).kill_hard();
+  std::this_thread::sleep_for(seconds(5));
+  stop = true;
+  for (auto& t : threads) t.join();
+
+  EXPECT_EQ(failed.load(), 0) << first_failure << "\n" << two.fleet.logs();
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_GT(ok.load(), 0);
+  // Each client that used the killed broker moved; no client went 3 s without a result.
+  for (int c = 0; c < kClients; ++c) {
+    EXPECT_NE(clients[c]->broker(), victim) << "client " << c << " is still on the killed broker";
+    ASSERT_FALSE(done[c].empty()) << "client " << c;
+    EXPECT_GT(done[c].back(), killed_at) << "client " << c << " was not served after the kill";
+    milliseconds longest{0};
+    for (std::size_t i = 1; i < done[c].size(); ++i)
+      longest = std::max(longest, std::chrono::duration_cast<milliseconds>(done[c][i] - done[c][i - 1]));
+    std::cout << "client " << c << " (" << clients[c]->broker_moves() << " moves): longest gap between results "
+              << longest.count() << " ms\n";
+    EXPECT_LT(longest, seconds(3)) << "client " << c;
+  }
+  EXPECT_GE(clients[0]->broker_moves(), 1u);
+  // The killed broker's workers serve the other one now.
+  const std::string survivor = victim_is_a ? tcp_endpoint(two.b_frontend) : two.fleet.frontend();
+  EXPECT_TRUE(eventually([&] { return two.workers_of(survivor) == 4; }, seconds(10))) << two.fleet.logs();
+}
+
+// A client whose list starts with a broker that is not there moves to the next and is served.
+TEST(Brokers, AClientWhoseBrokerIsNotThereUsesTheNextOne) {
+  Fleet fleet({.workers = 1});
+  const std::string dead = tcp_endpoint(free_port());
+  for (int i = 0; i < 4; ++i) {  // each starts at a random one of the two
+    Client::Options o = fleet.client_options();
+    o.broker = dead + "," + fleet.frontend();
+    o.broker_check = milliseconds(300);
+    Client client(o);
+    JobResult r =
+        client.run({.kernel = "vector_add", .inputs = {Tensor::vector<float>({1, 2}), Tensor::vector<float>({3, 4})}});
+    ASSERT_TRUE(r.ok()) << r.status.to_string();
+    EXPECT_EQ(client.broker(), fleet.frontend());
+  }
+}
+
+TEST(Brokers, AnEmptyEntryInTheListIsAConfigError) {
+  Fleet fleet({.workers = 0});
+  Client::Options o = fleet.client_options();
+  o.broker = fleet.frontend() + ",";
+  EXPECT_THROW(Client{o}, std::runtime_error);  // core::ConfigError, saying what to fix
+}
+
+}  // namespace
+}  // namespace bridge::testing

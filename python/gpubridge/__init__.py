@@ -129,7 +129,9 @@ class Client:
     """A connection to one broker. Every method may be called from any thread, and from asyncio.
 
     Args:
-        broker: the broker's client endpoint.
+        broker: the broker's client endpoint, or several brokers of one fleet separated by commas
+            (``"tcp://a:5555,tcp://b:5555"``): the client starts at a random one and moves to the
+            next when its broker is silent for two ``broker_check`` periods while requests wait.
         tenant: the tenant jobs run for; empty: the one the broker enrolled this key for.
         key_file, broker_key_file: CURVE keys (``bridgectl keygen``); empty: GPUBRIDGE_KEY_FILE and
             GPUBRIDGE_BROKER_KEY_FILE, and neither set means no CURVE (a broker with ``security: none``).

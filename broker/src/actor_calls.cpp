@@ -80,23 +80,62 @@ void ActorCalls::pump() {
 }
 
 void ActorCalls::start(Job& call) {
+  if (actors_.find(call.actor) == nullptr)
+    return host_.fail(call, {StatusCode::kInternal, "actor " + call.actor + " vanished while its call waited"}, 0);
+  jobs_.set_state(call, JobState::kLoadingActor);
+  claim(call, Clock::now());
+}
+
+void ActorCalls::claim(Job& call, Clock::time_point now) {
+  ActorEntry& actor = *actors_.find(call.actor);
+  // Not before the last call's claim is given back (a claim sent behind it would take the turn again
+  // at once), nor while another broker is let in first.
+  if (!call.holds_actor_claim && (actor.unclaiming || actor.yield_until > now)) {
+    claim_retries_.emplace(std::max(actor.yield_until, now + std::chrono::milliseconds(1)), call.key);
+    return;
+  }
+  const std::uint64_t key = call.key;
+  auto done = [this, key, tenant = actor.tenant, actor_id = actor.actor_id](ActorStateStore::Claim c) {
+    Job* waiting = jobs_.find(key);
+    if (waiting != nullptr && waiting->state == JobState::kLoadingActor) return on_claimed(key, c);
+    if (c.owned && (waiting == nullptr || !waiting->holds_actor_claim))  // ended meanwhile: given back
+      store_.unclaim(tenant, actor_id, claim_token(key), {});
+  };
+  if (!store_.claim(actor.tenant, actor.actor_id, claim_token(key), options_.claim_ttl, std::move(done)))
+    host_.fail(
+        call,
+        {StatusCode::kUnavailable, "the actor state store (" + options_.store_name + ") is unreachable; retry later"},
+        options_.retry_after_ms);
+}
+
+void ActorCalls::on_claimed(std::uint64_t key, const ActorStateStore::Claim& claim) {
+  Job& call = *jobs_.find(key);
+  if (!claim.reachable)
+    return host_.fail(
+        call,
+        {StatusCode::kUnavailable, "the actor state store (" + options_.store_name + ") did not answer; retry later"},
+        options_.retry_after_ms);
+  if (!claim.owned) {  // another broker's call holds the actor: asked again, 2 ms doubling to 32 ms
+    const int doubling = std::min(call.claim_tries++, 4);
+    claim_retries_.emplace(Clock::now() + std::chrono::milliseconds(2 << doubling), key);
+    return;
+  }
+  call.holds_actor_claim = true;
   ActorEntry* actor = actors_.find(call.actor);
   if (actor == nullptr)
     return host_.fail(call, {StatusCode::kInternal, "actor " + call.actor + " vanished while its call waited"}, 0);
+  if (failed_lost(call, claim.version, claim.lost_version)) return;
+  // Another broker served the actor since this one activated it: that activation is behind.
+  if (claim.version != actor->version) deactivate(*actor);
   const WorkerRecord* holder = actor->worker.empty() ? nullptr : workers_.find(actor->worker);
-  // A client that saw a newer version than this broker's activation holds (another broker served
-  // the actor since) needs the state from the store: the activation would only be refused at its write.
-  if (holder != nullptr && holder->incarnation == actor->incarnation && !holder->draining &&
-      call.actor_version_seen <= actor->version) {
+  if (holder != nullptr && holder->incarnation == actor->incarnation && !holder->draining) {
     call.pinned_worker = holder->id;
     call.actor_version = actor->version;
     call.activate = false;
     return host_.route(call);
   }
-  // Not active anywhere (new, idle, or its worker left): activate it from its state in the store.
+  // Not active anywhere (new, idle, behind, or its worker left): activate it from its state in the store.
   actor->worker.clear();
-  const std::uint64_t key = call.key;
-  jobs_.set_state(call, JobState::kLoadingActor);
   const bool asked =
       store_.load(actor->tenant, actor->actor_id, /*with_data=*/true,
                   [this, key](bool reachable, ActorState state) { on_loaded(key, reachable, std::move(state)); });
@@ -107,6 +146,43 @@ void ActorCalls::start(Job& call) {
         options_.retry_after_ms);
 }
 
+bool ActorCalls::failed_lost(Job& call, std::uint64_t stored, std::uint64_t lost_version) {
+  if (lost_version > 0) {
+    fail_lost(call, lost_version, stored, /*newly_found=*/false);
+    return true;
+  }
+  // Versions only grow (a reset moves them on too): a store holding less than this broker or the
+  // client was told lost acknowledged state. Marked, so that every broker and client learns of it.
+  ActorEntry* entry = actors_.find(call.actor);
+  const std::uint64_t known = std::max(entry != nullptr ? entry->version : 0, call.actor_version_seen);
+  if (stored >= known) return false;
+  if (entry != nullptr) {
+    store_.mark_lost(entry->tenant, entry->actor_id, known);
+    deactivate(*entry);  // Redis no longer backs it
+  }
+  fail_lost(call, known, stored, /*newly_found=*/true);
+  return true;
+}
+
+void ActorCalls::tick(Clock::time_point now) {
+  // Those due now, taken first: a claim refused again is due later, not in this tick.
+  std::vector<std::uint64_t> due;
+  for (auto it = claim_retries_.begin(); it != claim_retries_.end() && it->first <= now;)
+    due.push_back(it->second), it = claim_retries_.erase(it);
+  for (const std::uint64_t key : due) {
+    Job* call = jobs_.find(key);
+    if (call != nullptr && call->state == JobState::kLoadingActor && !call->holds_actor_claim) claim(*call, now);
+  }
+}
+
+void ActorCalls::renew_claims() {
+  for (Job* call : jobs_.all()) {
+    if (!call->holds_actor_claim) continue;
+    if (const ActorEntry* actor = actors_.find(call->actor))
+      store_.renew(actor->tenant, actor->actor_id, claim_token(call->key), options_.claim_ttl);
+  }
+}
+
 void ActorCalls::on_loaded(std::uint64_t key, bool reachable, ActorState state) {
   Job* call = jobs_.find(key);
   if (call == nullptr || call->state != JobState::kLoadingActor) return;  // ended meanwhile
@@ -115,16 +191,8 @@ void ActorCalls::on_loaded(std::uint64_t key, bool reachable, ActorState state) 
         *call,
         {StatusCode::kUnavailable, "the actor state store (" + options_.store_name + ") did not answer; retry later"},
         options_.retry_after_ms);
-  ActorEntry* entry = actors_.find(call->actor);
-  if (state.lost_version > 0) return fail_lost(*call, state.lost_version, state.version, /*newly_found=*/false);
-  // Versions only grow (a reset moves them on too): a store holding less than this broker or the
-  // client was told lost acknowledged state. Marked, so that every broker and client learns of it.
-  const std::uint64_t known = std::max(entry != nullptr ? entry->version : 0, call->actor_version_seen);
-  if (state.version < known) {
-    if (entry != nullptr) store_.mark_lost(entry->tenant, entry->actor_id, known);
-    return fail_lost(*call, known, state.version, /*newly_found=*/true);
-  }
-  if (entry != nullptr) entry->version = state.version;
+  if (failed_lost(*call, state.version, state.lost_version)) return;
+  if (ActorEntry* entry = actors_.find(call->actor)) entry->version = state.version;
   call->pinned_worker.clear();
   call->activate = true;
   call->actor_version = state.version;
@@ -234,11 +302,20 @@ void ActorCalls::ended(Job& call) {
   if (call.state == JobState::kWaitingTurn) actors_.remove_waiting(call);
   if (!call.holds_actor_turn) return;
   call.holds_actor_turn = false;
-  if (ActorEntry* actor = actors_.find(call.actor)) {
-    actor->busy = false;
-    actor->last_used = Clock::now();
-    actors_.wake(actor->key);
-  }
+  ActorEntry* actor = actors_.find(call.actor);
+  if (actor == nullptr) return;
+  actor->busy = false;
+  actor->last_used = Clock::now();
+  actors_.wake(actor->key);
+  if (!std::exchange(call.holds_actor_claim, false)) return;
+  actor->unclaiming = true;
+  store_.unclaim(actor->tenant, actor->actor_id, claim_token(call.key), [this, key = actor->key](bool wanted) {
+    ActorEntry* a = actors_.find(key);
+    if (a == nullptr) return;
+    a->unclaiming = false;
+    // Another broker's call waited meanwhile: it goes first (its retries are at most 32 ms apart).
+    if (wanted) a->yield_until = Clock::now() + kYieldToOtherBroker;
+  });
 }
 
 void ActorCalls::drop_activation(const std::string& actor_key) {

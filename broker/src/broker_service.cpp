@@ -77,7 +77,9 @@ BrokerService::BrokerService(BrokerOptions options, TenantTable tenants)
       actor_calls_({.enforce_quotas = options_.enforce_quotas,
                     .retry_after_ms = options_.retry_after_ms,
                     .actor_idle_ms = options_.actor_idle_ms,
-                    .store_name = redis_.address().to_string()},
+                    .store_name = redis_.address().to_string(),
+                    .owner = options_.id + ":" + core::random_hex(64),
+                    .claim_ttl = std::chrono::milliseconds(options_.heartbeat_ms) * options_.liveness},
                    jobs_, workers_, actor_store_, *this),
       fleet_view_(redis_, options_.redis_prefix, options_.id),
       epoch_(redis_, options_.redis_prefix, [this](const std::string& why) { on_store_lost(why); }) {}
@@ -182,6 +184,7 @@ void BrokerService::run() {
   });
   events.every_wakeup([this] {
     on_timers(Clock::now());
+    actor_calls_.tick(Clock::now());
     actor_calls_.pump();
   });
   while (true) {
@@ -430,6 +433,7 @@ void BrokerService::on_timers(Clock::time_point now) {
   leases_.trim();
   actor_calls_.deactivate_idle(now);
   actor_calls_.retry_unverified();
+  actor_calls_.renew_claims();
   for (const auto& id : workers_.silent_since(now, options_.liveness)) lose_worker(id, "silent past its liveness");
   const zmq::message_t heartbeat = core::protocol::encode(core::protocol::Heartbeat{});
   for (const auto& [id, w] : workers_.workers()) {

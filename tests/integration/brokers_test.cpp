@@ -8,6 +8,7 @@
 #include <mutex>
 #include <thread>
 
+#include "bridge/actor.hpp"
 #include "fleet.hpp"
 
 namespace bridge::testing {
@@ -106,6 +107,56 @@ TEST(Brokers, KillingOneOfTwoUnderLoadLosesNoJobAndServiceIsBackWithin3s) {
   // The killed broker's workers serve the other one now.
   const std::string survivor = victim_is_a ? tcp_endpoint(two.b_frontend) : two.fleet.frontend();
   EXPECT_TRUE(eventually([&] { return two.workers_of(survivor) == 4; }, seconds(10))) << two.fleet.logs();
+}
+
+// One actor, calls through both brokers at once: the actor's turn is claimed in Redis, so its calls
+// run one at a time across the brokers. Every call is acknowledged, each at its own version, the
+// versions each client sees only grow, and the final sum counts every call once.
+TEST(Brokers, OneActorCalledThroughBothBrokersRunsOneCallAtATimeAndLosesNoUpdate) {
+  TwoBrokers two;
+  ASSERT_TRUE(eventually([&] { return two.workers_of(two.fleet.frontend()) == 2; }, seconds(10))) << two.fleet.logs();
+  ASSERT_TRUE(eventually([&] { return two.workers_of(tcp_endpoint(two.b_frontend)) == 2; }, seconds(10)))
+      << two.fleet.logs();
+  Client::Options oa = two.fleet.client_options(), ob = two.fleet.client_options();
+  ob.broker = tcp_endpoint(two.b_frontend);
+  Client via_a(oa), via_b(ob);
+  ASSERT_TRUE(Actor(via_a, "", "counter").put("sum", Tensor::vector<float>({0})).get().ok());
+
+  constexpr int kCalls = 40;
+  std::mutex mutex;
+  std::vector<std::uint64_t> versions;
+  std::vector<std::string> failures;
+  auto caller = [&](Client& client) {
+    Actor counter(client, "", "counter");
+    std::uint64_t last = 0;
+    for (int i = 0; i < kCalls; ++i) {
+      JobResult r =
+          counter.call({.kernel = "vector_add", .args = {Resident{"sum"}, Tensor::vector<float>({1})}, .keep = {"sum"}})
+              .get();
+      std::lock_guard lock(mutex);
+      if (!r.ok()) {
+        failures.push_back(r.status.to_string());
+        continue;
+      }
+      if (r.actor_version <= last)
+        failures.push_back("version " + std::to_string(r.actor_version) + " after " + std::to_string(last));
+      last = r.actor_version;
+      versions.push_back(r.actor_version);
+    }
+  };
+  std::thread a([&] { caller(via_a); }), b([&] { caller(via_b); });
+  a.join();
+  b.join();
+  EXPECT_TRUE(failures.empty()) << failures.size() << " failures, the first: " << failures.front() << "\n"
+                                << two.fleet.logs();
+  std::sort(versions.begin(), versions.end());
+  EXPECT_EQ(std::adjacent_find(versions.begin(), versions.end()), versions.end()) << "two calls at one version";
+  EXPECT_EQ(versions.size(), 2u * kCalls);
+  JobResult sum = Actor(via_b, "", "counter").get("sum").get();
+  ASSERT_TRUE(sum.ok()) << sum.status.to_string();
+  EXPECT_EQ(sum.outputs.at(0).values<float>()[0], static_cast<float>(2 * kCalls)) << "an update was lost";
+  EXPECT_EQ(two.fleet.redis().command({"HGET", "bridge:actor:default/counter", "version"}),
+            std::to_string(1 + 2 * kCalls));
 }
 
 // A client whose list starts with a broker that is not there moves to the next and is served.

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <set>
 
 #include "bridge/broker/actor_calls.hpp"
 #include "deferred_replies.hpp"
@@ -114,6 +115,38 @@ class MemoryActorStore final : public ActorStateStore {
     });
     return true;
   }
+  // Claims: answered at once unless deferred_claims (then like every other reply).
+  std::map<std::string, std::string> turns;  // actor key -> token holding its turn
+  std::set<std::string> wanted;              // actors whose turn another token asked for
+  bool deferred_claims = false;
+  int claims = 0;
+  bool claim(const std::string& tenant, const std::string& actor_id, const std::string& token,
+             std::chrono::milliseconds, ClaimHandler done) override {
+    if (!reachable) return false;
+    ++claims;
+    auto reply = [this, key = tenant + "/" + actor_id, token, done = std::move(done)] {
+      std::string& holder = turns[key];
+      const bool owned = holder.empty() || holder == token;
+      if (owned) holder = token;
+      if (!owned) wanted.insert(key);
+      const Stored& s = actors[key];
+      done({.reachable = true, .owned = owned, .version = s.version, .lost_version = s.lost});
+    };
+    if (deferred_claims) {
+      replies_.push(std::move(reply));
+    } else {
+      reply();
+    }
+    return true;
+  }
+  void unclaim(const std::string& tenant, const std::string& actor_id, const std::string& token,
+               UnclaimHandler done) override {
+    const std::string key = tenant + "/" + actor_id;
+    if (turns[key] == token) turns[key].clear();
+    const bool was_wanted = wanted.erase(key) > 0;
+    if (done) done(was_wanted);
+  }
+  void renew(const std::string&, const std::string&, const std::string&, std::chrono::milliseconds) override {}
   bool answer() { return replies_.answer(); }
 
  private:
@@ -427,8 +460,7 @@ TEST(ActorCalls, AStoreHoldingLessThanTheClientSawIsDataLossAndMarksTheActorLost
   Rig rig;
   Job& call = rig.arrive(1);
   call.actor_version_seen = 3;
-  rig.calls.pump();
-  ASSERT_TRUE(rig.store.answer());
+  rig.calls.pump();  // found by the claim, which reads the version
   ASSERT_EQ(rig.failed.count(1), 1u);
   EXPECT_EQ(rig.failed[1].code(), StatusCode::kDataLoss);
   EXPECT_NE(rig.failed[1].message().find("actor t/m lost its state: version 3 was acknowledged"), std::string::npos)
@@ -440,7 +472,6 @@ TEST(ActorCalls, AStoreHoldingLessThanTheClientSawIsDataLossAndMarksTheActorLost
   // A call from a client that never saw the actor is refused too, until the actor is reset.
   rig.arrive(2);
   rig.calls.pump();
-  ASSERT_TRUE(rig.store.answer());
   EXPECT_EQ(rig.failed[2].code(), StatusCode::kDataLoss);
 
   ASSERT_TRUE(rig.calls
@@ -459,20 +490,20 @@ TEST(ActorCalls, AStoreHoldingLessThanTheClientSawIsDataLossAndMarksTheActorLost
   EXPECT_EQ(after.actor_version, 4u);
 }
 
-// This broker activated the actor at version 1; Redis was then wiped. The activation still runs
-// the next call, but its write finds Redis behind it: DATA_LOSS, and the activation is dropped.
+// This broker activated the actor at version 1; Redis is wiped while the next call runs on that
+// activation. Its write finds Redis behind it: DATA_LOSS, and the activation is dropped.
 TEST(ActorCalls, AWriteThatFindsRedisBehindItsStartingVersionIsDataLossAndDropsTheActivation) {
   Rig rig;
   Job& first = rig.running(1, "w1");
   rig.result(first, wire::StatusCode::OK, {weights(1)});
   ASSERT_TRUE(rig.store.answer());
   ASSERT_EQ(rig.finished, std::vector<std::uint64_t>{1});
-  rig.store.actors.clear();  // FLUSHALL
 
   rig.calls.pump();
   Job& second = rig.arrive(2);
   rig.calls.pump();
-  ASSERT_EQ(second.pinned_worker, "w1") << "the activation is used: nothing asked Redis yet";
+  ASSERT_EQ(second.pinned_worker, "w1") << "the activation is used: the claim found Redis at its version";
+  rig.store.actors.clear();  // FLUSHALL
   rig.dispatch(second, "w1");
   rig.result(second, wire::StatusCode::OK, {weights(2)});
   ASSERT_TRUE(rig.store.answer());
@@ -570,6 +601,73 @@ TEST(ActorCalls, AnUnansweredReadOfAnUnconfirmedWriteIsAskedAgain) {
   EXPECT_FALSE(call.write_pending);
   rig.calls.retry_unverified();
   EXPECT_FALSE(rig.store.answer()) << "settled: not read again";
+}
+
+// Another broker's call holds the actor (its claim in the store): this broker's call waits, asking
+// again with backoff, and runs once the turn is given back. The broker that held the actor then
+// lets the one that waited in before it claims it again.
+TEST(ActorCalls, ACallWaitsWhileAnotherBrokersCallHoldsTheActorAndTheyTakeTurns) {
+  Rig rig;
+  rig.store.turns["t/m"] = "other-broker:7";
+  Job& call = rig.arrive(1);
+  rig.calls.pump();
+  EXPECT_EQ(call.state, JobState::kLoadingActor);
+  EXPECT_TRUE(rig.routed.empty()) << "not while another broker's call holds the actor";
+  EXPECT_EQ(rig.store.claims, 1);
+  rig.calls.tick(Clock::now() + milliseconds(100));
+  EXPECT_EQ(rig.store.claims, 2) << "asked again after its backoff";
+  EXPECT_TRUE(rig.routed.empty());
+  rig.store.turns["t/m"].clear();  // the other broker's call ended
+  rig.calls.tick(Clock::now() + milliseconds(200));
+  ASSERT_TRUE(rig.store.answer());  // the load
+  EXPECT_EQ(rig.routed, std::vector<std::uint64_t>{1});
+  rig.dispatch(call, "w1");
+  rig.result(call, wire::StatusCode::OK);
+  EXPECT_EQ(rig.finished, std::vector<std::uint64_t>{1});
+  EXPECT_TRUE(rig.store.turns["t/m"].empty()) << "given back when the call ended";
+
+  // This broker's next call: the other broker asked while this one held the actor, so it waits
+  // a moment for the other to take its turn.
+  const int claims = rig.store.claims;
+  Job& next = rig.arrive(2);
+  rig.calls.pump();
+  EXPECT_EQ(rig.store.claims, claims) << "not claimed at once after a broker that waited";
+  EXPECT_EQ(next.state, JobState::kLoadingActor);
+  rig.calls.tick(Clock::now() + milliseconds(100));
+  EXPECT_EQ(rig.store.claims, claims + 1);
+  EXPECT_EQ(rig.routed, (std::vector<std::uint64_t>{1, 2}));
+  EXPECT_EQ(next.pinned_worker, "w1");
+}
+
+// Another broker served the actor since this one activated it: the claim reads the newer version,
+// and the stale activation is dropped; the call runs on the state from the store.
+TEST(ActorCalls, AClaimThatFindsANewerVersionDropsTheStaleActivation) {
+  Rig rig;
+  Job& first = rig.running(1, "w1");
+  rig.result(first, wire::StatusCode::OK, {weights(1)});
+  ASSERT_TRUE(rig.store.answer());
+  rig.calls.pump();
+  rig.store.actors["t/m"].version = 2;  // a call through another broker
+  rig.store.actors["t/m"].tensors = {weights(2)};
+  Job& second = rig.arrive(2);
+  rig.calls.pump();
+  EXPECT_EQ(rig.deactivated, std::vector<std::string>{"w1 t/m"});
+  ASSERT_TRUE(rig.store.answer());  // the load
+  EXPECT_TRUE(second.activate);
+  EXPECT_EQ(second.actor_version, 2u);
+  EXPECT_TRUE(second.pinned_worker.empty());
+}
+
+// A call whose deadline passed while its claim was asked: the claim, granted later, is given back.
+TEST(ActorCalls, AClaimGrantedAfterItsCallEndedIsGivenBack) {
+  Rig rig;
+  rig.store.deferred_claims = true;
+  Job& call = rig.arrive(1);
+  rig.calls.pump();
+  rig.fail(call, Status(StatusCode::kDeadlineExceeded, "deadline"), 0);
+  ASSERT_TRUE(rig.store.answer());  // the claim
+  EXPECT_TRUE(rig.store.turns["t/m"].empty());
+  EXPECT_TRUE(rig.routed.empty());
 }
 
 }  // namespace

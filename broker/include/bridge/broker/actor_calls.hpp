@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -53,6 +54,11 @@ class ActorCalls {
     std::uint32_t retry_after_ms = 1000;
     std::uint32_t actor_idle_ms = 300000;  ///< an actor without calls this long is deactivated
     std::string store_name;                ///< where actors' state lives, for messages
+    /// Unique to this broker process: with a call's key, the token of its claim on its actor.
+    std::string owner = "broker";
+    /// How long a claim lasts unless renewed (renew_claims(), each heartbeat): how long the other
+    /// brokers wait for an actor whose broker died during its call.
+    std::chrono::milliseconds claim_ttl{3000};
   };
 
   ActorCalls(Options options, JobTable& jobs, WorkerRegistry& workers, ActorStateStore& store, Host& host);
@@ -65,9 +71,16 @@ class ActorCalls {
   /// Gives each woken actor's turn to its next call, and Host::admit()s that call. Run after each
   /// batch of events: turns are taken here, never inside an ending.
   void pump();
-  /// An admitted call, or one whose worker was lost: routed to the worker holding the activation,
-  /// or the actor is activated from the store first (UNAVAILABLE if the store cannot be read).
+  /// An admitted call, or one whose worker was lost: it claims the actor's turn fleet-wide (waiting,
+  /// with backoff, while another broker's call holds it), then goes to the worker holding the
+  /// activation, or the actor is activated from the store first (UNAVAILABLE if the store cannot
+  /// be read). An activation older than the store's version (another broker served the actor since)
+  /// is dropped.
   void start(Job& call);
+  /// Claims again for the calls whose backoff is over. Call on every wake-up of the loop.
+  void tick(Clock::time_point now);
+  /// Renews the claims of the calls running now. Call each heartbeat (well within claim_ttl).
+  void renew_claims();
   /// `call`'s dispatch carried the actor's state to `worker`: the activation lives there now.
   void activated(Job& call, const WorkerRecord& worker);
   /// A result of `call` from `worker`, verified by the broker: frames are [worker id][header]
@@ -105,7 +118,13 @@ class ActorCalls {
   std::size_t size() const { return actors_.size(); }
 
  private:
+  void claim(Job& call, Clock::time_point now);
+  void on_claimed(std::uint64_t key, const ActorStateStore::Claim& claim);
+  std::string claim_token(std::uint64_t call_key) const { return options_.owner + ":" + std::to_string(call_key); }
   void on_loaded(std::uint64_t key, bool reachable, ActorState state);
+  /// DATA_LOSS if the store holds less than this broker or the client was told of (`lost_version`
+  /// is the store's mark). True when `call` was failed so.
+  bool failed_lost(Job& call, std::uint64_t stored, std::uint64_t lost_version);
   void on_written(std::uint64_t key, const std::shared_ptr<core::Frames>& result, std::uint64_t max_resident_bytes,
                   const ActorStateStore::WriteResult& written);
   /// A call whose write's fate is unknown ("unconfirmed") is answered from what the store holds
@@ -128,6 +147,8 @@ class ActorCalls {
   ActorStateStore& store_;
   Host& host_;
   ActorTable actors_;
+  static constexpr std::chrono::milliseconds kYieldToOtherBroker{50};
+  std::multimap<Clock::time_point, std::uint64_t> claim_retries_;  ///< calls waiting to claim again
   std::vector<Unverified> unverified_;  ///< not being read: read at the reconnect, or the retry
   ThrottledLog lost_log_;
 };

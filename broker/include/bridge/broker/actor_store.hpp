@@ -58,6 +58,16 @@ class ActorStateStore {
     std::uint64_t lost_version = 0;  ///< its loss mark (0: none)
   };
   using SettleHandler = std::function<void(Settled)>;
+  /// What claim() found. `owned` false: another call (through any broker) holds the actor's turn.
+  struct Claim {
+    bool reachable = false;
+    bool owned = false;
+    std::uint64_t version = 0;       ///< the version the store holds, read in the same step
+    std::uint64_t lost_version = 0;  ///< its loss mark (0: none)
+  };
+  using ClaimHandler = std::function<void(Claim)>;
+  /// unclaim(): true when a claim by another token was refused while this one held the turn.
+  using UnclaimHandler = std::function<void(bool wanted)>;
 
   virtual ~ActorStateStore() = default;
   /// Reads an actor's state; with `with_data` false, tensors come without bytes (descriptions only).
@@ -81,6 +91,18 @@ class ActorStateStore {
   /// waits for), as the connection that wrote it could not say so. Same contract as load().
   virtual bool settle(const std::string& tenant, const std::string& actor_id, std::uint64_t version,
                       SettleHandler done) = 0;
+  /// Takes the actor's turn fleet-wide for `token` (one call at a time through every broker) for
+  /// `ttl`, unless another token holds it; a token that holds it already keeps it (ttl renewed).
+  /// The version and loss mark come with the answer, read in the same step. Same contract as load().
+  virtual bool claim(const std::string& tenant, const std::string& actor_id, const std::string& token,
+                     std::chrono::milliseconds ttl, ClaimHandler done) = 0;
+  /// Gives the turn back if `token` holds it. `done` (may be empty) is called once: with false if
+  /// the store could not be asked (at once) or did not answer.
+  virtual void unclaim(const std::string& tenant, const std::string& actor_id, const std::string& token,
+                       UnclaimHandler done) = 0;
+  /// Renews the turn `token` holds for another `ttl` (the broker's heartbeat, while its call runs).
+  virtual void renew(const std::string& tenant, const std::string& actor_id, const std::string& token,
+                     std::chrono::milliseconds ttl) = 0;
 };
 
 /// One hash per actor, `<prefix>actor:<tenant>/<id>`: `version`, `worker`, `updated_ms`, `lost` (set
@@ -126,6 +148,14 @@ class ActorStore final : public ActorStateStore {
   bool reset(const std::string& tenant, const std::string& actor_id, ResetHandler done) override;
   bool settle(const std::string& tenant, const std::string& actor_id, std::uint64_t version,
               SettleHandler done) override;
+  /// The turn is the key `<prefix>actorturn:<tenant>/<id>` holding the token, expiring after ttl
+  /// (actor_claims.cpp).
+  bool claim(const std::string& tenant, const std::string& actor_id, const std::string& token,
+             std::chrono::milliseconds ttl, ClaimHandler done) override;
+  void unclaim(const std::string& tenant, const std::string& actor_id, const std::string& token,
+               UnclaimHandler done) override;
+  void renew(const std::string& tenant, const std::string& actor_id, const std::string& token,
+             std::chrono::milliseconds ttl) override;
   /// Bytes of the tenant's resident tensors.
   bool tenant_bytes(const std::string& tenant, BytesHandler done);
 
@@ -133,6 +163,7 @@ class ActorStore final : public ActorStateStore {
   struct Write;
   struct Load;
   std::string key(const std::string& tenant, const std::string& actor_id) const;
+  std::string turn_key(const std::string& tenant, const std::string& actor_id) const;
   /// Stages the next chunks of `op`, keeping kChunksInFlight in flight; commits after the last.
   void stage(const std::shared_ptr<Write>& op);
   void commit(const std::shared_ptr<Write>& op);

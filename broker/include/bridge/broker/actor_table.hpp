@@ -23,7 +23,11 @@ struct ActorEntry {
   std::uint64_t incarnation = 0;  ///< of that worker process (a restarted worker lost it)
   std::uint64_t version = 0;      ///< state version in Redis as this broker last saw it
   bool busy = false;              ///< a call holds the turn
-  std::deque<Job*> waiting;       ///< calls behind it, in arrival order (through ActorTable only)
+  /// Another broker waited for the actor while this one held it: no claim before this time, so that
+  /// the other one gets a turn too.
+  Clock::time_point yield_until{};
+  bool unclaiming = false;   ///< the last call's claim is being given back
+  std::deque<Job*> waiting;  ///< calls behind it, in arrival order (through ActorTable only)
   Clock::time_point last_used{};
 };
 

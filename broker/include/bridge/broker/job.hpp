@@ -74,7 +74,9 @@ struct Job {
   std::uint64_t actor_version = 0;  ///< the state version the call starts from
   /// The highest version of the actor the client was told of: Redis holding less lost state.
   std::uint64_t actor_version_seen = 0;
-  int reactivations = 0;  ///< times a worker answered ACTOR_NOT_ACTIVE
+  int reactivations = 0;           ///< times a worker answered ACTOR_NOT_ACTIVE
+  bool holds_actor_claim = false;  ///< holds the actor's turn fleet-wide, in Redis (ActorStateStore::claim)
+  int claim_tries = 0;             ///< claims refused while another broker's call held the actor
 
   /// Answered: the client has its one answer; the job only waits to release what it holds.
   bool answered() const { return state == JobState::kCancelling; }

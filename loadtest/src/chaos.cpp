@@ -1,9 +1,9 @@
 // bridge-chaos: drives a fleet with checkable work while loadtest/chaos kills and restarts its
 // processes, and prints what the clients saw: submitted, results, lost, duplicated, wrong, and actor
-// state regressions. Every job is checked: `vector_add` of inputs derived from the job's number
-// (so the answer is known), and per actor a sequence of idempotent state changes ("step" := i),
-// whose versions must only grow and whose final state must be the last acknowledged step.
-// Exit status 0 only if lost, duplicated, wrong and regressions are all 0.
+// state regressions, and the longest time no result came. Every job is checked: `vector_add` of inputs derived from the
+// job's number (so the answer is known), and per actor a sequence of idempotent state changes ("step" := i), whose
+// versions must only grow and whose final state must be the last acknowledged step. Exit status 0 only if lost,
+// duplicated, wrong and regressions are all 0.
 #include <atomic>
 #include <cstdio>
 #include <fstream>
@@ -37,6 +37,16 @@ struct Tally {
   std::atomic<long> actor_calls{0}, regressions{0};
   std::mutex mutex;
   std::map<std::string, long> lost_by_code;  // guarded by mutex
+  // The longest time without an OK result, from any stream: how long service was down.
+  std::atomic<std::int64_t> last_ok_ns{Clock::now().time_since_epoch().count()}, longest_gap_ns{0};
+  void served() {
+    ++ok;
+    const std::int64_t now = Clock::now().time_since_epoch().count();
+    const std::int64_t gap = now - last_ok_ns.exchange(now);
+    for (std::int64_t seen = longest_gap_ns.load(); gap > seen && !longest_gap_ns.compare_exchange_weak(seen, gap);) {
+    }
+  }
+  long longest_gap_ms() const { return static_cast<long>(longest_gap_ns.load() / 1000000); }
   void lose(const Status& status) {
     ++lost;
     std::lock_guard lock(mutex);
@@ -78,7 +88,7 @@ void plain_jobs(Client& client, std::uint64_t stream, Clock::time_point until, s
       tally.lose(r.status);
       continue;
     }
-    ++tally.ok;
+    tally.served();
     const auto c = r.outputs.empty() ? std::span<const float>() : r.outputs[0].values<float>();
     bool right = c.size() == a.size();
     for (std::size_t i = 0; right && i < c.size(); ++i) right = c[i] == a[i] + b[i];
@@ -100,8 +110,11 @@ ActorReport actor_calls(Client& client, const std::string& tenant, const std::st
   Actor actor(client, tenant, id);
   ActorReport report{id};
   for (long i = 0; Clock::now() < until; ++i) {
-    JobRequest call{.kernel = "passthrough", .inputs = {Tensor::vector<float>({static_cast<float>(i)})},
-                    .tenant = tenant, .actor_id = id, .timeout = timeout};
+    JobRequest call{.kernel = "passthrough",
+                    .inputs = {Tensor::vector<float>({static_cast<float>(i)})},
+                    .tenant = tenant,
+                    .actor_id = id,
+                    .timeout = timeout};
     call.keep_outputs = {"step"};
     const JobResult r = run_counted(client, std::move(call), tally);
     ++tally.actor_calls;
@@ -109,7 +122,7 @@ ActorReport actor_calls(Client& client, const std::string& tenant, const std::st
       tally.lose(r.status);
       continue;
     }
-    ++tally.ok;
+    tally.served();
     ++report.calls;
     if (r.actor_version <= report.last_version) {
       ++tally.regressions;
@@ -142,13 +155,14 @@ int main(int argc, char** argv) {
     core::key_files_in_dir(keys_dir, options.tenant, options.key_file, options.broker_key_file);
     // Through outages: refusals are retried with backoff, and pending jobs are re-sent to a broker
     // that restarted. A job is lost only if it has no OK answer within its timeout.
-    options.retry = {.max_attempts = 1000, .initial_backoff = std::chrono::milliseconds(50),
+    options.retry = {.max_attempts = 1000,
+                     .initial_backoff = std::chrono::milliseconds(50),
                      .max_backoff = std::chrono::milliseconds(1000)};
     options.broker_check = std::chrono::milliseconds(300);
     const auto timeout = std::chrono::milliseconds(timeout_ms);
     const auto duration = std::chrono::seconds(duration_s);
     Client client(options);
-    Tally tally;
+    Tally tally;  // from now: the time to the first result counts as a gap too
     const auto until = Clock::now() + duration;
     std::vector<std::thread> threads;
     for (std::uint32_t s = 0; s < streams; ++s)
@@ -191,14 +205,21 @@ int main(int argc, char** argv) {
                 tally.lost.load(), tally.duplicated.load(), tally.wrong.load(), tally.regressions.load(),
                 tally.actor_calls.load());
     if (!lost_codes.empty()) std::printf("lost by code:%s\n", lost_codes.c_str());
-    std::printf("jobs re-sent to a restarted broker: %llu\n",
-                static_cast<unsigned long long>(client.resent_after_restart()));
+    std::printf("jobs re-sent to a restarted broker: %llu; moves to another broker: %llu\n",
+                static_cast<unsigned long long>(client.resent_after_restart()),
+                static_cast<unsigned long long>(client.broker_moves()));
+    std::printf("longest time without a result: %ld ms\n", tally.longest_gap_ms());
     if (!json_file.empty()) {
-      const nlohmann::ordered_json report = {{"submitted", tally.submitted.load()}, {"results", tally.results.load()},
-                                     {"lost", tally.lost.load()}, {"duplicated", tally.duplicated.load()},
-                                     {"wrong", tally.wrong.load()}, {"actor_regressions", tally.regressions.load()},
-                                     {"actor_calls", tally.actor_calls.load()},
-                                     {"resent_after_restart", client.resent_after_restart()}};
+      const nlohmann::ordered_json report = {{"submitted", tally.submitted.load()},
+                                             {"results", tally.results.load()},
+                                             {"lost", tally.lost.load()},
+                                             {"duplicated", tally.duplicated.load()},
+                                             {"wrong", tally.wrong.load()},
+                                             {"actor_regressions", tally.regressions.load()},
+                                             {"actor_calls", tally.actor_calls.load()},
+                                             {"resent_after_restart", client.resent_after_restart()},
+                                             {"broker_moves", client.broker_moves()},
+                                             {"longest_gap_ms", tally.longest_gap_ms()}};
       std::ofstream(json_file) << report.dump() << "\n";
     }
     const bool clean = tally.lost == 0 && tally.duplicated == 0 && tally.wrong == 0 && tally.regressions == 0;

@@ -133,6 +133,17 @@ TEST(Sentinel, AFailOverUnderLoadLosesNoAcknowledgedActorStateAndNoJob) {
             << "; jobs ok " << jobs_ok << ", refused " << jobs_failed << "\n";
 }
 
+// A replica of the fleet's Redis starts: the actor's put waiting for it is then acknowledged, at
+// version 1, which the replica holds.
+void expect_acknowledged_once_a_replica_starts(Fleet& fleet, std::future<JobResult>& put) {
+  RedisServer replica(fleet.dir(), "", "", "", {"--replicaof", "127.0.0.1", std::to_string(fleet.redis().port())});
+  ASSERT_EQ(put.wait_for(seconds(15)), std::future_status::ready) << fleet.logs();
+  JobResult r = put.get();
+  ASSERT_TRUE(r.ok()) << r.status.to_string();
+  EXPECT_EQ(r.actor_version, 1u);
+  EXPECT_EQ(replica.command({"HGET", "bridge:actor:default/durable", "version"}), "1");
+}
+
 // redis_wait_replicas: 1 against a Redis with no replica: the call's new state is on the master,
 // but the call is not answered until a replica has it. A replica is started: the answer follows.
 TEST(ReplicaWait, AnActorWriteIsAcknowledgedOnlyOnceAReplicaHasIt) {
@@ -146,12 +157,7 @@ TEST(ReplicaWait, AnActorWriteIsAcknowledgedOnlyOnceAReplicaHasIt) {
   ASSERT_TRUE(eventually(
       [&] { return fleet.broker().log().find("fewer than redis_wait_replicas (1)") != std::string::npos; }, seconds(5)))
       << fleet.logs();
-  RedisServer replica(fleet.dir(), "", "", "", {"--replicaof", "127.0.0.1", std::to_string(fleet.redis().port())});
-  ASSERT_EQ(put.wait_for(seconds(15)), std::future_status::ready) << fleet.logs();
-  JobResult r = put.get();
-  ASSERT_TRUE(r.ok()) << r.status.to_string();
-  EXPECT_EQ(r.actor_version, 1u);
-  EXPECT_EQ(replica.command({"HGET", "bridge:actor:default/durable", "version"}), "1");
+  ASSERT_NO_FATAL_FAILURE(expect_acknowledged_once_a_replica_starts(fleet, put));
 }
 
 // The connection goes while a write waits for its replica (WAIT backing off): the write is
@@ -173,12 +179,7 @@ TEST(ReplicaWait, AWriteWhoseConnectionWentWhileItWaitedIsSettledOnTheNextOne) {
       seconds(10)))
       << fleet.logs();
   EXPECT_EQ(put.wait_for(seconds(1)), std::future_status::timeout) << "acknowledged with no replica";
-  RedisServer replica(fleet.dir(), "", "", "", {"--replicaof", "127.0.0.1", std::to_string(fleet.redis().port())});
-  ASSERT_EQ(put.wait_for(seconds(15)), std::future_status::ready) << fleet.logs();
-  JobResult r = put.get();
-  ASSERT_TRUE(r.ok()) << r.status.to_string();
-  EXPECT_EQ(r.actor_version, 1u);
-  EXPECT_EQ(replica.command({"HGET", "bridge:actor:default/durable", "version"}), "1");
+  ASSERT_NO_FATAL_FAILURE(expect_acknowledged_once_a_replica_starts(fleet, put));
   JobResult next = a.get("x").get();
   ASSERT_TRUE(next.ok()) << "the actor is free for its next call: " << next.status.to_string();
   EXPECT_EQ(next.outputs.at(0).values<float>()[1], 2.0f);

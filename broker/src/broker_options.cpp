@@ -36,6 +36,8 @@ void BrokerOptions::validate() const {
   if (const std::string problem = wait_timeout_problem(*this); !problem.empty())
     throw ConfigError("redis_wait_timeout_ms: " + problem);
   if (liveness < 2 || liveness > 100) throw ConfigError("liveness: must be between 2 and 100");
+  if (redis_reply_timeout_ms < 100 || redis_reply_timeout_ms > 600000)
+    throw ConfigError("redis_reply_timeout_ms: must be between 100 and 600000");
   if (link_floor_mib_s < 1 || link_floor_mib_s > 100000)
     throw ConfigError("link_floor_mib_s: must be between 1 and 100000 (MiB/s)");
   if (default_timeout_ms == 0) throw ConfigError("default_timeout_ms: must be at least 1");
@@ -100,6 +102,7 @@ BrokerOptions load_broker_options(const std::string& path) {
   config.get("redis_password_file", o.redis_password_file);
   config.get("redis_wait_replicas", o.redis_wait_replicas);
   config.get("redis_wait_timeout_ms", o.redis_wait_timeout_ms);
+  config.get("redis_reply_timeout_ms", o.redis_reply_timeout_ms);
   config.get("tenants_file", o.tenants_file);
   o.secure = read_either(config, path, "security", o.secure, "curve", "none");
   config.get("secret_key_file", o.secret_key_file);

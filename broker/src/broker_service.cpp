@@ -62,7 +62,7 @@ BrokerService::BrokerService(BrokerOptions options, TenantTable tenants)
             return std::chrono::milliseconds(quota != nullptr ? quota->max_job_ms : TenantQuota::kDefaultMaxJobMs);
           },
           [this](Job& job, WorkerRecord& worker) { on_dispatched(job, worker); }),
-      redis_(redis_address(options_)),
+      redis_(redis_address(options_), std::chrono::milliseconds(options_.redis_reply_timeout_ms)),
       quotas_(redis_, options_.redis_prefix, lease_owner(options_.id, incarnation_)),
       admission_({.enforce_quotas = options_.enforce_quotas,
                   .admission_timeout_ms = options_.admission_timeout_ms,

@@ -39,92 +39,8 @@ void on_reply(redisAsyncContext* context, void* reply, void* privdata) {
 
 }  // namespace
 
-namespace {
-
-// "HOST[:PORT]" of `url`, the port `default_port` when not given.
-RedisAddress::Node parse_node(std::string text, int default_port, const std::string& url, std::string_view form) {
-  RedisAddress::Node node{.host = {}, .port = default_port};
-  if (const auto colon = text.rfind(':'); colon != std::string::npos) {
-    const std::string port = text.substr(colon + 1);
-    text = text.substr(0, colon);
-    if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
-        std::stoi(port) < 1 || std::stoi(port) > 65535)
-      throw core::ConfigError("redis URL '" + url + "': port '" + port + "' is not a number from 1 to 65535");
-    node.port = std::stoi(port);
-  }
-  if (text.empty()) throw core::ConfigError("redis URL '" + url + "' has no host (" + std::string(form) + ")");
-  node.host = std::move(text);
-  return node;
-}
-
-int parse_db(const std::string& db, const std::string& url) {
-  if (db.empty()) return 0;
-  if (db.size() > 5 || db.find_first_not_of("0123456789") != std::string::npos || std::stoi(db) > 65535)
-    throw core::ConfigError("redis URL '" + url + "': database '" + db + "' is not a number from 0 to 65535");
-  return std::stoi(db);
-}
-
-}  // namespace
-
-RedisAddress RedisAddress::parse(const std::string& url) {
-  constexpr std::string_view kScheme = "redis://", kSentinelScheme = "sentinel://";
-  constexpr std::string_view kForm = "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]";
-  constexpr std::string_view kSentinelForm = "sentinel://[[USER]:PASSWORD@]HOST[:PORT][,HOST[:PORT]...]/MASTER[/DB]";
-  const bool sentinel = url.rfind(kSentinelScheme, 0) == 0;
-  if (!sentinel && url.rfind(kScheme, 0) != 0)
-    throw core::ConfigError("redis URL '" + url + "' must start with redis:// (" + std::string(kForm) +
-                            ") or sentinel:// (" + std::string(kSentinelForm) + ")");
-  RedisAddress a;
-  std::string rest = url.substr(sentinel ? kSentinelScheme.size() : kScheme.size());
-  if (const auto at = rest.rfind('@'); at != std::string::npos) {
-    std::string credentials = rest.substr(0, at);
-    rest = rest.substr(at + 1);
-    const auto colon = credentials.find(':');
-    if (colon == std::string::npos) {
-      a.password = credentials;  // redis://PASSWORD@HOST, as redis-cli -u takes it
-    } else {
-      a.user = credentials.substr(0, colon);
-      a.password = credentials.substr(colon + 1);
-    }
-  }
-  std::string path;
-  if (const auto slash = rest.find('/'); slash != std::string::npos) {
-    path = rest.substr(slash + 1);
-    rest = rest.substr(0, slash);
-  }
-  if (!sentinel) {
-    a.db = parse_db(path, url);
-    const Node node = parse_node(rest, 6379, url, kForm);
-    a.host = node.host;
-    a.port = node.port;
-    return a;
-  }
-  // sentinel://: the hosts are sentinels, the path is MASTER[/DB].
-  const auto slash = path.find('/');
-  a.master_name = path.substr(0, slash);
-  if (a.master_name.empty())
-    throw core::ConfigError("redis URL '" + url + "' names no master (" + std::string(kSentinelForm) + ")");
-  if (slash != std::string::npos) a.db = parse_db(path.substr(slash + 1), url);
-  for (std::size_t start = 0; start <= rest.size();) {
-    const auto comma = std::min(rest.find(',', start), rest.size());
-    a.sentinels.push_back(parse_node(rest.substr(start, comma - start), 26379, url, kSentinelForm));
-    start = comma + 1;
-  }
-  a.host.clear();
-  a.port = 0;
-  return a;
-}
-
-std::string RedisAddress::to_string() const {
-  if (!sentinel()) return "redis://" + host + ":" + std::to_string(port) + "/" + std::to_string(db);
-  std::string out = "sentinel://";
-  for (std::size_t i = 0; i < sentinels.size(); ++i)
-    out += (i ? "," : "") + sentinels[i].host + ":" + std::to_string(sentinels[i].port);
-  return out + "/" + master_name + "/" + std::to_string(db);
-}
-
-RedisConnection::RedisConnection(RedisAddress address)
-    : address_(std::move(address)), host_(address_.host), port_(address_.port) {}
+RedisConnection::RedisConnection(RedisAddress address, std::chrono::milliseconds reply_timeout)
+    : address_(std::move(address)), host_(address_.host), port_(address_.port), reply_timeout_(reply_timeout) {}
 
 RedisConnection::~RedisConnection() {
   if (context_ != nullptr) {
@@ -285,6 +201,7 @@ void RedisConnection::on_connect(const redisAsyncContext* context, int status) {
   if (self->resolving_) return;  // the question is queued: on_sentinel_reply follows
   self->connected_ = true;
   ++self->generation_;
+  self->last_progress_ = std::chrono::steady_clock::now();
   self->reported_down_ = false;
   // The backoff is reset by the first reply that is not an error (observe): a server that takes the
   // connection and then closes it (a wrong password, with the default user off) is retried with
@@ -311,7 +228,8 @@ void RedisConnection::on_disconnect(const redisAsyncContext* context, int status
     self->connect();  // the master the sentinel named, at once
     return;
   }
-  self->lost(status == REDIS_OK ? "closed" : context->errstr);
+  const std::string dropped = std::exchange(self->drop_reason_, {});
+  self->lost(!dropped.empty() ? dropped : status == REDIS_OK ? "closed" : context->errstr);
 }
 
 void RedisConnection::lost(const std::string& why) {
@@ -343,6 +261,16 @@ void RedisConnection::tick(std::chrono::steady_clock::time_point now) {
   // answers) is dropped at its deadline. Its callbacks are cut off first: nothing was asked of it
   // that a caller waits for (commands are taken only once connected).
   const bool waiting = resolving_ || !connected_;
+  if (!waiting && context_->replies.head != nullptr && now - last_progress_ > reply_timeout_) {
+    // Replies overdue on an open connection: a frozen server, or a link that drops packets. The
+    // pending commands are answered nullptr (their callers see the connection gone), and the next
+    // attempt asks the sentinels again.
+    drop_reason_ = "no reply within " + std::to_string(reply_timeout_.count()) + " ms (redis_reply_timeout_ms)";
+    redisAsyncContext* context = std::exchange(context_, nullptr);
+    redisAsyncFree(context);  // pending callbacks with nullptr, then on_disconnect
+    if (!drop_reason_.empty()) lost(std::exchange(drop_reason_, {}));  // no disconnect callback came
+    return;
+  }
   if (!waiting || now < connect_deadline_) return;
   redisAsyncContext* context = std::exchange(context_, nullptr);
   context->data = nullptr;
@@ -372,6 +300,7 @@ bool RedisConnection::command_views(const std::vector<std::string_view>& args, R
     lengths.push_back(a.size());
   }
   auto handler = std::make_unique<ReplyHandler>(std::move(on_reply_handler));
+  if (context_->replies.head == nullptr) last_progress_ = std::chrono::steady_clock::now();  // the wait starts
   if (redisAsyncCommandArgv(context_, on_reply, handler.get(), static_cast<int>(args.size()), argv.data(),
                             lengths.data()) != REDIS_OK)
     return false;
@@ -386,6 +315,7 @@ bool RedisConnection::probe_write(const std::vector<std::string>& args) {
 }
 
 void RedisConnection::observe(const redisReply* reply) {
+  last_progress_ = std::chrono::steady_clock::now();
   if (reply != nullptr && reply->type != REDIS_REPLY_ERROR) {
     backoff_ = std::chrono::milliseconds(0);
     if (announce_) spdlog::info("redis: connected to {}", describe());

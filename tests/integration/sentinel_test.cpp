@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <csignal>
 #include <iostream>
 #include <map>
 #include <thread>
@@ -40,6 +41,27 @@ TEST(Sentinel, TheBrokerFindsTheMasterThroughTheSentinelsAndFollowsAFailOver) {
       << fleet.logs();
   EXPECT_EQ(fleet.broker().log().find("lost the fleet's data"), std::string::npos)
       << "the replica had the epoch: no loss\n"
+      << fleet.logs();
+}
+
+// A master that freezes (SIGSTOP: its connections stay open, and nothing answers) closes nothing:
+// the broker drops the connection once a reply is overdue (redis_reply_timeout_ms), asks the
+// sentinels again, and serves from the master they promoted while the old one is still frozen.
+TEST(Sentinel, AFrozenMasterIsLeftForTheOneTheSentinelsPromote) {
+  TempDir redis_dir;
+  SentinelGroup group(redis_dir);
+  Fleet fleet({.workers = 1, .broker_yaml_extra = "redis_reply_timeout_ms: 1000\n", .redis_url = group.url()});
+  Client client(fleet.client_options());
+  JobResult first;
+  ASSERT_TRUE(eventually([&] { return (first = client.run(kAdd)).ok(); }, seconds(10)))
+      << first.status.to_string() << fleet.logs();
+  ASSERT_TRUE(group.kill_master_and_wait_for_failover(seconds(30), SIGSTOP)) << group.logs();
+  const int new_master = group.master_port();
+  JobResult after;
+  ASSERT_TRUE(eventually([&] { return (after = client.run(kAdd)).ok(); }, seconds(15)))
+      << after.status.to_string() << fleet.logs();
+  EXPECT_NE(fleet.broker().log().find("no reply within 1000 ms"), std::string::npos) << fleet.logs();
+  EXPECT_NE(fleet.broker().log().find("master at 127.0.0.1:" + std::to_string(new_master)), std::string::npos)
       << fleet.logs();
 }
 

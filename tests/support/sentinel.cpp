@@ -109,9 +109,13 @@ RedisServer& SentinelGroup::server(int port) {
   throw std::runtime_error("no redis-server of the group on port " + std::to_string(port));
 }
 
-bool SentinelGroup::kill_master_and_wait_for_failover(std::chrono::milliseconds timeout) {
+bool SentinelGroup::kill_master_and_wait_for_failover(std::chrono::milliseconds timeout, int signo) {
   const int old_master = master_port();
-  server(old_master).process().kill_hard();
+  if (signo == SIGKILL) {
+    server(old_master).process().kill_hard();
+  } else {
+    server(old_master).process().signal(signo);
+  }
   return eventually(
       [&] {
         // ROLE is [master, offset, replicas] on a master, five elements on a replica.

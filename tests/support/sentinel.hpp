@@ -2,6 +2,7 @@
 // Test support: Redis behind Sentinel on 127.0.0.1 — a master, two replicas and three sentinels
 // (Debian's redis-server, the sentinels as `redis-server CONF --sentinel`), torn down by the destructor.
 
+#include <csignal>
 #include <memory>
 #include <string>
 #include <vector>
@@ -25,9 +26,10 @@ class SentinelGroup {
   int master_port() const;
   /// The server on `port`.
   RedisServer& server(int port);
-  /// Kills the master (SIGKILL) and waits until the sentinels have promoted a replica, and it
-  /// says it is the master. False if not within `timeout`.
-  bool kill_master_and_wait_for_failover(std::chrono::milliseconds timeout);
+  /// Kills the master (SIGKILL; SIGSTOP freezes it instead: its connections stay open, and nothing
+  /// answers on them) and waits until the sentinels have promoted a replica, and it says it is the
+  /// master. False if not within `timeout`.
+  bool kill_master_and_wait_for_failover(std::chrono::milliseconds timeout, int signo = SIGKILL);
   std::string logs() const;
 
  private:

@@ -37,6 +37,10 @@ struct BrokerOptions {
   std::uint32_t redis_wait_replicas = 0;
   /// How long one WAIT may hold the Redis connection (other commands queue behind it).
   std::uint32_t redis_wait_timeout_ms = 50;
+  /// A Redis connection with a command unanswered this long is dropped and made again (behind
+  /// Sentinel, asking the sentinels again): a frozen master, or a link that drops packets, closes
+  /// nothing by itself.
+  std::uint32_t redis_reply_timeout_ms = 5000;
   std::string tenants_file = "tenants.yaml";  ///< relative to the broker.yaml that names it
   /// true (key `security: curve`): every connection is CURVE-encrypted and authenticated; a client
   /// is the tenant its key is listed under in tenants_file, a worker must be in workers_file.

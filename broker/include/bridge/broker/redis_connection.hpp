@@ -54,7 +54,9 @@ class RedisConnection {
   /// never once this RedisConnection is being destroyed.
   using ReplyHandler = std::function<void(const redisReply*)>;
 
-  explicit RedisConnection(RedisAddress address);
+  /// A connection with a command unanswered for `reply_timeout` is dropped (its commands answered
+  /// nullptr) and made again: a frozen server or a cut link closes nothing by itself.
+  explicit RedisConnection(RedisAddress address, std::chrono::milliseconds reply_timeout = std::chrono::seconds(5));
   ~RedisConnection();
   RedisConnection(const RedisConnection&) = delete;
   RedisConnection& operator=(const RedisConnection&) = delete;
@@ -85,7 +87,7 @@ class RedisConnection {
   int fd() const;
   short events() const;
   void on_events(short revents);
-  /// Starts a connection attempt when one is due.
+  /// Starts a connection attempt when one is due; drops one whose replies are overdue.
   void tick(std::chrono::steady_clock::time_point now);
 
  private:
@@ -119,6 +121,11 @@ class RedisConnection {
   std::size_t sentinels_failed_ = 0;      ///< in a row, this round
   std::string sentinel_errors_;           ///< what they said, for the log line once all failed
   std::chrono::steady_clock::time_point connect_deadline_{};  ///< an attempt not connected by then is dropped
+  std::chrono::milliseconds reply_timeout_;
+  /// The last reply, or the send that found nothing pending: replies pending for longer than
+  /// reply_timeout_ since then mean the server or the link is gone.
+  std::chrono::steady_clock::time_point last_progress_{};
+  std::string drop_reason_;  ///< why tick() dropped the connection, for the disconnect that follows
   bool connected_ = false;
   std::uint64_t generation_ = 0;
   bool want_read_ = false;

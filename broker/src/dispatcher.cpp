@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "bridge/core/endpoint.hpp"
 #include "bridge/core/job_codec.hpp"
 #include "bridge/core/protocol_jobs.hpp"
 
@@ -14,7 +15,8 @@ Dispatcher::Dispatcher(JobTable& jobs, WorkerRegistry& workers, Scheduler& sched
       scheduler_(scheduler),
       send_(std::move(send)),
       max_run_(std::move(max_run)),
-      sent_(std::move(sent)) {}
+      sent_(std::move(sent)),
+      next_dispatch_id_((core::random_u64() >> 2) + 1) {}  // 2^62 apart on average: never reached
 
 void Dispatcher::route(Job& job) {
   if (scheduler_.empty())

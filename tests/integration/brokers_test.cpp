@@ -159,6 +159,42 @@ TEST(Brokers, OneActorCalledThroughBothBrokersRunsOneCallAtATimeAndLosesNoUpdate
             std::to_string(1 + 2 * kCalls));
 }
 
+// The worker's broker is killed while it runs two long jobs: the worker moves to the other broker
+// at once (its connection closed), stops those jobs (nobody can take their results), and says hello
+// only once they stopped. The client re-sends them there, and they run on the worker's two slots,
+// not beside the two the worker no longer serves.
+TEST(Brokers, AWorkerThatMovesStopsTheJobsOfTheBrokerItLeftBeforeItTakesNewOnes) {
+  Fleet fleet({.workers = 0});
+  const int b_frontend = free_port(), b_backend = free_port();
+  auto b = fleet.start_broker(b_frontend, b_backend, "broker-b");
+  fleet.add_worker(2, fleet.backend() + "," + tcp_endpoint(b_backend));
+  ASSERT_TRUE(fleet.wait_for_workers(1)) << fleet.logs();
+  Client::Options o = fleet.client_options();
+  o.broker = fleet.frontend() + "," + tcp_endpoint(b_frontend);
+  std::unique_ptr<Client> client;
+  while (!client || client->broker() != fleet.frontend())  // one that starts where the worker is
+    client = std::make_unique<Client>(o);
+  std::vector<std::future<JobResult>> jobs;
+  for (int i = 0; i < 2; ++i) jobs.push_back(client->submit({.kernel = "sleep", .params = {{"ms", 8000}}}));
+  ASSERT_TRUE(fleet.wait_for_inflight(2)) << fleet.logs();
+  const auto killed = std::chrono::steady_clock::now();
+  fleet.broker().kill_hard();
+  for (auto& f : jobs) {
+    JobResult r = f.get();
+    EXPECT_TRUE(r.ok()) << r.status.to_string() << "\n" << fleet.logs();
+  }
+  // Re-sent after about two broker_checks, then 8 s on the worker. Had the first two run on beside
+  // them, the second two would have waited for their threads (the worker has as many as cores).
+  const auto took = std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - killed);
+  std::cout << "re-sent jobs answered " << took.count() << " ms after the kill\n";
+  EXPECT_LT(took, seconds(12));
+  const std::string worker_log = fleet.worker(0).log();
+  EXPECT_NE(worker_log.find("closed the connection; moving to broker " + tcp_endpoint(b_backend) +
+                            " once the 2 job(s) it gave have stopped"),
+            std::string::npos)
+      << worker_log;
+}
+
 // A client whose list starts with a broker that is not there moves to the next and is served.
 TEST(Brokers, AClientWhoseBrokerIsNotThereUsesTheNextOne) {
   Fleet fleet({.workers = 1});

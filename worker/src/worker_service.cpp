@@ -84,7 +84,28 @@ void WorkerService::connect() {
     throw std::runtime_error("cannot connect to the broker endpoints '" + options_.broker + "': " + e.what());
   }
   last_heard_ = Clock::now();
-  send_hello();
+  if (!hello_after_orphans_) send_hello();
+}
+
+void WorkerService::move_to_next_broker(const std::string& why) {
+  const std::string left = broker();
+  broker_index_ = (broker_index_ + 1) % brokers_.size();
+  silence_backoff_ = 1;
+  // The jobs running here came from the broker left behind, and their results cannot reach it: they
+  // are stopped and their results dropped, and the next broker hears this worker's hello only once
+  // they have stopped (or drain_timeout_ms has passed), so that no slot serves two brokers at once
+  // and no tenant runs more than its quota. Its actors' activations were that broker's too.
+  for (auto& [dispatch_id, job] : running_) {
+    job.cancel->request(StatusCode::kCancelled, "the worker left broker " + left);
+    orphaned_.insert(dispatch_id);
+  }
+  actors_.clear();
+  hello_after_orphans_ = !orphaned_.empty();
+  hello_by_ = Clock::now() + std::chrono::milliseconds(options_.drain_timeout_ms);
+  spdlog::warn(
+      "worker {}: broker {} {}; moving to broker {}{}", id_, left, why, broker(),
+      orphaned_.empty() ? "" : " once the " + std::to_string(orphaned_.size()) + " job(s) it gave have stopped");
+  connect();
 }
 
 void WorkerService::send(core::Frames& frames) {
@@ -183,25 +204,32 @@ void WorkerService::run() {
     if (draining && (inflight_ == 0 || Clock::now() >= drain_deadline)) break;
 
     if (Clock::now() >= next_heartbeat_) send_heartbeat();
+    if (hello_after_orphans_ && (orphaned_.empty() || Clock::now() >= hello_by_)) {
+      hello_after_orphans_ = false;
+      send_hello();
+    }
+    // A connection the broker's side closed (killed, or gone with its host): with other brokers to
+    // go to, the next one at once.
+    if (std::exchange(broker_disconnected_, false) && brokers_.size() > 1 && !draining && !hello_after_orphans_)
+      move_to_next_broker("closed the connection");
     const auto window = heartbeat * options_.liveness * silence_backoff_;
     const auto since = std::max(last_heard_, last_hello_);
-    if (!draining && Clock::now() - since - own_sends_.excused(since, Clock::now()) > window + broker_grace_) {
+    if (!draining && !hello_after_orphans_ &&
+        Clock::now() - since - own_sends_.excused(since, Clock::now()) > window + broker_grace_) {
       // First a hello on the same connection, behind whatever is queued on it: a broker that only
-      // stalled keeps its jobs (same incarnation) and reads the results waiting for it, which a new
-      // connection would throw away. Still silent after that: a new connection, for a connection
-      // that is broken on the broker's side (another enrolled key took this worker's id, say).
-      // With other brokers to go to, a silent one is left at once: its jobs are re-sent by their
-      // clients, and this worker's slots serve the brokers that are alive.
-      const bool move = brokers_.size() > 1;
-      const bool reconnect = move || silence_backoff_ > 1;
-      if (!move) silence_backoff_ = std::min(silence_backoff_ * 2, kMaxSilenceBackoff);
-      const std::string silent = broker();
-      if (move) broker_index_ = (broker_index_ + 1) % brokers_.size();
-      spdlog::warn("broker {} silent for {} ms; {} (next wait {} ms)", silent,
-                   std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - last_heard_).count(),
-                   move        ? "moving to broker " + broker()
-                   : reconnect ? "reconnecting"
-                               : "saying hello again",
+      // stalled (or is busy with a large transfer) keeps its jobs (same incarnation) and reads the
+      // results waiting for it, which a new connection would throw away. Still silent after that: a
+      // new connection, for a connection that is broken on the broker's side (another enrolled key
+      // took this worker's id, say), or, with other brokers to go to, the next broker.
+      const bool reconnect = silence_backoff_ > 1;
+      const auto silent_ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - last_heard_).count();
+      if (reconnect && brokers_.size() > 1) {
+        move_to_next_broker("silent for " + std::to_string(silent_ms) + " ms");
+        continue;
+      }
+      silence_backoff_ = std::min(silence_backoff_ * 2, kMaxSilenceBackoff);
+      spdlog::warn("broker {} silent for {} ms; {} (next wait {} ms)", broker(), silent_ms,
+                   reconnect ? "reconnecting" : "saying hello again",
                    (heartbeat * options_.liveness * silence_backoff_).count());
       if (reconnect) {
         connect();
@@ -226,7 +254,8 @@ void WorkerService::log_handshakes() {
       [this](const std::string& why) {
         if (why != handshake_failure_) spdlog::error("worker {}: cannot register: {}", id_, why);
         handshake_failure_ = why;
-      });
+      },
+      [this] { broker_disconnected_ = true; });  // acted on in run(): the monitor must outlive this call
 }
 
 void WorkerService::receive() {
@@ -274,10 +303,12 @@ bool WorkerService::handle_message(core::Frames& frames) {
       // endpoint again, rather than after `liveness` silent heartbeats.
       protocol::Goodbye goodbye;
       (void)protocol::decode(*envelope, goodbye);
-      const std::string leaving = broker();
-      broker_index_ = (broker_index_ + 1) % brokers_.size();  // the next of the list, if there is one
-      spdlog::info("broker {} is going away ({}); connecting to {}", leaving, goodbye.reason, broker());
-      connect();
+      if (brokers_.size() > 1) {
+        move_to_next_broker("is going away (" + goodbye.reason + ")");
+      } else {
+        spdlog::info("broker {} is going away ({}); reconnecting", broker(), goodbye.reason);
+        connect();
+      }
       return false;  // the old socket is gone; nothing more to read from it
     }
     case wire::Body::Reregister: {
@@ -350,92 +381,6 @@ WorkerService::Clock::time_point WorkerService::stop_overdue_jobs(Clock::time_po
     }
   }
   return next;
-}
-
-void WorkerService::answer_error(std::uint64_t dispatch_id, const Status& status) {
-  spdlog::warn("job dispatch {} refused: {}", dispatch_id, status.to_string());
-  auto execution = std::make_unique<Execution>();
-  execution->dispatch_id = dispatch_id;
-  execution->status = status;
-  core::Frames frames;
-  frames.push_back(result_header(*execution, {}, {}));
-  send(frames);
-}
-
-void WorkerService::on_complete(std::unique_ptr<Execution> execution) {
-  execution->release_working_memory();  // here, on the backend's thread
-  {
-    std::lock_guard lock(completed_mutex_);
-    completed_.push_back(std::move(execution));
-  }
-  completed_signal_.notify();
-}
-
-void WorkerService::send_completed() {
-  std::vector<std::unique_ptr<Execution>> finished;
-  {
-    std::lock_guard lock(completed_mutex_);
-    finished.swap(completed_);
-  }
-  for (auto& execution : finished)
-    for (auto& member : unstack_batch(std::move(execution))) {
-      --inflight_;
-      running_.erase(member->dispatch_id);
-      send_result(*member);
-    }
-}
-
-void WorkerService::send_result(Execution& execution) {
-  std::vector<Tensor> returned, kept;
-  if (execution.status.is_ok()) {
-    std::vector<Tensor>& result = execution.result();
-    for (std::size_t i = 0; i < result.size(); ++i) {
-      const bool keep = i < execution.keep_outputs.size() && !execution.keep_outputs[i].empty();
-      if (!keep) {
-        returned.push_back(result[i]);
-        continue;
-      }
-      result[i].set_name(execution.keep_outputs[i]);
-      kept.push_back(result[i]);
-    }
-    if (!execution.actor.empty() && !kept.empty()) {
-      // The activation moves on with the call; the broker writes the kept tensors through to Redis
-      // (and deactivates this copy if that fails, so that it is never used ahead of Redis).
-      ++execution.actor_version;
-      if (Activation* activation = actors_.find(execution.actor)) {
-        activation->version = execution.actor_version;
-        for (const Tensor& t : kept) activation->keep(t.name(), t);
-      }
-    }
-  } else if (execution.kernel != nullptr) {
-    spdlog::warn("job {} of tenant {} (dispatch {}, {}) failed: {}", execution.job_id, execution.tenant,
-                 execution.dispatch_id, execution.kernel->name, execution.status.to_string());
-  }
-  metrics_.answered(execution, execution.ran_on != nullptr ? *execution.ran_on : backend_->device());
-  core::Frames frames;
-  frames.push_back(result_header(execution, returned, kept));
-  for (const Tensor& t : returned) frames.push_back(core::tensor_to_frame(t));
-  for (const Tensor& t : kept) frames.push_back(core::tensor_to_frame(t));
-  send(frames);
-}
-
-zmq::message_t WorkerService::result_header(const Execution& execution, std::span<const Tensor> returned,
-                                            std::span<const Tensor> kept) {
-  core::protocol::ResultHeader header{.dispatch_id = execution.dispatch_id,
-                                      .status = execution.status,
-                                      .returned = returned,
-                                      .kept = kept,
-                                      .worker_id = id_,
-                                      .device = execution.ran_on != nullptr ? execution.ran_on : &backend_->device(),
-                                      .fallback_reason = execution.fallback_reason,
-                                      .transfer_us = execution.transfer_us,
-                                      .compute_us = execution.compute_us,
-                                      .batch_size = execution.batch_size,
-                                      .actor_version = execution.actor_version};
-  if (execution.step_count() > 1 && execution.step_compute_us.size() == execution.step_count())
-    for (std::size_t i = 0; i < execution.step_count(); ++i)
-      header.stages.push_back({execution.step_kernel(i).name, std::chrono::microseconds(execution.step_compute_us[i])});
-  return core::protocol::encode(header);
 }
 
 }  // namespace bridge::worker

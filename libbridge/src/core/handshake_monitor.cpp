@@ -14,14 +14,16 @@ HandshakeMonitor::HandshakeMonitor(zmq::context_t& context, zmq::socket_t& socke
   const std::string endpoint = "inproc://gpubridge-handshakes-" + std::to_string(next.fetch_add(1));
   if (zmq_socket_monitor(socket.handle(), endpoint.c_str(),
                          ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
-                             ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) != 0)
+                             ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+                             ZMQ_EVENT_DISCONNECTED) != 0)
     throw zmq::error_t();
   events_.set(zmq::sockopt::linger, 0);
   events_.connect(endpoint);
 }
 
 void HandshakeMonitor::drain(bool curve, const std::string& listed_in, const std::function<void()>& on_succeeded,
-                             const std::function<void(const std::string& why)>& on_failed) {
+                             const std::function<void(const std::string& why)>& on_failed,
+                             const std::function<void()>& on_disconnected) {
   while (true) {
     std::vector<zmq::message_t> event;  // [uint16 event][uint32 value], then the endpoint
     if (!zmq::recv_multipart(events_, std::back_inserter(event), zmq::recv_flags::dontwait)) return;
@@ -30,7 +32,9 @@ void HandshakeMonitor::drain(bool curve, const std::string& listed_in, const std
     std::uint32_t value = 0;
     std::memcpy(&kind, event[0].data(), sizeof kind);
     std::memcpy(&value, static_cast<const char*>(event[0].data()) + sizeof kind, sizeof value);
-    if (kind == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+    if (kind == ZMQ_EVENT_DISCONNECTED) {
+      if (on_disconnected) on_disconnected();
+    } else if (kind == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
       connection_failures_ = 0;
       on_succeeded();
     } else if (kind == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL && ++connection_failures_ < kConnectionFailures) {
@@ -44,8 +48,9 @@ void HandshakeMonitor::drain(bool curve, const std::string& listed_in, const std
     } else if (!curve) {
       on_failed("the broker requires CURVE keys: set key_file and broker_key_file (docs/security.md)");
     } else {
-      on_failed("the CURVE handshake with the broker failed: broker_key_file must be the broker's own public key "
-                "(its .pub), and the broker must run with security: curve");
+      on_failed(
+          "the CURVE handshake with the broker failed: broker_key_file must be the broker's own public key "
+          "(its .pub), and the broker must run with security: curve");
     }
   }
 }

@@ -45,7 +45,9 @@ class Dispatcher {
   Send send_;
   MaxRun max_run_;
   Sent sent_;
-  std::uint64_t next_dispatch_id_ = 1;
+  /// From a random start: a worker that reaches this broker with jobs of another broker (or of this
+  /// one before a restart) still running cannot answer one of this broker's dispatches with them.
+  std::uint64_t next_dispatch_id_;
 };
 
 }  // namespace bridge::broker

@@ -18,10 +18,12 @@ class HandshakeMonitor {
 
   void* handle() { return events_.handle(); }
   /// Calls `on_succeeded` for each handshake that completed and `on_failed(why)` for each refused
-  /// or failed one, `why` saying what to fix. `curve`: whether this side uses CURVE; `peer`: what
-  /// the key is listed in on the broker ("tenants.yaml", "workers_file").
+  /// or failed one, `why` saying what to fix; `on_disconnected` (if given) for each established
+  /// connection that closed. `curve`: whether this side uses CURVE; `peer`: what the key is listed
+  /// in on the broker ("tenants.yaml", "workers_file").
   void drain(bool curve, const std::string& listed_in, const std::function<void()>& on_succeeded,
-             const std::function<void(const std::string& why)>& on_failed);
+             const std::function<void(const std::string& why)>& on_failed,
+             const std::function<void()>& on_disconnected = {});
 
  private:
   static constexpr int kConnectionFailures = 3;  ///< closed mid-handshake this often in a row: report it

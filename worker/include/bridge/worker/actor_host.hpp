@@ -33,6 +33,8 @@ class ActorHost {
   void deactivate(const std::string& actor);
   /// The activation, or nullptr.
   Activation* find(const std::string& actor);
+  /// Drops every activation (the worker moved to another broker, which knows none of them).
+  void clear() { actors_.clear(); }
   std::size_t size() const { return actors_.size(); }
   /// Bytes of every resident tensor held.
   std::uint64_t resident_bytes() const;

@@ -7,6 +7,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include <zmq.hpp>
@@ -112,6 +113,13 @@ class WorkerService {
   std::size_t broker_index_ = 0;
   const std::string& broker() const { return brokers_[broker_index_]; }
   bool endpoints_checked_ = false;
+  /// Moves to the next broker of the list (`why` the current one is left, for the log): the jobs
+  /// running here are stopped and their results dropped, and the hello waits until they stopped.
+  void move_to_next_broker(const std::string& why);
+  std::unordered_set<std::uint64_t> orphaned_;  ///< dispatches of a broker left behind, still stopping
+  bool hello_after_orphans_ = false;            ///< the next broker is greeted once orphaned_ is empty...
+  Clock::time_point hello_by_{};                ///< ...or at this time at the latest
+  bool broker_disconnected_ = false;            ///< the monitor saw the connection close
   const std::vector<std::string> no_others_;
   Clock::time_point last_heard_;
   Clock::time_point last_hello_;  ///< the broker's silence is counted from this too

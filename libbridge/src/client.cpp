@@ -67,7 +67,7 @@ class Client::Impl {
     // fix, instead of each request waiting for its timeout; a reconnect pings, so that the broker
     // sends this client's pending results again (docs/security.md, "Routing ids").
     handshakes_ = std::make_unique<core::HandshakeMonitor>(context_, socket_);
-    core::connect_checking_all(socket_, watch_.current(), watch_.brokers());  // zmq::error_t if malformed
+    core::connect_checking_all(socket_, watch_.current(), watch_.brokers());  // ConfigError if malformed
     broker_ = watch_.current();
     io_thread_ = std::thread([this] {
       loop();

@@ -37,6 +37,14 @@ py::array as_array(py::handle object) {
 
 }  // namespace
 
+void init_arrays() {
+  // Here, while the module is imported (one thread): numpy imported and the table made inside the
+  // static's guard would deadlock threads that submit lists at once (one holds the guard and waits
+  // for the GIL; another holds the GIL and waits for the guard).
+  py::module_::import("numpy");
+  (void)carried();
+}
+
 const char* numpy_name(bridge::DType dtype) {
   switch (dtype) {
     case bridge::DType::kF32: return "float32";

@@ -20,6 +20,8 @@ bridge::Tensor tensor_from_python(pybind11::handle object);
 /// copy; the array keeps the tensor, and so the frame, alive.
 pybind11::array array_from_tensor(const bridge::Tensor& tensor);
 
+/// Imports numpy and makes the dtype table: call once, from the module's init.
+void init_arrays();
 /// numpy's name of a dtype ("float32", ...).
 const char* numpy_name(bridge::DType dtype);
 

@@ -3,6 +3,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include "arrays.hpp"
 #include "client.hpp"
 #include "result.hpp"
 
@@ -10,6 +11,7 @@ PYBIND11_MODULE(_gpubridge, m) {
   using namespace gpubridge;
   namespace py = pybind11;
   m.doc() = "The native half of the gpubridge package: use `import gpubridge`.";
+  init_arrays();
   bind_result(m);
   py::class_<PyClient>(m, "_Client")
       .def(py::init<std::string, std::string, std::string, std::string, double, int, double, double, double>(),

@@ -211,11 +211,20 @@ TEST(Brokers, AClientWhoseBrokerIsNotThereUsesTheNextOne) {
   }
 }
 
-TEST(Brokers, AnEmptyEntryInTheListIsAConfigError) {
+TEST(Brokers, AnEmptyOrMalformedEntryInTheListIsAConfigErrorNamingIt) {
   Fleet fleet({.workers = 0});
   Client::Options o = fleet.client_options();
-  o.broker = fleet.frontend() + ",";
-  EXPECT_THROW(Client{o}, std::runtime_error);  // core::ConfigError, saying what to fix
+  for (const std::string& list : {fleet.frontend() + ",", fleet.frontend() + ",garbage"}) {
+    o.broker = list;
+    try {
+      Client client(o);
+      ADD_FAILURE() << "'" << list << "' was taken";
+    } catch (const std::runtime_error& e) {  // core::ConfigError, saying what to fix
+      EXPECT_NE(std::string(e.what()).find(list.back() == ',' ? "'" + list + "' has an empty entry" : "'garbage'"),
+                std::string::npos)
+          << e.what();
+    }
+  }
 }
 
 }  // namespace

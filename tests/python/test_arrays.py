@@ -1,5 +1,7 @@
 """Inputs and outputs without copies, and every kind of array-like input."""
 
+import os
+import subprocess
 import sys
 
 import numpy as np
@@ -85,3 +87,24 @@ def test_an_uncarried_dtype_is_a_type_error_that_names_the_carried_ones(client):
         client.submit("passthrough", [np.zeros(3, np.int16)])
     with pytest.raises(TypeError):
         client.submit("passthrough", [np.zeros(3, np.complex64)])
+
+
+def test_lists_from_several_threads_before_numpy_is_imported(fleet):
+    # A fresh interpreter that has not imported numpy: the first submits of lists, from eight threads
+    # at once, must not deadlock on the package's first use of numpy (they did, once).
+    script = f"""
+import sys, threading
+import gpubridge
+c = gpubridge.Client({fleet.frontend!r}, key_file={str(fleet.keys / 'team-a.key')!r},
+                     broker_key_file={str(fleet.keys / 'broker.pub')!r}, timeout=10)
+def send():
+    for _ in range(3):
+        assert list(c.run("vector_add", [[1.0], [2.0]])[0]) == [3.0]
+threads = [threading.Thread(target=send) for _ in range(8)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+print("done")
+"""
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30,
+                         env=dict(os.environ))
+    assert run.returncode == 0 and run.stdout.strip() == "done", run.stdout + run.stderr

@@ -78,11 +78,8 @@ void WorkerService::connect() {
                static_cast<std::int64_t>(options_.limits.max_job_bytes + options_.limits.max_header_bytes));
   core::apply_curve_client(*socket_, curve_);
   handshakes_ = std::make_unique<core::HandshakeMonitor>(context_, *socket_);
-  try {  // every endpoint of the list is tried at the first connection: a malformed one fails now
-    core::connect_checking_all(*socket_, broker(), std::exchange(endpoints_checked_, true) ? no_others_ : brokers_);
-  } catch (const zmq::error_t& e) {
-    throw std::runtime_error("cannot connect to the broker endpoints '" + options_.broker + "': " + e.what());
-  }
+  // Every endpoint of the list is tried at the first connection: a malformed one fails now (ConfigError).
+  core::connect_checking_all(*socket_, broker(), std::exchange(endpoints_checked_, true) ? no_others_ : brokers_);
   last_heard_ = Clock::now();
   if (!hello_after_orphans_) send_hello();
 }

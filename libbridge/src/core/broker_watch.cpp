@@ -7,6 +7,7 @@
 namespace bridge::core {
 
 std::vector<std::string> parse_broker_list(std::string_view list) {
+  const std::string whole(list);
   std::vector<std::string> brokers;
   while (true) {
     const auto comma = list.find(',');
@@ -14,7 +15,7 @@ std::vector<std::string> parse_broker_list(std::string_view list) {
     while (!entry.empty() && (entry.front() == ' ' || entry.front() == '\t')) entry.remove_prefix(1);
     while (!entry.empty() && (entry.back() == ' ' || entry.back() == '\t')) entry.remove_suffix(1);
     if (entry.empty())
-      throw ConfigError("broker: '" + std::string(list) +
+      throw ConfigError("broker: '" + whole +
                         "' has an empty entry; give one endpoint, or several separated by commas "
                         "(tcp://HOST:PORT,tcp://HOST2:PORT)");
     brokers.emplace_back(entry);

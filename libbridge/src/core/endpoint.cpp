@@ -7,6 +7,8 @@
 
 #include <zmq_addon.hpp>
 
+#include "bridge/core/config_map.hpp"
+
 namespace bridge::core {
 
 int poll(zmq_pollitem_t* items, int count, std::chrono::milliseconds timeout) {
@@ -117,12 +119,20 @@ std::string default_process_id() {
 }
 
 void connect_checking_all(zmq::socket_t& socket, const std::string& endpoint, const std::vector<std::string>& all) {
-  for (const std::string& other : all) {
-    if (other == endpoint) continue;
-    socket.connect(other);
-    socket.disconnect(other);
+  std::string trying = endpoint;
+  try {
+    for (const std::string& other : all) {
+      if (other == endpoint) continue;
+      trying = other;
+      socket.connect(other);
+      socket.disconnect(other);
+    }
+    trying = endpoint;
+    socket.connect(endpoint);
+  } catch (const zmq::error_t& e) {
+    throw ConfigError("broker: '" + trying + "' is not an endpoint to connect to (" + e.what() +
+                      "); give tcp://HOST:PORT, or several separated by commas");
   }
-  socket.connect(endpoint);
 }
 
 }  // namespace bridge::core

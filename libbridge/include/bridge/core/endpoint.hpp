@@ -73,7 +73,7 @@ class PollSet {
 int receive_batch(zmq::socket_t& socket, int budget, const std::function<bool(Frames&)>& on_message);
 
 /// Connects `socket` to `endpoint`, having tried each of `all` first (connected, then disconnected),
-/// so that a malformed one throws zmq::error_t now, not when a client moves to it.
+/// so that a malformed one throws now (ConfigError, naming it), not when a client moves to it.
 void connect_checking_all(zmq::socket_t& socket, const std::string& endpoint, const std::vector<std::string>& all);
 
 /// 64 bits from the kernel's CSPRNG (std::random_device is getrandom on Linux): incarnations, which

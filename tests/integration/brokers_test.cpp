@@ -195,6 +195,26 @@ TEST(Brokers, AWorkerThatMovesStopsTheJobsOfTheBrokerItLeftBeforeItTakesNewOnes)
       << worker_log;
 }
 
+// A broker killed and restarted gets its workers back: they moved to the other broker, ask their
+// first broker now and then, and go back once it answers, so that clients starting there are served.
+TEST(Brokers, ARestartedBrokerGetsItsWorkersBack) {
+  TwoBrokers two;
+  ASSERT_TRUE(eventually([&] { return two.workers_of(two.fleet.frontend()) == 2; }, seconds(10))) << two.fleet.logs();
+  two.fleet.broker().kill_hard();
+  ASSERT_TRUE(eventually([&] { return two.workers_of(tcp_endpoint(two.b_frontend)) == 4; }, seconds(10)))
+      << two.fleet.logs();
+  two.fleet.restart_broker();
+  ASSERT_TRUE(eventually([&] { return two.workers_of(two.fleet.frontend()) == 2; }, seconds(15)))
+      << "its workers did not come back\n"
+      << two.fleet.logs();
+  EXPECT_TRUE(eventually([&] { return two.workers_of(tcp_endpoint(two.b_frontend)) == 2; }, seconds(10)));
+  EXPECT_NE(two.fleet.logs().find("answers again; going back"), std::string::npos) << two.fleet.logs();
+  Client::Options o = two.fleet.client_options();
+  Client client(o);  // the restarted broker alone
+  JobResult r = client.run({.kernel = "passthrough", .inputs = {Tensor::vector<float>({1})}});
+  EXPECT_TRUE(r.ok()) << r.status.to_string();
+}
+
 // A client whose list starts with a broker that is not there moves to the next and is served.
 TEST(Brokers, AClientWhoseBrokerIsNotThereUsesTheNextOne) {
   Fleet fleet({.workers = 1});

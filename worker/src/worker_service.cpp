@@ -84,10 +84,12 @@ void WorkerService::connect() {
   if (!hello_after_orphans_) send_hello();
 }
 
-void WorkerService::move_to_next_broker(const std::string& why) {
+void WorkerService::move_to_broker(std::size_t index, const std::string& why) {
   const std::string left = broker();
-  broker_index_ = (broker_index_ + 1) % brokers_.size();
+  broker_index_ = index % brokers_.size();
   silence_backoff_ = 1;
+  going_home_ = false;
+  home_probe_.reset();
   // The jobs running here came from the broker left behind, and their results cannot reach it: they
   // are stopped and their results dropped, and the next broker hears this worker's hello only once
   // they have stopped (or drain_timeout_ms has passed), so that no slot serves two brokers at once
@@ -208,7 +210,8 @@ void WorkerService::run() {
     // A connection the broker's side closed (killed, or gone with its host): with other brokers to
     // go to, the next one at once.
     if (std::exchange(broker_disconnected_, false) && brokers_.size() > 1 && !draining && !hello_after_orphans_)
-      move_to_next_broker("closed the connection");
+      move_to_broker(broker_index_ + 1, "closed the connection");
+    if (!draining && !hello_after_orphans_) come_home(Clock::now());
     const auto window = heartbeat * options_.liveness * silence_backoff_;
     const auto since = std::max(last_heard_, last_hello_);
     if (!draining && !hello_after_orphans_ &&
@@ -221,7 +224,7 @@ void WorkerService::run() {
       const bool reconnect = silence_backoff_ > 1;
       const auto silent_ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - last_heard_).count();
       if (reconnect && brokers_.size() > 1) {
-        move_to_next_broker("silent for " + std::to_string(silent_ms) + " ms");
+        move_to_broker(broker_index_ + 1, "silent for " + std::to_string(silent_ms) + " ms");
         continue;
       }
       silence_backoff_ = std::min(silence_backoff_ * 2, kMaxSilenceBackoff);
@@ -239,6 +242,22 @@ void WorkerService::run() {
     spdlog::warn("worker {} stopped with {} job(s) unfinished after {} ms; the broker re-dispatches them", id_,
                  inflight_, options_.drain_timeout_ms);
   spdlog::info("worker {} stopped", id_);
+}
+
+void WorkerService::come_home(Clock::time_point now) {
+  if (brokers_.size() < 2 || broker_index_ == 0) return;
+  // Away from the first broker of the list: asked now and then whether it answers again. Once it
+  // does, this broker is told goodbye (it sends nothing new, and takes the results of what runs
+  // here), and the worker goes back once those are done: a broker that restarted gets its workers.
+  const auto every = std::chrono::milliseconds(options_.heartbeat_ms) * options_.liveness * 3;
+  if (!going_home_ && home_probe_.poll(brokers_[0], every, now) == HomeProbe::Answer::kAlive) {
+    going_home_ = true;
+    home_by_ = now + std::chrono::milliseconds(options_.drain_timeout_ms);
+    spdlog::info("worker {}: its first broker {} answers again; going back once the {} job(s) here are done", id_,
+                 brokers_[0], inflight_);
+    send_goodbye("going back to broker " + brokers_[0]);
+  }
+  if (going_home_ && (inflight_ == 0 || now >= home_by_)) move_to_broker(0, "is not this worker's first broker");
 }
 
 void WorkerService::log_handshakes() {
@@ -301,7 +320,7 @@ bool WorkerService::handle_message(core::Frames& frames) {
       protocol::Goodbye goodbye;
       (void)protocol::decode(*envelope, goodbye);
       if (brokers_.size() > 1) {
-        move_to_next_broker("is going away (" + goodbye.reason + ")");
+        move_to_broker(broker_index_ + 1, "is going away (" + goodbye.reason + ")");
       } else {
         spdlog::info("broker {} is going away ({}); reconnecting", broker(), goodbye.reason);
         connect();

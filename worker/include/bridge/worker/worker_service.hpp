@@ -20,6 +20,7 @@
 #include "bridge/worker/backend.hpp"
 #include "bridge/worker/batcher.hpp"
 #include "bridge/worker/dispatch_decoder.hpp"
+#include "bridge/worker/home_probe.hpp"
 #include "bridge/worker/worker_metrics.hpp"
 #include "bridge/worker/worker_options.hpp"
 
@@ -113,9 +114,14 @@ class WorkerService {
   std::size_t broker_index_ = 0;
   const std::string& broker() const { return brokers_[broker_index_]; }
   bool endpoints_checked_ = false;
-  /// Moves to the next broker of the list (`why` the current one is left, for the log): the jobs
+  /// Moves to broker `index` of the list (`why` the current one is left, for the log): the jobs
   /// running here are stopped and their results dropped, and the hello waits until they stopped.
-  void move_to_next_broker(const std::string& why);
+  void move_to_broker(std::size_t index, const std::string& why);
+  /// Away from the first broker: asks it (HomeProbe), and goes back once it answers and the jobs here are done.
+  void come_home(Clock::time_point now);
+  HomeProbe home_probe_{context_, id_, curve_};
+  bool going_home_ = false;  ///< the first broker answered: back once inflight_ is 0, or at home_by_
+  Clock::time_point home_by_{};
   std::unordered_set<std::uint64_t> orphaned_;  ///< dispatches of a broker left behind, still stopping
   bool hello_after_orphans_ = false;            ///< the next broker is greeted once orphaned_ is empty...
   Clock::time_point hello_by_{};                ///< ...or at this time at the latest

@@ -416,10 +416,14 @@ Status ActorCalls::reset(const std::string& tenant, const std::string& actor_id,
     deactivate(*actor);
     actors_.erase(key);
   }
-  if (!store_.reset(tenant, actor_id, std::move(done)))
+  auto logged = [key, done = std::move(done)](bool reachable, std::uint64_t version) {
+    if (reachable && version != ActorStateStore::kResetRefusedBusy)
+      spdlog::info("actor {} reset: its tensors and any loss mark dropped", key);
+    done(reachable, version);
+  };
+  if (!store_.reset(tenant, actor_id, std::move(logged)))
     return {StatusCode::kUnavailable,
             "the actor state store (" + options_.store_name + ") is unreachable; retry later"};
-  spdlog::info("actor {} reset: its tensors and any loss mark dropped", key);
   return {};
 }
 

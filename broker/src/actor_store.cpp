@@ -390,10 +390,12 @@ return 1
 }
 
 bool ActorStore::reset(const std::string& tenant, const std::string& actor_id, ResetHandler done) {
-  // KEYS: actor hash, tenant's resident counter. ARGV: now (ms). Returns the new version, or 0 if
-  // the actor has no record. Unlinks the chunks of every tensor and takes their bytes off the
-  // tenant's count; the record keeps only its version, past any it had or lost.
+  // KEYS: actor hash, tenant's resident counter, actor's turn. ARGV: now (ms). Returns the new
+  // version, 0 if the actor has no record, or -1 while a call (through any broker) holds its turn.
+  // Unlinks the chunks of every tensor and takes their bytes off the tenant's count; the record
+  // keeps only its version, past any it had or lost.
   static constexpr const char* kScript = R"lua(
+if redis.call('EXISTS', KEYS[3]) == 1 then return -1 end
 local fields = redis.call('HGETALL', KEYS[1])
 if #fields == 0 then return 0 end
 local version, lost, bytes, bases, counts = 0, 0, 0, {}, {}
@@ -415,12 +417,13 @@ redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'version', next_version, 'worker', '', 'updated_ms', ARGV[1])
 return next_version
 )lua";
-  return redis_.command(
-      {"EVAL", kScript, "2", key(tenant, actor_id), prefix_ + "resident:" + tenant, std::to_string(now_unix_ms())},
-      [done = std::move(done)](const redisReply* reply) {
-        if (reply == nullptr || reply->type != REDIS_REPLY_INTEGER) return done(false, 0);
-        done(true, static_cast<std::uint64_t>(reply->integer));
-      });
+  return redis_.command({"EVAL", kScript, "3", key(tenant, actor_id), prefix_ + "resident:" + tenant,
+                         turn_key(tenant, actor_id), std::to_string(now_unix_ms())},
+                        [done = std::move(done)](const redisReply* reply) {
+                          if (reply == nullptr || reply->type != REDIS_REPLY_INTEGER) return done(false, 0);
+                          done(true,
+                               reply->integer < 0 ? kResetRefusedBusy : static_cast<std::uint64_t>(reply->integer));
+                        });
 }
 
 bool ActorStore::tenant_bytes(const std::string& tenant, BytesHandler done) {

@@ -94,8 +94,7 @@ void BrokerService::handle_cancel(const std::string& client, const wire::CancelR
 Status BrokerService::over_max_job_ms(const Job& job, const std::string& worker) const {
   const TenantQuota* quota = tenants_.find(job.tenant);
   return {StatusCode::kDeadlineExceeded,
-          "the job ran on worker " + worker + " longer than tenant '" +
-              job.tenant + "' may (max_job_ms " +
+          "the job ran on worker " + worker + " longer than tenant '" + job.tenant + "' may (max_job_ms " +
               std::to_string(quota != nullptr ? quota->max_job_ms : TenantQuota::kDefaultMaxJobMs) + " in " +
               options_.tenants_file + ") and was stopped"};
 }
@@ -111,13 +110,14 @@ void BrokerService::answer_overdue(Clock::time_point now) {
     Job* job = jobs_.find(key);
     if (job == nullptr) continue;  // ended by an earlier one's ending
     const bool deadline = now >= job->deadline;
-    const std::string timeout = std::to_string(
-        std::chrono::duration_cast<std::chrono::milliseconds>(job->deadline - job->received).count());
+    const std::string timeout =
+        std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(job->deadline - job->received).count());
     switch (job->state) {
       case JobState::kAdmitting:
         if (!deadline) {
-          fail(*job, {StatusCode::kUnavailable, "the quota store did not answer within " +
-                                                    std::to_string(options_.admission_timeout_ms) + " ms; retry later"},
+          fail(*job,
+               {StatusCode::kUnavailable, "the quota store did not answer within " +
+                                              std::to_string(options_.admission_timeout_ms) + " ms; retry later"},
                options_.retry_after_ms);
           continue;
         }
@@ -129,8 +129,10 @@ void BrokerService::answer_overdue(Clock::time_point now) {
                     "the actor's earlier calls did not finish before this call's deadline (" + timeout + " ms)"});
         continue;
       case JobState::kLoadingActor:
-        fail(*job,
-             {StatusCode::kDeadlineExceeded, "the actor's state did not load from Redis before the call's deadline"});
+        fail(*job, {StatusCode::kDeadlineExceeded,
+                    job->claim_tries > 0 && !job->holds_actor_claim
+                        ? "another broker's call held the actor until this call's deadline (" + timeout + " ms)"
+                        : "the actor's state did not load from Redis before the call's deadline (" + timeout + " ms)"});
         continue;
       case JobState::kQueued: {
         const bool capable = workers_.could_run(job->kernels, job->placement);

@@ -180,9 +180,13 @@ void BrokerService::handle_actor_show(const std::string& client, const Caller& c
   if (!request.reset()) return show();
   // The actor as it is after the reset is the answer: the reset's script runs before the load's
   // commands on the one connection.
-  const Status reset = actor_calls_.reset(tenant, actor_id, [=](bool reachable, std::uint64_t) {
+  const Status reset = actor_calls_.reset(tenant, actor_id, [=](bool reachable, std::uint64_t version) {
     if (!reachable)
       return answered({StatusCode::kUnavailable, "Redis did not answer the reset; retry"}, nullptr, "", 0);
+    if (version == ActorStateStore::kResetRefusedBusy)
+      return answered({StatusCode::kAborted, "actor " + tenant + "/" + actor_id +
+                                                 " has a call in flight through another broker; reset it once it ends"},
+                      nullptr, "", 0);
     show();
   });
   if (!reset.is_ok()) answered(reset, nullptr, "", 0);

@@ -215,6 +215,25 @@ TEST(Brokers, ARestartedBrokerGetsItsWorkersBack) {
   EXPECT_TRUE(r.ok()) << r.status.to_string();
 }
 
+// A reset through one broker while a call through another holds the actor is refused (ABORTED),
+// as it is on the call's own broker: the running call is not the one that loses.
+TEST(Brokers, AResetThroughAnotherBrokerWaitsForTheCallHoldingTheActor) {
+  TwoBrokers two;
+  ASSERT_TRUE(eventually([&] { return two.workers_of(two.fleet.frontend()) == 2; }, seconds(10))) << two.fleet.logs();
+  Client::Options ob = two.fleet.client_options();
+  ob.broker = tcp_endpoint(two.b_frontend);
+  Client via_a(two.fleet.client_options()), via_b(ob);
+  ASSERT_TRUE(Actor(via_a, "", "held").put("x", Tensor::vector<float>({1})).get().ok());
+  auto running = via_a.submit({.kernel = "sleep", .params = {{"ms", 2000}}, .actor_id = "held"});
+  ASSERT_TRUE(two.fleet.wait_for_inflight(1)) << two.fleet.logs();
+  ActorInfo info;
+  const Status refused = via_b.actor_reset("", "held", info);
+  EXPECT_EQ(refused.code(), StatusCode::kAborted) << refused.to_string();
+  EXPECT_NE(refused.message().find("through another broker"), std::string::npos) << refused.message();
+  EXPECT_TRUE(running.get().ok());
+  EXPECT_TRUE(eventually([&] { return via_b.actor_reset("", "held", info).is_ok(); }, seconds(5)));
+}
+
 // A client whose list starts with a broker that is not there moves to the next and is served.
 TEST(Brokers, AClientWhoseBrokerIsNotThereUsesTheNextOne) {
   Fleet fleet({.workers = 1});

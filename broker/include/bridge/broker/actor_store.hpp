@@ -47,8 +47,10 @@ class ActorStateStore {
   };
   using LoadHandler = std::function<void(bool reachable, ActorState state)>;
   using WriteHandler = std::function<void(WriteResult)>;
-  /// `version`: the actor's version after the reset (0 if it had no record: nothing to reset).
+  /// `version`: the actor's version after the reset (0 if it had no record: nothing to reset), or
+  /// kResetRefusedBusy: a call (through any broker) holds the actor's turn, and nothing was reset.
   using ResetHandler = std::function<void(bool reachable, std::uint64_t version)>;
+  static constexpr std::uint64_t kResetRefusedBusy = ~std::uint64_t{0};
   /// What settle() found. `reachable` false: no usable answer, or it landed but the replicas'
   /// confirmation went with the connection again (ask again).
   struct Settled {

@@ -21,9 +21,11 @@ def check(condition, message):
 
 
 for part in [("Service", "redis"), ("StatefulSet", "redis"), ("Service", "gpubridge-broker"),
-             ("Deployment", "gpubridge-broker"), ("Deployment", "gpubridge-worker-cpu"),
-             ("Deployment", "gpubridge-worker-gpu"), ("ConfigMap", "gpubridge-config"),
-             ("ScaledObject", "gpubridge-worker-cpu")]:
+             ("Service", "gpubridge-broker-pods"), ("StatefulSet", "gpubridge-broker"),
+             ("Deployment", "gpubridge-worker-cpu"), ("Deployment", "gpubridge-worker-gpu"),
+             ("ConfigMap", "gpubridge-config"), ("ScaledObject", "gpubridge-worker-cpu"),
+             ("NetworkPolicy", "gpubridge-redis"), ("NetworkPolicy", "gpubridge-broker"),
+             ("NetworkPolicy", "gpubridge-worker")]:
     check(part in by, f"missing {part[0]} {part[1]}")
 
 
@@ -31,8 +33,9 @@ def containers(kind, name):
     return by.get((kind, name), {}).get("spec", {}).get("template", {}).get("spec", {}).get("containers", [])
 
 
-for name in ["gpubridge-broker", "gpubridge-worker-cpu", "gpubridge-worker-gpu"]:
-    for c in containers("Deployment", name):
+for kind, name in [("StatefulSet", "gpubridge-broker"), ("Deployment", "gpubridge-worker-cpu"),
+                   ("Deployment", "gpubridge-worker-gpu")]:
+    for c in containers(kind, name):
         check(c.get("livenessProbe", {}).get("httpGet", {}).get("path") == "/healthz", f"{name}: liveness /healthz")
         check(c.get("readinessProbe", {}).get("httpGet", {}).get("path") == "/readyz", f"{name}: readiness /readyz")
 gpu = containers("Deployment", "gpubridge-worker-gpu")
@@ -59,10 +62,26 @@ for program in ["broker", "worker"]:
     for key in yaml.safe_load(config.get(f"{program}.yaml", "{}")) or {}:
         check(key in known, f"deploy/k8s {program}.yaml: '{key}' is no key of config/{program}.yaml")
 
-for c in containers("StatefulSet", "redis"):
+scripts = [(f"redis pod, container {c['name']}", c) for c in containers("StatefulSet", "redis")]
+scripts += [(name, c) for name in ["gpubridge-worker-cpu", "gpubridge-worker-gpu"] for c in containers("Deployment", name)]
+for where, c in scripts:
     script = c.get("command", [None, None, ""])[-1]
     parsed = subprocess.run(["sh", "-n"], input=script, text=True, capture_output=True)
-    check(parsed.returncode == 0, f"redis pod, container {c['name']}: its script does not parse: {parsed.stderr}")
+    check(parsed.returncode == 0, f"{where}: its script does not parse: {parsed.stderr}")
+
+# Workers name the brokers by the StatefulSet's pods under a headless Service that lists them before
+# they are ready (a broker is ready only once a worker is there).
+pods = by.get(("Service", "gpubridge-broker-pods"), {}).get("spec", {})
+check(pods.get("publishNotReadyAddresses") is True and pods.get("clusterIP") == "None",
+      "gpubridge-broker-pods must be headless and list brokers that are not ready yet")
+check(by.get(("StatefulSet", "gpubridge-broker"), {}).get("spec", {}).get("serviceName") == "gpubridge-broker-pods",
+      "the brokers' StatefulSet must be named by gpubridge-broker-pods")
+for name in ["gpubridge-worker-cpu", "gpubridge-worker-gpu"]:
+    for c in containers("Deployment", name):
+        for pod in re.findall(r"gpubridge-broker-\d+\.gpubridge-broker-pods", c.get("command", [""])[-1]):
+            ordinal = int(pod.split(".")[0].rsplit("-", 1)[1])
+            check(ordinal < by.get(("StatefulSet", "gpubridge-broker"), {}).get("spec", {}).get("replicas", 0),
+                  f"{name} names {pod}, which the StatefulSet does not have")
 
 secrets = set()
 for d in docs:

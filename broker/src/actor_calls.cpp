@@ -89,9 +89,13 @@ void ActorCalls::start(Job& call) {
 void ActorCalls::claim(Job& call, Clock::time_point now) {
   ActorEntry& actor = *actors_.find(call.actor);
   // Not before the last call's claim is given back (a claim sent behind it would take the turn again
-  // at once), nor while another broker is let in first.
-  if (!call.holds_actor_claim && (actor.unclaiming || actor.yield_until > now)) {
-    claim_retries_.emplace(std::max(actor.yield_until, now + std::chrono::milliseconds(1)), call.key);
+  // at once: the give-back's answer sends it), nor while another broker is let in first.
+  if (!call.holds_actor_claim && actor.unclaiming) {
+    actor.claim_after_unclaim = call.key;
+    return;
+  }
+  if (!call.holds_actor_claim && actor.yield_until > now) {
+    claim_retries_.emplace(actor.yield_until, call.key);
     return;
   }
   const std::uint64_t key = call.key;
@@ -314,7 +318,10 @@ void ActorCalls::ended(Job& call) {
     if (a == nullptr) return;
     a->unclaiming = false;
     // Another broker's call waited meanwhile: it goes first (its retries are at most 32 ms apart).
-    if (wanted) a->yield_until = Clock::now() + kYieldToOtherBroker;
+    const Clock::time_point now = Clock::now();
+    if (wanted) a->yield_until = now + kYieldToOtherBroker;
+    Job* next = jobs_.find(std::exchange(a->claim_after_unclaim, 0));
+    if (next != nullptr && next->state == JobState::kLoadingActor && !next->holds_actor_claim) claim(*next, now);
   });
 }
 

@@ -26,8 +26,9 @@ struct ActorEntry {
   /// Another broker waited for the actor while this one held it: no claim before this time, so that
   /// the other one gets a turn too.
   Clock::time_point yield_until{};
-  bool unclaiming = false;   ///< the last call's claim is being given back
-  std::deque<Job*> waiting;  ///< calls behind it, in arrival order (through ActorTable only)
+  bool unclaiming = false;                ///< the last call's claim is being given back
+  std::uint64_t claim_after_unclaim = 0;  ///< the call that claims once that is done (its key; 0: none)
+  std::deque<Job*> waiting;               ///< calls behind it, in arrival order (through ActorTable only)
   Clock::time_point last_used{};
 };
 

@@ -88,6 +88,12 @@ void ActorCalls::start(Job& call) {
 
 void ActorCalls::claim(Job& call, Clock::time_point now) {
   ActorEntry& actor = *actors_.find(call.actor);
+  // The last call of this broker left its claim to this one: no other broker ran the actor since, so
+  // the version this broker knows is the store's (unless the client saw a newer one: then read it).
+  if (!call.holds_actor_claim && !actor.claim.empty() && call.actor_version_seen <= actor.version) {
+    call.holds_actor_claim = true;
+    return claimed(call, actor.version, 0);
+  }
   // Not before the last call's claim is given back (a claim sent behind it would take the turn again
   // at once: the give-back's answer sends it), nor while another broker is let in first.
   if (!call.holds_actor_claim && actor.unclaiming) {
@@ -99,20 +105,24 @@ void ActorCalls::claim(Job& call, Clock::time_point now) {
     return;
   }
   const std::uint64_t key = call.key;
-  auto done = [this, key, tenant = actor.tenant, actor_id = actor.actor_id](ActorStateStore::Claim c) {
+  const std::string token = actor.claim.empty() ? new_claim_token() : actor.claim;
+  auto done = [this, key, token, actor_key = actor.key](ActorStateStore::Claim c) {
     Job* waiting = jobs_.find(key);
-    if (waiting != nullptr && waiting->state == JobState::kLoadingActor) return on_claimed(key, c);
-    if (c.owned && (waiting == nullptr || !waiting->holds_actor_claim))  // ended meanwhile: given back
-      store_.unclaim(tenant, actor_id, claim_token(key), {});
+    if (waiting != nullptr && waiting->state == JobState::kLoadingActor) return on_claimed(key, token, c);
+    ActorEntry* a = actors_.find(actor_key);
+    if (c.owned && a != nullptr && (a->claim.empty() || a->claim == token) && !a->busy) {
+      a->claim = token;  // its call ended meanwhile: given back
+      release_claim(*a);
+    }
   };
-  if (!store_.claim(actor.tenant, actor.actor_id, claim_token(key), options_.claim_ttl, std::move(done)))
+  if (!store_.claim(actor.tenant, actor.actor_id, token, options_.claim_ttl, std::move(done)))
     host_.fail(
         call,
         {StatusCode::kUnavailable, "the actor state store (" + options_.store_name + ") is unreachable; retry later"},
         options_.retry_after_ms);
 }
 
-void ActorCalls::on_claimed(std::uint64_t key, const ActorStateStore::Claim& claim) {
+void ActorCalls::on_claimed(std::uint64_t key, const std::string& token, const ActorStateStore::Claim& claim) {
   Job& call = *jobs_.find(key);
   if (!claim.reachable)
     return host_.fail(
@@ -125,12 +135,18 @@ void ActorCalls::on_claimed(std::uint64_t key, const ActorStateStore::Claim& cla
     return;
   }
   call.holds_actor_claim = true;
+  if (ActorEntry* actor = actors_.find(call.actor)) actor->claim = token;
+  claimed(call, claim.version, claim.lost_version);
+}
+
+void ActorCalls::claimed(Job& call, std::uint64_t version, std::uint64_t lost_version) {
+  const std::uint64_t key = call.key;
   ActorEntry* actor = actors_.find(call.actor);
   if (actor == nullptr)
     return host_.fail(call, {StatusCode::kInternal, "actor " + call.actor + " vanished while its call waited"}, 0);
-  if (failed_lost(call, claim.version, claim.lost_version)) return;
+  if (failed_lost(call, version, lost_version)) return;
   // Another broker served the actor since this one activated it: that activation is behind.
-  if (claim.version != actor->version) deactivate(*actor);
+  if (version != actor->version) deactivate(*actor);
   const WorkerRecord* holder = actor->worker.empty() ? nullptr : workers_.find(actor->worker);
   if (holder != nullptr && holder->incarnation == actor->incarnation && !holder->draining) {
     call.pinned_worker = holder->id;
@@ -180,11 +196,34 @@ void ActorCalls::tick(Clock::time_point now) {
 }
 
 void ActorCalls::renew_claims() {
-  for (Job* call : jobs_.all()) {
-    if (!call->holds_actor_claim) continue;
-    if (const ActorEntry* actor = actors_.find(call->actor))
-      store_.renew(actor->tenant, actor->actor_id, claim_token(call->key), options_.claim_ttl);
+  for (ActorEntry* actor : actors_.all()) {
+    if (actor->claim.empty()) continue;
+    store_.renew(actor->tenant, actor->actor_id, actor->claim, options_.claim_ttl,
+                 [this, key = actor->key, token = actor->claim](bool owned, bool wanted) {
+                   ActorEntry* a = actors_.find(key);
+                   if (a == nullptr || a->claim != token) return;
+                   if (!owned) a->claim.clear();  // it expired (a stalled loop): the next call claims anew
+                   if (owned && wanted) a->claim_wanted = true;  // given back at the end of the call now
+                   if (owned && wanted && !a->busy && a->waiting.empty()) release_claim(*a);
+                 });
   }
+}
+
+void ActorCalls::release_claim(ActorEntry& actor) {
+  if (actor.claim.empty()) return;
+  const std::string token = std::exchange(actor.claim, {});
+  actor.claim_wanted = false;
+  actor.unclaiming = true;
+  store_.unclaim(actor.tenant, actor.actor_id, token, [this, key = actor.key](bool wanted) {
+    ActorEntry* a = actors_.find(key);
+    if (a == nullptr) return;
+    a->unclaiming = false;
+    // Another broker's call waited meanwhile: it goes first (its retries are at most 32 ms apart).
+    const Clock::time_point now = Clock::now();
+    if (wanted) a->yield_until = now + kYieldToOtherBroker;
+    Job* next = jobs_.find(std::exchange(a->claim_after_unclaim, 0));
+    if (next != nullptr && next->state == JobState::kLoadingActor && !next->holds_actor_claim) claim(*next, now);
+  });
 }
 
 void ActorCalls::on_loaded(std::uint64_t key, bool reachable, ActorState state) {
@@ -304,25 +343,19 @@ void ActorCalls::on_written(std::uint64_t key, const std::shared_ptr<core::Frame
 
 void ActorCalls::ended(Job& call) {
   if (call.state == JobState::kWaitingTurn) actors_.remove_waiting(call);
-  if (!call.holds_actor_turn) return;
-  call.holds_actor_turn = false;
   ActorEntry* actor = actors_.find(call.actor);
-  if (actor == nullptr) return;
-  actor->busy = false;
-  actor->last_used = Clock::now();
-  actors_.wake(actor->key);
-  if (!std::exchange(call.holds_actor_claim, false)) return;
-  actor->unclaiming = true;
-  store_.unclaim(actor->tenant, actor->actor_id, claim_token(call.key), [this, key = actor->key](bool wanted) {
-    ActorEntry* a = actors_.find(key);
-    if (a == nullptr) return;
-    a->unclaiming = false;
-    // Another broker's call waited meanwhile: it goes first (its retries are at most 32 ms apart).
-    const Clock::time_point now = Clock::now();
-    if (wanted) a->yield_until = now + kYieldToOtherBroker;
-    Job* next = jobs_.find(std::exchange(a->claim_after_unclaim, 0));
-    if (next != nullptr && next->state == JobState::kLoadingActor && !next->holds_actor_claim) claim(*next, now);
-  });
+  if (call.holds_actor_turn) {
+    call.holds_actor_turn = false;
+    call.holds_actor_claim = false;
+    if (actor != nullptr) {
+      actor->busy = false;
+      actor->last_used = Clock::now();
+      actors_.wake(actor->key);
+    }
+  }
+  // The claim goes with the turn to this broker's next call, unless none waits or another broker
+  // asked for it (then that one goes first).
+  if (actor != nullptr && !actor->busy && (actor->waiting.empty() || actor->claim_wanted)) release_claim(*actor);
 }
 
 void ActorCalls::drop_activation(const std::string& actor_key) {

@@ -31,8 +31,10 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return redis.call('DEL', KEYS[1] .. ':w')
 )lua";
 
+// KEYS: the turn. ARGV: token, ttl (ms). Returns {owned, asked for by another}.
 constexpr const char* kRenewScript =
-    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0";
+    "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {0, 0} end redis.call('PEXPIRE', KEYS[1], ARGV[2]) "
+    "return {1, redis.call('EXISTS', KEYS[1] .. ':w')}";
 
 }  // namespace
 
@@ -69,8 +71,14 @@ void ActorStore::unclaim(const std::string& tenant, const std::string& actor_id,
 }
 
 void ActorStore::renew(const std::string& tenant, const std::string& actor_id, const std::string& token,
-                       std::chrono::milliseconds ttl) {
-  redis_.command({"EVAL", kRenewScript, "1", turn_key(tenant, actor_id), token, std::to_string(ttl.count())});
+                       std::chrono::milliseconds ttl, RenewHandler done) {
+  redis_.command({"EVAL", kRenewScript, "1", turn_key(tenant, actor_id), token, std::to_string(ttl.count())},
+                 [done = std::move(done)](const redisReply* reply) {
+                   if (reply == nullptr || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+                       reply->element[0]->type != REDIS_REPLY_INTEGER || reply->element[1]->type != REDIS_REPLY_INTEGER)
+                     return;
+                   done(reply->element[0]->integer == 1, reply->element[1]->integer == 1);
+                 });
 }
 
 }  // namespace bridge::broker

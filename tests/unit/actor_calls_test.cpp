@@ -147,7 +147,8 @@ class MemoryActorStore final : public ActorStateStore {
     const bool was_wanted = wanted.erase(key) > 0;
     if (done) done(was_wanted);
   }
-  void renew(const std::string&, const std::string&, const std::string&, std::chrono::milliseconds) override {}
+  void renew(const std::string&, const std::string&, const std::string&, std::chrono::milliseconds,
+             RenewHandler) override {}
   bool answer() { return replies_.answer(); }
 
  private:
@@ -656,6 +657,23 @@ TEST(ActorCalls, AClaimThatFindsANewerVersionDropsTheStaleActivation) {
   EXPECT_TRUE(second.activate);
   EXPECT_EQ(second.actor_version, 2u);
   EXPECT_TRUE(second.pinned_worker.empty());
+}
+
+// Calls queued on one actor: the claim passes from each to the next without asking the store again
+// (no other broker can have run the actor meanwhile), and is given back once none waits.
+TEST(ActorCalls, TheClaimPassesToTheNextQueuedCallAndIsGivenBackWhenNoneWaits) {
+  Rig rig;
+  Job& first = rig.running(1, "w1");
+  Job& second = rig.arrive(2);
+  EXPECT_EQ(rig.store.claims, 1);
+  rig.result(first, wire::StatusCode::OK);
+  EXPECT_FALSE(rig.store.turns["t/m"].empty()) << "kept for the call waiting";
+  rig.calls.pump();
+  EXPECT_EQ(rig.routed, (std::vector<std::uint64_t>{1, 2}));
+  EXPECT_EQ(rig.store.claims, 1) << "the second call did not ask the store";
+  rig.dispatch(second, "w1");
+  rig.result(second, wire::StatusCode::OK);
+  EXPECT_TRUE(rig.store.turns["t/m"].empty()) << "given back: no call waits";
 }
 
 // A call whose deadline passed while its claim was asked: the claim, granted later, is given back.

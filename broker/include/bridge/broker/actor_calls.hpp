@@ -119,8 +119,14 @@ class ActorCalls {
 
  private:
   void claim(Job& call, Clock::time_point now);
-  void on_claimed(std::uint64_t key, const ActorStateStore::Claim& claim);
-  std::string claim_token(std::uint64_t call_key) const { return options_.owner + ":" + std::to_string(call_key); }
+  void on_claimed(std::uint64_t key, const std::string& token, const ActorStateStore::Claim& claim);
+  /// `call` holds its actor's claim; the store holds `version` (and the loss mark `lost_version`):
+  /// to the worker holding the activation, or the actor is loaded.
+  void claimed(Job& call, std::uint64_t version, std::uint64_t lost_version);
+  /// Gives the actor's claim back (no call of this broker needs it, or another broker asked).
+  void release_claim(ActorEntry& actor);
+  std::string new_claim_token() { return options_.owner + ":" + std::to_string(++claims_made_); }
+  std::uint64_t claims_made_ = 0;
   void on_loaded(std::uint64_t key, bool reachable, ActorState state);
   /// DATA_LOSS if the store holds less than this broker or the client was told of (`lost_version`
   /// is the store's mark). True when `call` was failed so.

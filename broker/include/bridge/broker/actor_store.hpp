@@ -102,9 +102,12 @@ class ActorStateStore {
   /// the store could not be asked (at once) or did not answer.
   virtual void unclaim(const std::string& tenant, const std::string& actor_id, const std::string& token,
                        UnclaimHandler done) = 0;
-  /// Renews the turn `token` holds for another `ttl` (the broker's heartbeat, while its call runs).
+  /// Renews the turn `token` holds for another `ttl` (the broker's heartbeat, while it holds it).
+  /// `done(owned, wanted)` if answered: whether `token` still holds it, and whether another token
+  /// asked for it meanwhile.
+  using RenewHandler = std::function<void(bool owned, bool wanted)>;
   virtual void renew(const std::string& tenant, const std::string& actor_id, const std::string& token,
-                     std::chrono::milliseconds ttl) = 0;
+                     std::chrono::milliseconds ttl, RenewHandler done) = 0;
 };
 
 /// One hash per actor, `<prefix>actor:<tenant>/<id>`: `version`, `worker`, `updated_ms`, `lost` (set
@@ -157,7 +160,7 @@ class ActorStore final : public ActorStateStore {
   void unclaim(const std::string& tenant, const std::string& actor_id, const std::string& token,
                UnclaimHandler done) override;
   void renew(const std::string& tenant, const std::string& actor_id, const std::string& token,
-             std::chrono::milliseconds ttl) override;
+             std::chrono::milliseconds ttl, RenewHandler done) override;
   /// Bytes of the tenant's resident tensors.
   bool tenant_bytes(const std::string& tenant, BytesHandler done);
 

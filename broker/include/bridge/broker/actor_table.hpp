@@ -26,6 +26,10 @@ struct ActorEntry {
   /// Another broker waited for the actor while this one held it: no claim before this time, so that
   /// the other one gets a turn too.
   Clock::time_point yield_until{};
+  /// The token of this broker's claim on the actor's turn, fleet-wide (empty: none). A call that
+  /// ends with another of this broker's calls waiting leaves the claim to it.
+  std::string claim;
+  bool claim_wanted = false;              ///< another broker asked for the turn (seen at the last renewal)
   bool unclaiming = false;                ///< the last call's claim is being given back
   std::uint64_t claim_after_unclaim = 0;  ///< the call that claims once that is done (its key; 0: none)
   std::deque<Job*> waiting;               ///< calls behind it, in arrival order (through ActorTable only)

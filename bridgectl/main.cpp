@@ -27,7 +27,9 @@ int main(int argc, char** argv) {
   if (const char* broker = std::getenv("BRIDGE_BROKER"); broker != nullptr && *broker != '\0') options.broker = broker;
   std::uint32_t timeout_ms = 0, retries = 1;
   bool json = false;
-  app.add_option("--broker", options.broker, "the broker's client endpoint (or $BRIDGE_BROKER)")->capture_default_str();
+  app.add_option("--broker", options.broker,
+                 "the broker's client endpoint, or several separated by commas (or $BRIDGE_BROKER)")
+      ->capture_default_str();
   app.add_option("--key-file", options.key_file, "this client's key pair (NAME.key)");
   app.add_option("--broker-key-file", options.broker_key_file, "the broker's public key (NAME.pub)");
   app.add_option("--tenant", options.tenant, "the tenant to act as (default: the key's)");

@@ -30,7 +30,8 @@ int main(int argc, char** argv) {
   worker::WorkerOptions options;
   core::Overrides flags;
   app.add_option("--config", config, "the worker.yaml to read first");
-  flags.add(app, "--broker", options.broker, "the broker's worker endpoint (tcp://HOST:PORT)");
+  flags.add(app, "--broker", options.broker,
+            "the broker's worker endpoint (tcp://HOST:PORT), or several brokers' separated by commas");
   flags.add(app, "--slots", options.slots, "jobs the broker may keep in flight here");
   flags.add(app, "--device", options.device, "auto, cpu or cuda:N");
   flags.add(app, "--threads", options.threads, "CPU threads for kernels (0: all cores)");

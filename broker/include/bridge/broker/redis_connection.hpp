@@ -102,8 +102,6 @@ class RedisConnection {
   void ask_sentinel();
   /// The sentinel asked gave no usable answer (`why`): the next one is asked, or, all asked, lost().
   void sentinel_failed(const std::string& why);
-  /// Drops the connection without waiting for replies (a server that is not the master, a timeout).
-  void abandon(const std::string& why);
   void set_refusal(std::string why);
   /// For logs: the URL, and behind Sentinel the master found.
   std::string describe() const;

@@ -161,8 +161,8 @@ void BrokerService::run() {
   core::PollSet events;
   events.on_events([this] { return redis_.fd(); }, [this] { return redis_.events(); },
                    [this](short revents) { redis_.on_events(revents); });
-  events.on_readable([this] { return zap_.handle(); }, [this] { zap_.serve(); });
-  events.on_readable([this] { return frontend_monitor_->handle(); }, [this] { drain_frontend_monitor(); });
+  events.on_readable_seldom([this] { return zap_.handle(); }, [this] { zap_.serve(); });
+  events.on_readable_seldom([this] { return frontend_monitor_->handle(); }, [this] { drain_frontend_monitor(); });
   events.every_wakeup([this] {
     // By generation too: a connection lost and another made within one wake-up is still a new one.
     if (redis_.connected() != redis_was_connected_ ||

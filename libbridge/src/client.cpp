@@ -206,7 +206,7 @@ class Client::Impl {
     // The order of work on each wake-up: handshake outcomes (a refused key fails what is queued),
     // then new requests and cancels, then answers, then timers and the broker check.
     core::PollSet events;
-    events.on_readable([this] { return handshakes_->handle(); }, [this] { on_handshake_events(); });
+    events.on_readable_seldom([this] { return handshakes_->handle(); }, [this] { on_handshake_events(); });
     events.on_notified(outbox_.notifier(), [this] {
       send_outbox();
       send_cancels();

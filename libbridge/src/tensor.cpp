@@ -53,13 +53,18 @@ std::int64_t element_count(const Shape& shape) {
 }
 
 Tensor Tensor::zeros(DType dtype, Shape shape, std::string name) {
+  Tensor t = uninitialized(dtype, std::move(shape), std::move(name));
+  if (t.size_ > 0) std::memset(const_cast<std::byte*>(t.data_), 0, t.size_);
+  return t;
+}
+
+Tensor Tensor::uninitialized(DType dtype, Shape shape, std::string name) {
   const auto count = static_cast<std::size_t>(bridge::element_count(shape));
   const std::size_t size = count * dtype_size(dtype);
   // aligned_alloc wants a multiple of the alignment; a zero-size tensor still gets a valid pointer.
   const std::size_t padded = ((size + kTensorAlignment - 1) / kTensorAlignment + 1) * kTensorAlignment;
   void* raw = std::aligned_alloc(kTensorAlignment, padded);
   if (raw == nullptr) throw std::bad_alloc();
-  std::memset(raw, 0, size);
   Tensor t;
   t.name_ = std::move(name);
   t.dtype_ = dtype;
@@ -84,8 +89,8 @@ Tensor Tensor::adopt(DType dtype, Shape shape, std::string name, std::shared_ptr
 
 void Tensor::check_type(DType wanted) const {
   if (wanted != dtype_)
-    throw std::logic_error(std::string("tensor '") + name_ + "' holds " + dtype_name(dtype_) +
-                           ", read as " + dtype_name(wanted));
+    throw std::logic_error(std::string("tensor '") + name_ + "' holds " + dtype_name(dtype_) + ", read as " +
+                           dtype_name(wanted));
 }
 
 }  // namespace bridge

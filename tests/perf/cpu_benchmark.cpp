@@ -56,11 +56,66 @@ void BM_Triad(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * 3 * n * sizeof(float)));
 }
 
+// A bytes-bound kernel on 64 MiB inputs, its output reused across iterations (the kernel alone),
+// counted in bytes moved: what it reads and writes once each.
+void bytes_bound_kernel(benchmark::State& state, const char* name, std::vector<Tensor> inputs, Shape out_shape,
+                        double bytes_per_element, worker::Params params = {}) {
+  const std::int64_t n = element_count(out_shape) > 1 ? element_count(out_shape) : inputs[0].element_count();
+  std::vector<Tensor> outputs{Tensor::zeros(DType::kF32, std::move(out_shape))};
+  for (auto _ : state) {
+    run_kernel(name, inputs, outputs, params);
+    benchmark::DoNotOptimize(outputs[0].bytes().data());
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(static_cast<double>(state.iterations() * n) * bytes_per_element));
+}
+
 void BM_VectorAdd(benchmark::State& state) {
   const auto n = static_cast<std::int64_t>(state.range(0));
+  bytes_bound_kernel(state, "vector_add", {testing::random_tensor({n}, 1), testing::random_tensor({n}, 2)}, {n}, 12);
+}
+
+void BM_Saxpy(benchmark::State& state) {
+  const auto n = static_cast<std::int64_t>(state.range(0));
+  bytes_bound_kernel(state, "saxpy", {testing::random_tensor({n}, 1), testing::random_tensor({n}, 2)}, {n}, 12,
+                     {{"alpha", 3.0}});
+}
+
+void BM_ReduceSum(benchmark::State& state) {
+  const auto n = static_cast<std::int64_t>(state.range(0));
+  bytes_bound_kernel(state, "reduce_sum", {testing::random_tensor({n}, 1)}, {}, 4);
+}
+
+void BM_Softmax(benchmark::State& state) {  // rows of 1024
+  const auto n = static_cast<std::int64_t>(state.range(0));
+  bytes_bound_kernel(state, "softmax", {testing::random_tensor({n / 1024, 1024}, 1)}, {n / 1024, 1024}, 8);
+}
+
+void BM_Normalize(benchmark::State& state) {  // an RGB image: 3 channels, scale and shift per channel
+  const auto n = static_cast<std::int64_t>(state.range(0)) / 3 * 3;
+  bytes_bound_kernel(state, "normalize",
+                     {testing::random_tensor({n / 3, 3}, 1), Tensor::vector<float>({0.5f, 2.0f, 4.0f}),
+                      Tensor::vector<float>({-1.0f, 0.0f, 1.0f})},
+                     {n / 3, 3}, 8);
+}
+
+// vector_add as a job runs it: its output allocated for each run, (0) fresh and zeroed, as before
+// kernels could say they write every element and before the output pool; (1) fresh, not zeroed;
+// (2) as the worker's CPU backend allocates it now (from its pool, not zeroed).
+void BM_VectorAddJob(benchmark::State& state) {
+  static worker::CpuBackend backend(worker::CpuBackend::Options{.threads = 1});
+  const auto n = static_cast<std::int64_t>(state.range(0));
+  const worker::OutputSpec spec{.name = "c", .dtype = DType::kF32, .shape = {n}, .zero_fill = false};
+  auto allocate = [&] {
+    switch (state.range(1)) {
+      case 0: return Tensor::zeros(DType::kF32, {n});
+      case 1: return Tensor::uninitialized(DType::kF32, {n});
+      default: return backend.allocate_output(spec);
+    }
+  };
   std::vector<Tensor> inputs{testing::random_tensor({n}, 1), testing::random_tensor({n}, 2)};
-  std::vector<Tensor> outputs{Tensor::zeros(DType::kF32, {n})};
   for (auto _ : state) {
+    std::vector<Tensor> outputs{allocate()};
     run_kernel("vector_add", inputs, outputs);
     benchmark::DoNotOptimize(outputs[0].bytes().data());
     benchmark::ClobberMemory();
@@ -74,8 +129,6 @@ void BM_Matmul(benchmark::State& state) {
   std::vector<Tensor> inputs{testing::random_tensor({n, n}, 3), testing::random_tensor({n, n}, 4)};
   std::vector<Tensor> outputs{Tensor::zeros(DType::kF32, {n, n})};
   for (auto _ : state) {
-    // The kernel accumulates into a zeroed output (the worker zeroes it); zeroing is part of the job.
-    std::memset(outputs[0].mutable_bytes().data(), 0, outputs[0].byte_size());
     run_kernel("matmul", inputs, outputs);
     benchmark::DoNotOptimize(outputs[0].bytes().data());
   }
@@ -114,28 +167,29 @@ void BM_TinyJobCodec(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 
-// One job in and out of the scheduler with 8 backlogged tenants (weighted fair queuing).
+// One job in and out of the scheduler with 8 backlogged tenants (weighted fair queuing). The scheduler
+// holds jobs by reference (the broker's JobTable owns them): each job taken goes back in with a new key.
 void BM_SchedulerRound(benchmark::State& state) {
   broker::Scheduler scheduler;
+  std::vector<std::unique_ptr<broker::Job>> jobs;
   std::uint64_t key = 1;
-  auto job = [&](int tenant) {
-    auto j = std::make_unique<broker::Job>();
-    j->key = key++;
-    j->tenant = "t" + std::to_string(tenant);
-    j->kernel = "passthrough";
-    j->kernels = {"passthrough"};
-    j->received = broker::Clock::now();
-    j->deadline = j->received + std::chrono::hours(1);
-    return j;
-  };
   for (int t = 0; t < 8; ++t)
-    for (int i = 0; i < 64; ++i) scheduler.enqueue(job(t));
+    for (int i = 0; i < 64; ++i) {
+      auto& j = *jobs.emplace_back(std::make_unique<broker::Job>());
+      j.key = key++;
+      j.tenant = "t" + std::to_string(t);
+      j.kernel = "passthrough";
+      j.kernels = {"passthrough"};
+      j.received = broker::Clock::now();
+      j.deadline = j.received + std::chrono::hours(1);
+      scheduler.enqueue(j);
+    }
   const auto any = [](const broker::Job&) { return true; };
-  int t = 0;
   for (auto _ : state) {
-    auto next = scheduler.next(any);
-    benchmark::DoNotOptimize(next.get());
-    scheduler.enqueue(job(t++ % 8));
+    broker::Job* next = scheduler.next(any);
+    benchmark::DoNotOptimize(next);
+    next->key = key++;
+    scheduler.enqueue(*next);
   }
   state.SetItemsProcessed(state.iterations());
 }
@@ -151,6 +205,11 @@ const bool kOpenBlasContext = [] {
 
 BENCHMARK(BM_Triad)->Arg(1 << 24)->UseRealTime();
 BENCHMARK(BM_VectorAdd)->Arg(1 << 24)->UseRealTime();
+BENCHMARK(BM_Saxpy)->Arg(1 << 24)->UseRealTime();
+BENCHMARK(BM_ReduceSum)->Arg(1 << 24)->UseRealTime();
+BENCHMARK(BM_Softmax)->Arg(1 << 24)->UseRealTime();
+BENCHMARK(BM_Normalize)->Arg(1 << 24)->UseRealTime();
+BENCHMARK(BM_VectorAddJob)->Args({1 << 24, 0})->Args({1 << 24, 1})->Args({1 << 24, 2})->UseRealTime();
 BENCHMARK(BM_Matmul)->Arg(256)->Arg(512)->Arg(1024)->UseRealTime();
 BENCHMARK(BM_OpenBlasSgemm)->Arg(256)->Arg(512)->Arg(1024)->UseRealTime();
 BENCHMARK(BM_TinyJobCodec);

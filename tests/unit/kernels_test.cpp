@@ -5,6 +5,7 @@
 #include "random_tensor.hpp"
 
 #include <cmath>
+#include <cstring>
 #include <random>
 
 #include <tbb/task_arena.h>
@@ -31,7 +32,13 @@ Status run(const std::string& name, std::vector<Tensor> inputs, Params params, s
   e.params = std::move(params);
   std::vector<OutputSpec> specs;
   BRIDGE_RETURN_IF_ERROR(kernel->plan(KernelArgs{e.inputs, &e.params}, specs));
-  for (auto& s : specs) e.outputs.push_back(Tensor::zeros(s.dtype, s.shape, s.name));
+  for (auto& s : specs) {
+    // A kernel that says it writes every element gets storage full of garbage (all bits set: NaN
+    // for floats), as a reused buffer would be: an element it missed shows in the comparison.
+    e.outputs.push_back(Tensor::zeros(s.dtype, s.shape, s.name));
+    if (kernel->writes_every_output)
+      std::memset(e.outputs.back().mutable_bytes().data(), 0xff, e.outputs.back().byte_size());
+  }
   tbb::task_arena arena(2);
   arena.execute([&] { run_on_cpu(e); });
   outputs = std::move(e.outputs);
@@ -86,8 +93,8 @@ TEST(Kernels, ReduceSumMatchesDoubleReference) {
 }
 
 TEST(Kernels, MatmulMatchesReference) {
-  const std::vector<std::array<std::int64_t, 3>> shapes = {{0, 3, 4}, {3, 0, 4}, {1, 1, 1}, {2, 3, 4}, {7, 13, 5},
-                                                            {33, 257, 31}, {64, 64, 64}, {300, 129, 517}};
+  const std::vector<std::array<std::int64_t, 3>> shapes = {{0, 3, 4},  {3, 0, 4},     {1, 1, 1},    {2, 3, 4},
+                                                           {7, 13, 5}, {33, 257, 31}, {64, 64, 64}, {300, 129, 517}};
   for (auto [m, k, n] : shapes) {
     Tensor a = random_tensor({m, k}, 6), b = random_tensor({k, n}, 7);
     std::vector<Tensor> out;
@@ -297,6 +304,69 @@ TEST(CpuBackend, RunsJobsConcurrentlyAndReportsDeadlinePassedInQueue) {
   for (auto& e : done) deadline_exceeded += e->status.code() == StatusCode::kDeadlineExceeded;
   EXPECT_EQ(deadline_exceeded, 1);
   EXPECT_GE(backend.metrics().free_memory_bytes, 0);
+}
+
+TEST(CpuBackend, ReusesOutputBuffersAndZeroesThemUnlessTheKernelWritesEveryElement) {
+  CpuBackend backend({.threads = 1});
+  const std::int64_t n = CpuBackend::kPooledOutputBytes / sizeof(float);
+  OutputSpec spec{.name = "out", .dtype = DType::kF32, .shape = {n}, .zero_fill = false};
+  const std::byte* first = nullptr;
+  {
+    Tensor t = backend.allocate_output(spec);
+    first = t.bytes().data();
+    std::memset(t.mutable_bytes().data(), 0xab, t.byte_size());  // another tenant's bytes, say
+  }
+  spec.zero_fill = true;  // a kernel that accumulates, or that may leave elements unwritten
+  {
+    Tensor t = backend.allocate_output(spec);
+    EXPECT_EQ(t.bytes().data(), first) << "the block was not reused";
+    for (float v : t.values<float>()) ASSERT_EQ(v, 0.0f);
+    EXPECT_EQ(t.shape(), Shape{n});
+    EXPECT_EQ(t.name(), "out");
+  }
+  const DeviceMetrics metrics = backend.metrics();
+  EXPECT_EQ(metrics.pool_hits, 1u);
+  EXPECT_EQ(metrics.pool_misses, 1u);
+  EXPECT_EQ(metrics.pool_bytes_in_use, 0);
+  EXPECT_GE(metrics.pool_bytes_cached, static_cast<std::int64_t>(CpuBackend::kPooledOutputBytes));
+  // Small outputs come from the heap, not the pool; and a backend without a pool allocates anyway.
+  spec.shape = {4};
+  EXPECT_EQ(backend.allocate_output(spec).byte_size(), 16u);
+  EXPECT_EQ(backend.metrics().pool_misses, 1u);
+  CpuBackend unpooled({.threads = 1, .output_pool_bytes = 0});
+  spec.shape = {n};
+  EXPECT_EQ(unpooled.allocate_output(spec).byte_size(), CpuBackend::kPooledOutputBytes);
+}
+
+TEST(CpuBackend, RunsSmallJobsOfBytesBoundKernelsOnTheCallersThreadAndNothingElse) {
+  CpuBackend backend({.threads = 1});
+  auto job = [](const char* kernel, std::vector<Tensor> inputs, Params params = {}) {
+    auto e = std::make_unique<Execution>();
+    e->kernel = KernelRegistry::global().find(kernel);
+    e->inputs = std::move(inputs);
+    e->params = std::move(params);
+    EXPECT_TRUE(e->kernel->plan(KernelArgs{e->inputs, &e->params}, e->planned).is_ok());
+    return e;
+  };
+  auto small = job("vector_add", {Tensor::vector<float>({1, 2}), Tensor::vector<float>({10, 20})});
+  ASSERT_TRUE(backend.run_inline(*small));
+  EXPECT_TRUE(small->status.is_ok()) << small->status.to_string();
+  EXPECT_EQ(small->ran_on, &backend.device());
+  ASSERT_EQ(small->outputs.size(), 1u);
+  EXPECT_EQ(small->outputs[0].values<float>()[1], 22.0f);
+  // A deadline that passed is still reported as such, inline or not.
+  auto late = job("passthrough", {Tensor::vector<float>({1})});
+  late->deadline = std::chrono::steady_clock::now() - std::chrono::milliseconds(1);
+  ASSERT_TRUE(backend.run_inline(*late));
+  EXPECT_EQ(late->status.code(), StatusCode::kDeadlineExceeded);
+  // Not inline: a kernel whose time is not its bytes' (however few), and a bytes-bound job too large.
+  auto sleep = job("sleep", {}, {{"ms", 1}});
+  EXPECT_FALSE(backend.run_inline(*sleep));
+  EXPECT_TRUE(sleep->outputs.empty());
+  const auto n = static_cast<std::int64_t>(CpuBackend::kInlineJobBytes / sizeof(float));
+  auto large = job("vector_add", {random_tensor({n}, 1), random_tensor({n}, 2)});
+  EXPECT_FALSE(backend.run_inline(*large));
+  EXPECT_TRUE(large->outputs.empty());
 }
 
 }  // namespace

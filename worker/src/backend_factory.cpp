@@ -8,7 +8,8 @@
 namespace bridge::worker {
 
 std::shared_ptr<Backend> make_backend(const WorkerOptions& options, std::string& notice) {
-  auto cpu = std::make_shared<CpuBackend>(CpuBackend::Options{options.threads});
+  auto cpu = std::make_shared<CpuBackend>(
+      CpuBackend::Options{.threads = options.threads, .output_pool_bytes = options.output_pool_bytes});
   const int device = options.cuda_device();
   if (device < 0) return cpu;  // device: cpu
 

@@ -86,7 +86,8 @@ void stack_inputs(Execution& combined) {
   const Execution& first = *combined.members.front();
   for (std::size_t i = 0; i < first.inputs.size(); ++i) {
     const Tensor& model = first.inputs[i];
-    Tensor input = Tensor::zeros(model.dtype(), stacked(model.shape(), combined.members.size()), model.name());
+    // Every byte is written below: each member's input, in turn.
+    Tensor input = Tensor::uninitialized(model.dtype(), stacked(model.shape(), combined.members.size()), model.name());
     std::byte* out = input.mutable_bytes().data();
     for (const auto& m : combined.members) {
       const auto bytes = m->inputs[i].bytes();

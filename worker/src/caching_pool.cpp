@@ -1,5 +1,7 @@
 #include "bridge/worker/caching_pool.hpp"
 
+#include <cstring>
+
 namespace bridge::worker {
 
 std::size_t size_class(std::size_t bytes) {
@@ -83,6 +85,17 @@ void CachingPool::trim_locked() {
 PoolStats CachingPool::stats() const {
   std::lock_guard lock(mutex_);
   return stats_;
+}
+
+std::optional<Tensor> pooled_output(const std::shared_ptr<CachingPool>& pool, const OutputSpec& spec) {
+  const std::size_t bytes = static_cast<std::size_t>(element_count(spec.shape)) * dtype_size(spec.dtype);
+  void* block = bytes == 0 ? nullptr : pool->acquire(bytes);
+  if (block == nullptr) return std::nullopt;
+  // A block may hold another job's bytes (another tenant's): zeroed unless every element is written.
+  if (spec.zero_fill) std::memset(block, 0, bytes);
+  std::shared_ptr<const void> owner(block, [pool](const void* p) { pool->release(const_cast<void*>(p)); });
+  return Tensor::adopt(spec.dtype, spec.shape, spec.name, std::move(owner), static_cast<const std::byte*>(block),
+                       bytes);
 }
 
 }  // namespace bridge::worker

@@ -1,5 +1,6 @@
 #include "bridge/worker/cpu_backend.hpp"
 
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -49,6 +50,17 @@ bool read_cpu_jiffies(std::uint64_t& busy, std::uint64_t& total) {
   return true;
 }
 
+// Host memory for the output pool: 2 MiB-aligned above 2 MiB, so that transparent huge pages can
+// back it (one fault per 2 MiB instead of per 4 KiB) where the system allows them on request.
+void* allocate_host_block(std::size_t bytes) {
+  constexpr std::size_t kHugePage = 2u << 20;
+  constexpr std::size_t kCacheLine = 64;  // as Tensor's own storage: aligned for every dtype
+  const std::size_t alignment = bytes >= kHugePage ? kHugePage : kCacheLine;
+  void* block = std::aligned_alloc(alignment, (bytes + alignment - 1) / alignment * alignment);
+  if (block != nullptr && bytes >= kHugePage) ::madvise(block, bytes, MADV_HUGEPAGE);  // advice: may be refused
+  return block;
+}
+
 }  // namespace
 
 struct CpuBackend::Arena {
@@ -56,9 +68,13 @@ struct CpuBackend::Arena {
   // join; here no master joins, so the limit is raised to give the arena all of its threads.
   explicit Arena(int threads)
       : parallelism(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(threads) + 1),
-        arena(threads, 0) {}
+        arena(threads, 0),
+        inline_arena(1, 1) {}
   tbb::global_control parallelism;
   tbb::task_arena arena;
+  // One slot, the caller's: a kernel's parallel loops run in it serially, on the thread that calls
+  // run_inline(), and no oneTBB thread is woken.
+  tbb::task_arena inline_arena;
 };
 
 void run_on_cpu(Execution& execution) {
@@ -79,8 +95,8 @@ void run_on_cpu(Execution& execution) {
     } catch (const std::exception& e) {
       execution.status = Status(StatusCode::kInternal, "kernel " + kernel.name + " failed on the CPU: " + e.what());
     }
-    const auto us = static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start).count());
+    const auto us =
+        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start).count());
     execution.compute_us += us;
     execution.step_compute_us.push_back(us);
   }
@@ -94,6 +110,9 @@ CpuBackend::CpuBackend(Options options) {
   const unsigned threads = options.threads == 0 ? hardware : options.threads;
   // No slot is reserved for an external "master" thread: the service thread only enqueues.
   arena_ = std::make_unique<Arena>(static_cast<int>(threads));
+  if (options.output_pool_bytes > 0)
+    output_pool_ = std::make_shared<CachingPool>("output", options.output_pool_bytes, allocate_host_block,
+                                                 [](void* block) { std::free(block); });
   device_.kind = DeviceKind::kCpu;
   device_.name = cpu_model_name();
   device_.total_memory_bytes =
@@ -113,7 +132,53 @@ DeviceMetrics CpuBackend::metrics() {
     last_busy_ = busy;
     last_total_ = total;
   }
+  if (output_pool_) {
+    const PoolStats pool = output_pool_->stats();
+    m.pool_bytes_in_use = pool.bytes_in_use;
+    m.pool_bytes_cached = pool.bytes_cached;
+    m.pool_hits = pool.hits;
+    m.pool_misses = pool.misses;
+  }
   return m;  // temperature and power: not read on CPUs (-1, unknown)
+}
+
+Tensor CpuBackend::allocate_output(const OutputSpec& spec) {
+  const auto bytes = static_cast<std::uint64_t>(element_count(spec.shape)) * dtype_size(spec.dtype);
+  if (output_pool_ && bytes >= kPooledOutputBytes)
+    if (std::optional<Tensor> pooled = pooled_output(output_pool_, spec)) return std::move(*pooled);
+  return Backend::allocate_output(spec);
+}
+
+void CpuBackend::run(Execution& e) {
+  e.ran_on = &device_;
+  if (e.cancel->requested()) {
+    e.status = e.cancel->status();
+  } else if (Clock::now() > e.deadline) {
+    e.status = Status(StatusCode::kDeadlineExceeded, "deadline passed while the job waited in the worker");
+  } else if (Status prepared = prepare_execution(e, [this](const OutputSpec& spec) { return allocate_output(spec); });
+             !prepared.is_ok()) {
+    e.status = std::move(prepared);
+  } else {
+    run_on_cpu(e);
+  }
+}
+
+bool CpuBackend::run_inline(Execution& e) {
+  // A hand-off to the arena and back costs two thread wake-ups, tens of microseconds on a busy
+  // machine: more than a small job of a kernel that costs nanoseconds per byte. Such a job runs
+  // here; anything else (a kernel of fixed or superlinear cost, however small its bytes) does not.
+  std::uint64_t bytes = 0;
+  for (std::size_t i = 0; i < e.step_count(); ++i) {
+    if (!e.step_kernel(i).bytes_bound) return false;
+    for (const OutputSpec& spec : e.step_planned(i))
+      bytes += static_cast<std::uint64_t>(element_count(spec.shape)) * dtype_size(spec.dtype);
+  }
+  for (const auto& member : e.members)
+    for (const Tensor& t : member->inputs) bytes += t.byte_size();
+  for (const Tensor& t : e.inputs) bytes += t.byte_size();
+  if (bytes > kInlineJobBytes) return false;
+  arena_->inline_arena.execute([&] { run(e); });
+  return true;
 }
 
 void CpuBackend::execute(std::unique_ptr<Execution> execution, const Completion& done) {
@@ -121,18 +186,7 @@ void CpuBackend::execute(std::unique_ptr<Execution> execution, const Completion&
   // The Execution moves into the task; std::function needs a copyable callable, hence shared_ptr.
   auto shared = std::make_shared<std::unique_ptr<Execution>>(std::move(execution));
   arena_->arena.enqueue([this, shared, done] {
-    Execution& e = **shared;
-    e.ran_on = &device_;
-    if (e.cancel->requested()) {
-      e.status = e.cancel->status();
-    } else if (Clock::now() > e.deadline) {
-      e.status = Status(StatusCode::kDeadlineExceeded, "deadline passed while the job waited in the worker");
-    } else if (Status prepared = prepare_execution(e, [this](const OutputSpec& spec) { return allocate_output(spec); });
-               !prepared.is_ok()) {
-      e.status = std::move(prepared);
-    } else {
-      run_on_cpu(e);
-    }
+    run(**shared);
     done(std::move(*shared));
     if (running_.fetch_sub(1) == 1) {
       std::lock_guard lock(idle_mutex_);

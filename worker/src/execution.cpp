@@ -12,10 +12,16 @@ Status prepare_execution(Execution& e, const std::function<Tensor(const OutputSp
     for (std::size_t i = 0; i < steps; ++i) {
       std::vector<Tensor>& outputs = i == 0 ? e.outputs : e.then[i - 1].outputs;
       if (!outputs.empty()) continue;
-      for (const OutputSpec& spec : e.step_planned(i))
+      for (OutputSpec& spec : e.step_planned(i)) {
+        spec.zero_fill = !e.step_kernel(i).writes_every_output;
         // The client gets the last step's outputs: those come from the backend (pinned on a GPU
         // worker). Intermediates only matter if the job runs on the CPU.
-        outputs.push_back(i + 1 == steps ? allocate_result(spec) : Tensor::zeros(spec.dtype, spec.shape, spec.name));
+        if (i + 1 == steps)
+          outputs.push_back(allocate_result(spec));
+        else
+          outputs.push_back(spec.zero_fill ? Tensor::zeros(spec.dtype, spec.shape, spec.name)
+                                           : Tensor::uninitialized(spec.dtype, spec.shape, spec.name));
+      }
     }
   } catch (const std::exception& error) {  // bad_alloc, or a pool's refusal
     return {StatusCode::kResourceExhausted,

@@ -42,6 +42,7 @@ WorkerOptions load_worker_options(const std::string& path) {
   config.get("device", o.device);
   config.get("slots", o.slots);
   config.get("threads", o.threads);
+  config.get("output_pool_bytes", o.output_pool_bytes);
   config.get("heartbeat_ms", o.heartbeat_ms);
   config.get("liveness", o.liveness);
   config.get("link_floor_mib_s", o.link_floor_mib_s);

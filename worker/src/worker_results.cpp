@@ -32,13 +32,16 @@ void WorkerService::send_completed() {
     std::lock_guard lock(completed_mutex_);
     finished.swap(completed_);
   }
-  for (auto& execution : finished)
-    for (auto& member : unstack_batch(std::move(execution))) {
-      --inflight_;
-      running_.erase(member->dispatch_id);
-      if (orphaned_.erase(member->dispatch_id) > 0) continue;  // its broker was left: nobody waits for it
-      send_result(*member);
-    }
+  for (auto& execution : finished) answer_finished(std::move(execution));
+}
+
+void WorkerService::answer_finished(std::unique_ptr<Execution> execution) {
+  for (auto& member : unstack_batch(std::move(execution))) {
+    --inflight_;
+    running_.erase(member->dispatch_id);
+    if (orphaned_.erase(member->dispatch_id) > 0) continue;  // its broker was left: nobody waits for it
+    send_result(*member);
+  }
 }
 
 void WorkerService::send_result(Execution& execution) {

@@ -180,7 +180,7 @@ void WorkerService::run() {
   // The order of work on each wake-up: handshake outcomes, finished jobs' results, the broker's
   // messages, the batches those messages completed, then a stop request.
   core::PollSet events;
-  events.on_readable([this] { return handshakes_->handle(); }, [this] { log_handshakes(); });
+  events.on_readable_seldom([this] { return handshakes_->handle(); }, [this] { log_handshakes(); });
   events.on_notified(completed_signal_, [this] { send_completed(); });
   events.on_readable([this] { return socket_->handle(); }, [this] { receive(); });
   // After a read of the socket: jobs that arrived together form their batches now.
@@ -365,7 +365,9 @@ void WorkerService::handle_dispatch(const wire::Dispatch& dispatch, core::Frames
 }
 
 void WorkerService::launch(std::unique_ptr<Execution> execution) {
-  backend_->execute(std::move(execution), completion_);
+  if (!backend_->run_inline(*execution)) return backend_->execute(std::move(execution), completion_);
+  execution->release_working_memory();
+  answer_finished(std::move(execution));
 }
 
 void WorkerService::launch_batches(std::vector<DynamicBatcher::Group> groups) {

@@ -48,6 +48,9 @@ class BRIDGE_API Tensor {
 
   /// A zero-filled tensor.
   static Tensor zeros(DType dtype, Shape shape, std::string name = {});
+  /// A tensor whose bytes are not initialised, for a creator that writes every byte before it
+  /// shares the tensor (a kernel's output, say): it saves the pass that zeroes them.
+  static Tensor uninitialized(DType dtype, Shape shape, std::string name = {});
 
   /// Copies `values` into a new tensor of the given shape (element count must match).
   template <class T>

@@ -27,6 +27,10 @@ void PollSet::on_readable(Handle handle, Handler handler) {
   sources_.push_back({.kind = Source::Kind::kSocket, .handle = std::move(handle), .handler = std::move(handler)});
 }
 
+void PollSet::on_readable_seldom(Handle handle, Handler handler) {
+  sources_.push_back({.kind = Source::Kind::kSeldomSocket, .handle = std::move(handle), .handler = std::move(handler)});
+}
+
 void PollSet::on_notified(Notifier& notifier, Handler handler) {
   sources_.push_back({.kind = Source::Kind::kNotifier, .notifier = &notifier, .handler = std::move(handler)});
 }
@@ -50,6 +54,14 @@ void PollSet::wait(std::chrono::milliseconds timeout) {
     zmq_pollitem_t item{nullptr, -1, ZMQ_POLLIN, 0};
     switch (s.kind) {
       case Source::Kind::kSocket: item.socket = s.handle(); break;
+      case Source::Kind::kSeldomSocket: {
+        // ZMQ_FD is readable when the socket has commands to process, among them "a message came
+        // on a pipe that was empty"; reading until EAGAIN processes them and clears it.
+        std::size_t size = sizeof(item.fd);
+        if (zmq_getsockopt(s.handle(), ZMQ_FD, &item.fd, &size) != 0) continue;
+        if (s.pending) timeout = std::chrono::milliseconds(0);
+        break;
+      }
       case Source::Kind::kNotifier: item.fd = s.notifier->fd(); break;
       case Source::Kind::kDescriptor:
         item.fd = s.fd();
@@ -71,6 +83,16 @@ void PollSet::wait(std::chrono::milliseconds timeout) {
       case Source::Kind::kSocket:
         if (revents & ZMQ_POLLIN) s.handler();
         break;
+      case Source::Kind::kSeldomSocket: {
+        if (!(revents & ZMQ_POLLIN) && !s.pending) break;
+        s.handler();
+        // A send on the socket (the ZAP handler's replies) may have processed the command that
+        // announced a later message, leaving ZMQ_FD quiet with a message to read: asked here.
+        std::uint32_t events = 0;
+        std::size_t size = sizeof(events);
+        sources_[i].pending = zmq_getsockopt(s.handle(), ZMQ_EVENTS, &events, &size) == 0 && (events & ZMQ_POLLIN);
+        break;
+      }
       case Source::Kind::kNotifier:
         if (revents & ZMQ_POLLIN) {
           s.notifier->drain();

@@ -338,16 +338,9 @@ GpuStatus CudaBackend::run_on_gpu(Execution& e, Slot& slot, const std::vector<Gp
 }
 
 Tensor CudaBackend::allocate_output(const OutputSpec& spec) {
-  const std::size_t bytes = static_cast<std::size_t>(element_count(spec.shape)) * dtype_size(spec.dtype);
-  void* pinned = bytes == 0 ? nullptr : pinned_pool_->acquire(bytes);
-  if (pinned == nullptr) return Tensor::zeros(spec.dtype, spec.shape, spec.name);
-  std::memset(pinned, 0, bytes);
-  // The tensor returns its block to the pool when the last reference goes, typically after ZeroMQ
-  // has sent it; the pool stays alive as long as such a tensor does.
-  std::shared_ptr<const void> owner(pinned,
-                                    [pool = pinned_pool_](const void* p) { pool->release(const_cast<void*>(p)); });
-  return Tensor::adopt(spec.dtype, spec.shape, spec.name, std::move(owner), static_cast<const std::byte*>(pinned),
-                       bytes);
+  // Pinned, so that device-to-host copies land in it directly; plain memory when the pool is full.
+  std::optional<Tensor> pinned = pooled_output(pinned_pool_, spec);
+  return pinned ? std::move(*pinned) : Backend::allocate_output(spec);
 }
 
 DeviceMetrics CudaBackend::metrics() {

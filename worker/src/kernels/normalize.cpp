@@ -2,11 +2,13 @@
 // last axis is the channel (e.g. an image [H,W,C]; mean/std normalisation is scale = 1/std,
 // shift = -mean/std). With x alone (as a pipeline stage, whose only inputs are the previous
 // stage's outputs), params `scale` (default 1) and `shift` (default 0) apply to every channel.
+#include <algorithm>
 #include <cmath>
 
 #include <tbb/parallel_for.h>
 
 #include "checks.hpp"
+#include "vector_clones.hpp"
 
 namespace bridge::worker {
 namespace {
@@ -45,34 +47,62 @@ Status plan(const KernelArgs& args, std::vector<OutputSpec>& outputs) {
   return {};
 }
 
+// out[i] = x[i] * scale[i % c] + shift[i % c] over flat elements [begin, end), both multiples of the
+// period; `scale` and `shift` hold the per-channel values repeated to `period` (a multiple of c), so
+// that the inner loop is unit-stride and the compiler vectorises it whatever c is.
+BRIDGE_VECTOR_CLONES
+void affine_periodic(const float* __restrict x, const float* __restrict scale, const float* __restrict shift,
+                     float* __restrict out, std::size_t begin, std::size_t end, std::size_t period) {
+  for (std::size_t base = begin; base < end; base += period) {
+    const std::size_t count = std::min(period, end - base);
+    for (std::size_t j = 0; j < count; ++j) out[base + j] = x[base + j] * scale[j] + shift[j];
+  }
+}
+
 void run_cpu(const KernelArgs& args, std::span<Tensor> outputs) {
   const auto x = args.inputs[0].values<float>();
   const auto c = static_cast<std::size_t>(args.inputs[0].shape().back());
   if (c == 0) return;
-  std::vector<float> uniform_scale, uniform_shift;  // x alone: the params, for every channel
+  std::vector<float> channel_scale, channel_shift;  // x alone: the params, for every channel
   if (args.inputs.size() == 1) {
     const double* sc = args.find_param("scale");
     const double* sh = args.find_param("shift");
-    uniform_scale.assign(c, sc ? static_cast<float>(*sc) : 1.0f);
-    uniform_shift.assign(c, sh ? static_cast<float>(*sh) : 0.0f);
+    channel_scale.assign(c, sc ? static_cast<float>(*sc) : 1.0f);
+    channel_shift.assign(c, sh ? static_cast<float>(*sh) : 0.0f);
+  } else {
+    const auto sc = args.inputs[1].values<float>(), sh = args.inputs[2].values<float>();
+    channel_scale.assign(sc.begin(), sc.end());
+    channel_shift.assign(sh.begin(), sh.end());
   }
-  const float* scale = args.inputs.size() == 1 ? uniform_scale.data() : args.inputs[1].values<float>().data();
-  const float* shift = args.inputs.size() == 1 ? uniform_shift.data() : args.inputs[2].values<float>().data();
+  // Few channels (an image's 3): repeated to at least kMinPeriod values, whole pixels.
+  constexpr std::size_t kMinPeriod = 1024;
+  const std::size_t pixels_per_period = c >= kMinPeriod ? 1 : (kMinPeriod + c - 1) / c;
+  std::vector<float> scale, shift;
+  scale.reserve(c * pixels_per_period);
+  shift.reserve(c * pixels_per_period);
+  for (std::size_t p = 0; p < pixels_per_period; ++p) {
+    scale.insert(scale.end(), channel_scale.begin(), channel_scale.end());
+    shift.insert(shift.end(), channel_shift.begin(), channel_shift.end());
+  }
+  const std::size_t period = scale.size();
+  const std::size_t periods = (x.size() + period - 1) / period;
   float* out = outputs[0].mutable_values<float>().data();
-  const std::size_t pixels = x.size() / c;
-  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, pixels, 4096), [&](const tbb::blocked_range<std::size_t>& r) {
-    for (std::size_t p = r.begin(); p < r.end(); ++p)
-      for (std::size_t k = 0; k < c; ++k) out[p * c + k] = x[p * c + k] * scale[k] + shift[k];
+  const std::size_t grain = std::max<std::size_t>(1, 16384 / period);
+  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, periods, grain), [&](const tbb::blocked_range<std::size_t>& r) {
+    affine_periodic(x.data(), scale.data(), shift.data(), out, r.begin() * period, std::min(x.size(), r.end() * period),
+                    period);
   });
 }
 
 KernelSpec make_spec() {
-  return {kName,
-          "x:f32[...,C], scale:f32[C], shift:f32[C] (or x and params scale, shift) -> x*scale + shift per channel",
-          plan,
-          run_cpu,
-          /*batchable=*/false,
-          /*params=*/{"scale", "shift"}};
+  return {.name = kName,
+          .summary =
+              "x:f32[...,C], scale:f32[C], shift:f32[C] (or x and params scale, shift) -> x*scale + shift per channel",
+          .plan = plan,
+          .run_cpu = run_cpu,
+          .params = {"scale", "shift"},
+          .writes_every_output = true,
+          .bytes_bound = true};
 }
 BRIDGE_REGISTER_KERNEL(make_spec);
 

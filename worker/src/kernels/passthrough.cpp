@@ -18,7 +18,15 @@ void run_cpu(const KernelArgs& args, std::span<Tensor> outputs) {
   }
 }
 
-KernelSpec make_spec() { return {"passthrough", "any tensors -> the same tensors", plan, run_cpu, /*batchable=*/true}; }
+KernelSpec make_spec() {
+  return {.name = "passthrough",
+          .summary = "any tensors -> the same tensors",
+          .plan = plan,
+          .run_cpu = run_cpu,
+          .batchable = true,
+          .writes_every_output = true,
+          .bytes_bound = true};
+}
 BRIDGE_REGISTER_KERNEL(make_spec);
 
 }  // namespace

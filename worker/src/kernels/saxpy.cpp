@@ -31,12 +31,14 @@ void run_cpu(const KernelArgs& args, std::span<Tensor> outputs) {
 }
 
 KernelSpec make_spec() {
-  return {kName,
-          "x:f32[*], y:f32[*], param alpha -> out = alpha*x + y",
-          plan,
-          run_cpu,
-          /*batchable=*/true,
-          /*params=*/{"alpha"}};
+  return {.name = kName,
+          .summary = "x:f32[*], y:f32[*], param alpha -> out = alpha*x + y",
+          .plan = plan,
+          .run_cpu = run_cpu,
+          .batchable = true,
+          .params = {"alpha"},
+          .writes_every_output = true,
+          .bytes_bound = true};
 }
 BRIDGE_REGISTER_KERNEL(make_spec);
 

@@ -28,7 +28,15 @@ void run_cpu(const KernelArgs& args, std::span<Tensor> outputs) {
   });
 }
 
-KernelSpec make_spec() { return {kName, "a:f32[*], b:f32[*] -> c = a + b", plan, run_cpu, /*batchable=*/true}; }
+KernelSpec make_spec() {
+  return {.name = kName,
+          .summary = "a:f32[*], b:f32[*] -> c = a + b",
+          .plan = plan,
+          .run_cpu = run_cpu,
+          .batchable = true,
+          .writes_every_output = true,
+          .bytes_bound = true};
+}
 BRIDGE_REGISTER_KERNEL(make_spec);
 
 }  // namespace

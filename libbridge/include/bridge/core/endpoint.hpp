@@ -41,6 +41,12 @@ class PollSet {
   /// The socket whose handle `handle` returns at each wait (one owned through a pointer and
   /// replaced, or a monitor's), when it has a message to read.
   void on_readable(Handle handle, Handler handler);
+  /// A socket that is seldom ready (a monitor, the ZAP handler), when it has a message to read. It is
+  /// waited for through its ZMQ_FD, which costs nothing at a wake-up it has no part in, where
+  /// on_readable() asks libzmq at every wake-up (two system calls per socket per pass: a poll and a
+  /// getpid). `handler` must read until it would block; the socket is asked once after it, and the
+  /// handler runs again at the next wake-up (at once) while messages remain.
+  void on_readable_seldom(Handle handle, Handler handler);
   /// `notifier`, when notified: it is drained, then `handler` runs. The notifier must outlive the set.
   void on_notified(Notifier& notifier, Handler handler);
   /// A plain descriptor with the events to wait for chosen at each wait (hiredis wants to write
@@ -54,13 +60,14 @@ class PollSet {
 
  private:
   struct Source {
-    enum class Kind { kSocket, kNotifier, kDescriptor, kStep } kind;
-    Handle handle;                         // kSocket
+    enum class Kind { kSocket, kSeldomSocket, kNotifier, kDescriptor, kStep } kind;
+    Handle handle;                         // kSocket, kSeldomSocket
+    bool pending = false;                  // kSeldomSocket: messages remained after the handler
     Notifier* notifier = nullptr;          // kNotifier
     std::function<int()> fd;               // kDescriptor
     std::function<short()> events;         // kDescriptor
     std::function<void(short)> on_events;  // kDescriptor
-    Handler handler;                       // kSocket, kNotifier, kStep
+    Handler handler;                       // kSocket, kSeldomSocket, kNotifier, kStep
   };
   std::vector<Source> sources_;
   std::vector<zmq_pollitem_t> items_;  // reused across waits

@@ -116,9 +116,17 @@ class Backend {
   /// Blocks until every started execution has called its completion.
   virtual void wait_idle() = 0;
 
-  /// Storage for an output tensor, zero-filled (CPU kernels accumulate into their outputs). A GPU
-  /// backend returns pinned host memory so that device-to-host copies land in it directly.
-  virtual Tensor allocate_output(const OutputSpec& spec) { return Tensor::zeros(spec.dtype, spec.shape, spec.name); }
+  /// Storage for an output tensor, zero-filled unless `spec.zero_fill` is false (its kernel writes
+  /// every element). A GPU backend returns pinned host memory so that device-to-host copies land in
+  /// it directly.
+  virtual Tensor allocate_output(const OutputSpec& spec) {
+    return spec.zero_fill ? Tensor::zeros(spec.dtype, spec.shape, spec.name)
+                          : Tensor::uninitialized(spec.dtype, spec.shape, spec.name);
+  }
+  /// Runs `execution` on the calling thread (the worker's socket thread) and returns true, when it
+  /// is small enough that handing it to the backend's threads would cost more than running it;
+  /// returns false, having done nothing, otherwise. The status and timings are filled as by execute().
+  virtual bool run_inline(Execution& /*execution*/) { return false; }
 };
 
 }  // namespace bridge::worker

@@ -8,9 +8,12 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
+
+#include "bridge/worker/kernel.hpp"
 
 namespace bridge::worker {
 
@@ -54,8 +57,13 @@ class CachingPool {
   RawFree free_;
   mutable std::mutex mutex_;
   std::unordered_map<std::size_t, std::vector<void*>> cached_;  // by size class
-  std::unordered_map<void*, std::size_t> sizes_;                 // every live block's class
+  std::unordered_map<void*, std::size_t> sizes_;                // every live block's class
   PoolStats stats_;
 };
+
+/// An output tensor whose storage is a block of `pool`, zeroed if `spec.zero_fill`; the block goes
+/// back to the pool when the last copy of the tensor goes (after ZeroMQ has sent it, typically), and
+/// the pool lives as long as such a tensor does. nullopt when the pool has no room.
+std::optional<Tensor> pooled_output(const std::shared_ptr<CachingPool>& pool, const OutputSpec& spec);
 
 }  // namespace bridge::worker

@@ -41,6 +41,9 @@ struct OutputSpec {
   std::string name;
   DType dtype = DType::kF32;
   Shape shape;
+  /// Set by prepare_execution(): false when the kernel writes every element of it, so that its
+  /// storage needs no zeroing (KernelSpec::writes_every_output).
+  bool zero_fill = true;
 };
 
 /// Validates inputs and params; on success fills `outputs`. Errors are INVALID_ARGUMENT with a
@@ -64,6 +67,14 @@ struct KernelSpec {
   bool batchable = false;
   /// The names of the params it reads; any other param is refused (INVALID_ARGUMENT naming it).
   std::vector<std::string> params = {};
+  /// It writes every element of every output, whatever its inputs: its outputs get storage that is
+  /// not zeroed first. Storage may be reused from another tenant's job, so a kernel that leaves any
+  /// element unwritten (or accumulates into its outputs) must leave this false.
+  bool writes_every_output = false;
+  /// Its time is a few nanoseconds per byte it reads and writes, with no other cost (element-wise
+  /// maps, reductions): a small job of it runs on the worker's socket thread, without a hand-off
+  /// to the backend's threads (CpuBackend::run_inline).
+  bool bytes_bound = false;
 };
 
 /// The catalog of kernels this worker binary was built with. Filled during static initialisation by

@@ -26,6 +26,7 @@ struct WorkerOptions {
   std::string device = "auto";                  ///< auto | cpu | cuda:N (auto: GPU 0 if usable, else CPU)
   std::uint32_t slots = kDefaultSlots;          ///< jobs the broker may keep in flight here
   std::uint32_t threads = 0;                    ///< CPU threads for kernels; 0 = all
+  std::uint64_t output_pool_bytes = 1ull << 30; ///< CPU backend: pool of output buffers (cap); 0 = none
   std::uint32_t heartbeat_ms = kDefaultHeartbeatMs;
   std::uint32_t liveness = kDefaultLiveness;    ///< broker silent this many heartbeats -> reconnect
   /// The slowest rate, in MiB/s, at which the link to the broker is expected to move a large message:

@@ -70,6 +70,7 @@ class WorkerService {
   void answer_error(std::uint64_t dispatch_id, const Status& status);
   void on_complete(std::unique_ptr<Execution> execution);  // any thread
   void send_completed();
+  void answer_finished(std::unique_ptr<Execution> execution);  // a finished job (or batch): its results
   void send_result(Execution& execution);
   zmq::message_t result_header(const Execution& execution, std::span<const Tensor> returned,
                                std::span<const Tensor> kept);

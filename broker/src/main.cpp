@@ -1,6 +1,7 @@
 // bridge-broker: routes jobs from clients to workers, with quotas and the fleet view in Redis.
 #include <spdlog/spdlog.h>
 
+#include "bridge/core/program.hpp"
 #include "bridge/broker/broker_service.hpp"
 #include "bridge/core/cli.hpp"
 #include "bridge/core/config_map.hpp"
@@ -22,6 +23,7 @@ Exit status: 0 stopped cleanly, 1 a failure while running, 2 a usage or configur
 }  // namespace
 
 int main(int argc, char** argv) {
+  bridge::core::use_huge_pages_for_large_blocks(argv);  // may run this program again, first thing
   using namespace bridge;
   CLI::App app(kAbout, "bridge-broker");
   app.footer(kFooter);

@@ -21,6 +21,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bridge/core/program.hpp"
 #include "bridge/actor.hpp"
 #include "bridge/core/cli.hpp"
 #include "bridge/core/config_map.hpp"
@@ -221,6 +222,7 @@ double ms(std::uint64_t us) { return static_cast<double>(us) / 1000.0; }
 }  // namespace
 
 int main(int argc, char** argv) {
+  bridge::core::use_huge_pages_for_large_blocks(argv);  // may run this program again, first thing
   CLI::App app(kAbout, "bridge-loadtest");
   app.footer(kFooter);
   std::string broker = "tcp://127.0.0.1:5555", scenario_file, keys_dir, json_file, csv_file;

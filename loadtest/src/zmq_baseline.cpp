@@ -2,10 +2,13 @@
 // nothing but ZeroMQ on it: client DEALER -> relay ROUTER (front) -> relay ROUTER (back) -> worker
 // DEALER, and back; the same hop count, payload size and closed loop as bridge-loadtest. The relay
 // hands requests to workers round-robin with credits, as the broker does; workers echo. Used by
-// scripts/bench.
-//   bridge-zmq-baseline relay --front EP --back EP
-//   bridge-zmq-baseline echo --connect EP [--id ID] [--credits N]
+// scripts/bench. With --curve-dir, every connection is encrypted with CURVE as the fleet's are (the
+// relay's key DIR/broker.key, the others' DIR/client.key and DIR/broker.pub, made by bridgectl
+// keygen); the relay has no ZAP handler, which checks keys once per connection, not per message.
+//   bridge-zmq-baseline relay --front EP --back EP [--curve-dir DIR]
+//   bridge-zmq-baseline echo --connect EP [--id ID] [--credits N] [--curve-dir DIR]
 //   bridge-zmq-baseline client --connect EP [--bytes N] [--concurrency N] [--duration S] [--warmup S] [--json FILE]
+//                              [--curve-dir DIR]
 #include <chrono>
 #include <cstring>
 #include <deque>
@@ -19,6 +22,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bridge/core/cli.hpp"
+#include "bridge/core/curve.hpp"
 #include "histogram.hpp"
 
 namespace {
@@ -27,17 +31,25 @@ using Clock = std::chrono::steady_clock;
 using Frames = std::vector<zmq::message_t>;
 
 struct RelayArgs {
-  std::string front, back;
+  std::string front, back, curve_dir;
 };
 struct EchoArgs {
-  std::string connect, id, credits = "4";
+  std::string connect, id, credits = "4", curve_dir;
 };
 struct ClientArgs {
-  std::string connect, json;
+  std::string connect, json, curve_dir;
   std::size_t bytes = 16;
   unsigned concurrency = 64;
   double warmup_s = 2, duration_s = 10;
 };
+
+// A socket that connects: CURVE with DIR/client.key and DIR/broker.pub when `curve_dir` is set.
+void connect_as_client(zmq::socket_t& socket, const std::string& endpoint, const std::string& curve_dir) {
+  if (!curve_dir.empty())
+    bridge::core::apply_curve_client(
+        socket, bridge::core::read_client_keys(curve_dir + "/client.key", curve_dir + "/broker.pub", false));
+  socket.connect(endpoint);
+}
 
 int relay(const RelayArgs& args) {
   zmq::context_t context(1);
@@ -45,12 +57,15 @@ int relay(const RelayArgs& args) {
   for (auto* s : {&front, &back}) {
     s->set(zmq::sockopt::sndhwm, 100000);
     s->set(zmq::sockopt::rcvhwm, 100000);
+    if (args.curve_dir.empty()) continue;
+    s->set(zmq::sockopt::curve_server, 1);  // and no ZAP domain: no handler to ask
+    s->set(zmq::sockopt::curve_secretkey, bridge::core::read_key_file(args.curve_dir + "/broker.key", true).secret_key);
   }
   front.bind(args.front);
   back.bind(args.back);
-  std::map<std::string, int> credits;  // worker -> free credits
-  std::deque<std::string> ready;       // one entry per free credit, round-robin
-  std::deque<Frames> waiting;          // requests with no free worker
+  std::map<std::string, int> credits;    // worker -> free credits
+  std::deque<std::string> ready;         // one entry per free credit, round-robin
+  std::deque<Frames> waiting;            // requests with no free worker
   auto dispatch = [&](Frames request) {  // request: [client][payload...]
     const std::string worker = ready.front();
     ready.pop_front();
@@ -86,8 +101,10 @@ int relay(const RelayArgs& args) {
       for (int i = 0; i < 512; ++i) {
         Frames request;
         if (!zmq::recv_multipart(front, std::back_inserter(request), zmq::recv_flags::dontwait)) break;
-        if (ready.empty()) waiting.push_back(std::move(request));
-        else dispatch(std::move(request));
+        if (ready.empty())
+          waiting.push_back(std::move(request));
+        else
+          dispatch(std::move(request));
       }
     }
   }
@@ -97,7 +114,7 @@ int echo(const EchoArgs& args) {
   zmq::context_t context(1);
   zmq::socket_t socket(context, zmq::socket_type::dealer);
   if (!args.id.empty()) socket.set(zmq::sockopt::routing_id, args.id);
-  socket.connect(args.connect);
+  connect_as_client(socket, args.connect, args.curve_dir);
   std::array<zmq::const_buffer, 1> hello{zmq::buffer(args.credits)};
   zmq::send_multipart(socket, hello);
   while (true) {
@@ -112,7 +129,7 @@ int client(const ClientArgs& args) {
   zmq::socket_t socket(context, zmq::socket_type::dealer);
   socket.set(zmq::sockopt::sndhwm, 100000);
   socket.set(zmq::sockopt::rcvhwm, 100000);
-  socket.connect(args.connect);
+  connect_as_client(socket, args.connect, args.curve_dir);
   const std::size_t bytes = std::max<std::size_t>(8, args.bytes);
   const unsigned concurrency = args.concurrency;
   const auto warmup = std::chrono::duration<double>(args.warmup_s);
@@ -150,9 +167,9 @@ int client(const ClientArgs& args) {
               static_cast<double>(latency.percentile(50)) / 1000, static_cast<double>(latency.percentile(99)) / 1000);
   if (!args.json.empty()) {
     const nlohmann::ordered_json report = {{"ok", ok},
-                                   {"ok_per_s", static_cast<double>(ok) / seconds},
-                                   {"p50_ms", static_cast<double>(latency.percentile(50)) / 1000},
-                                   {"p99_ms", static_cast<double>(latency.percentile(99)) / 1000}};
+                                           {"ok_per_s", static_cast<double>(ok) / seconds},
+                                           {"p50_ms", static_cast<double>(latency.percentile(50)) / 1000},
+                                           {"p99_ms", static_cast<double>(latency.percentile(99)) / 1000}};
     std::ofstream(args.json) << report.dump() << "\n";
   }
   return 0;
@@ -170,10 +187,13 @@ int main(int argc, char** argv) {
   CLI::App* relay_cmd = app.add_subcommand("relay", "two ROUTERs, jobs to workers round-robin with credits");
   relay_cmd->add_option("--front", relay_args.front, "endpoint clients connect to")->required();
   relay_cmd->add_option("--back", relay_args.back, "endpoint workers connect to")->required();
+  const char* curve_help = "CURVE on every connection: DIR/broker.key (relay), DIR/client.key and DIR/broker.pub";
+  relay_cmd->add_option("--curve-dir", relay_args.curve_dir, curve_help);
   CLI::App* echo_cmd = app.add_subcommand("echo", "a worker that sends every request back");
   echo_cmd->add_option("--connect", echo_args.connect, "the relay's back endpoint")->required();
   echo_cmd->add_option("--id", echo_args.id, "routing id");
   echo_cmd->add_option("--credits", echo_args.credits, "requests it takes at once")->capture_default_str();
+  echo_cmd->add_option("--curve-dir", echo_args.curve_dir, curve_help);
   CLI::App* client_cmd = app.add_subcommand("client", "a closed loop of round trips, timed");
   client_cmd->add_option("--connect", client_args.connect, "the relay's front endpoint")->required();
   client_cmd->add_option("--bytes", client_args.bytes, "payload bytes (at least 8)")->capture_default_str();
@@ -181,6 +201,7 @@ int main(int argc, char** argv) {
   client_cmd->add_option("--warmup", client_args.warmup_s, "seconds not counted")->capture_default_str();
   client_cmd->add_option("--duration", client_args.duration_s, "seconds counted")->capture_default_str();
   client_cmd->add_option("--json", client_args.json, "also write the figures as JSON to FILE");
+  client_cmd->add_option("--curve-dir", client_args.curve_dir, curve_help);
   return bridge::core::run_cli(app, argc, argv, [&] {
     if (relay_cmd->parsed()) return relay(relay_args);
     if (echo_cmd->parsed()) return echo(echo_args);

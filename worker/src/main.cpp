@@ -3,6 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "bridge/core/program.hpp"
 #include "bridge/core/cli.hpp"
 #include "bridge/core/logging.hpp"
 #include "bridge/worker/backend_factory.hpp"
@@ -22,6 +23,7 @@ Exit status: 0 stopped cleanly, 1 a failure (a device that cannot be used, say),
 }  // namespace
 
 int main(int argc, char** argv) {
+  bridge::core::use_huge_pages_for_large_blocks(argv);  // may run this program again, first thing
   using namespace bridge;
   CLI::App app(kAbout, "bridge-worker");
   app.footer(kFooter);

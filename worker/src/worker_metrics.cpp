@@ -22,7 +22,8 @@ WorkerMetrics::WorkerMetrics(const WorkerOptions& options) {
   registry_.describe("bridge_worker_gpu_disabled", Registry::Type::kGauge,
                      "1 while the circuit breaker keeps jobs off the GPU.");
   registry_.describe("bridge_worker_pool_bytes", Registry::Type::kGauge,
-                     "Device memory pool bytes, by state (in_use, cached).");
+                     "Memory pool bytes (a GPU's device memory; a CPU worker's output buffers), by state "
+                     "(in_use, cached).");
   if (!options.metrics_listen.empty()) {
     server_ = std::make_unique<metrics::MetricsServer>(
         options.metrics_listen, registry_,

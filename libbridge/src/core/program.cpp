@@ -1,8 +1,13 @@
 #include "bridge/core/program.hpp"
 
+#include <unistd.h>
+
 #include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <string>
 
 #include "bridge/core/config_map.hpp"
 
@@ -51,6 +56,21 @@ void clear_stop_signals() {
 void reload_on_sighup(Notifier& reload) {
   g_reload.store(&reload);
   std::signal(SIGHUP, on_reload_signal);
+}
+
+void use_huge_pages_for_large_blocks(char** argv) {
+  constexpr const char* kTunable = "glibc.malloc.hugetlb";
+  const char* current = std::getenv("GLIBC_TUNABLES");
+  std::string tunables = current != nullptr ? current : "";
+  if (tunables.find(kTunable) != std::string::npos) return;
+  std::ifstream mode_file("/sys/kernel/mm/transparent_hugepage/enabled");
+  std::string mode;
+  std::getline(mode_file, mode);
+  if (mode.find("[madvise]") == std::string::npos) return;
+  tunables += (tunables.empty() ? "" : ":") + std::string(kTunable) + "=1";
+  if (::setenv("GLIBC_TUNABLES", tunables.c_str(), 1) != 0) return;
+  ::execv("/proc/self/exe", argv);
+  // Still here: the exec failed (no /proc, say); this process goes on with 4 KiB pages.
 }
 
 }  // namespace bridge::core

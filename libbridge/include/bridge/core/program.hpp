@@ -19,4 +19,14 @@ void clear_stop_signals();
 /// From now on SIGHUP calls `reload.notify()`; clear_stop_signals() ends it too.
 void reload_on_sighup(Notifier& reload);
 
+/// Called first in main(): where the system gives transparent huge pages only on request
+/// (/sys/kernel/mm/transparent_hugepage/enabled is `madvise`), runs this program again (same pid,
+/// same arguments) with glibc's malloc asking for them on its large blocks (GLIBC_TUNABLES
+/// glibc.malloc.hugetlb=1). A tensor's bytes arrive in a buffer ZeroMQ has just allocated, and
+/// fresh memory takes a page fault per 4 KiB page on its first write: a 64 MiB transfer took 3 to
+/// 6 times longer for that on a virtual machine. Does nothing where GLIBC_TUNABLES already names
+/// glibc.malloc.hugetlb (the run again, or the operator's choice: `glibc.malloc.hugetlb=0` keeps
+/// 4 KiB pages), where huge pages are always or never given, or if the exec fails.
+void use_huge_pages_for_large_blocks(char** argv);
+
 }  // namespace bridge::core

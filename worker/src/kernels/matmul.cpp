@@ -1,25 +1,33 @@
 // matmul: c[M,N] = a[M,K] x b[K,N], float32, row-major.
 //
-// CPU implementation: 2-D tiles of c in parallel; within a tile, K is walked in panels so that the
-// panel of b stays in cache. The micro-kernel keeps a 4 x 32 block of c in registers across the
-// panel, so each vector of b loaded from cache feeds four fused multiply-adds and c is touched once
-// per panel; it runs along rows of b and c (unit stride) so that the compiler vectorises it. It is compiled three times
-// (target_clones): AVX-512, AVX2+FMA and baseline x86-64, and the best one the CPU has is picked at load time, so that
-// one portable binary gets the wide vectors where they exist. docs/performance.md compares it with OpenBLAS.
+// CPU implementation: K is walked in panels of 256 rows of b, and each panel is copied ("packed")
+// once into 256-column blocks that lie contiguously (rows 1 KiB apart), shared by every tile of c
+// that uses it; then tiles of c (64 rows x one block) run in parallel. Unpacked, a panel of a wide b
+// spans a page per row (4 KiB apart at N = 1024: 256 pages, four times the first-level TLB), and
+// 1024 x 1024 ran at about half the speed of 512 x 512. The micro-kernel keeps a 4 x 32 block of c
+// in registers across the panel, so each vector of b loaded from cache feeds four fused
+// multiply-adds and c is touched once per panel; it runs along rows of b and c (unit stride) so that
+// the compiler vectorises it. It is compiled three times (target_clones): AVX-512, AVX2+FMA and
+// baseline x86-64, and the best one the CPU has is picked at load time, so that one portable binary
+// gets the wide vectors where they exist. docs/performance.md compares it with OpenBLAS.
 #include <algorithm>
+#include <memory>
 
+#include <tbb/blocked_range.h>
 #include <tbb/blocked_range2d.h>
 #include <tbb/parallel_for.h>
 
 #include "checks.hpp"
+#include "vector_clones.hpp"
 
 namespace bridge::worker {
 namespace {
 
 constexpr const char* kName = "matmul";
-constexpr std::size_t kRowTile = 32;
-constexpr std::size_t kColTile = 256;
-constexpr std::size_t kDepthPanel = 256;
+constexpr std::size_t kRowTile = 64;
+constexpr std::size_t kColTile = 256;     // columns of a packed block of b
+constexpr std::size_t kDepthPanel = 256;  // rows of b in a panel
+constexpr std::size_t kGroupCols = 4096;  // columns packed at once: at most 4 MiB of packed b
 
 Status plan(const KernelArgs& args, std::vector<OutputSpec>& outputs) {
   BRIDGE_RETURN_IF_ERROR(checks::input_count(kName, args, 2, "a, b"));
@@ -40,47 +48,48 @@ Status plan(const KernelArgs& args, std::vector<OutputSpec>& outputs) {
 constexpr std::size_t kMicroRows = 4;
 constexpr std::size_t kMicroCols = 32;
 
-// c[i0:i1, j0:j1] += a[i0:i1, p0:p1] x b[p0:p1, j0:j1]; rows of a and c have strides k and n.
+// c[i0:i1, j0:j1] += a[i0:i1, p0:p1] x b[p0:p1, j0:j1], with that block of b given packed: `bp`
+// holds row p - p0, column j - j0 at (p - p0) * ldb + (j - j0). Rows of a and c have strides k and n.
 // Full 4 x 32 blocks of c are accumulated in local arrays across the whole panel: the compiler keeps
 // them in vector registers (8 with AVX-512), so the inner loop is two loads of b, four broadcasts of
 // a and eight fused multiply-adds, with no load or store of c. Edges take the plain loop.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#endif
-void tile(const float* __restrict a, const float* __restrict b, float* __restrict c, std::size_t k, std::size_t n,
-          std::size_t i0, std::size_t i1, std::size_t j0, std::size_t j1, std::size_t p0, std::size_t p1) {
+BRIDGE_VECTOR_CLONES
+void tile(const float* __restrict a, const float* __restrict bp, std::size_t ldb, float* __restrict c, std::size_t k,
+          std::size_t n, std::size_t i0, std::size_t i1, std::size_t j0, std::size_t j1, std::size_t p0,
+          std::size_t p1) {
+  const std::size_t depth = p1 - p0, width = j1 - j0;
   std::size_t i = i0;
   for (; i + kMicroRows <= i1; i += kMicroRows) {
-    const float* a0 = a + i * k;
-    std::size_t j = j0;
-    for (; j + kMicroCols <= j1; j += kMicroCols) {
+    const float* a0 = a + i * k + p0;
+    std::size_t j = 0;
+    for (; j + kMicroCols <= width; j += kMicroCols) {
       float acc[kMicroRows][kMicroCols] = {};
-      for (std::size_t p = p0; p < p1; ++p) {
-        const float* __restrict bp = b + p * n + j;
+      for (std::size_t p = 0; p < depth; ++p) {
+        const float* __restrict row = bp + p * ldb + j;
         for (std::size_t r = 0; r < kMicroRows; ++r) {
           const float x = a0[r * k + p];
-          for (std::size_t q = 0; q < kMicroCols; ++q) acc[r][q] += x * bp[q];
+          for (std::size_t q = 0; q < kMicroCols; ++q) acc[r][q] += x * row[q];
         }
       }
       for (std::size_t r = 0; r < kMicroRows; ++r)
-        for (std::size_t q = 0; q < kMicroCols; ++q) c[(i + r) * n + j + q] += acc[r][q];
+        for (std::size_t q = 0; q < kMicroCols; ++q) c[(i + r) * n + j0 + j + q] += acc[r][q];
     }
-    for (std::size_t r = 0; r < kMicroRows && j < j1; ++r) {  // the columns past the last full block
-      float* __restrict ci = c + (i + r) * n;
-      for (std::size_t p = p0; p < p1; ++p) {
+    for (std::size_t r = 0; r < kMicroRows && j < width; ++r) {  // the columns past the last full block
+      float* __restrict ci = c + (i + r) * n + j0;
+      for (std::size_t p = 0; p < depth; ++p) {
         const float x = a0[r * k + p];
-        const float* __restrict bp = b + p * n;
-        for (std::size_t q = j; q < j1; ++q) ci[q] += x * bp[q];
+        const float* __restrict row = bp + p * ldb;
+        for (std::size_t q = j; q < width; ++q) ci[q] += x * row[q];
       }
     }
   }
   for (; i < i1; ++i) {  // the last rows, one at a time
-    float* __restrict ci = c + i * n;
-    const float* ai = a + i * k;
-    for (std::size_t p = p0; p < p1; ++p) {
+    float* __restrict ci = c + i * n + j0;
+    const float* ai = a + i * k + p0;
+    for (std::size_t p = 0; p < depth; ++p) {
       const float x = ai[p];
-      const float* __restrict bp = b + p * n;
-      for (std::size_t q = j0; q < j1; ++q) ci[q] += x * bp[q];
+      const float* __restrict row = bp + p * ldb;
+      for (std::size_t q = 0; q < width; ++q) ci[q] += x * row[q];
     }
   }
 }
@@ -92,16 +101,41 @@ void run_cpu(const KernelArgs& args, std::span<Tensor> outputs) {
   const float* a = args.inputs[0].values<float>().data();
   const float* b = args.inputs[1].values<float>().data();
   float* c = outputs[0].mutable_values<float>().data();
-  tbb::parallel_for(tbb::blocked_range2d<std::size_t>(0, m, kRowTile, 0, n, kColTile),
-                    [=](const tbb::blocked_range2d<std::size_t>& r) {
-                      // The panels accumulate into the tile: zeroed here, while it is in this
-                      // core's cache, rather than by the worker in a pass over all of c.
-                      for (std::size_t i = r.rows().begin(); i < r.rows().end(); ++i)
-                        std::fill(c + i * n + r.cols().begin(), c + i * n + r.cols().end(), 0.0f);
-                      for (std::size_t p0 = 0; p0 < k; p0 += kDepthPanel)
-                        tile(a, b, c, k, n, r.rows().begin(), r.rows().end(), r.cols().begin(), r.cols().end(), p0,
-                             std::min(k, p0 + kDepthPanel));
-                    });
+  if (m == 0 || n == 0) return;
+  if (k == 0) return std::fill(c, c + m * n, 0.0f);  // an empty sum
+  // Not zeroed: every element is packed before it is read. Block s of a group starts at
+  // s * kColTile * depth and holds its rows contiguously, `width` floats each.
+  // A b of one block's width is already laid out as its packed form would be: used as it is.
+  const bool pack = n > kColTile;
+  const std::unique_ptr<float[]> packed(pack ? new float[std::min(k, kDepthPanel) * std::min(n, kGroupCols)] : nullptr);
+  for (std::size_t p0 = 0; p0 < k; p0 += kDepthPanel) {
+    const std::size_t depth = std::min(kDepthPanel, k - p0);
+    for (std::size_t g0 = 0; g0 < n; g0 += kGroupCols) {
+      const std::size_t blocks = (std::min(kGroupCols, n - g0) + kColTile - 1) / kColTile;
+      auto block_width = [&](std::size_t s) { return std::min(kColTile, n - g0 - s * kColTile); };
+      const float* dst = pack ? packed.get() : b + p0 * n;
+      if (pack)
+        tbb::parallel_for(tbb::blocked_range<std::size_t>(0, blocks), [&](const tbb::blocked_range<std::size_t>& r) {
+          for (std::size_t s = r.begin(); s < r.end(); ++s)
+            for (std::size_t p = 0; p < depth; ++p)
+              std::copy_n(b + (p0 + p) * n + g0 + s * kColTile, block_width(s),
+                          packed.get() + s * kColTile * depth + p * block_width(s));
+        });
+      tbb::parallel_for(tbb::blocked_range2d<std::size_t>(0, m, kRowTile, 0, blocks, 1),
+                        [&](const tbb::blocked_range2d<std::size_t>& r) {
+                          for (std::size_t s = r.cols().begin(); s < r.cols().end(); ++s) {
+                            const std::size_t j0 = g0 + s * kColTile, width = block_width(s);
+                            // The first panel's tiles start from zero: zeroed here, while in this core's
+                            // cache, rather than by the worker in a pass over all of c.
+                            if (p0 == 0)
+                              for (std::size_t i = r.rows().begin(); i < r.rows().end(); ++i)
+                                std::fill(c + i * n + j0, c + i * n + j0 + width, 0.0f);
+                            tile(a, dst + s * kColTile * depth, width, c, k, n, r.rows().begin(), r.rows().end(), j0,
+                                 j0 + width, p0, p0 + depth);
+                          }
+                        });
+    }
+  }
 }
 
 KernelSpec make_spec() {

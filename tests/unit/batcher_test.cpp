@@ -47,6 +47,24 @@ TEST(Batcher, GroupsFillUpToMaxBatchAndFallDueAfterTheDelay) {
   EXPECT_FALSE(batcher.next_due().has_value());
 }
 
+TEST(Batcher, ABatchRunsUntilItsLatestMembersDeadlineNotItsEarliest) {
+  // One tenant's short deadline must not fail another tenant's job that shares its launch.
+  const auto now = std::chrono::steady_clock::now();
+  std::vector<std::unique_ptr<Execution>> members;
+  for (auto deadline : {now - std::chrono::seconds(1), now + std::chrono::seconds(30)}) {
+    members.push_back(job("vector_add", {random_tensor({4}, 1), random_tensor({4}, 2)}));
+    members.back()->deadline = deadline;
+    ASSERT_TRUE(members.back()
+                    ->kernel->plan(KernelArgs{members.back()->inputs, &members.back()->params}, members.back()->planned)
+                    .is_ok());
+  }
+  auto combined = stack_batch(std::move(members));
+  EXPECT_EQ(combined->deadline, now + std::chrono::seconds(30));
+  CpuBackend backend({.threads = 1});
+  ASSERT_TRUE(backend.run_inline(*combined)) << "a small batch of a bytes-bound kernel runs inline";
+  EXPECT_TRUE(combined->status.is_ok()) << combined->status.to_string();
+}
+
 TEST(Batcher, AStackedLaunchGivesEachJobWhatItWouldGetAlone) {
   std::vector<std::unique_ptr<Execution>> members, twins;
   for (std::uint32_t i = 0; i < 5; ++i) {

@@ -152,6 +152,11 @@ TEST(Wire, RefusesNegativeHugeAndDeepShapes) {
   limits = {};
   limits.max_tensor_bytes = 16;
   EXPECT_EQ(validate_single({5}, wire::DType::F32, 20, limits).code(), StatusCode::kTooLarge);
+  // A dimension of 0 counts as 1 against the limit: a tensor with no bytes cannot declare other
+  // dimensions (a channel count a kernel works through) without bound.
+  EXPECT_EQ(validate_single({0, 5}, wire::DType::F32, 0, limits).code(), StatusCode::kTooLarge);
+  EXPECT_EQ(validate_single({0, 1ll << 62}, wire::DType::F32, 0).code(), StatusCode::kTooLarge);
+  EXPECT_TRUE(validate_single({0, 4}, wire::DType::F32, 0, limits).is_ok());
 }
 
 TEST(Wire, RefusesUnknownDtype) {

@@ -73,7 +73,11 @@ std::unique_ptr<Execution> stack_batch(DynamicBatcher::Group members) {
   combined->params = first.params;
   combined->dispatch_id = first.dispatch_id;  // for logs only
   combined->batch_size = static_cast<std::uint32_t>(members.size());
-  for (const auto& m : members) combined->deadline = std::min(combined->deadline, m->deadline);
+  // The latest of the members' deadlines: the batch runs while any member still wants it. With the
+  // earliest, one tenant's short deadline failed the others' jobs that shared its launch; a member
+  // whose own deadline passes is answered DEADLINE_EXCEEDED by the broker, which drops its late result.
+  combined->deadline = first.deadline;
+  for (const auto& m : members) combined->deadline = std::max(combined->deadline, m->deadline);
   // Every member planned the same outputs (same kernel, params and input shapes).
   for (const OutputSpec& spec : first.planned)
     combined->planned.push_back({spec.name, spec.dtype, stacked(spec.shape, members.size())});

@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <thread>
 
@@ -167,16 +168,26 @@ bool CpuBackend::run_inline(Execution& e) {
   // A hand-off to the arena and back costs two thread wake-ups, tens of microseconds on a busy
   // machine: more than a small job of a kernel that costs nanoseconds per byte. Such a job runs
   // here; anything else (a kernel of fixed or superlinear cost, however small its bytes) does not.
-  std::uint64_t bytes = 0;
+  // Shapes count by their extent (a dimension of 0 as 1): a tensor with no bytes may still have a
+  // dimension a kernel works in proportion to, and such a job does not run here either.
+  std::uint64_t extent = 0;
+  auto add = [&extent](const Shape& shape, DType dtype) {
+    std::uint64_t bytes = dtype_size(dtype);
+    for (std::int64_t dim : shape)
+      if (__builtin_mul_overflow(bytes, static_cast<std::uint64_t>(std::max<std::int64_t>(dim, 1)), &bytes)) {
+        bytes = kInlineJobBytes + 1;
+        break;
+      }
+    extent += std::min<std::uint64_t>(bytes, kInlineJobBytes + 1);  // no overflow in the sum either
+  };
   for (std::size_t i = 0; i < e.step_count(); ++i) {
     if (!e.step_kernel(i).bytes_bound) return false;
-    for (const OutputSpec& spec : e.step_planned(i))
-      bytes += static_cast<std::uint64_t>(element_count(spec.shape)) * dtype_size(spec.dtype);
+    for (const OutputSpec& spec : e.step_planned(i)) add(spec.shape, spec.dtype);
   }
   for (const auto& member : e.members)
-    for (const Tensor& t : member->inputs) bytes += t.byte_size();
-  for (const Tensor& t : e.inputs) bytes += t.byte_size();
-  if (bytes > kInlineJobBytes) return false;
+    for (const Tensor& t : member->inputs) add(t.shape(), t.dtype());
+  for (const Tensor& t : e.inputs) add(t.shape(), t.dtype());
+  if (extent > kInlineJobBytes) return false;
   arena_->inline_arena.execute([&] { run(e); });
   return true;
 }

@@ -11,10 +11,15 @@ namespace bridge::worker {
 namespace {
 
 // Bytes of a declared output; false if a dimension is negative or the product overflows.
-bool byte_size_of(const OutputSpec& spec, std::uint64_t& bytes) {
-  bytes = dtype_size(spec.dtype);
+// The bytes of a planned output, and its extent: the bytes it would have with every dimension of 0
+// counted as 1. The limits apply to the extent, so that a zero dimension does not let the others
+// grow without bound (a kernel may work or allocate in proportion to them: a channel count, a row).
+bool byte_size_of(const OutputSpec& spec, std::uint64_t& bytes, std::uint64_t& extent) {
+  bytes = extent = dtype_size(spec.dtype);
   for (std::int64_t dim : spec.shape)
-    if (dim < 0 || __builtin_mul_overflow(bytes, static_cast<std::uint64_t>(dim), &bytes)) return bytes = 0, false;
+    if (dim < 0 || __builtin_mul_overflow(bytes, static_cast<std::uint64_t>(dim), &bytes) ||
+        __builtin_mul_overflow(extent, static_cast<std::uint64_t>(std::max<std::int64_t>(dim, 1)), &extent))
+      return bytes = extent = 0, false;
   return true;
 }
 
@@ -180,11 +185,12 @@ Status DispatchDecoder::plan(Execution& execution) {
     // Sizes are known before memory is touched: each output and the job's total against the limits.
     std::vector<Tensor> descriptors;
     for (const OutputSpec& spec : specs) {
-      std::uint64_t bytes = 0;
-      if (!byte_size_of(spec, bytes) || bytes > limits_.max_tensor_bytes)
+      std::uint64_t bytes = 0, extent = 0;
+      if (!byte_size_of(spec, bytes, extent) || extent > limits_.max_tensor_bytes)
         return {StatusCode::kTooLarge,
                 where("output '" + spec.name + "' would be " +
-                      (bytes == 0 ? std::string("too large to count") : std::to_string(bytes) + " bytes") +
+                      (extent == 0 ? std::string("too large to count")
+                                   : std::to_string(extent) + " bytes (a dimension of 0 counted as 1)") +
                       ", over the worker's max_tensor_bytes of " + std::to_string(limits_.max_tensor_bytes))};
       total_bytes += bytes;
       if (total_bytes > limits_.max_job_bytes)

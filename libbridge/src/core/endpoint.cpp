@@ -56,9 +56,16 @@ void PollSet::wait(std::chrono::milliseconds timeout) {
       case Source::Kind::kSocket: item.socket = s.handle(); break;
       case Source::Kind::kSeldomSocket: {
         // ZMQ_FD is readable when the socket has commands to process, among them "a message came
-        // on a pipe that was empty"; reading until EAGAIN processes them and clears it.
+        // on a pipe whose reader found it empty"; reading until EAGAIN processes them and clears
+        // it. A pipe nobody has read from yet (a monitor's, just connected) announces nothing, so
+        // a new socket is read at once, which leaves its pipes announcing.
+        void* socket = s.handle();
+        if (socket != s.last_handle) {
+          sources_[i].last_handle = socket;
+          sources_[i].pending = true;
+        }
         std::size_t size = sizeof(item.fd);
-        if (zmq_getsockopt(s.handle(), ZMQ_FD, &item.fd, &size) != 0) continue;
+        if (zmq_getsockopt(socket, ZMQ_FD, &item.fd, &size) != 0) continue;
         if (s.pending) timeout = std::chrono::milliseconds(0);
         break;
       }

@@ -1,5 +1,6 @@
 #include "bridge/core/wire.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
@@ -161,16 +162,21 @@ Status validate_tensors(const TensorDescs* descs, std::span<const zmq::message_t
     if (rank > limits.max_rank)
       return {StatusCode::kTooLarge,
               label + " has rank " + std::to_string(rank) + "; the limit is " + std::to_string(limits.max_rank)};
-    // Overflow-safe: every dimension is bounded by the byte limit before it is multiplied.
+    // Overflow-safe: every dimension is bounded by the byte limit before it is multiplied. The
+    // limit applies to the extent, the bytes with each dimension of 0 counted as 1: a zero
+    // dimension must not let the others grow without bound, since a kernel may work or allocate in
+    // proportion to them (a channel count, a row length) even when the tensor holds no bytes.
     const std::uint64_t element_bytes = dtype_size(static_cast<DType>(desc->dtype()));
-    std::uint64_t bytes = element_bytes;
+    std::uint64_t bytes = element_bytes, extent = element_bytes;
     for (std::size_t d = 0; d < rank; ++d) {
       const std::int64_t dim = desc->shape()->Get(static_cast<flatbuffers::uoffset_t>(d));
       if (dim < 0) return {StatusCode::kInvalidArgument, label + " has negative dimension " + std::to_string(dim)};
-      if (dim != 0 && bytes > limits.max_tensor_bytes / static_cast<std::uint64_t>(dim)) {
-        return {StatusCode::kTooLarge,
-                label + " declares more than " + std::to_string(limits.max_tensor_bytes) + " bytes (max_tensor_bytes)"};
+      const auto counted = static_cast<std::uint64_t>(std::max<std::int64_t>(dim, 1));
+      if (extent > limits.max_tensor_bytes / counted) {
+        return {StatusCode::kTooLarge, label + " declares more than " + std::to_string(limits.max_tensor_bytes) +
+                                           " bytes (max_tensor_bytes; a dimension of 0 counts as 1)"};
       }
+      extent *= counted;
       bytes *= static_cast<std::uint64_t>(dim);
     }
     if (bytes > limits.max_tensor_bytes)

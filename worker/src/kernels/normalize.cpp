@@ -62,35 +62,34 @@ void affine_periodic(const float* __restrict x, const float* __restrict scale, c
 void run_cpu(const KernelArgs& args, std::span<Tensor> outputs) {
   const auto x = args.inputs[0].values<float>();
   const auto c = static_cast<std::size_t>(args.inputs[0].shape().back());
-  if (c == 0) return;
-  std::vector<float> channel_scale, channel_shift;  // x alone: the params, for every channel
-  if (args.inputs.size() == 1) {
-    const double* sc = args.find_param("scale");
-    const double* sh = args.find_param("shift");
-    channel_scale.assign(c, sc ? static_cast<float>(*sc) : 1.0f);
-    channel_shift.assign(c, sh ? static_cast<float>(*sh) : 0.0f);
-  } else {
-    const auto sc = args.inputs[1].values<float>(), sh = args.inputs[2].values<float>();
-    channel_scale.assign(sc.begin(), sc.end());
-    channel_shift.assign(sh.begin(), sh.end());
-  }
-  // Few channels (an image's 3): repeated to at least kMinPeriod values, whole pixels.
+  // Nothing to write; and nothing is allocated for the channels of an empty x (its other dimensions
+  // may be 0 with many channels): every buffer below is at most the size of x.
+  if (x.empty()) return;
+  // The per-channel values, repeated to at least kMinPeriod values (whole pixels) when there are
+  // few channels (an image's 3); many channels are used as they are.
   constexpr std::size_t kMinPeriod = 1024;
   const std::size_t pixels_per_period = c >= kMinPeriod ? 1 : (kMinPeriod + c - 1) / c;
-  std::vector<float> scale, shift;
-  scale.reserve(c * pixels_per_period);
-  shift.reserve(c * pixels_per_period);
-  for (std::size_t p = 0; p < pixels_per_period; ++p) {
-    scale.insert(scale.end(), channel_scale.begin(), channel_scale.end());
-    shift.insert(shift.end(), channel_shift.begin(), channel_shift.end());
+  const double* sc = args.find_param("scale");
+  const double* sh = args.find_param("shift");
+  std::vector<float> repeated_scale, repeated_shift;
+  const float* scale = args.inputs.size() == 3 ? args.inputs[1].values<float>().data() : nullptr;
+  const float* shift = args.inputs.size() == 3 ? args.inputs[2].values<float>().data() : nullptr;
+  if (scale == nullptr || pixels_per_period > 1) {
+    repeated_scale.reserve(c * pixels_per_period);
+    repeated_shift.reserve(c * pixels_per_period);
+    for (std::size_t i = 0; i < c * pixels_per_period; ++i) {
+      repeated_scale.push_back(scale != nullptr ? scale[i % c] : sc != nullptr ? static_cast<float>(*sc) : 1.0f);
+      repeated_shift.push_back(shift != nullptr ? shift[i % c] : sh != nullptr ? static_cast<float>(*sh) : 0.0f);
+    }
+    scale = repeated_scale.data();
+    shift = repeated_shift.data();
   }
-  const std::size_t period = scale.size();
+  const std::size_t period = c * pixels_per_period;
   const std::size_t periods = (x.size() + period - 1) / period;
   float* out = outputs[0].mutable_values<float>().data();
   const std::size_t grain = std::max<std::size_t>(1, 16384 / period);
   tbb::parallel_for(tbb::blocked_range<std::size_t>(0, periods, grain), [&](const tbb::blocked_range<std::size_t>& r) {
-    affine_periodic(x.data(), scale.data(), shift.data(), out, r.begin() * period, std::min(x.size(), r.end() * period),
-                    period);
+    affine_periodic(x.data(), scale, shift, out, r.begin() * period, std::min(x.size(), r.end() * period), period);
   });
 }
 

@@ -44,8 +44,8 @@ class PollSet {
   /// A socket that is seldom ready (a monitor, the ZAP handler), when it has a message to read. It is
   /// waited for through its ZMQ_FD, which costs nothing at a wake-up it has no part in, where
   /// on_readable() asks libzmq at every wake-up (two system calls per socket per pass: a poll and a
-  /// getpid). `handler` must read until it would block; the socket is asked once after it, and the
-  /// handler runs again at the next wake-up (at once) while messages remain.
+  /// getpid). `handler` must read until it would block; it also runs at the first wait on each new
+  /// socket `handle` gives, and again at the next wake-up (at once) while messages remain.
   void on_readable_seldom(Handle handle, Handler handler);
   /// `notifier`, when notified: it is drained, then `handler` runs. The notifier must outlive the set.
   void on_notified(Notifier& notifier, Handler handler);
@@ -63,6 +63,7 @@ class PollSet {
     enum class Kind { kSocket, kSeldomSocket, kNotifier, kDescriptor, kStep } kind;
     Handle handle;                         // kSocket, kSeldomSocket
     bool pending = false;                  // kSeldomSocket: messages remained after the handler
+    void* last_handle = nullptr;           // kSeldomSocket: the socket handle() gave last time
     Notifier* notifier = nullptr;          // kNotifier
     std::function<int()> fd;               // kDescriptor
     std::function<short()> events;         // kDescriptor

@@ -57,10 +57,10 @@ void BM_Triad(benchmark::State& state) {
 }
 
 // A bytes-bound kernel on 64 MiB inputs, its output reused across iterations (the kernel alone),
-// counted in bytes moved: what it reads and writes once each.
+// counted in bytes moved: what it reads and writes once each, per element of its first input.
 void bytes_bound_kernel(benchmark::State& state, const char* name, std::vector<Tensor> inputs, Shape out_shape,
                         double bytes_per_element, worker::Params params = {}) {
-  const std::int64_t n = element_count(out_shape) > 1 ? element_count(out_shape) : inputs[0].element_count();
+  const std::int64_t n = inputs[0].element_count();
   std::vector<Tensor> outputs{Tensor::zeros(DType::kF32, std::move(out_shape))};
   for (auto _ : state) {
     run_kernel(name, inputs, outputs, params);

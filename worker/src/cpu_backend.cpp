@@ -172,13 +172,10 @@ bool CpuBackend::run_inline(Execution& e) {
   // dimension a kernel works in proportion to, and such a job does not run here either.
   std::uint64_t extent = 0;
   auto add = [&extent](const Shape& shape, DType dtype) {
-    std::uint64_t bytes = dtype_size(dtype);
-    for (std::int64_t dim : shape)
-      if (__builtin_mul_overflow(bytes, static_cast<std::uint64_t>(std::max<std::int64_t>(dim, 1)), &bytes)) {
-        bytes = kInlineJobBytes + 1;
-        break;
-      }
-    extent += std::min<std::uint64_t>(bytes, kInlineJobBytes + 1);  // no overflow in the sum either
+    std::uint64_t bytes = 0, tensor_extent = 0;
+    // Capped, so that the sum cannot overflow either; a shape that does not count is too large.
+    extent += shape_bytes(shape, dtype, bytes, tensor_extent) ? std::min(tensor_extent, kInlineJobBytes + 1)
+                                                              : kInlineJobBytes + 1;
   };
   for (std::size_t i = 0; i < e.step_count(); ++i) {
     if (!e.step_kernel(i).bytes_bound) return false;

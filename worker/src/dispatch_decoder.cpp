@@ -10,19 +10,6 @@
 namespace bridge::worker {
 namespace {
 
-// Bytes of a declared output; false if a dimension is negative or the product overflows.
-// The bytes of a planned output, and its extent: the bytes it would have with every dimension of 0
-// counted as 1. The limits apply to the extent, so that a zero dimension does not let the others
-// grow without bound (a kernel may work or allocate in proportion to them: a channel count, a row).
-bool byte_size_of(const OutputSpec& spec, std::uint64_t& bytes, std::uint64_t& extent) {
-  bytes = extent = dtype_size(spec.dtype);
-  for (std::int64_t dim : spec.shape)
-    if (dim < 0 || __builtin_mul_overflow(bytes, static_cast<std::uint64_t>(dim), &bytes) ||
-        __builtin_mul_overflow(extent, static_cast<std::uint64_t>(std::max<std::int64_t>(dim, 1)), &extent))
-      return bytes = extent = 0, false;
-  return true;
-}
-
 // Every param must be one the kernel declares, so that a misspelt name is refused, not ignored; and
 // given once, so that no value is silently dropped.
 Status check_params(const KernelSpec& kernel, const Params& params) {
@@ -186,7 +173,7 @@ Status DispatchDecoder::plan(Execution& execution) {
     std::vector<Tensor> descriptors;
     for (const OutputSpec& spec : specs) {
       std::uint64_t bytes = 0, extent = 0;
-      if (!byte_size_of(spec, bytes, extent) || extent > limits_.max_tensor_bytes)
+      if (!shape_bytes(spec.shape, spec.dtype, bytes, extent) || extent > limits_.max_tensor_bytes)
         return {StatusCode::kTooLarge,
                 where("output '" + spec.name + "' would be " +
                       (extent == 0 ? std::string("too large to count")

@@ -1,6 +1,8 @@
 // prepare_execution and Execution::release_working_memory (backend.hpp): what a backend does first
 // and last with a job, on its own thread.
 #include "bridge/worker/backend.hpp"
+
+#include <algorithm>
 #include "bridge/worker/batcher.hpp"
 
 namespace bridge::worker {
@@ -28,6 +30,15 @@ Status prepare_execution(Execution& e, const std::function<Tensor(const OutputSp
             std::string("the worker cannot allocate the job's buffers: ") + error.what()};
   }
   return {};
+}
+
+bool shape_bytes(const Shape& shape, DType dtype, std::uint64_t& bytes, std::uint64_t& extent) {
+  bytes = extent = dtype_size(dtype);
+  for (std::int64_t dim : shape)
+    if (dim < 0 || __builtin_mul_overflow(bytes, static_cast<std::uint64_t>(dim), &bytes) ||
+        __builtin_mul_overflow(extent, static_cast<std::uint64_t>(std::max<std::int64_t>(dim, 1)), &extent))
+      return bytes = extent = 0, false;
+  return true;
 }
 
 void Execution::release_working_memory() {

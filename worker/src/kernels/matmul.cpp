@@ -103,9 +103,9 @@ void run_cpu(const KernelArgs& args, std::span<Tensor> outputs) {
   float* c = outputs[0].mutable_values<float>().data();
   if (m == 0 || n == 0) return;
   if (k == 0) return std::fill(c, c + m * n, 0.0f);  // an empty sum
-  // Not zeroed: every element is packed before it is read. Block s of a group starts at
-  // s * kColTile * depth and holds its rows contiguously, `width` floats each.
   // A b of one block's width is already laid out as its packed form would be: used as it is.
+  // Otherwise block s of a group starts at s * kColTile * depth and holds its rows contiguously,
+  // `width` floats each; the buffer is not zeroed, since every element is packed before it is read.
   const bool pack = n > kColTile;
   const std::unique_ptr<float[]> packed(pack ? new float[std::min(k, kDepthPanel) * std::min(n, kGroupCols)] : nullptr);
   for (std::size_t p0 = 0; p0 < k; p0 += kDepthPanel) {

@@ -99,6 +99,12 @@ struct Execution {
 /// RESOURCE_EXHAUSTED when memory cannot be had.
 Status prepare_execution(Execution& execution, const std::function<Tensor(const OutputSpec&)>& allocate_result);
 
+/// The bytes of a tensor of this shape and dtype, and its extent: the bytes it would have with every
+/// dimension of 0 counted as 1. Limits apply to the extent, so that a zero dimension does not let
+/// the others grow without bound (a kernel may work or allocate in proportion to them: a channel
+/// count, a row). False, both 0, if a dimension is negative or the product overflows 64 bits.
+bool shape_bytes(const Shape& shape, DType dtype, std::uint64_t& bytes, std::uint64_t& extent);
+
 class Backend {
  public:
   /// Receives each finished Execution; called from a backend thread, must be cheap and thread-safe.

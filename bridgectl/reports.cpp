@@ -97,6 +97,7 @@ void print_status(const FleetStatus& fleet, bool as_json) {
                          {"device_kind", device_kind_name(w.device.kind)},
                          {"device_name", w.device.name},
                          {"slots", w.slots},
+                         {"prefetch", w.prefetch},
                          {"inflight", w.inflight},
                          {"completed", w.completed},
                          {"last_heartbeat_ms_ago", w.since_heartbeat.count()},
@@ -111,11 +112,11 @@ void print_status(const FleetStatus& fleet, bool as_json) {
   std::cout << "broker " << fleet.broker_id << ": " << fleet.workers.size() << " worker(s), " << fleet.queued_jobs
             << " queued, " << fleet.inflight_jobs << " in flight, redis "
             << (fleet.redis_connected ? "connected" : "DOWN") << "\n";
-  std::printf("%-32s %-6s %-28s %5s %8s %9s %10s  %s\n", "WORKER", "DEVICE", "DEVICE NAME", "SLOTS", "INFLIGHT",
-              "COMPLETED", "HEARTBEAT", "KERNELS");
+  std::printf("%-32s %-6s %-28s %5s %8s %8s %9s %10s  %s\n", "WORKER", "DEVICE", "DEVICE NAME", "SLOTS", "PREFETCH",
+              "INFLIGHT", "COMPLETED", "HEARTBEAT", "KERNELS");
   for (const auto& w : fleet.workers)
-    std::printf("%-32s %-6s %-28.28s %5u %8u %9llu %7lld ms  %s\n", w.id.c_str(), device_kind_name(w.device.kind),
-                w.device.name.c_str(), w.slots, w.inflight, static_cast<unsigned long long>(w.completed),
+    std::printf("%-32s %-6s %-28.28s %5u %8u %8u %9llu %7lld ms  %s\n", w.id.c_str(), device_kind_name(w.device.kind),
+                w.device.name.c_str(), w.slots, w.prefetch, w.inflight, static_cast<unsigned long long>(w.completed),
                 static_cast<long long>(w.since_heartbeat.count()), joined(w.kernels).c_str());
 }
 

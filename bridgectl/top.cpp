@@ -38,7 +38,9 @@ void top_screen(const FleetStatus& fleet, const QuotaReport& quotas, const std::
     const double wrate = seconds > 0 && it != before.end()
                              ? static_cast<double>(w.completed - std::min(w.completed, it->second)) / seconds
                              : 0;
-    const std::string inflight = std::to_string(w.inflight) + "/" + std::to_string(w.slots);
+    // Jobs in flight against slots, and the prefetch allowance where there is one: "6/4+4".
+    const std::string inflight = std::to_string(w.inflight) + "/" + std::to_string(w.slots) +
+                                 (w.prefetch > 0 ? "+" + std::to_string(w.prefetch) : "");
     const std::string mem =
         w.metrics.free_memory_bytes < 0 ? "-" : std::to_string(w.metrics.free_memory_bytes >> 20) + " MiB";
     std::printf("%-28.28s %-6s %9s %9llu %8.1f %6s %6s %7s %10s%s\n", w.id.c_str(), device_kind_name(w.device.kind),

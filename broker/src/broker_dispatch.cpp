@@ -33,13 +33,15 @@ void BrokerService::on_hello(const std::string& id, const wire::Envelope& envelo
   record.device = std::move(hello.device);
   record.kernels = std::move(hello.kernels);
   record.slots = hello.slots;
+  record.prefetch = hello.prefetch;
   record.heartbeat_ms = hello.heartbeat_ms;
   record.last_seen = Clock::now();
   std::vector<Job*> orphaned;
   const bool known = workers_.find(id) != nullptr;
   WorkerRecord& worker = workers_.upsert(std::move(record), orphaned);
-  spdlog::info("worker {} {}: {} '{}', {} slots, {} kernels", id, known ? "re-registered" : "registered",
-               device_kind_name(worker.device.kind), worker.device.name, worker.slots, worker.kernels.size());
+  spdlog::info("worker {} {}: {} '{}', {} slots (+{} prefetch), {} kernels", id,
+               known ? "re-registered" : "registered", device_kind_name(worker.device.kind), worker.device.name,
+               worker.slots, worker.prefetch, worker.kernels.size());
   metrics_.add_kernels(worker.kernels);
   // A new process under a known id: the old one's jobs will never be answered.
   for (Job* job : orphaned) worker_let_go(*job, id, "it restarted");

@@ -51,7 +51,9 @@ BrokerMetrics::BrokerMetrics() {
   registry_.describe("bridge_workers", Registry::Type::kGauge, "Workers registered.");
   registry_.describe("bridge_actors", Registry::Type::kGauge, "Actors this broker serves.");
   registry_.describe("bridge_redis_connected", Registry::Type::kGauge, "1 while Redis is connected.");
-  registry_.describe("bridge_worker_slots", Registry::Type::kGauge, "A worker's slots (credits).");
+  registry_.describe("bridge_worker_slots", Registry::Type::kGauge, "Jobs a worker runs at once.");
+  registry_.describe("bridge_worker_prefetch", Registry::Type::kGauge,
+                     "Jobs a worker may hold beyond its slots, waiting there for a slot.");
   registry_.describe("bridge_worker_inflight_jobs", Registry::Type::kGauge, "Jobs in flight on a worker.");
   registry_.describe("bridge_worker_gpu_disabled", Registry::Type::kGauge,
                      "1 while a GPU worker's circuit breaker is open.");
@@ -113,6 +115,7 @@ void BrokerMetrics::quota_refused(const std::string& tenant, const std::string& 
 void BrokerMetrics::worker_seen(const WorkerRecord& w) {
   const metrics::Labels id{{"worker", w.id}};
   registry_.set("bridge_worker_slots", id, w.slots);
+  registry_.set("bridge_worker_prefetch", id, w.prefetch);
   registry_.set("bridge_worker_inflight_jobs", id, static_cast<double>(w.inflight.size()));
   registry_.set("bridge_worker_gpu_disabled", id, w.metrics.gpu_disabled ? 1 : 0);
   const DeviceMetrics& m = w.metrics;
@@ -135,7 +138,7 @@ void BrokerMetrics::worker_seen(const WorkerRecord& w) {
 
 void BrokerMetrics::worker_gone(const std::string& id) {
   for (const char* name :
-       {"bridge_worker_slots", "bridge_worker_inflight_jobs", "bridge_worker_gpu_disabled",
+       {"bridge_worker_slots", "bridge_worker_prefetch", "bridge_worker_inflight_jobs", "bridge_worker_gpu_disabled",
         "bridge_device_utilization_percent", "bridge_device_free_memory_bytes", "bridge_device_temperature_celsius",
         "bridge_device_power_watts", "bridge_pool_bytes", "bridge_pool_allocations"})
     registry_.remove(name, "worker", id);

@@ -28,6 +28,7 @@ void BrokerService::handle_status(const std::string& client, const wire::StatusR
          .device = w.device,
          .kernels = w.kernels,
          .slots = w.slots,
+         .prefetch = w.prefetch,
          .inflight = static_cast<std::uint32_t>(w.inflight.size()),
          .since_heartbeat = std::chrono::duration_cast<std::chrono::milliseconds>(now - w.last_seen),
          .completed = w.completed,

@@ -26,19 +26,23 @@ void Dispatcher::route(Job& job) {
 }
 
 void Dispatcher::dispatch_queued() {
-  bool progress = true;
-  while (progress && !scheduler_.empty()) {
-    progress = false;
-    for (auto& [id, worker] : workers_.workers()) {
-      WorkerRecord& w = worker;
-      while (w.has_free_slot() && !scheduler_.empty()) {
-        Job* job = scheduler_.next([&](const Job& j) { return workers_.can_take(w, j); });
-        if (job == nullptr) break;
-        if (!dispatch(w, *job)) {
-          scheduler_.requeue(*job);
-          return;  // the worker vanished; the liveness check will remove it
+  // Idle slots first, on every worker; only then the workers' prefetch queues, so that a job does
+  // not wait behind another on one worker while a slot is idle on the next.
+  for (const bool with_prefetch : {false, true}) {
+    bool progress = true;
+    while (progress && !scheduler_.empty()) {
+      progress = false;
+      for (auto& [id, worker] : workers_.workers()) {
+        WorkerRecord& w = worker;
+        while (w.has_free_credit(with_prefetch) && !scheduler_.empty()) {
+          Job* job = scheduler_.next([&](const Job& j) { return workers_.can_take(w, j); });
+          if (job == nullptr) break;
+          if (!dispatch(w, *job)) {
+            scheduler_.requeue(*job);
+            return;  // the worker vanished; the liveness check will remove it
+          }
+          progress = true;
         }
-        progress = true;
       }
     }
   }

@@ -68,7 +68,7 @@ bool WorkerRecord::has_kernels(const std::vector<std::string>& wanted) const {
 }
 
 bool WorkerRegistry::can_take(const WorkerRecord& worker, const Job& job) const {
-  if (!worker.has_free_slot() || !worker.has_kernels(job.kernels) || !placement_allows(job.placement, worker))
+  if (!worker.has_free_credit() || !worker.has_kernels(job.kernels) || !placement_allows(job.placement, worker))
     return false;
   // An actor call goes to the worker holding the activation; if that worker left, anywhere (the
   // new worker answers ACTOR_NOT_ACTIVE and the broker reactivates the actor from Redis).

@@ -39,6 +39,7 @@ py::dict to_python(const bridge::WorkerInfo& w) {
   out["device"] = device;
   out["kernels"] = w.kernels;
   out["slots"] = w.slots;
+  out["prefetch"] = w.prefetch;
   out["inflight"] = w.inflight;
   out["since_heartbeat_ms"] = w.since_heartbeat.count();
   out["completed"] = w.completed;

@@ -334,5 +334,53 @@ TEST(ClientClose, AnswersPendingJobsCancelledAndStopsThemInTheFleet) {
   EXPECT_TRUE(Client(fleet.client_options()).run({.kernel = "sleep", .params = {{"ms", 1}}}).ok());
 }
 
+// prefetch: the broker sends a worker jobs beyond its slots; they wait on the worker, which still runs
+// only `slots` at once, and start there as soon as one frees.
+TEST(Prefetch, JobsBeyondTheSlotsWaitOnTheWorkerWhichRunsOnlyItsSlotsAtOnce) {
+  Fleet fleet({.workers = 1, .slots = 1, .worker_yaml_extra = "prefetch: 1\n"});
+  Client client(fleet.client_options());
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<std::future<JobResult>> futures;
+  for (int i = 0; i < 3; ++i) futures.push_back(client.submit({.kernel = "sleep", .params = {{"ms", 800}}}));
+  FleetStatus status;
+  // While the first runs: one on the worker's slot, one waiting there, one in the broker.
+  EXPECT_TRUE(eventually(
+      [&] {
+        return client.status(status).is_ok() && status.workers.size() == 1 && status.workers[0].inflight == 2 &&
+               status.queued_jobs == 1;
+      },
+      std::chrono::seconds(5)));
+  ASSERT_EQ(status.workers.size(), 1u);
+  EXPECT_EQ(status.workers[0].slots, 1u);
+  EXPECT_EQ(status.workers[0].prefetch, 1u);
+  for (auto& f : futures) EXPECT_TRUE(f.get().ok());
+  // One slot: the three ran one after another (on the CPU's threads, without the worker's own
+  // limit, the two sent together would have run side by side: about 1.6 s in all).
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(2300));
+}
+
+// A job cancelled while it waits on a worker is answered there at once: its place frees for the
+// next job without waiting for the slot, and it never runs.
+TEST(Prefetch, AJobCancelledWhileItWaitsOnTheWorkerFreesItsPlaceAtOnce) {
+  Fleet fleet({.workers = 1, .slots = 1, .worker_yaml_extra = "prefetch: 1\n"});
+  Client client(fleet.client_options());
+  const JobRequest long_job{.kernel = "sleep", .params = {{"ms", 20000}}, .timeout = std::chrono::milliseconds(30000)};
+  std::promise<JobResult> first, second;
+  const std::uint64_t running = client.submit(long_job, [&](JobResult r) { first.set_value(std::move(r)); });
+  const std::uint64_t waiting = client.submit(long_job, [&](JobResult r) { second.set_value(std::move(r)); });
+  const auto worker_inflight = [&] {
+    FleetStatus status;
+    return client.status(status).is_ok() && status.workers.size() == 1 ? static_cast<int>(status.workers[0].inflight)
+                                                                       : -1;
+  };
+  ASSERT_TRUE(eventually([&] { return worker_inflight() == 2; }, std::chrono::seconds(5))) << worker_inflight();
+  client.cancel(waiting);
+  EXPECT_EQ(second.get_future().get().status.code(), StatusCode::kCancelled);
+  EXPECT_TRUE(eventually([&] { return worker_inflight() == 1; }, std::chrono::seconds(3))) << worker_inflight();
+  client.cancel(running);
+  EXPECT_EQ(first.get_future().get().status.code(), StatusCode::kCancelled);
+  EXPECT_TRUE(eventually([&] { return worker_inflight() == 0; }, std::chrono::seconds(3))) << worker_inflight();
+}
+
 }  // namespace
 }  // namespace bridge::testing

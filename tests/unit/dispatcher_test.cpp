@@ -27,10 +27,11 @@ struct Rig {
                         [this](const Job&) { return max_run; },
                         [this](Job& job, WorkerRecord& worker) { placed.emplace_back(job.key, worker.id); }};
 
-  void add_worker(const std::string& id, std::uint32_t slots) {
+  void add_worker(const std::string& id, std::uint32_t slots, std::uint32_t prefetch = 0) {
     WorkerRecord w;
     w.id = id;
     w.slots = slots;
+    w.prefetch = prefetch;
     w.kernels = {"k"};
     std::vector<Job*> orphaned;
     workers.upsert(std::move(w), orphaned);
@@ -94,6 +95,37 @@ TEST(Dispatcher, NoFreeCreditMeansQueuedUntilOneFrees) {
   ASSERT_EQ(rig.sent.size(), 2u);
   EXPECT_EQ(second.state, JobState::kRunning);
   EXPECT_NE(rig.dispatch_of(1).dispatch_id(), rig.dispatch_of(0).dispatch_id());
+}
+
+TEST(Dispatcher, AWorkerTakesItsSlotsAndItsPrefetchThenTheBrokerQueues) {
+  Rig rig;
+  rig.add_worker("w", 1, 2);
+  std::vector<Job*> jobs;
+  for (std::uint64_t key = 1; key <= 4; ++key) {
+    jobs.push_back(&rig.add_job(key));
+    rig.dispatcher.route(*jobs.back());
+  }
+  EXPECT_EQ(rig.sent.size(), 3u) << "one slot and two waiting places";
+  EXPECT_EQ(rig.workers.find("w")->inflight.size(), 3u);
+  EXPECT_EQ(jobs[3]->state, JobState::kQueued);
+}
+
+TEST(Dispatcher, IdleSlotsOnEveryWorkerFillBeforeAnyPrefetch) {
+  Rig rig;
+  std::vector<Job*> jobs;
+  for (std::uint64_t key = 1; key <= 4; ++key) {
+    jobs.push_back(&rig.add_job(key));
+    rig.dispatcher.route(*jobs.back());  // no worker yet: queued
+  }
+  rig.add_worker("a", 2, 4);
+  rig.add_worker("b", 2, 4);
+  rig.dispatcher.dispatch_queued();
+  EXPECT_EQ(rig.workers.find("a")->inflight.size(), 2u) << "a job must not wait on a while b has an idle slot";
+  EXPECT_EQ(rig.workers.find("b")->inflight.size(), 2u);
+  // A new job with both workers' slots busy waits on one of them rather than in the broker.
+  Job& fifth = rig.add_job(5);
+  rig.dispatcher.route(fifth);
+  EXPECT_EQ(fifth.state, JobState::kRunning);
 }
 
 TEST(Dispatcher, TheTimeAJobMayRunIsTheSoonerOfItsDeadlineAndItsTenantsMaxRun) {

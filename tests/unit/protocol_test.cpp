@@ -32,7 +32,8 @@ TEST(Protocol, WorkerHelloRoundTripsAndIsBounded) {
                     .device = {.kind = DeviceKind::kCuda, .name = "NVIDIA H200", .total_memory_bytes = 1ull << 37},
                     .kernels = {"matmul", "vector_add"},
                     .slots = 4,
-                    .heartbeat_ms = 250};
+                    .heartbeat_ms = 250,
+                    .prefetch = 3};
   const WorkerHello got = round_trip(hello);
   EXPECT_EQ(got.worker_id, hello.worker_id);
   EXPECT_EQ(got.incarnation, hello.incarnation);
@@ -42,12 +43,15 @@ TEST(Protocol, WorkerHelloRoundTripsAndIsBounded) {
   EXPECT_EQ(got.kernels, hello.kernels);
   EXPECT_EQ(got.slots, 4u);
   EXPECT_EQ(got.heartbeat_ms, 250u);
+  EXPECT_EQ(got.prefetch, 3u);
 
   hello.slots = 0;
   hello.heartbeat_ms = 1;
+  hello.prefetch = 1u << 31;  // a worker cannot make the broker send it without bound
   const WorkerHello clamped = round_trip(hello);
   EXPECT_EQ(clamped.slots, 1u);
   EXPECT_EQ(clamped.heartbeat_ms, 10u);
+  EXPECT_EQ(clamped.prefetch, WorkerHello::kMaxPrefetch);
 
   Limits limits;
   limits.max_name_bytes = 8;

@@ -34,7 +34,8 @@ int main(int argc, char** argv) {
   app.add_option("--config", config, "the worker.yaml to read first");
   flags.add(app, "--broker", options.broker,
             "the broker's worker endpoint (tcp://HOST:PORT), or several brokers' separated by commas");
-  flags.add(app, "--slots", options.slots, "jobs the broker may keep in flight here");
+  flags.add(app, "--slots", options.slots, "jobs that run here at once");
+  flags.add(app, "--prefetch", options.prefetch, "jobs the broker may send beyond slots, to wait here for one");
   flags.add(app, "--device", options.device, "auto, cpu or cuda:N");
   flags.add(app, "--threads", options.threads, "CPU threads for kernels (0: all cores)");
   flags.add(app, "--id", options.id, "this worker's id (default: HOSTNAME-PID-RANDOM)");

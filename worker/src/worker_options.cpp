@@ -3,6 +3,7 @@
 #include "bridge/core/broker_watch.hpp"
 #include "bridge/core/config_map.hpp"
 #include "bridge/core/limits_config.hpp"
+#include "bridge/core/protocol.hpp"
 
 namespace bridge::worker {
 
@@ -13,6 +14,9 @@ void WorkerOptions::validate() const {
   (void)cuda_device();                    // throws on a malformed device
   if (breaker_failures == 0) throw ConfigError("breaker_failures: must be at least 1");
   if (slots == 0 || slots > 4096) throw ConfigError("slots: must be between 1 and 4096, got " + std::to_string(slots));
+  if (prefetch > core::protocol::WorkerHello::kMaxPrefetch)
+    throw ConfigError("prefetch: must be between 0 and " + std::to_string(core::protocol::WorkerHello::kMaxPrefetch) +
+                      ", got " + std::to_string(prefetch));
   if (threads > 4096) throw ConfigError("threads: must be between 0 (all) and 4096");
   if (heartbeat_ms < 10 || heartbeat_ms > 60000) throw ConfigError("heartbeat_ms: must be between 10 and 60000");
   if (liveness < 2 || liveness > 100) throw ConfigError("liveness: must be between 2 and 100");
@@ -41,6 +45,7 @@ WorkerOptions load_worker_options(const std::string& path) {
   config.get("id", o.id);
   config.get("device", o.device);
   config.get("slots", o.slots);
+  config.get("prefetch", o.prefetch);
   config.get("threads", o.threads);
   config.get("output_pool_bytes", o.output_pool_bytes);
   config.get("heartbeat_ms", o.heartbeat_ms);

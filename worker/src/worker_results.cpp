@@ -1,4 +1,7 @@
-// WorkerService's answers to the broker: results (returned and kept outputs) and errors.
+// WorkerService's answers to the broker (results, returned and kept outputs, and errors), and the
+// prefetched jobs that wait for a slot.
+#include <algorithm>
+
 #include <spdlog/spdlog.h>
 
 #include "bridge/core/job_codec.hpp"
@@ -18,6 +21,17 @@ void WorkerService::answer_error(std::uint64_t dispatch_id, const Status& status
 }
 
 void WorkerService::on_complete(std::unique_ptr<Execution> execution) {
+  std::unique_ptr<Execution> next;
+  {
+    std::lock_guard lock(slots_mutex_);
+    if (waiting_.empty()) {
+      --started_;
+    } else {  // the slot passes to the oldest waiting job, from here
+      next = std::move(waiting_.front());
+      waiting_.pop_front();
+    }
+  }
+  if (next) backend_->execute(std::move(next), completion_);
   execution->release_working_memory();  // here, on the backend's thread
   {
     std::lock_guard lock(completed_mutex_);
@@ -33,6 +47,35 @@ void WorkerService::send_completed() {
     finished.swap(completed_);
   }
   for (auto& execution : finished) answer_finished(std::move(execution));
+}
+
+void WorkerService::answer_stopped_waiting() {
+  const auto stopped = [](const Execution& e) { return e.cancel->requested(); };
+  DynamicBatcher::Group answered;  // jobs, batch members included
+  {
+    std::lock_guard lock(slots_mutex_);
+    for (auto it = waiting_.begin(); it != waiting_.end();) {
+      Execution& execution = **it;
+      // A batch leaves the queue only once every member was stopped; until then it waits to run.
+      const bool batch = !execution.members.empty();
+      if (batch ? !std::all_of(execution.members.begin(), execution.members.end(),
+                               [&](const auto& m) { return stopped(*m); })
+                : !stopped(execution)) {
+        ++it;
+        continue;
+      }
+      if (batch) {
+        for (auto& member : execution.members) answered.push_back(std::move(member));
+      } else {
+        answered.push_back(std::move(*it));
+      }
+      it = waiting_.erase(it);
+    }
+  }
+  for (auto& job : answered) {
+    job->status = job->cancel->status();
+    answer_finished(std::move(job));
+  }
 }
 
 void WorkerService::answer_finished(std::unique_ptr<Execution> execution) {

@@ -134,7 +134,8 @@ void WorkerService::send_hello() {
                                                                       .device = backend_->device(),
                                                                       .kernels = kernels_.names(),
                                                                       .slots = options_.slots,
-                                                                      .heartbeat_ms = options_.heartbeat_ms}));
+                                                                      .heartbeat_ms = options_.heartbeat_ms,
+                                                                      .prefetch = options_.prefetch}));
   send(frames);
   last_hello_ = Clock::now();
   next_heartbeat_ = Clock::now() + std::chrono::milliseconds(options_.heartbeat_ms);
@@ -166,9 +167,9 @@ void WorkerService::send_goodbye(const std::string& reason) {
 
 void WorkerService::run() {
   connect();
-  spdlog::info("worker {} on {} ({}, {} slots, kernels: {}), connecting to {}{}", id_, backend_->device().name,
-               device_kind_name(backend_->device().kind), options_.slots, fmt::join(kernels_.names(), ","), broker(),
-               curve_.enabled() ? " (CURVE)" : "");
+  spdlog::info("worker {} on {} ({}, {} slots, {} prefetch, kernels: {}), connecting to {}{}", id_,
+               backend_->device().name, device_kind_name(backend_->device().kind), options_.slots, options_.prefetch,
+               fmt::join(kernels_.names(), ","), broker(), curve_.enabled() ? " (CURVE)" : "");
   if (!curve_.enabled())
     spdlog::warn(
         "worker {}: no key_file and broker_key_file: CURVE is off, so only a broker with security: none "
@@ -184,7 +185,10 @@ void WorkerService::run() {
   events.on_notified(completed_signal_, [this] { send_completed(); });
   events.on_readable([this] { return socket_->handle(); }, [this] { receive(); });
   // After a read of the socket: jobs that arrived together form their batches now.
-  events.every_wakeup([&] { launch_batches(batcher_.take_due(draining ? Clock::time_point::max() : Clock::now())); });
+  events.every_wakeup([&] {
+    launch_batches(batcher_.take_due(draining ? Clock::time_point::max() : Clock::now()));
+    answer_stopped_waiting();  // those the broker's messages stopped
+  });
   events.on_notified(stop_, [&] {
     if (draining) return;
     draining = true;
@@ -196,6 +200,7 @@ void WorkerService::run() {
   while (true) {
     const auto now = Clock::now();
     auto wake = std::min(next_heartbeat_, stop_overdue_jobs(now));
+    answer_stopped_waiting();  // a waiting job past its deadline is answered now, not when a slot frees
     if (auto due = batcher_.next_due()) wake = std::min(wake, *due);
     // Round up: a batch due in 300 us must not turn into a busy loop of zero-timeout polls.
     auto wait = std::chrono::ceil<std::chrono::milliseconds>(wake - now);
@@ -365,9 +370,20 @@ void WorkerService::handle_dispatch(const wire::Dispatch& dispatch, core::Frames
 }
 
 void WorkerService::launch(std::unique_ptr<Execution> execution) {
-  if (!backend_->run_inline(*execution)) return backend_->execute(std::move(execution), completion_);
-  execution->release_working_memory();
-  answer_finished(std::move(execution));
+  {
+    std::lock_guard lock(slots_mutex_);
+    if (started_ >= options_.slots) return waiting_.push_back(std::move(execution));
+  }
+  // Only this thread takes a free slot, so it is still free here.
+  if (backend_->run_inline(*execution)) {
+    execution->release_working_memory();
+    return answer_finished(std::move(execution));
+  }
+  {
+    std::lock_guard lock(slots_mutex_);
+    ++started_;
+  }
+  backend_->execute(std::move(execution), completion_);
 }
 
 void WorkerService::launch_batches(std::vector<DynamicBatcher::Group> groups) {

@@ -37,8 +37,9 @@ struct BRIDGE_API WorkerInfo {
   std::string id;
   DeviceInfo device;
   std::vector<std::string> kernels;
-  std::uint32_t slots = 0;
-  std::uint32_t inflight = 0;
+  std::uint32_t slots = 0;     ///< jobs that run at once
+  std::uint32_t prefetch = 0;  ///< jobs the broker may send beyond slots, to wait there for a slot
+  std::uint32_t inflight = 0;  ///< jobs sent and not answered: running and waiting
   std::chrono::milliseconds since_heartbeat{0};
   std::uint64_t completed = 0;
   DeviceMetrics metrics;

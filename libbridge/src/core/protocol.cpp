@@ -14,7 +14,7 @@ using detail::text;
 zmq::message_t encode(const WorkerHello& m) {
   flatbuffers::FlatBufferBuilder fbb(1024);
   auto body = wire::CreateWorkerHello(fbb, fbb.CreateString(m.worker_id), m.incarnation, add_device_info(fbb, m.device),
-                                      detail::strings(fbb, m.kernels), m.slots, m.heartbeat_ms);
+                                      detail::strings(fbb, m.kernels), m.slots, m.heartbeat_ms, m.prefetch);
   return finish_envelope(fbb, wire::Body::WorkerHello, body.Union());
 }
 
@@ -110,6 +110,7 @@ Status decode(const wire::Envelope& envelope, const Limits& limits, WorkerHello&
     for (const auto* k : *hello->kernels()) out.kernels.emplace_back(view(k));
   out.slots = std::max<std::uint32_t>(1, hello->slots());
   out.heartbeat_ms = std::clamp<std::uint32_t>(hello->heartbeat_ms(), 10, 60000);
+  out.prefetch = std::min(hello->prefetch(), WorkerHello::kMaxPrefetch);
   return {};
 }
 

@@ -15,7 +15,8 @@ zmq::message_t encode(const StatusReply& m) {
   for (const WorkerInfo& w : m.fleet.workers)
     workers.push_back(wire::CreateWorkerStatus(
         fbb, fbb.CreateString(w.id), add_device_info(fbb, w.device), strings(fbb, w.kernels), w.slots, w.inflight,
-        static_cast<std::uint32_t>(w.since_heartbeat.count()), w.completed, add_device_metrics(fbb, w.metrics)));
+        static_cast<std::uint32_t>(w.since_heartbeat.count()), w.completed, add_device_metrics(fbb, w.metrics),
+        w.prefetch));
   const FleetStatus& f = m.fleet;
   auto body = wire::CreateStatusReply(fbb, m.request_id, fbb.CreateString(f.broker_id), fbb.CreateVector(workers),
                                       f.queued_jobs, f.inflight_jobs, f.redis_connected, f.default_timeout_ms);
@@ -72,6 +73,7 @@ Status decode(const wire::Envelope& envelope, StatusReply& out) {
     if (w->kernels())
       for (const auto* k : *w->kernels()) info.kernels.emplace_back(view(k));
     info.slots = w->slots();
+    info.prefetch = w->prefetch();
     info.inflight = w->inflight();
     info.since_heartbeat = std::chrono::milliseconds(w->last_heartbeat_ms_ago());
     info.completed = w->completed();

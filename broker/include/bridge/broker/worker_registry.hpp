@@ -19,7 +19,10 @@ struct WorkerRecord {
   DeviceInfo device;
   DeviceMetrics metrics;
   std::vector<std::string> kernels;    ///< sorted
-  std::uint32_t slots = 0;             ///< credits: jobs the broker may keep in flight here
+  std::uint32_t slots = 0;             ///< jobs that run here at once
+  /// Jobs the broker may send beyond `slots`; they wait on the worker and start the moment a slot
+  /// frees, without a round trip to the broker. Credits: slots + prefetch.
+  std::uint32_t prefetch = 0;
   std::uint32_t heartbeat_ms = 1000;
   Clock::time_point last_seen{};
   /// How much longer than its liveness this worker is waited for: the transfer time of the large
@@ -34,7 +37,10 @@ struct WorkerRecord {
 
   bool has_kernel(const std::string& kernel) const;
   bool has_kernels(const std::vector<std::string>& kernels) const;
-  bool has_free_slot() const { return !draining && inflight.size() < slots; }
+  /// Room for one more job: an idle slot, or with `with_prefetch` a place in its queue.
+  bool has_free_credit(bool with_prefetch = true) const {
+    return !draining && inflight.size() < slots + (with_prefetch ? prefetch : 0);
+  }
   /// A GPU worker whose circuit breaker is open serves on its CPU, so it counts as a CPU worker.
   bool is_gpu() const { return device.kind != DeviceKind::kCpu && !metrics.gpu_disabled; }
 };

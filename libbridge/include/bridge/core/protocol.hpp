@@ -30,6 +30,8 @@ struct WorkerHello {
   std::vector<std::string> kernels;
   std::uint32_t slots = 1;            ///< decode(): at least 1
   std::uint32_t heartbeat_ms = 1000;  ///< decode(): within 10..60000
+  std::uint32_t prefetch = 0;         ///< decode(): at most kMaxPrefetch
+  static constexpr std::uint32_t kMaxPrefetch = 4096;
 };
 
 /// Either way. With `incoming_bytes`, it announces that the sender's next message is that large

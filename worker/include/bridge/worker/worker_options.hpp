@@ -24,7 +24,8 @@ struct WorkerOptions {
   std::string broker_key_file;
   std::string id;                               ///< empty: "<hostname>-<pid>-<random>"
   std::string device = "auto";                  ///< auto | cpu | cuda:N (auto: GPU 0 if usable, else CPU)
-  std::uint32_t slots = kDefaultSlots;          ///< jobs the broker may keep in flight here
+  std::uint32_t slots = kDefaultSlots;          ///< jobs that run here at once
+  std::uint32_t prefetch = 0;                   ///< jobs the broker may send beyond slots, to wait here
   std::uint32_t threads = 0;                    ///< CPU threads for kernels; 0 = all
   std::uint64_t output_pool_bytes = 1ull << 30; ///< CPU backend: pool of output buffers (cap); 0 = none
   std::uint32_t heartbeat_ms = kDefaultHeartbeatMs;

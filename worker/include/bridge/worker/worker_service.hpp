@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -65,8 +66,11 @@ class WorkerService {
   void stop_job(std::uint64_t dispatch_id, StatusCode code, const std::string& message);
   /// Stops jobs past their deadline; returns the next deadline of a job still running.
   Clock::time_point stop_overdue_jobs(Clock::time_point now);
+  /// Runs a job (or batch) now if one of the `slots` is free, else puts it in waiting_.
   void launch(std::unique_ptr<Execution> execution);
   void launch_batches(std::vector<DynamicBatcher::Group> groups);
+  /// Answers the waiting jobs that were stopped (cancel, deadline, a broker left) without running them.
+  void answer_stopped_waiting();
   void answer_error(std::uint64_t dispatch_id, const Status& status);
   void on_complete(std::unique_ptr<Execution> execution);  // any thread
   void send_completed();
@@ -97,7 +101,14 @@ class WorkerService {
   DynamicBatcher batcher_;
   ActorHost actors_;
   DispatchDecoder decoder_;     ///< uses actors_
-  std::uint32_t inflight_ = 0;  // accepted (batching or in the backend), result not yet sent
+  std::uint32_t inflight_ = 0;  // accepted (batching, waiting or in the backend), result not yet sent
+  /// The slots: launches (jobs or batches) in the backend, at most options_.slots, and the prefetched
+  /// jobs (the broker sends up to slots + prefetch) waiting for one. A job that ends hands its slot
+  /// to the oldest waiting one on the backend's own thread, so that it starts without waiting for
+  /// this loop to wake up, and without a round trip to the broker.
+  std::mutex slots_mutex_;
+  std::uint32_t started_ = 0;                       // guarded by slots_mutex_
+  std::deque<std::unique_ptr<Execution>> waiting_;  // guarded by slots_mutex_; non-empty only when all slots are taken
   struct Running {
     Clock::time_point deadline;
     std::shared_ptr<Cancellation> cancel;

@@ -39,9 +39,9 @@ void BrokerService::on_hello(const std::string& id, const wire::Envelope& envelo
   std::vector<Job*> orphaned;
   const bool known = workers_.find(id) != nullptr;
   WorkerRecord& worker = workers_.upsert(std::move(record), orphaned);
-  spdlog::info("worker {} {}: {} '{}', {} slots (+{} prefetch), {} kernels", id,
-               known ? "re-registered" : "registered", device_kind_name(worker.device.kind), worker.device.name,
-               worker.slots, worker.prefetch, worker.kernels.size());
+  spdlog::info("worker {} {}: {} '{}', {} slots (+{} prefetch), {} kernels", id, known ? "re-registered" : "registered",
+               device_kind_name(worker.device.kind), worker.device.name, worker.slots, worker.prefetch,
+               worker.kernels.size());
   metrics_.add_kernels(worker.kernels);
   // A new process under a known id: the old one's jobs will never be answered.
   for (Job* job : orphaned) worker_let_go(*job, id, "it restarted");

@@ -101,8 +101,9 @@ Status BrokerService::over_max_job_ms(const Job& job, const std::string& worker)
 
 Status BrokerService::ran_past_deadline(const Job& job, const std::string& worker) const {
   const auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(job.deadline - job.received).count();
-  return {StatusCode::kDeadlineExceeded, "the job ran on worker " + worker + " past its deadline of " +
-                                             std::to_string(timeout) + " ms and was stopped (raise timeout_ms)"};
+  return {StatusCode::kDeadlineExceeded,
+          "the job ran on worker " + worker + " past its deadline of " + std::to_string(timeout) +
+              " ms and was stopped (with prefetch, it may have waited there for a slot first; raise timeout_ms)"};
 }
 
 void BrokerService::answer_overdue(Clock::time_point now) {

@@ -1,6 +1,7 @@
 #include "bridge/broker/dispatcher.hpp"
 
 #include <algorithm>
+#include <limits>
 
 #include "bridge/core/endpoint.hpp"
 #include "bridge/core/job_codec.hpp"
@@ -50,17 +51,26 @@ void Dispatcher::dispatch_queued() {
 
 bool Dispatcher::dispatch(WorkerRecord& worker, Job& job) {
   const auto now = Clock::now();
-  // The worker stops the job at the sooner of its deadline and its tenant's max_job_ms.
-  const Clock::time_point stop_at = std::min(job.deadline, now + max_run_(job));
+  // The worker stops the job at its deadline, or once it has run for its tenant's max_job_ms. A job
+  // sent to wait on the worker (every slot there is taken: prefetch) starts at the latest once every
+  // job already there is due, so the broker's own timer for max_job_ms runs from then.
+  const std::chrono::milliseconds max_run = max_run_(job);
+  Clock::time_point starts_by = now;
+  if (worker.inflight.size() >= worker.slots)
+    for (const auto& [id, ahead] : worker.inflight) starts_by = std::max(starts_by, ahead->due());
+  const Clock::time_point stop_at =
+      starts_by >= job.deadline - max_run ? job.deadline : starts_by + max_run;  // no overflow past max()
   const std::uint64_t dispatch_id = next_dispatch_id_;
-  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(stop_at - now).count();
+  constexpr std::int64_t kMaxMs = std::numeric_limits<std::uint32_t>::max();
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(job.deadline - now).count();
   const core::protocol::DispatchHeader header{
       .dispatch_id = dispatch_id,
-      .deadline_ms = static_cast<std::uint32_t>(std::max<std::int64_t>(1, left)),
+      .deadline_ms = static_cast<std::uint32_t>(std::clamp<std::int64_t>(left, 1, kMaxMs)),
       .actor = job.actor,
       .actor_version = job.actor_version,
       .activate = job.activate,
-      .activation = job.activation};
+      .activation = job.activation,
+      .max_run_ms = static_cast<std::uint32_t>(std::clamp<std::int64_t>(max_run.count(), 0, kMaxMs))};
   core::Frames frames;
   frames.reserve(2 + job.frames.size() + job.activation.size());
   frames.push_back(zmq::message_t(worker.id.data(), worker.id.size()));

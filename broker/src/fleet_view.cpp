@@ -19,9 +19,8 @@ void FleetView::publish(const WorkerRecord& w, std::chrono::milliseconds ttl) {
   // MULTI/EXEC is not needed: a reader seeing the hash between HSET and PEXPIRE sees valid data.
   redis_.command({"HSET", key, "id", w.id, "broker", broker_id_, "device_kind", device_kind_name(w.device.kind),
                   "device_name", w.device.name, "kernels", kernels, "slots", std::to_string(w.slots), "prefetch",
-                  std::to_string(w.prefetch), "inflight",
-                  std::to_string(w.inflight.size()), "completed", std::to_string(w.completed),
-                  "last_heartbeat_unix_ms", std::to_string(now_ms)});
+                  std::to_string(w.prefetch), "inflight", std::to_string(w.inflight.size()), "completed",
+                  std::to_string(w.completed), "last_heartbeat_unix_ms", std::to_string(now_ms)});
   redis_.command({"PEXPIRE", key, std::to_string(ttl.count())});
   redis_.command({"SADD", prefix_ + "workers", w.id});
 }

@@ -77,13 +77,19 @@ bool WorkerRegistry::can_take(const WorkerRecord& worker, const Job& job) const 
 
 WorkerRecord* WorkerRegistry::select(const Job& job) {
   WorkerRecord* best = nullptr;
+  bool best_idle = false;
   double best_rank = 0;
   for (auto& [id, w] : workers_) {
     if (!can_take(w, job)) continue;
+    // A worker with an idle slot comes before any whose slots are all taken (the job would wait in
+    // its prefetch queue), whatever their devices; then the placement's rank; then, between equals,
+    // the worker idle longest, so that they take turns.
+    const bool idle = w.has_free_credit(/*with_prefetch=*/false);
     const double rank = placement_rank(job.placement, w);
-    // Equal ranks: the worker idle longest, so that equals take turns.
-    if (best == nullptr || rank > best_rank || (rank == best_rank && w.last_dispatch < best->last_dispatch)) {
+    if (best == nullptr || idle > best_idle ||
+        (idle == best_idle && (rank > best_rank || (rank == best_rank && w.last_dispatch < best->last_dispatch)))) {
       best = &w;
+      best_idle = idle;
       best_rank = rank;
     }
   }

@@ -382,5 +382,72 @@ TEST(Prefetch, AJobCancelledWhileItWaitsOnTheWorkerFreesItsPlaceAtOnce) {
   EXPECT_TRUE(eventually([&] { return worker_inflight() == 0; }, std::chrono::seconds(3))) << worker_inflight();
 }
 
+// A prefetched job's max_job_ms counts from its start, not from its dispatch: two 400 ms jobs on one
+// slot under a 600 ms max_job_ms both finish (the second waited 400 ms on the worker first), and a
+// job longer than that is still stopped.
+TEST(Prefetch, MaxJobMsCountsFromTheStartNotTheWaitOnTheWorker) {
+  Fleet fleet({.workers = 1,
+               .slots = 1,
+               .tenants_yaml = "defaults:\n  max_inflight_jobs: 1000\n  max_job_ms: 600\ntenants:\n  default: {}\n",
+               .worker_yaml_extra = "prefetch: 1\n"});
+  Client client(fleet.client_options());
+  auto first = client.submit({.kernel = "sleep", .params = {{"ms", 400}}});
+  auto second = client.submit({.kernel = "sleep", .params = {{"ms", 400}}});
+  const JobResult a = first.get(), b = second.get();
+  EXPECT_TRUE(a.ok()) << a.status.to_string();
+  EXPECT_TRUE(b.ok()) << b.status.to_string();
+  const JobResult too_long = client.run({.kernel = "sleep", .params = {{"ms", 5000}}});
+  EXPECT_EQ(too_long.status.code(), StatusCode::kDeadlineExceeded) << too_long.status.to_string();
+}
+
+// A batch waiting on the worker loses the member whose deadline passed, which is answered at once
+// (the broker waits for that answer to free its credit, and declares a worker that holds a stopped
+// job past cancel_grace_ms lost); the other member waits on and runs.
+TEST(Prefetch, AStoppedMemberOfAWaitingBatchIsAnsweredAtOnceAndTheRestRuns) {
+  Fleet fleet({.workers = 1,
+               .slots = 1,
+               .broker_yaml_extra = "cancel_grace_ms: 1000\n",
+               .worker_yaml_extra = "prefetch: 4\nmax_delay_us: 300000\n"});
+  Client client(fleet.client_options());
+  auto blocker = client.submit({.kernel = "sleep", .params = {{"ms", 3000}}});
+  const Tensor a = random_vector(64, 1), b = random_vector(64, 2);
+  std::future<JobResult> short_lived, patient;
+  {
+    Client::BatchedSends together(client);  // one socket read on the worker: one batch
+    short_lived = client.submit({.kernel = "vector_add", .inputs = {a, b}, .timeout = std::chrono::milliseconds(500)});
+    patient = client.submit({.kernel = "vector_add", .inputs = {a, b}, .timeout = std::chrono::milliseconds(30000)});
+  }
+  EXPECT_EQ(short_lived.get().status.code(), StatusCode::kDeadlineExceeded);
+  const JobResult first = blocker.get(), second = patient.get();
+  EXPECT_TRUE(first.ok()) << first.status.to_string();
+  EXPECT_EQ(first.attempts, 1) << "the worker was declared lost and the job ran again";
+  ASSERT_TRUE(second.ok()) << second.status.to_string();
+  EXPECT_EQ(second.attempts, 1);
+  const auto sum = second.outputs.at(0).values<float>();
+  for (std::size_t i = 0; i < sum.size(); ++i) EXPECT_EQ(sum[i], a.values<float>()[i] + b.values<float>()[i]);
+  EXPECT_EQ(fleet.logs().find("lost"), std::string::npos);
+}
+
+// SIGTERM: past drain_timeout_ms the worker exits; the jobs waiting there never start, and the
+// running one is stopped (the broker runs them all again elsewhere).
+TEST(Prefetch, AWorkerStoppedPastItsDrainTimeoutStartsNoWaitingJob) {
+  Fleet fleet({.workers = 1, .slots = 1, .worker_yaml_extra = "prefetch: 4\ndrain_timeout_ms: 500\n"});
+  Client client(fleet.client_options());
+  std::vector<std::future<JobResult>> jobs;
+  for (int i = 0; i < 5; ++i)
+    jobs.push_back(client.submit({.kernel = "sleep", .params = {{"ms", 3000}}, .timeout = std::chrono::seconds(60)}));
+  const auto worker_inflight = [&] {
+    FleetStatus status;
+    return client.status(status).is_ok() && status.workers.size() == 1 ? static_cast<int>(status.workers[0].inflight)
+                                                                       : -1;
+  };
+  ASSERT_TRUE(eventually([&] { return worker_inflight() == 5; }, std::chrono::seconds(5))) << worker_inflight();
+  const auto stopped_at = std::chrono::steady_clock::now();
+  fleet.worker(0).signal(SIGTERM);
+  EXPECT_TRUE(eventually([&] { return !fleet.worker(0).running(); }, std::chrono::seconds(4)))
+      << "the worker ran its waiting jobs before it exited";
+  EXPECT_LT(std::chrono::steady_clock::now() - stopped_at, std::chrono::seconds(4));
+}
+
 }  // namespace
 }  // namespace bridge::testing

@@ -134,14 +134,34 @@ TEST(Dispatcher, TheTimeAJobMayRunIsTheSoonerOfItsDeadlineAndItsTenantsMaxRun) {
   rig.max_run = milliseconds(200);
   Job& limited = rig.add_job(1, milliseconds(10000));
   rig.dispatcher.route(limited);
-  EXPECT_LE(rig.dispatch_of(0).deadline_ms(), 200u);
-  EXPECT_GE(rig.dispatch_of(0).deadline_ms(), 150u);
+  EXPECT_LE(rig.dispatch_of(0).deadline_ms(), 10000u);
+  EXPECT_GE(rig.dispatch_of(0).deadline_ms(), 9000u);
+  EXPECT_EQ(rig.dispatch_of(0).max_run_ms(), 200u) << "the worker counts max_job_ms from the job's start";
   EXPECT_LT(limited.step_deadline, limited.deadline) << "the broker's timer must answer max_job_ms";
+  EXPECT_LE(limited.step_deadline, Clock::now() + milliseconds(200));
   rig.max_run = milliseconds(600000);
   Job& plain = rig.add_job(2, milliseconds(300));
   rig.dispatcher.route(plain);
   EXPECT_LE(rig.dispatch_of(1).deadline_ms(), 300u);
   EXPECT_EQ(plain.step_deadline, Clock::time_point::max());
+}
+
+// A job sent to wait on a worker whose slots are taken has not begun to run: the broker's timer for
+// its tenant's max_job_ms starts once every job ahead of it there is due, not at the dispatch.
+TEST(Dispatcher, AJobWaitingOnAWorkerIsTimedForMaxRunFromWhenTheJobsAheadAreDue) {
+  Rig rig;
+  rig.add_worker("w", 1, 1);
+  rig.max_run = milliseconds(1000);
+  Job& running = rig.add_job(1, milliseconds(60000));
+  rig.dispatcher.route(running);
+  ASSERT_EQ(running.state, JobState::kRunning);
+  const Clock::time_point ahead_due = running.due();
+  Job& waiting = rig.add_job(2, milliseconds(60000));
+  rig.dispatcher.route(waiting);
+  ASSERT_EQ(waiting.state, JobState::kRunning);
+  EXPECT_GE(waiting.step_deadline, ahead_due + milliseconds(1000));
+  EXPECT_LT(waiting.step_deadline, waiting.deadline);
+  EXPECT_EQ(rig.dispatch_of(1).max_run_ms(), 1000u);
 }
 
 TEST(Dispatcher, AFailedSendLeavesTheJobQueuedAndTheCreditFree) {

@@ -73,6 +73,29 @@ TEST(WorkerRegistry, HonoursPlacementHints) {
   EXPECT_EQ(r.select(job_for("matmul", Placement::kCpuOnly))->id, "cpu");
 }
 
+// With prefetch, a worker whose slots are all taken can still take a job, to wait there: any worker
+// with an idle slot comes first, a busy GPU with much free memory included; then the waiting places.
+TEST(WorkerRegistry, AnIdleSlotAnywhereComesBeforeAnyWorkersPrefetchQueue) {
+  WorkerRegistry r;
+  std::vector<Job*> orphaned;
+  WorkerRecord busy_gpu = worker("busy-gpu", 1, DeviceKind::kCuda);
+  busy_gpu.prefetch = 2;
+  busy_gpu.device.total_memory_bytes = 100;
+  busy_gpu.metrics.free_memory_bytes = 90;
+  r.upsert(std::move(busy_gpu), orphaned);
+  occupy(*r.find("busy-gpu"), 1);
+  WorkerRecord gpu = worker("gpu", 4, DeviceKind::kCuda);
+  gpu.device.total_memory_bytes = 100;
+  gpu.metrics.free_memory_bytes = 60;
+  r.upsert(std::move(gpu), orphaned);
+  for (std::uint64_t id = 2; id < 5; ++id) occupy(*r.find("gpu"), id);  // one slot of four idle
+  EXPECT_EQ(r.select(job_for("matmul", Placement::kPreferGpu))->id, "gpu");
+  occupy(*r.find("gpu"), 5);
+  EXPECT_EQ(r.select(job_for("matmul", Placement::kPreferGpu))->id, "busy-gpu");  // only its queue has room
+  r.upsert(worker("cpu", 2), orphaned);
+  EXPECT_EQ(r.select(job_for("matmul", Placement::kPreferGpu))->id, "cpu") << "an idle CPU slot before a GPU's queue";
+}
+
 TEST(WorkerRegistry, DrainingWorkerGetsNoNewJobs) {
   WorkerRegistry r;
   std::vector<Job*> orphaned;

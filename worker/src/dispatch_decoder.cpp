@@ -59,6 +59,7 @@ Status DispatchDecoder::decode(const wire::Dispatch& dispatch, core::Frames& fra
   execution->job_id = request.job_id();
   execution->tenant = std::string(core::view(request.tenant()));
   if (deadline_ms > 0) execution->deadline = received + std::chrono::milliseconds(deadline_ms);
+  execution->max_run = std::chrono::milliseconds(dispatch.max_run_ms());
   auto find_kernel = [&](const flatbuffers::String* name) -> const KernelSpec* {
     const KernelSpec* kernel = kernels_.find(core::view(name));
     if (kernel == nullptr)

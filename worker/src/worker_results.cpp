@@ -1,6 +1,8 @@
 // WorkerService's answers to the broker (results, returned and kept outputs, and errors), and the
 // prefetched jobs that wait for a slot.
 #include <algorithm>
+#include <iterator>
+#include <utility>
 
 #include <spdlog/spdlog.h>
 
@@ -31,7 +33,10 @@ void WorkerService::on_complete(std::unique_ptr<Execution> execution) {
       waiting_.pop_front();
     }
   }
-  if (next) backend_->execute(std::move(next), completion_);
+  if (next) {
+    arm_run_limit(*next);
+    backend_->execute(std::move(next), completion_);
+  }
   execution->release_working_memory();  // here, on the backend's thread
   {
     std::lock_guard lock(completed_mutex_);
@@ -49,27 +54,48 @@ void WorkerService::send_completed() {
   for (auto& execution : finished) answer_finished(std::move(execution));
 }
 
+void WorkerService::arm_run_limit(Execution& execution) {
+  const auto now = Clock::now();
+  const auto arm = [now](Execution& e) {
+    if (e.max_run.count() > 0) e.cancel->limit_run(now + e.max_run);
+  };
+  arm(execution);
+  for (auto& member : execution.members) arm(*member);  // each member's stop is its own (a batch)
+}
+
 void WorkerService::answer_stopped_waiting() {
-  const auto stopped = [](const Execution& e) { return e.cancel->requested(); };
+  if (!std::exchange(stops_to_answer_, false)) return;  // nothing was stopped since the last look
+  const auto running_on = [](const std::unique_ptr<Execution>& e) { return !e->cancel->requested(); };
   DynamicBatcher::Group answered;  // jobs, batch members included
   {
     std::lock_guard lock(slots_mutex_);
     for (auto it = waiting_.begin(); it != waiting_.end();) {
-      Execution& execution = **it;
-      // A batch leaves the queue only once every member was stopped; until then it waits to run.
-      const bool batch = !execution.members.empty();
-      if (batch ? !std::all_of(execution.members.begin(), execution.members.end(),
-                               [&](const auto& m) { return stopped(*m); })
-                : !stopped(execution)) {
+      std::unique_ptr<Execution>& waiting = *it;
+      if (waiting->members.empty()) {
+        if (running_on(waiting)) {
+          ++it;
+        } else {
+          answered.push_back(std::move(waiting));
+          it = waiting_.erase(it);
+        }
+        continue;
+      }
+      // A batch: its stopped members leave it now (the broker waits for their answers to free their
+      // credits), and the rest wait on, stacked again without them.
+      auto& members = waiting->members;
+      const auto stopped = std::stable_partition(members.begin(), members.end(), running_on);
+      if (stopped == members.end()) {
         ++it;
         continue;
       }
-      if (batch) {
-        for (auto& member : execution.members) answered.push_back(std::move(member));
-      } else {
-        answered.push_back(std::move(*it));
+      std::move(stopped, members.end(), std::back_inserter(answered));
+      members.erase(stopped, members.end());
+      if (members.empty()) {
+        it = waiting_.erase(it);
+        continue;
       }
-      it = waiting_.erase(it);
+      waiting = stack_batch(std::move(members));
+      ++it;
     }
   }
   for (auto& job : answered) {

@@ -94,10 +94,7 @@ void WorkerService::move_to_broker(std::size_t index, const std::string& why) {
   // are stopped and their results dropped, and the next broker hears this worker's hello only once
   // they have stopped (or drain_timeout_ms has passed), so that no slot serves two brokers at once
   // and no tenant runs more than its quota. Its actors' activations were that broker's too.
-  for (auto& [dispatch_id, job] : running_) {
-    job.cancel->request(StatusCode::kCancelled, "the worker left broker " + left);
-    orphaned_.insert(dispatch_id);
-  }
+  orphan_jobs("the worker left broker " + left);
   actors_.clear();
   hello_after_orphans_ = !orphaned_.empty();
   hello_by_ = Clock::now() + std::chrono::milliseconds(options_.drain_timeout_ms);
@@ -105,6 +102,23 @@ void WorkerService::move_to_broker(std::size_t index, const std::string& why) {
       "worker {}: broker {} {}; moving to broker {}{}", id_, left, why, broker(),
       orphaned_.empty() ? "" : " once the " + std::to_string(orphaned_.size()) + " job(s) it gave have stopped");
   connect();
+}
+
+void WorkerService::orphan_jobs(const std::string& why) {
+  for (auto& [dispatch_id, job] : running_) {
+    job.cancel->request(StatusCode::kCancelled, why);
+    orphaned_.insert(dispatch_id);
+  }
+  stops_to_answer_ = true;
+}
+
+void WorkerService::stop_everything() {
+  std::deque<std::unique_ptr<Execution>> dropped;
+  {
+    std::lock_guard lock(slots_mutex_);
+    dropped.swap(waiting_);  // a job that ends from now on frees its slot to nobody
+  }
+  for (auto& [dispatch_id, job] : running_) job.cancel->request(StatusCode::kCancelled, "the worker shut down");
 }
 
 void WorkerService::send(core::Frames& frames) {
@@ -246,6 +260,7 @@ void WorkerService::run() {
   if (inflight_ > 0)
     spdlog::warn("worker {} stopped with {} job(s) unfinished after {} ms; the broker re-dispatches them", id_,
                  inflight_, options_.drain_timeout_ms);
+  stop_everything();
   spdlog::info("worker {} stopped", id_);
 }
 
@@ -336,6 +351,8 @@ bool WorkerService::handle_message(core::Frames& frames) {
       protocol::Reregister reregister;
       (void)protocol::decode(*envelope, reregister);
       spdlog::info("broker asked for a new hello ({})", reregister.reason);
+      // It does not know this worker: whatever it sent here was answered or sent elsewhere already.
+      if (!running_.empty()) orphan_jobs("broker " + broker() + " no longer holds this job");
       send_hello();
       break;
     }
@@ -375,6 +392,7 @@ void WorkerService::launch(std::unique_ptr<Execution> execution) {
     if (started_ >= options_.slots) return waiting_.push_back(std::move(execution));
   }
   // Only this thread takes a free slot, so it is still free here.
+  arm_run_limit(*execution);
   if (backend_->run_inline(*execution)) {
     execution->release_working_memory();
     return answer_finished(std::move(execution));
@@ -400,6 +418,7 @@ void WorkerService::stop_job(std::uint64_t dispatch_id, StatusCode code, const s
   if (it == running_.end()) return;  // answered already: the result is on its way
   if (!it->second.cancel->requested()) spdlog::info("stopping job dispatch {}: {}", dispatch_id, message);
   it->second.cancel->request(code, message);
+  stops_to_answer_ = true;
 }
 
 WorkerService::Clock::time_point WorkerService::stop_overdue_jobs(Clock::time_point now) {
@@ -408,10 +427,15 @@ WorkerService::Clock::time_point WorkerService::stop_overdue_jobs(Clock::time_po
   auto next = Clock::time_point::max();
   for (auto& [dispatch_id, job] : running_) {
     if (job.cancel->requested()) continue;
+    const auto run_limit = job.cancel->run_limit();  // set once it started: its tenant's max_job_ms
     if (job.deadline <= now) {
-      job.cancel->request(StatusCode::kDeadlineExceeded, "the job's deadline passed while it ran on worker " + id_);
+      job.cancel->request(StatusCode::kDeadlineExceeded, "the job's deadline passed while it was on worker " + id_);
+      stops_to_answer_ = true;
+    } else if (run_limit <= now) {
+      job.cancel->request(StatusCode::kDeadlineExceeded,
+                          "the job ran for its tenant's max_job_ms on worker " + id_ + " and was stopped");
     } else {
-      next = std::min(next, job.deadline);
+      next = std::min({next, job.deadline, run_limit});
     }
   }
   return next;

@@ -20,7 +20,8 @@ zmq::message_t encode(const DispatchHeader& m) {
   auto actor = m.actor.empty() ? flatbuffers::Offset<flatbuffers::String>() : fbb.CreateString(m.actor);
   auto activation = m.activate ? descriptions(fbb, m.activation)
                                : flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<wire::TensorDesc>>>();
-  auto body = wire::CreateDispatch(fbb, m.dispatch_id, m.deadline_ms, actor, m.actor_version, m.activate, activation);
+  auto body = wire::CreateDispatch(fbb, m.dispatch_id, m.deadline_ms, actor, m.actor_version, m.activate, activation,
+                                   m.max_run_ms);
   return finish_envelope(fbb, wire::Body::Dispatch, body.Union());
 }
 

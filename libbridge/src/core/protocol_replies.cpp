@@ -13,10 +13,10 @@ zmq::message_t encode(const StatusReply& m) {
   flatbuffers::FlatBufferBuilder fbb(1024);
   std::vector<flatbuffers::Offset<wire::WorkerStatus>> workers;
   for (const WorkerInfo& w : m.fleet.workers)
-    workers.push_back(wire::CreateWorkerStatus(
-        fbb, fbb.CreateString(w.id), add_device_info(fbb, w.device), strings(fbb, w.kernels), w.slots, w.inflight,
-        static_cast<std::uint32_t>(w.since_heartbeat.count()), w.completed, add_device_metrics(fbb, w.metrics),
-        w.prefetch));
+    workers.push_back(wire::CreateWorkerStatus(fbb, fbb.CreateString(w.id), add_device_info(fbb, w.device),
+                                               strings(fbb, w.kernels), w.slots, w.inflight,
+                                               static_cast<std::uint32_t>(w.since_heartbeat.count()), w.completed,
+                                               add_device_metrics(fbb, w.metrics), w.prefetch));
   const FleetStatus& f = m.fleet;
   auto body = wire::CreateStatusReply(fbb, m.request_id, fbb.CreateString(f.broker_id), fbb.CreateVector(workers),
                                       f.queued_jobs, f.inflight_jobs, f.redis_connected, f.default_timeout_ms);

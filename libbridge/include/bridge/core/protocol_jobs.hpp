@@ -22,11 +22,14 @@ namespace bridge::core::protocol {
 /// B -> W: run the request that follows. [this][JobRequest header][its tensors][activation tensors]
 struct DispatchHeader {
   std::uint64_t dispatch_id = 0;
-  std::uint32_t deadline_ms = 1;  ///< from the worker's receipt: the sooner of the job's deadline and max_job_ms
+  std::uint32_t deadline_ms = 1;  ///< from the worker's receipt: the job's deadline
   std::string_view actor;         ///< actor calls: "TENANT/ID"; empty otherwise (borrowed, as the span)
   std::uint64_t actor_version = 0;
   bool activate = false;                 ///< the activation's tensors follow the request's
   std::span<const Tensor> activation;    ///< described here, sent as frames (activate only)
+  /// From the job's start on the worker (which may be later than its receipt: a prefetched job
+  /// waits for a slot): its tenant's max_job_ms. 0: none beyond the deadline.
+  std::uint32_t max_run_ms = 0;
 };
 
 /// W -> B: a job's result. [this][returned outputs][kept tensors] (ResultLayout). Written with

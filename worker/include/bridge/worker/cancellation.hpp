@@ -32,8 +32,20 @@ class Cancellation {
   /// the job's oneTBB task group this way.
   void bind(std::function<void()> hook);
   void unbind();
+  /// The time the job may run until, set when it starts (its tenant's max_job_ms from then, which a
+  /// job waiting for a slot has not begun to use); time_point::max() until then. The worker's socket
+  /// thread stops the job when it passes, as at its deadline.
+  void limit_run(std::chrono::steady_clock::time_point until) noexcept {
+    run_limit_.store(until.time_since_epoch().count(), std::memory_order_relaxed);
+  }
+  std::chrono::steady_clock::time_point run_limit() const noexcept {
+    return std::chrono::steady_clock::time_point(
+        std::chrono::steady_clock::duration(run_limit_.load(std::memory_order_relaxed)));
+  }
 
  private:
+  std::atomic<std::chrono::steady_clock::rep> run_limit_{
+      std::chrono::steady_clock::time_point::max().time_since_epoch().count()};
   mutable std::mutex mutex_;
   mutable std::condition_variable stopped_;
   std::atomic<bool> requested_{false};

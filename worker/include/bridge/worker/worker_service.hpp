@@ -71,6 +71,8 @@ class WorkerService {
   void launch_batches(std::vector<DynamicBatcher::Group> groups);
   /// Answers the waiting jobs that were stopped (cancel, deadline, a broker left) without running them.
   void answer_stopped_waiting();
+  /// At a job's start (any thread): its tenant's max_job_ms runs from now (Cancellation::limit_run).
+  static void arm_run_limit(Execution& execution);
   void answer_error(std::uint64_t dispatch_id, const Status& status);
   void on_complete(std::unique_ptr<Execution> execution);  // any thread
   void send_completed();
@@ -107,8 +109,16 @@ class WorkerService {
   /// to the oldest waiting one on the backend's own thread, so that it starts without waiting for
   /// this loop to wake up, and without a round trip to the broker.
   std::mutex slots_mutex_;
-  std::uint32_t started_ = 0;                       // guarded by slots_mutex_
-  std::deque<std::unique_ptr<Execution>> waiting_;  // guarded by slots_mutex_; non-empty only when all slots are taken
+  std::uint32_t started_ = 0;  // guarded by slots_mutex_
+  /// Guarded by slots_mutex_; not empty only while every slot is taken.
+  std::deque<std::unique_ptr<Execution>> waiting_;
+  bool stops_to_answer_ = false;  ///< a job was asked to stop since answer_stopped_waiting() last looked
+  /// Stops every job here and drops their results: the broker no longer holds them (it was left, or
+  /// it forgot this worker and re-dispatched them).
+  void orphan_jobs(const std::string& why);
+  /// At exit: the waiting jobs never start, and the running ones are asked to stop (the broker runs
+  /// them again elsewhere), so the backend goes idle.
+  void stop_everything();
   struct Running {
     Clock::time_point deadline;
     std::shared_ptr<Cancellation> cancel;

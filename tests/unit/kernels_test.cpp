@@ -5,6 +5,7 @@
 #include "random_tensor.hpp"
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 
@@ -92,24 +93,30 @@ TEST(Kernels, ReduceSumMatchesDoubleReference) {
   }
 }
 
+// Each of the CPU's micro-kernels that this machine can run (BRIDGE_MATMUL_ISA caps the choice).
 TEST(Kernels, MatmulMatchesReference) {
   const std::vector<std::array<std::int64_t, 3>> shapes = {{0, 3, 4},  {3, 0, 4},     {1, 1, 1},    {2, 3, 4},
                                                            {7, 13, 5}, {33, 257, 31}, {64, 64, 64}, {300, 129, 517}};
-  for (auto [m, k, n] : shapes) {
-    Tensor a = random_tensor({m, k}, 6), b = random_tensor({k, n}, 7);
-    std::vector<Tensor> out;
-    ASSERT_TRUE(run("matmul", {a, b}, {}, out).is_ok());
-    ASSERT_EQ(out[0].shape(), (Shape{m, n}));
-    std::vector<double> want(static_cast<std::size_t>(m * n));
-    for (std::int64_t i = 0; i < m; ++i)
-      for (std::int64_t j = 0; j < n; ++j) {
-        double sum = 0;
-        for (std::int64_t p = 0; p < k; ++p) sum += double(a.values<float>()[i * k + p]) * b.values<float>()[p * n + j];
-        want[static_cast<std::size_t>(i * n + j)] = sum;
-      }
-    // Float accumulation over k terms of magnitude <= 1: error bound ~ k * eps.
-    expect_near_all(out[0].values<float>(), want, 0, 1e-6 * static_cast<double>(k + 1) * 4);
-  }
+  for (const char* isa : {"", "avx2", "baseline"})
+    for (auto [m, k, n] : shapes) {
+      ::setenv("BRIDGE_MATMUL_ISA", isa, 1);
+      SCOPED_TRACE(std::string("BRIDGE_MATMUL_ISA=") + isa);
+      Tensor a = random_tensor({m, k}, 6), b = random_tensor({k, n}, 7);
+      std::vector<Tensor> out;
+      ASSERT_TRUE(run("matmul", {a, b}, {}, out).is_ok());
+      ASSERT_EQ(out[0].shape(), (Shape{m, n}));
+      std::vector<double> want(static_cast<std::size_t>(m * n));
+      for (std::int64_t i = 0; i < m; ++i)
+        for (std::int64_t j = 0; j < n; ++j) {
+          double sum = 0;
+          for (std::int64_t p = 0; p < k; ++p)
+            sum += double(a.values<float>()[i * k + p]) * b.values<float>()[p * n + j];
+          want[static_cast<std::size_t>(i * n + j)] = sum;
+        }
+      // Float accumulation over k terms of magnitude <= 1: error bound ~ k * eps.
+      expect_near_all(out[0].values<float>(), want, 0, 1e-6 * static_cast<double>(k + 1) * 4);
+    }
+  ::unsetenv("BRIDGE_MATMUL_ISA");
 }
 
 TEST(Kernels, SoftmaxMatchesReferenceAndIsStableForLargeInputs) {

@@ -4,21 +4,23 @@
 // once into 256-column blocks that lie contiguously (rows 1 KiB apart), shared by every tile of c
 // that uses it; then tiles of c (64 rows x one block) run in parallel. Unpacked, a panel of a wide b
 // spans a page per row (4 KiB apart at N = 1024: 256 pages, four times the first-level TLB), and
-// 1024 x 1024 ran at about half the speed of 512 x 512. The micro-kernel keeps a 4 x 32 block of c
-// in registers across the panel, so each vector of b loaded from cache feeds four fused
-// multiply-adds and c is touched once per panel; it runs along rows of b and c (unit stride) so that
-// the compiler vectorises it. It is compiled three times (target_clones): AVX-512, AVX2+FMA and
-// baseline x86-64, and the best one the CPU has is picked at load time, so that one portable binary
-// gets the wide vectors where they exist. docs/performance.md compares it with OpenBLAS.
+// 1024 x 1024 ran at about half the speed of 512 x 512. The micro-kernel keeps an R x 32 block of c
+// in registers across the panel, so each vector of b loaded from cache feeds R fused multiply-adds
+// and c is touched once per panel; it runs along rows of b and c (unit stride) so that the compiler
+// vectorises it. It is compiled for AVX-512 (R = 8), AVX2+FMA (R = 3) and baseline x86-64 (R = 4),
+// and the best the CPU has is picked at run time, so that one portable binary gets the wide vectors
+// where they exist. docs/performance.md compares it with OpenBLAS.
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 #include <memory>
+#include <string_view>
 
 #include <tbb/blocked_range.h>
 #include <tbb/blocked_range2d.h>
 #include <tbb/parallel_for.h>
 
 #include "checks.hpp"
-#include "vector_clones.hpp"
 
 namespace bridge::worker {
 namespace {
@@ -45,53 +47,89 @@ Status plan(const KernelArgs& args, std::vector<OutputSpec>& outputs) {
   return {};
 }
 
-constexpr std::size_t kMicroRows = 4;
-constexpr std::size_t kMicroCols = 32;
-
-// c[i0:i1, j0:j1] += a[i0:i1, p0:p1] x b[p0:p1, j0:j1], with that block of b given packed: `bp`
-// holds row p - p0, column j - j0 at (p - p0) * ldb + (j - j0). Rows of a and c have strides k and n.
-// Full 4 x 32 blocks of c are accumulated in local arrays across the whole panel: the compiler keeps
-// them in vector registers (8 with AVX-512), so the inner loop is two loads of b, four broadcasts of
-// a and eight fused multiply-adds, with no load or store of c. Edges take the plain loop.
-BRIDGE_VECTOR_CLONES
-void tile(const float* __restrict a, const float* __restrict bp, std::size_t ldb, float* __restrict c, std::size_t k,
-          std::size_t n, std::size_t i0, std::size_t i1, std::size_t j0, std::size_t j1, std::size_t p0,
-          std::size_t p1) {
-  const std::size_t depth = p1 - p0, width = j1 - j0;
-  std::size_t i = i0;
-  for (; i + kMicroRows <= i1; i += kMicroRows) {
-    const float* a0 = a + i * k + p0;
-    std::size_t j = 0;
-    for (; j + kMicroCols <= width; j += kMicroCols) {
-      float acc[kMicroRows][kMicroCols] = {};
-      for (std::size_t p = 0; p < depth; ++p) {
-        const float* __restrict row = bp + p * ldb + j;
-        for (std::size_t r = 0; r < kMicroRows; ++r) {
-          const float x = a0[r * k + p];
-          for (std::size_t q = 0; q < kMicroCols; ++q) acc[r][q] += x * row[q];
-        }
-      }
-      for (std::size_t r = 0; r < kMicroRows; ++r)
-        for (std::size_t q = 0; q < kMicroCols; ++q) c[(i + r) * n + j0 + j + q] += acc[r][q];
-    }
-    for (std::size_t r = 0; r < kMicroRows && j < width; ++r) {  // the columns past the last full block
-      float* __restrict ci = c + (i + r) * n + j0;
-      for (std::size_t p = 0; p < depth; ++p) {
-        const float x = a0[r * k + p];
-        const float* __restrict row = bp + p * ldb;
-        for (std::size_t q = j; q < width; ++q) ci[q] += x * row[q];
-      }
+// c[i0:i0+R, j0:j0+C] += a[i0:i0+R, p0:p1] x (a packed block of b), the R x C block of c held in
+// local arrays across the whole panel: the compiler keeps them in vector registers, so the inner loop
+// is C / lanes loads of b, R broadcasts of a and R * C / lanes fused multiply-adds, with no load or
+// store of c. `a0` points at a[i0, p0], `row0` at the block's row p0, column j0; `c0` at c[i0, j0].
+template <std::size_t R, std::size_t C>
+[[gnu::always_inline]] inline void micro(const float* __restrict a0, std::size_t k, const float* __restrict row0,
+                                         std::size_t ldb, std::size_t depth, float* __restrict c0, std::size_t n) {
+  float acc[R][C] = {};
+  for (std::size_t p = 0; p < depth; ++p) {
+    const float* __restrict row = row0 + p * ldb;
+    for (std::size_t r = 0; r < R; ++r) {
+      const float x = a0[r * k + p];
+      for (std::size_t q = 0; q < C; ++q) acc[r][q] += x * row[q];
     }
   }
-  for (; i < i1; ++i) {  // the last rows, one at a time
-    float* __restrict ci = c + i * n + j0;
-    const float* ai = a + i * k + p0;
+  for (std::size_t r = 0; r < R; ++r)
+    for (std::size_t q = 0; q < C; ++q) c0[r * n + q] += acc[r][q];
+}
+
+// Rows i .. i + R of c's columns j0 .. j0 + width: full blocks of C columns through micro<R, C>, the
+// columns past the last full block through the plain loop. (A function, not a lambda: GCC compiles a
+// lambda for the default instruction set, whatever its caller's target.)
+template <std::size_t R, std::size_t C>
+[[gnu::always_inline]] inline void row_block(const float* __restrict a, const float* __restrict bp, std::size_t ldb,
+                                             float* __restrict c, std::size_t k, std::size_t n, std::size_t i,
+                                             std::size_t j0, std::size_t p0, std::size_t depth, std::size_t width) {
+  const std::size_t full = width / C * C;
+  for (std::size_t j = 0; j < full; j += C) micro<R, C>(a + i * k + p0, k, bp + j, ldb, depth, c + i * n + j0 + j, n);
+  for (std::size_t r = 0; r < R && full < width; ++r) {
+    float* __restrict ci = c + (i + r) * n + j0;
+    const float* ai = a + (i + r) * k + p0;
     for (std::size_t p = 0; p < depth; ++p) {
       const float x = ai[p];
       const float* __restrict row = bp + p * ldb;
-      for (std::size_t q = 0; q < width; ++q) ci[q] += x * row[q];
+      for (std::size_t q = full; q < width; ++q) ci[q] += x * row[q];
     }
   }
+}
+
+// c[i0:i1, j0:j1] += a[i0:i1, p0:p1] x b[p0:p1, j0:j1], with that block of b given packed: `bp`
+// holds row p - p0, column j - j0 at (p - p0) * ldb + (j - j0). Rows of a and c have strides k and n.
+// Blocks of R rows, then the rows past the last full block one at a time (micro<1, C>).
+template <std::size_t R, std::size_t C>
+[[gnu::always_inline]] inline void tile_with(const float* __restrict a, const float* __restrict bp, std::size_t ldb,
+                                             float* __restrict c, std::size_t k, std::size_t n, std::size_t i0,
+                                             std::size_t i1, std::size_t j0, std::size_t j1, std::size_t p0,
+                                             std::size_t p1) {
+  std::size_t i = i0;
+  for (; i + R <= i1; i += R) row_block<R, C>(a, bp, ldb, c, k, n, i, j0, p0, p1 - p0, j1 - j0);
+  for (; i < i1; ++i) row_block<1, C>(a, bp, ldb, c, k, n, i, j0, p0, p1 - p0, j1 - j0);
+}
+
+// One micro-kernel shape per instruction set, measured on this project's AVX-512 machine with each
+// forced (BRIDGE_MATMUL_ISA), GFLOP/s at 256 / 512 / 1024: AVX-512 8 x 32 (16 zmm accumulators)
+// 432 / 370 / 374, where 4 x 32 (8, the first version, which left the FMA units waiting on their own
+// latency) gave 250-375 / 235 / 250 and OpenBLAS 290 / 350 / 390; AVX2 3 x 32 (12 ymm) 202 / 143 /
+// 154, 4 x 32 (16: no register left for b) 144 / 102 / 106; baseline SSE2 4 x 32, 71-82. GCC kept
+// 6 x 16 (AVX2) and 4 x 8 (SSE2) scalar: 32 columns is the width its vectoriser takes here.
+using TileFn = void (*)(const float*, const float*, std::size_t, float*, std::size_t, std::size_t, std::size_t,
+                        std::size_t, std::size_t, std::size_t, std::size_t, std::size_t);
+#define BRIDGE_MATMUL_TILE(NAME, ATTRIBUTE, R, C)                                                                 \
+  ATTRIBUTE void NAME(const float* a, const float* bp, std::size_t ldb, float* c, std::size_t k, std::size_t n,  \
+                      std::size_t i0, std::size_t i1, std::size_t j0, std::size_t j1, std::size_t p0,            \
+                      std::size_t p1) {                                                                          \
+    tile_with<R, C>(a, bp, ldb, c, k, n, i0, i1, j0, j1, p0, p1);                                               \
+  }
+BRIDGE_MATMUL_TILE(tile_baseline, , 4, 32)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+BRIDGE_MATMUL_TILE(tile_avx2, [[gnu::target("arch=x86-64-v3")]], 3, 32)
+BRIDGE_MATMUL_TILE(tile_avx512, [[gnu::target("arch=x86-64-v4")]], 8, 32)
+#endif
+#undef BRIDGE_MATMUL_TILE
+
+// The best micro-kernel this CPU runs, or a lesser one that BRIDGE_MATMUL_ISA names (avx2,
+// baseline: to compare them, and for the tests, which check each on this machine).
+TileFn choose_tile() {
+  const char* cap = std::getenv("BRIDGE_MATMUL_ISA");
+  const std::string_view limit = cap == nullptr ? "" : cap;
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+  if (limit != "avx2" && limit != "baseline" && __builtin_cpu_supports("x86-64-v4")) return tile_avx512;
+  if (limit != "baseline" && __builtin_cpu_supports("x86-64-v3")) return tile_avx2;
+#endif
+  return tile_baseline;
 }
 
 void run_cpu(const KernelArgs& args, std::span<Tensor> outputs) {
@@ -106,6 +144,7 @@ void run_cpu(const KernelArgs& args, std::span<Tensor> outputs) {
   // A b of one block's width is already laid out as its packed form would be: used as it is.
   // Otherwise block s of a group starts at s * kColTile * depth and holds its rows contiguously,
   // `width` floats each; the buffer is not zeroed, since every element is packed before it is read.
+  const TileFn tile = choose_tile();
   const bool pack = n > kColTile;
   const std::unique_ptr<float[]> packed(pack ? new float[std::min(k, kDepthPanel) * std::min(n, kGroupCols)] : nullptr);
   for (std::size_t p0 = 0; p0 < k; p0 += kDepthPanel) {

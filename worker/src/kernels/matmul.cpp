@@ -107,10 +107,10 @@ template <std::size_t R, std::size_t C>
 // 6 x 16 (AVX2) and 4 x 8 (SSE2) scalar: 32 columns is the width its vectoriser takes here.
 using TileFn = void (*)(const float*, const float*, std::size_t, float*, std::size_t, std::size_t, std::size_t,
                         std::size_t, std::size_t, std::size_t, std::size_t, std::size_t);
-#define BRIDGE_MATMUL_TILE(NAME, ATTRIBUTE, R, C)                                                                 \
-  ATTRIBUTE void NAME(const float* a, const float* bp, std::size_t ldb, float* c, std::size_t k, std::size_t n,  \
-                      std::size_t i0, std::size_t i1, std::size_t j0, std::size_t j1, std::size_t p0,            \
-                      std::size_t p1) {                                                                          \
+#define BRIDGE_MATMUL_TILE(NAME, ATTRIBUTE, R, C)                                                               \
+  ATTRIBUTE void NAME(const float* a, const float* bp, std::size_t ldb, float* c, std::size_t k, std::size_t n, \
+                      std::size_t i0, std::size_t i1, std::size_t j0, std::size_t j1, std::size_t p0,           \
+                      std::size_t p1) {                                                                         \
     tile_with<R, C>(a, bp, ldb, c, k, n, i0, i1, j0, j1, p0, p1);                                               \
   }
 BRIDGE_MATMUL_TILE(tile_baseline, , 4, 32)

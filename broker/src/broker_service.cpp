@@ -87,6 +87,7 @@ BrokerService::BrokerService(BrokerOptions options, TenantTable tenants)
 BrokerService::~BrokerService() = default;
 
 void BrokerService::run() {
+  dispatcher_.set_stop_allowance(std::chrono::milliseconds(options_.cancel_grace_ms));
   // A frame over the limits but within twice them is read, so that it can be answered TOO_LARGE
   // with its job id and logged; a bigger one makes libzmq close that peer's connection unread.
   const auto max_frame =

@@ -27,15 +27,18 @@ void Dispatcher::route(Job& job) {
 }
 
 void Dispatcher::dispatch_queued() {
-  // Idle slots first, on every worker; only then the workers' prefetch queues, so that a job does
-  // not wait behind another on one worker while a slot is idle on the next.
+  // Idle slots first, on every worker; only then the workers' prefetch queues, one place per worker
+  // per round, so that a job does not wait behind another on one worker while a slot is idle on the
+  // next, and the queues fill evenly.
   for (const bool with_prefetch : {false, true}) {
     bool progress = true;
     while (progress && !scheduler_.empty()) {
       progress = false;
       for (auto& [id, worker] : workers_.workers()) {
         WorkerRecord& w = worker;
-        while (w.has_free_credit(with_prefetch) && !scheduler_.empty()) {
+        const std::size_t per_round = with_prefetch ? 1 : std::numeric_limits<std::size_t>::max();
+        for (std::size_t taken = 0; taken < per_round && w.has_free_credit(with_prefetch) && !scheduler_.empty();
+             ++taken) {
           Job* job = scheduler_.next([&](const Job& j) { return workers_.can_take(w, j); });
           if (job == nullptr) break;
           if (!dispatch(w, *job)) {
@@ -53,11 +56,14 @@ bool Dispatcher::dispatch(WorkerRecord& worker, Job& job) {
   const auto now = Clock::now();
   // The worker stops the job at its deadline, or once it has run for its tenant's max_job_ms. A job
   // sent to wait on the worker (every slot there is taken: prefetch) starts at the latest once every
-  // job already there is due, so the broker's own timer for max_job_ms runs from then.
+  // job already there is due and stopped, so the broker's own timer for max_job_ms (a backstop for a
+  // worker that does not stop it) runs from then.
   const std::chrono::milliseconds max_run = max_run_(job);
   Clock::time_point starts_by = now;
-  if (worker.inflight.size() >= worker.slots)
+  if (worker.inflight.size() >= worker.slots) {
     for (const auto& [id, ahead] : worker.inflight) starts_by = std::max(starts_by, ahead->due());
+    if (starts_by < Clock::time_point::max() - stop_allowance_) starts_by += stop_allowance_;
+  }
   const Clock::time_point stop_at =
       starts_by >= job.deadline - max_run ? job.deadline : starts_by + max_run;  // no overflow past max()
   const std::uint64_t dispatch_id = next_dispatch_id_;

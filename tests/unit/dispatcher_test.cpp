@@ -128,6 +128,16 @@ TEST(Dispatcher, IdleSlotsOnEveryWorkerFillBeforeAnyPrefetch) {
   EXPECT_EQ(fifth.state, JobState::kRunning);
 }
 
+TEST(Dispatcher, QueuedJobsFillTheWorkersPrefetchQueuesEvenly) {
+  Rig rig;
+  for (std::uint64_t key = 1; key <= 6; ++key) rig.dispatcher.route(rig.add_job(key));  // no worker: queued
+  rig.add_worker("a", 1, 4);
+  rig.add_worker("b", 1, 4);
+  rig.dispatcher.dispatch_queued();
+  EXPECT_EQ(rig.workers.find("a")->inflight.size(), 3u) << "a slot and two waiting places each, not a filled first";
+  EXPECT_EQ(rig.workers.find("b")->inflight.size(), 3u);
+}
+
 TEST(Dispatcher, TheTimeAJobMayRunIsTheSoonerOfItsDeadlineAndItsTenantsMaxRun) {
   Rig rig;
   rig.add_worker("w", 2);

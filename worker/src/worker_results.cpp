@@ -31,11 +31,14 @@ void WorkerService::on_complete(std::unique_ptr<Execution> execution) {
     } else {  // the slot passes to the oldest waiting job, from here
       next = std::move(waiting_.front());
       waiting_.pop_front();
+      ++handing_over_;
     }
   }
   if (next) {
     arm_run_limit(*next);
     backend_->execute(std::move(next), completion_);
+    std::lock_guard lock(slots_mutex_);
+    if (--handing_over_ == 0) handed_over_.notify_all();
   }
   execution->release_working_memory();  // here, on the backend's thread
   {
@@ -95,6 +98,11 @@ void WorkerService::answer_stopped_waiting() {
         continue;
       }
       waiting = stack_batch(std::move(members));
+      if (waiting->members.empty()) {
+        if (auto job = running_.find(waiting->dispatch_id); job != running_.end()) job->second.batch.reset();
+      } else {
+        link_batch(*waiting);
+      }
       ++it;
     }
   }

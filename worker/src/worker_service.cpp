@@ -106,19 +106,40 @@ void WorkerService::move_to_broker(std::size_t index, const std::string& why) {
 
 void WorkerService::orphan_jobs(const std::string& why) {
   for (auto& [dispatch_id, job] : running_) {
-    job.cancel->request(StatusCode::kCancelled, why);
+    stop(job, StatusCode::kCancelled, why);
     orphaned_.insert(dispatch_id);
   }
+}
+
+void WorkerService::stop(Running& job, StatusCode code, const std::string& message) {
+  job.cancel->request(code, message);
   stops_to_answer_ = true;
+  if (!job.batch) return;
+  const auto& members = job.batch->members;
+  if (std::all_of(members.begin(), members.end(), [](const auto& c) { return c->requested(); }))
+    job.batch->combined->request(code, "every job of its batch was stopped (" + message + ")");
+}
+
+void WorkerService::link_batch(const Execution& combined) {
+  if (combined.members.empty()) return;
+  auto link = std::make_shared<BatchStop>();
+  link->combined = combined.cancel;
+  for (const auto& member : combined.members) {
+    link->members.push_back(member->cancel);
+    if (auto it = running_.find(member->dispatch_id); it != running_.end()) it->second.batch = link;
+  }
 }
 
 void WorkerService::stop_everything() {
   std::deque<std::unique_ptr<Execution>> dropped;
   {
-    std::lock_guard lock(slots_mutex_);
+    std::unique_lock lock(slots_mutex_);
     dropped.swap(waiting_);  // a job that ends from now on frees its slot to nobody
+    // A hand-over already under way reaches the backend before this returns, so that the backend's
+    // wait for idle, next, counts it.
+    handed_over_.wait(lock, [this] { return handing_over_ == 0; });
   }
-  for (auto& [dispatch_id, job] : running_) job.cancel->request(StatusCode::kCancelled, "the worker shut down");
+  for (auto& [dispatch_id, job] : running_) stop(job, StatusCode::kCancelled, "the worker shut down");
 }
 
 void WorkerService::send(core::Frames& frames) {
@@ -352,8 +373,13 @@ bool WorkerService::handle_message(core::Frames& frames) {
       (void)protocol::decode(*envelope, reregister);
       spdlog::info("broker asked for a new hello ({})", reregister.reason);
       // It does not know this worker: whatever it sent here was answered or sent elsewhere already.
-      if (!running_.empty()) orphan_jobs("broker " + broker() + " no longer holds this job");
-      send_hello();
+      // They are stopped, and the hello waits for them (or drain_timeout_ms), as when moving to
+      // another broker, so that no job it sends now waits behind one nobody wants.
+      if (hello_after_orphans_) break;
+      orphan_jobs("broker " + broker() + " no longer holds this job");
+      hello_after_orphans_ = !orphaned_.empty();
+      hello_by_ = Clock::now() + std::chrono::milliseconds(options_.drain_timeout_ms);
+      if (!hello_after_orphans_) send_hello();
       break;
     }
     default: spdlog::warn("ignored a {} message from the broker", wire::EnumNameBody(envelope->body_type()));
@@ -389,7 +415,15 @@ void WorkerService::handle_dispatch(const wire::Dispatch& dispatch, core::Frames
 void WorkerService::launch(std::unique_ptr<Execution> execution) {
   {
     std::lock_guard lock(slots_mutex_);
-    if (started_ >= options_.slots) return waiting_.push_back(std::move(execution));
+    if (started_ >= options_.slots) {
+      // Stopped already (in the batcher, or at a deadline just looked at): answered from the queue
+      // at the next look, not when a slot frees.
+      const auto stopped = [](const auto& e) { return e->cancel->requested(); };
+      if (execution->cancel->requested() ||
+          std::any_of(execution->members.begin(), execution->members.end(), stopped))
+        stops_to_answer_ = true;
+      return waiting_.push_back(std::move(execution));
+    }
   }
   // Only this thread takes a free slot, so it is still free here.
   arm_run_limit(*execution);
@@ -409,6 +443,7 @@ void WorkerService::launch_batches(std::vector<DynamicBatcher::Group> groups) {
     const auto start = Clock::now();
     std::unique_ptr<Execution> combined = stack_batch(std::move(group));
     if (combined->batch_size > 1) combined->transfer_us = micros_between(start, Clock::now());
+    link_batch(*combined);
     launch(std::move(combined));
   }
 }
@@ -417,8 +452,7 @@ void WorkerService::stop_job(std::uint64_t dispatch_id, StatusCode code, const s
   auto it = running_.find(dispatch_id);
   if (it == running_.end()) return;  // answered already: the result is on its way
   if (!it->second.cancel->requested()) spdlog::info("stopping job dispatch {}: {}", dispatch_id, message);
-  it->second.cancel->request(code, message);
-  stops_to_answer_ = true;
+  stop(it->second, code, message);
 }
 
 WorkerService::Clock::time_point WorkerService::stop_overdue_jobs(Clock::time_point now) {
@@ -429,11 +463,10 @@ WorkerService::Clock::time_point WorkerService::stop_overdue_jobs(Clock::time_po
     if (job.cancel->requested()) continue;
     const auto run_limit = job.cancel->run_limit();  // set once it started: its tenant's max_job_ms
     if (job.deadline <= now) {
-      job.cancel->request(StatusCode::kDeadlineExceeded, "the job's deadline passed while it was on worker " + id_);
-      stops_to_answer_ = true;
+      stop(job, StatusCode::kDeadlineExceeded, "the job's deadline passed while it was on worker " + id_);
     } else if (run_limit <= now) {
-      job.cancel->request(StatusCode::kDeadlineExceeded,
-                          "the job ran for its tenant's max_job_ms on worker " + id_ + " and was stopped");
+      stop(job, StatusCode::kDeadlineExceeded,
+           "the job ran for its tenant's max_job_ms on worker " + id_ + " and was stopped");
     } else {
       next = std::min({next, job.deadline, run_limit});
     }

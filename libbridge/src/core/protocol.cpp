@@ -108,7 +108,7 @@ Status decode(const wire::Envelope& envelope, const Limits& limits, WorkerHello&
   out.device = device_info_from(hello->device());
   if (hello->kernels() != nullptr)
     for (const auto* k : *hello->kernels()) out.kernels.emplace_back(view(k));
-  out.slots = std::max<std::uint32_t>(1, hello->slots());
+  out.slots = std::clamp<std::uint32_t>(hello->slots(), 1, WorkerHello::kMaxSlots);
   out.heartbeat_ms = std::clamp<std::uint32_t>(hello->heartbeat_ms(), 10, 60000);
   out.prefetch = std::min(hello->prefetch(), WorkerHello::kMaxPrefetch);
   return {};

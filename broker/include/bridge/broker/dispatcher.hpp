@@ -29,6 +29,10 @@ class Dispatcher {
 
   Dispatcher(JobTable& jobs, WorkerRegistry& workers, Scheduler& scheduler, Send send, MaxRun max_run, Sent sent);
 
+  /// How long a worker may take to stop a job that is due (the broker's cancel_grace_ms): a job sent
+  /// to wait behind others may start that much after they are due.
+  void set_stop_allowance(std::chrono::milliseconds allowance) { stop_allowance_ = allowance; }
+
   /// Sends `job` now if nothing is queued and a worker can take it; otherwise queues it (Queued).
   void route(Job& job);
   /// Offers every worker with a free credit the queued jobs it can run, until none fits.
@@ -39,6 +43,7 @@ class Dispatcher {
   /// its max_run when that comes before its deadline. False (and nothing changed) if the send failed.
   bool dispatch(WorkerRecord& worker, Job& job);
 
+  std::chrono::milliseconds stop_allowance_{0};
   JobTable& jobs_;
   WorkerRegistry& workers_;
   Scheduler& scheduler_;

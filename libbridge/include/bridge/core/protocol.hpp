@@ -28,10 +28,11 @@ struct WorkerHello {
   std::uint64_t incarnation = 0;  ///< random per process: a re-hello with the same value keeps jobs in flight
   DeviceInfo device;
   std::vector<std::string> kernels;
-  std::uint32_t slots = 1;            ///< decode(): at least 1
+  std::uint32_t slots = 1;            ///< decode(): within 1..kMaxSlots
   std::uint32_t heartbeat_ms = 1000;  ///< decode(): within 10..60000
   std::uint32_t prefetch = 0;         ///< decode(): at most kMaxPrefetch
   static constexpr std::uint32_t kMaxPrefetch = 4096;
+  static constexpr std::uint32_t kMaxSlots = 4096;
 };
 
 /// Either way. With `incoming_bytes`, it announces that the sender's next message is that large

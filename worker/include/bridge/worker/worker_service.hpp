@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -112,6 +113,8 @@ class WorkerService {
   std::uint32_t started_ = 0;  // guarded by slots_mutex_
   /// Guarded by slots_mutex_; not empty only while every slot is taken.
   std::deque<std::unique_ptr<Execution>> waiting_;
+  std::uint32_t handing_over_ = 0;      // guarded by slots_mutex_: waiting jobs taken, not yet in the backend
+  std::condition_variable handed_over_;  // handing_over_ fell to 0
   bool stops_to_answer_ = false;  ///< a job was asked to stop since answer_stopped_waiting() last looked
   /// Stops every job here and drops their results: the broker no longer holds them (it was left, or
   /// it forgot this worker and re-dispatched them).
@@ -119,11 +122,22 @@ class WorkerService {
   /// At exit: the waiting jobs never start, and the running ones are asked to stop (the broker runs
   /// them again elsewhere), so the backend goes idle.
   void stop_everything();
+  /// Jobs launched together as one batch (one combined execution with its own Cancellation): the
+  /// batch is stopped once every one of them has been.
+  struct BatchStop {
+    std::shared_ptr<Cancellation> combined;
+    std::vector<std::shared_ptr<Cancellation>> members;
+  };
   struct Running {
     Clock::time_point deadline;
     std::shared_ptr<Cancellation> cancel;
     std::uint64_t result_bytes = 0;  ///< what its result will carry (the last step's planned outputs)
+    std::shared_ptr<BatchStop> batch;  ///< set while it is a member of a batch
   };
+  /// Asks job `job` to stop, and its batch with it once none of the batch's jobs is wanted.
+  void stop(Running& job, StatusCode code, const std::string& message);
+  /// Links the members of `combined` (a batch) to it, for stop().
+  void link_batch(const Execution& combined);
   /// The bytes of the results of the jobs running here, when that is large enough to announce
   /// (core/liveness.hpp), else 0. Every heartbeat carries it: ZeroMQ fills one write batch with the
   /// announcement sent just before a large result and the result itself, and under CURVE encrypts

@@ -1,9 +1,5 @@
-// WorkerService's answers to the broker (results, returned and kept outputs, and errors), and the
-// prefetched jobs that wait for a slot.
-#include <algorithm>
-#include <iterator>
-#include <utility>
-
+// WorkerService's answers to the broker: results (returned and kept outputs) and errors; and a
+// finished job's slot, handed to the oldest waiting job.
 #include <spdlog/spdlog.h>
 
 #include "bridge/core/job_codec.hpp"
@@ -55,61 +51,6 @@ void WorkerService::send_completed() {
     finished.swap(completed_);
   }
   for (auto& execution : finished) answer_finished(std::move(execution));
-}
-
-void WorkerService::arm_run_limit(Execution& execution) {
-  const auto now = Clock::now();
-  const auto arm = [now](Execution& e) {
-    if (e.max_run.count() > 0) e.cancel->limit_run(now + e.max_run);
-  };
-  arm(execution);
-  for (auto& member : execution.members) arm(*member);  // each member's stop is its own (a batch)
-}
-
-void WorkerService::answer_stopped_waiting() {
-  if (!std::exchange(stops_to_answer_, false)) return;  // nothing was stopped since the last look
-  const auto running_on = [](const std::unique_ptr<Execution>& e) { return !e->cancel->requested(); };
-  DynamicBatcher::Group answered;  // jobs, batch members included
-  {
-    std::lock_guard lock(slots_mutex_);
-    for (auto it = waiting_.begin(); it != waiting_.end();) {
-      std::unique_ptr<Execution>& waiting = *it;
-      if (waiting->members.empty()) {
-        if (running_on(waiting)) {
-          ++it;
-        } else {
-          answered.push_back(std::move(waiting));
-          it = waiting_.erase(it);
-        }
-        continue;
-      }
-      // A batch: its stopped members leave it now (the broker waits for their answers to free their
-      // credits), and the rest wait on, stacked again without them.
-      auto& members = waiting->members;
-      const auto stopped = std::stable_partition(members.begin(), members.end(), running_on);
-      if (stopped == members.end()) {
-        ++it;
-        continue;
-      }
-      std::move(stopped, members.end(), std::back_inserter(answered));
-      members.erase(stopped, members.end());
-      if (members.empty()) {
-        it = waiting_.erase(it);
-        continue;
-      }
-      waiting = stack_batch(std::move(members));
-      if (waiting->members.empty()) {
-        if (auto job = running_.find(waiting->dispatch_id); job != running_.end()) job->second.batch.reset();
-      } else {
-        link_batch(*waiting);
-      }
-      ++it;
-    }
-  }
-  for (auto& job : answered) {
-    job->status = job->cancel->status();
-    answer_finished(std::move(job));
-  }
 }
 
 void WorkerService::answer_finished(std::unique_ptr<Execution> execution) {

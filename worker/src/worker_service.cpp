@@ -111,37 +111,6 @@ void WorkerService::orphan_jobs(const std::string& why) {
   }
 }
 
-void WorkerService::stop(Running& job, StatusCode code, const std::string& message) {
-  job.cancel->request(code, message);
-  stops_to_answer_ = true;
-  if (!job.batch) return;
-  const auto& members = job.batch->members;
-  if (std::all_of(members.begin(), members.end(), [](const auto& c) { return c->requested(); }))
-    job.batch->combined->request(code, "every job of its batch was stopped (" + message + ")");
-}
-
-void WorkerService::link_batch(const Execution& combined) {
-  if (combined.members.empty()) return;
-  auto link = std::make_shared<BatchStop>();
-  link->combined = combined.cancel;
-  for (const auto& member : combined.members) {
-    link->members.push_back(member->cancel);
-    if (auto it = running_.find(member->dispatch_id); it != running_.end()) it->second.batch = link;
-  }
-}
-
-void WorkerService::stop_everything() {
-  std::deque<std::unique_ptr<Execution>> dropped;
-  {
-    std::unique_lock lock(slots_mutex_);
-    dropped.swap(waiting_);  // a job that ends from now on frees its slot to nobody
-    // A hand-over already under way reaches the backend before this returns, so that the backend's
-    // wait for idle, next, counts it.
-    handed_over_.wait(lock, [this] { return handing_over_ == 0; });
-  }
-  for (auto& [dispatch_id, job] : running_) stop(job, StatusCode::kCancelled, "the worker shut down");
-}
-
 void WorkerService::send(core::Frames& frames) {
   // A DEALER queues while the broker is away (up to its high-water mark); a failed send is logged
   // and the broker's liveness check recovers the job elsewhere.
@@ -410,32 +379,6 @@ void WorkerService::handle_dispatch(const wire::Dispatch& dispatch, core::Frames
     groups.push_back(std::move(*full));
     launch_batches(std::move(groups));
   }
-}
-
-void WorkerService::launch(std::unique_ptr<Execution> execution) {
-  {
-    std::lock_guard lock(slots_mutex_);
-    if (started_ >= options_.slots) {
-      // Stopped already (in the batcher, or at a deadline just looked at): answered from the queue
-      // at the next look, not when a slot frees.
-      const auto stopped = [](const auto& e) { return e->cancel->requested(); };
-      if (execution->cancel->requested() ||
-          std::any_of(execution->members.begin(), execution->members.end(), stopped))
-        stops_to_answer_ = true;
-      return waiting_.push_back(std::move(execution));
-    }
-  }
-  // Only this thread takes a free slot, so it is still free here.
-  arm_run_limit(*execution);
-  if (backend_->run_inline(*execution)) {
-    execution->release_working_memory();
-    return answer_finished(std::move(execution));
-  }
-  {
-    std::lock_guard lock(slots_mutex_);
-    ++started_;
-  }
-  backend_->execute(std::move(execution), completion_);
 }
 
 void WorkerService::launch_batches(std::vector<DynamicBatcher::Group> groups) {

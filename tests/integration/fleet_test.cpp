@@ -334,6 +334,13 @@ TEST(ClientClose, AnswersPendingJobsCancelledAndStopsThemInTheFleet) {
   EXPECT_TRUE(Client(fleet.client_options()).run({.kernel = "sleep", .params = {{"ms", 1}}}).ok());
 }
 
+// The jobs in flight on a fleet's only worker, as the broker reports them; -1 if it does not.
+int only_worker_inflight(Client& client) {
+  FleetStatus status;
+  return client.status(status).is_ok() && status.workers.size() == 1 ? static_cast<int>(status.workers[0].inflight)
+                                                                     : -1;
+}
+
 // prefetch: the broker sends a worker jobs beyond its slots; they wait on the worker, which still runs
 // only `slots` at once, and start there as soon as one frees.
 TEST(Prefetch, JobsBeyondTheSlotsWaitOnTheWorkerWhichRunsOnlyItsSlotsAtOnce) {
@@ -368,11 +375,7 @@ TEST(Prefetch, AJobCancelledWhileItWaitsOnTheWorkerFreesItsPlaceAtOnce) {
   std::promise<JobResult> first, second;
   const std::uint64_t running = client.submit(long_job, [&](JobResult r) { first.set_value(std::move(r)); });
   const std::uint64_t waiting = client.submit(long_job, [&](JobResult r) { second.set_value(std::move(r)); });
-  const auto worker_inflight = [&] {
-    FleetStatus status;
-    return client.status(status).is_ok() && status.workers.size() == 1 ? static_cast<int>(status.workers[0].inflight)
-                                                                       : -1;
-  };
+  const auto worker_inflight = [&] { return only_worker_inflight(client); };
   ASSERT_TRUE(eventually([&] { return worker_inflight() == 2; }, std::chrono::seconds(5))) << worker_inflight();
   client.cancel(waiting);
   EXPECT_EQ(second.get_future().get().status.code(), StatusCode::kCancelled);
@@ -436,11 +439,7 @@ TEST(Prefetch, AWorkerStoppedPastItsDrainTimeoutStartsNoWaitingJob) {
   std::vector<std::future<JobResult>> jobs;
   for (int i = 0; i < 5; ++i)
     jobs.push_back(client.submit({.kernel = "sleep", .params = {{"ms", 3000}}, .timeout = std::chrono::seconds(60)}));
-  const auto worker_inflight = [&] {
-    FleetStatus status;
-    return client.status(status).is_ok() && status.workers.size() == 1 ? static_cast<int>(status.workers[0].inflight)
-                                                                       : -1;
-  };
+  const auto worker_inflight = [&] { return only_worker_inflight(client); };
   ASSERT_TRUE(eventually([&] { return worker_inflight() == 5; }, std::chrono::seconds(5))) << worker_inflight();
   const auto stopped_at = std::chrono::steady_clock::now();
   fleet.worker(0).signal(SIGTERM);

@@ -448,5 +448,31 @@ TEST(Prefetch, AWorkerStoppedPastItsDrainTimeoutStartsNoWaitingJob) {
   EXPECT_LT(std::chrono::steady_clock::now() - stopped_at, std::chrono::seconds(4));
 }
 
+// Jobs cancelled while they wait for company in the worker's batcher: each is answered CANCELLED by
+// the worker, with its own reason, not with its batch's status (the batch ran and each was answered
+// OK before). The batch itself is stopped too, which nothing here can see: it is too quick to catch.
+TEST(Batching, JobsCancelledInTheBatcherAreAnsweredCancelledByTheWorker) {
+  Fleet fleet({.workers = 1, .slots = 2, .worker_yaml_extra = "max_delay_us: 1000000\n"});
+  Client client(fleet.client_options());
+  const Tensor a = random_vector(64, 1), b = random_vector(64, 2);
+  std::vector<std::uint64_t> ids;
+  {
+    Client::BatchedSends together(client);
+    for (int i = 0; i < 2; ++i)
+      ids.push_back(client.submit({.kernel = "vector_add", .inputs = {a, b}}, [](JobResult) {}));
+  }
+  ASSERT_TRUE(eventually([&] { return only_worker_inflight(client) == 2; }, std::chrono::seconds(5)));
+  for (const std::uint64_t id : ids) client.cancel(id);
+  const auto worker_cancelled = [&] {
+    const std::string logs = fleet.logs();
+    std::size_t count = 0;
+    for (std::size_t at = logs.find("failed: CANCELLED"); at != std::string::npos;
+         at = logs.find("failed: CANCELLED", at + 1))
+      ++count;
+    return count;
+  };
+  EXPECT_TRUE(eventually([&] { return worker_cancelled() == 2; }, std::chrono::seconds(5))) << fleet.logs();
+}
+
 }  // namespace
 }  // namespace bridge::testing

@@ -114,7 +114,8 @@ DynamicBatcher::Group unstack_batch(std::unique_ptr<Execution> combined) {
   for (const Tensor& t : combined->outputs) owners.push_back(std::make_shared<const Tensor>(t));
   for (std::size_t m = 0; m < count; ++m) {
     std::unique_ptr<Execution> member = std::move(combined->members[m]);
-    member->status = combined->status;
+    // A member stopped on its own (its Cancel, deadline or run limit) keeps its own reason.
+    member->status = member->cancel->requested() ? member->cancel->status() : combined->status;
     member->ran_on = combined->ran_on;
     member->fallback_reason = combined->fallback_reason;
     member->transfer_us += combined->transfer_us;

@@ -31,10 +31,16 @@ void WorkerService::on_complete(std::unique_ptr<Execution> execution) {
     }
   }
   if (next) {
+    // Counted down however execute() ends, so that a shutdown waiting for it is not left waiting.
+    struct HandedOver {
+      WorkerService& service;
+      ~HandedOver() {
+        std::lock_guard lock(service.slots_mutex_);
+        if (--service.handing_over_ == 0) service.handed_over_.notify_all();
+      }
+    } handed_over{*this};
     arm_run_limit(*next);
     backend_->execute(std::move(next), completion_);
-    std::lock_guard lock(slots_mutex_);
-    if (--handing_over_ == 0) handed_over_.notify_all();
   }
   execution->release_working_memory();  // here, on the backend's thread
   {

@@ -50,6 +50,11 @@ void WorkerService::link_batch(const Execution& combined) {
     link->members.push_back(member->cancel);
     if (auto it = running_.find(member->dispatch_id); it != running_.end()) it->second.batch = link;
   }
+  // Every member stopped already (while it waited for company in the batcher): so is the batch.
+  const auto& first = *combined.members.front()->cancel;
+  if (std::all_of(link->members.begin(), link->members.end(), [](const auto& c) { return c->requested(); }))
+    combined.cancel->request(first.status().code(),
+                             "every job of its batch was stopped (" + first.status().message() + ")");
 }
 
 void WorkerService::stop_everything() {

@@ -112,11 +112,11 @@ TEST(Failover, ABrokerRestartLosesNoJobTheClientSendsThemAgain) {
   Fleet fleet({.workers = 2, .slots = 2});
   Client::Options options = fleet.client_options();
   options.broker_check = std::chrono::milliseconds(200);
-  Client client(options);
   std::mutex mutex;
   std::map<std::uint64_t, int> answers;  // job id -> results delivered
   std::vector<JobResult> results;
   std::condition_variable done;
+  Client client(options);  // after what its callbacks touch: it answers what is pending as it goes
   constexpr int kJobs = 24;
   for (int i = 0; i < kJobs; ++i) {
     JobRequest job = i % 2 == 0 ? JobRequest{.kernel = "sleep", .params = {{"ms", 300}}}

@@ -327,7 +327,7 @@ class Client::Impl {
     if (frames.empty() || !core::decode_envelope(frames[0], limits_, envelope).is_ok()) return;  // not ours to answer
     if (proto::Pong pong; envelope->body_type() == wire::Body::Pong && proto::decode(*envelope, pong).is_ok()) {
       // A changed incarnation means the broker restarted and lost every job sent to the old one.
-      watch_.known();
+      watch_.known(Clock::now());
       resent_after_restart_ += pending_.on_broker_incarnation(pong.incarnation);
       return;
     }

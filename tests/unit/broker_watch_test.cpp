@@ -34,7 +34,7 @@ TEST(BrokerWatch, LeavesABrokerSilentForTwoChecksWhileRequestsWait) {
   EXPECT_EQ(watch.due(t0, true), Action::kPing) << "asks at once, to learn who the broker is";
   watch.pinged(t0);
   watch.heard(t0 + milliseconds(5));
-  watch.known();
+  watch.known(t0 + milliseconds(5));
   EXPECT_EQ(watch.due(t0 + milliseconds(50), true), Action::kNone) << "heard from lately";
   EXPECT_EQ(watch.due(t0 + milliseconds(110), true), Action::kPing) << "silent for a check: asked";
   watch.pinged(t0 + milliseconds(110));
@@ -52,7 +52,7 @@ TEST(BrokerWatch, AnAnsweredPingOrAQuietBrokerKeepsTheClient) {
   BrokerWatch watch({"a", "b"}, milliseconds(100), 0, t0);
   watch.pinged(t0);
   watch.heard(t0 + milliseconds(1));
-  watch.known();
+  watch.known(t0 + milliseconds(1));
   // Idle for 10 s (nothing waits: nothing asked), then a job.
   const auto later = t0 + milliseconds(10000);
   EXPECT_EQ(watch.due(later, false), Action::kNone);
@@ -60,12 +60,31 @@ TEST(BrokerWatch, AnAnsweredPingOrAQuietBrokerKeepsTheClient) {
   watch.pinged(later);
   EXPECT_EQ(watch.due(later + milliseconds(50), true), Action::kNone) << "a quiet broker is not a dead one";
   watch.heard(later + milliseconds(60));
+  watch.known(later + milliseconds(60));  // its Pong
   EXPECT_EQ(watch.due(later + milliseconds(150), true), Action::kNone);
   EXPECT_EQ(watch.due(later + milliseconds(170), true), Action::kPing);
   watch.pinged(later + milliseconds(170));
   watch.heard(later + milliseconds(200));
+  watch.known(later + milliseconds(200));
   EXPECT_EQ(watch.due(later + milliseconds(275), true), Action::kNone) << "it answered: stays";
   EXPECT_EQ(watch.current(), "a");
+}
+
+// Heard from all the time, with work waiting, a broker is still asked who it is every few checks:
+// a restarted one answers what reached it and knows nothing of what the old one lost.
+TEST(BrokerWatch, ABusyBrokerIsAskedWhoItIsEveryFewChecksWhileWorkWaits) {
+  const auto t0 = BrokerWatch::Clock::now();
+  BrokerWatch watch({"a"}, milliseconds(100), 0, t0);
+  watch.pinged(t0);
+  watch.heard(t0 + milliseconds(1));
+  watch.known(t0 + milliseconds(1));
+  for (int ms = 110; ms < 500; ms += 50) {
+    watch.heard(t0 + milliseconds(ms));  // results keep coming
+    EXPECT_EQ(watch.due(t0 + milliseconds(ms), true), Action::kNone) << ms;
+  }
+  watch.heard(t0 + milliseconds(510));
+  EXPECT_EQ(watch.due(t0 + milliseconds(510), true), Action::kPing) << "five checks without a Pong";
+  EXPECT_EQ(watch.due(t0 + milliseconds(510), false), Action::kNone) << "nothing waits: nothing to lose";
 }
 
 TEST(BrokerWatch, OneBrokerOrNoChecksNeverMove) {

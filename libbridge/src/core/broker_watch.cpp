@@ -43,8 +43,13 @@ BrokerWatch::Action BrokerWatch::due(Clock::time_point now, bool work_pending) {
     return Action::kMove;
   if (now < next_ping_) return Action::kNone;
   // Cheap checks first: this runs on every wake-up of the I/O thread, and a busy broker is heard
-  // from all the time; only a silent one is worth asking.
-  if (known_ && (now - last_heard_ < check_ || !work_pending)) return Action::kNone;
+  // from all the time; only a silent one is worth asking. Or one that has not said who it is for a
+  // while: results alone do not say it is the same process (one restarted at the same address
+  // answers the requests this client's socket held for it during the outage, and knows nothing of
+  // those the old one lost; its Pong's new incarnation makes the client send those again).
+  if (known_ && (now - last_heard_ < check_ || !work_pending) &&
+      (!work_pending || now - confirmed_ < kReconfirmChecks * check_))
+    return Action::kNone;
   return Action::kPing;
 }
 

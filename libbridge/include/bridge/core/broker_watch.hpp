@@ -30,8 +30,11 @@ class BrokerWatch {
     last_heard_ = now;
     asking_ = false;
   }
-  /// A Pong: the broker's incarnation is known, so a busy broker need not be pinged.
-  void known() { known_ = true; }
+  /// A Pong: the broker's incarnation is known, so a busy broker need not be pinged for a while.
+  void known(Clock::time_point now) {
+    known_ = true;
+    confirmed_ = now;
+  }
   /// A new connection with work pending: ping at the next call of due().
   void ping_soon() { ping_soon_ = true; }
   /// What to do now, with requests waiting or not. kPing: ask the broker (then pinged()). kMove:
@@ -57,7 +60,10 @@ class BrokerWatch {
   bool asking_ = false;  ///< a Ping is unanswered (nothing heard since), since asked_since_
   Clock::time_point asked_since_{};
   bool known_ = false;
+  Clock::time_point confirmed_{};  ///< the last Pong
   bool ping_soon_ = false;
+  /// A busy broker is asked again this many checks after its last Pong all the same (due()).
+  static constexpr int kReconfirmChecks = 5;
 };
 
 }  // namespace bridge::core

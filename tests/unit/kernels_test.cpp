@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <random>
 
 #include <tbb/task_arena.h>
@@ -93,14 +94,23 @@ TEST(Kernels, ReduceSumMatchesDoubleReference) {
   }
 }
 
-// Each of the CPU's micro-kernels that this machine can run (BRIDGE_MATMUL_ISA caps the choice).
+// Runs `check` once for each of the kernels' hand-written paths that this machine can run
+// (BRIDGE_CPU_ISA caps the choice; the widest first), and leaves the variable unset.
+template <class Check>
+void for_each_cpu_isa(Check check) {
+  for (const char* isa : {"", "avx2", "baseline"}) {
+    ::setenv("BRIDGE_CPU_ISA", isa, 1);
+    SCOPED_TRACE(std::string("BRIDGE_CPU_ISA=") + isa);
+    check();
+  }
+  ::unsetenv("BRIDGE_CPU_ISA");
+}
+
 TEST(Kernels, MatmulMatchesReference) {
   const std::vector<std::array<std::int64_t, 3>> shapes = {{0, 3, 4},  {3, 0, 4},     {1, 1, 1},    {2, 3, 4},
                                                            {7, 13, 5}, {33, 257, 31}, {64, 64, 64}, {300, 129, 517}};
-  for (const char* isa : {"", "avx2", "baseline"})
+  for_each_cpu_isa([&] {
     for (auto [m, k, n] : shapes) {
-      ::setenv("BRIDGE_MATMUL_ISA", isa, 1);
-      SCOPED_TRACE(std::string("BRIDGE_MATMUL_ISA=") + isa);
       Tensor a = random_tensor({m, k}, 6), b = random_tensor({k, n}, 7);
       std::vector<Tensor> out;
       ASSERT_TRUE(run("matmul", {a, b}, {}, out).is_ok());
@@ -116,26 +126,56 @@ TEST(Kernels, MatmulMatchesReference) {
       // Float accumulation over k terms of magnitude <= 1: error bound ~ k * eps.
       expect_near_all(out[0].values<float>(), want, 0, 1e-6 * static_cast<double>(k + 1) * 4);
     }
-  ::unsetenv("BRIDGE_MATMUL_ISA");
+  });
 }
 
 TEST(Kernels, SoftmaxMatchesReferenceAndIsStableForLargeInputs) {
-  for (auto [rows, cols] :
-       std::vector<std::pair<std::int64_t, std::int64_t>>{{1, 1}, {3, 7}, {17, 1000}, {1000, 17}, {4, 0}}) {
-    Tensor x = random_tensor({rows, cols}, 8);
-    for (float& v : x.mutable_values<float>()) v *= 50.0f;  // exp(50) overflows nothing only if shifted
+  for_each_cpu_isa([] {
+    // Rows shorter than, equal to and longer than one vector and one summing block, with tails.
+    for (auto [rows, cols] : std::vector<std::pair<std::int64_t, std::int64_t>>{
+             {1, 1}, {3, 7}, {2, 16}, {17, 1000}, {2, 1024}, {3, 2500}, {1000, 17}, {4, 0}}) {
+      Tensor x = random_tensor({rows, cols}, 8);
+      for (float& v : x.mutable_values<float>()) v *= 50.0f;  // exp(50) overflows nothing only if shifted
+      std::vector<Tensor> out;
+      ASSERT_TRUE(run("softmax", {x}, {}, out).is_ok());
+      std::vector<double> want(static_cast<std::size_t>(rows * cols));
+      for (std::int64_t r = 0; r < rows; ++r) {
+        double max = -INFINITY, sum = 0;
+        for (std::int64_t c = 0; c < cols; ++c) max = std::max<double>(max, x.values<float>()[r * cols + c]);
+        for (std::int64_t c = 0; c < cols; ++c) sum += std::exp(x.values<float>()[r * cols + c] - max);
+        for (std::int64_t c = 0; c < cols; ++c)
+          want[static_cast<std::size_t>(r * cols + c)] = std::exp(x.values<float>()[r * cols + c] - max) / sum;
+      }
+      expect_near_all(out[0].values<float>(), want, 1e-5, 1e-7);
+    }
+  });
+}
+
+// -inf is how attention masks an entry out: it gets exactly 0 and the rest share 1. A NaN or +inf
+// has no meaningful softmax: its row is NaN, as a reference computed in double gives.
+TEST(Kernels, SoftmaxMasksMinusInfinityAndPassesNaNOn) {
+  constexpr float kInf = std::numeric_limits<float>::infinity();
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for_each_cpu_isa([&] {
+    std::vector<float> values(4 * 20, 0.0f);
+    for (int c = 0; c < 20; ++c) values[static_cast<std::size_t>(c)] = c % 3 == 0 ? -kInf : 1.0f;  // 7 masked
+    values[20 + 5] = nan;
+    values[40 + 19] = kInf;
+    for (int c = 0; c < 20; ++c) values[static_cast<std::size_t>(60 + c)] = -kInf;
+    Tensor x = Tensor::from<float>(values, {4, 20});
     std::vector<Tensor> out;
     ASSERT_TRUE(run("softmax", {x}, {}, out).is_ok());
-    std::vector<double> want(static_cast<std::size_t>(rows * cols));
-    for (std::int64_t r = 0; r < rows; ++r) {
-      double max = -INFINITY, sum = 0;
-      for (std::int64_t c = 0; c < cols; ++c) max = std::max<double>(max, x.values<float>()[r * cols + c]);
-      for (std::int64_t c = 0; c < cols; ++c) sum += std::exp(x.values<float>()[r * cols + c] - max);
-      for (std::int64_t c = 0; c < cols; ++c)
-        want[static_cast<std::size_t>(r * cols + c)] = std::exp(x.values<float>()[r * cols + c] - max) / sum;
+    const auto y = out[0].values<float>();
+    for (std::size_t c = 0; c < 20; ++c) {
+      if (c % 3 == 0)
+        EXPECT_EQ(y[c], 0.0f) << "column " << c;
+      else
+        EXPECT_NEAR(y[c], 1.0 / 13, 1e-7) << "column " << c;
+      EXPECT_TRUE(std::isnan(y[20 + c])) << "the row with a NaN, column " << c;
+      EXPECT_TRUE(std::isnan(y[40 + c])) << "the row with +inf, column " << c;
+      EXPECT_TRUE(std::isnan(y[60 + c])) << "the row all -inf, column " << c;
     }
-    expect_near_all(out[0].values<float>(), want, 1e-5, 1e-7);
-  }
+  });
 }
 
 // Bilinear sample at output pixel (y, x) with the half-pixel convention, in double, as the reference.

@@ -11,16 +11,15 @@
 // and the best the CPU has is picked at run time, so that one portable binary gets the wide vectors
 // where they exist. docs/performance.md compares it with OpenBLAS.
 #include <algorithm>
-#include <cstdlib>
 #include <cstring>
 #include <memory>
-#include <string_view>
 
 #include <tbb/blocked_range.h>
 #include <tbb/blocked_range2d.h>
 #include <tbb/parallel_for.h>
 
 #include "checks.hpp"
+#include "cpu_isa.hpp"
 
 namespace bridge::worker {
 namespace {
@@ -100,7 +99,7 @@ template <std::size_t R, std::size_t C>
 }
 
 // One micro-kernel shape per instruction set, measured on this project's AVX-512 machine with each
-// forced (BRIDGE_MATMUL_ISA), GFLOP/s at 256 / 512 / 1024: AVX-512 8 x 32 (16 zmm accumulators)
+// forced (BRIDGE_CPU_ISA), GFLOP/s at 256 / 512 / 1024: AVX-512 8 x 32 (16 zmm accumulators)
 // 432 / 370 / 374, where 4 x 32 (8, the first version, which left the FMA units waiting on their own
 // latency) gave 250-375 / 235 / 250 and OpenBLAS 290 / 350 / 390; AVX2 3 x 32 (12 ymm) 202 / 143 /
 // 154, 4 x 32 (16: no register left for b) 144 / 102 / 106; baseline SSE2 4 x 32, 71-82. GCC kept
@@ -114,20 +113,20 @@ using TileFn = void (*)(const float*, const float*, std::size_t, float*, std::si
     tile_with<R, C>(a, bp, ldb, c, k, n, i0, i1, j0, j1, p0, p1);                                               \
   }
 BRIDGE_MATMUL_TILE(tile_baseline, , 4, 32)
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#if BRIDGE_KERNELS_PICK_ISA
 BRIDGE_MATMUL_TILE(tile_avx2, [[gnu::target("arch=x86-64-v3")]], 3, 32)
 BRIDGE_MATMUL_TILE(tile_avx512, [[gnu::target("arch=x86-64-v4")]], 8, 32)
 #endif
 #undef BRIDGE_MATMUL_TILE
 
-// The best micro-kernel this CPU runs, or a lesser one that BRIDGE_MATMUL_ISA names (avx2,
-// baseline: to compare them, and for the tests, which check each on this machine).
+// The best micro-kernel this CPU runs, or the lesser one BRIDGE_CPU_ISA names.
 TileFn choose_tile() {
-  const char* cap = std::getenv("BRIDGE_MATMUL_ISA");
-  const std::string_view limit = cap == nullptr ? "" : cap;
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-  if (limit != "avx2" && limit != "baseline" && __builtin_cpu_supports("x86-64-v4")) return tile_avx512;
-  if (limit != "baseline" && __builtin_cpu_supports("x86-64-v3")) return tile_avx2;
+#if BRIDGE_KERNELS_PICK_ISA
+  switch (kernel_isa()) {
+    case CpuIsa::kAvx512: return tile_avx512;
+    case CpuIsa::kAvx2: return tile_avx2;
+    case CpuIsa::kBaseline: break;
+  }
 #endif
   return tile_baseline;
 }

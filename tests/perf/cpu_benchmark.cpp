@@ -91,6 +91,11 @@ void BM_Softmax(benchmark::State& state) {  // rows of 1024
   bytes_bound_kernel(state, "softmax", {testing::random_tensor({n / 1024, 1024}, 1)}, {n / 1024, 1024}, 8);
 }
 
+// The params form (x alone, one scale and shift for all): a 1-D x is one long row of channels.
+void BM_NormalizeParams(benchmark::State& state) {
+  const auto n = static_cast<std::int64_t>(state.range(0));
+  bytes_bound_kernel(state, "normalize", {testing::random_tensor({n}, 1)}, {n}, 8, {{"scale", 2.0}, {"shift", 1.0}});
+}
 void BM_Normalize(benchmark::State& state) {  // an RGB image: 3 channels, scale and shift per channel
   const auto n = static_cast<std::int64_t>(state.range(0)) / 3 * 3;
   bytes_bound_kernel(state, "normalize",
@@ -209,6 +214,7 @@ BENCHMARK(BM_Saxpy)->Arg(1 << 24)->UseRealTime();
 BENCHMARK(BM_ReduceSum)->Arg(1 << 24)->UseRealTime();
 BENCHMARK(BM_Softmax)->Arg(1 << 24)->UseRealTime();
 BENCHMARK(BM_Normalize)->Arg(1 << 24)->UseRealTime();
+BENCHMARK(BM_NormalizeParams)->Arg(1 << 24)->UseRealTime();
 BENCHMARK(BM_VectorAddJob)->Args({1 << 24, 0})->Args({1 << 24, 1})->Args({1 << 24, 2})->UseRealTime();
 BENCHMARK(BM_Matmul)->Arg(256)->Arg(512)->Arg(1024)->UseRealTime();
 BENCHMARK(BM_OpenBlasSgemm)->Arg(256)->Arg(512)->Arg(1024)->UseRealTime();

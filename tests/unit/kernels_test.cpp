@@ -257,6 +257,22 @@ TEST(Kernels, NormalizeAppliesScaleAndShiftPerChannel) {
   }
 }
 
+// The params form: one scale and shift for every element, each defaulting to the identity; x of
+// any rank, its last axis long (one task's worth and more) or short.
+TEST(Kernels, NormalizeWithParamsAppliesOneScaleAndShiftToAll) {
+  for (Shape shape : {Shape{40000}, Shape{7, 3}, Shape{2, 3, 5}}) {
+    Tensor x = random_tensor(shape, 14);
+    std::vector<Tensor> out;
+    ASSERT_TRUE(run("normalize", {x}, {{"scale", 2.5}, {"shift", -1}}, out).is_ok());
+    ASSERT_EQ(out[0].shape(), shape);
+    for (std::size_t i = 0; i < x.values<float>().size(); ++i)  // one rounding (fused) or two
+      ASSERT_NEAR(out[0].values<float>()[i], x.values<float>()[i] * 2.5f - 1.0f, 4e-7) << i;
+    ASSERT_TRUE(run("normalize", {x}, {{"shift", 3}}, out).is_ok());
+    for (std::size_t i = 0; i < x.values<float>().size(); ++i)
+      ASSERT_EQ(out[0].values<float>()[i], x.values<float>()[i] + 3.0f) << i;
+  }
+}
+
 TEST(Kernels, PassthroughReturnsEveryInputUnchanged) {
   Tensor ints = Tensor::vector<std::int32_t>({1, -2, 3}, "ints");
   Tensor bytes = Tensor::vector<std::uint8_t>({255, 0}, "bytes");

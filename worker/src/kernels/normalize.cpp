@@ -59,35 +59,55 @@ void affine_periodic(const float* __restrict x, const float* __restrict scale, c
   }
 }
 
+// out[i] = x[i] * scale + shift over [begin, end): the params form, one pair for every channel.
+BRIDGE_VECTOR_CLONES
+void affine_uniform(const float* __restrict x, float scale, float shift, float* __restrict out, std::size_t begin,
+                    std::size_t end) {
+  for (std::size_t i = begin; i < end; ++i) out[i] = x[i] * scale + shift;
+}
+
+constexpr std::size_t kGrain = 16384;  // elements per task: 64 KiB of x
+
 void run_cpu(const KernelArgs& args, std::span<Tensor> outputs) {
   const auto x = args.inputs[0].values<float>();
   const auto c = static_cast<std::size_t>(args.inputs[0].shape().back());
+  float* out = outputs[0].mutable_values<float>().data();
   // Nothing to write; and nothing is allocated for the channels of an empty x (its other dimensions
   // may be 0 with many channels): every buffer below is at most the size of x.
   if (x.empty()) return;
+  if (args.inputs.size() == 1) {
+    // Params apply to every channel alike: no per-channel arrays (which, for a long last axis,
+    // were two copies of x's size built value by value on each run).
+    const double* sc = args.find_param("scale");
+    const double* sh = args.find_param("shift");
+    const float scale = sc != nullptr ? static_cast<float>(*sc) : 1.0f;
+    const float shift = sh != nullptr ? static_cast<float>(*sh) : 0.0f;
+    tbb::parallel_for(tbb::blocked_range<std::size_t>(0, x.size(), kGrain),
+                      [&](const tbb::blocked_range<std::size_t>& r) {
+                        affine_uniform(x.data(), scale, shift, out, r.begin(), r.end());
+                      });
+    return;
+  }
   // The per-channel values, repeated to at least kMinPeriod values (whole pixels) when there are
   // few channels (an image's 3); many channels are used as they are.
   constexpr std::size_t kMinPeriod = 1024;
   const std::size_t pixels_per_period = c >= kMinPeriod ? 1 : (kMinPeriod + c - 1) / c;
-  const double* sc = args.find_param("scale");
-  const double* sh = args.find_param("shift");
+  const float* scale = args.inputs[1].values<float>().data();
+  const float* shift = args.inputs[2].values<float>().data();
   std::vector<float> repeated_scale, repeated_shift;
-  const float* scale = args.inputs.size() == 3 ? args.inputs[1].values<float>().data() : nullptr;
-  const float* shift = args.inputs.size() == 3 ? args.inputs[2].values<float>().data() : nullptr;
-  if (scale == nullptr || pixels_per_period > 1) {
+  if (pixels_per_period > 1) {
     repeated_scale.reserve(c * pixels_per_period);
     repeated_shift.reserve(c * pixels_per_period);
     for (std::size_t i = 0; i < c * pixels_per_period; ++i) {
-      repeated_scale.push_back(scale != nullptr ? scale[i % c] : sc != nullptr ? static_cast<float>(*sc) : 1.0f);
-      repeated_shift.push_back(shift != nullptr ? shift[i % c] : sh != nullptr ? static_cast<float>(*sh) : 0.0f);
+      repeated_scale.push_back(scale[i % c]);
+      repeated_shift.push_back(shift[i % c]);
     }
     scale = repeated_scale.data();
     shift = repeated_shift.data();
   }
   const std::size_t period = c * pixels_per_period;
   const std::size_t periods = (x.size() + period - 1) / period;
-  float* out = outputs[0].mutable_values<float>().data();
-  const std::size_t grain = std::max<std::size_t>(1, 16384 / period);
+  const std::size_t grain = std::max<std::size_t>(1, kGrain / period);
   tbb::parallel_for(tbb::blocked_range<std::size_t>(0, periods, grain), [&](const tbb::blocked_range<std::size_t>& r) {
     affine_periodic(x.data(), scale, shift, out, r.begin() * period, std::min(x.size(), r.end() * period), period);
   });

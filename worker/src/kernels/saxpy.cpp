@@ -2,6 +2,7 @@
 #include <tbb/parallel_for.h>
 
 #include "checks.hpp"
+#include "vector_clones.hpp"
 
 namespace bridge::worker {
 namespace {
@@ -19,6 +20,12 @@ Status plan(const KernelArgs& args, std::vector<OutputSpec>& outputs) {
   return {};
 }
 
+BRIDGE_VECTOR_CLONES
+void saxpy_range(float alpha, const float* __restrict x, const float* __restrict y, float* __restrict out,
+                 std::size_t begin, std::size_t end) {
+  for (std::size_t i = begin; i < end; ++i) out[i] = alpha * x[i] + y[i];
+}
+
 void run_cpu(const KernelArgs& args, std::span<Tensor> outputs) {
   const auto alpha = static_cast<float>(*args.find_param("alpha"));
   const float* x = args.inputs[0].values<float>().data();
@@ -26,7 +33,7 @@ void run_cpu(const KernelArgs& args, std::span<Tensor> outputs) {
   float* out = outputs[0].mutable_values<float>().data();
   const std::size_t n = outputs[0].values<float>().size();
   tbb::parallel_for(tbb::blocked_range<std::size_t>(0, n, 16384), [=](const tbb::blocked_range<std::size_t>& r) {
-    for (std::size_t i = r.begin(); i < r.end(); ++i) out[i] = alpha * x[i] + y[i];
+    saxpy_range(alpha, x, y, out, r.begin(), r.end());
   });
 }
 

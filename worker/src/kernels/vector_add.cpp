@@ -2,6 +2,7 @@
 #include <tbb/parallel_for.h>
 
 #include "checks.hpp"
+#include "vector_clones.hpp"
 
 namespace bridge::worker {
 namespace {
@@ -17,6 +18,12 @@ Status plan(const KernelArgs& args, std::vector<OutputSpec>& outputs) {
   return {};
 }
 
+BRIDGE_VECTOR_CLONES
+void add_range(const float* __restrict a, const float* __restrict b, float* __restrict c, std::size_t begin,
+               std::size_t end) {
+  for (std::size_t i = begin; i < end; ++i) c[i] = a[i] + b[i];
+}
+
 void run_cpu(const KernelArgs& args, std::span<Tensor> outputs) {
   const float* a = args.inputs[0].values<float>().data();
   const float* b = args.inputs[1].values<float>().data();
@@ -24,7 +31,7 @@ void run_cpu(const KernelArgs& args, std::span<Tensor> outputs) {
   const std::size_t n = outputs[0].values<float>().size();
   // 64 KiB of output per task: large enough to amortise scheduling, small enough to balance.
   tbb::parallel_for(tbb::blocked_range<std::size_t>(0, n, 16384), [=](const tbb::blocked_range<std::size_t>& r) {
-    for (std::size_t i = r.begin(); i < r.end(); ++i) c[i] = a[i] + b[i];
+    add_range(a, b, c, r.begin(), r.end());
   });
 }
 

@@ -177,7 +177,7 @@ void ActorCalls::on_result(const WorkerRecord& worker, Job& call, core::Frames& 
                         0);
     return start(call);
   }
-  // [worker id][header][returned outputs...][kept tensors...]
+  // [worker id][header][returned outputs not inline...][kept tensors...]
   const core::ResultLayout layout = core::ResultLayout::of(*result);
   auto payload = std::span(frames).subspan(2);
   core::Frames out;  // what the client gets: the header and the returned outputs

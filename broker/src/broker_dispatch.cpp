@@ -71,7 +71,7 @@ void BrokerService::on_result(WorkerRecord& worker, core::Frames& frames) {
   job.dispatch_id = 0;
   job.step_deadline = Clock::time_point::max();
   ++worker.completed;
-  // [worker id][header][returned outputs...][kept tensors (actor calls)...]
+  // [worker id][header][returned outputs not inline...][kept tensors (actor calls)...]
   const core::ResultLayout layout = core::ResultLayout::of(*result);
   auto payload = std::span(frames).subspan(2);
   // An actor call that kept outputs moved its activation past Redis; if the write will not happen,
@@ -101,7 +101,8 @@ void BrokerService::on_result(WorkerRecord& worker, core::Frames& frames) {
     if (valid.is_ok())
       valid = core::validate_tensors(result->outputs(), layout.returned_frames(payload), options_.limits, bytes);
     if (valid.is_ok())
-      valid = core::validate_tensors(result->kept(), layout.kept_frames(payload), options_.limits, bytes);
+      valid = core::validate_tensors(result->kept(), layout.kept_frames(payload), options_.limits, bytes,
+                                     {.inline_data = false});
     if (valid.is_ok() && job.actor.empty() && layout.kept > 0)
       valid = Status(StatusCode::kMalformedMessage, "kept outputs in the result of a job that is no actor call");
     // A client sees only the protocol's codes, and ACTOR_NOT_ACTIVE never for a plain job.

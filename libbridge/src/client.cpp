@@ -128,7 +128,8 @@ class Client::Impl {
             : versions_seen_.track((request.tenant.empty() ? options_.tenant : request.tenant) + "/" + request.actor_id,
                                    out.on_result);
     try {
-      out.frames = core::encode_request(request, id, options_.tenant, options_.timeout, actor_seen);
+      out.frames =
+          core::encode_request(request, id, options_.tenant, options_.timeout, actor_seen, options_.inline_bytes);
     } catch (const std::exception& e) {
       core::PendingRequests::answer(
           out, Status(StatusCode::kInvalidArgument, std::string("cannot encode request: ") + e.what()));

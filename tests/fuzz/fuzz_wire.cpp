@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "bridge/core/frame_layouts.hpp"
 #include "bridge/core/job_codec.hpp"
 #include "bridge/core/protocol.hpp"
 #include "bridge/core/protocol_replies.hpp"
@@ -22,14 +23,15 @@ core::Limits fuzz_limits() {
   return limits;
 }
 
-// What the worker does with validated tensors: wraps each frame (zero-copy or realigned).
+// What the worker does with validated tensors: wraps each frame (zero-copy or realigned), or
+// copies the inline bytes.
 void materialise(const core::TensorDescs* descs, std::span<zmq::message_t> frames) {
   if (descs == nullptr) return;
   std::size_t frame = 0;
   for (flatbuffers::uoffset_t i = 0; i < descs->size(); ++i) {
     const wire::TensorDesc* desc = descs->Get(i);
     if (core::is_resident(*desc)) continue;
-    Tensor t = core::tensor_from_frame(*desc, std::move(frames[frame++]));
+    Tensor t = core::take_tensor(*desc, frames, frame);
     volatile std::size_t sink = t.byte_size() + static_cast<std::size_t>(t.element_count());
     (void)sink;
   }
@@ -53,9 +55,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     case wire::Body::JobResult: {
       const auto* header = envelope->body_as_JobResult();
-      const std::size_t returned = header->outputs() == nullptr ? 0 : header->outputs()->size();
-      if (returned <= payload.size())  // as the broker: outputs first, then kept tensors
-        (void)core::validate_tensors(header->kept(), payload.subspan(returned), limits, bytes);
+      const core::ResultLayout layout = core::ResultLayout::of(*header);
+      if (layout.check(payload.size()).is_ok())  // as the broker: outputs first, then kept tensors
+        (void)core::validate_tensors(header->kept(), layout.kept_frames(payload), limits, bytes,
+                                     {.inline_data = false});
       JobResult out;
       (void)core::decode_result(*header, payload, limits, out);
       break;
@@ -63,7 +66,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     case wire::Body::Dispatch: {
       const auto* dispatch = envelope->body_as_Dispatch();
       (void)core::view(dispatch->actor());
-      if (core::validate_tensors(dispatch->activation(), payload, limits, bytes, false).is_ok())
+      if (core::validate_tensors(dispatch->activation(), payload, limits, bytes, {.inline_data = false}).is_ok())
         materialise(dispatch->activation(), payload);
       break;
     }

@@ -178,10 +178,11 @@ TEST(Protocol, RepliesRoundTrip) {
   EXPECT_EQ(actor_got.actor.resident[0].bytes, 24u);
 }
 
+// An inline output (its bytes in the header) has no frame.
 TEST(FrameLayouts, AResultsFramesAreItsOutputsThenItsKeptTensors) {
   flatbuffers::FlatBufferBuilder fbb;
   const Tensor t = Tensor::zeros(DType::kF32, {2});
-  std::vector<flatbuffers::Offset<wire::TensorDesc>> outputs{add_tensor_desc(fbb, t)};
+  std::vector<flatbuffers::Offset<wire::TensorDesc>> outputs{add_tensor_desc(fbb, t, true), add_tensor_desc(fbb, t)};
   std::vector<flatbuffers::Offset<wire::TensorDesc>> kept{add_tensor_desc(fbb, t), add_tensor_desc(fbb, t)};
   auto outputs_vector = fbb.CreateVector(outputs);
   auto kept_vector = fbb.CreateVector(kept);
@@ -195,7 +196,7 @@ TEST(FrameLayouts, AResultsFramesAreItsOutputsThenItsKeptTensors) {
   EXPECT_EQ(layout.kept, 2u);
   EXPECT_TRUE(layout.check(3).is_ok());
   EXPECT_EQ(layout.check(0).code(), StatusCode::kMalformedMessage);
-  EXPECT_NE(layout.check(2).message().find("2 frames for 1 outputs and 2 kept tensors"), std::string::npos);
+  EXPECT_NE(layout.check(2).message().find("2 frames for 1 outputs not inline and 2 kept tensors"), std::string::npos);
   Frames payload(3);
   payload[0] = zmq::message_t(std::string("out"));
   payload[2] = zmq::message_t(std::string("kept-2"));
@@ -215,6 +216,53 @@ TEST(FrameLayouts, ADispatchCarriesOnlyTheInputsThatAreNotResident) {
   Frames after_dispatch(4);  // [request][input][two activation tensors]
   EXPECT_EQ(layout.input_frames(after_dispatch).size(), 1u);
   EXPECT_EQ(layout.activation_frames(after_dispatch).size(), 2u);
+  // Sent with inputs of up to 8 bytes inline: the first is in the header, the second has its frame.
+  request.inputs.push_back(Tensor::zeros(DType::kF32, {3}));
+  frames = encode_request(request, 1, "alice", std::chrono::milliseconds(1000), 0, 8);
+  ASSERT_EQ(frames.size(), 2u);
+  const auto* mixed = flatbuffers::GetRoot<wire::Envelope>(frames[0].data())->body_as_JobRequest();
+  EXPECT_EQ(DispatchLayout::of(*mixed).framed_inputs, 1u);
+  EXPECT_EQ(mixed->inline_outputs(), 8u);
+  EXPECT_EQ(frames[1].size(), 12u);
+}
+
+// Outputs of a result may be inline (choose_inline: small ones, within a budget): no frames for
+// them, and the client's decoder gives them back with the others, in order.
+TEST(ProtocolJobs, InlineOutputsTravelInTheHeaderAndReadBackInOrder) {
+  const std::vector<Tensor> returned{Tensor::from<double>(std::vector<double>{1.5, -2}, {2}, "small"),
+                                     Tensor::from<float>(std::vector<float>(100, 7.0f), {100}, "large"),
+                                     Tensor::zeros(DType::kU8, {0}, "empty")};
+  const std::vector<bool> inlined = choose_inline(returned, 64);
+  EXPECT_EQ(inlined, (std::vector<bool>{true, false, true}));
+  EXPECT_EQ(choose_inline(returned, 4096, 100), (std::vector<bool>{true, false, true})) << "over the budget";
+  EXPECT_EQ(choose_inline(returned, 0), (std::vector<bool>{false, false, false}));
+  const DeviceInfo device{.kind = DeviceKind::kCpu, .name = "cpu"};
+  zmq::message_t frame = encode(ResultHeader{.dispatch_id = 5,
+                                             .status = Status(StatusCode::kOk, ""),
+                                             .returned = returned,
+                                             .inline_returned = inlined,
+                                             .worker_id = "w1",
+                                             .device = &device});
+  const wire::Envelope* envelope = nullptr;
+  ASSERT_TRUE(decode_envelope(frame, Limits{}, envelope).is_ok());
+  const auto* header = envelope->body_as_JobResult();
+  const auto* data = header->outputs()->Get(0)->data();
+  ASSERT_NE(data, nullptr);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(data->data()) % 8, 0u) << "aligned for its dtype, in place";
+  EXPECT_EQ(ResultLayout::of(*header).returned, 1u);
+  Frames payload;
+  payload.push_back(tensor_to_frame(returned[1]));
+  JobResult result;
+  ASSERT_TRUE(decode_result(*header, payload, Limits{}, result).is_ok());
+  ASSERT_EQ(result.outputs.size(), 3u);
+  EXPECT_EQ(result.outputs[0].name(), "small");
+  EXPECT_EQ(result.outputs[0].values<double>()[0], 1.5);
+  EXPECT_EQ(result.outputs[0].values<double>()[1], -2.0);
+  EXPECT_EQ(result.outputs[1].values<float>()[99], 7.0f);
+  EXPECT_EQ(result.outputs[2].shape(), (Shape{0}));
+  // A frame too many, or one missing, is refused.
+  payload.clear();
+  EXPECT_EQ(decode_result(*header, payload, Limits{}, result).code(), StatusCode::kMalformedMessage);
 }
 
 TEST(ProtocolJobs, AResultHeaderReadsBackThroughTheClientsDecoderAndCanBeRewrittenInPlace) {

@@ -172,6 +172,65 @@ TEST(Wire, RefusesFrameCountThatDoesNotMatchTensors) {
   EXPECT_EQ(s.code(), StatusCode::kMalformedMessage);
 }
 
+// A single-tensor request whose tensor carries `data` bytes inline (and `resident`, when given),
+// followed by `frames` empty payload frames.
+Status validate_inline(std::vector<std::int64_t> shape, std::size_t data, std::size_t frames = 0,
+                       const char* resident = nullptr, std::uint64_t* total = nullptr) {
+  flatbuffers::FlatBufferBuilder fbb;
+  std::vector<std::uint8_t> bytes(data, 1);
+  std::vector<flatbuffers::Offset<wire::TensorDesc>> inputs{
+      wire::CreateTensorDesc(fbb, 0, wire::DType::F32, fbb.CreateVector(shape),
+                             resident == nullptr ? 0 : fbb.CreateString(resident), fbb.CreateVector(bytes))};
+  auto body = wire::CreateJobRequest(fbb, 1, fbb.CreateString("t"), resident == nullptr ? 0 : fbb.CreateString("a"),
+                                     fbb.CreateString("k"), fbb.CreateVector(inputs));
+  zmq::message_t header = finish_envelope(fbb, wire::Body::JobRequest, body.Union());
+  Frames payload(frames);
+  std::uint64_t counted = 0;
+  Status s = validate_request(*decode_ok(header)->body_as_JobRequest(), payload, Limits{}, counted);
+  if (total != nullptr) *total = counted;
+  return s;
+}
+
+TEST(Wire, InlineBytesAreCheckedAndCountedAsAFramesWouldBe) {
+  std::uint64_t total = 0;
+  EXPECT_TRUE(validate_inline({2, 3}, 24, 0, nullptr, &total).is_ok());
+  EXPECT_EQ(total, 24u) << "inline bytes count toward the job's bytes";
+  Status short_data = validate_inline({2, 3}, 20);
+  EXPECT_EQ(short_data.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(short_data.message().find("inline data has 20"), std::string::npos) << short_data.message();
+  EXPECT_TRUE(validate_inline({0}, 0).is_ok()) << "an empty tensor inline";
+  EXPECT_EQ(validate_inline({2}, 8, 1).code(), StatusCode::kMalformedMessage) << "and a frame for it as well";
+  EXPECT_EQ(validate_inline({2}, 8, 0, "w").code(), StatusCode::kInvalidArgument) << "both inline and resident";
+  // Where only frames may carry tensors (a result's kept tensors, an activation), inline is refused.
+  flatbuffers::FlatBufferBuilder fbb;
+  std::vector<flatbuffers::Offset<wire::TensorDesc>> kept{add_tensor_desc(fbb, Tensor::zeros(DType::kF32, {1}), true)};
+  fbb.Finish(fbb.CreateVector(kept));
+  const auto* descs = flatbuffers::GetRoot<TensorDescs>(fbb.GetBufferPointer());
+  EXPECT_EQ(validate_tensors(descs, {}, Limits{}, total, {.inline_data = false}).code(),
+            StatusCode::kMalformedMessage);
+  EXPECT_TRUE(validate_tensors(descs, {}, Limits{}, total).is_ok());
+}
+
+TEST(Wire, SmallInputsGoInlineWithinTheBudgetAndTheRestInFrames) {
+  JobRequest request;
+  request.kernel = "passthrough";
+  request.inputs = {Tensor::zeros(DType::kF32, {1000}), Tensor::zeros(DType::kF32, {2000}),
+                    Tensor::zeros(DType::kU8, {16}), Tensor::zeros(DType::kF32, {1000}),
+                    Tensor::zeros(DType::kF32, {1000}), Tensor::zeros(DType::kF32, {1000}),
+                    Tensor::zeros(DType::kF32, {1000})};
+  Frames frames = encode_request(request, 1, "t", std::chrono::milliseconds(1), 0, kDefaultInlineBytes);
+  // Inline: 4000 + 16 + 4000 + 4000 + 4000 bytes; the 8000-byte one is over the size, the last over
+  // the budget (16 KiB).
+  ASSERT_EQ(frames.size(), 3u);
+  EXPECT_EQ(frames[1].size(), 8000u);
+  EXPECT_EQ(frames[2].size(), 4000u);
+  const auto* header = decode_ok(frames[0])->body_as_JobRequest();
+  std::uint64_t total = 0;
+  ASSERT_TRUE(validate_request(*header, std::span(frames).subspan(1), Limits{}, total).is_ok());
+  EXPECT_EQ(total, 4u * (1000 + 2000 + 1000 + 1000 + 1000 + 1000) + 16);
+  EXPECT_LT(frames[0].size(), kInlineBudgetBytes + 1024);
+}
+
 TEST(Wire, RefusesZeroJobIdAndEmptyKernel) {
   Frames frames = encode_request(vector_add_request(), 0, "t", std::chrono::milliseconds(1));
   std::uint64_t total = 0;

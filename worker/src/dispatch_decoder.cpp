@@ -44,7 +44,7 @@ Status DispatchDecoder::decode(const wire::Dispatch& dispatch, core::Frames& fra
     status = {StatusCode::kMalformedMessage, "dispatch carries no JobRequest"};
   if (!status.is_ok()) return status;
   const wire::JobRequest& request = *request_envelope->body_as_JobRequest();
-  // [dispatch][request][the request's tensors with data][the activation's tensors, when activating]
+  // [dispatch][request][the request's tensors with a frame][the activation's tensors, when activating]
   const core::DispatchLayout layout = core::DispatchLayout::of(request);
   auto after_header = std::span(frames).subspan(1);
   if (Status s = layout.check(after_header.size()); !s.is_ok()) return s;
@@ -60,6 +60,7 @@ Status DispatchDecoder::decode(const wire::Dispatch& dispatch, core::Frames& fra
   execution->tenant = std::string(core::view(request.tenant()));
   if (deadline_ms > 0) execution->deadline = received + std::chrono::milliseconds(deadline_ms);
   execution->max_run = std::chrono::milliseconds(dispatch.max_run_ms());
+  execution->inline_outputs = request.inline_outputs();
   auto find_kernel = [&](const flatbuffers::String* name) -> const KernelSpec* {
     const KernelSpec* kernel = kernels_.find(core::view(name));
     if (kernel == nullptr)
@@ -93,7 +94,7 @@ Status DispatchDecoder::decode(const wire::Dispatch& dispatch, core::Frames& fra
   for (flatbuffers::uoffset_t i = 0; request.inputs() != nullptr && i < request.inputs()->size(); ++i) {
     const wire::TensorDesc* desc = request.inputs()->Get(i);
     if (!core::is_resident(*desc)) {
-      execution->inputs.push_back(core::tensor_from_frame(*desc, std::move(payload[frame++])));
+      execution->inputs.push_back(core::take_tensor(*desc, payload, frame));
       if (!execution->resident_copies.empty()) execution->resident_copies.push_back(nullptr);
       continue;
     }
@@ -124,7 +125,7 @@ Activation* DispatchDecoder::bind_actor(const wire::Dispatch& dispatch, std::spa
   execution.actor_version = dispatch.actor_version();
   if (dispatch.activate()) {
     std::uint64_t bytes = 0;
-    status = core::validate_tensors(dispatch.activation(), activation_frames, limits_, bytes);
+    status = core::validate_tensors(dispatch.activation(), activation_frames, limits_, bytes, {.inline_data = false});
     if (!status.is_ok()) return nullptr;
     Activation activation;
     activation.version = dispatch.actor_version();

@@ -14,7 +14,7 @@ void WorkerService::answer_error(std::uint64_t dispatch_id, const Status& status
   execution->dispatch_id = dispatch_id;
   execution->status = status;
   core::Frames frames;
-  frames.push_back(result_header(*execution, {}, {}));
+  frames.push_back(result_header(*execution, {}, {}, {}));
   send(frames);
 }
 
@@ -95,18 +95,24 @@ void WorkerService::send_result(Execution& execution) {
                  execution.dispatch_id, execution.kernel->name, execution.status.to_string());
   }
   metrics_.answered(execution, execution.ran_on != nullptr ? *execution.ran_on : backend_->device());
+  // Inline outputs stay well inside the header limit, which the broker's is taken to equal.
+  std::vector<bool> inlined =
+      core::choose_inline(returned, execution.inline_outputs,
+                          std::min<std::uint64_t>(core::kInlineBudgetBytes, options_.limits.max_header_bytes / 4));
   core::Frames frames;
-  frames.push_back(result_header(execution, returned, kept));
-  for (const Tensor& t : returned) frames.push_back(core::tensor_to_frame(t));
+  frames.push_back(result_header(execution, returned, inlined, kept));
+  for (std::size_t i = 0; i < returned.size(); ++i)
+    if (!inlined[i]) frames.push_back(core::tensor_to_frame(returned[i]));
   for (const Tensor& t : kept) frames.push_back(core::tensor_to_frame(t));
   send(frames);
 }
 
 zmq::message_t WorkerService::result_header(const Execution& execution, std::span<const Tensor> returned,
-                                            std::span<const Tensor> kept) {
+                                            std::vector<bool> inlined, std::span<const Tensor> kept) {
   core::protocol::ResultHeader header{.dispatch_id = execution.dispatch_id,
                                       .status = execution.status,
                                       .returned = returned,
+                                      .inline_returned = std::move(inlined),
                                       .kept = kept,
                                       .worker_id = id_,
                                       .device = execution.ran_on != nullptr ? execution.ran_on : &backend_->device(),

@@ -60,6 +60,11 @@ class BRIDGE_API Client {
     /// (Ping). A broker that restarted lost the jobs it held: the client sends them again, with the
     /// same job ids, so a restart loses no job (docs/protocol.md, "Delivery"). 0 turns this off.
     std::chrono::milliseconds broker_check{1000};
+    /// Tensors of at most this many bytes travel inside the job's header rather than in frames of
+    /// their own: the inputs (up to 16 KiB of them per job, copied), and the outputs the worker
+    /// sends back (docs/protocol.md, "Inline tensors"). For small tensors a frame costs more than its
+    /// bytes. 0: every tensor in a frame of its own.
+    std::uint32_t inline_bytes = 4096;
     /// Called on the I/O thread at the end of each of its wake-ups (whether or not it ran callbacks
     /// then; so possibly many times per job), and again after the last answers when the client
     /// closes. For a caller whose callbacks hand results to another thread: wake that thread once per

@@ -4,27 +4,35 @@
 
 namespace bridge::core {
 
+namespace {
+
+std::size_t framed(const TensorDescs* descs) {
+  std::size_t count = 0;
+  if (descs != nullptr)
+    for (const auto* desc : *descs) count += has_frame(*desc) ? 1 : 0;
+  return count;
+}
+
+}  // namespace
+
 ResultLayout ResultLayout::of(const wire::JobResult& header) {
-  return {.returned = header.outputs() == nullptr ? 0 : header.outputs()->size(),
-          .kept = header.kept() == nullptr ? 0 : header.kept()->size()};
+  // Kept tensors are never inline (validate_tensors refuses it): each is counted as a frame here.
+  return {.returned = framed(header.outputs()), .kept = header.kept() == nullptr ? 0 : header.kept()->size()};
 }
 
 Status ResultLayout::check(std::size_t payload_frames) const {
   if (payload_frames < returned)
     return {StatusCode::kMalformedMessage, "result has fewer frames than outputs (" + std::to_string(payload_frames) +
-                                               " frames for " + std::to_string(returned) + " outputs)"};
+                                               " frames for " + std::to_string(returned) + " outputs not inline)"};
   if (payload_frames != returned + kept)
     return {StatusCode::kMalformedMessage, "result has " + std::to_string(payload_frames) + " frames for " +
-                                               std::to_string(returned) + " outputs and " + std::to_string(kept) +
-                                               " kept tensors"};
+                                               std::to_string(returned) + " outputs not inline and " +
+                                               std::to_string(kept) + " kept tensors"};
   return {};
 }
 
 DispatchLayout DispatchLayout::of(const wire::JobRequest& request) {
-  DispatchLayout layout;
-  if (request.inputs() != nullptr)
-    for (const auto* desc : *request.inputs()) layout.framed_inputs += is_resident(*desc) ? 0 : 1;
-  return layout;
+  return {.framed_inputs = framed(request.inputs())};
 }
 
 Status DispatchLayout::check(std::size_t payload_frames) const {

@@ -21,10 +21,13 @@ bool is_resident_input(const JobRequest& request, std::size_t i) {
 }  // namespace
 
 Frames encode_request(const JobRequest& request, std::uint64_t job_id, const std::string& default_tenant,
-                      std::chrono::milliseconds default_timeout, std::uint64_t actor_version_seen) {
+                      std::chrono::milliseconds default_timeout, std::uint64_t actor_version_seen,
+                      std::uint32_t inline_bytes) {
   flatbuffers::FlatBufferBuilder fbb(512);
   // A resident reference may stand where no tensor was given.
   const std::size_t input_count = std::max(request.inputs.size(), request.resident_inputs.size());
+  const std::vector<bool> inlined = choose_inline(request.inputs, inline_bytes);
+  auto has_frame = [&](std::size_t i) { return !is_resident_input(request, i) && (i >= inlined.size() || !inlined[i]); };
   std::vector<flatbuffers::Offset<wire::TensorDesc>> inputs;
   inputs.reserve(input_count);
   for (std::size_t i = 0; i < input_count; ++i) {
@@ -34,7 +37,7 @@ Frames encode_request(const JobRequest& request, std::uint64_t job_id, const std
       desc.add_resident(name);
       inputs.push_back(desc.Finish());
     } else {
-      inputs.push_back(add_tensor_desc(fbb, i < request.inputs.size() ? request.inputs[i] : Tensor()));
+      inputs.push_back(add_tensor_desc(fbb, i < request.inputs.size() ? request.inputs[i] : Tensor(), !has_frame(i)));
     }
   }
   std::vector<flatbuffers::Offset<wire::Stage>> stages;
@@ -50,13 +53,12 @@ Frames encode_request(const JobRequest& request, std::uint64_t job_id, const std
       static_cast<std::int8_t>(std::clamp(request.priority, -128, 127)),
       static_cast<std::uint32_t>(std::min<std::int64_t>(timeout.count(), std::numeric_limits<std::uint32_t>::max())),
       static_cast<wire::Placement>(request.placement), stages.empty() ? 0 : fbb.CreateVector(stages),
-      keep.empty() ? 0 : fbb.CreateVector(keep), request.actor_id.empty() ? 0 : actor_version_seen);
+      keep.empty() ? 0 : fbb.CreateVector(keep), request.actor_id.empty() ? 0 : actor_version_seen, inline_bytes);
   Frames frames;
   frames.reserve(1 + input_count);
   frames.push_back(finish_envelope(fbb, wire::Body::JobRequest, body.Union()));
   for (std::size_t i = 0; i < input_count; ++i)
-    if (!is_resident_input(request, i))
-      frames.push_back(tensor_to_frame(i < request.inputs.size() ? request.inputs[i] : Tensor()));
+    if (has_frame(i)) frames.push_back(tensor_to_frame(i < request.inputs.size() ? request.inputs[i] : Tensor()));
   return frames;
 }
 
@@ -87,9 +89,9 @@ Status decode_result(const wire::JobResult& header, std::span<zmq::message_t> ou
   std::uint64_t total = 0;
   BRIDGE_RETURN_IF_ERROR(validate_tensors(header.outputs(), outputs, limits, total));
   out.outputs.clear();
-  for (std::size_t i = 0; i < outputs.size(); ++i)
-    out.outputs.push_back(
-        tensor_from_frame(*header.outputs()->Get(static_cast<flatbuffers::uoffset_t>(i)), std::move(outputs[i])));
+  std::size_t frame = 0;
+  if (header.outputs() != nullptr)
+    for (const auto* desc : *header.outputs()) out.outputs.push_back(take_tensor(*desc, outputs, frame));
   return {};
 }
 

@@ -6,10 +6,11 @@ namespace bridge::core::protocol {
 namespace {
 
 flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<wire::TensorDesc>>> descriptions(
-    flatbuffers::FlatBufferBuilder& fbb, std::span<const Tensor> tensors) {
+    flatbuffers::FlatBufferBuilder& fbb, std::span<const Tensor> tensors, const std::vector<bool>& inlined = {}) {
   std::vector<flatbuffers::Offset<wire::TensorDesc>> out;
   out.reserve(tensors.size());
-  for (const Tensor& t : tensors) out.push_back(add_tensor_desc(fbb, t));
+  for (std::size_t i = 0; i < tensors.size(); ++i)
+    out.push_back(add_tensor_desc(fbb, tensors[i], i < inlined.size() && inlined[i]));
   return fbb.CreateVector(out);
 }
 
@@ -28,7 +29,7 @@ zmq::message_t encode(const DispatchHeader& m) {
 zmq::message_t encode(const ResultHeader& m) {
   flatbuffers::FlatBufferBuilder fbb(512);
   fbb.ForceDefaults(true);  // the broker rewrites job_id and timings in place (docs/protocol.md)
-  auto outputs = descriptions(fbb, m.returned);
+  auto outputs = descriptions(fbb, m.returned, m.inline_returned);
   auto kept = m.kept.empty() ? flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<wire::TensorDesc>>>()
                              : descriptions(fbb, m.kept);
   std::vector<flatbuffers::Offset<wire::StageTiming>> stages;

@@ -125,8 +125,22 @@ RefusedHeader read_refused_header(const zmq::message_t& frame) {
 
 bool is_resident(const wire::TensorDesc& desc) { return desc.resident() != nullptr && desc.resident()->size() > 0; }
 
+bool is_inline(const wire::TensorDesc& desc) { return desc.data() != nullptr; }
+
+std::vector<bool> choose_inline(std::span<const Tensor> tensors, std::uint64_t up_to, std::uint64_t budget) {
+  std::vector<bool> out(tensors.size(), false);
+  std::uint64_t total = 0;
+  for (std::size_t i = 0; i < tensors.size(); ++i) {
+    const std::uint64_t bytes = tensors[i].byte_size();
+    if (up_to == 0 || bytes > up_to || total + bytes > budget) continue;
+    out[i] = true;
+    total += bytes;
+  }
+  return out;
+}
+
 Status validate_tensors(const TensorDescs* descs, std::span<const zmq::message_t> payload, const Limits& limits,
-                        std::uint64_t& total_bytes, bool allow_resident) {
+                        std::uint64_t& total_bytes, TensorSources sources) {
   const std::size_t count = descs == nullptr ? 0 : descs->size();
   if (count > limits.max_tensors)
     return {StatusCode::kTooLarge,
@@ -134,13 +148,16 @@ Status validate_tensors(const TensorDescs* descs, std::span<const zmq::message_t
   std::size_t framed = 0;  // descriptors that carry a payload frame
   for (std::size_t i = 0; i < count; ++i) {
     const wire::TensorDesc* desc = descs->Get(static_cast<flatbuffers::uoffset_t>(i));
-    if (!is_resident(*desc)) {
-      ++framed;
-    } else if (!allow_resident) {
+    if (is_resident(*desc) && !sources.resident)
       return {StatusCode::kInvalidArgument, "tensor " + std::to_string(i) + " names resident tensor '" +
                                                 std::string(view(desc->resident())) +
                                                 "', which only an actor call may do"};
-    }
+    if (is_inline(*desc) && !sources.inline_data)
+      return malformed("tensor " + std::to_string(i) + " has inline data where only a payload frame may carry it");
+    if (is_inline(*desc) && is_resident(*desc))
+      return {StatusCode::kInvalidArgument, "tensor " + std::to_string(i) + " has both inline data and a resident "
+                                                "name; give one: the bytes, or the name of a tensor the actor holds"};
+    if (has_frame(*desc)) ++framed;
   }
   if (framed != payload.size())
     return malformed("header describes " + std::to_string(framed) + " tensors with data but " +
@@ -182,10 +199,17 @@ Status validate_tensors(const TensorDescs* descs, std::span<const zmq::message_t
     if (bytes > limits.max_tensor_bytes)
       return {StatusCode::kTooLarge, label + " is " + std::to_string(bytes) + " bytes; the limit is " +
                                          std::to_string(limits.max_tensor_bytes)};
-    if (payload[frame].size() != bytes)
+    if (is_inline(*desc)) {
+      if (desc->data()->size() != bytes)
+        return {StatusCode::kInvalidArgument, label + ": shape and dtype give " + std::to_string(bytes) +
+                                                  " bytes but its inline data has " +
+                                                  std::to_string(desc->data()->size())};
+    } else if (payload[frame].size() != bytes) {
       return {StatusCode::kInvalidArgument, label + ": shape and dtype give " + std::to_string(bytes) +
                                                 " bytes but its frame has " + std::to_string(payload[frame].size())};
-    ++frame;
+    } else {
+      ++frame;
+    }
     total_bytes += bytes;
     if (total_bytes > limits.max_job_bytes)
       return {StatusCode::kTooLarge,
@@ -253,7 +277,7 @@ Status validate_request(const wire::JobRequest& request, std::span<const zmq::me
         return {StatusCode::kInvalidArgument, "keep_outputs names '" + std::string(view(name)) + "' twice (outputs " +
                                                   std::to_string(j) + " and " + std::to_string(i) + ")"};
   }
-  return validate_tensors(request.inputs(), payload, limits, total_bytes, actor);
+  return validate_tensors(request.inputs(), payload, limits, total_bytes, {.resident = actor});
 }
 
 zmq::message_t to_frame(const flatbuffers::FlatBufferBuilder& fbb) {
@@ -280,10 +304,17 @@ zmq::message_t make_error_result(std::uint64_t job_id, const Status& status, std
   return finish_envelope(fbb, wire::Body::JobResult, result.Finish().Union());
 }
 
-flatbuffers::Offset<wire::TensorDesc> add_tensor_desc(flatbuffers::FlatBufferBuilder& fbb, const Tensor& tensor) {
+flatbuffers::Offset<wire::TensorDesc> add_tensor_desc(flatbuffers::FlatBufferBuilder& fbb, const Tensor& tensor,
+                                                      bool inline_data) {
+  flatbuffers::Offset<flatbuffers::Vector<std::uint8_t>> data;
+  if (inline_data) {
+    // Aligned for any dtype (8 bytes at most): a reader may use the bytes where they are.
+    fbb.ForceVectorAlignment(tensor.byte_size(), 1, 8);
+    data = fbb.CreateVector(reinterpret_cast<const std::uint8_t*>(tensor.bytes().data()), tensor.byte_size());
+  }
   auto name = tensor.name().empty() ? 0 : fbb.CreateString(tensor.name());
   auto shape = fbb.CreateVector(tensor.shape());
-  return wire::CreateTensorDesc(fbb, name, static_cast<wire::DType>(tensor.dtype()), shape);
+  return wire::CreateTensorDesc(fbb, name, static_cast<wire::DType>(tensor.dtype()), shape, 0, data);
 }
 
 zmq::message_t tensor_to_frame(const Tensor& tensor) {
@@ -296,6 +327,17 @@ zmq::message_t tensor_to_frame(const Tensor& tensor) {
       data, keep_alive->byte_size(), [](void*, void* hint) { delete static_cast<Tensor*>(hint); }, keep_alive.get());
   keep_alive.release();
   return frame;
+}
+
+Tensor tensor_from_inline(const wire::TensorDesc& desc) {
+  Tensor copy = Tensor::uninitialized(static_cast<DType>(desc.dtype()), shape_of(desc), std::string(view(desc.name())));
+  if (desc.data()->size() > 0) std::memcpy(copy.mutable_bytes().data(), desc.data()->data(), desc.data()->size());
+  return copy;
+}
+
+Tensor take_tensor(const wire::TensorDesc& desc, std::span<zmq::message_t> frames, std::size_t& next) {
+  if (is_inline(desc)) return tensor_from_inline(desc);
+  return tensor_from_frame(desc, std::move(frames[next++]));
 }
 
 Shape shape_of(const wire::TensorDesc& desc) {

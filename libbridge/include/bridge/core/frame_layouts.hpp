@@ -1,9 +1,10 @@
 #pragma once
 /// @file Where each part of a multipart message sits (docs/protocol.md, "Frames"), worked out here
 /// once for every sender and reader:
-///   a result:   [JobResult header][returned outputs...][kept tensors (actor calls)...]
-///   a dispatch: [Dispatch header][JobRequest header][the request's tensors with data...]
+///   a result:   [JobResult header][returned outputs not inline...][kept tensors (actor calls)...]
+///   a dispatch: [Dispatch header][JobRequest header][the request's tensors with a frame...]
 ///               [the activation's tensors, when activating...]
+/// A tensor with a frame is one neither inline (its bytes in the header) nor actor-resident.
 /// The spans are views into the caller's frames; a layout checks the count before any is taken.
 
 #include <cstddef>
@@ -17,7 +18,7 @@ namespace bridge::core {
 
 /// The frames after a JobResult header.
 struct ResultLayout {
-  std::size_t returned = 0;  ///< the header's outputs: what the client gets
+  std::size_t returned = 0;  ///< the header's outputs that are not inline: the client's frames
   std::size_t kept = 0;      ///< the header's kept tensors: an actor call's new state, for the store
 
   static ResultLayout of(const wire::JobResult& header);
@@ -34,7 +35,7 @@ struct ResultLayout {
 
 /// The frames after a Dispatch header.
 struct DispatchLayout {
-  std::size_t framed_inputs = 0;  ///< the request's inputs that travel with it (not actor-resident)
+  std::size_t framed_inputs = 0;  ///< the request's inputs with a frame (neither inline nor resident)
 
   static DispatchLayout of(const wire::JobRequest& request);
   /// MALFORMED_MESSAGE unless `payload` (the frames after the Dispatch header) holds the request

@@ -2,8 +2,9 @@
 /// @file The headers that travel with a job's tensors between broker and worker, as plain structs
 /// with their encoders: a Dispatch (B -> W) and a worker's JobResult (W -> B). The frames around
 /// them are frame_layouts.hpp's; the readers are the worker's DispatchDecoder and the broker's
-/// result checks, which verify each field against the frames before use. Tensors appear here only
-/// as descriptions (name, dtype, shape): their bytes are frames of their own.
+/// result checks, which verify each field against the frames before use. Tensors appear here as
+/// descriptions (name, dtype, shape), their bytes in frames of their own, but for a result's small
+/// outputs, which may be inline.
 
 #include <cstdint>
 #include <span>
@@ -32,12 +33,14 @@ struct DispatchHeader {
   std::uint32_t max_run_ms = 0;
 };
 
-/// W -> B: a job's result. [this][returned outputs][kept tensors] (ResultLayout). Written with
-/// every field present, so that the broker can rewrite job_id, attempts and timings in place.
+/// W -> B: a job's result. [this][returned outputs not inline][kept tensors] (ResultLayout).
+/// Written with every field present, so that the broker can rewrite job_id, attempts and timings in
+/// place.
 struct ResultHeader {
   std::uint64_t dispatch_id = 0;
   Status status;
   std::span<const Tensor> returned;  ///< what the client gets
+  std::vector<bool> inline_returned;  ///< which of `returned` are inline (choose_inline); none if empty
   std::span<const Tensor> kept;      ///< an actor call's new state, named as kept
   std::string worker_id;
   const DeviceInfo* device = nullptr;  ///< the device that produced it (required; borrowed, as the spans)

@@ -58,14 +58,35 @@ RefusedHeader read_refused_header(const zmq::message_t& frame);
 
 using TensorDescs = flatbuffers::Vector<flatbuffers::Offset<wire::TensorDesc>>;
 
+/// Where the descriptors being checked may find their bytes besides a payload frame of their own.
+struct TensorSources {
+  bool resident = false;  ///< an actor-resident tensor (`resident` set): an actor call's inputs
+  bool inline_data = true;  ///< inside the header (`data` set); not kept tensors or activations
+};
+
 /// Checks tensor descriptors against the payload frames that carry their bytes: counts, dtypes,
-/// ranks, dimensions, byte sizes and limits. Adds the bytes to `total_bytes`. With
-/// `allow_resident`, a descriptor may name an actor-resident tensor instead (`resident` set, no frame).
+/// ranks, dimensions, byte sizes (a frame's or the inline data's) and limits. Adds the bytes to
+/// `total_bytes`, inline ones included.
 Status validate_tensors(const TensorDescs* descs, std::span<const zmq::message_t> payload, const Limits& limits,
-                        std::uint64_t& total_bytes, bool allow_resident = false);
+                        std::uint64_t& total_bytes, TensorSources sources = {});
 
 /// Whether a descriptor names an actor-resident tensor rather than a payload frame.
 bool is_resident(const wire::TensorDesc& desc);
+/// Whether a descriptor carries its tensor's bytes itself (`data`) rather than a payload frame.
+bool is_inline(const wire::TensorDesc& desc);
+/// Whether a payload frame carries the descriptor's bytes: neither resident nor inline.
+inline bool has_frame(const wire::TensorDesc& desc) { return !is_resident(desc) && !is_inline(desc); }
+
+/// The largest tensor the fleet's own senders put inside a header (inline) by default, and the most
+/// inline bytes they put in one header: well under the smallest useful max_header_bytes. A tensor
+/// this small costs more as a frame of its own (ZeroMQ's and CURVE's work per frame) than as bytes.
+inline constexpr std::uint32_t kDefaultInlineBytes = 4096;
+inline constexpr std::uint64_t kInlineBudgetBytes = 16 * 1024;
+
+/// Which of `tensors` go inline: each of at most `up_to` bytes, in order, while their sum stays
+/// within `budget`. `up_to` 0: none.
+std::vector<bool> choose_inline(std::span<const Tensor> tensors, std::uint64_t up_to,
+                                std::uint64_t budget = kInlineBudgetBytes);
 
 /// Checks every field of a request a broker or worker relies on, and its tensors (validate_tensors).
 Status validate_request(const wire::JobRequest& request, std::span<const zmq::message_t> payload,
@@ -81,8 +102,10 @@ zmq::message_t finish_envelope(flatbuffers::FlatBufferBuilder& fbb, wire::Body t
 /// A JobResult header that carries only an error.
 zmq::message_t make_error_result(std::uint64_t job_id, const Status& status, std::uint32_t retry_after_ms = 0);
 
-/// Descriptor of a tensor for a header under construction.
-flatbuffers::Offset<wire::TensorDesc> add_tensor_desc(flatbuffers::FlatBufferBuilder& fbb, const Tensor& tensor);
+/// Descriptor of a tensor for a header under construction; with `inline_data`, its bytes too (8-byte
+/// aligned in the buffer, for readers that use them in place), and no frame is to follow for it.
+flatbuffers::Offset<wire::TensorDesc> add_tensor_desc(flatbuffers::FlatBufferBuilder& fbb, const Tensor& tensor,
+                                                      bool inline_data = false);
 
 /// The tensor's bytes as a frame, without copying: the frame keeps the tensor's storage alive.
 zmq::message_t tensor_to_frame(const Tensor& tensor);
@@ -91,6 +114,13 @@ zmq::message_t tensor_to_frame(const Tensor& tensor);
 /// bytes are aligned for the dtype; otherwise the bytes are copied once into aligned storage and
 /// `realigned` is set (ZeroMQ may deliver small frames at any offset inside its receive buffer).
 Tensor tensor_from_frame(const wire::TensorDesc& desc, zmq::message_t&& frame, bool* realigned = nullptr);
+
+/// The tensor of a descriptor checked by validate_tensors whose bytes are inline: a copy of them.
+Tensor tensor_from_inline(const wire::TensorDesc& desc);
+
+/// The tensor of a checked descriptor that is not resident: its inline bytes (copied), or else the
+/// next of `frames` (frames[next++], taken as tensor_from_frame does).
+Tensor take_tensor(const wire::TensorDesc& desc, std::span<zmq::message_t> frames, std::size_t& next);
 
 /// Shape of a descriptor as a Shape.
 Shape shape_of(const wire::TensorDesc& desc);

@@ -57,6 +57,9 @@ struct Execution {
   /// The longest it may run once started (its tenant's max_job_ms); 0: the deadline alone. The
   /// worker arms it on `cancel` when the job starts (Cancellation::limit_run).
   std::chrono::milliseconds max_run{0};
+  /// Returned outputs of at most this many bytes go back inline, in the result's header (the
+  /// request's inline_outputs); 0: none.
+  std::uint32_t inline_outputs = 0;
   /// Set by the worker when the broker cancels the job or its deadline passes; checked by the backend
   /// before it starts, between pipeline steps, and by kernels between chunks.
   std::shared_ptr<Cancellation> cancel = std::make_shared<Cancellation>();

@@ -3,29 +3,44 @@
 #include <algorithm>
 #include <cmath>
 #include <sstream>
+#include <string_view>
 
 namespace bridge::metrics {
 namespace {
 
-// Label values escaped as the text format wants: backslash, double quote and newline.
-std::string escape(const std::string& value) {
-  std::string out;
-  for (char c : value) {
-    if (c == '\\' || c == '"') out += '\\';
-    if (c == '\n') {
-      out += "\\n";
-      continue;
+// Appends `{k="v",...,extra}` (nothing for no labels and no extra), label values escaped as the
+// text format wants: backslash, double quote and newline. Appends in place: it runs for every
+// counter bump, a few per job, and made several temporary strings each before.
+void append_labels(std::string& out, const Labels& labels, std::string_view extra = {}) {
+  if (labels.empty() && extra.empty()) return;
+  out += '{';
+  bool first = true;
+  for (const auto& [k, v] : labels) {
+    if (!first) out += ',';
+    first = false;
+    out += k;
+    out += "=\"";
+    for (char c : v) {
+      if (c == '\\' || c == '"') out += '\\';
+      if (c == '\n') {
+        out += "\\n";
+        continue;
+      }
+      out += c;
     }
-    out += c;
+    out += '"';
   }
-  return out;
+  if (!extra.empty()) {
+    if (!first) out += ',';
+    out += extra;
+  }
+  out += '}';
 }
 
-std::string render_labels(const Labels& labels, const std::string& extra = {}) {
+std::string render_labels(const Labels& labels, std::string_view extra = {}) {
   std::string out;
-  for (const auto& [k, v] : labels) out += (out.empty() ? "" : ",") + k + "=\"" + escape(v) + "\"";
-  if (!extra.empty()) out += (out.empty() ? "" : ",") + extra;
-  return out.empty() ? "" : "{" + out + "}";
+  append_labels(out, labels, extra);
+  return out;
 }
 
 std::string number(double v) {
@@ -51,44 +66,56 @@ std::vector<double> latency_buckets() {
   return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
 }
 
-void Registry::describe(const std::string& name, Type type, std::string help, std::vector<double> buckets) {
+void Registry::describe(std::string_view name, Type type, std::string help, std::vector<double> buckets) {
   std::lock_guard lock(mutex_);
-  Family& f = families_[name];
+  Family& f = family(name);
   f.type = type;
   f.help = std::move(help);
   f.bounds = std::move(buckets);
 }
 
-Registry::Series& Registry::series(const std::string& name, const Labels& labels, Type type) {
-  Family& f = families_[name];
+Registry::Family& Registry::family(std::string_view name) {
+  auto it = families_.find(name);
+  if (it == families_.end()) it = families_.emplace(std::string(name), Family{}).first;
+  return it->second;
+}
+
+Registry::Series& Registry::series(Family& f, const Labels& labels, Type type) {
   if (f.series.empty() && f.help.empty()) f.type = type;  // used without describe(): still valid output
-  Series& s = f.series[render_labels(labels)];
+  // The key is rendered into a buffer kept from call to call (under the mutex): a series that
+  // exists is found without allocating.
+  key_.clear();
+  append_labels(key_, labels);
+  auto it = f.series.find(key_);
+  if (it == f.series.end()) it = f.series.emplace(key_, Series{}).first;
+  Series& s = it->second;
   if (s.labels.empty()) s.labels = labels;
   if (f.type == Type::kHistogram && s.buckets.size() != f.bounds.size()) s.buckets.assign(f.bounds.size(), 0);
   return s;
 }
 
-void Registry::add(const std::string& name, const Labels& labels, double delta) {
+void Registry::add(std::string_view name, const Labels& labels, double delta) {
   std::lock_guard lock(mutex_);
-  series(name, labels, Type::kCounter).value += delta;
+  series(family(name), labels, Type::kCounter).value += delta;
 }
 
-void Registry::set(const std::string& name, const Labels& labels, double value) {
+void Registry::set(std::string_view name, const Labels& labels, double value) {
   std::lock_guard lock(mutex_);
-  series(name, labels, Type::kGauge).value = value;
+  series(family(name), labels, Type::kGauge).value = value;
 }
 
-void Registry::observe(const std::string& name, const Labels& labels, double value) {
+void Registry::observe(std::string_view name, const Labels& labels, double value) {
   std::lock_guard lock(mutex_);
-  Series& s = series(name, labels, Type::kHistogram);
-  const auto& bounds = families_[name].bounds;
+  Family& f = family(name);
+  Series& s = series(f, labels, Type::kHistogram);
+  const auto& bounds = f.bounds;
   const auto at = std::lower_bound(bounds.begin(), bounds.end(), value) - bounds.begin();
   if (static_cast<std::size_t>(at) < s.buckets.size()) ++s.buckets[static_cast<std::size_t>(at)];
   ++s.count;
   s.sum += value;
 }
 
-void Registry::remove(const std::string& name, const std::string& key, const std::string& value) {
+void Registry::remove(std::string_view name, const std::string& key, const std::string& value) {
   std::lock_guard lock(mutex_);
   auto f = families_.find(name);
   if (f == families_.end()) return;
@@ -100,7 +127,7 @@ void Registry::remove(const std::string& name, const std::string& key, const std
   }
 }
 
-double Registry::value(const std::string& name, const Labels& labels) const {
+double Registry::value(std::string_view name, const Labels& labels) const {
   std::lock_guard lock(mutex_);
   auto f = families_.find(name);
   if (f == families_.end()) return 0;

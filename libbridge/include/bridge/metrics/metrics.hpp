@@ -6,6 +6,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -22,16 +23,16 @@ class Registry {
 
   /// Declares a family (name in Prometheus style, with its unit: `bridge_jobs_total`,
   /// `bridge_job_latency_seconds`). Histograms take their bucket upper bounds.
-  void describe(const std::string& name, Type type, std::string help, std::vector<double> buckets = {});
+  void describe(std::string_view name, Type type, std::string help, std::vector<double> buckets = {});
 
-  void add(const std::string& name, const Labels& labels, double delta = 1);  ///< counter
-  void set(const std::string& name, const Labels& labels, double value);      ///< gauge
-  void observe(const std::string& name, const Labels& labels, double value);  ///< histogram
+  void add(std::string_view name, const Labels& labels, double delta = 1);  ///< counter
+  void set(std::string_view name, const Labels& labels, double value);      ///< gauge
+  void observe(std::string_view name, const Labels& labels, double value);  ///< histogram
   /// Drops every series of `name` whose label `key` is `value` (a worker that left).
-  void remove(const std::string& name, const std::string& key, const std::string& value);
+  void remove(std::string_view name, const std::string& key, const std::string& value);
 
   /// Value of one counter or gauge series; 0 if absent (for tests and bridgectl).
-  double value(const std::string& name, const Labels& labels) const;
+  double value(std::string_view name, const Labels& labels) const;
 
   std::string render() const;
 
@@ -49,10 +50,12 @@ class Registry {
     std::vector<double> bounds;
     std::map<std::string, Series> series;  // by rendered label set
   };
-  Series& series(const std::string& name, const Labels& labels, Type type);
+  Family& family(std::string_view name);
+  Series& series(Family& f, const Labels& labels, Type type);
 
   mutable std::mutex mutex_;
-  std::map<std::string, Family> families_;
+  std::map<std::string, Family, std::less<>> families_;  // found by a name's view, without a copy
+  std::string key_;  ///< series(): the label key being looked up, its storage kept from call to call
 };
 
 /// Latency buckets in seconds, 100 us to 60 s.

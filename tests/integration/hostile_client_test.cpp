@@ -73,10 +73,12 @@ class HostileClient : public ::testing::Test {
     return n;
   }
 
-  static Frames valid_request(std::uint64_t job_id, const std::string& tenant = "hostile") {
+  // `inline_bytes`: the inputs' bytes inside the header (as the client library sends them) or not.
+  static Frames valid_request(std::uint64_t job_id, const std::string& tenant = "hostile",
+                              std::uint32_t inline_bytes = 0) {
     JobRequest job{.kernel = "vector_add",
                    .inputs = {Tensor::vector<float>({1, 2, 3}), Tensor::vector<float>({4, 5, 6})}};
-    return core::encode_request(job, job_id, tenant, std::chrono::milliseconds(5000));
+    return core::encode_request(job, job_id, tenant, std::chrono::milliseconds(5000), 0, inline_bytes);
   }
 
   std::unique_ptr<Fleet> fleet_;
@@ -84,8 +86,11 @@ class HostileClient : public ::testing::Test {
   std::unique_ptr<zmq::socket_t> socket_;
 };
 
+// With its inputs in frames, and inline (inside the header, which the cuts then go through).
 TEST_F(HostileClient, EveryTruncationOfAValidRequestIsAnsweredWithAnError) {
-  const Frames whole = valid_request(1);
+  for (std::uint32_t inline_bytes : {0u, core::kDefaultInlineBytes}) {
+  SCOPED_TRACE("inline_bytes " + std::to_string(inline_bytes));
+  const Frames whole = valid_request(1, "hostile", inline_bytes);
   const std::size_t size = whole[0].size();
   for (std::size_t cut = 0; cut < size; ++cut) {
     Frames frames;
@@ -102,6 +107,7 @@ TEST_F(HostileClient, EveryTruncationOfAValidRequestIsAnsweredWithAnError) {
     const auto* result = envelope->body_as_JobResult();
     ASSERT_NE(result, nullptr);
     EXPECT_NE(result->status(), wire::StatusCode::OK) << "a header cut at " << cut << " of " << size << " was accepted";
+  }
   }
 }
 

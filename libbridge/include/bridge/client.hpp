@@ -81,7 +81,8 @@ class BRIDGE_API Client {
   Client& operator=(const Client&) = delete;
 
   /// Sends a job; the future is fulfilled once, with the result or an error status.
-  /// Input tensors are shared, not copied, and must not be modified afterwards.
+  /// Input tensors are shared, not copied (but for inline ones, Options::inline_bytes), and must not
+  /// be modified afterwards.
   std::future<JobResult> submit(JobRequest request);
 
   /// Like submit(), but calls `done` on the client's I/O thread, and returns the job's id (for

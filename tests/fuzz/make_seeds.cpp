@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "bridge/core/job_codec.hpp"
+#include "bridge/core/protocol_jobs.hpp"
 #include "fuzz_frames.hpp"
 
 namespace {
@@ -44,6 +45,17 @@ int main(int argc, char** argv) {
                                                     .then("blur", {{"sigma", 1}})
                                                     .request({Tensor::zeros(DType::kF32, {4, 4, 3})}),
                                                 2, "default", std::chrono::seconds(1)));
+  save("inline_request", core::encode_request({.kernel = "passthrough", .inputs = {a, m}}, 4, "default",
+                                              std::chrono::seconds(1), 0, 12));  // a inline, m in a frame
+  {
+    const DeviceInfo device{.kind = DeviceKind::kCpu, .name = "cpu"};
+    const std::vector<Tensor> returned{a, m};
+    core::Frames frames;
+    frames.push_back(core::protocol::encode(core::protocol::ResultHeader{
+        .dispatch_id = 4, .returned = returned, .inline_returned = {false, true}, .worker_id = "w", .device = &device}));
+    frames.push_back(core::tensor_to_frame(a));
+    save("inline_result", frames);
+  }
   JobRequest actor_call{.kernel = "matmul", .inputs = {m, Tensor()}, .actor_id = "model"};
   actor_call.resident_inputs = {"", "weights"};
   actor_call.keep_outputs = {"y"};

@@ -88,6 +88,8 @@ BrokerService::~BrokerService() = default;
 
 void BrokerService::run() {
   dispatcher_.set_stop_allowance(std::chrono::milliseconds(options_.cancel_grace_ms));
+  dispatcher_.set_embedded_request_bytes(
+      std::min<std::uint64_t>(core::kEmbeddedRequestBytes, options_.limits.max_header_bytes / 2));
   // A frame over the limits but within twice them is read, so that it can be answered TOO_LARGE
   // with its job id and logged; a bigger one makes libzmq close that peer's connection unread.
   const auto max_frame =

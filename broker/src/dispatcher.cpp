@@ -76,14 +76,18 @@ bool Dispatcher::dispatch(WorkerRecord& worker, Job& job) {
       .actor_version = job.actor_version,
       .activate = job.activate,
       .activation = job.activation,
-      .max_run_ms = static_cast<std::uint32_t>(std::clamp<std::int64_t>(max_run.count(), 0, kMaxMs))};
+      .max_run_ms = static_cast<std::uint32_t>(std::clamp<std::int64_t>(max_run.count(), 0, kMaxMs)),
+      .request = job.frames[0].size() <= embedded_request_bytes_
+                     ? std::span(static_cast<const std::uint8_t*>(job.frames[0].data()), job.frames[0].size())
+                     : std::span<const std::uint8_t>()};
   core::Frames frames;
   frames.reserve(2 + job.frames.size() + job.activation.size());
   frames.push_back(zmq::message_t(worker.id.data(), worker.id.size()));
   frames.push_back(core::protocol::encode(header));
   // Shares the bytes (reference-counted) rather than copying: the job keeps its frames in case the
   // worker dies and the job must be sent again.
-  for (auto& f : job.frames) frames.emplace_back().copy(f);
+  for (std::size_t i = header.request.empty() ? 0 : 1; i < job.frames.size(); ++i)
+    frames.emplace_back().copy(job.frames[i]);
   if (job.activate)
     for (const Tensor& t : job.activation) frames.push_back(core::tensor_to_frame(t));
   if (!send_(frames)) return false;

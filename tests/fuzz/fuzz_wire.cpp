@@ -64,10 +64,23 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       break;
     }
     case wire::Body::Dispatch: {
+      // As the worker: the request inside the Dispatch (or none), its framed inputs, the activation.
       const auto* dispatch = envelope->body_as_Dispatch();
       (void)core::view(dispatch->actor());
-      if (core::validate_tensors(dispatch->activation(), payload, limits, bytes, {.inline_data = false}).is_ok())
-        materialise(dispatch->activation(), payload);
+      auto rest = payload;
+      const wire::Envelope* inner = nullptr;
+      if (dispatch->request() != nullptr &&
+          core::verify_envelope({dispatch->request()->data(), dispatch->request()->size()}, limits, inner).is_ok() &&
+          inner->body_type() == wire::Body::JobRequest) {
+        const auto* request = inner->body_as_JobRequest();
+        const core::DispatchLayout layout = core::DispatchLayout::of(*request, true);
+        if (!layout.check(payload.size()).is_ok()) break;
+        if (core::validate_request(*request, layout.input_frames(payload), limits, bytes).is_ok())
+          materialise(request->inputs(), layout.input_frames(payload));
+        rest = layout.activation_frames(payload);
+      }
+      if (core::validate_tensors(dispatch->activation(), rest, limits, bytes, {.inline_data = false}).is_ok())
+        materialise(dispatch->activation(), rest);
       break;
     }
     default: break;

@@ -55,6 +55,15 @@ int main(int argc, char** argv) {
         .dispatch_id = 4, .returned = returned, .inline_returned = {false, true}, .worker_id = "w", .device = &device}));
     frames.push_back(core::tensor_to_frame(a));
     save("inline_result", frames);
+    // A dispatch with the request's header inside it, then the request's framed input.
+    const core::Frames request = core::encode_request({.kernel = "passthrough", .inputs = {a, m}}, 5, "default",
+                                                      std::chrono::seconds(1), 0, 12);
+    core::Frames dispatch;
+    dispatch.push_back(core::protocol::encode(core::protocol::DispatchHeader{
+        .dispatch_id = 5,
+        .request = {static_cast<const std::uint8_t*>(request[0].data()), request[0].size()}}));
+    dispatch.push_back(core::tensor_to_frame(m));
+    save("dispatch_embedded", dispatch);
   }
   JobRequest actor_call{.kernel = "matmul", .inputs = {m, Tensor()}, .actor_id = "model"};
   actor_call.resident_inputs = {"", "weights"};

@@ -209,7 +209,7 @@ TEST(FrameLayouts, ADispatchCarriesOnlyTheInputsThatAreNotResident) {
   JobRequest request{.kernel = "vector_add", .inputs = {Tensor::zeros(DType::kF32, {2})}};
   Frames frames = encode_request(request, 1, "alice", std::chrono::milliseconds(1000));
   const auto* header = flatbuffers::GetRoot<wire::Envelope>(frames[0].data())->body_as_JobRequest();
-  const DispatchLayout layout = DispatchLayout::of(*header);
+  const DispatchLayout layout = DispatchLayout::of(*header, false);
   EXPECT_EQ(layout.framed_inputs, 1u);
   EXPECT_TRUE(layout.check(2).is_ok());  // [request][input]
   EXPECT_EQ(layout.check(1).code(), StatusCode::kMalformedMessage);
@@ -221,7 +221,15 @@ TEST(FrameLayouts, ADispatchCarriesOnlyTheInputsThatAreNotResident) {
   frames = encode_request(request, 1, "alice", std::chrono::milliseconds(1000), 0, 8);
   ASSERT_EQ(frames.size(), 2u);
   const auto* mixed = flatbuffers::GetRoot<wire::Envelope>(frames[0].data())->body_as_JobRequest();
-  EXPECT_EQ(DispatchLayout::of(*mixed).framed_inputs, 1u);
+  EXPECT_EQ(DispatchLayout::of(*mixed, false).framed_inputs, 1u);
+  // With the request's header inside the Dispatch, the input frames come first.
+  const DispatchLayout embedded = DispatchLayout::of(*mixed, true);
+  EXPECT_TRUE(embedded.check(1).is_ok());  // [input]
+  EXPECT_EQ(embedded.check(0).code(), StatusCode::kMalformedMessage);
+  Frames after_embedding(3);  // [input][two activation tensors]
+  after_embedding[0] = zmq::message_t(std::string("input"));
+  EXPECT_EQ(embedded.input_frames(after_embedding)[0].to_string(), "input");
+  EXPECT_EQ(embedded.activation_frames(after_embedding).size(), 2u);
   EXPECT_EQ(mixed->inline_outputs(), 8u);
   EXPECT_EQ(frames[1].size(), 12u);
 }
@@ -330,6 +338,32 @@ TEST(ProtocolJobs, ADispatchHeaderSaysWhatTheWorkerNeeds) {
   ASSERT_TRUE(decode_envelope(plain, Limits{}, envelope).is_ok());
   EXPECT_EQ(envelope->body_as_Dispatch()->actor(), nullptr);
   EXPECT_EQ(envelope->body_as_Dispatch()->activation(), nullptr);
+  EXPECT_EQ(envelope->body_as_Dispatch()->request(), nullptr);
+}
+
+// A small request's header rides inside its Dispatch, aligned, and verifies there as it would as a
+// frame; bytes that are not a header are refused the same way.
+TEST(ProtocolJobs, ARequestHeaderInsideADispatchReadsBackInPlace) {
+  Frames request = encode_request({.kernel = "passthrough", .inputs = {Tensor::vector<float>({1, 2})}}, 77, "alice",
+                                  std::chrono::milliseconds(1000), 0, kDefaultInlineBytes);
+  ASSERT_EQ(request.size(), 1u);
+  const std::span bytes(static_cast<const std::uint8_t*>(request[0].data()), request[0].size());
+  zmq::message_t frame = encode(DispatchHeader{.dispatch_id = 10, .request = bytes});
+  const wire::Envelope* envelope = nullptr;
+  ASSERT_TRUE(decode_envelope(frame, Limits{}, envelope).is_ok());
+  const auto* inside = envelope->body_as_Dispatch()->request();
+  ASSERT_NE(inside, nullptr);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(inside->data()) % 8, 0u);
+  const wire::Envelope* request_envelope = nullptr;
+  ASSERT_TRUE(verify_envelope({inside->data(), inside->size()}, Limits{}, request_envelope).is_ok());
+  ASSERT_NE(request_envelope->body_as_JobRequest(), nullptr);
+  EXPECT_EQ(request_envelope->body_as_JobRequest()->job_id(), 77u);
+  EXPECT_EQ(DispatchLayout::of(*request_envelope->body_as_JobRequest(), true).framed_inputs, 0u);
+  const std::vector<std::uint8_t> junk(64, 0x5a);
+  EXPECT_EQ(verify_envelope(junk, Limits{}, request_envelope).code(), StatusCode::kMalformedMessage);
+  Limits small;
+  small.max_header_bytes = 16;
+  EXPECT_EQ(verify_envelope({inside->data(), inside->size()}, small, request_envelope).code(), StatusCode::kTooLarge);
 }
 
 }  // namespace

@@ -38,14 +38,19 @@ Status DispatchDecoder::decode(const wire::Dispatch& dispatch, core::Frames& fra
   const std::uint64_t dispatch_id = dispatch.dispatch_id();
   const std::uint32_t deadline_ms = dispatch.deadline_ms();
   const wire::Envelope* request_envelope = nullptr;
-  if (frames.size() < 2) return {StatusCode::kMalformedMessage, "dispatch without a request frame"};
-  Status status = core::decode_envelope(frames[1], limits_, request_envelope);
+  // The request's header is inside the Dispatch (a small one), or the frame after it.
+  const bool embedded = dispatch.request() != nullptr;
+  if (!embedded && frames.size() < 2) return {StatusCode::kMalformedMessage, "dispatch without a request frame"};
+  Status status = embedded ? core::verify_envelope({dispatch.request()->data(), dispatch.request()->size()},
+                                                   limits_, request_envelope)
+                           : core::decode_envelope(frames[1], limits_, request_envelope);
   if (status.is_ok() && request_envelope->body_type() != wire::Body::JobRequest)
     status = {StatusCode::kMalformedMessage, "dispatch carries no JobRequest"};
   if (!status.is_ok()) return status;
   const wire::JobRequest& request = *request_envelope->body_as_JobRequest();
-  // [dispatch][request][the request's tensors with a frame][the activation's tensors, when activating]
-  const core::DispatchLayout layout = core::DispatchLayout::of(request);
+  // [dispatch][request, unless embedded][the request's tensors with a frame][the activation's
+  // tensors, when activating]
+  const core::DispatchLayout layout = core::DispatchLayout::of(request, embedded);
   auto after_header = std::span(frames).subspan(1);
   if (Status s = layout.check(after_header.size()); !s.is_ok()) return s;
   auto payload = layout.input_frames(after_header);

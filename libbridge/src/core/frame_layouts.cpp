@@ -31,12 +31,12 @@ Status ResultLayout::check(std::size_t payload_frames) const {
   return {};
 }
 
-DispatchLayout DispatchLayout::of(const wire::JobRequest& request) {
-  return {.framed_inputs = framed(request.inputs())};
+DispatchLayout DispatchLayout::of(const wire::JobRequest& request, bool request_in_dispatch) {
+  return {.request_frames = request_in_dispatch ? 0u : 1u, .framed_inputs = framed(request.inputs())};
 }
 
 Status DispatchLayout::check(std::size_t payload_frames) const {
-  if (payload_frames < 1 + framed_inputs)
+  if (payload_frames < request_frames + framed_inputs)
     return {StatusCode::kMalformedMessage, "dispatch has fewer frames than its tensors"};
   return {};
 }

@@ -17,12 +17,17 @@ flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<wire::TensorDesc>>> 
 }  // namespace
 
 zmq::message_t encode(const DispatchHeader& m) {
-  flatbuffers::FlatBufferBuilder fbb(64);
+  flatbuffers::FlatBufferBuilder fbb(128 + m.request.size());
+  flatbuffers::Offset<flatbuffers::Vector<std::uint8_t>> request;
+  if (!m.request.empty()) {
+    fbb.ForceVectorAlignment(m.request.size(), 1, 8);  // an Envelope: read in place
+    request = fbb.CreateVector(m.request.data(), m.request.size());
+  }
   auto actor = m.actor.empty() ? flatbuffers::Offset<flatbuffers::String>() : fbb.CreateString(m.actor);
   auto activation = m.activate ? descriptions(fbb, m.activation)
                                : flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<wire::TensorDesc>>>();
   auto body = wire::CreateDispatch(fbb, m.dispatch_id, m.deadline_ms, actor, m.actor_version, m.activate, activation,
-                                   m.max_run_ms);
+                                   m.max_run_ms, request);
   return finish_envelope(fbb, wire::Body::Dispatch, body.Union());
 }
 

@@ -77,8 +77,13 @@ std::string_view view(const flatbuffers::String* s) {
 Status decode_envelope(zmq::message_t& frame, const Limits& limits, const wire::Envelope*& out) {
   out = nullptr;
   if (frame.size() <= limits.max_header_bytes) realign_header(frame);
-  const auto* data = static_cast<const std::uint8_t*>(frame.data());
-  const std::size_t size = frame.size();
+  return verify_envelope({static_cast<const std::uint8_t*>(frame.data()), frame.size()}, limits, out);
+}
+
+Status verify_envelope(std::span<const std::uint8_t> header, const Limits& limits, const wire::Envelope*& out) {
+  out = nullptr;
+  const std::uint8_t* data = header.data();
+  const std::size_t size = header.size();
   if (size > limits.max_header_bytes)
     return {StatusCode::kTooLarge, "header frame is " + std::to_string(size) + " bytes; the limit is " +
                                        std::to_string(limits.max_header_bytes)};

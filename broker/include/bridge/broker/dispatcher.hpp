@@ -32,6 +32,9 @@ class Dispatcher {
   /// How long a worker may take to stop a job that is due (the broker's cancel_grace_ms): a job sent
   /// to wait behind others may start that much after they are due.
   void set_stop_allowance(std::chrono::milliseconds allowance) { stop_allowance_ = allowance; }
+  /// The largest request header sent inside its Dispatch rather than as a frame of its own: one
+  /// frame fewer per job. Half the header limit at most, so that the Dispatch stays under it.
+  void set_embedded_request_bytes(std::size_t bytes) { embedded_request_bytes_ = bytes; }
 
   /// Sends `job` now if nothing is queued and a worker can take it; otherwise queues it (Queued).
   void route(Job& job);
@@ -44,6 +47,7 @@ class Dispatcher {
   bool dispatch(WorkerRecord& worker, Job& job);
 
   std::chrono::milliseconds stop_allowance_{0};
+  std::size_t embedded_request_bytes_ = 0;
   JobTable& jobs_;
   WorkerRegistry& workers_;
   Scheduler& scheduler_;

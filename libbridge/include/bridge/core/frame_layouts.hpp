@@ -2,8 +2,8 @@
 /// @file Where each part of a multipart message sits (docs/protocol.md, "Frames"), worked out here
 /// once for every sender and reader:
 ///   a result:   [JobResult header][returned outputs not inline...][kept tensors (actor calls)...]
-///   a dispatch: [Dispatch header][JobRequest header][the request's tensors with a frame...]
-///               [the activation's tensors, when activating...]
+///   a dispatch: [Dispatch header][JobRequest header, unless the Dispatch holds it]
+///               [the request's tensors with a frame...][the activation's tensors, when activating...]
 /// A tensor with a frame is one neither inline (its bytes in the header) nor actor-resident.
 /// The spans are views into the caller's frames; a layout checks the count before any is taken.
 
@@ -35,18 +35,19 @@ struct ResultLayout {
 
 /// The frames after a Dispatch header.
 struct DispatchLayout {
-  std::size_t framed_inputs = 0;  ///< the request's inputs with a frame (neither inline nor resident)
+  std::size_t request_frames = 1;  ///< 1: the request's header follows; 0: the Dispatch holds it
+  std::size_t framed_inputs = 0;   ///< the request's inputs with a frame (neither inline nor resident)
 
-  static DispatchLayout of(const wire::JobRequest& request);
+  /// `request_in_dispatch`: whether the Dispatch holds the request's header (Dispatch.request).
+  static DispatchLayout of(const wire::JobRequest& request, bool request_in_dispatch);
   /// MALFORMED_MESSAGE unless `payload` (the frames after the Dispatch header) holds the request
-  /// header and its framed inputs.
+  /// header (unless the Dispatch holds it) and its framed inputs.
   Status check(std::size_t payload_frames) const;
-  zmq::message_t& request_frame(std::span<zmq::message_t> payload) const { return payload[0]; }
   std::span<zmq::message_t> input_frames(std::span<zmq::message_t> payload) const {
-    return payload.subspan(1, framed_inputs);
+    return payload.subspan(request_frames, framed_inputs);
   }
   std::span<zmq::message_t> activation_frames(std::span<zmq::message_t> payload) const {
-    return payload.subspan(1 + framed_inputs);
+    return payload.subspan(request_frames + framed_inputs);
   }
 };
 

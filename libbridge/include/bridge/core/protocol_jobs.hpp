@@ -20,7 +20,8 @@
 
 namespace bridge::core::protocol {
 
-/// B -> W: run the request that follows. [this][JobRequest header][its tensors][activation tensors]
+/// B -> W: run the request that follows. [this][JobRequest header, unless `request` holds it][its
+/// tensors][activation tensors] (DispatchLayout).
 struct DispatchHeader {
   std::uint64_t dispatch_id = 0;
   std::uint32_t deadline_ms = 1;  ///< from the worker's receipt: the job's deadline
@@ -31,6 +32,8 @@ struct DispatchHeader {
   /// From the job's start on the worker (which may be later than its receipt: a prefetched job
   /// waits for a slot): its tenant's max_job_ms. 0: none beyond the deadline.
   std::uint32_t max_run_ms = 0;
+  /// The client's JobRequest header, copied in when it is small (no request frame then follows).
+  std::span<const std::uint8_t> request;
 };
 
 /// W -> B: a job's result. [this][returned outputs not inline][kept tensors] (ResultLayout).

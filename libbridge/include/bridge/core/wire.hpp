@@ -45,6 +45,9 @@ wire::StatusCode to_wire(StatusCode code);
 /// not 8-byte aligned (ZeroMQ may deliver one at any offset of its receive buffer) is first replaced
 /// by an aligned copy, because FlatBuffers reads its scalars in place.
 Status decode_envelope(zmq::message_t& frame, const Limits& limits, const wire::Envelope*& out);
+/// The same checks on a header held elsewhere (a JobRequest inside a Dispatch): `data` must stay
+/// alive and unmodified while `out` is used, and be 8-byte aligned.
+Status verify_envelope(std::span<const std::uint8_t> header, const Limits& limits, const wire::Envelope*& out);
 
 /// What a header frame that decode_envelope() refused still says, when its bytes verify as an
 /// envelope (another protocol version, say): its body type (NONE otherwise) and the id the refusal
@@ -82,6 +85,9 @@ inline bool has_frame(const wire::TensorDesc& desc) { return !is_resident(desc) 
 /// this small costs more as a frame of its own (ZeroMQ's and CURVE's work per frame) than as bytes.
 inline constexpr std::uint32_t kDefaultInlineBytes = 4096;
 inline constexpr std::uint64_t kInlineBudgetBytes = 16 * 1024;
+/// The largest client request header a broker copies into its Dispatch rather than sending as a
+/// frame of its own (and at most half the header limit).
+inline constexpr std::uint64_t kEmbeddedRequestBytes = 8 * 1024;
 
 /// Which of `tensors` go inline: each of at most `up_to` bytes, in order, while their sum stays
 /// within `budget`. `up_to` 0: none.

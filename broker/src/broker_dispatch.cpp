@@ -17,6 +17,18 @@ std::uint64_t micros(Clock::duration d) {
   return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(d).count());
 }
 
+Status check_inline_outputs(const wire::JobResult& result, std::uint32_t asked) {
+  if (result.outputs() == nullptr) return {};
+  for (flatbuffers::uoffset_t i = 0; i < result.outputs()->size(); ++i) {
+    const wire::TensorDesc& desc = *result.outputs()->Get(i);
+    if (core::is_inline(desc) && desc.data()->size() > asked)
+      return {StatusCode::kMalformedMessage, "output " + std::to_string(i) + " is inline (" +
+                                                 std::to_string(desc.data()->size()) + " bytes) where the request " +
+                                                 "took inline outputs of at most " + std::to_string(asked)};
+  }
+  return {};
+}
+
 }  // namespace
 
 void BrokerService::on_hello(const std::string& id, const wire::Envelope& envelope) {
@@ -105,6 +117,9 @@ void BrokerService::on_result(WorkerRecord& worker, core::Frames& frames) {
                                      {.inline_data = false});
     if (valid.is_ok() && job.actor.empty() && layout.kept > 0)
       valid = Status(StatusCode::kMalformedMessage, "kept outputs in the result of a job that is no actor call");
+    // A client reads inline outputs only when it asked for them (a client that does not know of
+    // them would take the next frame for that output): no larger ones are forwarded.
+    if (valid.is_ok()) valid = check_inline_outputs(*result, job.inline_outputs);
     // A client sees only the protocol's codes, and ACTOR_NOT_ACTIVE never for a plain job.
     if (valid.is_ok() && *wire::EnumNameStatusCode(result->status()) == '\0')
       valid =

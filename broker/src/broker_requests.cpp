@@ -124,6 +124,7 @@ void BrokerService::handle_request(std::string client, const Caller& caller, cor
                                                                                        : options_.default_timeout_ms);
   made->frames = std::move(frames);
   made->payload_bytes = payload_bytes;
+  made->inline_outputs = request.inline_outputs();
   Job* job = jobs_.add(std::move(made));
   if (job == nullptr) {
     spdlog::debug("client job {}: duplicate of a job in progress; the first one will answer", job_id);

@@ -56,6 +56,7 @@ struct Job {
   Clock::time_point step_deadline = Clock::time_point::max();
   core::Frames frames;  ///< [request header][payload...]
   std::uint64_t payload_bytes = 0;
+  std::uint32_t inline_outputs = 0;  ///< the request's: no inline output of a result may be larger
   int attempts = 0;  ///< dispatches so far
 
   JobState state = JobState::kAdmitting;  ///< changed through JobTable::set_state only

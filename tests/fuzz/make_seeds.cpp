@@ -51,17 +51,19 @@ int main(int argc, char** argv) {
     const DeviceInfo device{.kind = DeviceKind::kCpu, .name = "cpu"};
     const std::vector<Tensor> returned{a, m};
     core::Frames frames;
-    frames.push_back(core::protocol::encode(core::protocol::ResultHeader{
-        .dispatch_id = 4, .returned = returned, .inline_returned = {false, true}, .worker_id = "w", .device = &device}));
+    frames.push_back(core::protocol::encode(core::protocol::ResultHeader{.dispatch_id = 4,
+                                                                         .returned = returned,
+                                                                         .inline_returned = {false, true},
+                                                                         .worker_id = "w",
+                                                                         .device = &device}));
     frames.push_back(core::tensor_to_frame(a));
     save("inline_result", frames);
     // A dispatch with the request's header inside it, then the request's framed input.
-    const core::Frames request = core::encode_request({.kernel = "passthrough", .inputs = {a, m}}, 5, "default",
-                                                      std::chrono::seconds(1), 0, 12);
+    const core::Frames request =
+        core::encode_request({.kernel = "passthrough", .inputs = {a, m}}, 5, "default", std::chrono::seconds(1), 0, 12);
     core::Frames dispatch;
     dispatch.push_back(core::protocol::encode(core::protocol::DispatchHeader{
-        .dispatch_id = 5,
-        .request = {static_cast<const std::uint8_t*>(request[0].data()), request[0].size()}}));
+        .dispatch_id = 5, .request = {static_cast<const std::uint8_t*>(request[0].data()), request[0].size()}}));
     dispatch.push_back(core::tensor_to_frame(m));
     save("dispatch_embedded", dispatch);
   }

@@ -240,8 +240,7 @@ TEST(Failover, AResultTheBrokerCannotForwardIsAnsweredInternalAndFreesTheSlot) {
   Client client(fleet.client_options());
   // Takes the next dispatch and answers it with a result the broker must not forward.
   // `inline_bytes` > 0: an output whose bytes are inline, that many of them.
-  auto answer_badly = [&](wire::StatusCode status, bool declare_an_output_without_its_frame,
-                          std::size_t inline_bytes) {
+  auto answer_badly = [&](wire::StatusCode status, bool declare_an_output_without_its_frame, std::size_t inline_bytes) {
     zmq::pollitem_t item{rogue.handle(), 0, ZMQ_POLLIN, 0};
     std::uint64_t dispatch_id = 0;
     while (dispatch_id == 0 && zmq::poll(&item, 1, std::chrono::seconds(3)) > 0) {

@@ -89,25 +89,26 @@ class HostileClient : public ::testing::Test {
 // With its inputs in frames, and inline (inside the header, which the cuts then go through).
 TEST_F(HostileClient, EveryTruncationOfAValidRequestIsAnsweredWithAnError) {
   for (std::uint32_t inline_bytes : {0u, core::kDefaultInlineBytes}) {
-  SCOPED_TRACE("inline_bytes " + std::to_string(inline_bytes));
-  const Frames whole = valid_request(1, "hostile", inline_bytes);
-  const std::size_t size = whole[0].size();
-  for (std::size_t cut = 0; cut < size; ++cut) {
-    Frames frames;
-    frames.emplace_back(whole[0].data(), cut);
-    for (std::size_t i = 1; i < whole.size(); ++i) frames.emplace_back(whole[i].data(), whole[i].size());
-    zmq::send_multipart(*socket_, frames);
-    zmq::pollitem_t item{socket_->handle(), 0, ZMQ_POLLIN, 0};
-    ASSERT_EQ(zmq::poll(&item, 1, std::chrono::seconds(5)), 1)
-        << "no answer for a header cut at " << cut << " of " << size;
-    Frames reply;
-    (void)zmq::recv_multipart(*socket_, std::back_inserter(reply));
-    const wire::Envelope* envelope = nullptr;
-    ASSERT_TRUE(core::decode_envelope(reply[0], core::Limits{}, envelope).is_ok());
-    const auto* result = envelope->body_as_JobResult();
-    ASSERT_NE(result, nullptr);
-    EXPECT_NE(result->status(), wire::StatusCode::OK) << "a header cut at " << cut << " of " << size << " was accepted";
-  }
+    SCOPED_TRACE("inline_bytes " + std::to_string(inline_bytes));
+    const Frames whole = valid_request(1, "hostile", inline_bytes);
+    const std::size_t size = whole[0].size();
+    for (std::size_t cut = 0; cut < size; ++cut) {
+      Frames frames;
+      frames.emplace_back(whole[0].data(), cut);
+      for (std::size_t i = 1; i < whole.size(); ++i) frames.emplace_back(whole[i].data(), whole[i].size());
+      zmq::send_multipart(*socket_, frames);
+      zmq::pollitem_t item{socket_->handle(), 0, ZMQ_POLLIN, 0};
+      ASSERT_EQ(zmq::poll(&item, 1, std::chrono::seconds(5)), 1)
+          << "no answer for a header cut at " << cut << " of " << size;
+      Frames reply;
+      (void)zmq::recv_multipart(*socket_, std::back_inserter(reply));
+      const wire::Envelope* envelope = nullptr;
+      ASSERT_TRUE(core::decode_envelope(reply[0], core::Limits{}, envelope).is_ok());
+      const auto* result = envelope->body_as_JobResult();
+      ASSERT_NE(result, nullptr);
+      EXPECT_NE(result->status(), wire::StatusCode::OK)
+          << "a header cut at " << cut << " of " << size << " was accepted";
+    }
   }
 }
 

@@ -206,8 +206,7 @@ TEST(Wire, InlineBytesAreCheckedAndCountedAsAFramesWouldBe) {
   std::vector<flatbuffers::Offset<wire::TensorDesc>> kept{add_tensor_desc(fbb, Tensor::zeros(DType::kF32, {1}), true)};
   fbb.Finish(fbb.CreateVector(kept));
   const auto* descs = flatbuffers::GetRoot<TensorDescs>(fbb.GetBufferPointer());
-  EXPECT_EQ(validate_tensors(descs, {}, Limits{}, total, {.inline_data = false}).code(),
-            StatusCode::kMalformedMessage);
+  EXPECT_EQ(validate_tensors(descs, {}, Limits{}, total, {.inline_data = false}).code(), StatusCode::kMalformedMessage);
   EXPECT_TRUE(validate_tensors(descs, {}, Limits{}, total).is_ok());
 }
 
@@ -215,7 +214,7 @@ TEST(Wire, SmallInputsGoInlineWithinTheBudgetAndTheRestInFrames) {
   JobRequest request;
   request.kernel = "passthrough";
   request.inputs = {Tensor::zeros(DType::kF32, {1000}), Tensor::zeros(DType::kF32, {2000}),
-                    Tensor::zeros(DType::kU8, {16}), Tensor::zeros(DType::kF32, {1000}),
+                    Tensor::zeros(DType::kU8, {16}),    Tensor::zeros(DType::kF32, {1000}),
                     Tensor::zeros(DType::kF32, {1000}), Tensor::zeros(DType::kF32, {1000}),
                     Tensor::zeros(DType::kF32, {1000})};
   Frames frames = encode_request(request, 1, "t", std::chrono::milliseconds(1), 0, kDefaultInlineBytes);

@@ -41,8 +41,8 @@ Status DispatchDecoder::decode(const wire::Dispatch& dispatch, core::Frames& fra
   // The request's header is inside the Dispatch (a small one), or the frame after it.
   const bool embedded = dispatch.request() != nullptr;
   if (!embedded && frames.size() < 2) return {StatusCode::kMalformedMessage, "dispatch without a request frame"};
-  Status status = embedded ? core::verify_envelope({dispatch.request()->data(), dispatch.request()->size()},
-                                                   limits_, request_envelope)
+  Status status = embedded ? core::verify_envelope({dispatch.request()->data(), dispatch.request()->size()}, limits_,
+                                                   request_envelope)
                            : core::decode_envelope(frames[1], limits_, request_envelope);
   if (status.is_ok() && request_envelope->body_type() != wire::Body::JobRequest)
     status = {StatusCode::kMalformedMessage, "dispatch carries no JobRequest"};

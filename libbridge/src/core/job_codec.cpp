@@ -27,7 +27,9 @@ Frames encode_request(const JobRequest& request, std::uint64_t job_id, const std
   // A resident reference may stand where no tensor was given.
   const std::size_t input_count = std::max(request.inputs.size(), request.resident_inputs.size());
   const std::vector<bool> inlined = choose_inline(request.inputs, inline_bytes);
-  auto has_frame = [&](std::size_t i) { return !is_resident_input(request, i) && (i >= inlined.size() || !inlined[i]); };
+  auto has_frame = [&](std::size_t i) {
+    return !is_resident_input(request, i) && (i >= inlined.size() || !inlined[i]);
+  };
   std::vector<flatbuffers::Offset<wire::TensorDesc>> inputs;
   inputs.reserve(input_count);
   for (std::size_t i = 0; i < input_count; ++i) {

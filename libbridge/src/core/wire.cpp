@@ -160,7 +160,8 @@ Status validate_tensors(const TensorDescs* descs, std::span<const zmq::message_t
     if (is_inline(*desc) && !sources.inline_data)
       return malformed("tensor " + std::to_string(i) + " has inline data where only a payload frame may carry it");
     if (is_inline(*desc) && is_resident(*desc))
-      return {StatusCode::kInvalidArgument, "tensor " + std::to_string(i) + " has both inline data and a resident "
+      return {StatusCode::kInvalidArgument, "tensor " + std::to_string(i) +
+                                                " has both inline data and a resident "
                                                 "name; give one: the bytes, or the name of a tensor the actor holds"};
     if (has_frame(*desc)) ++framed;
   }

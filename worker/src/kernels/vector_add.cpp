@@ -30,9 +30,8 @@ void run_cpu(const KernelArgs& args, std::span<Tensor> outputs) {
   float* c = outputs[0].mutable_values<float>().data();
   const std::size_t n = outputs[0].values<float>().size();
   // 64 KiB of output per task: large enough to amortise scheduling, small enough to balance.
-  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, n, 16384), [=](const tbb::blocked_range<std::size_t>& r) {
-    add_range(a, b, c, r.begin(), r.end());
-  });
+  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, n, 16384),
+                    [=](const tbb::blocked_range<std::size_t>& r) { add_range(a, b, c, r.begin(), r.end()); });
 }
 
 KernelSpec make_spec() {

@@ -63,7 +63,7 @@ using TensorDescs = flatbuffers::Vector<flatbuffers::Offset<wire::TensorDesc>>;
 
 /// Where the descriptors being checked may find their bytes besides a payload frame of their own.
 struct TensorSources {
-  bool resident = false;  ///< an actor-resident tensor (`resident` set): an actor call's inputs
+  bool resident = false;    ///< an actor-resident tensor (`resident` set): an actor call's inputs
   bool inline_data = true;  ///< inside the header (`data` set); not kept tensors or activations
 };
 

@@ -79,8 +79,8 @@ class WorkerService {
   void send_completed();
   void answer_finished(std::unique_ptr<Execution> execution);  // a finished job (or batch): its results
   void send_result(Execution& execution);
-  zmq::message_t result_header(const Execution& execution, std::span<const Tensor> returned,
-                               std::vector<bool> inlined, std::span<const Tensor> kept);
+  zmq::message_t result_header(const Execution& execution, std::span<const Tensor> returned, std::vector<bool> inlined,
+                               std::span<const Tensor> kept);
 
   WorkerOptions options_;
   core::CurveClientKeys curve_;  ///< read once: a reconnect must not depend on the files still being there

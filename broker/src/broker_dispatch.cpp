@@ -21,7 +21,11 @@ Status check_inline_outputs(const wire::JobResult& result, std::uint32_t asked) 
   if (result.outputs() == nullptr) return {};
   for (flatbuffers::uoffset_t i = 0; i < result.outputs()->size(); ++i) {
     const wire::TensorDesc& desc = *result.outputs()->Get(i);
-    if (core::is_inline(desc) && desc.data()->size() > asked)
+    if (!core::is_inline(desc)) continue;
+    if (asked == 0)  // an empty one too: such a client reads every output from a frame
+      return {StatusCode::kMalformedMessage,
+              "output " + std::to_string(i) + " is inline where the request took no inline outputs"};
+    if (desc.data()->size() > asked)
       return {StatusCode::kMalformedMessage, "output " + std::to_string(i) + " is inline (" +
                                                  std::to_string(desc.data()->size()) + " bytes) where the request " +
                                                  "took inline outputs of at most " + std::to_string(asked)};

@@ -203,6 +203,22 @@ TEST_F(BadInput, AFrameOverTheLimitIsAnsweredTooLargeWithItsJobId) {
       << fleet_->broker().log();
 }
 
+// A header over max_header_bytes (64 KiB here; inline bytes make it so) is not read at all: its
+// refusal cannot name the job (docs/protocol.md, "Refusals without a job id").
+TEST_F(BadInput, AHeaderOverTheLimitIsTooLargeWithoutItsJobId) {
+  flatbuffers::FlatBufferBuilder fbb;
+  const std::vector<std::uint8_t> bytes(70000, 1);
+  const std::vector<std::int64_t> shape{70000};
+  std::vector<flatbuffers::Offset<wire::TensorDesc>> inputs{
+      wire::CreateTensorDesc(fbb, 0, wire::DType::U8, fbb.CreateVector(shape), 0, fbb.CreateVector(bytes))};
+  auto body = wire::CreateJobRequest(fbb, 21, fbb.CreateString("default"), 0, fbb.CreateString("passthrough"),
+                                     fbb.CreateVector(inputs));
+  auto a = exchange(frames_of(core::finish_envelope(fbb, wire::Body::JobRequest, body.Union())));
+  EXPECT_EQ(a.code, StatusCode::kTooLarge) << a.message;
+  EXPECT_EQ(a.job_id, 0u);
+  EXPECT_NE(a.message.find("the limit is 65536"), std::string::npos) << a.message;
+}
+
 TEST_F(BadInput, AFrameFarOverTheLimitDropsOnlyThatConnection) {
   Frames frames = frames_of(request(14, "passthrough", {{wire::DType::U8, {4 << 20}}}), {4 << 20});
   zmq::send_multipart(*socket_, frames);  // over ZMQ_MAXMSGSIZE (twice the limit): the broker closes this connection

@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include <zmq_addon.hpp>
@@ -239,8 +240,9 @@ TEST(Failover, AResultTheBrokerCannotForwardIsAnsweredInternalAndFreesTheSlot) {
   ASSERT_TRUE(fleet.wait_for_workers(1));
   Client client(fleet.client_options());
   // Takes the next dispatch and answers it with a result the broker must not forward.
-  // `inline_bytes` > 0: an output whose bytes are inline, that many of them.
-  auto answer_badly = [&](wire::StatusCode status, bool declare_an_output_without_its_frame, std::size_t inline_bytes) {
+  // `inline_bytes`: an output whose bytes are inline, that many of them.
+  auto answer_badly = [&](wire::StatusCode status, bool declare_an_output_without_its_frame,
+                          std::optional<std::size_t> inline_bytes) {
     zmq::pollitem_t item{rogue.handle(), 0, ZMQ_POLLIN, 0};
     std::uint64_t dispatch_id = 0;
     while (dispatch_id == 0 && zmq::poll(&item, 1, std::chrono::seconds(3)) > 0) {
@@ -259,9 +261,9 @@ TEST(Failover, AResultTheBrokerCannotForwardIsAnsweredInternalAndFreesTheSlot) {
     if (declare_an_output_without_its_frame)
       outputs.push_back(
           wire::CreateTensorDesc(fbb, fbb.CreateString("out"), wire::DType::F32, fbb.CreateVector(shape)));
-    if (inline_bytes > 0) {
-      const std::vector<std::int64_t> inline_shape{static_cast<std::int64_t>(inline_bytes)};
-      const std::vector<std::uint8_t> data(inline_bytes, 7);
+    if (inline_bytes) {
+      const std::vector<std::int64_t> inline_shape{static_cast<std::int64_t>(*inline_bytes)};
+      const std::vector<std::uint8_t> data(*inline_bytes, 7);
       outputs.push_back(wire::CreateTensorDesc(fbb, fbb.CreateString("out"), wire::DType::U8,
                                                fbb.CreateVector(inline_shape), 0, fbb.CreateVector(data)));
     }
@@ -275,12 +277,12 @@ TEST(Failover, AResultTheBrokerCannotForwardIsAnsweredInternalAndFreesTheSlot) {
   const JobRequest job{.kernel = "sleep", .params = {{"ms", 1}}, .timeout = std::chrono::milliseconds(3000)};
   // The client takes inline outputs of up to 4096 bytes (Options::inline_bytes): not 8192.
   for (auto [status, missing_frame, inline_bytes, why] :
-       {std::tuple{wire::StatusCode::OK, true, std::size_t{0}, "fewer frames than outputs"},
-        std::tuple{wire::StatusCode::ACTOR_NOT_ACTIVE, false, std::size_t{0},
+       {std::tuple{wire::StatusCode::OK, true, std::optional<std::size_t>(), "fewer frames than outputs"},
+        std::tuple{wire::StatusCode::ACTOR_NOT_ACTIVE, false, std::optional<std::size_t>(),
                    "ACTOR_NOT_ACTIVE in the result of a job that is no actor call"},
-        std::tuple{static_cast<wire::StatusCode>(999), false, std::size_t{0},
+        std::tuple{static_cast<wire::StatusCode>(999), false, std::optional<std::size_t>(),
                    "status code 999 is not one of the protocol's"},
-        std::tuple{wire::StatusCode::OK, false, std::size_t{8192},
+        std::tuple{wire::StatusCode::OK, false, std::optional<std::size_t>(8192),
                    "output 0 is inline (8192 bytes) where the request took inline outputs of at most 4096"}}) {
     auto answer = client.submit(job);
     answer_badly(status, missing_frame, inline_bytes);
@@ -292,6 +294,19 @@ TEST(Failover, AResultTheBrokerCannotForwardIsAnsweredInternalAndFreesTheSlot) {
         << r.status.message();
     EXPECT_NE(r.status.message().find(why), std::string::npos) << r.status.message();
     EXPECT_TRUE(fleet.wait_for_inflight(0, std::chrono::seconds(2)));
+  }
+  // A client that takes no inline outputs (inline_bytes 0) gets none, an empty one neither.
+  Client::Options frames_only = fleet.client_options();
+  frames_only.inline_bytes = 0;
+  Client plain(frames_only);
+  for (std::size_t bytes : {std::size_t{16}, std::size_t{0}}) {
+    auto answer = plain.submit(job);
+    answer_badly(wire::StatusCode::OK, false, bytes);
+    ASSERT_EQ(answer.wait_for(std::chrono::seconds(2)), std::future_status::ready) << fleet.logs();
+    JobResult r = answer.get();
+    EXPECT_EQ(r.status.code(), StatusCode::kInternal) << r.status.to_string();
+    EXPECT_NE(r.status.message().find("output 0 is inline where the request took no inline outputs"), std::string::npos)
+        << r.status.message();
   }
   EXPECT_NE(fleet.broker().log().find("corrupt result"), std::string::npos);
 }

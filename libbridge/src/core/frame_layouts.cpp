@@ -27,7 +27,9 @@ Status ResultLayout::check(std::size_t payload_frames) const {
   if (payload_frames != returned + kept)
     return {StatusCode::kMalformedMessage, "result has " + std::to_string(payload_frames) + " frames for " +
                                                std::to_string(returned) + " outputs not inline and " +
-                                               std::to_string(kept) + " kept tensors"};
+                                               std::to_string(kept) +
+                                               " kept tensors (each with a frame of its "
+                                               "own: a kept tensor is never inline)"};
   return {};
 }
 

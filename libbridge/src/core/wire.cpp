@@ -150,19 +150,24 @@ Status validate_tensors(const TensorDescs* descs, std::span<const zmq::message_t
   if (count > limits.max_tensors)
     return {StatusCode::kTooLarge,
             std::to_string(count) + " tensors; the limit is " + std::to_string(limits.max_tensors)};
+  auto label_of = [](std::size_t i, const wire::TensorDesc& desc) {
+    return "tensor " + std::to_string(i) +
+           (desc.name() ? " ('" + std::string(view(desc.name())) + "')" : std::string());
+  };
   std::size_t framed = 0;  // descriptors that carry a payload frame
   for (std::size_t i = 0; i < count; ++i) {
     const wire::TensorDesc* desc = descs->Get(static_cast<flatbuffers::uoffset_t>(i));
     if (is_resident(*desc) && !sources.resident)
-      return {StatusCode::kInvalidArgument, "tensor " + std::to_string(i) + " names resident tensor '" +
+      return {StatusCode::kInvalidArgument, label_of(i, *desc) + " names resident tensor '" +
                                                 std::string(view(desc->resident())) +
                                                 "', which only an actor call may do"};
     if (is_inline(*desc) && !sources.inline_data)
-      return malformed("tensor " + std::to_string(i) + " has inline data where only a payload frame may carry it");
+      return malformed(label_of(i, *desc) + " has inline data where only a payload frame may carry it");
     if (is_inline(*desc) && is_resident(*desc))
-      return {StatusCode::kInvalidArgument, "tensor " + std::to_string(i) +
-                                                " has both inline data and a resident "
-                                                "name; give one: the bytes, or the name of a tensor the actor holds"};
+      return {StatusCode::kInvalidArgument,
+              label_of(i, *desc) +
+                  " has both inline data and a resident name; give one: the bytes, or the name of a tensor the "
+                  "actor holds"};
     if (has_frame(*desc)) ++framed;
   }
   if (framed != payload.size())
@@ -171,8 +176,7 @@ Status validate_tensors(const TensorDescs* descs, std::span<const zmq::message_t
   std::size_t frame = 0;
   for (std::size_t i = 0; i < count; ++i) {
     const wire::TensorDesc* desc = descs->Get(static_cast<flatbuffers::uoffset_t>(i));
-    const std::string label =
-        "tensor " + std::to_string(i) + (desc->name() ? " ('" + std::string(view(desc->name())) + "')" : std::string());
+    const std::string label = label_of(i, *desc);
     BRIDGE_RETURN_IF_ERROR(check_name(desc->name(), "tensor name", limits, false));
     if (is_resident(*desc)) {
       BRIDGE_RETURN_IF_ERROR(check_name(desc->resident(), "resident tensor name", limits, true));

@@ -1,6 +1,8 @@
 #include "checks.hpp"
 
 #include <cmath>
+#include <cstdio>
+#include <limits>
 
 namespace bridge::worker::checks {
 namespace {
@@ -44,6 +46,17 @@ Status required_param(const char* kernel, const KernelArgs& args, const char* na
   if (value == nullptr) return invalid(kernel, std::string("needs param '") + name + "'");
   if (!std::isfinite(*value)) return invalid(kernel, std::string("param '") + name + "' must be finite");
   out = *value;
+  return {};
+}
+
+Status float_param(const char* kernel, const char* name, double value) {
+  if (!std::isfinite(value)) return invalid(kernel, std::string("param '") + name + "' must be finite");
+  if (std::fabs(value) > std::numeric_limits<float>::max()) {
+    char shown[32];
+    std::snprintf(shown, sizeof shown, "%g", value);
+    return invalid(kernel, std::string("param '") + name + "' is " + shown +
+                               ", beyond float32's range (|value| <= 3.4e38): the kernel computes in float32");
+  }
   return {};
 }
 

@@ -16,5 +16,8 @@ Status rank_is(const char* kernel, const Tensor& t, const char* input, std::size
 Status same_shape(const char* kernel, const Tensor& a, const char* a_name, const Tensor& b, const char* b_name);
 /// Finds a required param and checks it is finite; `out` receives its value.
 Status required_param(const char* kernel, const KernelArgs& args, const char* name, double& out);
+/// A param the kernel uses as a float32 (a scale, a shift): finite as a double and within float's
+/// range, else it would turn into inf and every output with it.
+Status float_param(const char* kernel, const char* name, double value);
 
 }  // namespace bridge::worker::checks

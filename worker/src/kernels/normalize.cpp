@@ -24,8 +24,8 @@ Status plan(const KernelArgs& args, std::vector<OutputSpec>& outputs) {
     return {StatusCode::kInvalidArgument, std::string(kName) + ": input 'x' must have rank >= 1 (channels last)"};
   if (args.inputs.size() == 1) {
     for (const char* name : {"scale", "shift"})
-      if (const double* v = args.find_param(name); v != nullptr && !std::isfinite(*v))
-        return {StatusCode::kInvalidArgument, std::string(kName) + ": param '" + name + "' must be finite"};
+      if (const double* v = args.find_param(name); v != nullptr)
+        BRIDGE_RETURN_IF_ERROR(checks::float_param(kName, name, *v));
     outputs.push_back({"out", DType::kF32, x.shape()});
     return {};
   }

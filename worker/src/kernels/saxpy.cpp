@@ -16,6 +16,7 @@ Status plan(const KernelArgs& args, std::vector<OutputSpec>& outputs) {
   BRIDGE_RETURN_IF_ERROR(checks::dtype_is(kName, args.inputs[1], "y", DType::kF32));
   BRIDGE_RETURN_IF_ERROR(checks::same_shape(kName, args.inputs[0], "x", args.inputs[1], "y"));
   BRIDGE_RETURN_IF_ERROR(checks::required_param(kName, args, "alpha", alpha));
+  BRIDGE_RETURN_IF_ERROR(checks::float_param(kName, "alpha", alpha));
   outputs.push_back({"out", DType::kF32, args.inputs[0].shape()});
   return {};
 }

@@ -45,8 +45,8 @@ wire::StatusCode to_wire(StatusCode code);
 /// not 8-byte aligned (ZeroMQ may deliver one at any offset of its receive buffer) is first replaced
 /// by an aligned copy, because FlatBuffers reads its scalars in place.
 Status decode_envelope(zmq::message_t& frame, const Limits& limits, const wire::Envelope*& out);
-/// The same checks on a header held elsewhere (a JobRequest inside a Dispatch): `data` must stay
-/// alive and unmodified while `out` is used, and be 8-byte aligned.
+/// The same checks on a header held elsewhere (a JobRequest inside a Dispatch): its bytes must stay
+/// alive and unmodified while `out` is used; 8-byte aligned, as FlatBuffers reads scalars in place.
 Status verify_envelope(std::span<const std::uint8_t> header, const Limits& limits, const wire::Envelope*& out);
 
 /// What a header frame that decode_envelope() refused still says, when its bytes verify as an

@@ -304,12 +304,10 @@ void BrokerService::handle_client_message(core::Frames& frames) {
   const wire::Envelope* envelope = nullptr;
   if (Status s = core::decode_envelope(frames[1], options_.limits, envelope); !s.is_ok()) {
     log_refusal("client " + client + ": refused message: " + s.to_string());
-    // A header that verifies but speaks another version may still say which job it is; one over
-    // the header limit is not read at all. A refused CancelRequest gets no answer: a JobResult with
-    // its job's id would read as that job's answer.
-    const core::RefusedHeader refused = frames[1].size() <= options_.limits.max_header_bytes
-                                            ? core::read_refused_header(frames[1])
-                                            : core::RefusedHeader{};
+    // A header of another version may still say which job it is (one over the limit is not read).
+    // A refused CancelRequest gets no answer: a JobResult with its id would read as its job's answer.
+    const bool readable = frames[1].size() <= options_.limits.max_header_bytes;
+    const core::RefusedHeader refused = readable ? core::read_refused_header(frames[1]) : core::RefusedHeader{};
     if (refused.body == wire::Body::CancelRequest) return;
     return reply_error(client, refused.job_id, s);
   }

@@ -1,5 +1,6 @@
 #include "bridge/core/program.hpp"
 
+#include <pthread.h>
 #include <sys/auxv.h>
 #include <sys/prctl.h>
 #include <unistd.h>
@@ -10,7 +11,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <string>
+#include <thread>
 
 #include "bridge/core/config_map.hpp"
 
@@ -20,17 +23,49 @@ namespace {
 std::atomic<Notifier*> g_stop{nullptr};
 std::atomic<Notifier*> g_reload{nullptr};
 
-void on_stop_signal(int) {
-  if (Notifier* stop = g_stop.load()) stop->notify();
+const sigset_t& handled_signals() {
+  static const sigset_t set = [] {
+    sigset_t s;
+    sigemptyset(&s);
+    for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&s, sig);
+    return s;
+  }();
+  return set;
 }
 
-void on_reload_signal(int) {
-  if (Notifier* reload = g_reload.load()) reload->notify();
+// SIGINT, SIGTERM and SIGHUP are blocked in the calling thread before any other thread exists, so
+// that every thread the program starts (ZeroMQ's, oneTBB's, the service loop) inherits the mask,
+// and one thread takes them with sigwait(). A handler runs on whichever thread the signal lands on
+// and interrupts the system call that thread is in: libzmq reports that EINTR from a send or a
+// receive, which ended a broker that took SIGHUP (a tenants reload) in the middle of one.
+void start_signal_thread() {
+  static std::once_flag started;
+  std::call_once(started, [] {
+    pthread_sigmask(SIG_BLOCK, &handled_signals(), nullptr);
+    std::thread([] {
+      for (;;) {
+        int sig = 0;
+        if (sigwait(&handled_signals(), &sig) != 0) continue;
+        if (Notifier* target = sig == SIGHUP ? g_reload.load() : g_stop.load()) {
+          target->notify();
+          continue;
+        }
+        // Nobody takes it now: what the signal does by default, which ends the process.
+        std::signal(sig, SIG_DFL);
+        sigset_t one;
+        sigemptyset(&one);
+        sigaddset(&one, sig);
+        pthread_sigmask(SIG_UNBLOCK, &one, nullptr);
+        ::raise(sig);
+      }
+    }).detach();
+  });
 }
 
 }  // namespace
 
 int run_program(const char* name, const std::function<int()>& body) {
+  start_signal_thread();
   try {
     return body();
   } catch (const ConfigError& e) {
@@ -43,22 +78,18 @@ int run_program(const char* name, const std::function<int()>& body) {
 }
 
 void stop_on_signals(Notifier& stop) {
+  start_signal_thread();
   g_stop.store(&stop);
-  std::signal(SIGINT, on_stop_signal);
-  std::signal(SIGTERM, on_stop_signal);
 }
 
 void clear_stop_signals() {
-  std::signal(SIGINT, SIG_DFL);
-  std::signal(SIGTERM, SIG_DFL);
-  std::signal(SIGHUP, SIG_DFL);
   g_stop.store(nullptr);
   g_reload.store(nullptr);
 }
 
 void reload_on_sighup(Notifier& reload) {
+  start_signal_thread();
   g_reload.store(&reload);
-  std::signal(SIGHUP, on_reload_signal);
 }
 
 void use_huge_pages_for_large_blocks(char** argv) {

@@ -9,10 +9,16 @@ namespace bridge::core {
 
 /// Runs a program's body and maps failures to the documented exit codes: a ConfigError prints
 /// "NAME: message" and returns 2; any other exception prints "NAME: fatal: message" and returns 1.
+/// First, before the body starts any thread, SIGINT, SIGTERM and SIGHUP are blocked and left to one
+/// thread of their own (sigwait), so that no signal interrupts another thread's system call (libzmq
+/// reports EINTR from a send or a receive). Until a notifier is set below, each does what it does by
+/// default: end the process.
 int run_program(const char* name, const std::function<int()>& body);
 
-/// From now on SIGINT and SIGTERM call `stop.notify()` (an eventfd write, async-signal-safe).
-/// `stop` must outlive the process's signal handling; call clear_stop_signals() before it dies.
+/// From now on SIGINT and SIGTERM call `stop.notify()` (on the signals' thread). `stop` must outlive
+/// the process's signal handling; call clear_stop_signals() before it dies. Outside run_program(),
+/// call it before the program starts any thread (threads started before would take these signals
+/// and end the process).
 void stop_on_signals(Notifier& stop);
 void clear_stop_signals();
 

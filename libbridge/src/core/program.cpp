@@ -5,7 +5,6 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -20,8 +19,11 @@
 namespace bridge::core {
 namespace {
 
-std::atomic<Notifier*> g_stop{nullptr};
-std::atomic<Notifier*> g_reload{nullptr};
+// Set and cleared under the mutex, which the signals' thread holds while it notifies: once
+// clear_stop_signals() returns, no notify() is under way, and the notifiers may go.
+std::mutex g_notifiers_mutex;
+Notifier* g_stop = nullptr;
+Notifier* g_reload = nullptr;
 
 const sigset_t& handled_signals() {
   static const sigset_t set = [] {
@@ -46,9 +48,12 @@ void start_signal_thread() {
       for (;;) {
         int sig = 0;
         if (sigwait(&handled_signals(), &sig) != 0) continue;
-        if (Notifier* target = sig == SIGHUP ? g_reload.load() : g_stop.load()) {
-          target->notify();
-          continue;
+        {
+          std::lock_guard lock(g_notifiers_mutex);
+          if (Notifier* target = sig == SIGHUP ? g_reload : g_stop) {
+            target->notify();
+            continue;
+          }
         }
         // Nobody takes it now: what the signal does by default, which ends the process.
         std::signal(sig, SIG_DFL);
@@ -79,17 +84,20 @@ int run_program(const char* name, const std::function<int()>& body) {
 
 void stop_on_signals(Notifier& stop) {
   start_signal_thread();
-  g_stop.store(&stop);
+  std::lock_guard lock(g_notifiers_mutex);
+  g_stop = &stop;
 }
 
 void clear_stop_signals() {
-  g_stop.store(nullptr);
-  g_reload.store(nullptr);
+  std::lock_guard lock(g_notifiers_mutex);
+  g_stop = nullptr;
+  g_reload = nullptr;
 }
 
 void reload_on_sighup(Notifier& reload) {
   start_signal_thread();
-  g_reload.store(&reload);
+  std::lock_guard lock(g_notifiers_mutex);
+  g_reload = &reload;
 }
 
 void use_huge_pages_for_large_blocks(char** argv) {

@@ -3,6 +3,7 @@
 
 #include <signal.h>
 
+#include <atomic>
 #include <future>
 #include <thread>
 
@@ -250,6 +251,35 @@ TEST(Quota, SighupReloadsTheTenantsFileAtOnce) {
   EXPECT_TRUE(
       eventually([&] { return Client(fleet.client_options("newcomer")).run(kNap).ok(); }, std::chrono::seconds(2)))
       << fleet.broker().log();
+}
+
+// SIGHUPs while the broker is busy with jobs: each reload happens, none interrupts the broker's
+// sends and receives (a signal handler once did, which libzmq reports as EINTR: the broker died), and
+// every job is answered. Workers, which take no SIGHUP, are not sent any.
+TEST(Quota, SighupsWhileJobsFlowLeaveTheBrokerServing) {
+  Fleet fleet(limits_fleet("tenants:\n  t:\n    max_inflight_jobs: 5000\n", "tenants_reload_ms: 0\n"));
+  Client client(fleet.client_options("t"));
+  std::atomic<bool> done{false};
+  std::thread hangups([&] {
+    while (!done.load()) {
+      fleet.broker().signal(SIGHUP);
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  });
+  std::vector<std::future<JobResult>> answers;
+  for (int i = 0; i < 2000; ++i)
+    answers.push_back(client.submit({.kernel = "vector_add", .inputs = {Tensor::vector<float>({float(i)}),
+                                                                        Tensor::vector<float>({1})}}));
+  int ok = 0;
+  for (int i = 0; i < 2000; ++i) {
+    JobResult r = answers[static_cast<std::size_t>(i)].get();
+    ok += r.ok() && r.outputs[0].values<float>()[0] == float(i) + 1 ? 1 : 0;
+  }
+  done = true;
+  hangups.join();
+  EXPECT_EQ(ok, 2000) << fleet.broker().log();
+  EXPECT_TRUE(fleet.broker().running()) << fleet.broker().log();
+  EXPECT_NE(fleet.broker().log().find("tenants reloaded (SIGHUP)"), std::string::npos) << fleet.broker().log();
 }
 
 TEST(Quota, QuotaShowReportsLiveUsageFleetWide) {

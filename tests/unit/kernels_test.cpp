@@ -257,6 +257,23 @@ TEST(Kernels, NormalizeAppliesScaleAndShiftPerChannel) {
   }
 }
 
+// Channel counts that make the kernel repeat scale and shift to whole cache lines in different
+// ways, over images of several such periods and a partial one.
+TEST(Kernels, NormalizeIsRightForAnyChannelCountOverManyPeriods) {
+  for (std::int64_t c : {1, 2, 3, 7, 16, 17, 1023, 1500}) {
+    const std::int64_t pixels = 40000 / c + 3;
+    Tensor img = random_tensor({pixels, c}, 15);
+    Tensor scale = random_tensor({c}, 16), shift = random_tensor({c}, 17);
+    std::vector<Tensor> out;
+    ASSERT_TRUE(run("normalize", {img, scale, shift}, {}, out).is_ok()) << c;
+    const auto x = img.values<float>(), y = out[0].values<float>();
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      const auto k = i % static_cast<std::size_t>(c);
+      ASSERT_NEAR(y[i], x[i] * scale.values<float>()[k] + shift.values<float>()[k], 4e-7) << "c=" << c << " i=" << i;
+    }
+  }
+}
+
 // The params form: one scale and shift for every element, each defaulting to the identity; x of
 // any rank, its last axis long (one task's worth and more) or short.
 TEST(Kernels, NormalizeWithParamsAppliesOneScaleAndShiftToAll) {

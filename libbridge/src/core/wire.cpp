@@ -176,7 +176,7 @@ Status validate_tensors(const TensorDescs* descs, std::span<const zmq::message_t
   std::size_t frame = 0;
   for (std::size_t i = 0; i < count; ++i) {
     const wire::TensorDesc* desc = descs->Get(static_cast<flatbuffers::uoffset_t>(i));
-    const std::string label = label_of(i, *desc);
+    // The label is made only for a refusal: this loop runs for every job, several times.
     BRIDGE_RETURN_IF_ERROR(check_name(desc->name(), "tensor name", limits, false));
     if (is_resident(*desc)) {
       BRIDGE_RETURN_IF_ERROR(check_name(desc->resident(), "resident tensor name", limits, true));
@@ -184,11 +184,11 @@ Status validate_tensors(const TensorDescs* descs, std::span<const zmq::message_t
     }
     if (static_cast<unsigned>(desc->dtype()) > static_cast<unsigned>(wire::DType::MAX))
       return {StatusCode::kInvalidArgument,
-              label + " has unknown dtype " + std::to_string(static_cast<unsigned>(desc->dtype()))};
+              label_of(i, *desc) + " has unknown dtype " + std::to_string(static_cast<unsigned>(desc->dtype()))};
     const std::size_t rank = desc->shape() == nullptr ? 0 : desc->shape()->size();
     if (rank > limits.max_rank)
-      return {StatusCode::kTooLarge,
-              label + " has rank " + std::to_string(rank) + "; the limit is " + std::to_string(limits.max_rank)};
+      return {StatusCode::kTooLarge, label_of(i, *desc) + " has rank " + std::to_string(rank) + "; the limit is " +
+                                         std::to_string(limits.max_rank)};
     // Overflow-safe: every dimension is bounded by the byte limit before it is multiplied. The
     // limit applies to the extent, the bytes with each dimension of 0 counted as 1: a zero
     // dimension must not let the others grow without bound, since a kernel may work or allocate in
@@ -197,25 +197,27 @@ Status validate_tensors(const TensorDescs* descs, std::span<const zmq::message_t
     std::uint64_t bytes = element_bytes, extent = element_bytes;
     for (std::size_t d = 0; d < rank; ++d) {
       const std::int64_t dim = desc->shape()->Get(static_cast<flatbuffers::uoffset_t>(d));
-      if (dim < 0) return {StatusCode::kInvalidArgument, label + " has negative dimension " + std::to_string(dim)};
+      if (dim < 0)
+        return {StatusCode::kInvalidArgument, label_of(i, *desc) + " has negative dimension " + std::to_string(dim)};
       const auto counted = static_cast<std::uint64_t>(std::max<std::int64_t>(dim, 1));
       if (extent > limits.max_tensor_bytes / counted) {
-        return {StatusCode::kTooLarge, label + " declares more than " + std::to_string(limits.max_tensor_bytes) +
+        return {StatusCode::kTooLarge, label_of(i, *desc) + " declares more than " +
+                                           std::to_string(limits.max_tensor_bytes) +
                                            " bytes (max_tensor_bytes; a dimension of 0 counts as 1)"};
       }
       extent *= counted;
       bytes *= static_cast<std::uint64_t>(dim);
     }
     if (bytes > limits.max_tensor_bytes)
-      return {StatusCode::kTooLarge, label + " is " + std::to_string(bytes) + " bytes; the limit is " +
+      return {StatusCode::kTooLarge, label_of(i, *desc) + " is " + std::to_string(bytes) + " bytes; the limit is " +
                                          std::to_string(limits.max_tensor_bytes)};
     if (is_inline(*desc)) {
       if (desc->data()->size() != bytes)
-        return {StatusCode::kInvalidArgument, label + ": shape and dtype give " + std::to_string(bytes) +
+        return {StatusCode::kInvalidArgument, label_of(i, *desc) + ": shape and dtype give " + std::to_string(bytes) +
                                                   " bytes but its inline data has " +
                                                   std::to_string(desc->data()->size())};
     } else if (payload[frame].size() != bytes) {
-      return {StatusCode::kInvalidArgument, label + ": shape and dtype give " + std::to_string(bytes) +
+      return {StatusCode::kInvalidArgument, label_of(i, *desc) + ": shape and dtype give " + std::to_string(bytes) +
                                                 " bytes but its frame has " + std::to_string(payload[frame].size())};
     } else {
       ++frame;
@@ -339,10 +341,19 @@ zmq::message_t tensor_to_frame(const Tensor& tensor) {
   return frame;
 }
 
-Tensor tensor_from_inline(const wire::TensorDesc& desc) {
+namespace {
+
+// A tensor of `desc` holding a copy of `size` bytes at `data` (as validate_tensors checked them).
+Tensor copied_tensor(const wire::TensorDesc& desc, const void* data, std::size_t size) {
   Tensor copy = Tensor::uninitialized(static_cast<DType>(desc.dtype()), shape_of(desc), std::string(view(desc.name())));
-  if (desc.data()->size() > 0) std::memcpy(copy.mutable_bytes().data(), desc.data()->data(), desc.data()->size());
+  if (size > 0) std::memcpy(copy.mutable_bytes().data(), data, size);
   return copy;
+}
+
+}  // namespace
+
+Tensor tensor_from_inline(const wire::TensorDesc& desc) {
+  return copied_tensor(desc, desc.data()->data(), desc.data()->size());
 }
 
 Tensor take_tensor(const wire::TensorDesc& desc, std::span<zmq::message_t> frames, std::size_t& next) {
@@ -357,19 +368,16 @@ Shape shape_of(const wire::TensorDesc& desc) {
 
 Tensor tensor_from_frame(const wire::TensorDesc& desc, zmq::message_t&& frame, bool* realigned) {
   const auto dtype = static_cast<DType>(desc.dtype());
-  std::string name(view(desc.name()));
   const std::size_t size = frame.size();
   const auto address = reinterpret_cast<std::uintptr_t>(frame.data());
   if (realigned != nullptr) *realigned = false;
   if (size == 0 || address % dtype_size(dtype) == 0) {
     auto owner = std::make_shared<zmq::message_t>(std::move(frame));
     const auto* data = static_cast<const std::byte*>(owner->data());
-    return Tensor::adopt(dtype, shape_of(desc), std::move(name), std::move(owner), data, size);
+    return Tensor::adopt(dtype, shape_of(desc), std::string(view(desc.name())), std::move(owner), data, size);
   }
-  Tensor copy = Tensor::zeros(dtype, shape_of(desc), std::move(name));
-  std::memcpy(copy.mutable_bytes().data(), frame.data(), size);
   if (realigned != nullptr) *realigned = true;
-  return copy;
+  return copied_tensor(desc, frame.data(), size);
 }
 
 }  // namespace bridge::core

@@ -35,32 +35,45 @@ Status check_inline_outputs(const wire::JobResult& result, std::uint32_t asked) 
 
 }  // namespace
 
-void BrokerService::on_hello(const std::string& id, const wire::Envelope& envelope) {
+void BrokerService::on_hello(const std::string& route, const std::string& key, const wire::Envelope& envelope) {
   core::protocol::WorkerHello hello;
   if (Status s = core::protocol::decode(envelope, options_.limits, hello); !s.is_ok()) {
-    spdlog::warn("worker {}: hello refused: {}", id, s.message());
+    if (options_.secure && !worker_key_checks("", route, key)) return;
+    spdlog::warn("worker connection {}: hello refused: {}", route, s.message());
     return;
   }
-  if (hello.worker_id != id)
-    spdlog::warn("worker hello names itself '{}' but connected as '{}'; using the connection id", hello.worker_id, id);
+  if (options_.secure && !worker_key_checks(hello.worker_id, route, key)) return;
   WorkerRecord record;
-  record.id = id;
+  record.id = hello.worker_id;
+  record.route = route;
   record.incarnation = hello.incarnation;
+  record.connection = hello.connection;
   record.device = std::move(hello.device);
   record.kernels = std::move(hello.kernels);
   record.slots = hello.slots;
   record.prefetch = hello.prefetch;
   record.heartbeat_ms = hello.heartbeat_ms;
   record.last_seen = Clock::now();
-  std::vector<Job*> orphaned;
-  const bool known = workers_.find(id) != nullptr;
-  WorkerRecord& worker = workers_.upsert(std::move(record), orphaned);
-  spdlog::info("worker {} {}: {} '{}', {} slots (+{} prefetch), {} kernels", id, known ? "re-registered" : "registered",
-               device_kind_name(worker.device.kind), worker.device.name, worker.slots, worker.prefetch,
-               worker.kernels.size());
+  std::vector<Job*> let_go;
+  const auto [kind, worker] = workers_.upsert(std::move(record), let_go, hello.running);
+  const std::string& id = worker.id;
+  if (kind == HelloKind::kStale) {
+    spdlog::debug("worker {}: ignored a hello from its connection {}, older than its connection {}", id,
+                  hello.connection, worker.connection);
+    return;
+  }
+  spdlog::info("worker {} {}: {} '{}', {} slots (+{} prefetch), {} kernels", id,
+               kind == HelloKind::kNew ? "registered" : "re-registered", device_kind_name(worker.device.kind),
+               worker.device.name, worker.slots, worker.prefetch, worker.kernels.size());
   metrics_.add_kernels(worker.kernels);
-  // A new process under a known id: the old one's jobs will never be answered.
-  for (Job* job : orphaned) worker_let_go(*job, id, "it restarted");
+  // A new process under a known id: the old one's jobs will never be answered. A newer connection
+  // of the same process: what was sent on older ones and is not held there never arrived (or its
+  // result went down with the connection).
+  if (!let_go.empty() && kind == HelloKind::kNewConnection)
+    spdlog::warn("worker {} is on a new connection; {} job(s) sent on its older ones are not there, and run again", id,
+                 let_go.size());
+  for (Job* job : let_go)
+    worker_let_go(*job, id, kind == HelloKind::kNewProcess ? "it restarted" : "it did not hold the job");
   fleet_view_.publish(worker, std::chrono::milliseconds(worker.heartbeat_ms) * options_.liveness);
   metrics_.worker_seen(worker);
   dispatch_queued();
@@ -194,9 +207,9 @@ void BrokerService::worker_let_go(Job& job, const std::string& worker, const std
 }
 
 bool BrokerService::send_dispatch(core::Frames& frames) {
-  // frames[0] is the worker's routing id; the rest is the message.
+  // frames[0] is the routing id of the worker's connection; the rest is the message.
   if (const std::uint64_t bytes = core::message_bytes(frames) - frames[0].size(); bytes >= core::kAnnouncedMessageBytes)
-    announce_to_worker(frames[0].to_string(), bytes);
+    announce_to_route(frames[0].to_string(), bytes);
   try {
     return zmq::send_multipart(backend_, frames, zmq::send_flags::dontwait).has_value();
   } catch (const zmq::error_t&) {
@@ -209,10 +222,10 @@ void BrokerService::on_dispatched(Job& job, WorkerRecord& worker) {
   metrics_.job_dispatched(job);
 }
 
-void BrokerService::send_reregister(const std::string& id, const std::string& reason) {
+void BrokerService::send_reregister(const std::string& route, const std::string& reason) {
   core::Frames frames;
   frames.push_back(core::protocol::encode(core::protocol::Reregister{reason}));
-  send_to_worker(id, std::move(frames));
+  send_to_route(route, std::move(frames));
 }
 
 void BrokerService::send_deactivate(const std::string& worker, const std::string& actor_key) {

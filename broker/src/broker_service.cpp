@@ -237,11 +237,11 @@ void BrokerService::shut_down() {
   std::vector<std::string> ids;
   for (const auto& [id, w] : workers_.workers()) ids.push_back(id);
   for (const auto& id : ids) {
-    for (Job* job : workers_.remove(id)) job->worker.clear();
     // Tells the worker, so that it says hello again at once to whichever broker binds next.
     core::Frames frames;
     frames.push_back(core::protocol::encode(core::protocol::Goodbye{"broker " + options_.id + " shutting down"}));
     send_to_worker(id, std::move(frames));
+    for (Job* job : workers_.remove(id)) job->worker.clear();
   }
   // Jobs answered while a worker or a write held them: nothing will come back for them now.
   for (Job* job : jobs_.all()) {
@@ -443,7 +443,7 @@ void BrokerService::on_timers(Clock::time_point now) {
   for (const auto& [id, w] : workers_.workers()) {
     core::Frames frames;
     frames.emplace_back().copy(const_cast<zmq::message_t&>(heartbeat));
-    send_to_worker(id, std::move(frames));
+    send_to_route(w.route, std::move(frames));
   }
 }
 

@@ -22,21 +22,29 @@ void BrokerService::receive_workers() {
 }
 
 void BrokerService::handle_worker_message(core::Frames& frames) {
-  const std::string id = frames[0].to_string();
-  if (options_.secure && frames.size() >= 2 && !worker_key_checks(id, frames[1])) return;
+  // frames[0] is the routing id of the connection: each of a worker's connections has its own, and
+  // the worker is known by the id in its hello.
+  const std::string route = frames[0].to_string();
+  // Read before decoding: a misaligned header is copied to an aligned frame, without the metadata.
+  const std::string key = options_.secure && frames.size() >= 2 ? peer_key(frames[1]) : std::string();
   const wire::Envelope* envelope = nullptr;
   Status s = frames.size() < 2 ? Status(StatusCode::kMalformedMessage, "no header frame")
                                : core::decode_envelope(frames[1], options_.limits, envelope);
   if (!s.is_ok()) {
-    spdlog::warn("worker {}: refused message: {}", id, s.to_string());
+    if (options_.secure && frames.size() >= 2 && !worker_key_checks("", route, key)) return;
+    spdlog::warn("worker connection {}: refused message: {}", route, s.to_string());
     return;
   }
-  if (envelope->body_type() == wire::Body::WorkerHello) return on_hello(id, *envelope);
-  WorkerRecord* worker = workers_.find(id);
+  if (envelope->body_type() == wire::Body::WorkerHello) return on_hello(route, key, *envelope);
+  WorkerRecord* worker = workers_.find_by_route(route);
+  if (options_.secure && !worker_key_checks(worker != nullptr ? worker->id : "", route, key)) return;
+  worker = workers_.find_by_route(route);  // the key checks may have let it go
   if (worker == nullptr) {
-    // After a broker restart, or after this broker declared the worker dead: ask it to start over.
-    return send_reregister(id, "unknown worker");
+    // After a broker restart, after this broker declared the worker dead, or from a connection the
+    // worker has since replaced: ask it to start over (a replaced one is closed; nothing arrives).
+    return send_reregister(route, "unknown worker");
   }
+  const std::string& id = worker->id;
   worker->last_seen = Clock::now();
   worker->transfer_grace = std::chrono::milliseconds(0);
   switch (envelope->body_type()) {
@@ -65,43 +73,56 @@ void BrokerService::handle_worker_message(core::Frames& frames) {
   }
 }
 
-bool BrokerService::worker_key_checks(const std::string& id, const zmq::message_t& frame) {
+std::string BrokerService::peer_key(const zmq::message_t& frame) {
   const char* user = zmq_msg_gets(const_cast<zmq_msg_t*>(frame.handle()), "User-Id");
-  const std::string key = user != nullptr ? user : "";
+  return user != nullptr ? user : "";
+}
+
+bool BrokerService::worker_key_checks(const std::string& id, const std::string& route, const std::string& key) {
+  const std::string named = id.empty() ? "worker connection " + route : "worker " + id;
+  // A bad key on the worker's own connection (its routing id, taken over): whatever the broker sent
+  // there may have reached another process. The worker is let go, so nothing more is sent there
+  // until its own key says hello. A bad key elsewhere only names the worker: it is ignored.
+  auto let_go_if_on_its_route = [&](const std::string& why) {
+    if (const WorkerRecord* worker = workers_.find(id); worker != nullptr && worker->route == route)
+      lose_worker(id, why);
+  };
   if (!worker_keys_.enrolled(key)) {
     // Enrolled when it connected (ZAP let it on), removed from workers_file since.
-    if (workers_.find(id) != nullptr) lose_worker(id, "its key " + key + " is no longer in " + options_.workers_file);
-    log_refusal("worker " + id + ": ignored a message: key " + key + " is not enrolled in " + options_.workers_file);
+    if (!id.empty()) let_go_if_on_its_route("its key " + key + " is no longer in " + options_.workers_file);
+    log_refusal(named + ": ignored a message: key " + key + " is not enrolled in " + options_.workers_file);
     return false;
   }
+  if (id.empty()) return true;
   auto [bound, added] = worker_id_keys_.try_emplace(id, key);
   if (!added && bound->second != key) {
-    // Another enrolled key took this id's connection (libzmq hands an id over to its newest
-    // connection): whatever the broker sent there since reached the wrong process. Let the id go,
-    // so nothing more is sent to it until its own key says hello again.
-    if (workers_.find(id) != nullptr) lose_worker(id, "another key (" + key + ") took over its connection");
-    log_refusal("worker " + id + ": ignored a message: the id is bound to key " + bound->second + ", not " + key);
+    let_go_if_on_its_route("another key (" + key + ") took over its connection");
+    log_refusal(named + ": ignored a message: the id is bound to key " + bound->second + ", not " + key);
     return false;
   }
   return true;
 }
 
 void BrokerService::send_to_worker(const std::string& id, core::Frames frames) {
-  announce_to_worker(id, core::message_bytes(frames));
-  frames.insert(frames.begin(), zmq::message_t(id.data(), id.size()));
+  if (const WorkerRecord* worker = workers_.find(id)) send_to_route(worker->route, std::move(frames));
+}
+
+void BrokerService::send_to_route(const std::string& route, core::Frames frames) {
+  announce_to_route(route, core::message_bytes(frames));
+  frames.insert(frames.begin(), zmq::message_t(route.data(), route.size()));
   try {
     if (!zmq::send_multipart(backend_, frames, zmq::send_flags::dontwait))
-      spdlog::warn("worker {} is not reading (queue full)", id);
+      spdlog::warn("worker connection {} is not reading (queue full)", route);
   } catch (const zmq::error_t& e) {
-    spdlog::debug("worker {} unreachable: {}", id, e.what());
+    spdlog::debug("worker connection {} unreachable: {}", route, e.what());
   }
 }
 
-void BrokerService::announce_to_worker(const std::string& id, std::uint64_t bytes) {
+void BrokerService::announce_to_route(const std::string& route, std::uint64_t bytes) {
   std::optional<zmq::message_t> announcement = core::announce_message(bytes, 0);
   if (!announcement) return;
   workers_.own_sends().note_send(Clock::now(), bytes);
-  std::array<zmq::message_t, 2> frames{zmq::message_t(id.data(), id.size()), std::move(*announcement)};
+  std::array<zmq::message_t, 2> frames{zmq::message_t(route.data(), route.size()), std::move(*announcement)};
   try {
     zmq::send_multipart(backend_, frames, zmq::send_flags::dontwait);
   } catch (const zmq::error_t&) {

@@ -82,7 +82,7 @@ bool Dispatcher::dispatch(WorkerRecord& worker, Job& job) {
                      : std::span<const std::uint8_t>()};
   core::Frames frames;
   frames.reserve(2 + job.frames.size() + job.activation.size());
-  frames.push_back(zmq::message_t(worker.id.data(), worker.id.size()));
+  frames.push_back(zmq::message_t(worker.route.data(), worker.route.size()));
   frames.push_back(core::protocol::encode(header));
   // Shares the bytes (reference-counted) rather than copying: the job keeps its frames in case the
   // worker dies and the job must be sent again.

@@ -3,6 +3,7 @@
 #include "bridge/broker/placement.hpp"
 
 #include <algorithm>
+#include <unordered_set>
 
 namespace bridge::broker {
 
@@ -20,22 +21,48 @@ bool placement_allows(Placement placement, const WorkerRecord& worker) {
   return false;
 }
 
-WorkerRecord& WorkerRegistry::upsert(WorkerRecord hello, std::vector<Job*>& orphaned) {
+WorkerRegistry::Registration WorkerRegistry::upsert(WorkerRecord hello, std::vector<Job*>& let_go,
+                                                    const std::vector<std::uint64_t>& running) {
   std::sort(hello.kernels.begin(), hello.kernels.end());
   auto it = workers_.find(hello.id);
-  if (it == workers_.end()) return workers_.emplace(hello.id, std::move(hello)).first->second;
+  if (it == workers_.end()) {
+    routes_[hello.route] = hello.id;
+    WorkerRecord& added = workers_.emplace(hello.id, std::move(hello)).first->second;
+    return {HelloKind::kNew, added};
+  }
   WorkerRecord& record = it->second;
+  HelloKind kind = HelloKind::kSameConnection;
   if (record.incarnation != hello.incarnation) {
-    // Same id, new process: whatever the old one held will never be answered.
-    for (auto& [dispatch_id, job] : record.inflight) orphaned.push_back(job);
+    kind = HelloKind::kNewProcess;
+    for (auto& [dispatch_id, job] : record.inflight) let_go.push_back(job);
     record.inflight.clear();
     record.completed = 0;
+  } else if (hello.connection < record.connection) {
+    // Sent before the hello the broker already took (a closed connection's, delivered late).
+    return {HelloKind::kStale, record};
+  } else if (hello.connection > record.connection) {
+    kind = HelloKind::kNewConnection;
+    const std::unordered_set<std::uint64_t> held(running.begin(), running.end());
+    for (auto job = record.inflight.begin(); job != record.inflight.end();) {
+      if (held.contains(job->first)) {
+        ++job;
+      } else {
+        let_go.push_back(job->second);
+        job = record.inflight.erase(job);
+      }
+    }
   }
-  // Same process saying hello again (it reconnected): its jobs are still running there; keep them.
+  // The same process (a new connection, or a hello again): what it holds still runs there.
   hello.inflight = std::move(record.inflight);
   hello.completed = record.completed;
+  if (record.route != hello.route) {
+    forget_route(record.route, record.id);
+    routes_[hello.route] = hello.id;
+  }
   record = std::move(hello);
-  return record;
+  // Oldest first, so that re-queued jobs keep their order.
+  std::sort(let_go.begin(), let_go.end(), [](const auto& a, const auto& b) { return a->key < b->key; });
+  return {kind, record};
 }
 
 WorkerRecord* WorkerRegistry::find(const std::string& id) {
@@ -43,11 +70,22 @@ WorkerRecord* WorkerRegistry::find(const std::string& id) {
   return it == workers_.end() ? nullptr : &it->second;
 }
 
+WorkerRecord* WorkerRegistry::find_by_route(const std::string& route) {
+  auto it = routes_.find(route);
+  return it == routes_.end() ? nullptr : find(it->second);
+}
+
+void WorkerRegistry::forget_route(const std::string& route, const std::string& id) {
+  // Only its own: another worker's hello may have come on a connection under the same routing id.
+  if (auto it = routes_.find(route); it != routes_.end() && it->second == id) routes_.erase(it);
+}
+
 std::vector<Job*> WorkerRegistry::remove(const std::string& id) {
   std::vector<Job*> jobs;
   auto it = workers_.find(id);
   if (it == workers_.end()) return jobs;
   for (auto& [dispatch_id, job] : it->second.inflight) jobs.push_back(job);
+  forget_route(it->second.route, id);
   workers_.erase(it);
   // Oldest first, so that re-queued jobs keep their order.
   std::sort(jobs.begin(), jobs.end(), [](const auto& a, const auto& b) { return a->key < b->key; });

@@ -102,7 +102,8 @@ int main(int argc, char** argv) {
     device.name = "cpu";
     std::vector<flatbuffers::Offset<flatbuffers::String>> kernels{fbb.CreateString("vector_add")};
     auto body = wire::CreateWorkerHello(fbb, fbb.CreateString("w"), 7, core::add_device_info(fbb, device),
-                                        fbb.CreateVector(kernels), 4, 1000);
+                                        fbb.CreateVector(kernels), 4, 1000, 0, 2,
+                                        fbb.CreateVector(std::vector<std::uint64_t>{11, 12}));
     save("worker_hello", one(fbb, wire::Body::WorkerHello, body.Union()));
   }
   {

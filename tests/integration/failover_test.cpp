@@ -147,18 +147,26 @@ TEST(Failover, ABrokerRestartLosesNoJobTheClientSendsThemAgain) {
 // A worker that registers and heartbeats but never answers its jobs, not even a Cancel (a raw
 // DEALER playing a worker). The client is answered at its deadline; the tenant keeps the slot it
 // occupies until the worker lets go of it, here by being declared lost.
+// One connection of a raw worker: its routing id (empty: the worker's id), and what its hello says.
+struct RawConnection {
+  std::string route;
+  std::uint32_t number = 0;
+  std::vector<std::uint64_t> running;
+};
+
 // A raw DEALER that says hello as worker `id` with one slot for `sleep`, heartbeat `heartbeat_ms`.
-zmq::socket_t raw_worker(zmq::context_t& context, const Fleet& fleet, const std::string& id,
-                         std::uint32_t heartbeat_ms) {
+zmq::socket_t raw_worker(zmq::context_t& context, const Fleet& fleet, const std::string& id, std::uint32_t heartbeat_ms,
+                         const RawConnection& connection = {}) {
   zmq::socket_t socket(context, zmq::socket_type::dealer);
   socket.set(zmq::sockopt::linger, 0);
-  socket.set(zmq::sockopt::routing_id, id);
+  socket.set(zmq::sockopt::routing_id, connection.route.empty() ? id : connection.route);
   fleet.secure_worker_socket(socket);
   socket.connect(fleet.backend());
   flatbuffers::FlatBufferBuilder fbb;
   std::vector<flatbuffers::Offset<flatbuffers::String>> kernels{fbb.CreateString("sleep")};
-  auto hello = wire::CreateWorkerHello(fbb, fbb.CreateString(id), 1, core::add_device_info(fbb, {}),
-                                       fbb.CreateVector(kernels), 1, heartbeat_ms);
+  auto hello =
+      wire::CreateWorkerHello(fbb, fbb.CreateString(id), 1, core::add_device_info(fbb, {}), fbb.CreateVector(kernels),
+                              1, heartbeat_ms, 0, connection.number, fbb.CreateVector(connection.running));
   core::Frames frames;
   frames.push_back(core::finish_envelope(fbb, wire::Body::WorkerHello, hello.Union()));
   zmq::send_multipart(socket, frames);
@@ -309,6 +317,91 @@ TEST(Failover, AResultTheBrokerCannotForwardIsAnsweredInternalAndFreesTheSlot) {
         << r.status.message();
   }
   EXPECT_NE(fleet.broker().log().find("corrupt result"), std::string::npos);
+}
+
+// The next Dispatch on `socket` within `wait` (heartbeats skipped); 0 if none came.
+std::uint64_t next_dispatch(zmq::socket_t& socket, std::chrono::milliseconds wait) {
+  zmq::pollitem_t item{socket.handle(), 0, ZMQ_POLLIN, 0};
+  const auto until = std::chrono::steady_clock::now() + wait;
+  while (zmq::poll(&item, 1,
+                   std::chrono::duration_cast<std::chrono::milliseconds>(std::max(
+                       until - std::chrono::steady_clock::now(), std::chrono::steady_clock::duration::zero()))) > 0) {
+    core::Frames frames;
+    (void)zmq::recv_multipart(socket, std::back_inserter(frames));
+    const wire::Envelope* envelope = nullptr;
+    if (core::decode_envelope(frames[0], core::Limits{}, envelope).is_ok() &&
+        envelope->body_type() == wire::Body::Dispatch)
+      return envelope->body_as_Dispatch()->dispatch_id();
+  }
+  return 0;
+}
+
+// Answers dispatch `dispatch_id` (a `sleep`: no outputs) with OK.
+void answer_ok(zmq::socket_t& socket, std::uint64_t dispatch_id) {
+  flatbuffers::FlatBufferBuilder fbb;
+  fbb.ForceDefaults(true);
+  wire::Timings timings(0, 0, 0);
+  auto result = wire::CreateJobResult(fbb, dispatch_id, wire::StatusCode::OK, 0,
+                                      fbb.CreateVector(std::vector<flatbuffers::Offset<wire::TensorDesc>>{}), 0,
+                                      wire::DeviceKind::Cpu, 0, 0, &timings);
+  core::Frames frames;
+  frames.push_back(core::finish_envelope(fbb, wire::Body::JobResult, result.Union()));
+  zmq::send_multipart(socket, frames);
+}
+
+// Each connection of a worker has its own routing id, and its hello lists what the worker holds. A
+// job sent on an older connection that the new hello does not list never arrived there: it is sent
+// again (on the new connection, the only worker here). One the hello lists stays, and its answer on
+// the new connection is taken. A closed connection's hello that arrives late changes nothing.
+TEST(Failover, WhatAWorkersNewConnectionDoesNotHoldRunsAgainAndAStaleHelloChangesNothing) {
+  FleetOptions options;
+  options.workers = 0;
+  Fleet fleet(options);
+  zmq::context_t context;
+  constexpr std::uint32_t kHeartbeatMs = 20000;  // liveness is not what this is about
+  zmq::socket_t first = raw_worker(context, fleet, "mover", kHeartbeatMs, {.route = "mover/1", .number = 1});
+  ASSERT_TRUE(fleet.wait_for_workers(1));
+  Client client(fleet.client_options());
+  const JobRequest job{.kernel = "sleep", .params = {{"ms", 1}}, .timeout = std::chrono::milliseconds(20000)};
+  const auto wait = std::chrono::seconds(5);
+
+  // Sent on connection 1, which goes away unanswered; connection 2's hello holds nothing.
+  auto lost = client.submit(job);
+  ASSERT_NE(next_dispatch(first, wait), 0u) << fleet.logs();
+  zmq::socket_t second = raw_worker(context, fleet, "mover", kHeartbeatMs, {.route = "mover/2", .number = 2});
+  const std::uint64_t again = next_dispatch(second, wait);
+  ASSERT_NE(again, 0u) << "the job sent on the older connection was not sent again\n" << fleet.logs();
+  answer_ok(second, again);
+  ASSERT_EQ(lost.wait_for(wait), std::future_status::ready) << fleet.logs();
+  JobResult r = lost.get();
+  EXPECT_TRUE(r.ok()) << r.status.to_string();
+  EXPECT_EQ(r.attempts, 2);
+
+  // Sent on connection 2 and listed by connection 3's hello: it stays, answered on connection 3.
+  auto kept = client.submit(job);
+  const std::uint64_t held = next_dispatch(second, wait);
+  ASSERT_NE(held, 0u) << fleet.logs();
+  zmq::socket_t third =
+      raw_worker(context, fleet, "mover", kHeartbeatMs, {.route = "mover/3", .number = 3, .running = {held}});
+  EXPECT_EQ(next_dispatch(third, std::chrono::milliseconds(500)), 0u) << "a job the worker held was sent again";
+  answer_ok(third, held);
+  ASSERT_EQ(kept.wait_for(wait), std::future_status::ready) << fleet.logs();
+  r = kept.get();
+  EXPECT_TRUE(r.ok()) << r.status.to_string();
+  EXPECT_EQ(r.attempts, 1);
+
+  // Connection 1's hello again, as if delivered late: ignored; jobs keep going to connection 3.
+  zmq::socket_t stale = raw_worker(context, fleet, "mover", kHeartbeatMs, {.route = "mover/1b", .number = 1});
+  ASSERT_TRUE(eventually(
+      [&] { return fleet.broker().log().find("ignored a hello from its connection 1") != std::string::npos; }, wait))
+      << fleet.logs();
+  auto later = client.submit(job);
+  const std::uint64_t third_job = next_dispatch(third, wait);
+  ASSERT_NE(third_job, 0u) << fleet.logs();
+  answer_ok(third, third_job);
+  ASSERT_EQ(later.wait_for(wait), std::future_status::ready) << fleet.logs();
+  EXPECT_TRUE(later.get().ok());
+  EXPECT_EQ(next_dispatch(stale, std::chrono::milliseconds(100)), 0u);
 }
 
 TEST(Shutdown, BrokerDrainsJobsInFlightOnSigterm) {

@@ -189,7 +189,8 @@ TEST(Identity, AnotherEnrolledKeyCannotRegisterUnderAWorkersId) {
       eventually([&] { return fleet.broker().log().find("the id is bound to key " + worker_key) != std::string::npos; },
                  std::chrono::seconds(3)))
       << fleet.broker().log();
-  // Jobs keep running on the real worker-0 (it takes its id back), and none reaches the rogue.
+  // Jobs keep running on the real worker-0 (its own connection, which the rogue's hello does not
+  // touch), and none reaches the rogue.
   Client alice(fleet.client_options("alice"));
   for (int i = 0; i < 10; ++i) {
     JobResult r = alice.run(kAdd);

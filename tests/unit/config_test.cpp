@@ -172,6 +172,10 @@ TEST(Options, ValidateRefusesImpossibleValues) {
   worker::WorkerOptions w;
   w.slots = 0;
   EXPECT_NE(config_error([&] { w.validate(); }).find("slots"), std::string::npos);
+  // Each connection's routing id is the id and 17 more bytes; ZeroMQ takes 255 at most.
+  w.slots = 1;
+  w.id.assign(worker::WorkerOptions::kMaxIdBytes + 1, 'w');
+  EXPECT_NE(config_error([&] { w.validate(); }).find("id: at most 200 bytes"), std::string::npos);
   broker::BrokerOptions b;
   b.backend = b.frontend;
   EXPECT_NE(config_error([&] { b.validate(); }).find("different"), std::string::npos);

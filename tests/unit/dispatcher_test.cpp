@@ -30,6 +30,7 @@ struct Rig {
   void add_worker(const std::string& id, std::uint32_t slots, std::uint32_t prefetch = 0) {
     WorkerRecord w;
     w.id = id;
+    w.route = id + "/connection-1";
     w.slots = slots;
     w.prefetch = prefetch;
     w.kernels = {"k"};
@@ -65,7 +66,7 @@ TEST(Dispatcher, AJobGoesToAFreeWorkerAheadOfTheClientsOwnFrames) {
   ASSERT_EQ(rig.sent.size(), 1u);
   const core::Frames& frames = rig.sent[0];
   ASSERT_EQ(frames.size(), 4u);  // [worker id][Dispatch][client header][payload]
-  EXPECT_EQ(frames[0].to_string(), "w");
+  EXPECT_EQ(frames[0].to_string(), "w/connection-1");  // the route of its hello, not its id
   EXPECT_EQ(frames[2].to_string(), "client header");
   EXPECT_EQ(frames[3].to_string(), "payload");
   EXPECT_EQ(job.state, JobState::kRunning);

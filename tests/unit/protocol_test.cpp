@@ -33,7 +33,9 @@ TEST(Protocol, WorkerHelloRoundTripsAndIsBounded) {
                     .kernels = {"matmul", "vector_add"},
                     .slots = 4,
                     .heartbeat_ms = 250,
-                    .prefetch = 3};
+                    .prefetch = 3,
+                    .connection = 5,
+                    .running = {41, 1ull << 60}};
   const WorkerHello got = round_trip(hello);
   EXPECT_EQ(got.worker_id, hello.worker_id);
   EXPECT_EQ(got.incarnation, hello.incarnation);
@@ -44,6 +46,8 @@ TEST(Protocol, WorkerHelloRoundTripsAndIsBounded) {
   EXPECT_EQ(got.slots, 4u);
   EXPECT_EQ(got.heartbeat_ms, 250u);
   EXPECT_EQ(got.prefetch, 3u);
+  EXPECT_EQ(got.connection, 5u);
+  EXPECT_EQ(got.running, hello.running);
 
   hello.slots = 0;
   hello.heartbeat_ms = 1;
@@ -68,6 +72,24 @@ TEST(Protocol, WorkerHelloRoundTripsAndIsBounded) {
   frame = encode(hello);
   ASSERT_TRUE(decode_envelope(frame, Limits{}, envelope).is_ok());
   EXPECT_NE(decode(*envelope, Limits{}, refused).message().find("at most 1024"), std::string::npos);
+
+  // The broker knows a worker by its id: named, and bounded like any name.
+  hello.kernels = {"k"};
+  for (const std::string& id : {std::string(), std::string(9, 'w')}) {
+    hello.worker_id = id;
+    frame = encode(hello);
+    ASSERT_TRUE(decode_envelope(frame, limits, envelope).is_ok());
+    EXPECT_NE(decode(*envelope, limits, refused).message().find("a worker id of " + std::to_string(id.size())),
+              std::string::npos);
+  }
+  // No worker holds more than its slots and prefetch allow.
+  hello.worker_id = "w";
+  hello.running.assign(WorkerHello::kMaxSlots + WorkerHello::kMaxPrefetch + 1, 1);
+  Limits large_headers;
+  large_headers.max_header_bytes = 1 << 20;  // the default's 64 KiB would refuse it first
+  frame = encode(hello);
+  ASSERT_TRUE(decode_envelope(frame, large_headers, envelope).is_ok());
+  EXPECT_NE(decode(*envelope, large_headers, refused).message().find("running dispatches listed"), std::string::npos);
 }
 
 TEST(Protocol, HeartbeatsCarryMetricsOrAnAnnouncement) {

@@ -17,6 +17,7 @@ WorkerRecord worker(const std::string& id, std::uint32_t slots, DeviceKind kind 
                     std::vector<std::string> kernels = {"vector_add", "matmul"}) {
   WorkerRecord w;
   w.id = id;
+  w.route = id + "/1";
   w.incarnation = 1;
   w.slots = slots;
   w.device.kind = kind;
@@ -99,7 +100,7 @@ TEST(WorkerRegistry, AnIdleSlotAnywhereComesBeforeAnyWorkersPrefetchQueue) {
 TEST(WorkerRegistry, DrainingWorkerGetsNoNewJobs) {
   WorkerRegistry r;
   std::vector<Job*> orphaned;
-  r.upsert(worker("a", 2), orphaned).draining = true;
+  r.upsert(worker("a", 2), orphaned).worker.draining = true;
   EXPECT_EQ(r.select(job_for("matmul")), nullptr);
   EXPECT_FALSE(r.could_run({"matmul"}, Placement::kAny));
 }
@@ -107,7 +108,7 @@ TEST(WorkerRegistry, DrainingWorkerGetsNoNewJobs) {
 TEST(WorkerRegistry, RehelloFromSameProcessKeepsJobsNewProcessOrphansThem) {
   WorkerRegistry r;
   std::vector<Job*> orphaned;
-  occupy(r.upsert(worker("a", 2), orphaned), 7);
+  occupy(r.upsert(worker("a", 2), orphaned).worker, 7);
   r.upsert(worker("a", 3), orphaned);  // same incarnation: it reconnected
   EXPECT_TRUE(orphaned.empty());
   EXPECT_EQ(r.find("a")->inflight.size(), 1u);
@@ -119,15 +120,78 @@ TEST(WorkerRegistry, RehelloFromSameProcessKeepsJobsNewProcessOrphansThem) {
   EXPECT_TRUE(r.find("a")->inflight.empty());
 }
 
+// A hello on a newer connection of the same process: what the broker sent on older connections and
+// the worker does not list never arrived (or its result went down with the connection): let go.
+TEST(WorkerRegistry, ANewerConnectionKeepsTheJobsItListsAndLetsTheOthersGo) {
+  WorkerRegistry r;
+  std::vector<Job*> let_go;
+  Job held, lost;
+  WorkerRecord first = worker("a", 2);
+  first.connection = 1;
+  WorkerRecord& a = r.upsert(std::move(first), let_go).worker;
+  a.inflight.emplace(10, &held);
+  a.inflight.emplace(11, &lost);
+  WorkerRecord second = worker("a", 2);
+  second.connection = 2;
+  second.route = "a/2";
+  const auto registered = r.upsert(std::move(second), let_go, {10, 99});
+  EXPECT_EQ(registered.kind, HelloKind::kNewConnection);
+  ASSERT_EQ(let_go.size(), 1u);
+  EXPECT_EQ(let_go[0], &lost);
+  EXPECT_EQ(registered.worker.inflight.size(), 1u);
+  EXPECT_EQ(registered.worker.inflight.count(10), 1u);
+  // Everything for it goes to the new connection; the old one is nobody's.
+  EXPECT_EQ(r.find_by_route("a/2"), &registered.worker);
+  EXPECT_EQ(r.find_by_route("a/1"), nullptr);
+}
+
+// A closed connection's hello delivered after a newer one's: it changes nothing, and the worker's
+// messages keep going to the newer connection.
+TEST(WorkerRegistry, AStaleHelloFromAnOlderConnectionChangesNothing) {
+  WorkerRegistry r;
+  std::vector<Job*> let_go;
+  WorkerRecord newer = worker("a", 2);
+  newer.connection = 3;
+  newer.route = "a/3";
+  occupy(r.upsert(std::move(newer), let_go).worker, 7);
+  WorkerRecord stale = worker("a", 5);
+  stale.connection = 2;
+  stale.route = "a/2";
+  const auto registered = r.upsert(std::move(stale), let_go, {});
+  EXPECT_EQ(registered.kind, HelloKind::kStale);
+  EXPECT_TRUE(let_go.empty());
+  EXPECT_EQ(registered.worker.slots, 2u);
+  EXPECT_EQ(registered.worker.inflight.size(), 1u);
+  EXPECT_EQ(r.find_by_route("a/3"), &registered.worker);
+  EXPECT_EQ(r.find_by_route("a/2"), nullptr);
+  // Removed, its route is forgotten too.
+  EXPECT_EQ(r.remove("a").size(), 1u);
+  EXPECT_EQ(r.find_by_route("a/3"), nullptr);
+}
+
+// Two workers that present the same routing id (a takeover): removing the first must not forget
+// the route the second now holds.
+TEST(WorkerRegistry, RemovingAWorkerForgetsOnlyItsOwnRoute) {
+  WorkerRegistry r;
+  std::vector<Job*> let_go;
+  r.upsert(worker("a", 1), let_go);
+  WorkerRecord b = worker("b", 1);
+  b.route = "a/1";
+  r.upsert(std::move(b), let_go);
+  r.remove("a");
+  ASSERT_NE(r.find_by_route("a/1"), nullptr);
+  EXPECT_EQ(r.find_by_route("a/1")->id, "b");
+}
+
 TEST(WorkerRegistry, FindsSilentWorkersAndHandsBackTheirJobsOnRemoval) {
   WorkerRegistry r;
   std::vector<Job*> orphaned;
-  auto& a = r.upsert(worker("a", 2), orphaned);
+  auto& a = r.upsert(worker("a", 2), orphaned).worker;
   a.heartbeat_ms = 100;
   a.last_seen = Clock::now() - std::chrono::milliseconds(500);
   occupy(a, 1);
   occupy(a, 2);
-  r.upsert(worker("b", 2), orphaned).heartbeat_ms = 100;
+  r.upsert(worker("b", 2), orphaned).worker.heartbeat_ms = 100;
   EXPECT_EQ(r.silent_since(Clock::now(), 3), std::vector<std::string>{"a"});
   EXPECT_EQ(r.remove("a").size(), 2u);
   EXPECT_EQ(r.find("a"), nullptr);
@@ -137,7 +201,7 @@ TEST(WorkerRegistry, FindsSilentWorkersAndHandsBackTheirJobsOnRemoval) {
 TEST(WorkerRegistry, AWorkerThatAnnouncedALargeMessageIsWaitedForItsTransferTime) {
   WorkerRegistry r;
   std::vector<Job*> orphaned;
-  auto& a = r.upsert(worker("a", 2), orphaned);
+  auto& a = r.upsert(worker("a", 2), orphaned).worker;
   a.heartbeat_ms = 100;
   a.last_seen = Clock::now() - std::chrono::milliseconds(500);
   a.transfer_grace = core::transfer_grace(64ull << 20, 16, core::Limits{});  // 64 MiB at 16 MiB/s: 4 s
@@ -149,7 +213,7 @@ TEST(WorkerRegistry, TimeTheBrokersIoThreadSpentOnItsOwnLargeSendsIsNotSilence) 
   using std::chrono::milliseconds;
   WorkerRegistry r;
   std::vector<Job*> orphaned;
-  auto& a = r.upsert(worker("a", 2), orphaned);
+  auto& a = r.upsert(worker("a", 2), orphaned).worker;
   a.heartbeat_ms = 100;  // liveness 3: 300 ms
   const auto t0 = Clock::now();
   a.last_seen = t0;
@@ -171,7 +235,7 @@ TEST(WorkerRegistry, ABrokerAlwaysSendingStillCountsADeadWorkerDeadPastTheCap) {
   WorkerRegistry r;
   r.own_sends().set_cap(milliseconds(1000));
   std::vector<Job*> orphaned;
-  auto& a = r.upsert(worker("a", 2), orphaned);
+  auto& a = r.upsert(worker("a", 2), orphaned).worker;
   a.heartbeat_ms = 100;
   const auto t0 = Clock::now();
   a.last_seen = t0;

@@ -1,5 +1,7 @@
 #include "bridge/worker/worker_options.hpp"
 
+#include <algorithm>
+
 #include "bridge/core/broker_watch.hpp"
 #include "bridge/core/config_map.hpp"
 #include "bridge/core/limits_config.hpp"
@@ -9,6 +11,10 @@ namespace bridge::worker {
 
 void WorkerOptions::validate() const {
   using core::ConfigError;
+  // Each connection's routing id is the id, '/', and 16 hex digits; ZeroMQ takes at most 255 bytes.
+  if (id.size() > kMaxIdBytes || id.size() > limits.max_name_bytes)
+    throw ConfigError("id: at most " + std::to_string(std::min<std::uint64_t>(kMaxIdBytes, limits.max_name_bytes)) +
+                      " bytes, got " + std::to_string(id.size()));
   if (broker.empty()) throw ConfigError("broker: set the broker's worker endpoint, e.g. tcp://127.0.0.1:5556");
   (void)core::parse_broker_list(broker);  // throws on an empty entry
   (void)cuda_device();                    // throws on a malformed device

@@ -62,7 +62,13 @@ void WorkerService::connect() {
   // restarted broker, under load).
   if (socket_) socket_->set(zmq::sockopt::linger, 0);
   socket_ = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::dealer);
-  socket_->set(zmq::sockopt::routing_id, id_);
+  // A routing id of its own for each connection: the broker sends only to the connection of the
+  // worker's latest hello, so a job can never go to a connection that is gone while the broker
+  // believes it went to this one (with one id for all, libzmq routes it to whichever connection
+  // attached last, a closed one's stale hello included), and the hello's list of what the worker
+  // holds tells exactly what the older connections lost.
+  ++connection_;
+  socket_->set(zmq::sockopt::routing_id, id_ + "/" + core::random_hex(64));
   socket_->set(zmq::sockopt::linger, 1000);
   // A connection whose peer is gone (a host down, a partition) is found by ZeroMQ's own heartbeats,
   // answered by the broker's I/O thread: no answer for this long closes it, and libzmq connects again
@@ -139,7 +145,9 @@ void WorkerService::send_hello() {
                                                                       .kernels = kernels_.names(),
                                                                       .slots = options_.slots,
                                                                       .heartbeat_ms = options_.heartbeat_ms,
-                                                                      .prefetch = options_.prefetch}));
+                                                                      .prefetch = options_.prefetch,
+                                                                      .connection = connection_,
+                                                                      .running = running_dispatches()}));
   send(frames);
   last_hello_ = Clock::now();
   next_heartbeat_ = Clock::now() + std::chrono::milliseconds(options_.heartbeat_ms);
@@ -155,6 +163,13 @@ void WorkerService::send_heartbeat() {
       core::protocol::Heartbeat{.inflight = inflight_, .metrics = device, .incoming_bytes = results_coming()}));
   send(frames);
   next_heartbeat_ = Clock::now() + std::chrono::milliseconds(options_.heartbeat_ms);
+}
+
+std::vector<std::uint64_t> WorkerService::running_dispatches() const {
+  std::vector<std::uint64_t> ids;
+  ids.reserve(running_.size());
+  for (const auto& [dispatch_id, job] : running_) ids.push_back(dispatch_id);
+  return ids;
 }
 
 std::uint64_t WorkerService::results_coming() const {
@@ -217,9 +232,17 @@ void WorkerService::run() {
       send_hello();
     }
     // A connection the broker's side closed (killed, or gone with its host): with other brokers to
-    // go to, the next one at once.
-    if (std::exchange(broker_disconnected_, false) && brokers_.size() > 1 && !draining && !hello_after_orphans_)
-      move_to_broker(broker_index_ + 1, "closed the connection");
+    // go to, the next one at once; else a new connection to the same broker, with a hello. libzmq
+    // would reconnect the same socket under the same routing id, and what the broker sent before
+    // the close would be lost without the broker knowing (the new hello lists what arrived).
+    if (std::exchange(broker_disconnected_, false) && !draining && !hello_after_orphans_) {
+      if (brokers_.size() > 1) {
+        move_to_broker(broker_index_ + 1, "closed the connection");
+      } else {
+        spdlog::info("broker {} closed the connection; connecting again", broker());
+        connect();
+      }
+    }
     if (!draining && !hello_after_orphans_) come_home(Clock::now());
     const auto window = heartbeat * options_.liveness * silence_backoff_;
     const auto since = std::max(last_heard_, last_hello_);

@@ -14,7 +14,8 @@ using detail::text;
 zmq::message_t encode(const WorkerHello& m) {
   flatbuffers::FlatBufferBuilder fbb(1024);
   auto body = wire::CreateWorkerHello(fbb, fbb.CreateString(m.worker_id), m.incarnation, add_device_info(fbb, m.device),
-                                      detail::strings(fbb, m.kernels), m.slots, m.heartbeat_ms, m.prefetch);
+                                      detail::strings(fbb, m.kernels), m.slots, m.heartbeat_ms, m.prefetch,
+                                      m.connection, m.running.empty() ? 0 : fbb.CreateVector(m.running));
   return finish_envelope(fbb, wire::Body::WorkerHello, body.Union());
 }
 
@@ -92,6 +93,15 @@ Status decode(const wire::Envelope& envelope, const Limits& limits, WorkerHello&
   Status status;
   const auto* hello = body_of<wire::WorkerHello>(envelope, wire::Body::WorkerHello, status);
   if (hello == nullptr) return status;
+  // The broker knows a worker by this id (its routing id changes with each connection).
+  const std::size_t id_bytes = hello->worker_id()->size();
+  if (id_bytes == 0 || id_bytes > limits.max_name_bytes)
+    return {StatusCode::kInvalidArgument, "a worker id of " + std::to_string(id_bytes) +
+                                              " bytes (1 to max_name_bytes " + std::to_string(limits.max_name_bytes) +
+                                              ")"};
+  if (hello->running() != nullptr && hello->running()->size() > WorkerHello::kMaxSlots + WorkerHello::kMaxPrefetch)
+    return {StatusCode::kInvalidArgument,
+            std::to_string(hello->running()->size()) + " running dispatches listed, more than any worker may hold"};
   if (hello->kernels() != nullptr) {
     if (hello->kernels()->size() > WorkerHello::kMaxKernels)
       return {StatusCode::kInvalidArgument, std::to_string(hello->kernels()->size()) + " kernels announced, at most " +
@@ -111,6 +121,8 @@ Status decode(const wire::Envelope& envelope, const Limits& limits, WorkerHello&
   out.slots = std::clamp<std::uint32_t>(hello->slots(), 1, WorkerHello::kMaxSlots);
   out.heartbeat_ms = std::clamp<std::uint32_t>(hello->heartbeat_ms(), 10, 60000);
   out.prefetch = std::min(hello->prefetch(), WorkerHello::kMaxPrefetch);
+  out.connection = hello->connection();
+  if (hello->running() != nullptr) out.running.assign(hello->running()->begin(), hello->running()->end());
   return {};
 }
 

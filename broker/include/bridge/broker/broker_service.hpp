@@ -94,15 +94,21 @@ class BrokerService final : private Admission::Host, private ActorCalls::Host {
   static constexpr int kMaxReceivesPerWakeup = 512;
   void receive_workers();
   void handle_worker_message(core::Frames& frames);
-  /// security: curve: the message's key is enrolled and the one `id` is bound to; false: ignore it.
-  bool worker_key_checks(const std::string& id, const zmq::message_t& frame);
+  /// The CURVE key (ZAP user id) of the connection `frame` came on; "" without one.
+  static std::string peer_key(const zmq::message_t& frame);
+  /// security: curve: `key`, of a message that came on connection `route`, is enrolled and, for a
+  /// worker id (empty: none known), the one that id is bound to; false: ignore the message.
+  bool worker_key_checks(const std::string& id, const std::string& route, const std::string& key);
   void reply(const std::string& client, core::Frames frames);
   void reply_error(const std::string& client, std::uint64_t job_id, const Status& status,
                    std::uint32_t retry_after_ms = 0);
+  /// To the connection of worker `id`'s latest hello (nothing if it is not registered).
   void send_to_worker(const std::string& id, core::Frames frames);
-  /// Before a message of `bytes` to worker `id`: a Heartbeat announcing it, when it is large enough
-  /// to hold up the broker's heartbeats past the worker's liveness (core/liveness.hpp).
-  void announce_to_worker(const std::string& id, std::uint64_t bytes);
+  /// To the connection with routing id `route`.
+  void send_to_route(const std::string& route, core::Frames frames);
+  /// Before a message of `bytes` to the connection `route`: a Heartbeat announcing it, when it is
+  /// large enough to hold up the broker's heartbeats past the worker's liveness (core/liveness.hpp).
+  void announce_to_route(const std::string& route, std::uint64_t bytes);
   void on_timers(Clock::time_point now);
   /// Drops clients that left more than max_unread_result_bytes unread for client_stall_ms: their
   /// jobs are cancelled, and they are sent nothing until what they hold has drained.
@@ -137,7 +143,8 @@ class BrokerService final : private Admission::Host, private ActorCalls::Host {
   void apply_tenants(TenantTable table, const char* why);
 
   // Workers, scheduling and results (broker_dispatch.cpp).
-  void on_hello(const std::string& id, const wire::Envelope& envelope);
+  /// `route`: the routing id of the connection it came on; `key`: that connection's (peer_key()).
+  void on_hello(const std::string& route, const std::string& key, const wire::Envelope& envelope);
   void on_result(WorkerRecord& worker, core::Frames& frames);
   void lose_worker(const std::string& id, const std::string& reason);
   /// A job whose worker is gone (lost, or restarted as a new process): it runs again elsewhere
@@ -145,7 +152,7 @@ class BrokerService final : private Admission::Host, private ActorCalls::Host {
   /// already, ends.
   void worker_let_go(Job& job, const std::string& worker, const std::string& reason);
   void remove_worker(const std::string& id);
-  void send_reregister(const std::string& id, const std::string& reason);
+  void send_reregister(const std::string& route, const std::string& reason);
   void route(Job& job) override { dispatcher_.route(job); }
   void dispatch_queued() { dispatcher_.dispatch_queued(); }
   /// Dispatcher's Send: one message on the backend socket.

@@ -14,8 +14,12 @@
 namespace bridge::broker {
 
 struct WorkerRecord {
-  std::string id;                      ///< the worker's ROUTER routing id
+  std::string id;  ///< the worker's id, from its hello
+  /// The routing id of the connection the worker's latest hello came on: everything for the worker
+  /// goes there. Each connection of a worker has its own (docs/protocol.md).
+  std::string route;
   std::uint64_t incarnation = 0;
+  std::uint32_t connection = 0;  ///< the hello's connection count (0: the worker counts none)
   DeviceInfo device;
   DeviceMetrics metrics;
   std::vector<std::string> kernels;    ///< sorted
@@ -45,13 +49,31 @@ struct WorkerRecord {
   bool is_gpu() const { return device.kind != DeviceKind::kCpu && !metrics.gpu_disabled; }
 };
 
+/// What a hello was, to the registry.
+enum class HelloKind {
+  kNew,             ///< a worker it did not know
+  kSameConnection,  ///< a known process again on the connection it knew (or one that counts none)
+  kNewConnection,   ///< a known process on a newer connection
+  kNewProcess,      ///< a new process under a known id
+  kStale,           ///< a known process on an older connection than its last hello's: ignored
+};
+
 /// Not thread-safe: owned by the broker's loop thread.
 class WorkerRegistry {
  public:
-  /// Registers a worker (or re-registers one that said hello again). Returns the record and, when the
-  /// hello comes from a new process under a known id, the jobs the old process held (to re-queue).
-  WorkerRecord& upsert(WorkerRecord hello, std::vector<Job*>& orphaned);
+  struct Registration {
+    HelloKind kind;
+    WorkerRecord& worker;
+  };
+  /// Registers a worker from its hello, or updates the one it knows under that id. Jobs that will
+  /// never be answered are moved out of the record into `let_go` (to send elsewhere): for a new
+  /// process under the id, all of them; for a newer connection of the same process, those not in
+  /// `running` (what the worker holds as it says hello), since they went to older connections and
+  /// never arrived or were answered there. A stale hello changes nothing.
+  Registration upsert(WorkerRecord hello, std::vector<Job*>& let_go, const std::vector<std::uint64_t>& running = {});
   WorkerRecord* find(const std::string& id);
+  /// The worker whose latest hello came on the connection with routing id `route`.
+  WorkerRecord* find_by_route(const std::string& route);
   /// Removes a worker and hands back the jobs it held, oldest first.
   std::vector<Job*> remove(const std::string& id);
   /// Workers silent for more than `liveness` of their heartbeat intervals plus the transfer time of
@@ -83,6 +105,8 @@ class WorkerRegistry {
 
  private:
   std::map<std::string, WorkerRecord> workers_;
+  std::unordered_map<std::string, std::string> routes_;  ///< each worker's route -> its id
+  void forget_route(const std::string& route, const std::string& id);
   core::BusyWindows own_sends_;  ///< when the broker's I/O thread is busy with its own large sends
 };
 

@@ -31,6 +31,11 @@ struct WorkerHello {
   std::uint32_t slots = 1;            ///< decode(): within 1..kMaxSlots
   std::uint32_t heartbeat_ms = 1000;  ///< decode(): within 10..60000
   std::uint32_t prefetch = 0;         ///< decode(): at most kMaxPrefetch
+  /// This process's connection count, from 1, each connection under its own routing id (0: not
+  /// counted); the broker ignores a hello from an older connection than its last.
+  std::uint32_t connection = 0;
+  /// The dispatches this worker holds as it says hello; decode(): at most kMaxSlots + kMaxPrefetch.
+  std::vector<std::uint64_t> running;
   static constexpr std::uint32_t kMaxPrefetch = 4096;
   static constexpr std::uint32_t kMaxSlots = 4096;
 };

@@ -22,7 +22,8 @@ struct WorkerOptions {
   /// CURVE, for a broker with `security: none`. Relative to the worker.yaml that names them.
   std::string key_file;
   std::string broker_key_file;
-  std::string id;                               ///< empty: "<hostname>-<pid>-<random>"
+  std::string id;  ///< empty: "<hostname>-<pid>-<random>"; at most kMaxIdBytes
+  static constexpr std::size_t kMaxIdBytes = 200;
   std::string device = "auto";                  ///< auto | cpu | cuda:N (auto: GPU 0 if usable, else CPU)
   std::uint32_t slots = kDefaultSlots;          ///< jobs that run here at once
   std::uint32_t prefetch = 0;                   ///< jobs the broker may send beyond slots, to wait here

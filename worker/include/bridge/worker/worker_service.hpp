@@ -88,6 +88,8 @@ class WorkerService {
   const KernelRegistry& kernels_;
   std::string id_;
   std::uint64_t incarnation_ = 0;
+  /// Connections made so far (connect()); each has its own routing id, and its hello says its number.
+  std::uint32_t connection_ = 0;
 
   zmq::context_t context_;
   std::unique_ptr<zmq::socket_t> socket_;
@@ -143,6 +145,7 @@ class WorkerService {
   /// announcement sent just before a large result and the result itself, and under CURVE encrypts
   /// the whole result before that batch leaves, so that announcement alone can come too late.
   std::uint64_t results_coming() const;
+  std::vector<std::uint64_t> running_dispatches() const;  ///< for the hello: what this worker holds
   std::unordered_map<std::uint64_t, Running> running_;  // accepted jobs by dispatch id, until answered
   /// The brokers of options_.broker (a comma-separated list): the worker serves one at a time, the
   /// first at start, and moves to the next when its broker is silent or says goodbye.
@@ -161,7 +164,7 @@ class WorkerService {
   std::unordered_set<std::uint64_t> orphaned_;  ///< dispatches of a broker left behind, still stopping
   bool hello_after_orphans_ = false;            ///< the next broker is greeted once orphaned_ is empty...
   Clock::time_point hello_by_{};                ///< ...or at this time at the latest
-  bool broker_disconnected_ = false;            ///< the monitor saw the connection close
+  bool broker_disconnected_ = false;            ///< the monitor saw the connection close (acted on in run())
   const std::vector<std::string> no_others_;
   Clock::time_point last_heard_;
   Clock::time_point last_hello_;  ///< the broker's silence is counted from this too

@@ -26,8 +26,8 @@ WorkerRegistry::Registration WorkerRegistry::upsert(WorkerRecord hello, std::vec
   std::sort(hello.kernels.begin(), hello.kernels.end());
   auto it = workers_.find(hello.id);
   if (it == workers_.end()) {
-    routes_[hello.route] = hello.id;
     WorkerRecord& added = workers_.emplace(hello.id, std::move(hello)).first->second;
+    routes_[added.route] = &added;
     return {HelloKind::kNew, added};
   }
   WorkerRecord& record = it->second;
@@ -56,8 +56,8 @@ WorkerRegistry::Registration WorkerRegistry::upsert(WorkerRecord hello, std::vec
   hello.inflight = std::move(record.inflight);
   hello.completed = record.completed;
   if (record.route != hello.route) {
-    forget_route(record.route, record.id);
-    routes_[hello.route] = hello.id;
+    forget_route(record.route, record);
+    routes_[hello.route] = &record;
   }
   record = std::move(hello);
   // Oldest first, so that re-queued jobs keep their order.
@@ -72,12 +72,12 @@ WorkerRecord* WorkerRegistry::find(const std::string& id) {
 
 WorkerRecord* WorkerRegistry::find_by_route(const std::string& route) {
   auto it = routes_.find(route);
-  return it == routes_.end() ? nullptr : find(it->second);
+  return it == routes_.end() ? nullptr : it->second;
 }
 
-void WorkerRegistry::forget_route(const std::string& route, const std::string& id) {
+void WorkerRegistry::forget_route(const std::string& route, const WorkerRecord& worker) {
   // Only its own: another worker's hello may have come on a connection under the same routing id.
-  if (auto it = routes_.find(route); it != routes_.end() && it->second == id) routes_.erase(it);
+  if (auto it = routes_.find(route); it != routes_.end() && it->second == &worker) routes_.erase(it);
 }
 
 std::vector<Job*> WorkerRegistry::remove(const std::string& id) {
@@ -85,7 +85,7 @@ std::vector<Job*> WorkerRegistry::remove(const std::string& id) {
   auto it = workers_.find(id);
   if (it == workers_.end()) return jobs;
   for (auto& [dispatch_id, job] : it->second.inflight) jobs.push_back(job);
-  forget_route(it->second.route, id);
+  forget_route(it->second.route, it->second);
   workers_.erase(it);
   // Oldest first, so that re-queued jobs keep their order.
   std::sort(jobs.begin(), jobs.end(), [](const auto& a, const auto& b) { return a->key < b->key; });

@@ -105,8 +105,9 @@ class WorkerRegistry {
 
  private:
   std::map<std::string, WorkerRecord> workers_;
-  std::unordered_map<std::string, std::string> routes_;  ///< each worker's route -> its id
-  void forget_route(const std::string& route, const std::string& id);
+  /// Each worker's route -> its record (std::map keeps a record where it is until it is removed).
+  std::unordered_map<std::string, WorkerRecord*> routes_;
+  void forget_route(const std::string& route, const WorkerRecord& worker);
   core::BusyWindows own_sends_;  ///< when the broker's I/O thread is busy with its own large sends
 };
 

@@ -43,6 +43,7 @@ void BrokerService::on_hello(const std::string& route, const std::string& key, c
     return;
   }
   if (options_.secure && !worker_key_checks(hello.worker_id, route, key)) return;
+  if (!hello_fits(route, hello)) return;
   WorkerRecord record;
   record.id = hello.worker_id;
   record.route = route;
@@ -74,9 +75,40 @@ void BrokerService::on_hello(const std::string& route, const std::string& key, c
                  let_go.size());
   for (Job* job : let_go)
     worker_let_go(*job, id, kind == HelloKind::kNewProcess ? "it restarted" : "it did not hold the job");
+  // A Cancel sent on an older connection may not have arrived: the jobs it stopped are told again,
+  // or the worker would run them on and be declared lost after cancel_grace_ms.
+  if (kind == HelloKind::kNewConnection)
+    for (const auto& [dispatch_id, job] : worker.inflight)
+      if (job->answered()) send_cancel(*job, StatusCode::kCancelled);
   fleet_view_.publish(worker, std::chrono::milliseconds(worker.heartbeat_ms) * options_.liveness);
   metrics_.worker_seen(worker);
   dispatch_queued();
+}
+
+bool BrokerService::hello_fits(const std::string& route, const core::protocol::WorkerHello& hello) {
+  const WorkerRecord* known = workers_.find(hello.worker_id);
+  // One worker per connection: a hello naming another worker on a known worker's connection (a
+  // confused worker, or its routing id taken over) ends that worker's registration.
+  if (const WorkerRecord* at = workers_.find_by_route(route); at != nullptr && at != known) {
+    const std::string other = at->id;
+    lose_worker(other, "a hello for worker " + hello.worker_id + " came on its connection");
+    spdlog::warn("worker {}: ignored its hello: it came on the connection of worker {} (one worker per connection)",
+                 hello.worker_id, other);
+    return false;
+  }
+  if (hello.running.empty()) return true;
+  const bool same_process = known != nullptr && known->incarnation == hello.incarnation;
+  if (same_process && hello.connection < known->connection) return true;  // stale: upsert() ignores it
+  // Everything a worker holds from this broker is in its record until the worker answers it or is
+  // let go. Jobs it holds that the record does not (a broker restarted, or one that declared the
+  // worker lost meanwhile) would fill its slots behind the broker's back: it starts over instead,
+  // stopping them before it says hello again (Reregister), and whatever the record held runs again.
+  const bool all_held = same_process && std::all_of(hello.running.begin(), hello.running.end(),
+                                                    [&](std::uint64_t id) { return known->inflight.contains(id); });
+  if (all_held) return true;
+  if (known != nullptr) lose_worker(hello.worker_id, "it holds jobs this broker did not give it");
+  send_reregister(route, "the hello lists jobs this broker does not hold on this worker");
+  return false;
 }
 
 void BrokerService::on_result(WorkerRecord& worker, core::Frames& frames) {
@@ -178,7 +210,8 @@ void BrokerService::remove_worker(const std::string& id) {
   metrics_.worker_gone(copy);
 }
 
-void BrokerService::lose_worker(const std::string& id, const std::string& reason) {
+void BrokerService::lose_worker(const std::string& worker, const std::string& reason) {
+  const std::string id = worker;  // `worker` may live in a job that worker_let_go() ends
   auto jobs = workers_.remove(id);
   fleet_view_.remove(id);
   metrics_.worker_gone(id);

@@ -152,9 +152,11 @@ struct RawConnection {
   std::string route;
   std::uint32_t number = 0;
   std::vector<std::uint64_t> running;
+  std::uint32_t slots = 1;
 };
 
-// A raw DEALER that says hello as worker `id` with one slot for `sleep`, heartbeat `heartbeat_ms`.
+// A raw DEALER that says hello as worker `id` with `connection.slots` slots for `sleep`, heartbeat
+// `heartbeat_ms`.
 zmq::socket_t raw_worker(zmq::context_t& context, const Fleet& fleet, const std::string& id, std::uint32_t heartbeat_ms,
                          const RawConnection& connection = {}) {
   zmq::socket_t socket(context, zmq::socket_type::dealer);
@@ -164,9 +166,9 @@ zmq::socket_t raw_worker(zmq::context_t& context, const Fleet& fleet, const std:
   socket.connect(fleet.backend());
   flatbuffers::FlatBufferBuilder fbb;
   std::vector<flatbuffers::Offset<flatbuffers::String>> kernels{fbb.CreateString("sleep")};
-  auto hello =
-      wire::CreateWorkerHello(fbb, fbb.CreateString(id), 1, core::add_device_info(fbb, {}), fbb.CreateVector(kernels),
-                              1, heartbeat_ms, 0, connection.number, fbb.CreateVector(connection.running));
+  auto hello = wire::CreateWorkerHello(fbb, fbb.CreateString(id), 1, core::add_device_info(fbb, {}),
+                                       fbb.CreateVector(kernels), connection.slots, heartbeat_ms, 0, connection.number,
+                                       fbb.CreateVector(connection.running));
   core::Frames frames;
   frames.push_back(core::finish_envelope(fbb, wire::Body::WorkerHello, hello.Union()));
   zmq::send_multipart(socket, frames);
@@ -319,8 +321,9 @@ TEST(Failover, AResultTheBrokerCannotForwardIsAnsweredInternalAndFreesTheSlot) {
   EXPECT_NE(fleet.broker().log().find("corrupt result"), std::string::npos);
 }
 
-// The next Dispatch on `socket` within `wait` (heartbeats skipped); 0 if none came.
-std::uint64_t next_dispatch(zmq::socket_t& socket, std::chrono::milliseconds wait) {
+// The next message of type `type` on `socket` within `wait`, others skipped: its dispatch id (a
+// Dispatch's or a Cancel's), or 1 for another type; 0 if none came.
+std::uint64_t next_message(zmq::socket_t& socket, wire::Body type, std::chrono::milliseconds wait) {
   zmq::pollitem_t item{socket.handle(), 0, ZMQ_POLLIN, 0};
   const auto until = std::chrono::steady_clock::now() + wait;
   while (zmq::poll(&item, 1,
@@ -329,11 +332,16 @@ std::uint64_t next_dispatch(zmq::socket_t& socket, std::chrono::milliseconds wai
     core::Frames frames;
     (void)zmq::recv_multipart(socket, std::back_inserter(frames));
     const wire::Envelope* envelope = nullptr;
-    if (core::decode_envelope(frames[0], core::Limits{}, envelope).is_ok() &&
-        envelope->body_type() == wire::Body::Dispatch)
-      return envelope->body_as_Dispatch()->dispatch_id();
+    if (!core::decode_envelope(frames[0], core::Limits{}, envelope).is_ok() || envelope->body_type() != type) continue;
+    if (type == wire::Body::Dispatch) return envelope->body_as_Dispatch()->dispatch_id();
+    if (type == wire::Body::Cancel) return envelope->body_as_Cancel()->dispatch_id();
+    return 1;
   }
   return 0;
+}
+
+std::uint64_t next_dispatch(zmq::socket_t& socket, std::chrono::milliseconds wait) {
+  return next_message(socket, wire::Body::Dispatch, wait);
 }
 
 // Answers dispatch `dispatch_id` (a `sleep`: no outputs) with OK.
@@ -402,6 +410,92 @@ TEST(Failover, WhatAWorkersNewConnectionDoesNotHoldRunsAgainAndAStaleHelloChange
   ASSERT_EQ(later.wait_for(wait), std::future_status::ready) << fleet.logs();
   EXPECT_TRUE(later.get().ok());
   EXPECT_EQ(next_dispatch(stale, std::chrono::milliseconds(100)), 0u);
+}
+
+// A Cancel sent on a connection the worker was leaving may never have arrived: a newer connection's
+// hello that lists the cancelled job is told again, rather than the worker running it on and being
+// declared lost after cancel_grace_ms.
+TEST(Failover, ACancelSentOnAWorkersOlderConnectionIsSentAgainOnItsNewOne) {
+  FleetOptions options;
+  options.workers = 0;
+  Fleet fleet(options);
+  zmq::context_t context;
+  const auto wait = std::chrono::seconds(5);
+  zmq::socket_t first = raw_worker(context, fleet, "mover", 20000, {.route = "mover/1", .number = 1});
+  ASSERT_TRUE(fleet.wait_for_workers(1));
+  Client client(fleet.client_options());
+  auto answer = client.submit({.kernel = "sleep", .params = {{"ms", 1}}, .timeout = std::chrono::milliseconds(300)});
+  const std::uint64_t dispatch = next_dispatch(first, wait);
+  ASSERT_NE(dispatch, 0u) << fleet.logs();
+  ASSERT_EQ(answer.wait_for(wait), std::future_status::ready);
+  EXPECT_EQ(answer.get().status.code(), StatusCode::kDeadlineExceeded);  // and a Cancel to connection 1, unread
+  zmq::socket_t second =
+      raw_worker(context, fleet, "mover", 20000, {.route = "mover/2", .number = 2, .running = {dispatch}});
+  EXPECT_EQ(next_message(second, wire::Body::Cancel, wait), dispatch) << fleet.logs();
+}
+
+// A hello listing jobs the broker does not hold on that worker (it restarted, or declared the worker
+// lost meanwhile): those would fill the worker's slots behind the broker's back. The worker is told
+// to start over (Reregister) and is not registered until it holds none.
+TEST(Failover, AHelloListingJobsTheBrokerDoesNotHoldIsAskedToStartOver) {
+  FleetOptions options;
+  options.workers = 0;
+  Fleet fleet(options);
+  zmq::context_t context;
+  const auto wait = std::chrono::seconds(5);
+  zmq::socket_t worker = raw_worker(context, fleet, "left-over", 20000, {.number = 1, .running = {123456789}});
+  EXPECT_EQ(next_message(worker, wire::Body::Reregister, wait), 1u) << fleet.logs();
+  EXPECT_FALSE(fleet.wait_for_workers(1, std::chrono::milliseconds(300)));
+  zmq::socket_t fresh = raw_worker(context, fleet, "left-over", 20000, {.route = "left-over/2", .number = 2});
+  EXPECT_TRUE(fleet.wait_for_workers(1)) << fleet.logs();
+}
+
+// One worker per connection: a hello naming another worker on a registered worker's connection ends
+// that worker's registration and registers nobody.
+TEST(Failover, AHelloForAnotherWorkerOnAWorkersConnectionRegistersNeither) {
+  FleetOptions options;
+  options.workers = 0;
+  Fleet fleet(options);
+  zmq::context_t context;
+  zmq::socket_t socket = raw_worker(context, fleet, "first", 20000, {.route = "shared", .number = 1});
+  ASSERT_TRUE(fleet.wait_for_workers(1));
+  flatbuffers::FlatBufferBuilder fbb;
+  auto hello =
+      wire::CreateWorkerHello(fbb, fbb.CreateString("second"), 1, core::add_device_info(fbb, {}), 0, 1, 20000, 0, 1);
+  core::Frames frames;
+  frames.push_back(core::finish_envelope(fbb, wire::Body::WorkerHello, hello.Union()));
+  ASSERT_TRUE(zmq::send_multipart(socket, frames));
+  EXPECT_TRUE(eventually([&] { return fleet.broker().log().find("(one worker per connection)") != std::string::npos; },
+                         std::chrono::seconds(5)))
+      << fleet.logs();
+  EXPECT_TRUE(fleet.wait_for_workers(0)) << fleet.logs();
+}
+
+// A worker declared lost after it kept a cancelled job past cancel_grace_ms while it held another:
+// each job it held is let go (the cancelled one ends, the other waits for a worker), and the broker
+// serves on. (Letting go ended the cancelled job first, whose copy of the worker id the loop read.)
+TEST(Failover, AWorkerLostWithACancelledJobAndAnotherLetsBothGo) {
+  FleetOptions options;
+  options.workers = 0;
+  options.broker_yaml_extra = "cancel_grace_ms: 800\n";
+  Fleet fleet(options);
+  zmq::context_t context;
+  zmq::socket_t silent = raw_worker(context, fleet, "holder", 20000, {.slots = 2});
+  ASSERT_TRUE(fleet.wait_for_workers(1));
+  Client client(fleet.client_options());
+  auto cancelled = client.submit({.kernel = "sleep", .params = {{"ms", 1}}, .timeout = std::chrono::milliseconds(300)});
+  auto held = client.submit({.kernel = "sleep", .params = {{"ms", 1}}, .timeout = std::chrono::milliseconds(4000)});
+  ASSERT_EQ(cancelled.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  EXPECT_EQ(cancelled.get().status.code(), StatusCode::kDeadlineExceeded);
+  ASSERT_TRUE(
+      eventually([&] { return fleet.broker().log().find("holder lost (it did not stop job") != std::string::npos; },
+                 std::chrono::seconds(5)))
+      << fleet.logs();
+  ASSERT_EQ(held.wait_for(std::chrono::seconds(10)), std::future_status::ready) << fleet.logs();
+  EXPECT_EQ(held.get().status.code(), StatusCode::kDeadlineExceeded);  // no other worker to run it again
+  EXPECT_TRUE(fleet.broker().running()) << fleet.broker().log();
+  FleetStatus status;
+  EXPECT_TRUE(Client(fleet.client_options("operator")).status(status).is_ok());
 }
 
 TEST(Shutdown, BrokerDrainsJobsInFlightOnSigterm) {

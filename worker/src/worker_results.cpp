@@ -127,4 +127,14 @@ zmq::message_t WorkerService::result_header(const Execution& execution, std::spa
   return core::protocol::encode(header);
 }
 
+std::vector<std::uint64_t> WorkerService::running_dispatches() const {
+  std::vector<std::uint64_t> ids;
+  ids.reserve(running_.size());
+  // Not those being stopped for a broker left behind: their results are dropped, and no broker
+  // holds them.
+  for (const auto& [dispatch_id, job] : running_)
+    if (!orphaned_.contains(dispatch_id)) ids.push_back(dispatch_id);
+  return ids;
+}
+
 }  // namespace bridge::worker

@@ -68,6 +68,7 @@ void WorkerService::connect() {
   // attached last, a closed one's stale hello included), and the hello's list of what the worker
   // holds tells exactly what the older connections lost.
   ++connection_;
+  connection_up_ = connection_lost_ = false;
   socket_->set(zmq::sockopt::routing_id, id_ + "/" + core::random_hex(64));
   socket_->set(zmq::sockopt::linger, 1000);
   // A connection whose peer is gone (a host down, a partition) is found by ZeroMQ's own heartbeats,
@@ -165,13 +166,6 @@ void WorkerService::send_heartbeat() {
   next_heartbeat_ = Clock::now() + std::chrono::milliseconds(options_.heartbeat_ms);
 }
 
-std::vector<std::uint64_t> WorkerService::running_dispatches() const {
-  std::vector<std::uint64_t> ids;
-  ids.reserve(running_.size());
-  for (const auto& [dispatch_id, job] : running_) ids.push_back(dispatch_id);
-  return ids;
-}
-
 std::uint64_t WorkerService::results_coming() const {
   std::uint64_t bytes = 0;
   for (const auto& [dispatch_id, job] : running_) bytes += job.result_bytes;
@@ -235,10 +229,14 @@ void WorkerService::run() {
     // go to, the next one at once; else a new connection to the same broker, with a hello. libzmq
     // would reconnect the same socket under the same routing id, and what the broker sent before
     // the close would be lost without the broker knowing (the new hello lists what arrived).
-    if (std::exchange(broker_disconnected_, false) && !draining && !hello_after_orphans_) {
-      if (brokers_.size() > 1) {
+    // Only a connection that was up: libzmq reports a refused handshake as a close too, and retries
+    // that itself every 100 ms, where a new socket each time would hammer the broker.
+    const bool closed = std::exchange(broker_disconnected_, false);
+    const bool was_up = std::exchange(connection_lost_, false);
+    if (!draining && !hello_after_orphans_) {
+      if (closed && brokers_.size() > 1) {
         move_to_broker(broker_index_ + 1, "closed the connection");
-      } else {
+      } else if (was_up && brokers_.size() == 1) {
         spdlog::info("broker {} closed the connection; connecting again", broker());
         connect();
       }
@@ -299,12 +297,16 @@ void WorkerService::log_handshakes() {
       [this] {
         if (!handshake_failure_.empty()) spdlog::info("worker {}: the broker accepted the handshake again", id_);
         handshake_failure_.clear();
+        connection_up_ = true;
       },
       [this](const std::string& why) {
         if (why != handshake_failure_) spdlog::error("worker {}: cannot register: {}", id_, why);
         handshake_failure_ = why;
       },
-      [this] { broker_disconnected_ = true; });  // acted on in run(): the monitor must outlive this call
+      [this] {  // acted on in run(): the monitor must outlive this call
+        broker_disconnected_ = true;
+        if (std::exchange(connection_up_, false)) connection_lost_ = true;
+      });
 }
 
 void WorkerService::receive() {

@@ -33,6 +33,10 @@
 #include "bridge/core/notifier.hpp"
 #include "bridge/metrics/metrics_server.hpp"
 
+namespace bridge::core::protocol {
+struct WorkerHello;
+}  // namespace bridge::core::protocol
+
 namespace bridge::broker {
 
 /// Thread model: run() is the broker's only thread. It owns both ROUTER sockets and the Redis
@@ -145,8 +149,11 @@ class BrokerService final : private Admission::Host, private ActorCalls::Host {
   // Workers, scheduling and results (broker_dispatch.cpp).
   /// `route`: the routing id of the connection it came on; `key`: that connection's (peer_key()).
   void on_hello(const std::string& route, const std::string& key, const wire::Envelope& envelope);
+  /// Whether a hello may register: one worker per connection, and the jobs it says it holds are the
+  /// broker's on that worker (else it is answered Reregister and any record let go).
+  bool hello_fits(const std::string& route, const core::protocol::WorkerHello& hello);
   void on_result(WorkerRecord& worker, core::Frames& frames);
-  void lose_worker(const std::string& id, const std::string& reason);
+  void lose_worker(const std::string& worker, const std::string& reason);
   /// A job whose worker is gone (lost, or restarted as a new process): it runs again elsewhere
   /// (an actor call: reactivated), fails WORKER_LOST after max_attempts, or, if it was answered
   /// already, ends.

@@ -165,6 +165,8 @@ class WorkerService {
   bool hello_after_orphans_ = false;            ///< the next broker is greeted once orphaned_ is empty...
   Clock::time_point hello_by_{};                ///< ...or at this time at the latest
   bool broker_disconnected_ = false;            ///< the monitor saw the connection close (acted on in run())
+  bool connection_up_ = false;                  ///< the handshake succeeded on socket_'s connection
+  bool connection_lost_ = false;                ///< ...and then it closed (acted on in run())
   const std::vector<std::string> no_others_;
   Clock::time_point last_heard_;
   Clock::time_point last_hello_;  ///< the broker's silence is counted from this too

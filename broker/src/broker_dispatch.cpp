@@ -35,7 +35,7 @@ Status check_inline_outputs(const wire::JobResult& result, std::uint32_t asked) 
 
 }  // namespace
 
-void BrokerService::on_hello(const std::string& route, const std::string& key, const wire::Envelope& envelope) {
+void BrokerService::on_hello(std::string_view route, const std::string& key, const wire::Envelope& envelope) {
   core::protocol::WorkerHello hello;
   if (Status s = core::protocol::decode(envelope, options_.limits, hello); !s.is_ok()) {
     if (options_.secure && !worker_key_checks("", route, key)) return;
@@ -46,7 +46,7 @@ void BrokerService::on_hello(const std::string& route, const std::string& key, c
   if (!hello_fits(route, hello)) return;
   WorkerRecord record;
   record.id = hello.worker_id;
-  record.route = route;
+  record.route = std::string(route);
   record.incarnation = hello.incarnation;
   record.connection = hello.connection;
   record.device = std::move(hello.device);
@@ -85,7 +85,7 @@ void BrokerService::on_hello(const std::string& route, const std::string& key, c
   dispatch_queued();
 }
 
-bool BrokerService::hello_fits(const std::string& route, const core::protocol::WorkerHello& hello) {
+bool BrokerService::hello_fits(std::string_view route, const core::protocol::WorkerHello& hello) {
   const WorkerRecord* known = workers_.find(hello.worker_id);
   // One worker per connection: a hello naming another worker on a known worker's connection (a
   // confused worker, or its routing id taken over) ends that worker's registration.
@@ -107,7 +107,7 @@ bool BrokerService::hello_fits(const std::string& route, const core::protocol::W
                                                     [&](std::uint64_t id) { return known->inflight.contains(id); });
   if (all_held) return true;
   if (known != nullptr) lose_worker(hello.worker_id, "it holds jobs this broker did not give it");
-  send_reregister(route, "the hello lists jobs this broker does not hold on this worker");
+  send_reregister(std::string(route), "the hello lists jobs this broker does not hold on this worker");
   return false;
 }
 

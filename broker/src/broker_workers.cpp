@@ -24,7 +24,7 @@ void BrokerService::receive_workers() {
 void BrokerService::handle_worker_message(core::Frames& frames) {
   // frames[0] is the routing id of the connection: each of a worker's connections has its own, and
   // the worker is known by the id in its hello.
-  const std::string route = frames[0].to_string();
+  const std::string_view route(frames[0].data<char>(), frames[0].size());
   // Read before decoding: a misaligned header is copied to an aligned frame, without the metadata.
   const std::string key = options_.secure && frames.size() >= 2 ? peer_key(frames[1]) : std::string();
   const wire::Envelope* envelope = nullptr;
@@ -42,7 +42,7 @@ void BrokerService::handle_worker_message(core::Frames& frames) {
   if (worker == nullptr) {
     // After a broker restart, after this broker declared the worker dead, or from a connection the
     // worker has since replaced: ask it to start over (a replaced one is closed; nothing arrives).
-    return send_reregister(route, "unknown worker");
+    return send_reregister(std::string(route), "unknown worker");
   }
   const std::string& id = worker->id;
   worker->last_seen = Clock::now();
@@ -78,8 +78,8 @@ std::string BrokerService::peer_key(const zmq::message_t& frame) {
   return user != nullptr ? user : "";
 }
 
-bool BrokerService::worker_key_checks(const std::string& id, const std::string& route, const std::string& key) {
-  const std::string named = id.empty() ? "worker connection " + route : "worker " + id;
+bool BrokerService::worker_key_checks(const std::string& id, std::string_view route, const std::string& key) {
+  const std::string named = id.empty() ? "worker connection " + std::string(route) : "worker " + id;
   // A bad key on the worker's own connection (its routing id, taken over): whatever the broker sent
   // there may have reached another process. The worker is let go, so nothing more is sent there
   // until its own key says hello. A bad key elsewhere only names the worker: it is ignored.

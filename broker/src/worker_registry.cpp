@@ -70,7 +70,7 @@ WorkerRecord* WorkerRegistry::find(const std::string& id) {
   return it == workers_.end() ? nullptr : &it->second;
 }
 
-WorkerRecord* WorkerRegistry::find_by_route(const std::string& route) {
+WorkerRecord* WorkerRegistry::find_by_route(std::string_view route) {
   auto it = routes_.find(route);
   return it == routes_.end() ? nullptr : it->second;
 }

@@ -102,7 +102,7 @@ class BrokerService final : private Admission::Host, private ActorCalls::Host {
   static std::string peer_key(const zmq::message_t& frame);
   /// security: curve: `key`, of a message that came on connection `route`, is enrolled and, for a
   /// worker id (empty: none known), the one that id is bound to; false: ignore the message.
-  bool worker_key_checks(const std::string& id, const std::string& route, const std::string& key);
+  bool worker_key_checks(const std::string& id, std::string_view route, const std::string& key);
   void reply(const std::string& client, core::Frames frames);
   void reply_error(const std::string& client, std::uint64_t job_id, const Status& status,
                    std::uint32_t retry_after_ms = 0);
@@ -148,10 +148,10 @@ class BrokerService final : private Admission::Host, private ActorCalls::Host {
 
   // Workers, scheduling and results (broker_dispatch.cpp).
   /// `route`: the routing id of the connection it came on; `key`: that connection's (peer_key()).
-  void on_hello(const std::string& route, const std::string& key, const wire::Envelope& envelope);
+  void on_hello(std::string_view route, const std::string& key, const wire::Envelope& envelope);
   /// Whether a hello may register: one worker per connection, and the jobs it says it holds are the
   /// broker's on that worker (else it is answered Reregister and any record let go).
-  bool hello_fits(const std::string& route, const core::protocol::WorkerHello& hello);
+  bool hello_fits(std::string_view route, const core::protocol::WorkerHello& hello);
   void on_result(WorkerRecord& worker, core::Frames& frames);
   void lose_worker(const std::string& worker, const std::string& reason);
   /// A job whose worker is gone (lost, or restarted as a new process): it runs again elsewhere

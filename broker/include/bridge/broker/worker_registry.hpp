@@ -4,6 +4,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -73,7 +74,7 @@ class WorkerRegistry {
   Registration upsert(WorkerRecord hello, std::vector<Job*>& let_go, const std::vector<std::uint64_t>& running = {});
   WorkerRecord* find(const std::string& id);
   /// The worker whose latest hello came on the connection with routing id `route`.
-  WorkerRecord* find_by_route(const std::string& route);
+  WorkerRecord* find_by_route(std::string_view route);
   /// Removes a worker and hands back the jobs it held, oldest first.
   std::vector<Job*> remove(const std::string& id);
   /// Workers silent for more than `liveness` of their heartbeat intervals plus the transfer time of
@@ -106,7 +107,11 @@ class WorkerRegistry {
  private:
   std::map<std::string, WorkerRecord> workers_;
   /// Each worker's route -> its record (std::map keeps a record where it is until it is removed).
-  std::unordered_map<std::string, WorkerRecord*> routes_;
+  struct RouteHash {
+    using is_transparent = void;  // looked up by a view of the message's frame: no copy per message
+    std::size_t operator()(std::string_view route) const { return std::hash<std::string_view>{}(route); }
+  };
+  std::unordered_map<std::string, WorkerRecord*, RouteHash, std::equal_to<>> routes_;
   void forget_route(const std::string& route, const WorkerRecord& worker);
   core::BusyWindows own_sends_;  ///< when the broker's I/O thread is busy with its own large sends
 };

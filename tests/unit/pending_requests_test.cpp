@@ -55,6 +55,21 @@ TEST(PendingRequests, AJobIsAnsweredOnceByItsResultAndALateResultIsDropped) {
   EXPECT_TRUE(h.table.empty());
 }
 
+// An answered job's deadline goes with it: kept until it passed, a busy client held rate x timeout
+// of them, and its loop woke at each one for nothing.
+TEST(PendingRequests, AnAnsweredJobLeavesNoTimerBehind) {
+  Harness h;
+  h.submit(1, milliseconds(60000));
+  h.submit(2, milliseconds(30000));
+  ASSERT_TRUE(h.table.next_timer().has_value());
+  h.table.complete_job(2, with_status(StatusCode::kOk));
+  ASSERT_TRUE(h.table.next_timer().has_value());
+  EXPECT_GT(*h.table.next_timer(), Clock::now() + milliseconds(45000)) << "job 2's deadline is still there";
+  EXPECT_TRUE(h.table.cancel(1));
+  EXPECT_FALSE(h.table.next_timer().has_value());
+  EXPECT_EQ(h.answers.size(), 2u);
+}
+
 TEST(PendingRequests, AFailedSendAnswersAtOnceWithTheSendersReason) {
   Harness h;
   h.next_send = Status(StatusCode::kUnauthenticated, "key not enrolled");

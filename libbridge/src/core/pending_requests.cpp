@@ -10,9 +10,16 @@ PendingRequests::PendingRequests(Policy policy, Send send) : policy_(std::move(p
 
 void PendingRequests::start(PendingRequest request) {
   if (!send(request)) return;
-  expiry_.emplace(request.deadline, request.id);
+  const auto expiry = expiry_.emplace(request.deadline, request.id);
   const std::uint64_t id = request.id;
-  pending_.emplace(id, std::move(request));
+  pending_.emplace(id, Entry{std::move(request), expiry});
+}
+
+PendingRequest PendingRequests::erase(std::unordered_map<std::uint64_t, Entry>::iterator it) {
+  expiry_.erase(it->second.expiry);
+  PendingRequest request = std::move(it->second.request);
+  pending_.erase(it);
+  return request;
 }
 
 bool PendingRequests::send(PendingRequest& request) {
@@ -48,9 +55,7 @@ void PendingRequests::answer(PendingRequest& request, Status status) {
 std::optional<PendingRequest> PendingRequests::take(std::uint64_t id) {
   auto it = pending_.find(id);
   if (it == pending_.end()) return std::nullopt;
-  PendingRequest request = std::move(it->second);
-  pending_.erase(it);
-  return request;
+  return erase(it);
 }
 
 bool PendingRequests::schedule_retry(PendingRequest& request, const JobResult& result) {
@@ -70,19 +75,17 @@ bool PendingRequests::schedule_retry(PendingRequest& request, const JobResult& r
 
 void PendingRequests::complete_job(std::uint64_t id, JobResult result) {
   auto it = pending_.find(id);
-  if (it == pending_.end() || !it->second.on_result) return;  // late: answered already
-  if (schedule_retry(it->second, result)) return;
-  result.timings.total = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - it->second.started);
-  PendingRequest request = std::move(it->second);
-  pending_.erase(it);
+  if (it == pending_.end() || !it->second.request.on_result) return;  // late: answered already
+  if (schedule_retry(it->second.request, result)) return;
+  PendingRequest request = erase(it);
+  result.timings.total = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - request.started);
   request.on_result(std::move(result));
 }
 
 void PendingRequests::complete_control(std::uint64_t id, Status status, const wire::Envelope* envelope) {
   auto it = pending_.find(id);
-  if (it == pending_.end() || !it->second.on_control) return;
-  PendingRequest request = std::move(it->second);
-  pending_.erase(it);
+  if (it == pending_.end() || !it->second.request.on_control) return;
+  PendingRequest request = erase(it);
   request.on_control(std::move(status), envelope);
 }
 
@@ -95,17 +98,17 @@ bool PendingRequests::cancel(std::uint64_t id) {
 
 std::vector<std::uint64_t> PendingRequests::job_ids() const {
   std::vector<std::uint64_t> ids;
-  for (const auto& [id, request] : pending_)
-    if (request.on_result) ids.push_back(id);
+  for (const auto& [id, entry] : pending_)
+    if (entry.request.on_result) ids.push_back(id);
   return ids;
 }
 
 void PendingRequests::fail_all(const Status& status) {
-  std::unordered_map<std::uint64_t, PendingRequest> all;
+  std::unordered_map<std::uint64_t, Entry> all;
   all.swap(pending_);  // answers may start new requests; they are not failed with these
   expiry_.clear();
   resend_.clear();
-  for (auto& [id, request] : all) answer(request, status);
+  for (auto& [id, entry] : all) answer(entry.request, status);
 }
 
 void PendingRequests::on_timers(Clock::time_point now) {
@@ -114,13 +117,14 @@ void PendingRequests::on_timers(Clock::time_point now) {
     resend_.erase(resend_.begin());
     auto it = pending_.find(id);
     if (it == pending_.end()) continue;
-    if (!send(it->second)) pending_.erase(it);
+    if (!send(it->second.request)) erase(it);
   }
   while (!expiry_.empty() && expiry_.begin()->first <= now) {
-    const std::uint64_t id = expiry_.begin()->second;
-    expiry_.erase(expiry_.begin());
-    auto request = take(id);
-    if (!request) continue;  // answered already
+    auto request = take(expiry_.begin()->second);  // removes that deadline with it
+    if (!request) {
+      expiry_.erase(expiry_.begin());  // cannot happen: every deadline's request is pending
+      continue;
+    }
     answer(*request,
            Status(StatusCode::kDeadlineExceeded,
                   "no answer from broker " + policy_.broker + " in time (is it running? is the timeout long enough?)"));
@@ -138,10 +142,10 @@ std::uint64_t PendingRequests::on_broker_incarnation(std::uint64_t incarnation) 
   const std::uint64_t before = std::exchange(broker_incarnation_, incarnation);
   std::uint64_t resent = 0;
   std::vector<std::uint64_t> ids;  // oldest first: the order they were submitted in
-  for (const auto& [id, request] : pending_) ids.push_back(id);
+  for (const auto& [id, entry] : pending_) ids.push_back(id);
   std::sort(ids.begin(), ids.end());
   for (const std::uint64_t id : ids) {
-    PendingRequest& request = pending_.at(id);
+    PendingRequest& request = pending_.at(id).request;
     if (!request.on_result || request.sent_to == incarnation) continue;
     // Jobs sent before the first Pong went to this broker (it answered the Ping they preceded).
     if (request.sent_to == 0 && before == 0) {
@@ -165,9 +169,9 @@ void PendingRequests::moved_to(const std::string& broker) {
   const std::string left = std::exchange(policy_.broker, broker);
   broker_incarnation_ = 0;  // what is sent from now on goes to the new broker, whose Pong says so
   std::vector<std::uint64_t> controls;
-  for (auto& [id, request] : pending_) {
-    if (request.on_result) {
-      request.sent_to = kLeftBroker;
+  for (auto& [id, entry] : pending_) {
+    if (entry.request.on_result) {
+      entry.request.sent_to = kLeftBroker;
     } else {
       controls.push_back(id);
     }
@@ -180,11 +184,11 @@ void PendingRequests::moved_to(const std::string& broker) {
 
 bool PendingRequests::is_job(std::uint64_t id) const {
   auto it = pending_.find(id);
-  return it != pending_.end() && it->second.on_result;
+  return it != pending_.end() && it->second.request.on_result;
 }
 
 bool PendingRequests::has_jobs() const {
-  return std::any_of(pending_.begin(), pending_.end(), [](const auto& e) { return bool(e.second.on_result); });
+  return std::any_of(pending_.begin(), pending_.end(), [](const auto& e) { return bool(e.second.request.on_result); });
 }
 
 }  // namespace bridge::core

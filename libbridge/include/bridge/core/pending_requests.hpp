@@ -92,15 +92,25 @@ class PendingRequests {
   std::size_t size() const { return pending_.size(); }
 
  private:
+  using Timers = std::multimap<Clock::time_point, std::uint64_t>;
+  /// A request and its place among the deadlines, which goes with it when it is answered: left
+  /// there, every answered job's deadline stayed until it passed (rate x timeout of them: tens of
+  /// MB for a busy client with the default 30 s), and each woke the loop for nothing.
+  struct Entry {
+    PendingRequest request;
+    Timers::iterator expiry;
+  };
   bool send(PendingRequest& request);
   bool schedule_retry(PendingRequest& request, const JobResult& result);
   std::optional<PendingRequest> take(std::uint64_t id);
+  /// Removes `it` and its deadline; returns the request.
+  PendingRequest erase(std::unordered_map<std::uint64_t, Entry>::iterator it);
 
   Policy policy_;
   Send send_;
-  std::unordered_map<std::uint64_t, PendingRequest> pending_;
-  std::multimap<Clock::time_point, std::uint64_t> expiry_;
-  std::multimap<Clock::time_point, std::uint64_t> resend_;  ///< jobs waiting to be sent again
+  std::unordered_map<std::uint64_t, Entry> pending_;
+  Timers expiry_;
+  Timers resend_;  ///< jobs waiting to be sent again
   std::mt19937_64 rng_{std::random_device{}()};
   std::uint64_t broker_incarnation_ = 0;  ///< from the latest Pong; 0 = not known yet
   /// sent_to of a job sent to a broker the client has left: no incarnation matches it.

@@ -242,9 +242,7 @@ TEST(Failover, JobWhoseWorkerNeverAnswersIsAnsweredAtItsDeadlineAndHoldsItsSlotU
 // A worker (a raw DEALER) that answers its dispatch with a result the broker cannot forward: the
 // client gets INTERNAL naming the worker, and the slot is free again.
 TEST(Failover, AResultTheBrokerCannotForwardIsAnsweredInternalAndFreesTheSlot) {
-  FleetOptions options;
-  options.workers = 0;
-  Fleet fleet(options);
+  Fleet fleet({.workers = 0});
   zmq::context_t context;
   zmq::socket_t rogue = raw_worker(context, fleet, "corrupt-worker", 1000);
   ASSERT_TRUE(fleet.wait_for_workers(1));
@@ -362,9 +360,7 @@ void answer_ok(zmq::socket_t& socket, std::uint64_t dispatch_id) {
 // again (on the new connection, the only worker here). One the hello lists stays, and its answer on
 // the new connection is taken. A closed connection's hello that arrives late changes nothing.
 TEST(Failover, WhatAWorkersNewConnectionDoesNotHoldRunsAgainAndAStaleHelloChangesNothing) {
-  FleetOptions options;
-  options.workers = 0;
-  Fleet fleet(options);
+  Fleet fleet({.workers = 0});
   zmq::context_t context;
   constexpr std::uint32_t kHeartbeatMs = 20000;  // liveness is not what this is about
   zmq::socket_t first = raw_worker(context, fleet, "mover", kHeartbeatMs, {.route = "mover/1", .number = 1});
@@ -416,9 +412,7 @@ TEST(Failover, WhatAWorkersNewConnectionDoesNotHoldRunsAgainAndAStaleHelloChange
 // hello that lists the cancelled job is told again, rather than the worker running it on and being
 // declared lost after cancel_grace_ms.
 TEST(Failover, ACancelSentOnAWorkersOlderConnectionIsSentAgainOnItsNewOne) {
-  FleetOptions options;
-  options.workers = 0;
-  Fleet fleet(options);
+  Fleet fleet({.workers = 0});
   zmq::context_t context;
   const auto wait = std::chrono::seconds(5);
   zmq::socket_t first = raw_worker(context, fleet, "mover", 20000, {.route = "mover/1", .number = 1});
@@ -438,9 +432,7 @@ TEST(Failover, ACancelSentOnAWorkersOlderConnectionIsSentAgainOnItsNewOne) {
 // lost meanwhile): those would fill the worker's slots behind the broker's back. The worker is told
 // to start over (Reregister) and is not registered until it holds none.
 TEST(Failover, AHelloListingJobsTheBrokerDoesNotHoldIsAskedToStartOver) {
-  FleetOptions options;
-  options.workers = 0;
-  Fleet fleet(options);
+  Fleet fleet({.workers = 0});
   zmq::context_t context;
   const auto wait = std::chrono::seconds(5);
   zmq::socket_t worker = raw_worker(context, fleet, "left-over", 20000, {.number = 1, .running = {123456789}});
@@ -453,9 +445,7 @@ TEST(Failover, AHelloListingJobsTheBrokerDoesNotHoldIsAskedToStartOver) {
 // One worker per connection: a hello naming another worker on a registered worker's connection ends
 // that worker's registration and registers nobody.
 TEST(Failover, AHelloForAnotherWorkerOnAWorkersConnectionRegistersNeither) {
-  FleetOptions options;
-  options.workers = 0;
-  Fleet fleet(options);
+  Fleet fleet({.workers = 0});
   zmq::context_t context;
   zmq::socket_t socket = raw_worker(context, fleet, "first", 20000, {.route = "shared", .number = 1});
   ASSERT_TRUE(fleet.wait_for_workers(1));
@@ -475,10 +465,7 @@ TEST(Failover, AHelloForAnotherWorkerOnAWorkersConnectionRegistersNeither) {
 // each job it held is let go (the cancelled one ends, the other waits for a worker), and the broker
 // serves on. (Letting go ended the cancelled job first, whose copy of the worker id the loop read.)
 TEST(Failover, AWorkerLostWithACancelledJobAndAnotherLetsBothGo) {
-  FleetOptions options;
-  options.workers = 0;
-  options.broker_yaml_extra = "cancel_grace_ms: 800\n";
-  Fleet fleet(options);
+  Fleet fleet({.workers = 0, .broker_yaml_extra = "cancel_grace_ms: 800\n"});
   zmq::context_t context;
   zmq::socket_t silent = raw_worker(context, fleet, "holder", 20000, {.slots = 2});
   ASSERT_TRUE(fleet.wait_for_workers(1));

@@ -73,8 +73,11 @@ void BrokerService::on_hello(std::string_view route, const std::string& key, con
   if (!let_go.empty() && kind == HelloKind::kNewConnection)
     spdlog::warn("worker {} is on a new connection; {} job(s) sent on its older ones are not there, and run again", id,
                  let_go.size());
+  // Only a new process counts against max_attempts: a job that went to a closed connection of a
+  // live worker killed nothing (a partition can send a job there more than once).
   for (Job* job : let_go)
-    worker_let_go(*job, id, kind == HelloKind::kNewProcess ? "it restarted" : "it did not hold the job");
+    worker_let_go(*job, id, kind == HelloKind::kNewProcess ? "it restarted" : "it did not hold the job",
+                  kind == HelloKind::kNewProcess);
   // A Cancel sent on an older connection may not have arrived: the jobs it stopped are told again,
   // or the worker would run them on and be declared lost after cancel_grace_ms.
   if (kind == HelloKind::kNewConnection)
@@ -220,15 +223,15 @@ void BrokerService::lose_worker(const std::string& worker, const std::string& re
   dispatch_queued();
 }
 
-void BrokerService::worker_let_go(Job& job, const std::string& worker, const std::string& reason) {
+void BrokerService::worker_let_go(Job& job, const std::string& worker, const std::string& reason, bool lost) {
   job.worker.clear();
   job.dispatch_id = 0;
   job.step_deadline = Clock::time_point::max();
   // The activation died with its worker.
   actor_calls_.lost_worker(job, worker);
   if (job.answered()) return release(job);  // its client has its answer; nothing runs it again
-  if (job.attempts >= static_cast<int>(options_.max_attempts))
-    return fail(job, {StatusCode::kWorkerLost, "the job's worker was lost on each of " + std::to_string(job.attempts) +
+  if (lost && ++job.losses >= static_cast<int>(options_.max_attempts))
+    return fail(job, {StatusCode::kWorkerLost, "the job's worker was lost on each of " + std::to_string(job.losses) +
                                                    " attempts (last: " + worker + ", " + reason + ")"});
   // A plain job goes back to the front of its queue; an actor call keeps its turn and runs again
   // on state reloaded from Redis, which holds everything up to the call before it.

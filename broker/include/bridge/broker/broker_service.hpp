@@ -154,10 +154,10 @@ class BrokerService final : private Admission::Host, private ActorCalls::Host {
   bool hello_fits(std::string_view route, const core::protocol::WorkerHello& hello);
   void on_result(WorkerRecord& worker, core::Frames& frames);
   void lose_worker(const std::string& worker, const std::string& reason);
-  /// A job whose worker is gone (lost, or restarted as a new process): it runs again elsewhere
-  /// (an actor call: reactivated), fails WORKER_LOST after max_attempts, or, if it was answered
-  /// already, ends.
-  void worker_let_go(Job& job, const std::string& worker, const std::string& reason);
+  /// A job whose worker is gone (lost, or restarted as a new process), or that went to a closed
+  /// connection of a live one (`lost` false): it runs again elsewhere (an actor call: reactivated),
+  /// fails WORKER_LOST after max_attempts losses, or, if it was answered already, ends.
+  void worker_let_go(Job& job, const std::string& worker, const std::string& reason, bool lost = true);
   void remove_worker(const std::string& id);
   void send_reregister(const std::string& route, const std::string& reason);
   void route(Job& job) override { dispatcher_.route(job); }

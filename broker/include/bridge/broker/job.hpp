@@ -58,6 +58,9 @@ struct Job {
   std::uint64_t payload_bytes = 0;
   std::uint32_t inline_outputs = 0;  ///< the request's: no inline output of a result may be larger
   int attempts = 0;  ///< dispatches so far
+  /// Dispatches whose worker was lost (or restarted) while it held the job: max_attempts bounds
+  /// these. One sent again because it went to a worker's closed connection does not count.
+  int losses = 0;
 
   JobState state = JobState::kAdmitting;  ///< changed through JobTable::set_state only
   bool holds_quota = false;               ///< a unit of the tenant's lease (QuotaLeases) is in use

@@ -37,8 +37,8 @@ void BrokerService::handle_worker_message(core::Frames& frames) {
   }
   if (envelope->body_type() == wire::Body::WorkerHello) return on_hello(route, key, *envelope);
   WorkerRecord* worker = workers_.find_by_route(route);
-  if (options_.secure && !worker_key_checks(worker != nullptr ? worker->id : "", route, key)) return;
-  worker = workers_.find_by_route(route);  // the key checks may have let it go
+  static const std::string kNoWorker;
+  if (options_.secure && !worker_key_checks(worker != nullptr ? worker->id : kNoWorker, route, key)) return;
   if (worker == nullptr) {
     // After a broker restart, after this broker declared the worker dead, or from a connection the
     // worker has since replaced: ask it to start over (a replaced one is closed; nothing arrives).
@@ -79,28 +79,30 @@ std::string BrokerService::peer_key(const zmq::message_t& frame) {
 }
 
 bool BrokerService::worker_key_checks(const std::string& id, std::string_view route, const std::string& key) {
+  // Checked for every message from a worker: nothing is built unless it is refused.
+  std::string refused, lost;
+  if (!worker_keys_.enrolled(key)) {
+    // Enrolled when it connected (ZAP let it on), removed from workers_file since.
+    refused = "key " + key + " is not enrolled in " + options_.workers_file;
+    lost = "its key " + key + " is no longer in " + options_.workers_file;
+  } else if (id.empty()) {
+    return true;
+  } else if (auto [bound, added] = worker_id_keys_.try_emplace(id, key); !added && bound->second != key) {
+    refused = "the id is bound to key " + bound->second + ", not " + key;
+    lost = "another key (" + key + ") took over its connection";
+  } else {
+    return true;
+  }
+  // Named before the worker may be let go (`id` may live in its record).
   const std::string named = id.empty() ? "worker connection " + std::string(route) : "worker " + id;
   // A bad key on the worker's own connection (its routing id, taken over): whatever the broker sent
   // there may have reached another process. The worker is let go, so nothing more is sent there
   // until its own key says hello. A bad key elsewhere only names the worker: it is ignored.
-  auto let_go_if_on_its_route = [&](const std::string& why) {
-    if (const WorkerRecord* worker = workers_.find(id); worker != nullptr && worker->route == route)
-      lose_worker(id, why);
-  };
-  if (!worker_keys_.enrolled(key)) {
-    // Enrolled when it connected (ZAP let it on), removed from workers_file since.
-    if (!id.empty()) let_go_if_on_its_route("its key " + key + " is no longer in " + options_.workers_file);
-    log_refusal(named + ": ignored a message: key " + key + " is not enrolled in " + options_.workers_file);
-    return false;
-  }
-  if (id.empty()) return true;
-  auto [bound, added] = worker_id_keys_.try_emplace(id, key);
-  if (!added && bound->second != key) {
-    let_go_if_on_its_route("another key (" + key + ") took over its connection");
-    log_refusal(named + ": ignored a message: the id is bound to key " + bound->second + ", not " + key);
-    return false;
-  }
-  return true;
+  if (const WorkerRecord* worker = id.empty() ? nullptr : workers_.find(id);
+      worker != nullptr && worker->route == route)
+    lose_worker(id, lost);
+  log_refusal(named + ": ignored a message: " + refused);
+  return false;
 }
 
 void BrokerService::send_to_worker(const std::string& id, core::Frames frames) {

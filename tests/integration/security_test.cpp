@@ -164,6 +164,24 @@ TEST(Auth, AWorkerWhoseKeyIsNotEnrolledNeverRegisters) {
   EXPECT_EQ(rogue.log().find("connecting again"), std::string::npos) << rogue.log();
 }
 
+// A worker whose key leaves workers_file while it is connected: its next message (a heartbeat)
+// lets it go, and nothing more is sent to it.
+TEST(Auth, AWorkerWhoseKeyIsRemovedFromTheWorkersFileIsLetGo) {
+  Fleet fleet(two_tenants());
+  TempDir dir;
+  const std::string other_key = core::write_key_files((dir.path() / "other").string()).public_key;
+  const std::string worker_key = core::read_key_file(fleet.key_file("worker"), true).public_key;
+  fleet.dir().write("workers.yaml", "keys:\n  - \"" + other_key + "\"\n");
+  EXPECT_TRUE(eventually(
+      [&] {
+        return fleet.broker().log().find("worker-0 lost (its key " + worker_key + " is no longer in") !=
+               std::string::npos;
+      },
+      std::chrono::seconds(5)))
+      << fleet.broker().log();
+  EXPECT_TRUE(fleet.wait_for_workers(0)) << fleet.logs();
+}
+
 TEST(Identity, AnotherEnrolledKeyCannotRegisterUnderAWorkersId) {
   Fleet fleet(two_tenants());
   // A second enrolled key, as a compromised machine of the fleet would hold.

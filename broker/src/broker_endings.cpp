@@ -34,7 +34,7 @@ void BrokerService::finish(Job& job, core::Frames result) {
                           core::view(r->worker_id()));
   }
   if (bindings_.deliverable(job.client, job.client_key))
-    reply(job.client, std::move(result));
+    reply(job.client, std::move(result), job.batches);
   else
     spdlog::debug("client {} job {}: result not sent: the client's connection closed (ClientBindings)", job.client,
                   job.client_job_id);
@@ -47,7 +47,7 @@ void BrokerService::fail(Job& job, const Status& status, std::uint32_t retry_aft
   spdlog::debug("client {} job {} ({}/{}, {}): {}", job.client, job.client_job_id, job.tenant, job.kernel,
                 job_state_name(job.state), status.to_string());
   if (bindings_.deliverable(job.client, job.client_key))
-    reply_error(job.client, job.client_job_id, status, retry_after_ms);
+    reply_error(job.client, job.client_job_id, status, retry_after_ms, job.batches);
   if (!job.held_outside()) return release(job);
   // A worker runs it (or a write is in flight): it keeps the credit, the lease and the actor's turn
   // until they let go, so that the tenant never holds more than it was granted.

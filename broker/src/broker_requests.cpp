@@ -68,6 +68,8 @@ Status BrokerService::resolve_tenant(const Caller& caller, std::string_view name
 void BrokerService::handle_request(std::string client, const Caller& caller, core::Frames frames,
                                    const wire::JobRequest& request) {
   const std::uint64_t job_id = request.job_id();
+  // Its answer, a refusal too, may go with the client's others in a Batch.
+  const bool batches = flatbuffers::GetRoot<wire::Envelope>(frames[0].data())->batches();
   std::uint64_t payload_bytes = 0;
   Status status =
       frames.size() - 1 > options_.limits.max_tensors
@@ -78,7 +80,7 @@ void BrokerService::handle_request(std::string client, const Caller& caller, cor
   if (status.is_ok()) status = resolve_tenant(caller, core::view(request.tenant()), /*for_job=*/true, tenant);
   if (!status.is_ok()) {
     log_refusal("client " + client + " job " + std::to_string(job_id) + ": refused: " + status.to_string());
-    return reply_error(client, job_id, status);
+    return reply_error(client, job_id, status, 0, batches);
   }
   if (ledger_.tenant_over_budget(tenant)) {
     metrics_.quota_refused(tenant, "max_unread_tenant_bytes");
@@ -89,7 +91,7 @@ void BrokerService::handle_request(std::string client, const Caller& caller, cor
              " bytes of results its clients have not read, over the broker's max_unread_tenant_bytes of " +
              std::to_string(options_.max_unread_tenant_bytes) +
              "; read your results (on every connection) before sending more jobs"},
-        options_.retry_after_ms);
+        options_.retry_after_ms, batches);
   }
   if (ledger_.over_budget(client)) {
     metrics_.quota_refused(tenant, "max_unread_result_bytes");
@@ -100,13 +102,13 @@ void BrokerService::handle_request(std::string client, const Caller& caller, cor
                             std::to_string(options_.max_unread_result_bytes) +
                             "; read your results before sending more jobs (a client that stays over it for " +
                             std::to_string(options_.client_stall_ms) + " ms is dropped)"},
-                       options_.retry_after_ms);
+                       options_.retry_after_ms, batches);
   }
   if (stopping_)
     return reply_error(
         client, job_id,
         {StatusCode::kUnavailable, "the broker is shutting down; send the job to another broker or retry"},
-        options_.retry_after_ms);
+        options_.retry_after_ms, batches);
   auto made = std::make_unique<Job>();
   made->key = next_key_++;
   made->client = std::move(client);
@@ -125,6 +127,7 @@ void BrokerService::handle_request(std::string client, const Caller& caller, cor
   made->frames = std::move(frames);
   made->payload_bytes = payload_bytes;
   made->inline_outputs = request.inline_outputs();
+  made->batches = batches;
   Job* job = jobs_.add(std::move(made));
   if (job == nullptr) {
     spdlog::debug("client job {}: duplicate of a job in progress; the first one will answer", job_id);

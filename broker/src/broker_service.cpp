@@ -190,8 +190,10 @@ void BrokerService::run() {
     actor_calls_.tick(Clock::now());
     actor_calls_.pump();
   });
+  events.every_wakeup([this] { flush_replies(); });  // what this wake-up answered, a message per client
   while (true) {
     redis_.tick(Clock::now());
+    flush_replies();  // and what Redis's replies answered
     events.wait(kTick);
     if (stopping_ && (drained() || Clock::now() >= drain_deadline)) break;
   }
@@ -248,6 +250,7 @@ void BrokerService::shut_down() {
     job->write_pending = false;
     release(*job);
   }
+  flush_replies();
 }
 
 std::chrono::milliseconds BrokerService::liveness_ttl() const {
@@ -359,28 +362,6 @@ void BrokerService::handle_client_message(core::Frames& frames) {
                                                                      "not ") +
                                                              wire::EnumNameBody(envelope->body_type())});
   }
-}
-
-void BrokerService::reply(const std::string& client, core::Frames frames) {
-  if (ledger_.dropped(client)) return;  // it reads nothing; its answers would only pile up here
-  // Counted until libzmq has written them to the client's connection (ClientLedger).
-  ledger_.count_all(client, frames);
-  workers_.own_sends().note_send(Clock::now(), core::message_bytes(frames));
-  frames.insert(frames.begin(), zmq::message_t(client.data(), client.size()));
-  try {
-    if (!zmq::send_multipart(frontend_, frames, zmq::send_flags::dontwait))
-      log_refusal("client " + client + " is not reading its results (queue full); dropped one");
-  } catch (const zmq::error_t& e) {
-    // EHOSTUNREACH: the client disconnected. Its job ended anyway; nothing else to do.
-    spdlog::debug("client {} unreachable: {}", client, e.what());
-  }
-}
-
-void BrokerService::reply_error(const std::string& client, std::uint64_t job_id, const Status& status,
-                                std::uint32_t retry_after_ms) {
-  core::Frames frames;
-  frames.push_back(core::make_error_result(job_id, status, retry_after_ms));
-  reply(client, std::move(frames));
 }
 
 void BrokerService::drop_stalled_clients(Clock::time_point now) {

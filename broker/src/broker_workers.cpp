@@ -7,6 +7,7 @@
 #include <zmq_addon.hpp>
 
 #include "bridge/broker/broker_service.hpp"
+#include "bridge/core/batch.hpp"
 #include "bridge/core/endpoint.hpp"
 #include "bridge/core/job_codec.hpp"
 #include "bridge/core/liveness.hpp"
@@ -35,7 +36,18 @@ void BrokerService::handle_worker_message(core::Frames& frames) {
     spdlog::warn("worker connection {}: refused message: {}", route, s.to_string());
     return;
   }
-  if (envelope->body_type() == wire::Body::WorkerHello) return on_hello(route, key, *envelope);
+  // A Batch's messages each as if it had come alone, on the same connection under the same key.
+  core::each_message(
+      frames, 1, *envelope, options_.limits,
+      [&](const wire::Envelope& message, core::Frames& one) { on_worker_message(route, key, message, one); },
+      [&](const Status& refused) {
+        spdlog::warn("worker connection {}: refused a message of a Batch: {}", route, refused.to_string());
+      });
+}
+
+void BrokerService::on_worker_message(std::string_view route, const std::string& key, const wire::Envelope& message,
+                                      core::Frames& frames) {
+  if (message.body_type() == wire::Body::WorkerHello) return on_hello(route, key, message);
   WorkerRecord* worker = workers_.find_by_route(route);
   static const std::string kNoWorker;
   if (options_.secure && !worker_key_checks(worker != nullptr ? worker->id : kNoWorker, route, key)) return;
@@ -47,10 +59,10 @@ void BrokerService::handle_worker_message(core::Frames& frames) {
   const std::string& id = worker->id;
   worker->last_seen = Clock::now();
   worker->transfer_grace = std::chrono::milliseconds(0);
-  switch (envelope->body_type()) {
+  switch (message.body_type()) {
     case wire::Body::Heartbeat: {
       core::protocol::Heartbeat heartbeat;
-      (void)core::protocol::decode(*envelope, heartbeat);  // the body type is known: it cannot fail
+      (void)core::protocol::decode(message, heartbeat);  // the body type is known: it cannot fail
       worker->transfer_grace =
           core::transfer_grace(heartbeat.incoming_bytes, options_.link_floor_mib_s, options_.limits);
       if (!heartbeat.metrics) break;  // an announcement only
@@ -62,14 +74,14 @@ void BrokerService::handle_worker_message(core::Frames& frames) {
     case wire::Body::JobResult: on_result(*worker, frames); break;
     case wire::Body::Goodbye: {
       core::protocol::Goodbye goodbye;
-      (void)core::protocol::decode(*envelope, goodbye);
+      (void)core::protocol::decode(message, goodbye);
       spdlog::info("worker {} said goodbye ({}); {} job(s) still running there", id, goodbye.reason,
                    worker->inflight.size());
       worker->draining = true;
       if (worker->inflight.empty()) remove_worker(id);
       break;
     }
-    default: spdlog::warn("worker {}: ignored a {} message", id, wire::EnumNameBody(envelope->body_type()));
+    default: spdlog::warn("worker {}: ignored a {} message", id, wire::EnumNameBody(message.body_type()));
   }
 }
 

@@ -11,6 +11,7 @@
 #include <zmq_addon.hpp>
 
 #include "bridge/core/actor_versions.hpp"
+#include "bridge/core/batch.hpp"
 #include "bridge/core/broker_watch.hpp"
 #include "bridge/core/client_outbox.hpp"
 #include "bridge/core/curve.hpp"
@@ -128,8 +129,8 @@ class Client::Impl {
             : versions_seen_.track((request.tenant.empty() ? options_.tenant : request.tenant) + "/" + request.actor_id,
                                    out.on_result);
     try {
-      out.frames =
-          core::encode_request(request, id, options_.tenant, options_.timeout, actor_seen, options_.inline_bytes);
+      out.frames = core::encode_request(request, id, options_.tenant, options_.timeout, actor_seen,
+                                        options_.inline_bytes, options_.batched_results);
     } catch (const std::exception& e) {
       core::PendingRequests::answer(
           out, Status(StatusCode::kInvalidArgument, std::string("cannot encode request: ") + e.what()));
@@ -326,28 +327,20 @@ class Client::Impl {
     watch_.heard(Clock::now());
     const wire::Envelope* envelope = nullptr;
     if (frames.empty() || !core::decode_envelope(frames[0], limits_, envelope).is_ok()) return;  // not ours to answer
+    core::each_message(frames, 0, *envelope, limits_,
+                       [this](const wire::Envelope& message, core::Frames& one) { handle(&message, one); });
+  }
+
+  // One message (alone, or one of a Batch): `envelope` is frames[0]'s.
+  void handle(const wire::Envelope* envelope, core::Frames& frames) {
     if (proto::Pong pong; envelope->body_type() == wire::Body::Pong && proto::decode(*envelope, pong).is_ok()) {
       // A changed incarnation means the broker restarted and lost every job sent to the old one.
       watch_.known(Clock::now());
       resent_after_restart_ += pending_.on_broker_incarnation(pong.incarnation);
       return;
     }
-    if (const auto* header = envelope->body_as_JobResult()) {
-      if (!pending_.is_job(header->job_id())) {
-        // A control request the broker refused before reading it (UNAUTHENTICATED, say): ids are
-        // unique across jobs and control requests, so the refusal names it.
-        if (header->status() != wire::StatusCode::OK)
-          pending_.complete_control(
-              header->job_id(), Status(core::from_wire(header->status()), std::string(core::view(header->message()))),
-              nullptr);
-        return;
-      }
-      JobResult result;
-      Status decoded = core::decode_result(*header, std::span(frames).subspan(1), limits_, result);
-      if (!decoded.is_ok())
-        result.status = Status(decoded.code(), "result from the fleet is corrupt: " + decoded.message());
-      return pending_.complete_job(header->job_id(), std::move(result));
-    }
+    if (const auto* header = envelope->body_as_JobResult())
+      return pending_.on_result(*header, std::span(frames).subspan(1), limits_);
     std::uint64_t request_id = 0;
     if (const auto* status = envelope->body_as_StatusReply()) request_id = status->request_id();
     if (const auto* quota = envelope->body_as_QuotaReply()) request_id = quota->request_id();

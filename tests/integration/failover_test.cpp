@@ -14,6 +14,7 @@
 #include "bridge/core/job_codec.hpp"
 
 #include "fleet.hpp"
+#include "raw_worker.hpp"
 
 namespace bridge::testing {
 namespace {
@@ -148,33 +149,6 @@ TEST(Failover, ABrokerRestartLosesNoJobTheClientSendsThemAgain) {
 // DEALER playing a worker). The client is answered at its deadline; the tenant keeps the slot it
 // occupies until the worker lets go of it, here by being declared lost.
 // One connection of a raw worker: its routing id (empty: the worker's id), and what its hello says.
-struct RawConnection {
-  std::string route;
-  std::uint32_t number = 0;
-  std::vector<std::uint64_t> running;
-  std::uint32_t slots = 1;
-};
-
-// A raw DEALER that says hello as worker `id` with `connection.slots` slots for `sleep`, heartbeat
-// `heartbeat_ms`.
-zmq::socket_t raw_worker(zmq::context_t& context, const Fleet& fleet, const std::string& id, std::uint32_t heartbeat_ms,
-                         const RawConnection& connection = {}) {
-  zmq::socket_t socket(context, zmq::socket_type::dealer);
-  socket.set(zmq::sockopt::linger, 0);
-  socket.set(zmq::sockopt::routing_id, connection.route.empty() ? id : connection.route);
-  fleet.secure_worker_socket(socket);
-  socket.connect(fleet.backend());
-  flatbuffers::FlatBufferBuilder fbb;
-  std::vector<flatbuffers::Offset<flatbuffers::String>> kernels{fbb.CreateString("sleep")};
-  auto hello = wire::CreateWorkerHello(fbb, fbb.CreateString(id), 1, core::add_device_info(fbb, {}),
-                                       fbb.CreateVector(kernels), connection.slots, heartbeat_ms, 0, connection.number,
-                                       fbb.CreateVector(connection.running));
-  core::Frames frames;
-  frames.push_back(core::finish_envelope(fbb, wire::Body::WorkerHello, hello.Union()));
-  zmq::send_multipart(socket, frames);
-  return socket;
-}
-
 TEST(Failover, JobWhoseWorkerNeverAnswersIsAnsweredAtItsDeadlineAndHoldsItsSlotUntilTheWorkerIsLost) {
   FleetOptions options;
   options.workers = 0;
@@ -317,42 +291,6 @@ TEST(Failover, AResultTheBrokerCannotForwardIsAnsweredInternalAndFreesTheSlot) {
         << r.status.message();
   }
   EXPECT_NE(fleet.broker().log().find("corrupt result"), std::string::npos);
-}
-
-// The next message of type `type` on `socket` within `wait`, others skipped: its dispatch id (a
-// Dispatch's or a Cancel's), or 1 for another type; 0 if none came.
-std::uint64_t next_message(zmq::socket_t& socket, wire::Body type, std::chrono::milliseconds wait) {
-  zmq::pollitem_t item{socket.handle(), 0, ZMQ_POLLIN, 0};
-  const auto until = std::chrono::steady_clock::now() + wait;
-  while (zmq::poll(&item, 1,
-                   std::chrono::duration_cast<std::chrono::milliseconds>(std::max(
-                       until - std::chrono::steady_clock::now(), std::chrono::steady_clock::duration::zero()))) > 0) {
-    core::Frames frames;
-    (void)zmq::recv_multipart(socket, std::back_inserter(frames));
-    const wire::Envelope* envelope = nullptr;
-    if (!core::decode_envelope(frames[0], core::Limits{}, envelope).is_ok() || envelope->body_type() != type) continue;
-    if (type == wire::Body::Dispatch) return envelope->body_as_Dispatch()->dispatch_id();
-    if (type == wire::Body::Cancel) return envelope->body_as_Cancel()->dispatch_id();
-    return 1;
-  }
-  return 0;
-}
-
-std::uint64_t next_dispatch(zmq::socket_t& socket, std::chrono::milliseconds wait) {
-  return next_message(socket, wire::Body::Dispatch, wait);
-}
-
-// Answers dispatch `dispatch_id` (a `sleep`: no outputs) with OK.
-void answer_ok(zmq::socket_t& socket, std::uint64_t dispatch_id) {
-  flatbuffers::FlatBufferBuilder fbb;
-  fbb.ForceDefaults(true);
-  wire::Timings timings(0, 0, 0);
-  auto result = wire::CreateJobResult(fbb, dispatch_id, wire::StatusCode::OK, 0,
-                                      fbb.CreateVector(std::vector<flatbuffers::Offset<wire::TensorDesc>>{}), 0,
-                                      wire::DeviceKind::Cpu, 0, 0, &timings);
-  core::Frames frames;
-  frames.push_back(core::finish_envelope(fbb, wire::Body::JobResult, result.Union()));
-  zmq::send_multipart(socket, frames);
 }
 
 // Each connection of a worker has its own routing id, and its hello lists what the worker holds. A

@@ -15,7 +15,7 @@ void WorkerService::answer_error(std::uint64_t dispatch_id, const Status& status
   execution->status = status;
   core::Frames frames;
   frames.push_back(result_header(*execution, {}, {}, {}));
-  send(frames);
+  send_answer(frames);
 }
 
 void WorkerService::on_complete(std::unique_ptr<Execution> execution) {
@@ -104,7 +104,7 @@ void WorkerService::send_result(Execution& execution) {
   for (std::size_t i = 0; i < returned.size(); ++i)
     if (!inlined[i]) frames.push_back(core::tensor_to_frame(returned[i]));
   for (const Tensor& t : kept) frames.push_back(core::tensor_to_frame(t));
-  send(frames);
+  send_answer(frames);
 }
 
 zmq::message_t WorkerService::result_header(const Execution& execution, std::span<const Tensor> returned,

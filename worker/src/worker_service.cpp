@@ -43,7 +43,9 @@ WorkerService::WorkerService(WorkerOptions options, std::shared_ptr<Backend> bac
       context_(1),
       metrics_(options_),
       batcher_(options_.batching()),
-      decoder_(kernels_, options_.limits, actors_, id_) {
+      decoder_(kernels_, options_.limits, actors_, id_),
+      // The broker's header limit is taken to be this worker's (as for inline outputs).
+      gathered_answers_(std::min<std::uint64_t>(core::kMaxBatchBytes, options_.limits.max_header_bytes)) {
   options_.validate();
   brokers_ = core::parse_broker_list(options_.broker);
   curve_ = core::read_client_keys(options_.key_file, options_.broker_key_file, /*from_environment=*/false);
@@ -60,7 +62,10 @@ void WorkerService::connect() {
   // the same routing id, and the broker's ROUTER_HANDOVER passed the id back and forth between it and
   // the new one, so that neither's hello got through (a worker that never registered with a
   // restarted broker, under load).
-  if (socket_) socket_->set(zmq::sockopt::linger, 0);
+  if (socket_) {
+    flush_answers();  // on the connection they were made for, as they would have gone at once
+    socket_->set(zmq::sockopt::linger, 0);
+  }
   socket_ = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::dealer);
   // A routing id of its own for each connection: the broker sends only to the connection of the
   // worker's latest hello, so a job can never go to a connection that is gone while the broker
@@ -69,6 +74,7 @@ void WorkerService::connect() {
   // holds tells exactly what the older connections lost.
   ++connection_;
   connection_up_ = connection_lost_ = false;
+  broker_reads_batches_ = false;  // until this connection's broker says so (Envelope.batches)
   socket_->set(zmq::sockopt::routing_id, id_ + "/" + core::random_hex(64));
   socket_->set(zmq::sockopt::linger, 1000);
   // A connection whose peer is gone (a host down, a partition) is found by ZeroMQ's own heartbeats,
@@ -116,26 +122,6 @@ void WorkerService::orphan_jobs(const std::string& why) {
     stop(job, StatusCode::kCancelled, why);
     orphaned_.insert(dispatch_id);
   }
-}
-
-void WorkerService::send(core::Frames& frames) {
-  // A DEALER queues while the broker is away (up to its high-water mark); a failed send is logged
-  // and the broker's liveness check recovers the job elsewhere.
-  const std::uint64_t bytes = core::message_bytes(frames);
-  if (auto announcement = core::announce_message(bytes, inflight_)) {
-    // A large result holds up the heartbeats behind it until the broker has all of it. This
-    // announcement may itself wait for the result (results_coming()), so heartbeats announce it too.
-    // Meanwhile the broker's heartbeats wait too (its I/O thread decrypts the result): not silence.
-    own_sends_.note_send(Clock::now(), bytes);
-    std::array<zmq::message_t, 1> heartbeat{std::move(*announcement)};
-    zmq::send_multipart(*socket_, heartbeat, zmq::send_flags::dontwait);
-  }
-  if (zmq::send_multipart(*socket_, frames, zmq::send_flags::dontwait)) return;
-  // After a refused handshake nothing can be sent; that was logged once (log_handshakes).
-  if (!handshake_failure_.empty())
-    spdlog::debug("send queue to broker {} is full (the handshake was refused); dropped a message", broker());
-  else
-    spdlog::warn("send queue to broker {} is full; dropped a message", broker());
 }
 
 void WorkerService::send_hello() {
@@ -201,6 +187,7 @@ void WorkerService::run() {
   events.every_wakeup([&] {
     launch_batches(batcher_.take_due(draining ? Clock::time_point::max() : Clock::now()));
     answer_stopped_waiting();  // those the broker's messages stopped
+    flush_answers();           // everything this wake-up answered, in one message
   });
   events.on_notified(stop_, [&] {
     if (draining) return;
@@ -217,6 +204,7 @@ void WorkerService::run() {
     if (auto due = batcher_.next_due()) wake = std::min(wake, *due);
     // Round up: a batch due in 300 us must not turn into a busy loop of zero-timeout polls.
     auto wait = std::chrono::ceil<std::chrono::milliseconds>(wake - now);
+    flush_answers();  // those answered since the last wake-up (overdue jobs, say)
     events.wait(std::clamp(wait, std::chrono::milliseconds(0), heartbeat));
     if (draining && (inflight_ == 0 || Clock::now() >= drain_deadline)) break;
 
@@ -324,6 +312,7 @@ bool WorkerService::handle_message(core::Frames& frames) {
     spdlog::error("dropped a message from the broker: {}", decoded.to_string());
     return true;
   }
+  if (envelope->batches()) broker_reads_batches_ = true;
   namespace protocol = core::protocol;
   switch (envelope->body_type()) {
     case wire::Body::Dispatch: handle_dispatch(*envelope->body_as_Dispatch(), frames); break;

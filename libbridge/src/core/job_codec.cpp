@@ -22,7 +22,7 @@ bool is_resident_input(const JobRequest& request, std::size_t i) {
 
 Frames encode_request(const JobRequest& request, std::uint64_t job_id, const std::string& default_tenant,
                       std::chrono::milliseconds default_timeout, std::uint64_t actor_version_seen,
-                      std::uint32_t inline_bytes) {
+                      std::uint32_t inline_bytes, bool batches) {
   flatbuffers::FlatBufferBuilder fbb(512);
   // A resident reference may stand where no tensor was given.
   const std::size_t input_count = std::max(request.inputs.size(), request.resident_inputs.size());
@@ -58,7 +58,7 @@ Frames encode_request(const JobRequest& request, std::uint64_t job_id, const std
       keep.empty() ? 0 : fbb.CreateVector(keep), request.actor_id.empty() ? 0 : actor_version_seen, inline_bytes);
   Frames frames;
   frames.reserve(1 + input_count);
-  frames.push_back(finish_envelope(fbb, wire::Body::JobRequest, body.Union()));
+  frames.push_back(finish_envelope(fbb, wire::Body::JobRequest, body.Union(), batches));
   for (std::size_t i = 0; i < input_count; ++i)
     if (has_frame(i)) frames.push_back(tensor_to_frame(i < request.inputs.size() ? request.inputs[i] : Tensor()));
   return frames;

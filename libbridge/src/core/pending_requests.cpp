@@ -4,6 +4,8 @@
 #include <utility>
 #include <vector>
 
+#include "bridge/core/job_codec.hpp"
+
 namespace bridge::core {
 
 PendingRequests::PendingRequests(Policy policy, Send send) : policy_(std::move(policy)), send_(std::move(send)) {}
@@ -80,6 +82,21 @@ void PendingRequests::complete_job(std::uint64_t id, JobResult result) {
   PendingRequest request = erase(it);
   result.timings.total = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - request.started);
   request.on_result(std::move(result));
+}
+
+void PendingRequests::on_result(const wire::JobResult& header, std::span<zmq::message_t> outputs,
+                                const Limits& limits) {
+  if (!is_job(header.job_id())) {
+    // A control request the broker refused before reading it (UNAUTHENTICATED, say).
+    if (header.status() != wire::StatusCode::OK)
+      complete_control(header.job_id(), Status(from_wire(header.status()), std::string(view(header.message()))),
+                       nullptr);
+    return;
+  }
+  JobResult result;
+  if (Status decoded = decode_result(header, outputs, limits, result); !decoded.is_ok())
+    result.status = Status(decoded.code(), "result from the fleet is corrupt: " + decoded.message());
+  complete_job(header.job_id(), std::move(result));
 }
 
 void PendingRequests::complete_control(std::uint64_t id, Status status, const wire::Envelope* envelope) {

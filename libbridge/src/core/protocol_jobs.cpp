@@ -28,7 +28,8 @@ zmq::message_t encode(const DispatchHeader& m) {
                                : flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<wire::TensorDesc>>>();
   auto body = wire::CreateDispatch(fbb, m.dispatch_id, m.deadline_ms, actor, m.actor_version, m.activate, activation,
                                    m.max_run_ms, request);
-  return finish_envelope(fbb, wire::Body::Dispatch, body.Union());
+  // The broker reads Batches: the worker may send the answer to this, and what follows, in one.
+  return finish_envelope(fbb, wire::Body::Dispatch, body.Union(), /*batches=*/true);
 }
 
 zmq::message_t encode(const ResultHeader& m) {

@@ -296,8 +296,9 @@ zmq::message_t to_frame(const flatbuffers::FlatBufferBuilder& fbb) {
   return zmq::message_t(fbb.GetBufferPointer(), fbb.GetSize());
 }
 
-zmq::message_t finish_envelope(flatbuffers::FlatBufferBuilder& fbb, wire::Body type, flatbuffers::Offset<void> body) {
-  auto envelope = wire::CreateEnvelope(fbb, kProtocolVersion, type, body);
+zmq::message_t finish_envelope(flatbuffers::FlatBufferBuilder& fbb, wire::Body type, flatbuffers::Offset<void> body,
+                               bool batches) {
+  auto envelope = wire::CreateEnvelope(fbb, kProtocolVersion, type, body, batches);
   wire::FinishEnvelopeBuffer(fbb, envelope);
   return to_frame(fbb);
 }

@@ -29,6 +29,7 @@
 #include "bridge/broker/worker_keys.hpp"
 #include "bridge/broker/worker_registry.hpp"
 #include "bridge/broker/zap_handler.hpp"
+#include "bridge/core/batch.hpp"
 #include "bridge/core/curve.hpp"
 #include "bridge/core/notifier.hpp"
 #include "bridge/metrics/metrics_server.hpp"
@@ -98,14 +99,26 @@ class BrokerService final : private Admission::Host, private ActorCalls::Host {
   static constexpr int kMaxReceivesPerWakeup = 512;
   void receive_workers();
   void handle_worker_message(core::Frames& frames);
+  /// One message from connection `route` under `key` (alone, or one of a Batch): `message` is
+  /// frames[1]'s, after the routing id.
+  void on_worker_message(std::string_view route, const std::string& key, const wire::Envelope& message,
+                         core::Frames& frames);
   /// The CURVE key (ZAP user id) of the connection `frame` came on; "" without one.
   static std::string peer_key(const zmq::message_t& frame);
   /// security: curve: `key`, of a message that came on connection `route`, is enrolled and, for a
   /// worker id (empty: none known), the one that id is bound to; false: ignore the message.
   bool worker_key_checks(const std::string& id, std::string_view route, const std::string& key);
-  void reply(const std::string& client, core::Frames frames);
+
+  // Answers to clients (broker_replies.cpp).
+  /// `batchable`: the message answers one that set Envelope.batches, so it may wait for the end of
+  /// this wake-up and go with the client's other answers in one Batch (flush_replies()).
+  void reply(const std::string& client, core::Frames frames, bool batchable = false);
   void reply_error(const std::string& client, std::uint64_t job_id, const Status& status,
-                   std::uint32_t retry_after_ms = 0);
+                   std::uint32_t retry_after_ms = 0, bool batchable = false);
+  /// Sends the answers gathered for each client; at the end of every wake-up, and before the loop waits.
+  void flush_replies();
+  void flush_replies(const std::string& client, core::BatchWriter& gathered);
+  void send_reply(const std::string& client, core::Frames frames);
   /// To the connection of worker `id`'s latest hello (nothing if it is not registered).
   void send_to_worker(const std::string& id, core::Frames frames);
   /// To the connection with routing id `route`.
@@ -215,6 +228,8 @@ class BrokerService final : private Admission::Host, private ActorCalls::Host {
 
   JobTable jobs_;
   ClientLedger ledger_;
+  /// Answers gathered during this wake-up for clients that read batches (reply()); empty between wake-ups.
+  std::unordered_map<std::string, core::BatchWriter> gathered_replies_;
   ClientBindings bindings_;
   /// The key each worker id first said hello with: no other key may register under it.
   std::unordered_map<std::string, std::string> worker_id_keys_;

@@ -57,6 +57,7 @@ struct Job {
   core::Frames frames;  ///< [request header][payload...]
   std::uint64_t payload_bytes = 0;
   std::uint32_t inline_outputs = 0;  ///< the request's: no inline output of a result may be larger
+  bool batches = false;              ///< the request's Envelope.batches: its answer may go in a Batch
   int attempts = 0;  ///< dispatches so far
   /// Dispatches whose worker was lost (or restarted) while it held the job: max_attempts bounds
   /// these. One sent again because it went to a worker's closed connection does not count.

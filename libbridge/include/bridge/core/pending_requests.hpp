@@ -61,6 +61,10 @@ class PendingRequests {
   void complete_job(std::uint64_t id, JobResult result);
   /// A control request's reply, or a refusal of it (`status` not OK, `envelope` null).
   void complete_control(std::uint64_t id, Status status, const wire::Envelope* envelope);
+  /// A JobResult from the broker: a pending job's answer, its outputs decoded from the header and
+  /// `outputs` (complete_job()), or the refusal of a control request the broker could not read (ids
+  /// are unique across jobs and control requests, so the refusal names it).
+  void on_result(const wire::JobResult& header, std::span<zmq::message_t> outputs, const Limits& limits);
   /// Answers a pending job CANCELLED; false if `id` is not a pending job.
   bool cancel(std::uint64_t id);
   /// Answers everything pending with `status` (a refused handshake, shutdown).

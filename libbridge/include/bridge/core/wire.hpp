@@ -101,9 +101,10 @@ Status validate_request(const wire::JobRequest& request, std::span<const zmq::me
 /// Copies a finished builder into a header frame.
 zmq::message_t to_frame(const flatbuffers::FlatBufferBuilder& fbb);
 
-/// Finishes `fbb` with an Envelope around `body` and returns the header frame.
-zmq::message_t finish_envelope(flatbuffers::FlatBufferBuilder& fbb, wire::Body type,
-                               flatbuffers::Offset<void> body);
+/// Finishes `fbb` with an Envelope around `body` and returns the header frame. `batches`: the
+/// sender reads Batch messages (Envelope.batches).
+zmq::message_t finish_envelope(flatbuffers::FlatBufferBuilder& fbb, wire::Body type, flatbuffers::Offset<void> body,
+                               bool batches = false);
 
 /// A JobResult header that carries only an error.
 zmq::message_t make_error_result(std::uint64_t job_id, const Status& status, std::uint32_t retry_after_ms = 0);

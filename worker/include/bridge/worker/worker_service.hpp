@@ -14,6 +14,7 @@
 
 #include <zmq.hpp>
 
+#include "bridge/core/batch.hpp"
 #include "bridge/core/curve.hpp"
 #include "bridge/core/handshake_monitor.hpp"
 #include "bridge/core/liveness.hpp"
@@ -53,7 +54,14 @@ class WorkerService {
   using Clock = std::chrono::steady_clock;
 
   void connect();
+  /// After the answers gathered so far (flush_answers()), so that the broker reads everything in
+  /// the order it was made.
   void send(core::Frames& frames);
+  /// A result or an error: one of one frame waits for the end of this wake-up, to go to the broker
+  /// with the others that are ready by then in one Batch (docs/protocol.md, "Batches").
+  void send_answer(core::Frames& frames);
+  void flush_answers();
+  void transmit(core::Frames& frames);
   void send_hello();
   void send_heartbeat();
   void send_goodbye(const std::string& reason);
@@ -181,6 +189,10 @@ class WorkerService {
   std::chrono::milliseconds broker_grace_{0};
   /// This worker's own large sends (results): time they keep the link busy is not the broker's silence.
   core::BusyWindows own_sends_;
+  core::BatchWriter gathered_answers_;  ///< send_answer()'s, until flush_answers()
+  /// This connection's broker set Envelope.batches on a message (a Dispatch): it reads Batches. A
+  /// broker that does not would refuse them, and the results in them would be lost.
+  bool broker_reads_batches_ = false;
   Clock::time_point next_heartbeat_;
 };
 

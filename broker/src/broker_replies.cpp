@@ -38,6 +38,7 @@ void BrokerService::flush_replies(const std::string& client, core::BatchWriter& 
   if (gathered.empty()) return;
   core::Frames frames;
   frames.push_back(gathered.take());
+  if (ledger_.dropped(client)) return;  // dropped since these were gathered (drop_stalled_clients)
   send_reply(client, std::move(frames));
 }
 

@@ -1,6 +1,7 @@
 // BrokerService: the loop, its sockets and its timers (see broker_service.hpp for the other files).
 #include "bridge/broker/broker_service.hpp"
 
+#include <algorithm>
 #include <array>
 #include <optional>
 
@@ -260,109 +261,6 @@ std::chrono::milliseconds BrokerService::liveness_ttl() const {
 bool BrokerService::drained() const { return jobs_.size() == 0; }
 
 // ---- Clients ---------------------------------------------------------------------------------------
-
-void BrokerService::receive_clients() {
-  std::vector<core::Frames> batch;
-  core::receive_batch(frontend_, kMaxReceivesPerWakeup, [&batch](core::Frames& frames) {
-    batch.push_back(std::move(frames));
-    return true;
-  });
-  // After the receives: every connection these messages came on was reported accepted, and any
-  // that closed before it on the same descriptor reported gone, so descriptors name connections.
-  drain_frontend_monitor();
-  for (core::Frames& frames : batch) handle_client_message(frames);
-}
-
-void BrokerService::drain_frontend_monitor() {
-  frontend_monitor_->drain([this](int fd) { bindings_.disconnected(fd); });
-}
-
-BrokerService::Caller BrokerService::identify(const zmq::message_t& frame) const {
-  Caller caller;
-  if (!options_.secure) {
-    caller.is_operator = true;  // no identities: nothing to isolate
-    return caller;
-  }
-  // The ZAP handler made the key the connection's user id; libzmq puts it on every message.
-  const char* user = zmq_msg_gets(const_cast<zmq_msg_t*>(frame.handle()), "User-Id");
-  caller.key = user != nullptr ? user : "";
-  if (const std::string* tenant = tenants_.tenant_of_key(caller.key))
-    caller.tenant = *tenant;  // a key is a tenant's or an operator's, never both (TenantTable)
-  else
-    caller.is_operator = tenants_.is_operator_key(caller.key);
-  return caller;
-}
-
-void BrokerService::handle_client_message(core::Frames& frames) {
-  std::string client = frames[0].to_string();  // ROUTER always prepends the routing id
-  if (ledger_.dropped(client)) {
-    spdlog::debug("client {}: ignored a message: dropped for not reading its results", client);
-    return;
-  }
-  if (frames.size() < 2) return reply_error(client, 0, {StatusCode::kMalformedMessage, "message has no header frame"});
-  // Before decoding, which may move the header into an aligned copy without the connection's
-  // metadata: the key (the ZAP user id) and the descriptor it came on.
-  const Caller caller = identify(frames[1]);
-  const int fd = zmq_msg_get(const_cast<zmq_msg_t*>(frames[1].handle()), ZMQ_SRCFD);
-  const wire::Envelope* envelope = nullptr;
-  if (Status s = core::decode_envelope(frames[1], options_.limits, envelope); !s.is_ok()) {
-    log_refusal("client " + client + ": refused message: " + s.to_string());
-    // A header of another version may still say which job it is (one over the limit is not read).
-    // A refused CancelRequest gets no answer: a JobResult with its id would read as its job's answer.
-    const bool readable = frames[1].size() <= options_.limits.max_header_bytes;
-    const core::RefusedHeader refused = readable ? core::read_refused_header(frames[1]) : core::RefusedHeader{};
-    if (refused.body == wire::Body::CancelRequest) return;
-    return reply_error(client, refused.job_id, s);
-  }
-
-  if (options_.secure && caller.tenant.empty() && !caller.is_operator) {
-    log_refusal("client " + client + ": refused a message from key " + caller.key + ": not enrolled");
-    if (envelope->body_type() == wire::Body::CancelRequest) return;
-    return reply_error(
-        client, core::read_refused_header(frames[1]).job_id,
-        {StatusCode::kUnauthenticated,
-         "this client's key " + caller.key + " is not listed for any tenant in " + options_.tenants_file +
-             " (never enrolled, or revoked); ask the fleet's operator to add it under your tenant's keys"});
-  }
-  if (!bindings_.seen(client, fd, caller.key)) {
-    log_refusal("client " + client + ": refused a message from key " + caller.key +
-                ": its routing id is bound to another key");
-    if (envelope->body_type() == wire::Body::CancelRequest) return;
-    return reply_error(client, core::read_refused_header(frames[1]).job_id,
-                       {StatusCode::kPermissionDenied,
-                        "this connection's routing id belongs to another key that has jobs in the broker; connect "
-                        "with a fresh random routing id (ZMQ_ROUTING_ID, 16 or more random bytes)"});
-  }
-  if (envelope->body_type() != wire::Body::JobRequest && frames.size() != 2) {
-    log_refusal("client " + client + ": refused a " + wire::EnumNameBody(envelope->body_type()) +
-                " with payload frames");
-    if (envelope->body_type() == wire::Body::CancelRequest) return;
-    return reply_error(client, core::read_refused_header(frames[1]).job_id,
-                       {StatusCode::kMalformedMessage,
-                        std::string("message ") + wire::EnumNameBody(envelope->body_type()) + " is one header frame; " +
-                            std::to_string(frames.size() - 2) + " payload frames came with it"});
-  }
-  switch (envelope->body_type()) {
-    case wire::Body::JobRequest: {
-      core::Frames job_frames(std::make_move_iterator(frames.begin() + 1), std::make_move_iterator(frames.end()));
-      // Points into job_frames[0], whose bytes do not move when the vector does.
-      const auto* request = flatbuffers::GetRoot<wire::Envelope>(job_frames[0].data())->body_as_JobRequest();
-      return handle_request(std::move(client), caller, std::move(job_frames), *request);
-    }
-    case wire::Body::CancelRequest: return handle_cancel(client, *envelope->body_as_CancelRequest());
-    case wire::Body::StatusRequest: return handle_status(client, *envelope->body_as_StatusRequest());
-    case wire::Body::QuotaRequest: return handle_quota(client, caller, *envelope->body_as_QuotaRequest());
-    case wire::Body::ActorRequest: return handle_actor_show(client, caller, *envelope->body_as_ActorRequest());
-    case wire::Body::Ping: return handle_ping(client, *envelope->body_as_Ping());
-    default:
-      return reply_error(client, 0,
-                         {StatusCode::kMalformedMessage, std::string("a client may send JobRequest, "
-                                                                     "CancelRequest, StatusRequest, "
-                                                                     "QuotaRequest, ActorRequest or Ping, "
-                                                                     "not ") +
-                                                             wire::EnumNameBody(envelope->body_type())});
-  }
-}
 
 void BrokerService::drop_stalled_clients(Clock::time_point now) {
   for (const std::string& client : ledger_.sweep(now)) {

@@ -1,5 +1,6 @@
 // BrokerService: the backend socket. Workers' messages in (after their keys are checked), and
 // heartbeats, Reregister and the announcements of large messages out (see broker_service.hpp).
+#include <algorithm>
 #include <array>
 #include <optional>
 
@@ -16,13 +17,14 @@
 namespace bridge::broker {
 
 void BrokerService::receive_workers() {
-  core::receive_batch(backend_, kMaxReceivesPerWakeup, [this](core::Frames& frames) {
-    handle_worker_message(frames);
-    return true;
+  int budget = kMaxReceivesPerWakeup;  // in messages: a Batch counts as those it holds
+  core::receive_batch(backend_, kMaxReceivesPerWakeup, [&](core::Frames& frames) {
+    budget -= handle_worker_message(frames);
+    return budget > 0;
   });
 }
 
-void BrokerService::handle_worker_message(core::Frames& frames) {
+int BrokerService::handle_worker_message(core::Frames& frames) {
   // frames[0] is the routing id of the connection: each of a worker's connections has its own, and
   // the worker is known by the id in its hello.
   const std::string_view route(frames[0].data<char>(), frames[0].size());
@@ -32,17 +34,20 @@ void BrokerService::handle_worker_message(core::Frames& frames) {
   Status s = frames.size() < 2 ? Status(StatusCode::kMalformedMessage, "no header frame")
                                : core::decode_envelope(frames[1], options_.limits, envelope);
   if (!s.is_ok()) {
-    if (options_.secure && frames.size() >= 2 && !worker_key_checks("", route, key)) return;
+    if (options_.secure && frames.size() >= 2 && !worker_key_checks("", route, key)) return 1;
     spdlog::warn("worker connection {}: refused message: {}", route, s.to_string());
-    return;
+    return 1;
   }
+  const auto* batch = envelope->body_as_Batch();  // counted before the handling may move the frames
+  const int messages = batch != nullptr ? std::max<int>(1, static_cast<int>(batch->messages()->size())) : 1;
   // A Batch's messages each as if it had come alone, on the same connection under the same key.
   core::each_message(
       frames, 1, *envelope, options_.limits,
       [&](const wire::Envelope& message, core::Frames& one) { on_worker_message(route, key, message, one); },
-      [&](const Status& refused) {
+      [&](const Status& refused, const zmq::message_t&) {
         spdlog::warn("worker connection {}: refused a message of a Batch: {}", route, refused.to_string());
       });
+  return messages;
 }
 
 void BrokerService::on_worker_message(std::string_view route, const std::string& key, const wire::Envelope& message,

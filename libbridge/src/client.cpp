@@ -21,6 +21,7 @@
 #include "bridge/core/pending_requests.hpp"
 #include "bridge/core/protocol.hpp"
 #include "bridge/core/protocol_replies.hpp"
+#include "bridge/core/request_batches.hpp"
 
 namespace bridge {
 namespace {
@@ -236,7 +237,10 @@ class Client::Impl {
   }
 
   void send_outbox() {
+    // To a broker that reads Batches, the job requests of one pass go together (send_to_broker()).
+    gathered_requests_.begin(broker_reads_batches_);
     for (auto& entry : outbox_.take()) pending_.start(std::move(entry));
+    for (const std::uint64_t id : gathered_requests_.flush(socket_)) pending_.unsent(id, queue_full());
   }
 
   // Answers each cancelled job CANCELLED now, once, and tells the broker to stop it (which frees the
@@ -257,13 +261,18 @@ class Client::Impl {
   // How PendingRequests sends: an error status is the answer the request gets instead.
   Status send_to_broker(core::Frames& frames) {
     if (!handshake_failure_.empty()) return Status(StatusCode::kUnauthenticated, handshake_failure_);
+    if (gathered_requests_.offer(frames)) return Status{};
     try {
       if (zmq::send_multipart(socket_, frames, zmq::send_flags::dontwait)) return Status{};
     } catch (const zmq::error_t& e) {
       return Status(StatusCode::kUnavailable, std::string("send to broker failed: ") + e.what());
     }
-    return Status(StatusCode::kUnavailable,
-                  "too many requests queued towards broker " + watch_.current() + " (is it running and reachable?)");
+    return queue_full();
+  }
+
+  Status queue_full() const {
+    return {StatusCode::kUnavailable,
+            "too many requests queued towards broker " + watch_.current() + " (is it running and reachable?)"};
   }
 
   void receive() {
@@ -309,6 +318,7 @@ class Client::Impl {
         socket_.disconnect(watch_.current());  // what is queued for it goes too: the jobs go to the next one
         socket_.connect(watch_.move(now));
         pending_.moved_to(watch_.current());
+        broker_reads_batches_ = false;  // until the next one's Pong says it does
         ++broker_moves_;
         std::lock_guard lock(broker_mutex_);
         broker_ = watch_.current();
@@ -336,16 +346,11 @@ class Client::Impl {
     if (proto::Pong pong; envelope->body_type() == wire::Body::Pong && proto::decode(*envelope, pong).is_ok()) {
       // A changed incarnation means the broker restarted and lost every job sent to the old one.
       watch_.known(Clock::now());
+      broker_reads_batches_ = envelope->batches();
       resent_after_restart_ += pending_.on_broker_incarnation(pong.incarnation);
       return;
     }
-    if (const auto* header = envelope->body_as_JobResult())
-      return pending_.on_result(*header, std::span(frames).subspan(1), limits_);
-    std::uint64_t request_id = 0;
-    if (const auto* status = envelope->body_as_StatusReply()) request_id = status->request_id();
-    if (const auto* quota = envelope->body_as_QuotaReply()) request_id = quota->request_id();
-    if (const auto* actor = envelope->body_as_ActorReply()) request_id = actor->request_id();
-    if (request_id != 0) pending_.complete_control(request_id, Status{}, envelope);
+    pending_.on_answer(*envelope, std::span(frames).subspan(1), limits_);
   }
 
   Options options_;
@@ -360,6 +365,8 @@ class Client::Impl {
 
   // Owned by io_thread_.
   core::PendingRequests pending_;
+  core::RequestBatches gathered_requests_;              ///< send_outbox()'s, sent at its end
+  bool broker_reads_batches_ = false;                   ///< its Pong set Envelope.batches
   std::unique_ptr<core::HandshakeMonitor> handshakes_;  // of socket_
   bool curve_ = false;
   bool connected_once_ = false;

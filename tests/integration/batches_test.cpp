@@ -1,9 +1,10 @@
 // Batches (docs/protocol.md, "Batches") across a real broker: a worker's Batch of results reaches
 // each result's client; a client that set Envelope.batches gets its answers that were ready together
-// in one Batch, and a client that did not gets one message per answer; a Batch inside a Batch, or a
-// message in a Batch that does not verify, is refused alone.
+// in one Batch, and a client that did not gets one message per answer; a client's Batch of jobs runs
+// each; a Batch inside a Batch, or a message in a Batch that does not verify, is refused alone.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <set>
 
 #include <zmq_addon.hpp>
@@ -28,9 +29,14 @@ class RawClient {
     socket_.connect(fleet.frontend());
   }
 
-  void send_job(std::uint64_t job_id, bool batches) {
+  static zmq::message_t job(std::uint64_t job_id, bool batches) {
     const JobRequest job{.kernel = "sleep", .params = {{"ms", 1}}};
-    zmq::send_multipart(socket_, core::encode_request(job, job_id, "", std::chrono::seconds(20), 0, 0, batches));
+    return std::move(core::encode_request(job, job_id, "", std::chrono::seconds(20), 0, 0, batches)[0]);
+  }
+  void send_job(std::uint64_t job_id, bool batches) { send(job(job_id, batches)); }
+  void send(zmq::message_t header) {
+    std::array<zmq::message_t, 1> frames{std::move(header)};
+    zmq::send_multipart(socket_, frames);
   }
 
   // The next message within `wait`: its header frames, one per message of a Batch (empty if none came).
@@ -153,6 +159,47 @@ TEST(Batches, AWorkersAnswersArriveOnceEachWhateverTheyTravelIn) {
     EXPECT_EQ(out.front(), static_cast<float>(i));
     EXPECT_EQ(out.back(), static_cast<float>(i));
   }
+}
+
+// A client's Batch of jobs (docs/protocol.md, "Batches"): each job runs and is answered, the answers
+// that are ready together in one Batch; a Batch inside it, and bytes that are no header, are each
+// answered MALFORMED_MESSAGE, and what the inner Batch held never runs.
+TEST(Batches, AClientsBatchOfJobsRunsEachAndWhatDoesNotVerifyIsRefusedAlone) {
+  Fleet fleet({.workers = 1});
+  zmq::context_t context;
+  RawClient client(context, fleet);
+  core::BatchWriter nested;
+  nested.add(RawClient::job(9, true));
+  nested.add(RawClient::job(10, true));
+  core::BatchWriter jobs;
+  jobs.add(RawClient::job(1, true));
+  jobs.add(nested.take());
+  jobs.add(zmq::message_t(std::string("not a header at all")));
+  jobs.add(RawClient::job(2, true));
+  client.send(jobs.take());
+
+  std::set<std::uint64_t> answered;
+  int malformed = 0;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < until && (answered.size() < 2 || malformed < 2)) {
+    bool was_batch = false;
+    for (zmq::message_t& header : client.next(std::chrono::milliseconds(500), was_batch)) {
+      const wire::Envelope* envelope = nullptr;
+      ASSERT_TRUE(core::decode_batched(header, core::Limits{}, envelope).is_ok());
+      const wire::JobResult* result = envelope->body_as_JobResult();
+      ASSERT_NE(result, nullptr);
+      if (result->status() == wire::StatusCode::MALFORMED_MESSAGE && result->job_id() == 0) {
+        ++malformed;
+        continue;
+      }
+      EXPECT_EQ(result->status(), wire::StatusCode::OK) << core::view(result->message());
+      EXPECT_TRUE(answered.insert(result->job_id()).second) << "job " << result->job_id() << " answered twice";
+    }
+  }
+  EXPECT_EQ(answered, (std::set<std::uint64_t>{1, 2})) << fleet.logs();
+  EXPECT_EQ(malformed, 2) << fleet.logs();
+  bool was_batch = false;
+  EXPECT_TRUE(client.next(std::chrono::milliseconds(300), was_batch).empty()) << "a job of the inner Batch ran";
 }
 
 }  // namespace

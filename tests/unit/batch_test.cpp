@@ -1,9 +1,12 @@
 // Batches (docs/protocol.md, "Batches"): what a writer gathers is what a reader gets back, in order;
-// one message goes as it is; a batch never passes its size; a Batch inside a Batch is refused.
+// one message goes as it is; a batch never passes its size; a Batch inside a Batch is refused; the
+// client gathers only job requests of one frame, and says which it could not send.
 #include <gtest/gtest.h>
 
 #include "bridge/core/batch.hpp"
+#include "bridge/core/job_codec.hpp"
 #include "bridge/core/protocol.hpp"
+#include "bridge/core/request_batches.hpp"
 
 namespace bridge::core {
 namespace {
@@ -81,6 +84,55 @@ TEST(Batch, ABatchInsideABatchIsRefused) {
     codes.push_back(decode_batched(header, Limits{}, message).code());
   });
   EXPECT_EQ(codes, (std::vector<StatusCode>{StatusCode::kMalformedMessage, StatusCode::kOk}));
+}
+
+TEST(RequestBatches, GathersJobRequestsOnlyWhileBegunAndSaysWhichCouldNotBeSent) {
+  RequestBatches batches;
+  Frames job = encode_request({.kernel = "passthrough"}, 11, "default", std::chrono::seconds(1));
+  EXPECT_FALSE(batches.offer(job)) << "gathered before begin()";
+  batches.begin(true);
+  for (std::uint64_t id : {21, 22, 23}) {
+    Frames request = encode_request({.kernel = "passthrough"}, id, "default", std::chrono::seconds(1));
+    EXPECT_TRUE(batches.offer(request));
+  }
+  Frames ping_message;
+  ping_message.push_back(ping(5));
+  EXPECT_FALSE(batches.offer(ping_message)) << "only job requests are gathered";
+  Frames with_frame = encode_request({.kernel = "passthrough", .inputs = {Tensor::vector<float>({1, 2})}}, 24,
+                                     "default", std::chrono::seconds(1));
+  EXPECT_FALSE(batches.offer(with_frame)) << "a request with payload frames was gathered";
+
+  // A DEALER with no peer takes nothing: every gathered job is said unsent.
+  zmq::context_t context;
+  zmq::socket_t nowhere(context, zmq::socket_type::dealer);
+  EXPECT_EQ(batches.flush(nowhere), (std::vector<std::uint64_t>{21, 22, 23}));
+  EXPECT_TRUE(batches.empty());
+  Frames after = encode_request({.kernel = "passthrough"}, 25, "default", std::chrono::seconds(1));
+  EXPECT_FALSE(batches.offer(after)) << "still gathering after flush()";
+
+  // To a peer: one message, the jobs in their order.
+  zmq::socket_t reader(context, zmq::socket_type::pair);
+  zmq::socket_t writer(context, zmq::socket_type::pair);
+  reader.bind("inproc://request-batches");
+  writer.connect("inproc://request-batches");
+  batches.begin(true);
+  for (std::uint64_t id : {31, 32}) {
+    Frames request = encode_request({.kernel = "passthrough"}, id, "default", std::chrono::seconds(1));
+    ASSERT_TRUE(batches.offer(request));
+  }
+  EXPECT_TRUE(batches.flush(writer).empty());
+  zmq::message_t frame;
+  ASSERT_TRUE(reader.recv(frame));
+  const wire::Envelope* envelope = nullptr;
+  ASSERT_TRUE(decode_envelope(frame, Limits{}, envelope).is_ok());
+  ASSERT_NE(envelope->body_as_Batch(), nullptr);
+  std::vector<std::uint64_t> ids;
+  for_each_batched(*envelope->body_as_Batch(), [&](zmq::message_t& header) {
+    const wire::Envelope* message = nullptr;
+    ASSERT_TRUE(decode_batched(header, Limits{}, message).is_ok());
+    ids.push_back(message->body_as_JobRequest()->job_id());
+  });
+  EXPECT_EQ(ids, (std::vector<std::uint64_t>{31, 32}));
 }
 
 }  // namespace

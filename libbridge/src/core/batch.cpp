@@ -66,13 +66,14 @@ Status decode_batched(zmq::message_t& frame, const Limits& limits, const wire::E
 }
 
 void each_message(Frames& frames, std::size_t header, const wire::Envelope& envelope, const Limits& limits,
-                  const OnMessage& on_message, const std::function<void(const Status&)>& on_refused) {
+                  const OnMessage& on_message, const OnRefused& on_refused) {
   const auto* batch = envelope.body_as_Batch();
   if (batch == nullptr) return on_message(envelope, frames);
   if (frames.size() != header + 1) {
     if (on_refused)
       on_refused({StatusCode::kMalformedMessage,
-                  "a Batch came with " + std::to_string(frames.size() - header - 1) + " payload frames; it has none"});
+                  "a Batch came with " + std::to_string(frames.size() - header - 1) + " payload frames; it has none"},
+                 frames[header]);
     return;
   }
   for_each_batched(*batch, [&](zmq::message_t& message) {
@@ -82,7 +83,7 @@ void each_message(Frames& frames, std::size_t header, const wire::Envelope& enve
     one.push_back(std::move(message));
     const wire::Envelope* decoded = nullptr;
     if (Status refused = decode_batched(one[header], limits, decoded); !refused.is_ok()) {
-      if (on_refused) on_refused(refused);
+      if (on_refused) on_refused(refused, one[header]);
       return;
     }
     on_message(*decoded, one);

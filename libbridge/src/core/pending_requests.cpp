@@ -84,19 +84,33 @@ void PendingRequests::complete_job(std::uint64_t id, JobResult result) {
   request.on_result(std::move(result));
 }
 
-void PendingRequests::on_result(const wire::JobResult& header, std::span<zmq::message_t> outputs,
+void PendingRequests::on_answer(const wire::Envelope& envelope, std::span<zmq::message_t> payload,
                                 const Limits& limits) {
-  if (!is_job(header.job_id())) {
+  const auto* header = envelope.body_as_JobResult();
+  if (header != nullptr && is_job(header->job_id())) {
+    JobResult result;
+    if (Status decoded = decode_result(*header, payload, limits, result); !decoded.is_ok())
+      result.status = Status(decoded.code(), "result from the fleet is corrupt: " + decoded.message());
+    return complete_job(header->job_id(), std::move(result));
+  }
+  if (header != nullptr) {
     // A control request the broker refused before reading it (UNAUTHENTICATED, say).
-    if (header.status() != wire::StatusCode::OK)
-      complete_control(header.job_id(), Status(from_wire(header.status()), std::string(view(header.message()))),
+    if (header->status() != wire::StatusCode::OK)
+      complete_control(header->job_id(), Status(from_wire(header->status()), std::string(view(header->message()))),
                        nullptr);
     return;
   }
+  std::uint64_t request_id = 0;
+  if (const auto* status = envelope.body_as_StatusReply()) request_id = status->request_id();
+  if (const auto* quota = envelope.body_as_QuotaReply()) request_id = quota->request_id();
+  if (const auto* actor = envelope.body_as_ActorReply()) request_id = actor->request_id();
+  if (request_id != 0) complete_control(request_id, Status{}, &envelope);
+}
+
+void PendingRequests::unsent(std::uint64_t id, Status status) {
   JobResult result;
-  if (Status decoded = decode_result(header, outputs, limits, result); !decoded.is_ok())
-    result.status = Status(decoded.code(), "result from the fleet is corrupt: " + decoded.message());
-  complete_job(header.job_id(), std::move(result));
+  result.status = std::move(status);
+  complete_job(id, std::move(result));
 }
 
 void PendingRequests::complete_control(std::uint64_t id, Status status, const wire::Envelope* envelope) {

@@ -59,7 +59,8 @@ zmq::message_t encode(const Ping& m) {
 zmq::message_t encode(const Pong& m) {
   flatbuffers::FlatBufferBuilder fbb(128);
   auto body = wire::CreatePong(fbb, m.request_id, fbb.CreateString(m.broker_id), m.incarnation);
-  return finish_envelope(fbb, wire::Body::Pong, body.Union());
+  // The broker reads Batches: the client may send its job requests in them.
+  return finish_envelope(fbb, wire::Body::Pong, body.Union(), /*batches=*/true);
 }
 
 zmq::message_t encode(const CancelRequest& m) {

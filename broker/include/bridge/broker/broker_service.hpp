@@ -89,16 +89,35 @@ class BrokerService final : private Admission::Host, private ActorCalls::Host {
   void on_redis_transition();
   /// Redis lost the fleet's data (StoreEpoch): leases rewritten, quotas republished, actors marked lost.
   void on_store_lost(const std::string& why);
+
+  // Clients' messages in (broker_clients.cpp).
   void receive_clients();
   /// Reads the frontend monitor; closed connections unbind their routing ids (ClientBindings).
   void drain_frontend_monitor();
   /// `frame`: the peer's first frame of a message (it carries the connection's ZAP user id).
   Caller identify(const zmq::message_t& frame) const;
-  void handle_client_message(core::Frames& frames);
+  /// A client's message as read, before it is handled (after the frontend's monitor is drained).
+  struct ClientMessage {
+    core::Frames frames;
+    Caller caller;
+    int fd = -1;
+    Status decoded;  ///< decode_envelope()'s verdict on frames[1]
+  };
+  /// Reads the connection's key and descriptor and decodes the header; returns the messages it
+  /// holds (a Batch's count), which the read budget of a wake-up counts.
+  int read_client_message(ClientMessage& message, core::Frames& frames);
+  void handle_client_message(ClientMessage& received);
+  /// One message from `client` (alone, or one of a Batch), its header frames[1] decoded as `message`;
+  /// `caller` and `fd` are the connection's.
+  void on_client_message(std::string client, const Caller& caller, int fd, const wire::Envelope& message,
+                         core::Frames& frames);
+  /// Logs a message refused before it was read, and answers it (with its job's id, if it says one).
+  void refuse_client_message(const std::string& client, const zmq::message_t& header, const Status& status);
   /// Messages taken from one socket per wake-up before the other gets its turn.
   static constexpr int kMaxReceivesPerWakeup = 512;
   void receive_workers();
-  void handle_worker_message(core::Frames& frames);
+  /// Returns the messages it held (a Batch's count), which the read budget of a wake-up counts.
+  int handle_worker_message(core::Frames& frames);
   /// One message from connection `route` under `key` (alone, or one of a Batch): `message` is
   /// frames[1]'s, after the routing id.
   void on_worker_message(std::string_view route, const std::string& key, const wire::Envelope& message,

@@ -53,9 +53,11 @@ Status decode_batched(zmq::message_t& frame, const Limits& limits, const wire::E
 /// A received message, its header frames[header] decoded as `envelope`, to `on_message`: as it is
 /// when it is no Batch; else each message of the Batch in turn, as frames of its own (those before
 /// the header, a routing id, copied in front). A Batch with payload frames, or a message of one that
-/// decode_batched() refuses, goes to `on_refused` instead (if set); the others are still handled.
+/// decode_batched() refuses, goes to `on_refused` with its header frame instead (if set); the
+/// others are still handled.
 using OnMessage = std::function<void(const wire::Envelope&, Frames&)>;
+using OnRefused = std::function<void(const Status&, const zmq::message_t& header)>;
 void each_message(Frames& frames, std::size_t header, const wire::Envelope& envelope, const Limits& limits,
-                  const OnMessage& on_message, const std::function<void(const Status&)>& on_refused = {});
+                  const OnMessage& on_message, const OnRefused& on_refused = {});
 
 }  // namespace bridge::core

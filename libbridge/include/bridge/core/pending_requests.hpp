@@ -61,10 +61,13 @@ class PendingRequests {
   void complete_job(std::uint64_t id, JobResult result);
   /// A control request's reply, or a refusal of it (`status` not OK, `envelope` null).
   void complete_control(std::uint64_t id, Status status, const wire::Envelope* envelope);
-  /// A JobResult from the broker: a pending job's answer, its outputs decoded from the header and
-  /// `outputs` (complete_job()), or the refusal of a control request the broker could not read (ids
-  /// are unique across jobs and control requests, so the refusal names it).
-  void on_result(const wire::JobResult& header, std::span<zmq::message_t> outputs, const Limits& limits);
+  /// An answer from the broker: a JobResult, a pending job's (its outputs decoded from the header and
+  /// `payload`: complete_job()) or the refusal of a control request the broker could not read (ids
+  /// are unique across jobs and control requests, so the refusal names it); or a control request's
+  /// reply (StatusReply, QuotaReply, ActorReply). Anything else is ignored.
+  void on_answer(const wire::Envelope& envelope, std::span<zmq::message_t> payload, const Limits& limits);
+  /// A job whose request could not be sent after all (it went in a Batch): complete_job() with `status`.
+  void unsent(std::uint64_t id, Status status);
   /// Answers a pending job CANCELLED; false if `id` is not a pending job.
   bool cancel(std::uint64_t id);
   /// Answers everything pending with `status` (a refused handshake, shutdown).

@@ -5,7 +5,6 @@
 #include <zmq_addon.hpp>
 
 #include "bridge/broker/broker_service.hpp"
-#include "bridge/core/batch.hpp"
 #include "bridge/core/frame_layouts.hpp"
 #include "bridge/core/job_codec.hpp"
 #include "bridge/core/liveness.hpp"
@@ -55,7 +54,6 @@ void BrokerService::on_hello(std::string_view route, const std::string& key, con
   record.slots = hello.slots;
   record.prefetch = hello.prefetch;
   record.heartbeat_ms = hello.heartbeat_ms;
-  record.reads_batches = envelope.batches();
   record.last_seen = Clock::now();
   std::vector<Job*> let_go;
   const auto [kind, worker] = workers_.upsert(std::move(record), let_go, hello.running);
@@ -246,63 +244,12 @@ void BrokerService::worker_let_go(Job& job, const std::string& worker, const std
 
 bool BrokerService::send_dispatch(core::Frames& frames) {
   // frames[0] is the routing id of the worker's connection; the rest is the message.
-  const std::string_view route(frames[0].data<char>(), frames[0].size());
-  if (const WorkerRecord* worker = workers_.find_by_route(route);
-      frames.size() == 2 && worker != nullptr && worker->reads_batches) {
-    // Gathered until the end of this wake-up (flush_dispatches()). Built here: read without verifying.
-    const auto* dispatch = flatbuffers::GetRoot<wire::Envelope>(frames[1].data())->body_as_Dispatch();
-    auto gathered = gathered_dispatches_.find(route);
-    if (gathered == gathered_dispatches_.end())
-      gathered = gathered_dispatches_
-                     .try_emplace(std::string(route),
-                                  std::min<std::uint64_t>(core::kMaxBatchBytes, options_.limits.max_header_bytes))
-                     .first;
-    gathered->second.add(dispatch->dispatch_id(), std::move(frames[1]));
-    return true;
-  }
-  flush_dispatches(route);  // what was gathered for this worker goes first
   if (const std::uint64_t bytes = core::message_bytes(frames) - frames[0].size(); bytes >= core::kAnnouncedMessageBytes)
     announce_to_route(frames[0].to_string(), bytes);
   try {
     return zmq::send_multipart(backend_, frames, zmq::send_flags::dontwait).has_value();
   } catch (const zmq::error_t&) {
     return false;
-  }
-}
-
-void BrokerService::flush_dispatches() {
-  if (gathered_dispatches_.empty()) return;
-  std::vector<std::pair<std::string, std::vector<std::uint64_t>>> unsent;
-  for (auto& [route, gathered] : gathered_dispatches_) {
-    // A connection replaced, or a worker lost, since: the jobs gathered for it were let go then.
-    if (workers_.find_by_route(route) == nullptr) continue;
-    if (auto ids = gathered.flush(backend_, route); !ids.empty()) unsent.emplace_back(route, std::move(ids));
-  }
-  gathered_dispatches_.clear();
-  for (const auto& [route, ids] : unsent) let_go_unsent(route, ids);
-}
-
-void BrokerService::flush_dispatches(std::string_view route) {
-  auto gathered = gathered_dispatches_.find(route);
-  if (gathered == gathered_dispatches_.end()) return;
-  std::vector<std::uint64_t> unsent;
-  if (workers_.find_by_route(route) != nullptr) unsent = gathered->second.flush(backend_, route);
-  gathered_dispatches_.erase(gathered);
-  if (!unsent.empty()) let_go_unsent(route, unsent);
-}
-
-void BrokerService::let_go_unsent(std::string_view route, const std::vector<std::uint64_t>& dispatch_ids) {
-  WorkerRecord* worker = workers_.find_by_route(route);
-  if (worker == nullptr) return;
-  spdlog::warn("worker {} is not reading (queue full): {} job(s) sent to it go back to the queue", worker->id,
-               dispatch_ids.size());
-  const std::string id = worker->id;  // the record may go with its last job (a draining worker)
-  for (const std::uint64_t dispatch_id : dispatch_ids) {
-    auto it = worker->inflight.find(dispatch_id);
-    if (it == worker->inflight.end()) continue;
-    Job* job = it->second;
-    worker->inflight.erase(it);
-    worker_let_go(*job, id, "its connection's queue was full", /*lost=*/false);
   }
 }
 

@@ -191,14 +191,10 @@ void BrokerService::run() {
     actor_calls_.tick(Clock::now());
     actor_calls_.pump();
   });
-  events.every_wakeup([this] {  // what this wake-up answered and dispatched, a message per peer
-    flush_replies();
-    flush_dispatches();
-  });
+  events.every_wakeup([this] { flush_replies(); });  // what this wake-up answered, a message per client
   while (true) {
     redis_.tick(Clock::now());
-    flush_replies();  // and what Redis's replies answered and let run
-    flush_dispatches();
+    flush_replies();  // and what Redis's replies answered
     events.wait(kTick);
     if (stopping_ && (drained() || Clock::now() >= drain_deadline)) break;
   }
@@ -256,7 +252,6 @@ void BrokerService::shut_down() {
     release(*job);
   }
   flush_replies();
-  flush_dispatches();
 }
 
 std::chrono::milliseconds BrokerService::liveness_ttl() const {

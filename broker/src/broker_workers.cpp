@@ -127,7 +127,6 @@ void BrokerService::send_to_worker(const std::string& id, core::Frames frames) {
 }
 
 void BrokerService::send_to_route(const std::string& route, core::Frames frames) {
-  flush_dispatches(route);  // a Cancel must not pass the Dispatch it stops
   announce_to_route(route, core::message_bytes(frames));
   frames.insert(frames.begin(), zmq::message_t(route.data(), route.size()));
   try {

@@ -4,7 +4,6 @@
 // each; a Batch inside a Batch, or a message in a Batch that does not verify, is refused alone.
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <array>
 #include <set>
 
@@ -13,7 +12,6 @@
 #include "bridge/core/batch.hpp"
 #include "bridge/core/endpoint.hpp"
 #include "bridge/core/job_codec.hpp"
-#include "bridge/core/protocol.hpp"
 #include "fleet.hpp"
 #include "raw_worker.hpp"
 
@@ -202,105 +200,6 @@ TEST(Batches, AClientsBatchOfJobsRunsEachAndWhatDoesNotVerifyIsRefusedAlone) {
   EXPECT_EQ(malformed, 2) << fleet.logs();
   bool was_batch = false;
   EXPECT_TRUE(client.next(std::chrono::milliseconds(300), was_batch).empty()) << "a job of the inner Batch ran";
-}
-
-// The headers of the next message on a raw worker's socket (a Batch's one by one), or none.
-std::vector<zmq::message_t> next_headers(zmq::socket_t& socket, std::chrono::milliseconds wait, bool& was_batch) {
-  std::vector<zmq::message_t> headers;
-  zmq::pollitem_t item{socket.handle(), 0, ZMQ_POLLIN, 0};
-  if (zmq::poll(&item, 1, wait) == 0) return headers;
-  Frames frames;
-  (void)zmq::recv_multipart(socket, std::back_inserter(frames));
-  const wire::Envelope* envelope = nullptr;
-  if (!core::decode_envelope(frames[0], core::Limits{}, envelope).is_ok()) return headers;
-  was_batch = envelope->body_type() == wire::Body::Batch;
-  core::each_message(frames, 0, *envelope, core::Limits{},
-                     [&](const wire::Envelope&, Frames& one) { headers.push_back(std::move(one[0])); });
-  return headers;
-}
-
-// The body type of a header, and the dispatch id it names (a Dispatch's or a Cancel's).
-std::pair<wire::Body, std::uint64_t> what(zmq::message_t& header) {
-  const wire::Envelope* envelope = nullptr;
-  if (!core::decode_batched(header, core::Limits{}, envelope).is_ok()) return {wire::Body::NONE, 0};
-  if (const auto* dispatch = envelope->body_as_Dispatch()) return {wire::Body::Dispatch, dispatch->dispatch_id()};
-  if (const auto* cancel = envelope->body_as_Cancel()) return {wire::Body::Cancel, cancel->dispatch_id()};
-  return {envelope->body_type(), 0};
-}
-
-// Reads from a raw worker's socket until `count` Dispatches and Cancels came (the broker's heartbeats
-// skipped): what each was, and how many messages and Batches carried them.
-struct Received {
-  std::vector<std::pair<wire::Body, std::uint64_t>> seen;
-  int messages = 0;
-  int batches = 0;
-};
-Received receive(zmq::socket_t& worker, std::size_t count, std::chrono::milliseconds wait) {
-  Received got;
-  while (got.seen.size() < count) {
-    bool was_batch = false;
-    std::vector<zmq::message_t> headers = next_headers(worker, wait, was_batch);
-    if (headers.empty()) break;
-    const std::size_t before = got.seen.size();
-    for (auto& header : headers)
-      if (auto body = what(header); body.first != wire::Body::Heartbeat) got.seen.push_back(body);
-    if (got.seen.size() == before) continue;
-    ++got.messages;
-    got.batches += was_batch ? 1 : 0;
-  }
-  return got;
-}
-
-// Dispatches made in one wake-up go to a worker that reads Batches (its hello set Envelope.batches)
-// in one, and one at a time to a worker that does not. Here one Batch of results frees three slots,
-// and the three jobs waiting for them are dispatched while the broker handles it.
-TEST(Batches, AWorkerThatReadsBatchesGetsTheDispatchesOfOneWakeUpTogether) {
-  Fleet fleet({.workers = 0});
-  zmq::context_t context;
-  const auto wait = std::chrono::seconds(5);
-  for (const bool batches : {false, true}) {
-    SCOPED_TRACE(batches ? "a worker that reads batches" : "a worker that does not");
-    const std::string id = batches ? "reads-batches" : "plain";
-    zmq::socket_t worker = raw_worker(context, fleet, id, 20000, {.slots = 3, .batches = batches});
-    ASSERT_TRUE(fleet.wait_for_workers(1)) << fleet.logs();
-    RawClient client(context, fleet);
-    for (std::uint64_t job = 1; job <= 6; ++job) client.send_job(job, true);
-    Received first = receive(worker, 3, wait);
-    ASSERT_EQ(first.seen.size(), 3u) << fleet.logs();
-    ASSERT_TRUE(fleet.wait_for_status([](const FleetStatus& f) { return f.queued_jobs == 3; })) << fleet.logs();
-
-    core::BatchWriter results;
-    for (const auto& [body, dispatch] : first.seen) results.add(ok_result(dispatch));
-    Frames frames;
-    frames.push_back(results.take());
-    zmq::send_multipart(worker, frames);
-    Received second = receive(worker, 3, wait);
-    ASSERT_EQ(second.seen.size(), 3u) << fleet.logs();
-    for (const auto& [body, dispatch] : second.seen) EXPECT_EQ(body, wire::Body::Dispatch);
-    EXPECT_EQ(second.messages, batches ? 1 : 3) << fleet.logs();
-    EXPECT_EQ(second.batches, batches ? 1 : 0);
-
-    // Cancelled while they run: each Cancel names a Dispatch the worker got.
-    for (std::uint64_t job = 4; job <= 6; ++job) {
-      Frames cancel;
-      cancel.push_back(core::protocol::encode(core::protocol::CancelRequest{job}));
-      client.send(std::move(cancel[0]));
-    }
-    Received cancels = receive(worker, 3, wait);
-    ASSERT_EQ(cancels.seen.size(), 3u) << fleet.logs();
-    for (const auto& [body, dispatch] : cancels.seen) {
-      EXPECT_EQ(body, wire::Body::Cancel);
-      EXPECT_TRUE(
-          std::any_of(second.seen.begin(), second.seen.end(), [&](const auto& d) { return d.second == dispatch; }));
-    }
-    core::BatchWriter stopped;
-    for (const auto& [body, dispatch] : second.seen) stopped.add(ok_result(dispatch));
-    stopped.add(core::protocol::encode(core::protocol::Goodbye{"done"}));  // for the next round's worker
-    frames.clear();
-    frames.push_back(stopped.take());
-    zmq::send_multipart(worker, frames);
-    ASSERT_TRUE(fleet.wait_for_workers(0)) << fleet.logs();
-  }
 }
 
 }  // namespace

@@ -21,7 +21,7 @@ zmq::socket_t raw_worker(zmq::context_t& context, const Fleet& fleet, const std:
                                        fbb.CreateVector(kernels), connection.slots, heartbeat_ms, 0, connection.number,
                                        fbb.CreateVector(connection.running));
   core::Frames frames;
-  frames.push_back(core::finish_envelope(fbb, wire::Body::WorkerHello, hello.Union(), connection.batches));
+  frames.push_back(core::finish_envelope(fbb, wire::Body::WorkerHello, hello.Union()));
   zmq::send_multipart(socket, frames);
   return socket;
 }

@@ -18,7 +18,6 @@ struct RawConnection {
   std::uint32_t number = 0;
   std::vector<std::uint64_t> running;
   std::uint32_t slots = 1;
-  bool batches = false;  ///< the hello's Envelope.batches: the broker may send Dispatches in Batches
 };
 
 /// A raw DEALER that says hello as worker `id` with `connection.slots` slots for `sleep`, heartbeat

@@ -8,7 +8,6 @@
 #include <spdlog/spdlog.h>
 #include <zmq_addon.hpp>
 
-#include "bridge/core/batch.hpp"
 #include "bridge/core/broker_watch.hpp"
 #include "bridge/core/endpoint.hpp"
 #include "bridge/core/job_codec.hpp"
@@ -314,20 +313,6 @@ bool WorkerService::handle_message(core::Frames& frames) {
     return true;
   }
   if (envelope->batches()) broker_reads_batches_ = true;
-  // A Batch's messages each as if it had come alone, until one replaces the socket.
-  bool same_socket = true;
-  core::each_message(
-      frames, 0, *envelope, options_.limits,
-      [&](const wire::Envelope& message, core::Frames& one) {
-        if (same_socket) same_socket = on_message(&message, one);
-      },
-      [](const Status& refused, const zmq::message_t&) {
-        spdlog::error("dropped a message of a Batch from the broker: {}", refused.to_string());
-      });
-  return same_socket;
-}
-
-bool WorkerService::on_message(const wire::Envelope* envelope, core::Frames& frames) {
   namespace protocol = core::protocol;
   switch (envelope->body_type()) {
     case wire::Body::Dispatch: handle_dispatch(*envelope->body_as_Dispatch(), frames); break;

@@ -1,9 +1,5 @@
 #include "bridge/core/batch.hpp"
 
-#include <utility>
-
-#include <zmq_addon.hpp>
-
 namespace bridge::core {
 
 namespace {
@@ -50,30 +46,6 @@ zmq::message_t BatchWriter::take() {
   fbb_.Clear();
   first_ = zmq::message_t();
   return frame;
-}
-
-void TrackedBatches::add(std::uint64_t id, zmq::message_t header) {
-  if (!open_.fits(header)) full_.push_back({open_.take(), std::exchange(open_ids_, {})});
-  open_ids_.push_back(id);
-  open_.add(std::move(header));
-}
-
-std::vector<std::uint64_t> TrackedBatches::flush(zmq::socket_t& socket, std::string_view route) {
-  if (!open_.empty()) full_.push_back({open_.take(), std::exchange(open_ids_, {})});
-  std::vector<std::uint64_t> unsent;
-  for (Gathered& gathered : full_) {
-    Frames frames;
-    if (!route.empty()) frames.emplace_back(route.data(), route.size());
-    frames.push_back(std::move(gathered.frame));
-    bool sent = false;
-    try {
-      sent = zmq::send_multipart(socket, frames, zmq::send_flags::dontwait).has_value();
-    } catch (const zmq::error_t&) {  // EHOSTUNREACH: a ROUTER's peer is gone
-    }
-    if (!sent) unsent.insert(unsent.end(), gathered.ids.begin(), gathered.ids.end());
-  }
-  full_.clear();
-  return unsent;
 }
 
 void for_each_batched(const wire::Batch& batch, const std::function<void(zmq::message_t&)>& on_message) {

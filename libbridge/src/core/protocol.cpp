@@ -16,8 +16,7 @@ zmq::message_t encode(const WorkerHello& m) {
   auto body = wire::CreateWorkerHello(fbb, fbb.CreateString(m.worker_id), m.incarnation, add_device_info(fbb, m.device),
                                       detail::strings(fbb, m.kernels), m.slots, m.heartbeat_ms, m.prefetch,
                                       m.connection, m.running.empty() ? 0 : fbb.CreateVector(m.running));
-  // The worker reads Batches: the broker may send it its Dispatches in them.
-  return finish_envelope(fbb, wire::Body::WorkerHello, body.Union(), /*batches=*/true);
+  return finish_envelope(fbb, wire::Body::WorkerHello, body.Union());
 }
 
 zmq::message_t encode(const Heartbeat& m) {

@@ -194,15 +194,8 @@ class BrokerService final : private Admission::Host, private ActorCalls::Host {
   void send_reregister(const std::string& route, const std::string& reason);
   void route(Job& job) override { dispatcher_.route(job); }
   void dispatch_queued() { dispatcher_.dispatch_queued(); }
-  /// Dispatcher's Send: one message on the backend socket. A Dispatch of one frame to a worker that
-  /// reads Batches waits for the end of this wake-up, to go with the worker's others in one Batch.
+  /// Dispatcher's Send: one message on the backend socket.
   bool send_dispatch(core::Frames& frames);
-  /// Sends the Dispatches gathered for each worker (or for the connection `route`, before anything
-  /// else goes there); at the end of every wake-up, and before the loop waits. Those that cannot be
-  /// sent (the connection's queue is full) go back to the queue (let_go_unsent()).
-  void flush_dispatches();
-  void flush_dispatches(std::string_view route);
-  void let_go_unsent(std::string_view route, const std::vector<std::uint64_t>& dispatch_ids);
   /// Dispatcher's Sent: actor placement and metrics of a job just sent.
   void on_dispatched(Job& job, WorkerRecord& worker);
 
@@ -256,12 +249,6 @@ class BrokerService final : private Admission::Host, private ActorCalls::Host {
   ClientLedger ledger_;
   /// Answers gathered during this wake-up for clients that read batches (reply()); empty between wake-ups.
   std::unordered_map<std::string, core::BatchWriter> gathered_replies_;
-  /// Dispatches gathered during this wake-up, by the routing id of the worker's connection.
-  struct RouteHash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view route) const { return std::hash<std::string_view>{}(route); }
-  };
-  std::unordered_map<std::string, core::TrackedBatches, RouteHash, std::equal_to<>> gathered_dispatches_;
   ClientBindings bindings_;
   /// The key each worker id first said hello with: no other key may register under it.
   std::unordered_map<std::string, std::string> worker_id_keys_;

@@ -34,7 +34,6 @@ struct WorkerRecord {
   /// message its last one announced (core/liveness.hpp); 0 after any other message.
   std::chrono::milliseconds transfer_grace{0};
   bool draining = false;               ///< said Goodbye: no new jobs, results still welcome
-  bool reads_batches = false;          ///< its hello set Envelope.batches: Dispatches may go in Batches
   std::uint64_t completed = 0;
   Clock::time_point last_dispatch{};   ///< breaks ties between equally free workers (round robin)
   /// Jobs holding a credit here (Running or Cancelling; owned by JobTable), by dispatch id. A credit

@@ -6,7 +6,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <string_view>
 #include <vector>
 
 #include <zmq.hpp>
@@ -42,28 +41,6 @@ class BatchWriter {
   zmq::message_t first_;  // kept as it is until a second message comes
   flatbuffers::FlatBufferBuilder fbb_;
   std::vector<flatbuffers::Offset<wire::BatchedMessage>> messages_;
-};
-
-/// One-frame messages for one peer, each sent for something known by an id (a job), gathered into
-/// Batches; flush() says whose messages could not be sent, so that the sender can act on it.
-class TrackedBatches {
- public:
-  explicit TrackedBatches(std::size_t max_bytes = kMaxBatchBytes) : open_(max_bytes) {}
-  void add(std::uint64_t id, zmq::message_t header);
-  bool empty() const { return full_.empty() && open_.empty(); }
-  /// Sends what was gathered on `socket` without waiting, one message per Batch (after the routing
-  /// id `route`, for a ROUTER; none if empty). Returns the ids whose message could not be sent (the
-  /// queue towards the peer is full, or the peer is gone): they were not.
-  std::vector<std::uint64_t> flush(zmq::socket_t& socket, std::string_view route = {});
-
- private:
-  struct Gathered {
-    zmq::message_t frame;
-    std::vector<std::uint64_t> ids;
-  };
-  std::vector<Gathered> full_;  ///< taken from open_ when the next message did not fit
-  BatchWriter open_;
-  std::vector<std::uint64_t> open_ids_;
 };
 
 /// Hands each message of `batch` to `on_message` as a header frame of its own (a copy, 8-byte aligned

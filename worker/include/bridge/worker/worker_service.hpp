@@ -66,11 +66,8 @@ class WorkerService {
   void send_heartbeat();
   void send_goodbye(const std::string& reason);
   void receive();
-  /// A message from the broker, a Batch's one by one; false once one replaced the socket (the rest
-  /// of what was read came on the old one).
+  /// One message from the broker; false when it replaced the socket (nothing more to read from the old one).
   bool handle_message(core::Frames& frames);
-  /// One message (alone, or one of a Batch): `envelope` is frames[0]'s; false as handle_message().
-  bool on_message(const wire::Envelope* envelope, core::Frames& frames);
   /// Logs a refused or failed handshake once (until it changes), and its end.
   void log_handshakes();
   void handle_dispatch(const wire::Dispatch& dispatch, core::Frames& frames);

@@ -248,11 +248,9 @@ class Client::Impl {
   void send_cancels() {
     for (const std::uint64_t id : outbox_.take_cancels()) {
       if (!pending_.cancel(id)) continue;  // answered already
-      core::Frames frames;
-      frames.push_back(proto::encode(proto::CancelRequest{id}));
-      try {
-        (void)zmq::send_multipart(socket_, frames,
-                                  zmq::send_flags::dontwait);  // best effort: the deadline stops it anyway
+      std::array<zmq::message_t, 1> cancel{proto::encode(proto::CancelRequest{id})};
+      try {  // best effort: the deadline stops it anyway
+        (void)zmq::send_multipart(socket_, cancel, zmq::send_flags::dontwait);
       } catch (const zmq::error_t&) {
       }
     }
@@ -300,6 +298,7 @@ class Client::Impl {
         [this] {
           if (connected_once_ && !pending_.empty()) watch_.ping_soon();
           connected_once_ = true;
+          broker_reads_batches_ = false;  // until this connection's broker says it does (its Pong)
           handshake_failure_.clear();
         },
         [this](const std::string& why) {

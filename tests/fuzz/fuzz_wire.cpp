@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "bridge/core/batch.hpp"
 #include "bridge/core/frame_layouts.hpp"
 #include "bridge/core/job_codec.hpp"
 #include "bridge/core/protocol.hpp"
@@ -37,14 +38,9 @@ void materialise(const core::TensorDescs* descs, std::span<zmq::message_t> frame
   }
 }
 
-}  // namespace
-
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  static const core::Limits limits = fuzz_limits();
-  core::Frames frames = fuzz::split_frames(data, size);
-  if (frames.empty()) return 0;
-  const wire::Envelope* envelope = nullptr;
-  if (!core::decode_envelope(frames[0], limits, envelope).is_ok()) return 0;
+// One message (alone, or one of a Batch), its header frames[0] decoded as `message`.
+void decode_message(const wire::Envelope& message, core::Frames& frames, const core::Limits& limits) {
+  const wire::Envelope* envelope = &message;
   auto payload = std::span(frames).subspan(1);
   std::uint64_t bytes = 0;
   switch (envelope->body_type()) {
@@ -117,5 +113,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   (void)protocol::decode(*envelope, status_reply);
   (void)protocol::decode(*envelope, quota_reply);
   (void)protocol::decode(*envelope, actor_reply);
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  static const core::Limits limits = fuzz_limits();
+  core::Frames frames = fuzz::split_frames(data, size);
+  if (frames.empty()) return 0;
+  const wire::Envelope* envelope = nullptr;
+  if (!core::decode_envelope(frames[0], limits, envelope).is_ok()) return 0;
+  // As every receiver: a Batch's messages one by one.
+  core::each_message(frames, 0, *envelope, limits,
+                     [](const wire::Envelope& message, core::Frames& one) { decode_message(message, one, limits); });
   return 0;
 }

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "bridge/core/batch.hpp"
 #include "bridge/core/job_codec.hpp"
 #include "bridge/core/protocol_jobs.hpp"
 #include "fuzz_frames.hpp"
@@ -139,6 +140,16 @@ int main(int argc, char** argv) {
     flatbuffers::FlatBufferBuilder fbb;
     auto body = wire::CreatePong(fbb, 1, fbb.CreateString("b"), 42);
     save("pong", one(fbb, wire::Body::Pong, body.Union()));
+  }
+  {
+    // Results of one wake-up in one message (docs/protocol.md, "Batches").
+    core::BatchWriter batch;
+    batch.add(core::make_error_result(7, Status(StatusCode::kCancelled, "cancelled")));
+    batch.add(std::move(core::encode_request({.kernel = "passthrough", .inputs = {a}}, 8, "t", std::chrono::seconds(1),
+                                             0, 4096, true)[0]));
+    core::Frames frames;
+    frames.push_back(batch.take());
+    save("batch", frames);
   }
 
   write(config_dir / "tenants",

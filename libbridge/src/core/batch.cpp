@@ -1,5 +1,8 @@
 #include "bridge/core/batch.hpp"
 
+#include <string>
+#include <utility>
+
 namespace bridge::core {
 
 namespace {

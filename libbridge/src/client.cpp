@@ -131,7 +131,7 @@ class Client::Impl {
                                    out.on_result);
     try {
       out.frames = core::encode_request(request, id, options_.tenant, options_.timeout, actor_seen,
-                                        options_.inline_bytes, options_.batched_results);
+                                        options_.inline_bytes, options_.batches);
     } catch (const std::exception& e) {
       core::PendingRequests::answer(
           out, Status(StatusCode::kInvalidArgument, std::string("cannot encode request: ") + e.what()));
@@ -238,7 +238,7 @@ class Client::Impl {
 
   void send_outbox() {
     // To a broker that reads Batches, the job requests of one pass go together (send_to_broker()).
-    gathered_requests_.begin(broker_reads_batches_);
+    gathered_requests_.begin(options_.batches && broker_reads_batches_);
     for (auto& entry : outbox_.take()) pending_.start(std::move(entry));
     for (const std::uint64_t id : gathered_requests_.flush(socket_)) pending_.unsent(id, queue_full());
   }

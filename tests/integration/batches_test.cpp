@@ -122,7 +122,7 @@ TEST(Batches, AWorkersBatchOfResultsReachesEachClientAsThatClientReadsThem) {
   }
   EXPECT_EQ(jobs, (std::set<std::uint64_t>{1, 2}));
 
-  // The client library reads batches (Client::Options::batched_results, on by default).
+  // The client library reads batches (Client::Options::batches, on by default).
   ASSERT_EQ(first.wait_for(wait), std::future_status::ready) << fleet.logs();
   ASSERT_EQ(second.wait_for(wait), std::future_status::ready) << fleet.logs();
   EXPECT_TRUE(first.get().ok());

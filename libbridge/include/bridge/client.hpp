@@ -65,10 +65,11 @@ class BRIDGE_API Client {
     /// sends back (docs/protocol.md, "Inline tensors"). For small tensors a frame costs more than its
     /// bytes. 0: every tensor in a frame of its own.
     std::uint32_t inline_bytes = 4096;
-    /// Let the broker gather answers that are ready together into one message (docs/protocol.md,
-    /// "Batches"): under load, fewer messages per job for the broker, this client and ZeroMQ. false:
-    /// one message per answer.
-    bool batched_results = true;
+    /// Messages that are ready together travel as one (docs/protocol.md, "Batches"): the job
+    /// requests the I/O thread sends in one pass (once the broker said it reads them), and the
+    /// broker's answers of one wake-up. Under load, fewer messages per job for the broker, this
+    /// client and ZeroMQ. false: one message per request and per answer.
+    bool batches = true;
     /// Called on the I/O thread at the end of each of its wake-ups (whether or not it ran callbacks
     /// then; so possibly many times per job), and again after the last answers when the client
     /// closes. For a caller whose callbacks hand results to another thread: wake that thread once per

@@ -1,8 +1,6 @@
 // BrokerService: the frontend socket. Clients' messages in: read (the connection's key and
 // descriptor, the header decoded), then, after the frontend's monitor, checked and handled, a
 // Batch's messages each as if it had come alone (see broker_service.hpp).
-#include <algorithm>
-
 #include <spdlog/spdlog.h>
 
 #include "bridge/broker/broker_service.hpp"
@@ -33,8 +31,7 @@ int BrokerService::read_client_message(ClientMessage& message, core::Frames& fra
   message.fd = zmq_msg_get(const_cast<zmq_msg_t*>(message.frames[1].handle()), ZMQ_SRCFD);
   const wire::Envelope* envelope = nullptr;
   message.decoded = core::decode_envelope(message.frames[1], options_.limits, envelope);
-  const auto* batch = envelope != nullptr ? envelope->body_as_Batch() : nullptr;
-  return batch != nullptr ? std::max<int>(1, static_cast<int>(batch->messages()->size())) : 1;
+  return core::messages_in(envelope);
 }
 
 void BrokerService::drain_frontend_monitor() {

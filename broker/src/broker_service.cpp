@@ -17,6 +17,12 @@ namespace bridge::broker {
 namespace {
 
 constexpr int kSocketHighWaterMark = 100000;
+// Messages read ahead from one client's connection while the loop is busy: past it, libzmq stops
+// reading that connection and TCP holds the client back. One frame may be a Batch of 64 messages
+// (or a 64 KiB header), so this bounds what a client that sends faster than the broker handles its
+// messages makes the broker hold: about 1000 x 64 KiB. Plenty for any client: the loop reads 512
+// messages per wake-up.
+constexpr int kClientReadAhead = 1000;
 // The loop wakes at least this often for its timers; deadlines are answered within it.
 constexpr auto kTick = std::chrono::milliseconds(10);
 
@@ -102,6 +108,7 @@ void BrokerService::run() {
     s->set(zmq::sockopt::rcvhwm, kSocketHighWaterMark);
     s->set(zmq::sockopt::maxmsgsize, 2 * max_frame);
   }
+  frontend_.set(zmq::sockopt::rcvhwm, kClientReadAhead);
   // A reconnecting worker takes over its id (its old connection may linger); another key doing so
   // is caught at its first message (handle_worker_message) and the id let go.
   backend_.set(zmq::sockopt::router_handover, 1);

@@ -1,6 +1,5 @@
 // BrokerService: the backend socket. Workers' messages in (after their keys are checked), and
 // heartbeats, Reregister and the announcements of large messages out (see broker_service.hpp).
-#include <algorithm>
 #include <array>
 #include <optional>
 
@@ -38,14 +37,13 @@ int BrokerService::handle_worker_message(core::Frames& frames) {
     spdlog::warn("worker connection {}: refused message: {}", route, s.to_string());
     return 1;
   }
-  const auto* batch = envelope->body_as_Batch();  // counted before the handling may move the frames
-  const int messages = batch != nullptr ? std::max<int>(1, static_cast<int>(batch->messages()->size())) : 1;
+  const int messages = core::messages_in(envelope);  // counted before the handling may move the frames
   // A Batch's messages each as if it had come alone, on the same connection under the same key.
   core::each_message(
       frames, 1, *envelope, options_.limits,
       [&](const wire::Envelope& message, core::Frames& one) { on_worker_message(route, key, message, one); },
       [&](const Status& refused, const zmq::message_t&) {
-        spdlog::warn("worker connection {}: refused a message of a Batch: {}", route, refused.to_string());
+        spdlog::warn("worker connection {}: refused: {}", route, refused.to_string());
       });
   return messages;
 }

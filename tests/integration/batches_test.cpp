@@ -129,9 +129,10 @@ TEST(Batches, AWorkersBatchOfResultsReachesEachClientAsThatClientReadsThem) {
   EXPECT_TRUE(second.get().ok());
 
   const std::string log = fleet.broker().log();
-  EXPECT_NE(log.find("refused a message of a Batch: MALFORMED_MESSAGE: a Batch inside a Batch"), std::string::npos)
+  EXPECT_NE(log.find("refused: MALFORMED_MESSAGE: message 1 of 8 in a Batch: a Batch inside a Batch"),
+            std::string::npos)
       << log;
-  EXPECT_NE(log.find("refused a message of a Batch: MALFORMED_MESSAGE: first frame is not a GpuBridge header"),
+  EXPECT_NE(log.find("refused: MALFORMED_MESSAGE: message 2 of 8 in a Batch: first frame is not a GpuBridge header"),
             std::string::npos)
       << log;
 }
@@ -180,6 +181,7 @@ TEST(Batches, AClientsBatchOfJobsRunsEachAndWhatDoesNotVerifyIsRefusedAlone) {
 
   std::set<std::uint64_t> answered;
   int malformed = 0;
+  std::string refusals;
   const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (std::chrono::steady_clock::now() < until && (answered.size() < 2 || malformed < 2)) {
     bool was_batch = false;
@@ -190,6 +192,7 @@ TEST(Batches, AClientsBatchOfJobsRunsEachAndWhatDoesNotVerifyIsRefusedAlone) {
       ASSERT_NE(result, nullptr);
       if (result->status() == wire::StatusCode::MALFORMED_MESSAGE && result->job_id() == 0) {
         ++malformed;
+        refusals += std::string(core::view(result->message())) + "\n";
         continue;
       }
       EXPECT_EQ(result->status(), wire::StatusCode::OK) << core::view(result->message());
@@ -198,8 +201,39 @@ TEST(Batches, AClientsBatchOfJobsRunsEachAndWhatDoesNotVerifyIsRefusedAlone) {
   }
   EXPECT_EQ(answered, (std::set<std::uint64_t>{1, 2})) << fleet.logs();
   EXPECT_EQ(malformed, 2) << fleet.logs();
+  // Which message of the Batch each was: a refusal that cannot read a message cannot name its job.
+  EXPECT_NE(refusals.find("message 2 of 4 in a Batch: a Batch inside a Batch"), std::string::npos) << refusals;
+  EXPECT_NE(refusals.find("message 3 of 4 in a Batch: first frame is not a GpuBridge header"), std::string::npos)
+      << refusals;
   bool was_batch = false;
   EXPECT_TRUE(client.next(std::chrono::milliseconds(300), was_batch).empty()) << "a job of the inner Batch ran";
+}
+
+// A Batch of one more job than a Batch may hold is refused whole, unread: none of its jobs runs.
+TEST(Batches, ABatchOfMoreMessagesThanABatchHoldsIsRefusedWhole) {
+  Fleet fleet({.workers = 1});
+  zmq::context_t context;
+  RawClient client(context, fleet);
+  flatbuffers::FlatBufferBuilder fbb;
+  std::vector<flatbuffers::Offset<wire::BatchedMessage>> messages;
+  for (std::uint64_t job = 1; job <= core::kMaxBatchMessages + 1; ++job) {
+    zmq::message_t header = RawClient::job(job, true);
+    auto bytes = fbb.CreateVector(static_cast<const std::uint8_t*>(header.data()), header.size());
+    messages.push_back(wire::CreateBatchedMessage(fbb, bytes));
+  }
+  auto batch = wire::CreateBatch(fbb, fbb.CreateVector(messages));
+  client.send(core::finish_envelope(fbb, wire::Body::Batch, batch.Union()));
+  bool was_batch = false;
+  std::vector<zmq::message_t> got = client.next(std::chrono::seconds(5), was_batch);
+  ASSERT_EQ(got.size(), 1u) << fleet.logs();
+  const wire::Envelope* envelope = nullptr;
+  ASSERT_TRUE(core::decode_envelope(got[0], core::Limits{}, envelope).is_ok());
+  const wire::JobResult* refusal = envelope->body_as_JobResult();
+  ASSERT_NE(refusal, nullptr);
+  EXPECT_EQ(refusal->status(), wire::StatusCode::MALFORMED_MESSAGE);
+  EXPECT_NE(core::view(refusal->message()).find("holds at most 64"), std::string_view::npos)
+      << core::view(refusal->message());
+  EXPECT_TRUE(client.next(std::chrono::milliseconds(500), was_batch).empty()) << "a job of the refused Batch ran";
 }
 
 }  // namespace

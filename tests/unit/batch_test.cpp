@@ -68,6 +68,17 @@ TEST(Batch, ABatchStaysWithinItsSize) {
   EXPECT_TRUE(writer.fits(large));
 }
 
+TEST(Batch, ABatchHoldsAtMostItsCountOfMessages) {
+  BatchWriter writer;
+  for (std::uint64_t i = 0; i < kMaxBatchMessages; ++i) {
+    ASSERT_TRUE(writer.fits(ping(i)));
+    writer.add(ping(i));
+  }
+  EXPECT_FALSE(writer.fits(ping(99)));
+  zmq::message_t frame = writer.take();
+  EXPECT_EQ(ping_ids(frame).size(), kMaxBatchMessages);
+}
+
 TEST(Batch, ABatchInsideABatchIsRefused) {
   BatchWriter inner;
   inner.add(ping(1));

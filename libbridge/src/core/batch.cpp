@@ -1,5 +1,6 @@
 #include "bridge/core/batch.hpp"
 
+#include <algorithm>
 #include <string>
 #include <utility>
 
@@ -17,6 +18,7 @@ BatchWriter::BatchWriter(std::size_t max_bytes) : max_bytes_(max_bytes), fbb_(40
 
 bool BatchWriter::fits(const zmq::message_t& header) const {
   if (count_ == 0) return true;
+  if (count_ >= kMaxBatchMessages) return false;
   // Built so far, and the vector of the messages' offsets that take() adds.
   const std::size_t gathered = count_ == 1 ? first_.size() + kPerMessageBytes : fbb_.GetSize() + 4 * count_;
   return kFixedBytes + gathered + header.size() + kPerMessageBytes <= max_bytes_;
@@ -59,6 +61,12 @@ void for_each_batched(const wire::Batch& batch, const std::function<void(zmq::me
   }
 }
 
+int messages_in(const wire::Envelope* envelope) {
+  const wire::Batch* batch = envelope != nullptr ? envelope->body_as_Batch() : nullptr;
+  if (batch == nullptr) return 1;
+  return static_cast<int>(std::clamp<std::size_t>(batch->messages()->size(), 1, kMaxBatchMessages));
+}
+
 Status decode_batched(zmq::message_t& frame, const Limits& limits, const wire::Envelope*& out) {
   Status status = decode_envelope(frame, limits, out);
   if (status.is_ok() && out->body_type() == wire::Body::Batch) {
@@ -72,21 +80,32 @@ void each_message(Frames& frames, std::size_t header, const wire::Envelope& enve
                   const OnMessage& on_message, const OnRefused& on_refused) {
   const auto* batch = envelope.body_as_Batch();
   if (batch == nullptr) return on_message(envelope, frames);
-  if (frames.size() != header + 1) {
-    if (on_refused)
-      on_refused({StatusCode::kMalformedMessage,
-                  "a Batch came with " + std::to_string(frames.size() - header - 1) + " payload frames; it has none"},
-                 frames[header]);
+  Status refused;
+  if (frames.size() != header + 1)
+    refused = {StatusCode::kMalformedMessage, "a Batch came with " + std::to_string(frames.size() - header - 1) +
+                                                  " payload frames; it has none, and none of its messages was read"};
+  else if (batch->messages()->size() > kMaxBatchMessages)
+    refused = {StatusCode::kMalformedMessage, "a Batch of " + std::to_string(batch->messages()->size()) +
+                                                  " messages; it holds at most " + std::to_string(kMaxBatchMessages) +
+                                                  ", and none of its messages was read: send smaller ones"};
+  if (!refused.is_ok()) {
+    if (on_refused) on_refused(refused, frames[header]);
     return;
   }
+  std::size_t index = 0;
   for_each_batched(*batch, [&](zmq::message_t& message) {
     Frames one;
     one.reserve(header + 1);
     for (std::size_t i = 0; i < header; ++i) one.emplace_back(frames[i].data(), frames[i].size());
     one.push_back(std::move(message));
     const wire::Envelope* decoded = nullptr;
-    if (Status refused = decode_batched(one[header], limits, decoded); !refused.is_ok()) {
-      if (on_refused) on_refused(refused, one[header]);
+    ++index;
+    if (Status bad = decode_batched(one[header], limits, decoded); !bad.is_ok()) {
+      // Which one, since a refusal that cannot read the message cannot name its job.
+      if (on_refused)
+        on_refused({bad.code(), "message " + std::to_string(index) + " of " +
+                                    std::to_string(batch->messages()->size()) + " in a Batch: " + bad.message()},
+                   one[header]);
       return;
     }
     on_message(*decoded, one);

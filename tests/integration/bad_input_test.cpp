@@ -217,6 +217,7 @@ TEST_F(BadInput, AHeaderOverTheLimitIsTooLargeWithoutItsJobId) {
   EXPECT_EQ(a.code, StatusCode::kTooLarge) << a.message;
   EXPECT_EQ(a.job_id, 0u);
   EXPECT_NE(a.message.find("the limit is 65536"), std::string::npos) << a.message;
+  EXPECT_NE(a.message.find("frames of their own"), std::string::npos) << "says nothing of what to do: " << a.message;
 }
 
 TEST_F(BadInput, AFrameFarOverTheLimitDropsOnlyThatConnection) {

@@ -85,10 +85,10 @@ Status verify_envelope(std::span<const std::uint8_t> header, const Limits& limit
   const std::uint8_t* data = header.data();
   const std::size_t size = header.size();
   if (size > limits.max_header_bytes)
-    return {StatusCode::kTooLarge,
-            "header frame is " + std::to_string(size) + " bytes; the limit is " + std::to_string(limits.max_header_bytes) +
-                " (max_header_bytes), and nothing in it was read: send large tensors in frames of their own, and "
-                "fewer messages per Batch"};
+    return {StatusCode::kTooLarge, "header frame is " + std::to_string(size) + " bytes; the limit is " +
+                                       std::to_string(limits.max_header_bytes) +
+                                       " (max_header_bytes), and nothing in it was read: send large tensors in "
+                                       "frames of their own, and fewer messages per Batch"};
   if (size < 8 || !flatbuffers::BufferHasIdentifier(data, wire::EnvelopeIdentifier()))
     return malformed(
         "first frame is not a GpuBridge header (expected a FlatBuffer with file identifier "

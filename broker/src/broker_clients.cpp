@@ -65,11 +65,13 @@ void BrokerService::handle_client_message(ClientMessage& received) {
   if (!received.decoded.is_ok()) return refuse_client_message(client, frames[1], received.decoded);
   // Verified when it was read (and, if it had to be, moved to aligned memory, which moves with the frame).
   const auto* envelope = flatbuffers::GetRoot<wire::Envelope>(frames[1].data());
-  // A Batch's messages each as if it had come alone, on the same connection under the same key.
+  // A Batch's messages each as if it had come alone, on the same connection under the same key. A
+  // message alone takes the routing id (no copy per job); each of a Batch's gets its own.
+  const bool alone = envelope->body_type() != wire::Body::Batch;
   core::each_message(
       frames, 1, *envelope, options_.limits,
       [&](const wire::Envelope& message, core::Frames& one) {
-        on_client_message(client, received.caller, received.fd, message, one);
+        on_client_message(alone ? std::move(client) : client, received.caller, received.fd, message, one);
       },
       [&](const Status& refused, const zmq::message_t& header) { refuse_client_message(client, header, refused); });
 }

@@ -19,8 +19,6 @@ class RequestBatches {
   /// Takes a message to be sent if it is a JobRequest of one frame and this is gathering; else
   /// false, and the message is the caller's to send.
   bool offer(Frames& frames);
-  /// Gathers the request `header` (a JobRequest of one frame) of job `id`.
-  void add(std::uint64_t id, zmq::message_t header);
   bool empty() const { return full_.empty() && open_.empty(); }
   /// Sends what was gathered on `socket` (without waiting), one message per Batch, and stops
   /// gathering. Returns the ids of the jobs whose message could not be sent (the queue towards the
@@ -28,6 +26,9 @@ class RequestBatches {
   std::vector<std::uint64_t> flush(zmq::socket_t& socket);
 
  private:
+  /// Gathers the request `header` (a JobRequest of one frame) of job `id`.
+  void add(std::uint64_t id, zmq::message_t header);
+
   struct Gathered {
     zmq::message_t frame;
     std::vector<std::uint64_t> ids;

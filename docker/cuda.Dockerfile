@@ -10,6 +10,7 @@ RUN apt-get update -qq \
       cmake ninja-build pkg-config g++ \
       libzmq3-dev cppzmq-dev libflatbuffers-dev flatbuffers-compiler \
       libtbb-dev libhiredis-dev libyaml-cpp-dev libspdlog-dev libcpp-httplib-dev libcli11-dev nlohmann-json3-dev \
+      libjemalloc-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
@@ -29,7 +30,7 @@ FROM nvidia/cuda:13.0.1-runtime-ubuntu24.04 AS runtime
 # on this Ubuntu release; the headers they add are small next to CUDA's libraries.
 RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-      libzmq3-dev libtbb-dev libhiredis-dev libyaml-cpp-dev libspdlog-dev libcpp-httplib-dev \
+      libzmq3-dev libtbb-dev libhiredis-dev libyaml-cpp-dev libspdlog-dev libcpp-httplib-dev libjemalloc2 \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /opt/gpubridge /opt/gpubridge
 ENV PATH=/opt/gpubridge/bin:$PATH LD_LIBRARY_PATH=/opt/gpubridge/lib

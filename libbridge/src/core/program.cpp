@@ -1,5 +1,6 @@
 #include "bridge/core/program.hpp"
 
+#include <dlfcn.h>
 #include <pthread.h>
 #include <sys/auxv.h>
 #include <sys/prctl.h>
@@ -117,6 +118,9 @@ void use_huge_pages_for_large_blocks(char** argv) {
   // again forever), nor when started through the dynamic loader by hand (/proc/self/exe is the
   // loader, which would take the arguments for its own).
   if (::getauxval(AT_SECURE) != 0 || argv == nullptr || argv[0] == nullptr) return;
+  // Not where malloc is jemalloc's (the fleet's programs are linked with it): glibc's tunable would
+  // change nothing, and jemalloc asks for huge pages by its own setting (jemalloc_settings.cpp).
+  if (::dlsym(RTLD_DEFAULT, "mallctl") != nullptr) return;
   std::error_code error;
   const std::string self = std::filesystem::read_symlink("/proc/self/exe", error).filename().string();
   if (error || self.rfind("ld-", 0) == 0) return;

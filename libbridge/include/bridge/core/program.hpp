@@ -32,9 +32,9 @@ void reload_on_sighup(Notifier& reload);
 /// fresh memory takes a page fault per 4 KiB page on its first write: a 64 MiB transfer took 3 to
 /// 6 times longer for that on a virtual machine. Does nothing where GLIBC_TUNABLES already names
 /// glibc.malloc.hugetlb (the operator's choice: `glibc.malloc.hugetlb=0` keeps 4 KiB pages), where
-/// huge pages are always or never given, for a setuid or file-capability binary, when started
-/// through the dynamic loader by hand, or if the exec fails. The run again names its thread after
-/// argv[0] (not "exe").
+/// huge pages are always or never given, where malloc is jemalloc's (which has a setting of its
+/// own), for a setuid or file-capability binary, when started through the dynamic loader by hand,
+/// or if the exec fails. The run again names its thread after argv[0] (not "exe").
 void use_huge_pages_for_large_blocks(char** argv);
 
 }  // namespace bridge::core

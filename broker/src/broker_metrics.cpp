@@ -81,30 +81,53 @@ void BrokerMetrics::add_kernels(const std::vector<std::string>& kernels) {
     if (kernels_.size() < kMaxKernelLabels) kernels_.insert(k);
 }
 
-std::string BrokerMetrics::tenant_label(const std::string& tenant) const {
-  return tenants_.count(tenant) > 0 ? tenant : "unknown";
+std::string_view BrokerMetrics::tenant_label(std::string_view tenant) const {
+  auto it = tenants_.find(tenant);
+  return it != tenants_.end() ? std::string_view(*it) : "unknown";
 }
 
-std::string BrokerMetrics::kernel_label(const std::string& kernel) const {
-  return kernels_.count(kernel) > 0 ? kernel : "unknown";
+std::string_view BrokerMetrics::kernel_label(std::string_view kernel) const {
+  auto it = kernels_.find(kernel);
+  return it != kernels_.end() ? std::string_view(*it) : "unknown";
+}
+
+BrokerMetrics::JobSeries& BrokerMetrics::job_series(std::string_view tenant, std::string_view kernel,
+                                                    StatusCode code) {
+  auto it = job_series_.find(std::tuple{tenant, kernel, code});
+  if (it == job_series_.end()) {
+    it = job_series_.emplace(std::tuple{std::string(tenant), std::string(kernel), code}, JobSeries{}).first;
+    it->second.answered = registry_.handle(
+        "bridge_jobs_total", {{"tenant", tenant}, {"kernel", kernel}, {"status", status_code_name(code)}},
+        Registry::Type::kCounter);
+  }
+  return it->second;
 }
 
 void BrokerMetrics::job_answered(const Job& job, StatusCode code, std::string_view fallback_reason,
                                  std::string_view worker) {
-  const std::string tenant = tenant_label(job.tenant), kernel = kernel_label(job.kernel);
-  registry_.add("bridge_jobs_total", {{"tenant", tenant}, {"kernel", kernel}, {"status", status_code_name(code)}});
-  if (code == StatusCode::kOk)
-    registry_.observe("bridge_job_latency_seconds", {{"tenant", tenant}, {"kernel", kernel}},
-                      seconds(Clock::now() - job.received));
+  const std::string_view tenant = tenant_label(job.tenant), kernel = kernel_label(job.kernel);
+  JobSeries& series = job_series(tenant, kernel, code);
+  series.answered.add();
+  if (code == StatusCode::kOk) {
+    if (!series.latency)
+      series.latency = registry_.handle("bridge_job_latency_seconds", {{"tenant", tenant}, {"kernel", kernel}},
+                                        Registry::Type::kHistogram);
+    series.latency.observe(seconds(Clock::now() - job.received));
+  }
   if (!fallback_reason.empty())
-    registry_.add("bridge_fallbacks_total",
-                  {{"worker", std::string(worker)}, {"reason", fallback_class(fallback_reason)}});
+    registry_.add("bridge_fallbacks_total", {{"worker", worker}, {"reason", fallback_class(fallback_reason)}});
 }
 
 void BrokerMetrics::job_dispatched(const Job& job) {
-  if (job.attempts == 1)
-    registry_.observe("bridge_queue_wait_seconds", {{"tenant", tenant_label(job.tenant)}},
-                      seconds(job.dispatched - job.received));
+  if (job.attempts != 1) return;
+  const std::string_view tenant = tenant_label(job.tenant);
+  auto it = queue_wait_.find(tenant);
+  if (it == queue_wait_.end())
+    it = queue_wait_
+             .emplace(std::string(tenant),
+                      registry_.handle("bridge_queue_wait_seconds", {{"tenant", tenant}}, Registry::Type::kHistogram))
+             .first;
+  it->second.observe(seconds(job.dispatched - job.received));
 }
 
 void BrokerMetrics::quota_refused(const std::string& tenant, const std::string& limit) {
@@ -113,18 +136,17 @@ void BrokerMetrics::quota_refused(const std::string& tenant, const std::string& 
 }
 
 void BrokerMetrics::worker_seen(const WorkerRecord& w) {
-  const metrics::Labels id{{"worker", w.id}};
-  registry_.set("bridge_worker_slots", id, w.slots);
-  registry_.set("bridge_worker_prefetch", id, w.prefetch);
-  registry_.set("bridge_worker_inflight_jobs", id, static_cast<double>(w.inflight.size()));
-  registry_.set("bridge_worker_gpu_disabled", id, w.metrics.gpu_disabled ? 1 : 0);
+  auto set = [&](std::string_view name, double value) { registry_.set(name, {{"worker", w.id}}, value); };
+  set("bridge_worker_slots", w.slots);
+  set("bridge_worker_prefetch", w.prefetch);
+  set("bridge_worker_inflight_jobs", static_cast<double>(w.inflight.size()));
+  set("bridge_worker_gpu_disabled", w.metrics.gpu_disabled ? 1 : 0);
   const DeviceMetrics& m = w.metrics;
   // An unknown reading (-1) is left out rather than exported as a value.
-  if (m.utilization_percent >= 0) registry_.set("bridge_device_utilization_percent", id, m.utilization_percent);
-  if (m.free_memory_bytes >= 0)
-    registry_.set("bridge_device_free_memory_bytes", id, static_cast<double>(m.free_memory_bytes));
-  if (m.temperature_c >= 0) registry_.set("bridge_device_temperature_celsius", id, m.temperature_c);
-  if (m.power_watts >= 0) registry_.set("bridge_device_power_watts", id, m.power_watts);
+  if (m.utilization_percent >= 0) set("bridge_device_utilization_percent", m.utilization_percent);
+  if (m.free_memory_bytes >= 0) set("bridge_device_free_memory_bytes", static_cast<double>(m.free_memory_bytes));
+  if (m.temperature_c >= 0) set("bridge_device_temperature_celsius", m.temperature_c);
+  if (m.power_watts >= 0) set("bridge_device_power_watts", m.power_watts);
   if (m.pool_bytes_in_use >= 0) {
     registry_.set("bridge_pool_bytes", {{"worker", w.id}, {"state", "in_use"}},
                   static_cast<double>(m.pool_bytes_in_use));

@@ -34,5 +34,30 @@ TEST(MetricsRegistry, CountersGaugesAndRemovalByLabel) {
   EXPECT_NE(r.render().find("# HELP jobs_total Jobs.\n# TYPE jobs_total counter\n"), std::string::npos);
 }
 
+TEST(MetricsRegistry, AHandleAddsToTheSeriesItNamesAndKeepsItFromRemoval) {
+  metrics::Registry r;
+  r.describe("wait_seconds", metrics::Registry::Type::kHistogram, "Wait.", {0.1, 1});
+  metrics::Registry::Handle empty;
+  EXPECT_FALSE(empty);
+  auto jobs = r.handle("jobs_total", {{"worker", "a"}, {"status", "OK"}}, metrics::Registry::Type::kCounter);
+  ASSERT_TRUE(jobs);
+  jobs.add();
+  jobs.add(2);
+  r.add("jobs_total", {{"worker", "a"}, {"status", "OK"}});  // the same series, by its labels
+  EXPECT_EQ(r.value("jobs_total", {{"worker", "a"}, {"status", "OK"}}), 4);
+  auto wait = r.handle("wait_seconds", {{"tenant", "t"}}, metrics::Registry::Type::kHistogram);
+  wait.observe(0.05);
+  wait.observe(5);
+  const std::string text = r.render();
+  EXPECT_NE(text.find(R"(wait_seconds_bucket{tenant="t",le="1"} 1)"), std::string::npos) << text;
+  EXPECT_NE(text.find(R"(wait_seconds_count{tenant="t"} 2)"), std::string::npos) << text;
+  // remove() leaves a held series (the handle would point at freed memory), drops the others.
+  r.add("jobs_total", {{"worker", "a"}, {"status", "FAILED"}});
+  r.remove("jobs_total", "worker", "a");
+  EXPECT_EQ(r.value("jobs_total", {{"worker", "a"}, {"status", "FAILED"}}), 0);
+  jobs.add();
+  EXPECT_EQ(r.value("jobs_total", {{"worker", "a"}, {"status", "OK"}}), 5);
+}
+
 }  // namespace
 }  // namespace bridge::testing

@@ -52,16 +52,28 @@ void WorkerMetrics::heartbeat(std::uint32_t inflight, bool broker_connected, std
 
 void WorkerMetrics::answered(const Execution& execution, const DeviceInfo& device) {
   if (execution.kernel == nullptr) return;  // refused before a kernel was known
-  const std::string device_kind = device_kind_name(device.kind);
-  registry_.add("bridge_worker_jobs_total", {{"kernel", execution.kernel->name},
-                                             {"device", device_kind},
-                                             {"status", status_code_name(execution.status.code())}});
-  if (execution.status.is_ok())
-    registry_.observe("bridge_worker_compute_seconds", {{"kernel", execution.kernel->name}, {"device", device_kind}},
-                      static_cast<double>(execution.compute_us) / 1e6);
-  if (!execution.fallback_reason.empty())
-    registry_.add("bridge_worker_fallbacks_total", {{"kernel", execution.kernel->name}});
-  if (execution.batch_size > 1) registry_.add("bridge_worker_batched_jobs_total", {{"kernel", execution.kernel->name}});
+  const std::string_view kernel = execution.kernel->name, device_kind = device_kind_name(device.kind);
+  const StatusCode code = execution.status.code();
+  auto [it, created] = job_series_.try_emplace(std::tuple{execution.kernel, device.kind, code});
+  JobSeries& series = it->second;
+  using Type = metrics::Registry::Type;
+  if (created)
+    series.jobs = registry_.handle("bridge_worker_jobs_total",
+                                   {{"kernel", kernel}, {"device", device_kind}, {"status", status_code_name(code)}},
+                                   Type::kCounter);
+  series.jobs.add();
+  if (execution.status.is_ok()) {
+    if (!series.compute)
+      series.compute = registry_.handle("bridge_worker_compute_seconds", {{"kernel", kernel}, {"device", device_kind}},
+                                        Type::kHistogram);
+    series.compute.observe(static_cast<double>(execution.compute_us) / 1e6);
+  }
+  if (!execution.fallback_reason.empty()) registry_.add("bridge_worker_fallbacks_total", {{"kernel", kernel}});
+  if (execution.batch_size > 1) {
+    if (!series.batched)
+      series.batched = registry_.handle("bridge_worker_batched_jobs_total", {{"kernel", kernel}}, Type::kCounter);
+    series.batched.add();
+  }
 }
 
 }  // namespace bridge::worker

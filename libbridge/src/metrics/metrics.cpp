@@ -11,8 +11,9 @@ namespace {
 // Appends `{k="v",...,extra}` (nothing for no labels and no extra), label values escaped as the
 // text format wants: backslash, double quote and newline. Appends in place: it runs for every
 // counter bump, a few per job, and made several temporary strings each before.
-void append_labels(std::string& out, const Labels& labels, std::string_view extra = {}) {
-  if (labels.empty() && extra.empty()) return;
+template <typename LabelList>
+void append_labels(std::string& out, const LabelList& labels, std::string_view extra = {}) {
+  if (labels.size() == 0 && extra.empty()) return;
   out += '{';
   bool first = true;
   for (const auto& [k, v] : labels) {
@@ -37,7 +38,8 @@ void append_labels(std::string& out, const Labels& labels, std::string_view extr
   out += '}';
 }
 
-std::string render_labels(const Labels& labels, std::string_view extra = {}) {
+template <typename LabelList>
+std::string render_labels(const LabelList& labels, std::string_view extra = {}) {
   std::string out;
   append_labels(out, labels, extra);
   return out;
@@ -80,39 +82,66 @@ Registry::Family& Registry::family(std::string_view name) {
   return it->second;
 }
 
-Registry::Series& Registry::series(Family& f, const Labels& labels, Type type) {
+Registry::Series& Registry::series(Family& f, LabelRefs labels, Type type) {
   if (f.series.empty() && f.help.empty()) f.type = type;  // used without describe(): still valid output
   // The key is rendered into a buffer kept from call to call (under the mutex): a series that
   // exists is found without allocating.
   key_.clear();
   append_labels(key_, labels);
   auto it = f.series.find(key_);
-  if (it == f.series.end()) it = f.series.emplace(key_, Series{}).first;
+  if (it == f.series.end()) {
+    it = f.series.emplace(key_, Series{}).first;
+    for (const auto& [k, v] : labels) it->second.labels.emplace_back(k, v);
+  }
   Series& s = it->second;
-  if (s.labels.empty()) s.labels = labels;
   if (f.type == Type::kHistogram && s.buckets.size() != f.bounds.size()) s.buckets.assign(f.bounds.size(), 0);
   return s;
 }
 
-void Registry::add(std::string_view name, const Labels& labels, double delta) {
-  std::lock_guard lock(mutex_);
-  series(family(name), labels, Type::kCounter).value += delta;
-}
-
-void Registry::set(std::string_view name, const Labels& labels, double value) {
-  std::lock_guard lock(mutex_);
-  series(family(name), labels, Type::kGauge).value = value;
-}
-
-void Registry::observe(std::string_view name, const Labels& labels, double value) {
-  std::lock_guard lock(mutex_);
-  Family& f = family(name);
-  Series& s = series(f, labels, Type::kHistogram);
-  const auto& bounds = f.bounds;
+void Registry::observe(Series& s, const std::vector<double>& bounds, double value) {
   const auto at = std::lower_bound(bounds.begin(), bounds.end(), value) - bounds.begin();
   if (static_cast<std::size_t>(at) < s.buckets.size()) ++s.buckets[static_cast<std::size_t>(at)];
   ++s.count;
   s.sum += value;
+}
+
+void Registry::add(std::string_view name, LabelRefs labels, double delta) {
+  std::lock_guard lock(mutex_);
+  series(family(name), labels, Type::kCounter).value += delta;
+}
+
+void Registry::set(std::string_view name, LabelRefs labels, double value) {
+  std::lock_guard lock(mutex_);
+  series(family(name), labels, Type::kGauge).value = value;
+}
+
+void Registry::observe(std::string_view name, LabelRefs labels, double value) {
+  std::lock_guard lock(mutex_);
+  Family& f = family(name);
+  observe(series(f, labels, Type::kHistogram), f.bounds, value);
+}
+
+Registry::Handle Registry::handle(std::string_view name, LabelRefs labels, Type type) {
+  std::lock_guard lock(mutex_);
+  Family& f = family(name);
+  Handle h;
+  h.registry_ = this;
+  h.series_ = &series(f, labels, type);  // a map node: it stays where it is
+  h.series_->held = true;
+  h.bounds_ = &f.bounds;  // describe() replaces the vector's contents, never the vector
+  return h;
+}
+
+void Registry::Handle::add(double delta) {
+  std::lock_guard lock(registry_->mutex_);
+  series_->value += delta;
+}
+
+void Registry::Handle::observe(double value) {
+  std::lock_guard lock(registry_->mutex_);
+  // A histogram described after the handle was taken: its buckets follow the bounds, as series() does.
+  if (series_->buckets.size() != bounds_->size()) series_->buckets.assign(bounds_->size(), 0);
+  Registry::observe(*series_, *bounds_, value);
 }
 
 void Registry::remove(std::string_view name, const std::string& key, const std::string& value) {
@@ -123,11 +152,11 @@ void Registry::remove(std::string_view name, const std::string& key, const std::
     const auto& labels = it->second.labels;
     const bool match =
         std::any_of(labels.begin(), labels.end(), [&](const auto& l) { return l.first == key && l.second == value; });
-    it = match ? f->second.series.erase(it) : std::next(it);
+    it = match && !it->second.held ? f->second.series.erase(it) : std::next(it);
   }
 }
 
-double Registry::value(std::string_view name, const Labels& labels) const {
+double Registry::value(std::string_view name, LabelRefs labels) const {
   std::lock_guard lock(mutex_);
   auto f = families_.find(name);
   if (f == families_.end()) return 0;

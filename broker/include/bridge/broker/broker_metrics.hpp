@@ -1,9 +1,11 @@
 #pragma once
 /// @file BrokerMetrics: what the broker counts for Prometheus (docs/operations.md, "Metrics").
 
+#include <map>
 #include <set>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "bridge/broker/job.hpp"
@@ -42,13 +44,23 @@ class BrokerMetrics {
   const metrics::Registry& registry() const { return registry_; }
 
  private:
-  std::string tenant_label(const std::string& tenant) const;
-  std::string kernel_label(const std::string& kernel) const;
+  /// A job's series for one label set, found once: the labels are otherwise built and looked up a
+  /// few times per job.
+  struct JobSeries {
+    metrics::Registry::Handle answered;  ///< bridge_jobs_total
+    metrics::Registry::Handle latency;   ///< bridge_job_latency_seconds, once a job is answered OK
+  };
+  std::string_view tenant_label(std::string_view tenant) const;
+  std::string_view kernel_label(std::string_view kernel) const;
+  JobSeries& job_series(std::string_view tenant, std::string_view kernel, StatusCode code);
 
   static constexpr std::size_t kMaxKernelLabels = 256;
   metrics::Registry registry_;
   std::set<std::string, std::less<>> tenants_;
   std::set<std::string, std::less<>> kernels_;
+  // Keyed by labels (the set and "unknown"), so as bounded as the series themselves.
+  std::map<std::tuple<std::string, std::string, StatusCode>, JobSeries, std::less<>> job_series_;
+  std::map<std::string, metrics::Registry::Handle, std::less<>> queue_wait_;  ///< by tenant label
 };
 
 /// A fallback_reason as a small fixed set, for a label: no_gpu_kernel, out_of_memory, device_failure,

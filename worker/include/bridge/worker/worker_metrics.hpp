@@ -3,7 +3,9 @@
 /// /metrics, /healthz, /readyz endpoint when metrics_listen is set.
 
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <tuple>
 
 #include "bridge/fleet.hpp"
 #include "bridge/metrics/metrics_server.hpp"
@@ -27,8 +29,18 @@ class WorkerMetrics {
   void answered(const Execution& execution, const DeviceInfo& device);
 
  private:
+  /// A job's series for one (kernel, device, status), found once: its labels are otherwise built
+  /// and looked up on every answer.
+  struct JobSeries {
+    metrics::Registry::Handle jobs;     ///< bridge_worker_jobs_total
+    metrics::Registry::Handle compute;  ///< bridge_worker_compute_seconds, once a job is answered OK
+    metrics::Registry::Handle batched;  ///< bridge_worker_batched_jobs_total, once a job shared a launch
+  };
+
   metrics::Registry registry_;
   std::unique_ptr<metrics::MetricsServer> server_;  ///< when metrics_listen is set
+  // Kernels are registered for the process's life, so their addresses name them.
+  std::map<std::tuple<const KernelSpec*, DeviceKind, StatusCode>, JobSeries> job_series_;
 };
 
 }  // namespace bridge::worker

@@ -274,6 +274,31 @@ TEST(Kernels, NormalizeIsRightForAnyChannelCountOverManyPeriods) {
   }
 }
 
+// Over 8 MiB the output is written with streaming stores, one loop per instruction set: each is
+// checked against the arithmetic, with channel counts whose periods start on and off a vector's
+// alignment, and the params form too.
+TEST(Kernels, NormalizeOfALargeTensorIsRightOnEveryInstructionSet) {
+  constexpr std::int64_t kValues = (std::int64_t{8} << 20) / 4 + 1000;  // just over the streaming bound
+  for_each_cpu_isa([&] {
+    for (std::int64_t c : {3, 1500}) {
+      Tensor img = random_tensor({kValues / c, c}, 21);
+      Tensor scale = random_tensor({c}, 22), shift = random_tensor({c}, 23);
+      std::vector<Tensor> out;
+      ASSERT_TRUE(run("normalize", {img, scale, shift}, {}, out).is_ok()) << c;
+      const auto x = img.values<float>(), y = out[0].values<float>();
+      for (std::size_t i = 0; i < x.size(); ++i) {
+        const auto k = i % static_cast<std::size_t>(c);
+        ASSERT_NEAR(y[i], x[i] * scale.values<float>()[k] + shift.values<float>()[k], 4e-7) << "c=" << c << " i=" << i;
+      }
+    }
+    Tensor x = random_tensor({kValues}, 24);
+    std::vector<Tensor> out;
+    ASSERT_TRUE(run("normalize", {x}, {{"scale", 2.5}, {"shift", -1}}, out).is_ok());
+    for (std::size_t i = 0; i < x.values<float>().size(); ++i)
+      ASSERT_NEAR(out[0].values<float>()[i], x.values<float>()[i] * 2.5f - 1.0f, 4e-7) << i;
+  });
+}
+
 // The params form: one scale and shift for every element, each defaulting to the identity; x of
 // any rank, its last axis long (one task's worth and more) or short.
 TEST(Kernels, NormalizeWithParamsAppliesOneScaleAndShiftToAll) {

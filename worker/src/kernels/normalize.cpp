@@ -4,12 +4,18 @@
 // stage's outputs), params `scale` (default 1) and `shift` (default 0) apply to every channel.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <numeric>
 
 #include <tbb/parallel_for.h>
 
 #include "checks.hpp"
+#include "cpu_isa.hpp"
 #include "vector_clones.hpp"
+
+#if BRIDGE_KERNELS_PICK_ISA
+#include <immintrin.h>
+#endif
 
 namespace bridge::worker {
 namespace {
@@ -69,6 +75,90 @@ void affine_uniform(const float* __restrict x, float scale, float shift, float* 
 
 constexpr std::size_t kGrain = 16384;  // elements per task: 64 KiB of x
 
+#if BRIDGE_KERNELS_PICK_ISA
+// Outputs this large are written with streaming (non-temporal) stores, which go to memory without
+// first reading each line into the cache: an ordinary store reads the line it writes, so a loop
+// that reads x and writes out moved three lines per line written, and this kernel ran at 0.62-0.88
+// of the triad (which reads two lines and writes one); with streaming stores, 1.19-1.38
+// (bridge_cpu_benchmark, alternating builds; docs/performance.md). Below this size the output is
+// likely to be read again soon (by the next stage, or ZeroMQ sending it), and is better left in
+// the cache.
+constexpr std::size_t kStreamingBytes = std::size_t{8} << 20;
+
+// affine_periodic with streaming stores, one per vector width (written out: the intrinsics need
+// the function's own target). Each period's first elements are written one at a time up to the
+// vector's alignment, which streaming stores need, and its last ones after the last whole vector.
+inline std::size_t unaligned_head(const float* p, std::size_t count, std::size_t align) {
+  const auto misalign = reinterpret_cast<std::uintptr_t>(p) % align;
+  if (misalign % sizeof(float) != 0) return count;  // never aligned: all of it one at a time
+  return std::min(count, misalign == 0 ? 0 : (align - misalign) / sizeof(float));
+}
+
+inline void affine_scalar(const float* x, const float* scale, const float* shift, float* out, std::size_t from,
+                          std::size_t to) {
+  for (std::size_t j = from; j < to; ++j) out[j] = x[j] * scale[j] + shift[j];
+}
+
+[[gnu::target("arch=x86-64-v4")]] void affine_streaming_avx512(const float* x, const float* scale, const float* shift,
+                                                               float* out, std::size_t begin, std::size_t end,
+                                                               std::size_t period) {
+  for (std::size_t base = begin; base < end; base += period) {
+    const std::size_t count = std::min(period, end - base);
+    std::size_t j = unaligned_head(out + base, count, 64);
+    affine_scalar(x + base, scale, shift, out + base, 0, j);
+    for (; j + 16 <= count; j += 16)
+      _mm512_stream_ps(out + base + j, _mm512_fmadd_ps(_mm512_loadu_ps(x + base + j), _mm512_loadu_ps(scale + j),
+                                                       _mm512_loadu_ps(shift + j)));
+    affine_scalar(x + base, scale, shift, out + base, j, count);
+  }
+  _mm_sfence();  // streaming stores are weakly ordered: all of them land before the task ends
+}
+
+[[gnu::target("arch=x86-64-v3")]] void affine_streaming_avx2(const float* x, const float* scale, const float* shift,
+                                                             float* out, std::size_t begin, std::size_t end,
+                                                             std::size_t period) {
+  for (std::size_t base = begin; base < end; base += period) {
+    const std::size_t count = std::min(period, end - base);
+    std::size_t j = unaligned_head(out + base, count, 32);
+    affine_scalar(x + base, scale, shift, out + base, 0, j);
+    for (; j + 8 <= count; j += 8)
+      _mm256_stream_ps(out + base + j, _mm256_fmadd_ps(_mm256_loadu_ps(x + base + j), _mm256_loadu_ps(scale + j),
+                                                       _mm256_loadu_ps(shift + j)));
+    affine_scalar(x + base, scale, shift, out + base, j, count);
+  }
+  _mm_sfence();
+}
+
+void affine_streaming_baseline(const float* x, const float* scale, const float* shift, float* out, std::size_t begin,
+                               std::size_t end, std::size_t period) {
+  for (std::size_t base = begin; base < end; base += period) {
+    const std::size_t count = std::min(period, end - base);
+    std::size_t j = unaligned_head(out + base, count, 16);
+    affine_scalar(x + base, scale, shift, out + base, 0, j);
+    for (; j + 4 <= count; j += 4)
+      _mm_stream_ps(out + base + j, _mm_add_ps(_mm_mul_ps(_mm_loadu_ps(x + base + j), _mm_loadu_ps(scale + j)),
+                                               _mm_loadu_ps(shift + j)));
+    affine_scalar(x + base, scale, shift, out + base, j, count);
+  }
+  _mm_sfence();
+}
+
+// The streaming loop for this CPU, or none where outputs are small.
+using AffineLoop = void (*)(const float*, const float*, const float*, float*, std::size_t, std::size_t, std::size_t);
+AffineLoop streaming_loop(std::size_t output_bytes) {
+  if (output_bytes < kStreamingBytes) return nullptr;
+  switch (kernel_isa()) {
+    case CpuIsa::kAvx512: return affine_streaming_avx512;
+    case CpuIsa::kAvx2: return affine_streaming_avx2;
+    case CpuIsa::kBaseline: return affine_streaming_baseline;
+  }
+  return nullptr;
+}
+#else
+using AffineLoop = void (*)(const float*, const float*, const float*, float*, std::size_t, std::size_t, std::size_t);
+AffineLoop streaming_loop(std::size_t) { return nullptr; }
+#endif
+
 void run_cpu(const KernelArgs& args, std::span<Tensor> outputs) {
   const auto x = args.inputs[0].values<float>();
   const auto c = static_cast<std::size_t>(args.inputs[0].shape().back());
@@ -76,6 +166,7 @@ void run_cpu(const KernelArgs& args, std::span<Tensor> outputs) {
   // Nothing to write; and nothing is allocated for the channels of an empty x (its other dimensions
   // may be 0 with many channels): every buffer below is at most the size of x.
   if (x.empty()) return;
+  const AffineLoop streaming = streaming_loop(x.size_bytes());
   if (args.inputs.size() == 1) {
     // Params apply to every channel alike: no per-channel arrays (which, for a long last axis,
     // were two copies of x's size built value by value on each run).
@@ -83,6 +174,15 @@ void run_cpu(const KernelArgs& args, std::span<Tensor> outputs) {
     const double* sh = args.find_param("shift");
     const float scale = sc != nullptr ? static_cast<float>(*sc) : 1.0f;
     const float shift = sh != nullptr ? static_cast<float>(*sh) : 0.0f;
+    if (streaming != nullptr) {  // one period of the two values, 4 KiB each
+      const std::vector<float> scales(1024, scale), shifts(1024, shift);
+      tbb::parallel_for(tbb::blocked_range<std::size_t>(0, (x.size() + 1023) / 1024, kGrain / 1024),
+                        [&](const tbb::blocked_range<std::size_t>& r) {
+                          streaming(x.data(), scales.data(), shifts.data(), out, r.begin() * 1024,
+                                    std::min(x.size(), r.end() * 1024), 1024);
+                        });
+      return;
+    }
     tbb::parallel_for(tbb::blocked_range<std::size_t>(0, x.size(), kGrain),
                       [&](const tbb::blocked_range<std::size_t>& r) {
                         affine_uniform(x.data(), scale, shift, out, r.begin(), r.end());
@@ -116,8 +216,9 @@ void run_cpu(const KernelArgs& args, std::span<Tensor> outputs) {
   const std::size_t period = c * pixels_per_period;
   const std::size_t periods = (x.size() + period - 1) / period;
   const std::size_t grain = std::max<std::size_t>(1, kGrain / period);
+  const AffineLoop loop = streaming != nullptr ? streaming : affine_periodic;
   tbb::parallel_for(tbb::blocked_range<std::size_t>(0, periods, grain), [&](const tbb::blocked_range<std::size_t>& r) {
-    affine_periodic(x.data(), scale, shift, out, r.begin() * period, std::min(x.size(), r.end() * period), period);
+    loop(x.data(), scale, shift, out, r.begin() * period, std::min(x.size(), r.end() * period), period);
   });
 }
 

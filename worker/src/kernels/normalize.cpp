@@ -11,6 +11,7 @@
 
 #include "checks.hpp"
 #include "cpu_isa.hpp"
+#include "streaming.hpp"
 #include "vector_clones.hpp"
 
 #if BRIDGE_KERNELS_PICK_ISA
@@ -76,23 +77,12 @@ void affine_uniform(const float* __restrict x, float scale, float shift, float* 
 constexpr std::size_t kGrain = 16384;  // elements per task: 64 KiB of x
 
 #if BRIDGE_KERNELS_PICK_ISA
-// Outputs this large are written with streaming (non-temporal) stores, which go to memory without
-// first reading each line into the cache: an ordinary store reads the line it writes, so a loop
-// that reads x and writes out moved three lines per line written, and this kernel ran at 0.62-0.88
-// of the triad (which reads two lines and writes one); with streaming stores, 1.19-1.38
-// (bridge_cpu_benchmark, alternating builds; docs/performance.md). Below this size the output is
-// likely to be read again soon (by the next stage, or ZeroMQ sending it), and is better left in
-// the cache.
-constexpr std::size_t kStreamingBytes = std::size_t{8} << 20;
-
-// affine_periodic with streaming stores, one per vector width (written out: the intrinsics need
-// the function's own target). Each period's first elements are written one at a time up to the
-// vector's alignment, which streaming stores need, and its last ones after the last whole vector.
-inline std::size_t unaligned_head(const float* p, std::size_t count, std::size_t align) {
-  const auto misalign = reinterpret_cast<std::uintptr_t>(p) % align;
-  if (misalign % sizeof(float) != 0) return count;  // never aligned: all of it one at a time
-  return std::min(count, misalign == 0 ? 0 : (align - misalign) / sizeof(float));
-}
+// affine_periodic with streaming stores (streaming.hpp) for outputs of streaming::kMinBytes and
+// more: this kernel ran at 0.62-0.88 of the triad with ordinary stores, 1.19-1.78 with these
+// (bridge_cpu_benchmark, alternating builds). One loop per vector width, written out: the
+// intrinsics need the function's own target. Each period's first elements are written one at a
+// time up to the vector's alignment, and its last ones after the last whole vector.
+using streaming::unaligned_head;
 
 inline void affine_scalar(const float* x, const float* scale, const float* shift, float* out, std::size_t from,
                           std::size_t to) {
@@ -111,7 +101,7 @@ inline void affine_scalar(const float* x, const float* scale, const float* shift
                                                        _mm512_loadu_ps(shift + j)));
     affine_scalar(x + base, scale, shift, out + base, j, count);
   }
-  _mm_sfence();  // streaming stores are weakly ordered: all of them land before the task ends
+  streaming::fence();
 }
 
 [[gnu::target("arch=x86-64-v3")]] void affine_streaming_avx2(const float* x, const float* scale, const float* shift,
@@ -126,7 +116,7 @@ inline void affine_scalar(const float* x, const float* scale, const float* shift
                                                        _mm256_loadu_ps(shift + j)));
     affine_scalar(x + base, scale, shift, out + base, j, count);
   }
-  _mm_sfence();
+  streaming::fence();
 }
 
 void affine_streaming_baseline(const float* x, const float* scale, const float* shift, float* out, std::size_t begin,
@@ -140,13 +130,13 @@ void affine_streaming_baseline(const float* x, const float* scale, const float* 
                                                _mm_loadu_ps(shift + j)));
     affine_scalar(x + base, scale, shift, out + base, j, count);
   }
-  _mm_sfence();
+  streaming::fence();
 }
 
 // The streaming loop for this CPU, or none where outputs are small.
 using AffineLoop = void (*)(const float*, const float*, const float*, float*, std::size_t, std::size_t, std::size_t);
 AffineLoop streaming_loop(std::size_t output_bytes) {
-  if (output_bytes < kStreamingBytes) return nullptr;
+  if (output_bytes < streaming::kMinBytes) return nullptr;
   switch (kernel_isa()) {
     case CpuIsa::kAvx512: return affine_streaming_avx512;
     case CpuIsa::kAvx2: return affine_streaming_avx2;

@@ -257,21 +257,23 @@ TEST(Kernels, NormalizeAppliesScaleAndShiftPerChannel) {
   }
 }
 
+// normalize of a random image of `pixels` x `c`, each value against the arithmetic.
+void expect_normalized_per_channel(std::int64_t pixels, std::int64_t c, std::uint32_t seed) {
+  Tensor img = random_tensor({pixels, c}, seed);
+  Tensor scale = random_tensor({c}, seed + 1), shift = random_tensor({c}, seed + 2);
+  std::vector<Tensor> out;
+  ASSERT_TRUE(run("normalize", {img, scale, shift}, {}, out).is_ok()) << c;
+  const auto x = img.values<float>(), y = out[0].values<float>();
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    const auto k = i % static_cast<std::size_t>(c);
+    ASSERT_NEAR(y[i], x[i] * scale.values<float>()[k] + shift.values<float>()[k], 4e-7) << "c=" << c << " i=" << i;
+  }
+}
+
 // Channel counts that make the kernel repeat scale and shift to whole cache lines in different
 // ways, over images of several such periods and a partial one.
 TEST(Kernels, NormalizeIsRightForAnyChannelCountOverManyPeriods) {
-  for (std::int64_t c : {1, 2, 3, 7, 16, 17, 1023, 1500}) {
-    const std::int64_t pixels = 40000 / c + 3;
-    Tensor img = random_tensor({pixels, c}, 15);
-    Tensor scale = random_tensor({c}, 16), shift = random_tensor({c}, 17);
-    std::vector<Tensor> out;
-    ASSERT_TRUE(run("normalize", {img, scale, shift}, {}, out).is_ok()) << c;
-    const auto x = img.values<float>(), y = out[0].values<float>();
-    for (std::size_t i = 0; i < x.size(); ++i) {
-      const auto k = i % static_cast<std::size_t>(c);
-      ASSERT_NEAR(y[i], x[i] * scale.values<float>()[k] + shift.values<float>()[k], 4e-7) << "c=" << c << " i=" << i;
-    }
-  }
+  for (std::int64_t c : {1, 2, 3, 7, 16, 17, 1023, 1500}) expect_normalized_per_channel(40000 / c + 3, c, 15);
 }
 
 // Over 8 MiB the output is written with streaming stores, one loop per instruction set: each is
@@ -280,17 +282,7 @@ TEST(Kernels, NormalizeIsRightForAnyChannelCountOverManyPeriods) {
 TEST(Kernels, NormalizeOfALargeTensorIsRightOnEveryInstructionSet) {
   constexpr std::int64_t kValues = (std::int64_t{8} << 20) / 4 + 1000;  // just over the streaming bound
   for_each_cpu_isa([&] {
-    for (std::int64_t c : {3, 1500}) {
-      Tensor img = random_tensor({kValues / c, c}, 21);
-      Tensor scale = random_tensor({c}, 22), shift = random_tensor({c}, 23);
-      std::vector<Tensor> out;
-      ASSERT_TRUE(run("normalize", {img, scale, shift}, {}, out).is_ok()) << c;
-      const auto x = img.values<float>(), y = out[0].values<float>();
-      for (std::size_t i = 0; i < x.size(); ++i) {
-        const auto k = i % static_cast<std::size_t>(c);
-        ASSERT_NEAR(y[i], x[i] * scale.values<float>()[k] + shift.values<float>()[k], 4e-7) << "c=" << c << " i=" << i;
-      }
-    }
+    for (std::int64_t c : {3, 1500}) expect_normalized_per_channel(kValues / c + 1, c, 21);
     Tensor x = random_tensor({kValues}, 24);
     std::vector<Tensor> out;
     ASSERT_TRUE(run("normalize", {x}, {{"scale", 2.5}, {"shift", -1}}, out).is_ok());

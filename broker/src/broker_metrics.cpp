@@ -91,14 +91,13 @@ std::string_view BrokerMetrics::kernel_label(std::string_view kernel) const {
   return it != kernels_.end() ? std::string_view(*it) : "unknown";
 }
 
-BrokerMetrics::JobSeries& BrokerMetrics::job_series(std::string_view tenant, std::string_view kernel,
-                                                    StatusCode code) {
+BrokerMetrics::JobSeries& BrokerMetrics::job_series(std::string_view tenant, std::string_view kernel, StatusCode code) {
   auto it = job_series_.find(std::tuple{tenant, kernel, code});
   if (it == job_series_.end()) {
     it = job_series_.emplace(std::tuple{std::string(tenant), std::string(kernel), code}, JobSeries{}).first;
-    it->second.answered = registry_.handle(
-        "bridge_jobs_total", {{"tenant", tenant}, {"kernel", kernel}, {"status", status_code_name(code)}},
-        Registry::Type::kCounter);
+    it->second.answered = registry_.handle("bridge_jobs_total",
+                                           {{"tenant", tenant}, {"kernel", kernel}, {"status", status_code_name(code)}},
+                                           Registry::Type::kCounter);
   }
   return it->second;
 }

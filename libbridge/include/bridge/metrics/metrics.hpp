@@ -18,8 +18,8 @@ using Labels = std::vector<std::pair<std::string, std::string>>;
 /// The same, as a call gives them: `{{"tenant", name}, {"status", "OK"}}`, nothing copied.
 using LabelRefs = std::initializer_list<std::pair<std::string_view, std::string_view>>;
 
-/// Thread-safe: the service loop writes, the HTTP thread renders. One mutex; every call is a map
-/// lookup and an add, cheap next to a job's ZeroMQ and FlatBuffers work.
+/// Thread-safe: the service loop writes, the HTTP thread renders. One mutex; a call by name and
+/// labels renders the labels and looks the series up (about 0.2 µs), a Handle only adds.
 class Registry {
   struct Series;
 

@@ -413,7 +413,8 @@ TEST(Prefetch, AStoppedMemberOfAWaitingBatchIsAnsweredAtOnceAndTheRestRuns) {
                .worker_yaml_extra = "prefetch: 4\nmax_delay_us: 300000\n"});
   Client client(fleet.client_options());
   auto blocker = client.submit({.kernel = "sleep", .params = {{"ms", 3000}}});
-  const Tensor a = random_vector(64, 1), b = random_vector(64, 2);
+  // 96 KiB a job: more than a CPU worker runs on its socket thread, where nothing waits for company.
+  const Tensor a = random_vector(8192, 1), b = random_vector(8192, 2);
   std::future<JobResult> short_lived, patient;
   {
     Client::BatchedSends together(client);  // one socket read on the worker: one batch
@@ -454,7 +455,8 @@ TEST(Prefetch, AWorkerStoppedPastItsDrainTimeoutStartsNoWaitingJob) {
 TEST(Batching, JobsCancelledInTheBatcherAreAnsweredCancelledByTheWorker) {
   Fleet fleet({.workers = 1, .slots = 2, .worker_yaml_extra = "max_delay_us: 1000000\n"});
   Client client(fleet.client_options());
-  const Tensor a = random_vector(64, 1), b = random_vector(64, 2);
+  // 96 KiB a job: more than a CPU worker runs on its socket thread, where nothing waits for company.
+  const Tensor a = random_vector(8192, 1), b = random_vector(8192, 2);
   std::vector<std::uint64_t> ids;
   {
     Client::BatchedSends together(client);

@@ -449,6 +449,8 @@ TEST(CpuBackend, RunsSmallJobsOfBytesBoundKernelsOnTheCallersThreadAndNothingEls
     return e;
   };
   auto small = job("vector_add", {Tensor::vector<float>({1, 2}), Tensor::vector<float>({10, 20})});
+  EXPECT_TRUE(backend.runs_inline(*small));
+  EXPECT_TRUE(small->outputs.empty()) << "runs_inline() only tells";
   ASSERT_TRUE(backend.run_inline(*small));
   EXPECT_TRUE(small->status.is_ok()) << small->status.to_string();
   EXPECT_EQ(small->ran_on, &backend.device());
@@ -461,10 +463,12 @@ TEST(CpuBackend, RunsSmallJobsOfBytesBoundKernelsOnTheCallersThreadAndNothingEls
   EXPECT_EQ(late->status.code(), StatusCode::kDeadlineExceeded);
   // Not inline: a kernel whose time is not its bytes' (however few), and a bytes-bound job too large.
   auto sleep = job("sleep", {}, {{"ms", 1}});
+  EXPECT_FALSE(backend.runs_inline(*sleep));
   EXPECT_FALSE(backend.run_inline(*sleep));
   EXPECT_TRUE(sleep->outputs.empty());
   const auto n = static_cast<std::int64_t>(CpuBackend::kInlineJobBytes / sizeof(float));
   auto large = job("vector_add", {random_tensor({n}, 1), random_tensor({n}, 2)});
+  EXPECT_FALSE(backend.runs_inline(*large));
   EXPECT_FALSE(backend.run_inline(*large));
   EXPECT_TRUE(large->outputs.empty());
 }

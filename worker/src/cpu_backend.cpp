@@ -164,7 +164,7 @@ void CpuBackend::run(Execution& e) {
   }
 }
 
-bool CpuBackend::run_inline(Execution& e) {
+bool CpuBackend::runs_inline(const Execution& e) const {
   // A hand-off to the arena and back costs two thread wake-ups, tens of microseconds on a busy
   // machine: more than a small job of a kernel that costs nanoseconds per byte. Such a job runs
   // here; anything else (a kernel of fixed or superlinear cost, however small its bytes) does not.
@@ -184,7 +184,11 @@ bool CpuBackend::run_inline(Execution& e) {
   for (const auto& member : e.members)
     for (const Tensor& t : member->inputs) add(t.shape(), t.dtype());
   for (const Tensor& t : e.inputs) add(t.shape(), t.dtype());
-  if (extent > kInlineJobBytes) return false;
+  return extent <= kInlineJobBytes;
+}
+
+bool CpuBackend::run_inline(Execution& e) {
+  if (!runs_inline(e)) return false;
   arena_->inline_arena.execute([&] { run(e); });
   return true;
 }

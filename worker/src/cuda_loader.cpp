@@ -23,6 +23,7 @@ class PluginBackend final : public Backend {
   void wait_idle() override { inner_->wait_idle(); }
   Tensor allocate_output(const OutputSpec& spec) override { return inner_->allocate_output(spec); }
   bool run_inline(Execution& execution) override { return inner_->run_inline(execution); }
+  bool runs_inline(const Execution& execution) const override { return inner_->runs_inline(execution); }
 
  private:
   std::unique_ptr<Backend> inner_;

@@ -387,7 +387,8 @@ void WorkerService::handle_dispatch(const wire::Dispatch& dispatch, core::Frames
         core::protocol::encode(core::protocol::Heartbeat{.inflight = inflight_, .incoming_bytes = results_coming()}));
     send(announcement);
   }
-  if (!batcher_.eligible(*execution)) return launch(std::move(execution));
+  // A job the backend runs on this thread shares nothing with others: no launch, no hand-off.
+  if (!batcher_.eligible(*execution) || backend_->runs_inline(*execution)) return launch(std::move(execution));
   if (auto full = batcher_.add(std::move(execution), Clock::now())) {
     std::vector<DynamicBatcher::Group> groups;
     groups.push_back(std::move(*full));

@@ -91,6 +91,7 @@ struct Execution {
   std::span<const Tensor> step_outputs(std::size_t i) const { return i == 0 ? outputs : then[i - 1].outputs; }
   std::span<Tensor> step_outputs(std::size_t i) { return i == 0 ? std::span(outputs) : std::span(then[i - 1].outputs); }
   std::vector<OutputSpec>& step_planned(std::size_t i) { return i == 0 ? planned : then[i - 1].planned; }
+  const std::vector<OutputSpec>& step_planned(std::size_t i) const { return i == 0 ? planned : then[i - 1].planned; }
   KernelArgs step_args(std::size_t i) const { return {step_inputs(i), &step_params(i), cancel.get()}; }
 
   /// Frees what only the run needed (inputs, device copies, intermediate steps' outputs), keeping
@@ -139,6 +140,10 @@ class Backend {
   /// is small enough that handing it to the backend's threads would cost more than running it;
   /// returns false, having done nothing, otherwise. The status and timings are filled as by execute().
   virtual bool run_inline(Execution& /*execution*/) { return false; }
+  /// Whether run_inline() would take `execution`, without running it. The worker asks before a job
+  /// waits in the dynamic batcher: a job run on the socket thread has no launch to share, and
+  /// stacking it with others would only add copies.
+  virtual bool runs_inline(const Execution& /*execution*/) const { return false; }
 };
 
 }  // namespace bridge::worker

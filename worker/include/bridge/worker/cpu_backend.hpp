@@ -36,6 +36,7 @@ class CpuBackend final : public Backend {
   DeviceMetrics metrics() override;
   void execute(std::unique_ptr<Execution> execution, const Completion& done) override;
   bool run_inline(Execution& execution) override;
+  bool runs_inline(const Execution& execution) const override;
   /// From a pool of buffers that outlive their jobs: fresh memory takes a page fault per 4 KiB page
   /// on its first write (a 64 MiB output took longer to fault in than to compute), a reused buffer
   /// none. Large blocks are backed by huge pages where the kernel allows it (madvise).

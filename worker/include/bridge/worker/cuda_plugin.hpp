@@ -30,8 +30,8 @@ struct CudaBackendOptions {
 };
 
 /// The version of this boundary: the entry points below and every type that crosses it (Backend,
-/// Execution, CudaBackendOptions, Tensor). Raise it when any of them changes.
-inline constexpr std::uint32_t kBackendAbiVersion = 1;
+/// Execution, CudaBackendOptions, Tensor). Raise it when any of them changes. 2: Backend::runs_inline.
+inline constexpr std::uint32_t kBackendAbiVersion = 2;
 
 /// The build identity both sides compute from the same headers: the project's version, the
 /// compiler, the C++ standard library and the sizes of the types that cross. Equal identities mean

@@ -47,8 +47,54 @@ TEST(Batcher, GroupsFillUpToMaxBatchAndFallDueAfterTheDelay) {
   EXPECT_FALSE(batcher.next_due().has_value());
 }
 
+TEST(Batcher, OnlyOneTenantsJobsShareALaunch) {
+  // A batch's size and time reach every member: across tenants they would tell one tenant that
+  // another had just sent the same kernel, params and shapes.
+  DynamicBatcher batcher({.max_batch = 2, .max_delay_us = 1000});
+  const auto t0 = DynamicBatcher::Clock::now();
+  const Tensor a = random_tensor({8}, 1);
+  auto of = [&](const char* tenant) {
+    auto e = job("vector_add", {a, a});
+    e->tenant = tenant;
+    return e;
+  };
+  EXPECT_FALSE(batcher.add(of("alice"), t0));
+  EXPECT_FALSE(batcher.add(of("bob"), t0)) << "bob's job waits apart from alice's";
+  auto full = batcher.add(of("alice"), t0);
+  ASSERT_TRUE(full.has_value());
+  ASSERT_EQ(full->size(), 2u);
+  for (const auto& member : *full) EXPECT_EQ(member->tenant, "alice");
+  EXPECT_EQ(batcher.waiting(), 1u);
+}
+
+TEST(Batcher, EachMemberGetsItsOutputsUnderTheNamesItPlanned) {
+  // passthrough names each output after its input: a member must not get the first member's names.
+  std::vector<std::unique_ptr<Execution>> members;
+  for (const char* name : {"first_secret", "second", "third"}) {
+    Tensor x = random_tensor({4}, 7);
+    x.set_name(name);
+    members.push_back(job("passthrough", {x}));
+    ASSERT_TRUE(members.back()
+                    ->kernel->plan(KernelArgs{members.back()->inputs, &members.back()->params}, members.back()->planned)
+                    .is_ok());
+  }
+  auto combined = stack_batch(std::move(members));
+  ASSERT_EQ(combined->batch_size, 3u);
+  ASSERT_TRUE(prepare_execution(*combined, [](const OutputSpec& s) {
+                return Tensor::zeros(s.dtype, s.shape, s.name);
+              }).is_ok());
+  run_on_cpu(*combined);
+  ASSERT_TRUE(combined->status.is_ok()) << combined->status.to_string();
+  auto split = unstack_batch(std::move(combined));
+  ASSERT_EQ(split.size(), 3u);
+  for (const auto& member : split) {
+    ASSERT_EQ(member->outputs.size(), 1u);
+    EXPECT_EQ(member->outputs[0].name(), member->inputs[0].name());
+  }
+}
+
 TEST(Batcher, ABatchRunsUntilItsLatestMembersDeadlineNotItsEarliest) {
-  // One tenant's short deadline must not fail another tenant's job that shares its launch.
+  // One job's short deadline must not fail another job that shares its launch.
   const auto now = std::chrono::steady_clock::now();
   std::vector<std::unique_ptr<Execution>> members;
   for (auto deadline : {now - std::chrono::seconds(1), now + std::chrono::seconds(30)}) {

@@ -5,9 +5,13 @@
 namespace bridge::worker {
 namespace {
 
-// Two executions share a launch only if everything that shapes the computation is equal.
+// Two executions share a launch only if everything that shapes the computation is equal, and both
+// are one tenant's: a batch's size and time go back to every member, and would tell a tenant that
+// another had sent the same kernel, params and shapes at the same moment.
 std::string compatibility_key(const Execution& e) {
-  std::string key = e.kernel->name;
+  std::string key = e.tenant;
+  key += '\0';  // not a character of a tenant's name: no tenant's key is a prefix of another's
+  key += e.kernel->name;
   for (const auto& [name, value] : e.params) {
     key += '|' + name + '=';
     key.append(reinterpret_cast<const char*>(&value), sizeof value);  // exact bits, not a rounded print
@@ -122,10 +126,14 @@ DynamicBatcher::Group unstack_batch(std::unique_ptr<Execution> combined) {
     member->compute_us = combined->compute_us;
     member->batch_size = static_cast<std::uint32_t>(count);
     member->outputs.clear();
-    for (const auto& owner : owners) {
+    for (std::size_t o = 0; o < owners.size(); ++o) {
+      const auto& owner = owners[o];
       const std::size_t slice = owner->byte_size() / count;
       Shape shape(owner->shape().begin() + 1, owner->shape().end());
-      member->outputs.push_back(Tensor::adopt(owner->dtype(), std::move(shape), owner->name(), owner,
+      // Named as the member planned it: a name may come from the job's own inputs (passthrough's
+      // do), and the stacked output carries the first member's.
+      std::string name = o < member->planned.size() ? member->planned[o].name : owner->name();
+      member->outputs.push_back(Tensor::adopt(owner->dtype(), std::move(shape), std::move(name), owner,
                                               owner->bytes().data() + m * slice, slice));
     }
     out.push_back(std::move(member));

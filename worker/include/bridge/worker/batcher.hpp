@@ -22,9 +22,9 @@ struct BatchOptions {
   std::uint32_t max_delay_us = 0;
 };
 
-/// Groups planned executions by compatibility: same kernel (batchable, see KernelSpec), same params,
-/// same input dtypes and shapes, single step, not an actor call. Not thread-safe: the worker's
-/// socket thread only.
+/// Groups planned executions by compatibility: same tenant, same kernel (batchable, see KernelSpec),
+/// same params, same input dtypes and shapes, single step, not an actor call. Not thread-safe: the
+/// worker's socket thread only.
 class DynamicBatcher {
  public:
   using Clock = std::chrono::steady_clock;

@@ -466,6 +466,10 @@ TEST(CpuBackend, RunsSmallJobsOfBytesBoundKernelsOnTheCallersThreadAndNothingEls
   EXPECT_FALSE(backend.runs_inline(*sleep));
   EXPECT_FALSE(backend.run_inline(*sleep));
   EXPECT_TRUE(sleep->outputs.empty());
+  // softmax's rows cost besides their bytes: 32 KiB in rows of one value is no small job, in one row it is.
+  EXPECT_FALSE(backend.runs_inline(*job("softmax", {random_tensor({8192, 1}, 3)})));
+  EXPECT_TRUE(backend.runs_inline(*job("softmax", {random_tensor({1, 4096}, 3)})));
+  EXPECT_TRUE(backend.runs_inline(*job("softmax", {random_tensor({16, 256}, 3)})));
   const auto n = static_cast<std::int64_t>(CpuBackend::kInlineJobBytes / sizeof(float));
   auto large = job("vector_add", {random_tensor({n}, 1), random_tensor({n}, 2)});
   EXPECT_FALSE(backend.runs_inline(*large));

@@ -178,8 +178,19 @@ bool CpuBackend::runs_inline(const Execution& e) const {
                                                               : kInlineJobBytes + 1;
   };
   for (std::size_t i = 0; i < e.step_count(); ++i) {
-    if (!e.step_kernel(i).bytes_bound) return false;
-    for (const OutputSpec& spec : e.step_planned(i)) add(spec.shape, spec.dtype);
+    const KernelSpec& kernel = e.step_kernel(i);
+    if (!kernel.bytes_bound) return false;
+    const std::vector<OutputSpec>& planned = e.step_planned(i);
+    for (const OutputSpec& spec : planned) add(spec.shape, spec.dtype);
+    if (kernel.inline_bytes_per_row > 0 && !planned.empty() && !planned[0].shape.empty()) {
+      // Rows of the first output (every dimension but the last, a 0 as 1), at their cost in bytes.
+      const Shape& shape = planned[0].shape;
+      std::uint64_t rows = 1;
+      for (std::size_t d = 0; d + 1 < shape.size(); ++d)
+        if (__builtin_mul_overflow(rows, static_cast<std::uint64_t>(std::max<std::int64_t>(shape[d], 1)), &rows))
+          return false;
+      extent += std::min(rows, kInlineJobBytes + 1) * kernel.inline_bytes_per_row;
+    }
   }
   for (const auto& member : e.members)
     for (const Tensor& t : member->inputs) add(t.shape(), t.dtype());

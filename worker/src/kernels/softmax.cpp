@@ -171,7 +171,10 @@ KernelSpec make_spec() {
           .run_cpu = run_cpu,
           .batchable = true,
           .writes_every_output = true,
-          .bytes_bound = true};
+          .bytes_bound = true,
+          // About 44 ns a row of one value (8192 such rows took 360 us on the 2-vCPU EPYC), against
+          // about 0.1 ns a byte for long rows: a row costs about as much as 512 bytes.
+          .inline_bytes_per_row = 512};
 }
 BRIDGE_REGISTER_KERNEL(make_spec);
 

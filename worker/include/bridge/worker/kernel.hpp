@@ -75,6 +75,10 @@ struct KernelSpec {
   /// maps, reductions): a small job of it runs on the worker's socket thread, without a hand-off
   /// to the backend's threads (CpuBackend::run_inline).
   bool bytes_bound = false;
+  /// A bytes_bound kernel's cost per row besides its bytes (softmax: a maximum, a sum and a division
+  /// for each row along the last axis), in bytes' worth: each row of its first output counts this
+  /// much more towards CpuBackend::kInlineJobBytes, so that many short rows do not hold the socket thread.
+  std::uint32_t inline_bytes_per_row = 0;
 };
 
 /// The catalog of kernels this worker binary was built with. Filled during static initialisation by

@@ -16,7 +16,8 @@ std::string backend_build_id() {
   id += " libstdc++ " + std::to_string(_GLIBCXX_RELEASE) + " cxx11abi " + std::to_string(_GLIBCXX_USE_CXX11_ABI);
 #endif
   id += " sizes " + std::to_string(sizeof(Execution)) + "/" + std::to_string(sizeof(Tensor)) + "/" +
-        std::to_string(sizeof(CudaBackendOptions)) + "/" + std::to_string(sizeof(DeviceInfo));
+        std::to_string(sizeof(CudaBackendOptions)) + "/" + std::to_string(sizeof(DeviceInfo)) + "/" +
+        std::to_string(sizeof(KernelSpec));
   return id;
 }
 

@@ -30,7 +30,8 @@ struct CudaBackendOptions {
 };
 
 /// The version of this boundary: the entry points below and every type that crosses it (Backend,
-/// Execution, CudaBackendOptions, Tensor). Raise it when any of them changes. 2: Backend::runs_inline.
+/// Execution and the KernelSpec it points to, CudaBackendOptions, Tensor). Raise it when any of them
+/// changes. 2: Backend::runs_inline, KernelSpec::inline_bytes_per_row.
 inline constexpr std::uint32_t kBackendAbiVersion = 2;
 
 /// The build identity both sides compute from the same headers: the project's version, the

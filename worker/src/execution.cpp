@@ -9,7 +9,12 @@ namespace bridge::worker {
 
 Status prepare_execution(Execution& e, const std::function<Tensor(const OutputSpec&)>& allocate_result) {
   try {
+    // A batch's one copy of its members' inputs moves bytes: counted with each member's transfer_us.
+    const auto stacking = std::chrono::steady_clock::now();
     stack_inputs(e);
+    if (!e.members.empty())
+      e.transfer_us += static_cast<std::uint64_t>(
+          std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - stacking).count());
     const std::size_t steps = e.step_count();
     for (std::size_t i = 0; i < steps; ++i) {
       std::vector<Tensor>& outputs = i == 0 ? e.outputs : e.then[i - 1].outputs;

@@ -79,7 +79,8 @@ bool Dispatcher::dispatch(WorkerRecord& worker, Job& job) {
       .max_run_ms = static_cast<std::uint32_t>(std::clamp<std::int64_t>(max_run.count(), 0, kMaxMs)),
       .request = job.frames[0].size() <= embedded_request_bytes_
                      ? std::span(static_cast<const std::uint8_t*>(job.frames[0].data()), job.frames[0].size())
-                     : std::span<const std::uint8_t>()};
+                     : std::span<const std::uint8_t>(),
+      .tenant = job.tenant};
   core::Frames frames;
   frames.reserve(2 + job.frames.size() + job.activation.size());
   frames.push_back(zmq::message_t(worker.route.data(), worker.route.size()));

@@ -89,6 +89,33 @@ TEST(Batching, BatchedResultsMatchTheirUnbatchedTwins) {
   }
 }
 
+// Two tenants' clients that leave the request's tenant empty (the default: the key says it) send
+// the same jobs at once: each tenant's jobs share launches, never the other's. The worker learns the
+// tenant from the broker (Dispatch.tenant), not from the request's field.
+TEST(Batching, TwoTenantsNeverShareALaunch) {
+  Fleet fleet({.workers = 1,
+               .slots = 8,
+               .tenants_yaml = "defaults:\n  max_inflight_jobs: 100\ntenants:\n  alice: {}\n  bob: {}\n",
+               .worker_yaml_extra = "max_batch: 8\nmax_delay_us: 300000\n"});
+  Client::Options alice_options = fleet.client_options("alice"), bob_options = fleet.client_options("bob");
+  alice_options.tenant.clear();
+  bob_options.tenant.clear();
+  Client alice(alice_options), bob(bob_options);
+  // 96 KiB a job: more than a CPU worker runs on its socket thread, where nothing is batched.
+  const std::vector<std::vector<Tensor>> inputs(2, {random_tensor({8192}, 1), random_tensor({8192}, 2)});
+  auto from_alice = alice.submit_batch("vector_add", inputs);
+  auto from_bob = bob.submit_batch("vector_add", inputs);
+  int shared = 0;
+  for (auto* futures : {&from_alice, &from_bob})
+    for (auto& future : *futures) {
+      JobResult r = future.get();
+      ASSERT_TRUE(r.ok()) << r.status.to_string() << fleet.logs();
+      EXPECT_LE(r.batch_size, 2) << "a launch held both tenants' jobs";
+      if (r.batch_size == 2) ++shared;
+    }
+  EXPECT_GT(shared, 0) << "no tenant's two jobs shared a launch: the test proves nothing";
+}
+
 TEST(Streams, ResultsComeBackInWriteOrderAndTheWindowBoundsWhatIsUnread) {
   Fleet fleet({.workers = 2, .slots = 4});
   Client client(fleet.client_options());

@@ -12,6 +12,7 @@ using testing::random_tensor;
 
 std::unique_ptr<Execution> job(const char* kernel, std::vector<Tensor> inputs, Params params = {}) {
   auto e = std::make_unique<Execution>();
+  e->tenant = "default";
   e->kernel = KernelRegistry::global().find(kernel);
   e->inputs = std::move(inputs);
   e->params = std::move(params);
@@ -27,6 +28,9 @@ TEST(Batcher, OnlyCompatibleBatchableSingleStepJobsAreEligible) {
   EXPECT_FALSE(batcher.eligible(*actor));
   DynamicBatcher off({.max_batch = 1});
   EXPECT_FALSE(off.eligible(*job("vector_add", {})));
+  auto nobodys = job("vector_add", {});
+  nobodys->tenant.clear();  // batches are one tenant's: a job of no known tenant is nobody's company
+  EXPECT_FALSE(batcher.eligible(*nobodys));
 }
 
 TEST(Batcher, GroupsFillUpToMaxBatchAndFallDueAfterTheDelay) {

@@ -344,7 +344,8 @@ TEST(ProtocolJobs, ADispatchHeaderSaysWhatTheWorkerNeeds) {
                                                .actor = "alice/model-7",
                                                .actor_version = 3,
                                                .activate = true,
-                                               .activation = activation});
+                                               .activation = activation,
+                                               .tenant = "alice"});
   const wire::Envelope* envelope = nullptr;
   ASSERT_TRUE(decode_envelope(frame, Limits{}, envelope).is_ok());
   const auto* dispatch = envelope->body_as_Dispatch();
@@ -356,11 +357,13 @@ TEST(ProtocolJobs, ADispatchHeaderSaysWhatTheWorkerNeeds) {
   EXPECT_TRUE(dispatch->activate());
   ASSERT_NE(dispatch->activation(), nullptr);
   EXPECT_EQ(view(dispatch->activation()->Get(0)->name()), "weights");
+  EXPECT_EQ(view(dispatch->tenant()), "alice");
   zmq::message_t plain = encode(DispatchHeader{.dispatch_id = 9});
   ASSERT_TRUE(decode_envelope(plain, Limits{}, envelope).is_ok());
   EXPECT_EQ(envelope->body_as_Dispatch()->actor(), nullptr);
   EXPECT_EQ(envelope->body_as_Dispatch()->activation(), nullptr);
   EXPECT_EQ(envelope->body_as_Dispatch()->request(), nullptr);
+  EXPECT_EQ(envelope->body_as_Dispatch()->tenant(), nullptr);
 }
 
 // A small request's header rides inside its Dispatch, aligned, and verifies there as it would as a

@@ -32,7 +32,9 @@ Shape stacked(const Shape& shape, std::size_t count) {
 }  // namespace
 
 bool DynamicBatcher::eligible(const Execution& e) const {
-  return options_.max_batch > 1 && e.kernel != nullptr && e.kernel->batchable && e.then.empty() && e.actor.empty();
+  // A job whose tenant is not known shares a launch with nobody (batches are one tenant's).
+  return options_.max_batch > 1 && e.kernel != nullptr && e.kernel->batchable && e.then.empty() && e.actor.empty() &&
+         !e.tenant.empty();
 }
 
 std::optional<DynamicBatcher::Group> DynamicBatcher::add(std::unique_ptr<Execution> execution, Clock::time_point now) {

@@ -62,7 +62,9 @@ Status DispatchDecoder::decode(const wire::Dispatch& dispatch, core::Frames& fra
   auto execution = std::make_unique<Execution>();
   execution->dispatch_id = dispatch_id;
   execution->job_id = request.job_id();
-  execution->tenant = std::string(core::view(request.tenant()));
+  // The broker's word for the tenant (the request's own field may be empty); from a broker that
+  // predates Dispatch.tenant, the request's, which the broker checked against the client's key.
+  execution->tenant = std::string(core::view(dispatch.tenant() != nullptr ? dispatch.tenant() : request.tenant()));
   if (deadline_ms > 0) execution->deadline = received + std::chrono::milliseconds(deadline_ms);
   execution->max_run = std::chrono::milliseconds(dispatch.max_run_ms());
   execution->inline_outputs = request.inline_outputs();

@@ -26,8 +26,9 @@ zmq::message_t encode(const DispatchHeader& m) {
   auto actor = m.actor.empty() ? flatbuffers::Offset<flatbuffers::String>() : fbb.CreateString(m.actor);
   auto activation = m.activate ? descriptions(fbb, m.activation)
                                : flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<wire::TensorDesc>>>();
+  auto tenant = m.tenant.empty() ? flatbuffers::Offset<flatbuffers::String>() : fbb.CreateString(m.tenant);
   auto body = wire::CreateDispatch(fbb, m.dispatch_id, m.deadline_ms, actor, m.actor_version, m.activate, activation,
-                                   m.max_run_ms, request);
+                                   m.max_run_ms, request, tenant);
   // The broker reads Batches: the worker may send the answer to this, and what follows, in one.
   return finish_envelope(fbb, wire::Body::Dispatch, body.Union(), /*batches=*/true);
 }

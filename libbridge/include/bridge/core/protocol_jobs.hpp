@@ -34,6 +34,8 @@ struct DispatchHeader {
   std::uint32_t max_run_ms = 0;
   /// The client's JobRequest header, copied in when it is small (no request frame then follows).
   std::span<const std::uint8_t> request;
+  /// The job's tenant as the broker resolved it: the request's own field may be empty (borrowed).
+  std::string_view tenant;
 };
 
 /// W -> B: a job's result. [this][returned outputs not inline][kept tensors] (ResultLayout).

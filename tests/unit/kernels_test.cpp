@@ -274,6 +274,9 @@ void expect_normalized_per_channel(std::int64_t pixels, std::int64_t c, std::uin
 // ways, over images of several such periods and a partial one.
 TEST(Kernels, NormalizeIsRightForAnyChannelCountOverManyPeriods) {
   for (std::int64_t c : {1, 2, 3, 7, 16, 17, 1023, 1500}) expect_normalized_per_channel(40000 / c + 3, c, 15);
+  // Fewer pixels than a full period: the period is cut to the image.
+  for (std::int64_t pixels : {1, 2, 5}) expect_normalized_per_channel(pixels, 1023, 16);
+  expect_normalized_per_channel(7, 3, 17);
 }
 
 // Over 8 MiB the output is written with streaming stores, one loop per instruction set: each is
@@ -470,6 +473,20 @@ TEST(CpuBackend, RunsSmallJobsOfBytesBoundKernelsOnTheCallersThreadAndNothingEls
   EXPECT_FALSE(backend.runs_inline(*job("softmax", {random_tensor({8192, 1}, 3)})));
   EXPECT_TRUE(backend.runs_inline(*job("softmax", {random_tensor({1, 4096}, 3)})));
   EXPECT_TRUE(backend.runs_inline(*job("softmax", {random_tensor({16, 256}, 3)})));
+  // Nor a pipeline of many steps over many empty tensors: each step and output costs besides its bytes.
+  std::vector<Tensor> empties(64, Tensor::zeros(DType::kF64, {0}));
+  auto piped = job("passthrough", empties);
+  for (int i = 0; i < 16; ++i) {
+    piped->then.emplace_back();
+    piped->then.back().kernel = piped->kernel;
+    piped->then.back().planned = piped->planned;
+  }
+  EXPECT_FALSE(backend.runs_inline(*piped));
+  piped->then.clear();
+  EXPECT_FALSE(backend.runs_inline(*piped)) << "64 outputs: 64 KiB of their cost alone";
+  piped->planned.resize(8);
+  piped->inputs.resize(8);
+  EXPECT_TRUE(backend.runs_inline(*piped)) << "8 empty outputs and one step: a small job";
   const auto n = static_cast<std::int64_t>(CpuBackend::kInlineJobBytes / sizeof(float));
   auto large = job("vector_add", {random_tensor({n}, 1), random_tensor({n}, 2)});
   EXPECT_FALSE(backend.runs_inline(*large));

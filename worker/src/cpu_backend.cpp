@@ -182,6 +182,7 @@ bool CpuBackend::runs_inline(const Execution& e) const {
     if (!kernel.bytes_bound) return false;
     const std::vector<OutputSpec>& planned = e.step_planned(i);
     for (const OutputSpec& spec : planned) add(spec.shape, spec.dtype);
+    extent += kInlineStepBytes + std::min<std::uint64_t>(planned.size(), kInlineJobBytes) * kInlineOutputBytes;
     if (kernel.inline_bytes_per_row > 0 && !planned.empty() && !planned[0].shape.empty()) {
       // Rows of the first output (every dimension but the last, a 0 as 1), at their cost in bytes.
       const Shape& shape = planned[0].shape;

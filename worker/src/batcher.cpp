@@ -133,8 +133,8 @@ DynamicBatcher::Group unstack_batch(std::unique_ptr<Execution> combined) {
       const std::size_t slice = owner->byte_size() / count;
       Shape shape(owner->shape().begin() + 1, owner->shape().end());
       // Named as the member planned it: a name may come from the job's own inputs (passthrough's
-      // do), and the stacked output carries the first member's.
-      std::string name = o < member->planned.size() ? member->planned[o].name : owner->name();
+      // do), and the stacked output carries the first member's, which is never handed on.
+      std::string name = o < member->planned.size() ? member->planned[o].name : std::string();
       member->outputs.push_back(Tensor::adopt(owner->dtype(), std::move(shape), std::move(name), owner,
                                               owner->bytes().data() + m * slice, slice));
     }
